@@ -1,0 +1,157 @@
+//! Intent's date-times. Partners send `2020-03-06T10:45:23` (no offset: Paris local time,
+//! by every example's context), `…T10:00:00.000`, `…Z` or `…+01:00`. We keep the instant and
+//! always send it with an explicit Paris offset, e.g. `2020-03-06T10:45:23+01:00`.
+//!
+//! Local times that do not exist (the spring-forward gap) or exist twice (the autumn
+//! fold) are resolved the "compatible" way, as RFC 5545 and most calendars do: a time in
+//! the gap moves forward by the gap's length, a time in the fold takes the first (summer
+//! time) occurrence.
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ZonedDateTime};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The time zone of dates without offset, and of the dates we send.
+pub const LOCAL_TIME_ZONE: &str = "Europe/Paris";
+
+/// Europe/Paris from the time-zone database bundled in the binary (no dependency on the
+/// execution environment's /usr/share/zoneinfo).
+pub fn paris() -> &'static TimeZone {
+    static PARIS: OnceLock<TimeZone> = OnceLock::new();
+    PARIS.get_or_init(|| {
+        TimeZone::get(LOCAL_TIME_ZONE).expect("Europe/Paris is in the bundled tz database")
+    })
+}
+
+/// An instant as Intent exchanges it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IntentDateTime(Timestamp);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a date-time such as 2020-03-06T10:45:23 or 2020-03-06T10:45:23+01:00")]
+pub struct DateTimeParseError;
+
+impl IntentDateTime {
+    pub fn from_timestamp(timestamp: Timestamp) -> Self {
+        Self(timestamp)
+    }
+
+    pub fn timestamp(&self) -> Timestamp {
+        self.0
+    }
+
+    /// Parses any of the forms seen on Intent; without offset, the time is Paris local time.
+    pub fn parse(text: &str) -> Result<Self, DateTimeParseError> {
+        let text = text.trim();
+        if let Ok(timestamp) = text.parse::<Timestamp>() {
+            return Ok(Self(timestamp));
+        }
+        let civil: DateTime = text.parse().map_err(|_| DateTimeParseError)?;
+        // A bare date ("2020-03-06") parses as a civil DateTime at midnight; Intent wants
+        // a time of day, so insist on one.
+        if !text.contains(['T', 't', ' ']) {
+            return Err(DateTimeParseError);
+        }
+        let zoned = paris()
+            .to_ambiguous_zoned_datetime(civil)
+            .compatible()
+            .map_err(|_| DateTimeParseError)?;
+        Ok(Self(zoned.timestamp()))
+    }
+
+    /// The instant in Paris time, for calendars and display.
+    pub fn in_paris(&self) -> ZonedDateTime {
+        self.0.to_zoned_datetime(paris().clone())
+    }
+
+    /// RFC 3339 with the Paris offset of that instant, as sent to Intent.
+    pub fn to_intent_string(&self) -> String {
+        let offset = paris().to_offset(self.0);
+        self.0.display_with_offset(offset).to_string()
+    }
+}
+
+impl fmt::Display for IntentDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_intent_string())
+    }
+}
+
+impl fmt::Debug for IntentDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_intent_string())
+    }
+}
+
+impl Serialize for IntentDateTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_intent_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for IntentDateTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(text: &str) -> String {
+        IntentDateTime::parse(text).unwrap().to_intent_string()
+    }
+
+    #[test]
+    fn no_offset_is_paris_local_time_in_winter_and_summer() {
+        assert_eq!(sent("2020-03-06T10:45:23"), "2020-03-06T10:45:23+01:00");
+        assert_eq!(sent("2020-07-06T10:45:23"), "2020-07-06T10:45:23+02:00");
+        assert_eq!(sent("2020-03-06T10:00:00.000"), "2020-03-06T10:00:00+01:00");
+        assert_eq!(sent("2020-03-06T10:00:00.250"), "2020-03-06T10:00:00.25+01:00");
+    }
+
+    #[test]
+    fn explicit_offsets_keep_the_instant_and_are_sent_in_paris_offset() {
+        assert_eq!(sent("2020-03-06T09:45:23Z"), "2020-03-06T10:45:23+01:00");
+        assert_eq!(sent("2020-03-06T10:45:23+01:00"), "2020-03-06T10:45:23+01:00");
+        assert_eq!(sent("2020-03-06T12:45:23+03:00"), "2020-03-06T10:45:23+01:00");
+    }
+
+    #[test]
+    fn dst_changes_of_2026() {
+        // Spring forward 2026-03-29 02:00 -> 03:00: 01:59 is winter, 03:00 summer, and
+        // 02:30 does not exist (moved forward by the gap).
+        assert_eq!(sent("2026-03-29T01:59:00"), "2026-03-29T01:59:00+01:00");
+        assert_eq!(sent("2026-03-29T03:00:00"), "2026-03-29T03:00:00+02:00");
+        assert_eq!(sent("2026-03-29T02:30:00"), "2026-03-29T03:30:00+02:00");
+        // Fall back 2026-10-25 03:00 -> 02:00: 02:30 happens twice; the first is kept.
+        assert_eq!(sent("2026-10-25T02:30:00"), "2026-10-25T02:30:00+02:00");
+        assert_eq!(sent("2026-10-25T03:30:00"), "2026-10-25T03:30:00+01:00");
+        // With an explicit offset, the second 02:30 is expressible and kept.
+        assert_eq!(
+            sent("2026-10-25T02:30:00+01:00"),
+            "2026-10-25T02:30:00+01:00"
+        );
+    }
+
+    #[test]
+    fn garbage_and_bare_dates_are_rejected() {
+        for bad in ["", "yesterday", "2020-03-06", "2020-13-06T10:00:00", "10:45:23"] {
+            assert!(IntentDateTime::parse(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let date = IntentDateTime::parse("2020-03-06T10:45:23").unwrap();
+        let json = serde_json::to_string(&date).unwrap();
+        assert_eq!(json, "\"2020-03-06T10:45:23+01:00\"");
+        let back: IntentDateTime = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, date);
+    }
+}

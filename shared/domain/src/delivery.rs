@@ -1,0 +1,51 @@
+//! Sending a stored event to Intent and recording the result. The event is always stored
+//! before this runs, so a failure here loses nothing: the event stays pending.
+
+use crate::file::Delivery;
+use crate::model::{FileId, InterventionLog};
+use crate::ports::{Clock, PublishToIntent, RecordDelivery};
+
+/// Sends `log` (event `seq` of file `id`, with `previous_attempts` already made) and
+/// records the outcome. Returns the delivery state as recorded (or as it would have been,
+/// if recording failed: that failure is logged, and the event is then re-sent later).
+pub async fn deliver_event<S, I, C>(
+    store: &S,
+    intent: &I,
+    clock: &C,
+    id: &FileId,
+    seq: u32,
+    log: &InterventionLog,
+    previous_attempts: u32,
+) -> Delivery
+where
+    S: RecordDelivery,
+    I: PublishToIntent,
+    C: Clock,
+{
+    let delivery = match intent.publish_log(log).await {
+        Ok(attempts) => Delivery::Delivered {
+            attempts: previous_attempts + attempts,
+            delivered_at: clock.now(),
+        },
+        Err(failure) if failure.retryable => {
+            tracing::warn!(seq, attempts = failure.attempts, error = %failure.detail, "Intent did not take the event; it stays pending");
+            Delivery::Pending {
+                attempts: previous_attempts + failure.attempts,
+                last_error: Some(failure.detail),
+                last_attempt_at: Some(clock.now()),
+            }
+        }
+        Err(failure) => {
+            tracing::error!(seq, attempts = failure.attempts, error = %failure.detail, "Intent rejected the event for good");
+            Delivery::Failed {
+                attempts: previous_attempts + failure.attempts,
+                last_error: failure.detail,
+                last_attempt_at: clock.now(),
+            }
+        }
+    };
+    if let Err(error) = store.record_delivery(id, seq, &delivery).await {
+        tracing::error!(seq, state = delivery.label(), %error, "could not record the delivery state");
+    }
+    delivery
+}

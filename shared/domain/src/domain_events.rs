@@ -1,0 +1,50 @@
+//! Domain events: what other parties are told happened. They carry no tenant personal
+//! data (no description, contacts, address or asset).
+
+use crate::datetime::IntentDateTime;
+use crate::file::InterventionFile;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterventionOpened {
+    pub reference: String,
+    pub contract_reference: String,
+    pub service_code: String,
+    pub event_date: IntentDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critical_level: Option<i64>,
+    /// `delivered`, `pending` or `failed`: where the opening stands with Intent.
+    pub delivery: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DomainEvent {
+    InterventionOpened(InterventionOpened),
+}
+
+impl DomainEvent {
+    /// The EventBridge `detail-type`.
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            DomainEvent::InterventionOpened(_) => "InterventionOpened",
+        }
+    }
+
+    pub fn detail_json(&self) -> String {
+        serde_json::to_string(self).expect("domain events always serialise")
+    }
+
+    pub fn opened(file: &InterventionFile) -> Option<Self> {
+        let opening = file.opening()?;
+        Some(DomainEvent::InterventionOpened(InterventionOpened {
+            reference: file.id.reference.clone(),
+            contract_reference: file.id.contract_reference.clone(),
+            service_code: opening.log.service_code.clone(),
+            event_date: opening.log.event_date,
+            critical_level: opening.log.critical_level,
+            delivery: opening.delivery.label(),
+        }))
+    }
+}

@@ -1,0 +1,185 @@
+//! An intervention file as we keep it: its state, its ordered event log, and for each
+//! event whether Intent has it yet.
+
+use crate::lifecycle::FileState;
+use crate::model::{Event, FileId, InterventionLog};
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The partner (API client) that acts on a file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PartnerId(pub String);
+
+/// Where one event stands with Intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Delivery {
+    /// Not yet accepted by Intent; it will be sent (again).
+    #[serde(rename_all = "camelCase")]
+    Pending {
+        attempts: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_attempt_at: Option<Timestamp>,
+    },
+    /// Intent answered 204.
+    #[serde(rename_all = "camelCase")]
+    Delivered { attempts: u32, delivered_at: Timestamp },
+    /// Intent refused it for good (a 4xx other than 401/408/429), or the attempts ran out.
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        attempts: u32,
+        last_error: String,
+        last_attempt_at: Timestamp,
+    },
+}
+
+impl Delivery {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Delivery::Pending { .. } => "pending",
+            Delivery::Delivered { .. } => "delivered",
+            Delivery::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Delivery::Pending { attempts, .. }
+            | Delivery::Delivered { attempts, .. }
+            | Delivery::Failed { attempts, .. } => *attempts,
+        }
+    }
+}
+
+/// One event of a file's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    /// 1 for the opening, then 2, 3, … in the order Intent must receive them.
+    pub seq: u32,
+    pub event: Event,
+    pub log: InterventionLog,
+    pub recorded_at: Timestamp,
+    /// Identifies the content, to tell an identical replay from a conflicting request.
+    pub fingerprint: String,
+    pub delivery: Delivery,
+}
+
+/// A file and its whole history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterventionFile {
+    pub id: FileId,
+    pub state: FileState,
+    pub owner: PartnerId,
+    pub events: Vec<RecordedEvent>,
+}
+
+impl InterventionFile {
+    pub fn opening(&self) -> Option<&RecordedEvent> {
+        self.events.first()
+    }
+
+    pub fn last_event(&self) -> Option<&RecordedEvent> {
+        self.events.last()
+    }
+
+    /// The number of the last event (the file's version for optimistic concurrency).
+    pub fn version(&self) -> u32 {
+        self.last_event().map_or(0, |event| event.seq)
+    }
+
+    pub fn event(&self, seq: u32) -> Option<&RecordedEvent> {
+        self.events.iter().find(|event| event.seq == seq)
+    }
+}
+
+/// What is stored when a partner opens a file.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub owner: PartnerId,
+    pub opening: RecordedEvent,
+}
+
+impl NewFile {
+    pub fn id(&self) -> FileId {
+        self.opening.log.file_id()
+    }
+}
+
+/// A stable fingerprint of an event's content: SHA-256 of its wire JSON with object keys
+/// sorted, so that the same content in another key order is the same request. `logDate`
+/// is left out: a partner's retry may stamp a new one.
+pub fn fingerprint(log: &InterventionLog) -> String {
+    let mut value = log.to_wire_json();
+    if let Value::Object(map) = &mut value {
+        map.remove("logDate");
+    }
+    let mut canonical = String::new();
+    write_canonical(&value, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (index, key) in keys.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seeds::SEED_OPENING;
+    use crate::validation::parse_intervention_log;
+
+    #[test]
+    fn fingerprint_ignores_key_order_and_log_date_but_not_content() {
+        let original = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(SEED_OPENING).unwrap();
+        let reordered: serde_json::Map<String, Value> = value
+            .as_object()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let reordered = crate::validation::validate_intervention_log(&Value::Object(reordered))
+            .unwrap();
+        assert_eq!(fingerprint(&original), fingerprint(&reordered));
+
+        value["logDate"] = "2020-03-06T10:46:00".into();
+        let later_log = crate::validation::validate_intervention_log(&value).unwrap();
+        assert_eq!(fingerprint(&original), fingerprint(&later_log));
+
+        value["criticalLevel"] = 2.into();
+        let changed = crate::validation::validate_intervention_log(&value).unwrap();
+        assert_ne!(fingerprint(&original), fingerprint(&changed));
+    }
+}

@@ -1,0 +1,289 @@
+//! In-memory adapters for unit tests of the use cases and the HTTP layer. The real
+//! adapters are tested against DynamoDB Local, moto and the Intent simulator.
+
+use crate::domain_events::DomainEvent;
+use crate::file::{Delivery, InterventionFile, NewFile};
+use crate::lifecycle::FileState;
+use crate::model::{FileId, InterventionLog};
+use crate::ports::{
+    Clock, DeliveryFailure, DomainEventError, LoadFile, OpenFile, OpenFileResult,
+    PublishDomainEvents, PublishToIntent, RecordDelivery, StoreError,
+};
+use jiff::Timestamp;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// A file store in a map.
+#[derive(Default)]
+pub struct InMemoryStore {
+    files: Mutex<HashMap<FileId, InterventionFile>>,
+    unavailable: Mutex<bool>,
+}
+
+impl InMemoryStore {
+    pub fn set_unavailable(&self, unavailable: bool) {
+        *self.unavailable.lock().unwrap() = unavailable;
+    }
+
+    pub fn file(&self, id: &FileId) -> Option<InterventionFile> {
+        self.files.lock().unwrap().get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check_available(&self) -> Result<(), StoreError> {
+        if *self.unavailable.lock().unwrap() {
+            Err(StoreError::Unavailable("in-memory store switched off".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl OpenFile for InMemoryStore {
+    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+        self.check_available()?;
+        let mut files = self.files.lock().unwrap();
+        let id = file.id();
+        if let Some(existing) = files.get(&id) {
+            return Ok(OpenFileResult::AlreadyExists(existing.clone()));
+        }
+        files.insert(
+            id.clone(),
+            InterventionFile {
+                id,
+                state: FileState::Open,
+                owner: file.owner.clone(),
+                events: vec![file.opening.clone()],
+            },
+        );
+        Ok(OpenFileResult::Created)
+    }
+}
+
+impl LoadFile for InMemoryStore {
+    async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
+        self.check_available()?;
+        Ok(self.files.lock().unwrap().get(id).cloned())
+    }
+}
+
+impl RecordDelivery for InMemoryStore {
+    async fn record_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        let mut files = self.files.lock().unwrap();
+        let event = files
+            .get_mut(id)
+            .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
+            .ok_or_else(|| StoreError::Corrupt(format!("no event {seq} on {id}")))?;
+        event.delivery = delivery.clone();
+        Ok(())
+    }
+}
+
+/// An Intent that records what it accepted and answers from a script of failures.
+#[derive(Default)]
+pub struct RecordingIntent {
+    accepted: Mutex<Vec<InterventionLog>>,
+    script: Mutex<VecDeque<DeliveryFailure>>,
+}
+
+impl RecordingIntent {
+    /// The next publications fail like this, in order.
+    pub fn fail_next(&self, failure: DeliveryFailure) {
+        self.script.lock().unwrap().push_back(failure);
+    }
+
+    pub fn accepted(&self) -> Vec<InterventionLog> {
+        self.accepted.lock().unwrap().clone()
+    }
+}
+
+impl PublishToIntent for RecordingIntent {
+    async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
+        if let Some(failure) = self.script.lock().unwrap().pop_front() {
+            return Err(failure);
+        }
+        self.accepted.lock().unwrap().push(log.clone());
+        Ok(1)
+    }
+}
+
+/// Collects domain events.
+#[derive(Default)]
+pub struct RecordingEvents {
+    published: Mutex<Vec<DomainEvent>>,
+}
+
+impl RecordingEvents {
+    pub fn published(&self) -> Vec<DomainEvent> {
+        self.published.lock().unwrap().clone()
+    }
+}
+
+impl PublishDomainEvents for RecordingEvents {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
+        self.published.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// A clock that stands still.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The intake use case, given / when / then, on the in-memory adapters.
+    use super::*;
+    use crate::file::PartnerId;
+    use crate::intake::{OpenError, OpenOutcome, open_intervention};
+    use crate::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
+    use crate::validation::parse_intervention_log;
+
+    struct World {
+        store: InMemoryStore,
+        intent: RecordingIntent,
+        events: RecordingEvents,
+        clock: FixedClock,
+    }
+
+    fn world() -> World {
+        World {
+            store: InMemoryStore::default(),
+            intent: RecordingIntent::default(),
+            events: RecordingEvents::default(),
+            clock: FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
+        }
+    }
+
+    fn partner() -> PartnerId {
+        PartnerId("partner-a".into())
+    }
+
+    impl World {
+        async fn open(&self, json: &str) -> Result<crate::intake::Opened, OpenError> {
+            let log = parse_intervention_log(json.as_bytes()).unwrap();
+            open_intervention(
+                &self.store,
+                &self.intent,
+                &self.events,
+                &self.clock,
+                partner(),
+                log,
+            )
+            .await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_claim_is_stored_delivered_and_announced() {
+        let world = world();
+        let opened = world.open(SEED_OPENING).await.unwrap();
+        assert_eq!(opened.outcome, OpenOutcome::Created);
+        assert_eq!(opened.file.state, FileState::Open);
+        assert_eq!(world.intent.accepted().len(), 1);
+        let stored = world.store.file(&opened.file.id).unwrap();
+        assert_eq!(stored.events[0].delivery.label(), "delivered");
+        let published = world.events.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].detail_type(), "InterventionOpened");
+        let detail = published[0].detail_json();
+        assert!(detail.contains("\"delivery\":\"delivered\""), "{detail}");
+        for secret in ["DUPONT", "LOGEMENT_002", "16°C"] {
+            assert!(!detail.contains(secret), "{detail}");
+        }
+    }
+
+    #[tokio::test]
+    async fn intent_down_leaves_the_claim_stored_and_pending() {
+        let world = world();
+        world.intent.fail_next(DeliveryFailure {
+            retryable: true,
+            attempts: 4,
+            detail: "Intent answered 503".into(),
+        });
+        let opened = world.open(SEED_OPENING).await.unwrap();
+        let stored = world.store.file(&opened.file.id).unwrap();
+        assert_eq!(
+            stored.events[0].delivery,
+            Delivery::Pending {
+                attempts: 4,
+                last_error: Some("Intent answered 503".into()),
+                last_attempt_at: Some(world.clock.0)
+            }
+        );
+        assert!(world.intent.accepted().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rejection_is_recorded_as_failed() {
+        let world = world();
+        world.intent.fail_next(DeliveryFailure {
+            retryable: false,
+            attempts: 1,
+            detail: "Intent answered 400 validation_error".into(),
+        });
+        let opened = world.open(SEED_OPENING).await.unwrap();
+        assert_eq!(opened.file.events[0].delivery.label(), "failed");
+    }
+
+    #[tokio::test]
+    async fn an_identical_replay_sends_nothing_new() {
+        let world = world();
+        world.open(SEED_OPENING).await.unwrap();
+        let replay = world.open(SEED_OPENING).await.unwrap();
+        assert_eq!(replay.outcome, OpenOutcome::Replayed);
+        assert_eq!(world.intent.accepted().len(), 1);
+        assert_eq!(world.events.published().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_reference_with_other_content_conflicts() {
+        let world = world();
+        world.open(SEED_OPENING).await.unwrap();
+        let changed = SEED_OPENING.replace("\"criticalLevel\": 3", "\"criticalLevel\": 1");
+        match world.open(&changed).await {
+            Err(OpenError::Conflict { existing }) => assert_eq!(existing.state, FileState::Open),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closure_is_not_a_claim() {
+        let world = world();
+        assert!(matches!(
+            world.open(SEED_CLOSURE_DONE).await,
+            Err(OpenError::NotAnOpening { .. })
+        ));
+        assert!(world.store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn store_down_means_nothing_reaches_intent() {
+        let world = world();
+        world.store.set_unavailable(true);
+        assert!(matches!(
+            world.open(SEED_OPENING).await,
+            Err(OpenError::Store(_))
+        ));
+        assert!(world.intent.accepted().is_empty());
+    }
+}

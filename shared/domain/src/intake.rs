@@ -1,0 +1,118 @@
+//! Use case: a partner reports a claim; the file opens (open/acknowledged).
+//!
+//! Store first, then Intent: once `open_file` succeeded the claim is safe, whatever
+//! happens to Intent or to the domain event.
+
+use crate::delivery::deliver_event;
+use crate::domain_events::DomainEvent;
+use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent, fingerprint};
+use crate::lifecycle::{FileState, transition};
+use crate::model::{Event, InterventionLog};
+use crate::ports::{
+    Clock, OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery,
+    StoreError,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// The file was created by this request.
+    Created,
+    /// The same claim was already stored: nothing new was done.
+    Replayed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub outcome: OpenOutcome,
+    pub file: InterventionFile,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("a claim must be open/acknowledged, not {pair}; closures go to /interventions/{{reference}}/closure")]
+    NotAnOpening { pair: String },
+    #[error("file {} already exists with different content; it is {}", .existing.id, .existing.state)]
+    Conflict { existing: Box<InterventionFile> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens the file for `log` on behalf of `owner`.
+pub async fn open_intervention<S, I, E, C>(
+    store: &S,
+    intent: &I,
+    events: &E,
+    clock: &C,
+    owner: PartnerId,
+    log: InterventionLog,
+) -> Result<Opened, OpenError>
+where
+    S: OpenFile + RecordDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    if log.event != Event::Acknowledged {
+        return Err(OpenError::NotAnOpening {
+            pair: log.event.pair(),
+        });
+    }
+    let state = transition(None, log.event, false).expect("acknowledged opens a file");
+    debug_assert_eq!(state, FileState::Open);
+
+    let opening = RecordedEvent {
+        seq: 1,
+        event: log.event,
+        fingerprint: fingerprint(&log),
+        recorded_at: clock.now(),
+        delivery: Delivery::Pending {
+            attempts: 0,
+            last_error: None,
+            last_attempt_at: None,
+        },
+        log,
+    };
+    let new_file = NewFile { owner, opening };
+
+    match store.open_file(&new_file).await? {
+        OpenFileResult::AlreadyExists(existing) => {
+            let same_claim = existing.owner == new_file.owner
+                && existing
+                    .opening()
+                    .is_some_and(|opening| opening.fingerprint == new_file.opening.fingerprint);
+            if same_claim {
+                tracing::info!("identical claim replayed; nothing sent again");
+                Ok(Opened {
+                    outcome: OpenOutcome::Replayed,
+                    file: existing,
+                })
+            } else {
+                Err(OpenError::Conflict {
+                    existing: Box::new(existing),
+                })
+            }
+        }
+        OpenFileResult::Created => {
+            let id = new_file.id();
+            tracing::info!("file opened and stored; delivering to Intent");
+            let mut opening = new_file.opening;
+            opening.delivery =
+                deliver_event(store, intent, clock, &id, opening.seq, &opening.log, 0).await;
+            let file = InterventionFile {
+                id,
+                state,
+                owner: new_file.owner,
+                events: vec![opening],
+            };
+            if let Some(event) = DomainEvent::opened(&file)
+                && let Err(error) = events.publish(&[event]).await
+            {
+                tracing::error!(%error, "the InterventionOpened domain event was not published");
+            }
+            Ok(Opened {
+                outcome: OpenOutcome::Created,
+                file,
+            })
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The on-call intervention bridge's domain: the intervention model with Intent's wire
+//! names, its validation, the lifecycle of the corrective flow, and the use cases over
+//! narrow ports. No AWS types, no HTTP client: adapters live in their own crates.
+
+pub mod contact;
+pub mod datetime;
+pub mod delivery;
+pub mod domain_events;
+pub mod file;
+pub mod in_memory;
+pub mod intake;
+pub mod lifecycle;
+pub mod model;
+pub mod ports;
+pub mod seeds;
+pub mod sensitive;
+pub mod validation;
+
+pub use contact::Contact;
+pub use datetime::IntentDateTime;
+pub use domain_events::DomainEvent;
+pub use file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent};
+pub use lifecycle::{FileState, Outcome, TransitionError};
+pub use model::{Event, FileId, InterventionLog, Location, Status, WorkType};
+pub use sensitive::Sensitive;
+pub use validation::{FieldError, InputError};

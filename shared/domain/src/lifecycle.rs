@@ -1,0 +1,165 @@
+//! The corrective flow's only legal transitions:
+//!
+//! ```text
+//!   (none) --acknowledged--> open --done-----------> closed (done)
+//!                                 --partial_repair--> closed (partial_repair)
+//!                                 --canceled--------> closed (canceled)   [status denied]
+//! ```
+//! A closed file is terminal.
+
+use crate::model::Event;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a file was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    PartialRepair,
+    Canceled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::PartialRepair => "partial_repair",
+            Outcome::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Outcome::Done, Outcome::PartialRepair, Outcome::Canceled]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == text)
+    }
+
+    pub fn event(self) -> Event {
+        match self {
+            Outcome::Done => Event::Done,
+            Outcome::PartialRepair => Event::PartialRepair,
+            Outcome::Canceled => Event::Canceled,
+        }
+    }
+}
+
+/// Where a file stands in our own records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "state", content = "outcome", rename_all = "snake_case")]
+pub enum FileState {
+    Open,
+    Closed(Outcome),
+}
+
+impl fmt::Display for FileState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileState::Open => f.write_str("open"),
+            FileState::Closed(outcome) => write!(f, "closed ({})", outcome.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no file exists yet: the first event must be open/acknowledged, not {}", .attempted.pair())]
+    NotOpened { attempted: Event },
+    #[error("the file is already open: it cannot be acknowledged again")]
+    AlreadyOpen,
+    #[error("the file is {current}: a closed file is terminal and cannot receive {}", .attempted.pair())]
+    AlreadyClosed { current: FileState, attempted: Event },
+    #[error("the file can no longer be canceled at reception: {reason}")]
+    CancelTooLate { reason: &'static str },
+}
+
+/// Applies `event` to a file in `current` state (None: no file yet).
+///
+/// `activity_since_opening` tells whether anything happened to an open file since it was
+/// opened (a document published, …): canceling at reception is only legal before that.
+pub fn transition(
+    current: Option<FileState>,
+    event: Event,
+    activity_since_opening: bool,
+) -> Result<FileState, TransitionError> {
+    match (current, event) {
+        (None, Event::Acknowledged) => Ok(FileState::Open),
+        (None, attempted) => Err(TransitionError::NotOpened { attempted }),
+        (Some(FileState::Open), Event::Acknowledged) => Err(TransitionError::AlreadyOpen),
+        (Some(FileState::Open), Event::Canceled) if activity_since_opening => {
+            Err(TransitionError::CancelTooLate {
+                reason: "something already happened on the file since it was opened",
+            })
+        }
+        (Some(FileState::Open), Event::Done) => Ok(FileState::Closed(Outcome::Done)),
+        (Some(FileState::Open), Event::PartialRepair) => {
+            Ok(FileState::Closed(Outcome::PartialRepair))
+        }
+        (Some(FileState::Open), Event::Canceled) => Ok(FileState::Closed(Outcome::Canceled)),
+        (Some(current @ FileState::Closed(_)), attempted) => {
+            Err(TransitionError::AlreadyClosed { current, attempted })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_opens_once_then_closes_once() {
+        assert_eq!(
+            transition(None, Event::Acknowledged, false),
+            Ok(FileState::Open)
+        );
+        for (event, outcome) in [
+            (Event::Done, Outcome::Done),
+            (Event::PartialRepair, Outcome::PartialRepair),
+            (Event::Canceled, Outcome::Canceled),
+        ] {
+            let closed = transition(Some(FileState::Open), event, false).unwrap();
+            assert_eq!(closed, FileState::Closed(outcome));
+            for next in Event::ALL {
+                let error = transition(Some(closed), next, false).unwrap_err();
+                assert!(
+                    error.to_string().contains(&closed.to_string()),
+                    "{error} names the current state"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_but_an_opening_starts_a_file() {
+        for event in [Event::Done, Event::PartialRepair, Event::Canceled] {
+            assert_eq!(
+                transition(None, event, false),
+                Err(TransitionError::NotOpened { attempted: event })
+            );
+        }
+        assert_eq!(
+            transition(Some(FileState::Open), Event::Acknowledged, false),
+            Err(TransitionError::AlreadyOpen)
+        );
+    }
+
+    #[test]
+    fn cancel_at_reception_only_while_nothing_happened() {
+        assert!(transition(Some(FileState::Open), Event::Canceled, true).is_err());
+        assert!(transition(Some(FileState::Open), Event::Done, true).is_ok());
+    }
+
+    #[test]
+    fn each_event_has_its_status() {
+        let pairs: Vec<String> = Event::ALL.iter().map(|event| event.pair()).collect();
+        assert_eq!(
+            pairs,
+            [
+                "open/acknowledged",
+                "closed/done",
+                "closed/partial_repair",
+                "denied/canceled"
+            ]
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! The ports: one narrow trait per operation, so each use case names exactly what it
+//! needs. Adapters (DynamoDB, Intent's HTTP API, EventBridge, in-memory fakes) implement
+//! them; futures are `Send` so handlers can run on a multi-threaded runtime.
+
+use crate::domain_events::DomainEvent;
+use crate::file::{Delivery, InterventionFile, NewFile};
+use crate::model::{FileId, InterventionLog};
+use jiff::Timestamp;
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the request; nothing was written.
+    #[error("the file store is unavailable: {0}")]
+    Unavailable(String),
+    /// Too many concurrent writers on the same file; retrying later will do.
+    #[error("the file is being changed concurrently; try again")]
+    Contention,
+    /// A stored item could not be read back into the domain model.
+    #[error("a stored file is unreadable: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpenFileResult {
+    Created,
+    /// A file with this identity is already stored; here it is, as it stands.
+    AlreadyExists(InterventionFile),
+}
+
+/// Stores a new file with its opening event, atomically, unless one with the same identity
+/// exists.
+pub trait OpenFile: Send + Sync {
+    fn open_file(
+        &self,
+        file: &NewFile,
+    ) -> impl Future<Output = Result<OpenFileResult, StoreError>> + Send;
+}
+
+/// Reads a file and its whole event log.
+pub trait LoadFile: Send + Sync {
+    fn load_file(
+        &self,
+        id: &FileId,
+    ) -> impl Future<Output = Result<Option<InterventionFile>, StoreError>> + Send;
+}
+
+/// Records where one event stands with Intent.
+pub trait RecordDelivery: Send + Sync {
+    fn record_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Why Intent does not have an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail} (after {attempts} attempt(s))")]
+pub struct DeliveryFailure {
+    /// True when sending again later may succeed (Intent down, throttling, timeouts).
+    pub retryable: bool,
+    pub attempts: u32,
+    /// What went wrong, without personal data.
+    pub detail: String,
+}
+
+/// Publishes one event of an intervention's log to Intent. On success, returns the
+/// number of HTTP attempts it took.
+pub trait PublishToIntent: Send + Sync {
+    fn publish_log(
+        &self,
+        log: &InterventionLog,
+    ) -> impl Future<Output = Result<u32, DeliveryFailure>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{failed} domain event(s) could not be published: {detail}")]
+pub struct DomainEventError {
+    pub failed: usize,
+    pub detail: String,
+}
+
+/// Tells other parties what happened.
+pub trait PublishDomainEvents: Send + Sync {
+    fn publish(
+        &self,
+        events: &[DomainEvent],
+    ) -> impl Future<Output = Result<(), DomainEventError>> + Send;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
