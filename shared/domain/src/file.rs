@@ -28,7 +28,10 @@ pub enum Delivery {
     },
     /// Intent answered 204.
     #[serde(rename_all = "camelCase")]
-    Delivered { attempts: u32, delivered_at: Timestamp },
+    Delivered {
+        attempts: u32,
+        delivered_at: Timestamp,
+    },
     /// Intent refused it for good (a 4xx other than 401/408/429), or the attempts ran out.
     #[serde(rename_all = "camelCase")]
     Failed {
@@ -170,8 +173,8 @@ mod tests {
             .rev()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let reordered = crate::validation::validate_intervention_log(&Value::Object(reordered))
-            .unwrap();
+        let reordered =
+            crate::validation::validate_intervention_log(&Value::Object(reordered)).unwrap();
         assert_eq!(fingerprint(&original), fingerprint(&reordered));
 
         value["logDate"] = "2020-03-06T10:46:00".into();

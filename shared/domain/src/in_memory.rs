@@ -39,7 +39,9 @@ impl InMemoryStore {
 
     fn check_available(&self) -> Result<(), StoreError> {
         if *self.unavailable.lock().unwrap() {
-            Err(StoreError::Unavailable("in-memory store switched off".into()))
+            Err(StoreError::Unavailable(
+                "in-memory store switched off".into(),
+            ))
         } else {
             Ok(())
         }

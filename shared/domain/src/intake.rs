@@ -29,7 +29,9 @@ pub struct Opened {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("a claim must be open/acknowledged, not {pair}; closures go to /interventions/{{reference}}/closure")]
+    #[error(
+        "a claim must be open/acknowledged, not {pair}; closures go to /interventions/{{reference}}/closure"
+    )]
     NotAnOpening { pair: String },
     #[error("file {} already exists with different content; it is {}", .existing.id, .existing.state)]
     Conflict { existing: Box<InterventionFile> },

@@ -68,7 +68,10 @@ pub enum TransitionError {
     #[error("the file is already open: it cannot be acknowledged again")]
     AlreadyOpen,
     #[error("the file is {current}: a closed file is terminal and cannot receive {}", .attempted.pair())]
-    AlreadyClosed { current: FileState, attempted: Event },
+    AlreadyClosed {
+        current: FileState,
+        attempted: Event,
+    },
     #[error("the file can no longer be canceled at reception: {reason}")]
     CancelTooLate { reason: &'static str },
 }

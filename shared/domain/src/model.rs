@@ -194,7 +194,10 @@ impl fmt::Debug for InterventionLog {
             .field("critical_level", &self.critical_level)
             .field("visit_attempt", &self.visit_attempt)
             .field("equipment_working_order", &self.equipment_working_order)
-            .field("extra_fields", &self.extra.expose().keys().collect::<Vec<_>>())
+            .field(
+                "extra_fields",
+                &self.extra.expose().keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -114,7 +114,10 @@ const OTHER_FLOW_EVENTS: [&str; 9] = [
 pub fn validate_intervention_log(value: &Value) -> Result<InterventionLog, InputError> {
     let mut errors = Errors::default();
     let Some(object) = value.as_object() else {
-        errors.push("$", format!("expected a JSON object, found {}", kind(value)));
+        errors.push(
+            "$",
+            format!("expected a JSON object, found {}", kind(value)),
+        );
         return Err(InputError::Invalid(errors.0));
     };
     let mut fields = Fields {
@@ -404,8 +407,10 @@ impl Fields<'_, '_> {
                 None
             }
             None => {
-                self.errors
-                    .push(&path, format!("expected an integer, found {}", kind(&value)));
+                self.errors.push(
+                    &path,
+                    format!("expected an integer, found {}", kind(&value)),
+                );
                 None
             }
         }
@@ -423,8 +428,10 @@ impl Fields<'_, '_> {
             return None;
         };
         if items.len() > MAX_CONTACTS {
-            self.errors
-                .push("$.contacts", format!("has more than {MAX_CONTACTS} entries"));
+            self.errors.push(
+                "$.contacts",
+                format!("has more than {MAX_CONTACTS} entries"),
+            );
             return None;
         }
         let mut contacts = Vec::with_capacity(items.len());

@@ -1,1 +1,28 @@
+//! Adapter: intervention files in one DynamoDB table.
+//!
+//! # Key design (single table)
+//!
+//! | item | `pk` | `sk` | notable attributes |
+//! | --- | --- | --- | --- |
+//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open) |
+//! | one event of its log | same | `EVENT#{seq:06}` | `event`, `status`, `payload` (the JSON sent to Intent), `fingerprint`, `delivery` (`pending`/`delivered`/`failed`), `attempts`, `lastError`, `pendingShard` (only while pending) |
+//!
+//! `{contract}` and `{reference}` are escaped (`%` → `%25`, `#` → `%23`) so the key is
+//! unambiguous whatever the references contain. One `Query` on `pk` (strongly
+//! consistent) returns the file and its ordered event log.
+//!
+//! Two sparse global secondary indexes, so that nothing ever needs a `Scan`:
+//! - `open-files`: hash `openShard` (`open-0` … `open-7`), range `openedAt`. Only open
+//!   files carry `openShard`; closing removes it. The on-call closer queries the eight
+//!   shards in parallel.
+//! - `pending-events`: hash `pendingShard` (`pending-0` … `pending-7`), range
+//!   `pendingSince`. Only events not yet accepted by Intent carry it.
+//!
+//! A state change and its event append are one `TransactWriteItems`, conditioned on the
+//! stored state, so two concurrent writers cannot both win.
 
+mod items;
+mod store;
+
+pub use items::{INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX, file_pk};
+pub use store::DynamoDbStore;

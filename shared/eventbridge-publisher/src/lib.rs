@@ -1,1 +1,206 @@
+//! Adapter: domain events onto an EventBridge bus.
+//!
+//! `PutEvents` can succeed as a call while rejecting some entries (`FailedEntryCount` > 0,
+//! an `ErrorCode` on those entries, results in request order). Those entries, and only
+//! those, are sent again with jittered backoff, up to a bounded number of attempts.
 
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use oncall_domain::DomainEvent;
+use oncall_domain::ports::{DomainEventError, PublishDomainEvents};
+use std::future::Future;
+use std::time::Duration;
+
+/// PutEvents takes at most ten entries per call.
+const MAX_ENTRIES_PER_CALL: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct EventBridgePublisher {
+    client: Client,
+    bus_name: String,
+    source: String,
+    max_attempts: u32,
+}
+
+impl EventBridgePublisher {
+    pub fn new(client: Client, bus_name: impl Into<String>, source: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus_name: bus_name.into(),
+            source: source.into(),
+            max_attempts: 4,
+        }
+    }
+
+    fn entry(&self, event: &DomainEvent) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus_name)
+            .source(&self.source)
+            .detail_type(event.detail_type())
+            .detail(event.detail_json())
+            .build()
+    }
+}
+
+impl PublishDomainEvents for EventBridgePublisher {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
+        let mut failed = 0;
+        let mut details = Vec::new();
+        for chunk in events.chunks(MAX_ENTRIES_PER_CALL) {
+            let entries: Vec<PutEventsRequestEntry> = chunk.iter().map(|e| self.entry(e)).collect();
+            let outcome = put_with_retries(entries, self.max_attempts, |batch| async move {
+                let output = self
+                    .client
+                    .put_events()
+                    .set_entries(Some(batch))
+                    .send()
+                    .await
+                    .map_err(|e| DisplayErrorContext(e).to_string())?;
+                Ok(output
+                    .entries()
+                    .iter()
+                    .map(|result| result.error_code().map(str::to_string))
+                    .collect())
+            })
+            .await;
+            if let Err(error) = outcome {
+                failed += error.failed;
+                details.push(error.detail);
+            }
+        }
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(DomainEventError {
+                failed,
+                detail: details.join("; "),
+            })
+        }
+    }
+}
+
+/// Sends `entries` with `put`, which answers one optional error code per entry sent (in
+/// order) or an error for the whole call, re-sending only what failed.
+pub async fn put_with_retries<T, F, Fut>(
+    entries: Vec<T>,
+    max_attempts: u32,
+    mut put: F,
+) -> Result<(), DomainEventError>
+where
+    T: Clone,
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: Future<Output = Result<Vec<Option<String>>, String>>,
+{
+    let mut remaining = entries;
+    let mut last_problem = String::new();
+    for attempt in 0..max_attempts.max(1) {
+        if attempt > 0 {
+            let cap_ms = 50u64 << attempt.min(5);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))).await;
+        }
+        match put(remaining.clone()).await {
+            Ok(results) => {
+                let mut still_failing = Vec::new();
+                let mut codes = Vec::new();
+                for (index, entry) in remaining.into_iter().enumerate() {
+                    // A missing result counts as a failure: never assume success.
+                    match results.get(index) {
+                        Some(None) => {}
+                        Some(Some(code)) => {
+                            codes.push(code.clone());
+                            still_failing.push(entry);
+                        }
+                        None => {
+                            codes.push("NoResult".into());
+                            still_failing.push(entry);
+                        }
+                    }
+                }
+                if still_failing.is_empty() {
+                    return Ok(());
+                }
+                tracing::warn!(failed = still_failing.len(), attempt = attempt + 1, codes = ?codes, "PutEvents rejected entries; re-sending those");
+                last_problem = format!("entries rejected: {}", codes.join(", "));
+                remaining = still_failing;
+            }
+            Err(error) => {
+                tracing::warn!(attempt = attempt + 1, %error, "PutEvents call failed");
+                last_problem = error;
+            }
+        }
+    }
+    Err(DomainEventError {
+        failed: remaining.len(),
+        detail: last_problem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn only_the_rejected_entries_are_sent_again() {
+        let calls = Mutex::new(Vec::new());
+        let result = put_with_retries(vec!["a", "b", "c"], 4, |batch| {
+            calls.lock().unwrap().push(batch.clone());
+            async move {
+                Ok(batch
+                    .iter()
+                    .map(|entry| {
+                        // "b" is throttled the first time only.
+                        (*entry == "b" && batch.len() == 3)
+                            .then(|| "ThrottlingException".to_string())
+                    })
+                    .collect())
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(*calls.lock().unwrap(), vec![vec!["a", "b", "c"], vec!["b"]]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_call_is_retried_then_reported_with_the_count() {
+        let mut calls = 0;
+        let result = put_with_retries(vec![1, 2], 3, |_batch| {
+            calls += 1;
+            async { Err::<Vec<Option<String>>, _>("connection refused".to_string()) }
+        })
+        .await;
+        assert_eq!(calls, 3);
+        let error = result.unwrap_err();
+        assert_eq!(error.failed, 2);
+        assert!(error.detail.contains("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn entries_that_keep_failing_are_reported_not_dropped() {
+        let result = put_with_retries(vec!["x", "y"], 2, |batch| async move {
+            Ok(batch
+                .iter()
+                .map(|e| (*e == "y").then(|| "InternalFailure".to_string()))
+                .collect())
+        })
+        .await;
+        let error = result.unwrap_err();
+        assert_eq!(error.failed, 1);
+        assert!(error.detail.contains("InternalFailure"));
+    }
+
+    #[tokio::test]
+    async fn missing_results_count_as_failures() {
+        let mut calls = 0;
+        let result = put_with_retries(vec!["x", "y"], 2, |_batch| {
+            calls += 1;
+            // First call: a result for "x" only; second call: no result at all.
+            let results = if calls == 1 { vec![None] } else { vec![] };
+            async move { Ok(results) }
+        })
+        .await;
+        assert_eq!(result.unwrap_err().failed, 1);
+        assert_eq!(calls, 2);
+    }
+}

@@ -1,1 +1,11 @@
+//! Adapter to the Intent hub's API: OAuth2 client credentials with a cached token,
+//! `POST operations/v2/interventions/logs` with bounded, jittered retries, typed errors.
 
+mod client;
+mod config;
+mod error;
+mod token;
+
+pub use client::{IntentClient, build_http_client};
+pub use config::{ConfigError, IntentConfig, RetryPolicy};
+pub use error::IntentError;

@@ -87,7 +87,11 @@ impl Shared {
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock().requests.iter().map(|(_, r)| r.clone()).collect()
+        self.lock()
+            .requests
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     pub(crate) fn inject(&self, fault: Fault) {

@@ -1,0 +1,280 @@
+//! Mapping between domain records and DynamoDB items.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+use oncall_domain::file::{Delivery, InterventionFile, PartnerId, RecordedEvent};
+use oncall_domain::lifecycle::{FileState, Outcome};
+use oncall_domain::model::{Event, FileId, InterventionLog};
+use oncall_domain::ports::StoreError;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const OPEN_FILES_INDEX: &str = "open-files";
+pub const PENDING_EVENTS_INDEX: &str = "pending-events";
+/// Index partitions per sparse index (spreads writes and lets readers fan out).
+pub const INDEX_SHARDS: u32 = 8;
+
+pub const FILE_SK: &str = "FILE";
+
+fn escape(component: &str) -> String {
+    component.replace('%', "%25").replace('#', "%23")
+}
+
+pub fn file_pk(id: &FileId) -> String {
+    format!(
+        "FILE#{}#{}",
+        escape(&id.contract_reference),
+        escape(&id.reference)
+    )
+}
+
+pub fn event_sk(seq: u32) -> String {
+    format!("EVENT#{seq:06}")
+}
+
+/// FNV-1a of the partition key, so a file always lands in the same shard.
+fn shard_of(pk: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in pk.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % INDEX_SHARDS
+}
+
+pub fn open_shard(pk: &str) -> String {
+    format!("open-{}", shard_of(pk))
+}
+
+pub fn pending_shard(pk: &str) -> String {
+    format!("pending-{}", shard_of(pk))
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn file_item(id: &FileId, owner: &PartnerId, opening: &RecordedEvent) -> Item {
+    let pk = file_pk(id);
+    HashMap::from([
+        ("sk".to_string(), s(FILE_SK)),
+        ("itemType".to_string(), s("file")),
+        ("reference".to_string(), s(&id.reference)),
+        ("contractReference".to_string(), s(&id.contract_reference)),
+        ("owner".to_string(), s(&owner.0)),
+        ("state".to_string(), s("open")),
+        ("version".to_string(), n(opening.seq)),
+        (
+            "openedAt".to_string(),
+            s(opening.log.event_date.timestamp().to_string()),
+        ),
+        ("createdAt".to_string(), s(opening.recorded_at.to_string())),
+        ("openShard".to_string(), s(open_shard(&pk))),
+        ("pk".to_string(), s(pk)),
+    ])
+}
+
+pub fn event_item(id: &FileId, event: &RecordedEvent) -> Result<Item, StoreError> {
+    let pk = file_pk(id);
+    let payload = serde_json::to_string(&event.log)
+        .map_err(|e| StoreError::Corrupt(format!("serialising event {}: {e}", event.seq)))?;
+    let mut item = HashMap::from([
+        ("sk".to_string(), s(event_sk(event.seq))),
+        ("itemType".to_string(), s("event")),
+        ("seq".to_string(), n(event.seq)),
+        ("event".to_string(), s(event.event.as_str())),
+        ("status".to_string(), s(event.log.status.as_str())),
+        ("payload".to_string(), s(payload)),
+        ("fingerprint".to_string(), s(&event.fingerprint)),
+        ("recordedAt".to_string(), s(event.recorded_at.to_string())),
+    ]);
+    item.extend(delivery_attributes(
+        &pk,
+        event.seq,
+        event.recorded_at,
+        &event.delivery,
+    ));
+    item.insert("pk".to_string(), s(pk));
+    Ok(item)
+}
+
+/// The attributes describing a delivery state (the pending index keys only while pending).
+pub fn delivery_attributes(
+    pk: &str,
+    seq: u32,
+    recorded_at: Timestamp,
+    delivery: &Delivery,
+) -> Vec<(String, AttributeValue)> {
+    let mut attributes = vec![
+        ("delivery".to_string(), s(delivery.label())),
+        ("attempts".to_string(), n(delivery.attempts())),
+    ];
+    match delivery {
+        Delivery::Pending {
+            last_error,
+            last_attempt_at,
+            ..
+        } => {
+            attributes.push(("pendingShard".into(), s(pending_shard(pk))));
+            attributes.push(("pendingSince".into(), s(format!("{recorded_at}#{seq:06}"))));
+            if let Some(error) = last_error {
+                attributes.push(("lastError".into(), s(error)));
+            }
+            if let Some(at) = last_attempt_at {
+                attributes.push(("lastAttemptAt".into(), s(at.to_string())));
+            }
+        }
+        Delivery::Delivered { delivered_at, .. } => {
+            attributes.push(("deliveredAt".into(), s(delivered_at.to_string())));
+        }
+        Delivery::Failed {
+            last_error,
+            last_attempt_at,
+            ..
+        } => {
+            attributes.push(("lastError".into(), s(last_error)));
+            attributes.push(("lastAttemptAt".into(), s(last_attempt_at.to_string())));
+        }
+    }
+    attributes
+}
+
+// ---- reading back -------------------------------------------------------------------
+
+fn corrupt(what: &str, key: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} has no valid {key}"))
+}
+
+fn get_s<'a>(item: &'a Item, key: &str, what: &str) -> Result<&'a str, StoreError> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(what, key))
+}
+
+fn opt_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, key: &str, what: &str) -> Result<T, StoreError> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt(what, key))
+}
+
+fn get_time(item: &Item, key: &str, what: &str) -> Result<Timestamp, StoreError> {
+    get_s(item, key, what)?
+        .parse()
+        .map_err(|_| corrupt(what, key))
+}
+
+fn opt_time(item: &Item, key: &str) -> Option<Timestamp> {
+    opt_s(item, key).and_then(|v| v.parse().ok())
+}
+
+pub fn file_state(item: &Item) -> Result<FileState, StoreError> {
+    match get_s(item, "state", "file")? {
+        "open" => Ok(FileState::Open),
+        "closed" => {
+            let outcome = get_s(item, "outcome", "closed file")?;
+            Outcome::parse(outcome)
+                .map(FileState::Closed)
+                .ok_or_else(|| corrupt("closed file", "outcome"))
+        }
+        _ => Err(corrupt("file", "state")),
+    }
+}
+
+pub fn recorded_event(item: &Item) -> Result<RecordedEvent, StoreError> {
+    let seq: u32 = get_n(item, "seq", "event")?;
+    let what = &format!("event {seq}");
+    let event = Event::parse(get_s(item, "event", what)?).ok_or_else(|| corrupt(what, "event"))?;
+    let log: InterventionLog = serde_json::from_str(get_s(item, "payload", what)?)
+        .map_err(|_| corrupt(what, "payload"))?;
+    let attempts: u32 = get_n(item, "attempts", what)?;
+    let delivery = match get_s(item, "delivery", what)? {
+        "pending" => Delivery::Pending {
+            attempts,
+            last_error: opt_s(item, "lastError").map(str::to_string),
+            last_attempt_at: opt_time(item, "lastAttemptAt"),
+        },
+        "delivered" => Delivery::Delivered {
+            attempts,
+            delivered_at: get_time(item, "deliveredAt", what)?,
+        },
+        "failed" => Delivery::Failed {
+            attempts,
+            last_error: get_s(item, "lastError", what)?.to_string(),
+            last_attempt_at: get_time(item, "lastAttemptAt", what)?,
+        },
+        _ => return Err(corrupt(what, "delivery")),
+    };
+    Ok(RecordedEvent {
+        seq,
+        event,
+        log,
+        recorded_at: get_time(item, "recordedAt", what)?,
+        fingerprint: get_s(item, "fingerprint", what)?.to_string(),
+        delivery,
+    })
+}
+
+/// Rebuilds a file from the items of its partition (file item first, events in order).
+pub fn file_from_items(
+    id: &FileId,
+    items: &[Item],
+) -> Result<Option<InterventionFile>, StoreError> {
+    let Some(file_item) = items.iter().find(|item| opt_s(item, "sk") == Some(FILE_SK)) else {
+        return Ok(None);
+    };
+    let mut events = items
+        .iter()
+        .filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("EVENT#")))
+        .map(recorded_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by_key(|event| event.seq);
+    Ok(Some(InterventionFile {
+        id: id.clone(),
+        state: file_state(file_item)?,
+        owner: PartnerId(get_s(file_item, "owner", "file")?.to_string()),
+        events,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unambiguous_whatever_the_references_hold() {
+        let a = file_pk(&FileId::new("b#c", "a"));
+        let b = file_pk(&FileId::new("c", "a#b"));
+        assert_ne!(a, b);
+        assert_eq!(a, "FILE#a#b%23c");
+        assert_eq!(file_pk(&FileId::new("x%23", "y")), "FILE#y#x%2523");
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        let pk = file_pk(&FileId::new("INTER-0500", "contract1"));
+        assert_eq!(open_shard(&pk), open_shard(&pk));
+        let shards: std::collections::HashSet<String> = (0..200)
+            .map(|i| open_shard(&file_pk(&FileId::new(&format!("R-{i}"), "c"))))
+            .collect();
+        assert_eq!(shards.len(), INDEX_SHARDS as usize, "{shards:?}");
+    }
+
+    #[test]
+    fn event_keys_sort_in_sequence_order() {
+        assert!(event_sk(9) < event_sk(10));
+        assert!(event_sk(99_999) < event_sk(100_000));
+    }
+}

@@ -1,0 +1,225 @@
+use crate::items::{
+    Item, delivery_attributes, event_item, event_sk, file_from_items, file_item, file_pk,
+};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use oncall_domain::file::{Delivery, InterventionFile, NewFile};
+use oncall_domain::model::FileId;
+use oncall_domain::ports::{LoadFile, OpenFile, OpenFileResult, RecordDelivery, StoreError};
+use std::time::Duration;
+
+/// How often a transaction that lost a race with another one is tried again.
+const CONTENTION_RETRIES: u32 = 8;
+
+/// The DynamoDB adapter. Cheap to clone (the SDK client is an `Arc` inside).
+#[derive(Clone, Debug)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(error).to_string())
+}
+
+enum Cancellation {
+    /// A condition failed: the item exists, or the state moved on.
+    ConditionFailed,
+    /// Lost a race with another transaction on the same items.
+    Conflict,
+}
+
+fn cancellation<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Cancellation> {
+    let SdkError::ServiceError(service) = error else {
+        return None;
+    };
+    match service.err() {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            let codes: Vec<&str> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|reason| reason.code())
+                .collect();
+            if codes.contains(&"ConditionalCheckFailed") {
+                Some(Cancellation::ConditionFailed)
+            } else {
+                Some(Cancellation::Conflict)
+            }
+        }
+        TransactWriteItemsError::TransactionInProgressException(_) => Some(Cancellation::Conflict),
+        _ => None,
+    }
+}
+
+/// Full-jitter pause before retrying a transaction that lost a race.
+async fn contention_pause(attempt: u32) {
+    let cap_ms = 10u64 << attempt.min(6);
+    tokio::time::sleep(Duration::from_millis(1 + fastrand::u64(0..cap_ms))).await;
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn query_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            items.extend(page.map_err(unavailable)?.items.unwrap_or_default());
+        }
+        Ok(items)
+    }
+}
+
+impl OpenFile for DynamoDbStore {
+    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+        let id = file.id();
+        let file_put = self.put(
+            file_item(&id, &file.owner, &file.opening),
+            "attribute_not_exists(pk)",
+        )?;
+        let event_put = self.put(event_item(&id, &file.opening)?, "attribute_not_exists(pk)")?;
+        for attempt in 0..=CONTENTION_RETRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(file_put.clone())
+                .transact_items(event_put.clone())
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(OpenFileResult::Created),
+                Err(error) => error,
+            };
+            match cancellation(&error) {
+                Some(Cancellation::ConditionFailed) => {
+                    if let Some(existing) = self.load_file(&id).await? {
+                        return Ok(OpenFileResult::AlreadyExists(existing));
+                    }
+                    // The competing writer's transaction is not visible yet: try again.
+                }
+                Some(Cancellation::Conflict) => {
+                    // Another transaction on the same file is in flight. If it created
+                    // the file, that is our answer; else try again after a pause.
+                    if let Some(existing) = self.load_file(&id).await? {
+                        return Ok(OpenFileResult::AlreadyExists(existing));
+                    }
+                }
+                None => return Err(unavailable(error)),
+            }
+            contention_pause(attempt).await;
+        }
+        Err(StoreError::Contention)
+    }
+}
+
+impl LoadFile for DynamoDbStore {
+    async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
+        let items = self.query_partition(&file_pk(id)).await?;
+        file_from_items(id, &items)
+    }
+}
+
+impl RecordDelivery for DynamoDbStore {
+    async fn record_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        let pk = file_pk(id);
+        // `pendingSince` keeps the event's place in the pending queue: it is only set
+        // when the event is first written (see `event_item`), never moved here.
+        let mut sets = Vec::new();
+        let mut values = vec![(
+            ":delivered".to_string(),
+            AttributeValue::S("delivered".into()),
+        )];
+        for (index, (name, value)) in
+            delivery_attributes(&pk, seq, jiff::Timestamp::UNIX_EPOCH, delivery)
+                .into_iter()
+                .enumerate()
+        {
+            if name == "pendingSince" {
+                continue;
+            }
+            let placeholder = format!(":v{index}");
+            let attribute = if name == "delivery" {
+                "#delivery".to_string()
+            } else {
+                name.clone()
+            };
+            sets.push(format!("{attribute} = {placeholder}"));
+            values.push((placeholder, value));
+        }
+        let removes: &[&str] = match delivery {
+            Delivery::Pending { .. } => &["deliveredAt"],
+            Delivery::Delivered { .. } => &["pendingShard", "pendingSince", "lastError"],
+            Delivery::Failed { .. } => &["pendingShard", "pendingSince"],
+        };
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(event_sk(seq)))
+            .update_expression(expression)
+            // Never overwrite a delivery Intent already acknowledged.
+            .condition_expression("attribute_exists(pk) AND #delivery <> :delivered");
+        request = request.expression_attribute_names("#delivery", "delivery");
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                tracing::info!(
+                    seq,
+                    "event already delivered (or gone); delivery state left as is"
+                );
+                Ok(())
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The Intent HTTP adapter.
+
+use crate::config::IntentConfig;
+use crate::error::IntentError;
+use crate::token::TokenCache;
+use backon::{ExponentialBuilder, Retryable};
+use oncall_domain::InterventionLog;
+use oncall_domain::ports::{DeliveryFailure, PublishToIntent};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+const LOGS_PATH: &str = "/operations/v2/interventions/logs";
+
+/// A reqwest client on rustls with the webpki (Mozilla) roots compiled in: no scan of the
+/// OS certificate store at start-up, identical behaviour on every Lambda image.
+pub fn build_http_client(config: &IntentConfig) -> Result<reqwest::Client, IntentError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| IntentError::Protocol(format!("TLS set-up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("oncall-bridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| IntentError::Protocol(format!("HTTP client set-up: {e}")))
+}
+
+/// Intent's API client. Build it once per execution environment: it owns the connection
+/// pool and the token cache.
+pub struct IntentClient {
+    http: reqwest::Client,
+    config: IntentConfig,
+    token: TokenCache,
+}
+
+/// Intent's API error body.
+#[derive(Deserialize)]
+struct ApiError {
+    code: Option<serde_json::Value>,
+    message: Option<String>,
+}
+
+impl IntentClient {
+    pub fn new(config: IntentConfig) -> Result<Self, IntentError> {
+        let http = build_http_client(&config)?;
+        Ok(Self::with_http_client(config, http))
+    }
+
+    pub fn with_http_client(config: IntentConfig, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            config,
+            token: TokenCache::new(),
+        }
+    }
+
+    pub fn config(&self) -> &IntentConfig {
+        &self.config
+    }
+
+    /// `POST {base}/operations/v2/interventions/logs`, retried with jittered backoff on
+    /// 429/408/5xx, connection errors and timeouts, honouring `Retry-After`. Returns the
+    /// number of attempts it took.
+    pub async fn post_intervention_log(
+        &self,
+        log: &InterventionLog,
+    ) -> Result<u32, (IntentError, u32)> {
+        let body = serde_json::to_vec(log).map_err(|e| {
+            (
+                IntentError::Protocol(format!("serialising the log: {e}")),
+                0,
+            )
+        })?;
+        let url = format!("{}{}", self.config.base_url, LOGS_PATH);
+        let attempts = AtomicU32::new(0);
+        let policy = self.config.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
+            .with_total_delay(Some(policy.max_total_delay));
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.send_once(&url, &body).await
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(IntentError::is_transient)
+        .adjust(|error, planned| match (error.retry_after(), planned) {
+            // Intent said when: wait that long, unless it is beyond our budget.
+            (Some(wait), Some(_)) if wait <= policy.max_total_delay => Some(wait),
+            (Some(_), Some(_)) => None,
+            (None, planned) => planned,
+            (_, None) => None,
+        })
+        .notify(|error, wait| {
+            tracing::warn!(%error, wait_ms = wait.as_millis() as u64, "Intent call failed; retrying");
+        })
+        .await;
+        let attempts = attempts.load(Ordering::Relaxed);
+        result.map(|()| attempts).map_err(|error| (error, attempts))
+    }
+
+    /// One attempt, with one token refresh on 401.
+    async fn send_once(&self, url: &str, body: &[u8]) -> Result<(), IntentError> {
+        let mut refreshed = false;
+        loop {
+            let token = self
+                .token
+                .get(
+                    &self.http,
+                    &self.config.token_url,
+                    &self.config.client_id,
+                    &self.config.client_secret,
+                )
+                .await?;
+            let response = self
+                .http
+                .post(url)
+                .bearer_auth(&token.value)
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .header(ACCEPT, "application/json+hal")
+                .body(body.to_vec())
+                .send()
+                .await
+                .map_err(transport_error)?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                tracing::info!("Intent answered 401; refreshing the token once");
+                self.token.invalidate(&token).await;
+                refreshed = true;
+                continue;
+            }
+            return classify(response).await;
+        }
+    }
+}
+
+/// Maps a response to success (204, or any 2xx) or a typed error.
+async fn classify(response: reqwest::Response) -> Result<(), IntentError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let code = status.as_u16();
+    if status.is_server_error() || code == 429 || code == 408 {
+        return Err(IntentError::Unavailable {
+            status: code,
+            retry_after: retry_after(response.headers()),
+        });
+    }
+    let error: Option<ApiError> = response.json().await.ok();
+    let (api_code, message) = error
+        .map(|e| {
+            (
+                e.code.map(|c| match c {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                }),
+                e.message.map(|m| m.chars().take(300).collect()),
+            )
+        })
+        .unwrap_or_default();
+    if code == 401 {
+        return Err(IntentError::Authentication(format!(
+            "HTTP 401 with a fresh token{}",
+            api_code.map(|c| format!(" ({c})")).unwrap_or_default()
+        )));
+    }
+    Err(IntentError::Rejected {
+        status: code,
+        code: api_code,
+        message,
+    })
+}
+
+pub(crate) fn transport_error(error: reqwest::Error) -> IntentError {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display names the URL (no body, no credentials): keep the chain short.
+    let mut detail = kind.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
+    IntentError::Transport(detail)
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = when.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+impl PublishToIntent for IntentClient {
+    async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
+        self.post_intervention_log(log)
+            .await
+            .map_err(|(error, attempts)| DeliveryFailure {
+                retryable: error.is_retryable_later(),
+                attempts,
+                detail: error.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}

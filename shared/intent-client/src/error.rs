@@ -1,0 +1,61 @@
+use std::time::Duration;
+
+/// Why a call to Intent did not succeed. Messages carry status codes and Intent's error
+/// codes, never request bodies (they hold tenants' personal data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntentError {
+    /// A 4xx other than 401/408/429: the request itself is wrong; sending it again will
+    /// not help.
+    #[error("Intent rejected the request with HTTP {status}{}", describe(.code, .message))]
+    Rejected {
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+    },
+    /// 429, 408 or 5xx: Intent cannot take it now.
+    #[error("Intent is unavailable: HTTP {status}")]
+    Unavailable {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// Connection refused or dropped, DNS, TLS, timeout.
+    #[error("Intent could not be reached: {0}")]
+    Transport(String),
+    /// Still 401 with a fresh token, or the token endpoint refused our credentials.
+    #[error("Intent refused our credentials: {0}")]
+    Authentication(String),
+    /// Intent answered something we cannot understand.
+    #[error("unexpected answer from Intent: {0}")]
+    Protocol(String),
+}
+
+fn describe(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(code), Some(message)) => format!(" ({code}: {message})"),
+        (Some(code), None) => format!(" ({code})"),
+        (None, Some(message)) => format!(" ({message})"),
+        (None, None) => String::new(),
+    }
+}
+
+impl IntentError {
+    /// Worth another attempt within the same delivery (after a backoff).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            IntentError::Unavailable { .. } | IntentError::Transport(_)
+        )
+    }
+
+    /// Worth sending again in a later run: everything but a rejection of the request.
+    pub fn is_retryable_later(&self) -> bool {
+        !matches!(self, IntentError::Rejected { .. })
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            IntentError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! OAuth2 client-credentials token, cached for the execution environment: fetched once,
+//! reused until shortly before `expires_in`, and refreshed at most once per 401.
+
+use crate::error::IntentError;
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+#[derive(Clone)]
+pub(crate) struct Token {
+    pub value: String,
+    refresh_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Without `expires_in`, assume a short life rather than none.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+
+/// How long before expiry the token is renewed: a tenth of its life, at most a minute.
+fn refresh_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(Duration::from_secs(60))
+}
+
+pub(crate) struct TokenCache {
+    current: Mutex<Option<Token>>,
+}
+
+impl TokenCache {
+    pub fn new() -> Self {
+        Self {
+            current: Mutex::new(None),
+        }
+    }
+
+    /// A valid token, fetched if none is cached or the cached one is about to expire.
+    /// The lock is held while fetching, so concurrent callers share one fetch.
+    pub async fn get(
+        &self,
+        http: &reqwest::Client,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<Token, IntentError> {
+        let mut current = self.current.lock().await;
+        if let Some(token) = current.as_ref()
+            && Instant::now() < token.refresh_at
+        {
+            return Ok(token.clone());
+        }
+        let token = fetch(http, token_url, client_id, client_secret).await?;
+        *current = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Forgets `stale` (unless another caller already replaced it).
+    pub async fn invalidate(&self, stale: &Token) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|t| t.value == stale.value) {
+            *current = None;
+        }
+    }
+}
+
+async fn fetch(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<Token, IntentError> {
+    let response = http
+        .post(token_url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .send()
+        .await
+        .map_err(crate::client::transport_error)?;
+    let status = response.status();
+    if status.is_success() {
+        let body: TokenResponse = response
+            .json()
+            .await
+            .map_err(|e| IntentError::Protocol(format!("token response: {e}")))?;
+        if let Some(kind) = &body.token_type
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            return Err(IntentError::Protocol(format!(
+                "token type {kind:?} is not Bearer"
+            )));
+        }
+        let lifetime = body
+            .expires_in
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_LIFETIME);
+        tracing::debug!(lifetime_s = lifetime.as_secs(), "Intent token obtained");
+        return Ok(Token {
+            value: body.access_token,
+            refresh_at: Instant::now() + lifetime - refresh_margin(lifetime),
+        });
+    }
+    let retry_after = crate::client::retry_after(response.headers());
+    let code = status.as_u16();
+    let oauth: Option<OAuthError> = response.json().await.ok();
+    let described = oauth
+        .map(|e| {
+            format!(
+                "{}{}",
+                e.error.unwrap_or_default(),
+                e.error_description
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    if status.is_server_error() || code == 429 || code == 408 {
+        Err(IntentError::Unavailable {
+            status: code,
+            retry_after,
+        })
+    } else {
+        Err(IntentError::Authentication(format!(
+            "token endpoint answered HTTP {code} {described}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_margin_is_a_tenth_capped_at_a_minute() {
+        assert_eq!(
+            refresh_margin(Duration::from_secs(3600)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(100)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(1)),
+            Duration::from_millis(100)
+        );
+    }
+}

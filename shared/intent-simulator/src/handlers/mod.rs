@@ -1,0 +1,274 @@
+//! The axum router: Intent's endpoints, the admin routes and the recording/fault pipeline
+//! that every API request goes through.
+
+mod admin;
+mod documents;
+mod logs;
+mod operations;
+mod token;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::http_util::{Detail, api_error, header_str, oauth_error, parse_media_type};
+use crate::server::KillSwitch;
+use crate::state::{Shared, TokenProblem};
+use crate::{Endpoint, FaultBehaviour, RecordedRequest};
+
+type AppState = Arc<Shared>;
+
+/// JSON bodies are buffered (to record them); larger ones are refused with 413.
+const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token::issue))
+        .route("/api/operations/v2/interventions/logs", post(logs::publish))
+        .route(
+            "/api/documents/v1/documents",
+            post(documents::publish).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/operations/v2/operations", get(operations::list))
+        .route(
+            "/api/operations/v2/operations/{reference}",
+            get(operations::get_one),
+        )
+        .route("/_simulator/requests", get(admin::requests))
+        .route("/_simulator/logs", get(admin::logs))
+        .route("/_simulator/documents", get(admin::documents))
+        .route("/_simulator/interventions", get(admin::interventions))
+        .route("/_simulator/expire-tokens", post(admin::expire_tokens))
+        .route("/_simulator/reset", post(admin::reset))
+        .route("/_simulator/faults", post(admin::inject_fault))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), pipeline))
+        .with_state(shared)
+}
+
+async fn not_found() -> Response {
+    api_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint",
+        Vec::new(),
+    )
+}
+
+/// Which fault endpoint a path belongs to (any method).
+fn classify(path: &str) -> Option<Endpoint> {
+    match path {
+        "/oauth/token" => Some(Endpoint::Token),
+        "/api/operations/v2/interventions/logs" => Some(Endpoint::InterventionLogs),
+        "/api/documents/v1/documents" => Some(Endpoint::Documents),
+        "/api/operations/v2/operations" => Some(Endpoint::Operations),
+        p if p.starts_with("/api/operations/v2/operations/") => Some(Endpoint::Operations),
+        _ => None,
+    }
+}
+
+fn is_admin(path: &str) -> bool {
+    path == "/_simulator" || path.starts_with("/_simulator/")
+}
+
+/// Records the request on arrival, applies a queued fault if one matches, runs the handler
+/// and records the status answered. Bodies are never logged.
+async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if is_admin(&path) {
+        return next.run(request).await;
+    }
+    let method = request.method().to_string();
+    let (parts, body) = request.into_parts();
+    let header = |name| header_str(&parts.headers, name).map(str::to_owned);
+    let content_type = header(header::CONTENT_TYPE);
+    let is_json = content_type
+        .as_deref()
+        .and_then(parse_media_type)
+        .is_some_and(|m| m.essence.contains("json"));
+
+    let mut record = RecordedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: parts.uri.query().map(str::to_owned),
+        status: 0,
+        authorization: header(header::AUTHORIZATION),
+        content_type,
+        accept: header(header::ACCEPT),
+        body: None,
+        at: SystemTime::now(),
+    };
+
+    let body = if is_json {
+        let declared_too_large = header_str(&parts.headers, header::CONTENT_LENGTH)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len > MAX_JSON_BODY as u64);
+        let read = if declared_too_large {
+            Err(StatusCode::PAYLOAD_TOO_LARGE)
+        } else {
+            axum::body::to_bytes(body, MAX_JSON_BODY)
+                .await
+                .map_err(|_| StatusCode::BAD_REQUEST)
+        };
+        match read {
+            Ok(bytes) => {
+                record.body = serde_json::from_slice(&bytes).ok();
+                Body::from(bytes)
+            }
+            Err(status) => {
+                record.status = status.as_u16();
+                shared.record_arrival(record);
+                tracing::info!(%method, %path, status = status.as_u16(), "request");
+                return api_error(
+                    status,
+                    "invalid_body",
+                    format!("the body could not be read (at most {MAX_JSON_BODY} bytes of JSON)"),
+                    Vec::new(),
+                );
+            }
+        }
+    } else {
+        body
+    };
+    let request = Request::from_parts(parts, body);
+    let id = shared.record_arrival(record);
+    let endpoint = classify(&path);
+
+    let response = match endpoint.and_then(|e| shared.take_fault(e)) {
+        None => next.run(request).await,
+        Some(FaultBehaviour::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            next.run(request).await
+        }
+        Some(FaultBehaviour::Status {
+            code,
+            retry_after,
+            body,
+        }) => fault_response(endpoint, code, retry_after.as_deref(), body),
+        Some(FaultBehaviour::DropConnection) => {
+            tracing::info!(%method, %path, "dropping the connection (injected fault)");
+            match request.extensions().get::<KillSwitch>() {
+                Some(kill) => {
+                    kill.fire();
+                    // The connection future is dropped by the server, and this one with it.
+                    return std::future::pending().await;
+                }
+                None => api_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "no_connection",
+                    "cannot drop a connection outside the simulator's server",
+                    Vec::new(),
+                ),
+            }
+        }
+    };
+    let status = response.status().as_u16();
+    shared.record_status(id, status);
+    tracing::info!(%method, %path, status, "request");
+    response
+}
+
+fn fault_response(
+    endpoint: Option<Endpoint>,
+    code: u16,
+    retry_after: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match body {
+        Some(body) => (status, axum::Json(body)).into_response(),
+        None if endpoint == Some(Endpoint::Token) => {
+            oauth_error(status, "temporarily_unavailable", "injected fault")
+        }
+        None if status.is_success() => status.into_response(),
+        None => api_error(
+            status,
+            "injected_fault",
+            format!("injected fault: HTTP {code}"),
+            Vec::new(),
+        ),
+    };
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Checks `Authorization: Bearer <token>`: a token issued by this simulator, neither expired
+/// nor revoked. Returns the 401 to answer, if any.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let problem = shared
+        .check_token(header_str(headers, header::AUTHORIZATION))
+        .err()?;
+    let message = match problem {
+        TokenProblem::Missing => "missing Authorization header",
+        TokenProblem::Malformed => "the Authorization header must be `Bearer <access_token>`",
+        TokenProblem::Unknown => "invalid or revoked access token",
+        TokenProblem::Expired => "the access token has expired",
+    };
+    let mut response = api_error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        message,
+        Vec::new(),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"intent\", error=\"invalid_token\""),
+    );
+    Some(response)
+}
+
+/// The 406 to answer unless the Accept header lists `wanted`.
+fn require_accept(headers: &HeaderMap, wanted: &str) -> Option<Response> {
+    if crate::http_util::accepts(headers, wanted) {
+        None
+    } else {
+        Some(api_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            format!("the Accept header must include {wanted}"),
+            Vec::new(),
+        ))
+    }
+}
+
+fn validation_error(message: &str, details: Vec<Detail>) -> Response {
+    api_error(
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+        message,
+        details,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_classified() {
+        assert_eq!(classify("/oauth/token"), Some(Endpoint::Token));
+        assert_eq!(
+            classify("/api/operations/v2/interventions/logs"),
+            Some(Endpoint::InterventionLogs)
+        );
+        assert_eq!(
+            classify("/api/documents/v1/documents"),
+            Some(Endpoint::Documents)
+        );
+        assert_eq!(
+            classify("/api/operations/v2/operations/INTER-1"),
+            Some(Endpoint::Operations)
+        );
+        assert_eq!(classify("/_simulator/requests"), None);
+        assert!(is_admin("/_simulator/requests"));
+    }
+}

@@ -1,0 +1,216 @@
+//! The partner API's operations, independent of how they are hosted (API Gateway +
+//! Lambda, or the local server): bytes and headers in, status and JSON out.
+
+use crate::partners::PartnerDirectory;
+use crate::problem::ApiError;
+use crate::views::{FileView, file_view};
+use http::{HeaderMap, Response, StatusCode, header};
+use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
+use oncall_domain::ports::{
+    Clock, LoadFile, OpenFile, PublishDomainEvents, PublishToIntent, RecordDelivery,
+};
+use oncall_domain::validation::{parse_json, validate_intervention_log};
+use oncall_domain::{Delivery, FileId};
+use serde_json::Value;
+
+/// The largest request body accepted. A claim is a few kilobytes; descriptions are
+/// capped at 10,000 characters and contacts at 20 × 4,000.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// What the partner API needs, wired once per execution environment.
+pub struct PartnerApi<S, I, E, C> {
+    pub store: S,
+    pub intent: I,
+    pub events: E,
+    pub clock: C,
+    pub partners: PartnerDirectory,
+}
+
+/// Accepts `application/json` or `application/*+json`, with no charset or UTF-8.
+pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let unsupported = || ApiError::UnsupportedMediaType { found: raw.clone() };
+    let value = raw.as_deref().ok_or_else(unsupported)?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if !is_json {
+        return Err(unsupported());
+    }
+    for parameter in parts {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        if name.trim().eq_ignore_ascii_case("charset")
+            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(unsupported());
+        }
+    }
+    Ok(())
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(body).expect("views serialise"))
+        .expect("a valid response")
+}
+
+fn record_file_on_span(reference: &str, contract: &str) {
+    let span = tracing::Span::current();
+    span.record("reference", reference);
+    span.record("contract", contract);
+}
+
+/// `contractReference` of a parsed body, if it is a string: needed to authorise before the
+/// full validation runs.
+fn contract_of(value: &Value) -> Option<&str> {
+    value.get("contractReference").and_then(Value::as_str)
+}
+
+impl<S, I, E, C> PartnerApi<S, I, E, C>
+where
+    S: OpenFile + LoadFile + RecordDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    /// `POST /interventions`: a partner reports a claim (open/acknowledged).
+    pub async fn open_intervention(
+        &self,
+        caller: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        self.try_open(caller, headers, body)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    }
+
+    async fn try_open(
+        &self,
+        caller: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Response<Vec<u8>>, ApiError> {
+        if caller.is_none() {
+            return Err(ApiError::Unauthenticated);
+        }
+        check_json_content_type(headers)?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                size: body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let value = parse_json(body)?;
+        if let Some(contract) = contract_of(&value) {
+            self.partners.authorize(caller, contract)?;
+        }
+        let log = validate_intervention_log(&value)?;
+        record_file_on_span(&log.reference, &log.contract_reference);
+        let owner = self.partners.authorize(caller, &log.contract_reference)?;
+
+        let opened = open_intervention(
+            &self.store,
+            &self.intent,
+            &self.events,
+            &self.clock,
+            owner,
+            log,
+        )
+        .await
+        .map_err(|error| match error {
+            OpenError::NotAnOpening { .. } => ApiError::Unprocessable(error.to_string()),
+            OpenError::Conflict { ref existing } => ApiError::Conflict {
+                current: existing.state,
+                message: error.to_string(),
+            },
+            OpenError::Store(store) => store.into(),
+        })?;
+
+        let opening = opened.file.opening().ok_or(ApiError::Internal)?;
+        let delivery = opening.delivery.label();
+        let status = match (opened.outcome, &opening.delivery) {
+            (OpenOutcome::Replayed, _) => StatusCode::OK,
+            (OpenOutcome::Created, Delivery::Delivered { .. }) => StatusCode::CREATED,
+            (OpenOutcome::Created, _) => StatusCode::ACCEPTED,
+        };
+        tracing::info!(status = status.as_u16(), delivery, outcome = ?opened.outcome, "claim handled");
+        let view = FileView {
+            delivery: Some(delivery),
+            ..file_view(&opened.file)
+        };
+        let mut response = json_response(status, &view);
+        if status != StatusCode::OK {
+            let location = format!(
+                "/interventions/{}?contractReference={}",
+                percent_encode(&opened.file.id.reference),
+                percent_encode(&opened.file.id.contract_reference)
+            );
+            if let Ok(value) = location.parse() {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+        }
+        Ok(response)
+    }
+
+    /// `GET /interventions/{reference}?contractReference=…`: the file, its event log and
+    /// each event's delivery state. Only its owner sees it.
+    pub async fn get_intervention(
+        &self,
+        caller: Option<&str>,
+        reference: &str,
+        contract: Option<&str>,
+    ) -> Response<Vec<u8>> {
+        self.try_get(caller, reference, contract)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    }
+
+    async fn try_get(
+        &self,
+        caller: Option<&str>,
+        reference: &str,
+        contract: Option<&str>,
+    ) -> Result<Response<Vec<u8>>, ApiError> {
+        if caller.is_none() {
+            return Err(ApiError::Unauthenticated);
+        }
+        let contract = contract
+            .filter(|c| !c.is_empty())
+            .ok_or(ApiError::MissingQuery("contractReference"))?;
+        record_file_on_span(reference, contract);
+        let partner = self.partners.authorize(caller, contract)?;
+        let not_found = || ApiError::NotFound {
+            reference: reference.to_string(),
+            contract: contract.to_string(),
+        };
+        let file = self
+            .store
+            .load_file(&FileId::new(reference, contract))
+            .await?
+            .ok_or_else(not_found)?;
+        // Another partner's file under a shared contract is not even acknowledged.
+        if file.owner != partner {
+            return Err(not_found());
+        }
+        Ok(json_response(StatusCode::OK, &file_view(&file)))
+    }
+}
+
+/// Percent-encodes a path or query component (RFC 3986 unreserved characters kept).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,162 @@
+//! Every error of the partner API, mapped once to an HTTP status and an RFC 9457
+//! `application/problem+json` body.
+
+use http::StatusCode;
+use oncall_domain::{FieldError, FileState};
+use serde_json::{Value, json};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no authenticated partner on the request")]
+    Unauthenticated,
+    #[error("contract {contract:?} is not one of this partner's contracts")]
+    ForbiddenContract { contract: String },
+    #[error("content type {found:?} is not supported; send application/json (UTF-8)")]
+    UnsupportedMediaType { found: Option<String> },
+    #[error("the body is {size} bytes; the limit is {limit} bytes")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    MalformedJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("the request has {} invalid field(s)", .errors.len())]
+    Invalid { errors: Vec<FieldError> },
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("missing query parameter {0}")]
+    MissingQuery(&'static str),
+    #[error("no intervention file {reference} under contract {contract}")]
+    NotFound { reference: String, contract: String },
+    #[error("{message}")]
+    Conflict { message: String, current: FileState },
+    #[error("no route for {method} {path}")]
+    NoRoute { method: String, path: String },
+    #[error("the file store is unavailable; nothing was stored, try again")]
+    StoreUnavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::ForbiddenContract { .. } => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MalformedJson { .. } | ApiError::MissingQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } | ApiError::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::ForbiddenContract { .. } => "forbidden-contract",
+            ApiError::UnsupportedMediaType { .. } => "unsupported-media-type",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::MalformedJson { .. } => "malformed-json",
+            ApiError::Invalid { .. } => "invalid-fields",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::MissingQuery(_) => "missing-query-parameter",
+            ApiError::NotFound { .. } => "not-found",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::NoRoute { .. } => "no-route",
+            ApiError::StoreUnavailable => "store-unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "Authentication required",
+            ApiError::ForbiddenContract { .. } => "Contract not allowed",
+            ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
+            ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::MalformedJson { .. } => "Malformed JSON",
+            ApiError::Invalid { .. } => "Invalid fields",
+            ApiError::Unprocessable(_) => "Request cannot be applied",
+            ApiError::MissingQuery(_) => "Missing query parameter",
+            ApiError::NotFound { .. } => "Not found",
+            ApiError::Conflict { .. } => "Conflict with the file's current state",
+            ApiError::NoRoute { .. } => "No such route",
+            ApiError::StoreUnavailable => "Service unavailable",
+            ApiError::Internal => "Internal error",
+        }
+    }
+
+    /// The RFC 9457 problem document.
+    pub fn to_problem(&self) -> Value {
+        let mut problem = json!({
+            "type": format!("urn:oncall-bridge:problem:{}", self.slug()),
+            "title": self.title(),
+            "status": self.status().as_u16(),
+            "detail": self.to_string(),
+        });
+        match self {
+            ApiError::MalformedJson { line, column, .. } => {
+                problem["line"] = json!(line);
+                problem["column"] = json!(column);
+            }
+            ApiError::Invalid { errors } => problem["errors"] = json!(errors),
+            ApiError::Conflict { current, .. } => problem["currentState"] = json!(current),
+            ApiError::PayloadTooLarge { limit, .. } => problem["limit"] = json!(limit),
+            _ => {}
+        }
+        problem
+    }
+
+    pub fn into_response(self) -> http::Response<Vec<u8>> {
+        let mut builder = http::Response::builder()
+            .status(self.status())
+            .header(http::header::CONTENT_TYPE, PROBLEM_JSON);
+        if matches!(self, ApiError::StoreUnavailable) {
+            builder = builder.header(http::header::RETRY_AFTER, "5");
+        }
+        builder
+            .body(serde_json::to_vec(&self.to_problem()).expect("problem documents serialise"))
+            .expect("a valid response")
+    }
+}
+
+impl From<oncall_domain::InputError> for ApiError {
+    fn from(error: oncall_domain::InputError) -> Self {
+        match error {
+            oncall_domain::InputError::Syntax {
+                line,
+                column,
+                message,
+            } => ApiError::MalformedJson {
+                line,
+                column,
+                message,
+            },
+            oncall_domain::InputError::Invalid(errors) => ApiError::Invalid { errors },
+        }
+    }
+}
+
+impl From<oncall_domain::ports::StoreError> for ApiError {
+    fn from(error: oncall_domain::ports::StoreError) -> Self {
+        match error {
+            oncall_domain::ports::StoreError::Corrupt(detail) => {
+                tracing::error!(%detail, "corrupt stored file");
+                ApiError::Internal
+            }
+            other => {
+                tracing::error!(error = %other, "file store unavailable");
+                ApiError::StoreUnavailable
+            }
+        }
+    }
+}
