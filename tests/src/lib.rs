@@ -1,1 +1,362 @@
+//! Test harness for the integration suites: real DynamoDB Local and moto server on
+//! loopback (started by `infra/scripts/emulators.sh`, endpoints from the environment it
+//! exports), and the Intent simulator started in process.
+//!
+//! Every test gets its own table, bus and queue (random names), so suites run in
+//! parallel without seeing each other.
 
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub use intent_simulator::{Endpoint, Fault, FaultBehaviour, IntentSimulator, SimulatorConfig};
+
+const EMULATOR_HINT: &str = "integration tests need DynamoDB Local and moto server: run them through `infra/scripts/test.sh`, or `eval \"$(infra/scripts/emulators.sh start >&2 && infra/scripts/emulators.sh env)\"` first";
+
+/// The emulators' endpoints, from the environment `emulators.sh env` exports.
+pub fn endpoints() -> (String, String) {
+    let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect(EMULATOR_HINT);
+    let moto = std::env::var("AWS_ENDPOINT_URL").expect(EMULATOR_HINT);
+    (dynamodb, moto)
+}
+
+/// reqwest is built without a default TLS provider (the Intent client brings its own
+/// rustls config); plain clients in tests need one installed.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// One shared `SdkConfig`, as the Lambda functions build it.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    endpoints();
+    install_crypto_provider();
+    bridge_runtime::load_aws_config().await
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates the interventions table exactly as `template.yaml` declares it.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let index = |index: &str, hash: &str, range: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(hash, KeyType::Hash))
+            .key_schema(key(range, KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("openShard"))
+        .attribute_definitions(attribute("openedAt"))
+        .attribute_definitions(attribute("pendingShard"))
+        .attribute_definitions(attribute("pendingSince"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(index(
+            dynamodb_store::OPEN_FILES_INDEX,
+            "openShard",
+            "openedAt",
+        ))
+        .global_secondary_indexes(index(
+            dynamodb_store::PENDING_EVENTS_INDEX,
+            "pendingShard",
+            "pendingSince",
+        ))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name}: {e:?}\n{EMULATOR_HINT}"));
+}
+
+/// A bus on moto whose events all land in an SQS queue the test can read.
+pub struct EventTap {
+    pub bus_name: String,
+    queue_url: String,
+    http: reqwest::Client,
+    moto: String,
+}
+
+const REGION: &str = "eu-west-3";
+
+/// moto reads the region from the Authorization header's credential scope.
+fn moto_auth(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    )
+}
+
+async fn sqs_call(http: &reqwest::Client, moto: &str, action: &str, body: Value) -> Value {
+    let response = http
+        .post(moto)
+        .header("X-Amz-Target", format!("AmazonSQS.{action}"))
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header("Authorization", moto_auth("sqs"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SQS {action}: {e}\n{EMULATOR_HINT}"));
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(
+        status.is_success(),
+        "SQS {action} answered {status}: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+impl EventTap {
+    pub async fn new(client: &aws_sdk_eventbridge::Client, source: &str) -> Self {
+        let (_, moto) = endpoints();
+        let http = reqwest::Client::new();
+        let bus_name = unique("bus");
+        let queue_name = unique("events");
+        client
+            .create_event_bus()
+            .name(&bus_name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create bus: {e:?}\n{EMULATOR_HINT}"));
+        let queue = sqs_call(
+            &http,
+            &moto,
+            "CreateQueue",
+            json!({"QueueName": queue_name}),
+        )
+        .await;
+        let queue_url = queue["QueueUrl"].as_str().unwrap().to_string();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:123456789012:{queue_name}");
+        let rule = unique("rule");
+        client
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus_name)
+            .event_pattern(json!({"source": [source]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        client
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus_name)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        Self {
+            bus_name,
+            queue_url,
+            http,
+            moto,
+        }
+    }
+
+    /// Every event that reached the bus so far (as EventBridge delivers them to targets).
+    pub async fn drain(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let answer = sqs_call(
+                &self.http,
+                &self.moto,
+                "ReceiveMessage",
+                json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}),
+            )
+            .await;
+            let messages = answer["Messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                return events;
+            }
+            for message in messages {
+                events.push(serde_json::from_str(message["Body"].as_str().unwrap()).unwrap());
+                sqs_call(
+                    &self.http,
+                    &self.moto,
+                    "DeleteMessage",
+                    json!({"QueueUrl": self.queue_url, "ReceiptHandle": message["ReceiptHandle"]}),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Builds the API Gateway HTTP API (payload 2.0) event for a request, as API Gateway
+/// sends it to the function after the JWT authorizer, and converts it the way the
+/// runtime does.
+pub struct ApiGatewayRequest {
+    pub route_key: &'static str,
+    pub method: &'static str,
+    pub path: String,
+    pub path_parameters: Option<Value>,
+    pub query: Option<(String, String)>,
+    pub client_id: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl ApiGatewayRequest {
+    pub fn post_claim(client_id: &str, body: &[u8]) -> Self {
+        Self {
+            route_key: "POST /interventions",
+            method: "POST",
+            path: "/interventions".into(),
+            path_parameters: None,
+            query: None,
+            client_id: Some(client_id.to_string()),
+            content_type: Some("application/json".into()),
+            body: Some(body.to_vec()),
+        }
+    }
+
+    pub fn get_file(client_id: &str, reference: &str, contract: Option<&str>) -> Self {
+        Self {
+            route_key: "GET /interventions/{reference}",
+            method: "GET",
+            path: format!("/interventions/{}", partner_api::percent_encode(reference)),
+            path_parameters: Some(json!({"reference": reference})),
+            query: contract.map(|c| ("contractReference".to_string(), c.to_string())),
+            client_id: Some(client_id.to_string()),
+            content_type: None,
+            body: None,
+        }
+    }
+
+    pub fn event(&self) -> Value {
+        let mut headers = json!({"host": "api.example.test", "accept": "application/json"});
+        if let Some(content_type) = &self.content_type {
+            headers["content-type"] = json!(content_type);
+        }
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": self.route_key,
+            "rawPath": self.path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "routeKey": self.route_key,
+                "accountId": "123456789012",
+                "stage": "$default",
+                "requestId": uuid::Uuid::new_v4().to_string(),
+                "apiId": "api-id",
+                "domainName": "api.example.test",
+                "domainPrefix": "api",
+                "time": "28/Nov/2026:19:03:58 +0000",
+                "timeEpoch": 1_795_892_638_000_i64,
+                "http": {
+                    "method": self.method,
+                    "path": self.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "192.0.2.1",
+                    "userAgent": "partner-test"
+                }
+            },
+            "isBase64Encoded": false
+        });
+        if let Some(client_id) = &self.client_id {
+            event["requestContext"]["authorizer"] = json!({
+                "jwt": {"claims": {"client_id": client_id, "token_use": "access", "scope": "oncall-bridge/interventions.write"}, "scopes": ["oncall-bridge/interventions.write"]}
+            });
+        }
+        if let Some(parameters) = &self.path_parameters {
+            event["pathParameters"] = parameters.clone();
+        }
+        if let Some((name, value)) = &self.query {
+            event["rawQueryString"] =
+                json!(format!("{name}={}", partner_api::percent_encode(value)));
+            event["queryStringParameters"] = json!({ name: value });
+        }
+        if let Some(body) = &self.body {
+            match std::str::from_utf8(body) {
+                Ok(text) => event["body"] = json!(text),
+                Err(_) => {
+                    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+                    event["isBase64Encoded"] = json!(true);
+                }
+            }
+        }
+        event
+    }
+
+    pub fn into_request(self) -> lambda_http::Request {
+        let event: lambda_http::request::LambdaRequest =
+            serde_json::from_value(self.event()).expect("a valid API Gateway v2 event");
+        event.into()
+    }
+}
+
+/// A response as the test reads it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Value,
+    pub headers: http::HeaderMap,
+}
+
+pub fn answer(response: lambda_http::Response<lambda_http::Body>) -> Answer {
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    Answer {
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string()),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers: parts.headers,
+    }
+}
+
+/// Short retry budget for Intent in tests, so "Intent down" answers quickly.
+pub fn fast_intent_config(simulator: &IntentSimulator) -> intent_client::IntentConfig {
+    let mut config = intent_client::IntentConfig::new(
+        &simulator.base_url(),
+        &simulator.token_url(),
+        &simulator.client_id(),
+        &simulator.client_secret(),
+    );
+    config.retry.min_delay = Duration::from_millis(10);
+    config.retry.max_delay = Duration::from_millis(50);
+    config.retry.max_total_delay = Duration::from_millis(500);
+    config.request_timeout = Duration::from_secs(2);
+    config
+}

@@ -10,7 +10,19 @@ pub use aws_config::SdkConfig;
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
+}
+
+/// The JSON subscriber every function uses, writing to `writer` (tests capture it to
+/// check that no personal data reaches a log line).
+pub fn json_subscriber<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
@@ -18,7 +30,8 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// The one `SdkConfig` of the execution environment: region, credentials and endpoints

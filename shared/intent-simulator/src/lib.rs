@@ -14,6 +14,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # HTTP surface
+//! - `POST /oauth/token`: form-encoded `grant_type=client_credentials&client_id&client_secret`
+//!   → 200 `{access_token, token_type, expires_in}`; OAuth errors `{error, error_description}`.
+//! - `POST /api/operations/v2/interventions/logs` (Bearer, `Content-Type: application/json`
+//!   with optional `charset=utf-8`, `Accept` listing `application/json+hal`) → 204, else
+//!   401/415/406/400 `invalid_json`/400 `validation_error` (every problem in `details`)/
+//!   404 `intervention_not_found`/409 `intervention_closed`, in that order of checks.
+//!   Dates must carry an offset (`Z` or `±hh:mm`).
+//! - `POST /api/documents/v1/documents` (Bearer, multipart, `Accept: application/json`;
+//!   `file` as `application/pdf`, `title`, `elementType`, `elementReference`,
+//!   `intent_contractReference` required) → 201 `{id}`; no body-size limit, streamed.
+//! - `GET /api/operations/v2/operations?status=&page=&perPage=` (HAL, 1-based pages, at most
+//!   100 per page) and `GET /api/operations/v2/operations/{reference}?contractReference=`.
+//! - Admin (not recorded, not faulted): `GET /_simulator/{requests,logs,documents,interventions}`,
+//!   `POST /_simulator/{expire-tokens,reset}`, `POST /_simulator/faults` with
+//!   `{"endpoint":"interventionLogs"|"token"|"documents"|"operations"|"any", "status":503,
+//!   "retryAfter":"1", "body":{…}, "times":2}` or `{"endpoint":…,"delayMs":…}` or
+//!   `{"endpoint":…,"drop":true}` (`times` defaults to 1).
+//!
 //! Request bodies are never logged: they hold tenants' personal data. Only method, path and
 //! status are traced.
 

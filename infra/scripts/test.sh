@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): installs what the tests need, starts the emulators
+# (DynamoDB Local, moto server) with readiness probes, runs formatting, lint, every test
+# of the workspace and the template checks, then stops the emulators it started.
+#
+#   infra/scripts/test.sh            everything
+#   infra/scripts/test.sh -- ARGS    only `cargo test --workspace ARGS` (emulators still managed)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+EMULATORS="$ROOT/infra/scripts/emulators.sh"
+log() { printf '\n[test] %s\n' "$*" >&2; }
+
+started_here=0
+if ! "$EMULATORS" status 2>/dev/null | grep -q "running.*ready" || \
+   [ "$("$EMULATORS" status 2>/dev/null | grep -c "running.*ready")" -lt 2 ]; then
+  started_here=1
+fi
+cleanup() {
+  if [ "$started_here" = 1 ]; then
+    "$EMULATORS" stop || true
+  fi
+}
+trap cleanup EXIT
+
+log "installing tools and starting emulators"
+"$EMULATORS" start
+eval "$("$EMULATORS" env)"
+
+if [ "${1:-}" = "--" ]; then
+  shift
+  cargo test --workspace "$@"
+  exit 0
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "cargo test (unit and integration, against the emulators and the Intent simulator)"
+cargo test --workspace
+
+log "template lint (cfn-lint, sam validate --lint)"
+"$ROOT/infra/scripts/lint-template.sh"
+
+log "all checks passed"
