@@ -1,0 +1,142 @@
+//! The DynamoDB adapter against DynamoDB Local: the opening transaction, reading a file
+//! back, delivery states and the sparse indexes.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use dynamodb_store::{DynamoDbStore, INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX};
+use oncall_domain::file::fingerprint;
+use oncall_domain::ports::{LoadFile, OpenFile, OpenFileResult, RecordDelivery};
+use oncall_domain::seeds::SEED_OPENING;
+use oncall_domain::validation::parse_intervention_log;
+use oncall_domain::{Delivery, FileId, FileState, NewFile, PartnerId, RecordedEvent};
+use system_tests::*;
+
+async fn store() -> (DynamoDbStore, aws_sdk_dynamodb::Client) {
+    let sdk = sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique("store");
+    create_table(&client, &table).await;
+    (DynamoDbStore::new(client.clone(), table), client)
+}
+
+fn new_file(reference: &str) -> NewFile {
+    let log = parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes())
+        .unwrap();
+    NewFile {
+        owner: PartnerId("partner-a".into()),
+        opening: RecordedEvent {
+            seq: 1,
+            event: log.event,
+            fingerprint: fingerprint(&log),
+            recorded_at: "2026-11-28T19:00:00Z".parse().unwrap(),
+            delivery: Delivery::Pending {
+                attempts: 0,
+                last_error: None,
+                last_attempt_at: None,
+            },
+            log,
+        },
+    }
+}
+
+async fn index_count(client: &aws_sdk_dynamodb::Client, store: &DynamoDbStore, index: &str, prefix: &str) -> i32 {
+    let mut total = 0;
+    for shard in 0..INDEX_SHARDS {
+        let key = if index == OPEN_FILES_INDEX { "openShard" } else { "pendingShard" };
+        total += client
+            .query()
+            .table_name(store.table())
+            .index_name(index)
+            .key_condition_expression(format!("{key} = :s"))
+            .expression_attribute_values(":s", AttributeValue::S(format!("{prefix}-{shard}")))
+            .send()
+            .await
+            .unwrap()
+            .count;
+    }
+    total
+}
+
+#[tokio::test]
+async fn a_file_round_trips_with_its_opening_event() {
+    let (store, _) = store().await;
+    let file = new_file("INTER-1");
+    assert_eq!(store.open_file(&file).await.unwrap(), OpenFileResult::Created);
+    let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.state, FileState::Open);
+    assert_eq!(loaded.owner, file.owner);
+    assert_eq!(loaded.events, vec![file.opening.clone()]);
+    assert!(store.load_file(&FileId::new("nope", "contract1")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn opening_twice_returns_the_stored_file() {
+    let (store, _) = store().await;
+    let file = new_file("INTER-2");
+    store.open_file(&file).await.unwrap();
+    match store.open_file(&file).await.unwrap() {
+        OpenFileResult::AlreadyExists(existing) => assert_eq!(existing.events.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_openings_create_exactly_one_file() {
+    let (store, _) = store().await;
+    let file = new_file("INTER-3");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, file) = (store.clone(), file.clone());
+        tasks.push(tokio::spawn(async move { store.open_file(&file).await.unwrap() }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        if task.await.unwrap() == OpenFileResult::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
+    let (store, client) = store().await;
+    let file = new_file("INTER-4");
+    let id = file.id();
+    store.open_file(&file).await.unwrap();
+    assert_eq!(index_count(&client, &store, OPEN_FILES_INDEX, "open").await, 1);
+    assert_eq!(index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await, 1);
+
+    let retrying = Delivery::Pending {
+        attempts: 4,
+        last_error: Some("Intent is unavailable: HTTP 503".into()),
+        last_attempt_at: Some("2026-11-28T19:00:05Z".parse().unwrap()),
+    };
+    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, retrying);
+    assert_eq!(index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await, 1);
+
+    let delivered = Delivery::Delivered {
+        attempts: 5,
+        delivered_at: "2026-11-28T19:10:00Z".parse().unwrap(),
+    };
+    store.record_delivery(&id, 1, &delivered).await.unwrap();
+    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, delivered);
+    assert_eq!(index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await, 0);
+
+    // A late writer cannot turn a delivered event back into a pending one.
+    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, delivered);
+    assert_eq!(index_count(&client, &store, OPEN_FILES_INDEX, "open").await, 1);
+}
+
+#[tokio::test]
+async fn references_with_separators_do_not_collide() {
+    let (store, _) = store().await;
+    let mut a = new_file("A#B");
+    a.opening.log.contract_reference = "C".into();
+    let mut b = new_file("B");
+    b.opening.log.contract_reference = "C#A".into();
+    assert_eq!(store.open_file(&a).await.unwrap(), OpenFileResult::Created);
+    assert_eq!(store.open_file(&b).await.unwrap(), OpenFileResult::Created);
+    assert_eq!(store.load_file(&a.id()).await.unwrap().unwrap().id, a.id());
+}

@@ -1,0 +1,223 @@
+//! The Intent client against the simulator: token caching and refresh, retries with
+//! backoff on 429/5xx/dropped connections/timeouts, Retry-After, no retry on 4xx.
+
+use intent_client::{IntentClient, IntentError};
+use oncall_domain::seeds::SEED_OPENING;
+use oncall_domain::validation::parse_intervention_log;
+use oncall_domain::{InterventionLog, ports::PublishToIntent};
+use std::time::{Duration, Instant};
+use system_tests::*;
+
+async fn setup() -> (IntentSimulator, IntentClient) {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default()).await.unwrap();
+    let client = IntentClient::new(fast_intent_config(&simulator)).unwrap();
+    (simulator, client)
+}
+
+fn opening(reference: &str) -> InterventionLog {
+    parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes()).unwrap()
+}
+
+fn log_posts(simulator: &IntentSimulator) -> Vec<u16> {
+    simulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/interventions/logs"))
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_token_serves_many_calls() {
+    let (simulator, client) = setup().await;
+    for n in 0..5 {
+        assert_eq!(client.post_intervention_log(&opening(&format!("R-{n}"))).await.unwrap(), 1);
+    }
+    assert_eq!(simulator.tokens_issued(), 1);
+    assert_eq!(simulator.received_logs().len(), 5);
+    let authorization = simulator.requests()[1].authorization.clone().unwrap();
+    assert!(authorization.starts_with("Bearer "));
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig {
+        token_ttl: Duration::from_secs(1),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = IntentClient::new(fast_intent_config(&simulator)).unwrap();
+    client.post_intervention_log(&opening("R-1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(950)).await;
+    // 0.95 s into a 1 s token: inside the refresh margin, so a new token is fetched
+    // rather than risking a 401.
+    client.post_intervention_log(&opening("R-2")).await.unwrap();
+    assert_eq!(simulator.tokens_issued(), 2);
+    assert!(log_posts(&simulator).iter().all(|s| *s == 204));
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refreshed_once_on_401() {
+    let (simulator, client) = setup().await;
+    client.post_intervention_log(&opening("R-1")).await.unwrap();
+    simulator.expire_tokens();
+    client.post_intervention_log(&opening("R-2")).await.unwrap();
+    assert_eq!(log_posts(&simulator), [204, 401, 204]);
+    assert_eq!(simulator.tokens_issued(), 2);
+}
+
+#[tokio::test]
+async fn a_401_with_a_fresh_token_is_an_authentication_error() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 401, 2));
+    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    assert!(matches!(error, IntentError::Authentication(_)), "{error}");
+    assert_eq!(attempts, 1, "no backoff loop on credentials");
+    assert_eq!(log_posts(&simulator), [401, 401]);
+}
+
+#[tokio::test]
+async fn bad_credentials_are_reported_as_such() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default()).await.unwrap();
+    let mut config = fast_intent_config(&simulator);
+    config.client_secret = "wrong".into();
+    let client = IntentClient::new(config).unwrap();
+    let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+    assert!(failure.retryable, "fixing the configuration lets a later run deliver it");
+    assert!(failure.detail.contains("credentials"), "{}", failure.detail);
+    assert!(simulator.received_logs().is_empty());
+}
+
+#[tokio::test]
+async fn server_errors_and_throttling_are_retried_then_succeed() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 503, 1));
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 429, 1));
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 500, 1));
+    let attempts = client.post_intervention_log(&opening("R-1")).await.unwrap();
+    assert_eq!(attempts, 4);
+    assert_eq!(log_posts(&simulator), [503, 429, 500, 204]);
+    assert_eq!(simulator.received_logs().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault {
+        endpoint: Endpoint::InterventionLogs,
+        behaviour: FaultBehaviour::Status {
+            code: 429,
+            retry_after: Some("1".into()),
+            body: None,
+        },
+        times: 1,
+    });
+    let mut config = fast_intent_config(&simulator);
+    config.retry.max_total_delay = Duration::from_secs(2);
+    let client_with_budget = IntentClient::new(config).unwrap();
+    drop(client);
+    let started = Instant::now();
+    client_with_budget.post_intervention_log(&opening("R-1")).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?} instead of the 1 s Intent asked for",
+        started.elapsed()
+    );
+    assert_eq!(log_posts(&simulator), [429, 204]);
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_budget_ends_the_delivery_at_once() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault {
+        endpoint: Endpoint::InterventionLogs,
+        behaviour: FaultBehaviour::Status {
+            code: 503,
+            retry_after: Some("120".into()),
+            body: None,
+        },
+        times: 1,
+    });
+    let started = Instant::now();
+    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(attempts, 1);
+    assert_eq!(
+        error,
+        IntentError::Unavailable {
+            status: 503,
+            retry_after: Some(Duration::from_secs(120))
+        }
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault {
+        endpoint: Endpoint::InterventionLogs,
+        behaviour: FaultBehaviour::Status {
+            code: 422,
+            retry_after: None,
+            body: Some(serde_json::json!({"code": "unprocessable", "message": "no", "details": []})),
+        },
+        times: 3,
+    });
+    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    assert_eq!(attempts, 1);
+    match &error {
+        IntentError::Rejected { status, code, .. } => {
+            assert_eq!(*status, 422);
+            assert_eq!(code.as_deref(), Some("unprocessable"));
+        }
+        other => panic!("expected a rejection, got {other}"),
+    }
+    assert!(!error.is_retryable_later());
+    assert_eq!(log_posts(&simulator), [422]);
+}
+
+#[tokio::test]
+async fn dropped_connections_and_timeouts_are_retried() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault::drop_connection(Endpoint::InterventionLogs, 1));
+    simulator.inject(Fault::delay(Endpoint::InterventionLogs, Duration::from_secs(3), 1));
+    let attempts = client.post_intervention_log(&opening("R-1")).await.unwrap();
+    assert_eq!(attempts, 3);
+    assert_eq!(simulator.received_logs().len(), 1, "the timed-out attempt was not accepted either");
+}
+
+#[tokio::test]
+async fn the_retry_budget_is_bounded() {
+    let (simulator, client) = setup().await;
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 502, 50));
+    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    assert_eq!(attempts, 4, "max_attempts");
+    assert!(error.is_transient());
+    assert_eq!(log_posts(&simulator).len(), 4);
+}
+
+#[tokio::test]
+async fn intent_unreachable_is_a_transport_error() {
+    install_crypto_provider();
+    // A port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut config = intent_client::IntentConfig::new(
+        &format!("http://127.0.0.1:{port}/api"),
+        &format!("http://127.0.0.1:{port}/oauth/token"),
+        "id",
+        "secret",
+    );
+    config.retry.min_delay = Duration::from_millis(5);
+    config.retry.max_delay = Duration::from_millis(10);
+    let client = IntentClient::new(config).unwrap();
+    let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+    assert!(failure.retryable);
+    assert_eq!(failure.attempts, 4);
+    assert!(failure.detail.contains("could not be reached"), "{}", failure.detail);
+}
