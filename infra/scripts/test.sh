@@ -12,10 +12,11 @@ cd "$ROOT"
 EMULATORS="$ROOT/infra/scripts/emulators.sh"
 log() { printf '\n[test] %s\n' "$*" >&2; }
 
-started_here=0
-if ! "$EMULATORS" status 2>/dev/null | grep -q "running.*ready" || \
-   [ "$("$EMULATORS" status 2>/dev/null | grep -c "running.*ready")" -lt 2 ]; then
-  started_here=1
+# Stop at the end only what this run started: emulators a developer left running stay up.
+started_here=1
+status_before="$("$EMULATORS" status 2>/dev/null || true)"
+if [ "$(grep -c 'running.*ready' <<<"$status_before")" -ge 2 ]; then
+  started_here=0
 fi
 cleanup() {
   if [ "$started_here" = 1 ]; then

@@ -19,8 +19,8 @@ async fn store() -> (DynamoDbStore, aws_sdk_dynamodb::Client) {
 }
 
 fn new_file(reference: &str) -> NewFile {
-    let log = parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes())
-        .unwrap();
+    let log =
+        parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes()).unwrap();
     NewFile {
         owner: PartnerId("partner-a".into()),
         opening: RecordedEvent {
@@ -38,10 +38,19 @@ fn new_file(reference: &str) -> NewFile {
     }
 }
 
-async fn index_count(client: &aws_sdk_dynamodb::Client, store: &DynamoDbStore, index: &str, prefix: &str) -> i32 {
+async fn index_count(
+    client: &aws_sdk_dynamodb::Client,
+    store: &DynamoDbStore,
+    index: &str,
+    prefix: &str,
+) -> i32 {
     let mut total = 0;
     for shard in 0..INDEX_SHARDS {
-        let key = if index == OPEN_FILES_INDEX { "openShard" } else { "pendingShard" };
+        let key = if index == OPEN_FILES_INDEX {
+            "openShard"
+        } else {
+            "pendingShard"
+        };
         total += client
             .query()
             .table_name(store.table())
@@ -60,12 +69,21 @@ async fn index_count(client: &aws_sdk_dynamodb::Client, store: &DynamoDbStore, i
 async fn a_file_round_trips_with_its_opening_event() {
     let (store, _) = store().await;
     let file = new_file("INTER-1");
-    assert_eq!(store.open_file(&file).await.unwrap(), OpenFileResult::Created);
+    assert_eq!(
+        store.open_file(&file).await.unwrap(),
+        OpenFileResult::Created
+    );
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
     assert_eq!(loaded.state, FileState::Open);
     assert_eq!(loaded.owner, file.owner);
     assert_eq!(loaded.events, vec![file.opening.clone()]);
-    assert!(store.load_file(&FileId::new("nope", "contract1")).await.unwrap().is_none());
+    assert!(
+        store
+            .load_file(&FileId::new("nope", "contract1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -86,7 +104,9 @@ async fn concurrent_openings_create_exactly_one_file() {
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let (store, file) = (store.clone(), file.clone());
-        tasks.push(tokio::spawn(async move { store.open_file(&file).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store.open_file(&file).await.unwrap()
+        }));
     }
     let mut created = 0;
     for task in tasks {
@@ -103,8 +123,14 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
     let file = new_file("INTER-4");
     let id = file.id();
     store.open_file(&file).await.unwrap();
-    assert_eq!(index_count(&client, &store, OPEN_FILES_INDEX, "open").await, 1);
-    assert_eq!(index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await, 1);
+    assert_eq!(
+        index_count(&client, &store, OPEN_FILES_INDEX, "open").await,
+        1
+    );
+    assert_eq!(
+        index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await,
+        1
+    );
 
     let retrying = Delivery::Pending {
         attempts: 4,
@@ -112,21 +138,39 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
         last_attempt_at: Some("2026-11-28T19:00:05Z".parse().unwrap()),
     };
     store.record_delivery(&id, 1, &retrying).await.unwrap();
-    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, retrying);
-    assert_eq!(index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await, 1);
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        retrying
+    );
+    assert_eq!(
+        index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await,
+        1
+    );
 
     let delivered = Delivery::Delivered {
         attempts: 5,
         delivered_at: "2026-11-28T19:10:00Z".parse().unwrap(),
     };
     store.record_delivery(&id, 1, &delivered).await.unwrap();
-    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, delivered);
-    assert_eq!(index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await, 0);
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        delivered
+    );
+    assert_eq!(
+        index_count(&client, &store, PENDING_EVENTS_INDEX, "pending").await,
+        0
+    );
 
     // A late writer cannot turn a delivered event back into a pending one.
     store.record_delivery(&id, 1, &retrying).await.unwrap();
-    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, delivered);
-    assert_eq!(index_count(&client, &store, OPEN_FILES_INDEX, "open").await, 1);
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        delivered
+    );
+    assert_eq!(
+        index_count(&client, &store, OPEN_FILES_INDEX, "open").await,
+        1
+    );
 }
 
 #[tokio::test]

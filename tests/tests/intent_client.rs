@@ -10,7 +10,9 @@ use system_tests::*;
 
 async fn setup() -> (IntentSimulator, IntentClient) {
     install_crypto_provider();
-    let simulator = IntentSimulator::start(SimulatorConfig::default()).await.unwrap();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
     let client = IntentClient::new(fast_intent_config(&simulator)).unwrap();
     (simulator, client)
 }
@@ -32,7 +34,13 @@ fn log_posts(simulator: &IntentSimulator) -> Vec<u16> {
 async fn one_token_serves_many_calls() {
     let (simulator, client) = setup().await;
     for n in 0..5 {
-        assert_eq!(client.post_intervention_log(&opening(&format!("R-{n}"))).await.unwrap(), 1);
+        assert_eq!(
+            client
+                .post_intervention_log(&opening(&format!("R-{n}")))
+                .await
+                .unwrap(),
+            1
+        );
     }
     assert_eq!(simulator.tokens_issued(), 1);
     assert_eq!(simulator.received_logs().len(), 5);
@@ -73,7 +81,10 @@ async fn a_revoked_token_is_refreshed_once_on_401() {
 async fn a_401_with_a_fresh_token_is_an_authentication_error() {
     let (simulator, client) = setup().await;
     simulator.inject(Fault::status(Endpoint::InterventionLogs, 401, 2));
-    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    let (error, attempts) = client
+        .post_intervention_log(&opening("R-1"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, IntentError::Authentication(_)), "{error}");
     assert_eq!(attempts, 1, "no backoff loop on credentials");
     assert_eq!(log_posts(&simulator), [401, 401]);
@@ -82,12 +93,17 @@ async fn a_401_with_a_fresh_token_is_an_authentication_error() {
 #[tokio::test]
 async fn bad_credentials_are_reported_as_such() {
     install_crypto_provider();
-    let simulator = IntentSimulator::start(SimulatorConfig::default()).await.unwrap();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
     let mut config = fast_intent_config(&simulator);
     config.client_secret = "wrong".into();
     let client = IntentClient::new(config).unwrap();
     let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
-    assert!(failure.retryable, "fixing the configuration lets a later run deliver it");
+    assert!(
+        failure.retryable,
+        "fixing the configuration lets a later run deliver it"
+    );
     assert!(failure.detail.contains("credentials"), "{}", failure.detail);
     assert!(simulator.received_logs().is_empty());
 }
@@ -121,7 +137,10 @@ async fn retry_after_is_honoured() {
     let client_with_budget = IntentClient::new(config).unwrap();
     drop(client);
     let started = Instant::now();
-    client_with_budget.post_intervention_log(&opening("R-1")).await.unwrap();
+    client_with_budget
+        .post_intervention_log(&opening("R-1"))
+        .await
+        .unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(950),
         "waited {:?} instead of the 1 s Intent asked for",
@@ -143,7 +162,10 @@ async fn a_retry_after_beyond_the_budget_ends_the_delivery_at_once() {
         times: 1,
     });
     let started = Instant::now();
-    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    let (error, attempts) = client
+        .post_intervention_log(&opening("R-1"))
+        .await
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(attempts, 1);
     assert_eq!(
@@ -163,11 +185,16 @@ async fn client_errors_are_not_retried() {
         behaviour: FaultBehaviour::Status {
             code: 422,
             retry_after: None,
-            body: Some(serde_json::json!({"code": "unprocessable", "message": "no", "details": []})),
+            body: Some(
+                serde_json::json!({"code": "unprocessable", "message": "no", "details": []}),
+            ),
         },
         times: 3,
     });
-    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    let (error, attempts) = client
+        .post_intervention_log(&opening("R-1"))
+        .await
+        .unwrap_err();
     assert_eq!(attempts, 1);
     match &error {
         IntentError::Rejected { status, code, .. } => {
@@ -184,17 +211,28 @@ async fn client_errors_are_not_retried() {
 async fn dropped_connections_and_timeouts_are_retried() {
     let (simulator, client) = setup().await;
     simulator.inject(Fault::drop_connection(Endpoint::InterventionLogs, 1));
-    simulator.inject(Fault::delay(Endpoint::InterventionLogs, Duration::from_secs(3), 1));
+    simulator.inject(Fault::delay(
+        Endpoint::InterventionLogs,
+        Duration::from_secs(3),
+        1,
+    ));
     let attempts = client.post_intervention_log(&opening("R-1")).await.unwrap();
     assert_eq!(attempts, 3);
-    assert_eq!(simulator.received_logs().len(), 1, "the timed-out attempt was not accepted either");
+    assert_eq!(
+        simulator.received_logs().len(),
+        1,
+        "the timed-out attempt was not accepted either"
+    );
 }
 
 #[tokio::test]
 async fn the_retry_budget_is_bounded() {
     let (simulator, client) = setup().await;
     simulator.inject(Fault::status(Endpoint::InterventionLogs, 502, 50));
-    let (error, attempts) = client.post_intervention_log(&opening("R-1")).await.unwrap_err();
+    let (error, attempts) = client
+        .post_intervention_log(&opening("R-1"))
+        .await
+        .unwrap_err();
     assert_eq!(attempts, 4, "max_attempts");
     assert!(error.is_transient());
     assert_eq!(log_posts(&simulator).len(), 4);
@@ -219,5 +257,9 @@ async fn intent_unreachable_is_a_transport_error() {
     let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
     assert!(failure.retryable);
     assert_eq!(failure.attempts, 4);
-    assert!(failure.detail.contains("could not be reached"), "{}", failure.detail);
+    assert!(
+        failure.detail.contains("could not be reached"),
+        "{}",
+        failure.detail
+    );
 }
