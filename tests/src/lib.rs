@@ -13,6 +13,10 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+use oncall_domain::closure::ClosurePolicy;
+use partner_api::PartnerDirectory;
+use partner_lambda::{FunctionConfig, LambdaPartnerApi, Route, build_api, handle};
+
 pub use intent_simulator::{Endpoint, Fault, FaultBehaviour, IntentSimulator, SimulatorConfig};
 
 const EMULATOR_HINT: &str = "integration tests need DynamoDB Local and moto server: run them through `infra/scripts/test.sh`, or `eval \"$(infra/scripts/emulators.sh start >&2 && infra/scripts/emulators.sh env)\"` first";
@@ -242,6 +246,23 @@ impl ApiGatewayRequest {
         }
     }
 
+    pub fn post_closure(client_id: &str, reference: &str, body: &[u8]) -> Self {
+        let path = format!(
+            "/interventions/{}/closure",
+            partner_api::percent_encode(reference)
+        );
+        Self {
+            route_key: "POST /interventions/{reference}/closure",
+            method: "POST",
+            path,
+            path_parameters: Some(json!({"reference": reference})),
+            query: None,
+            client_id: Some(client_id.to_string()),
+            content_type: Some("application/json".into()),
+            body: Some(body.to_vec()),
+        }
+    }
+
     pub fn get_file(client_id: &str, reference: &str, contract: Option<&str>) -> Self {
         Self {
             route_key: "GET /interventions/{reference}",
@@ -359,4 +380,105 @@ pub fn fast_intent_config(simulator: &IntentSimulator) -> intent_client::IntentC
     config.retry.max_total_delay = Duration::from_millis(500);
     config.request_timeout = Duration::from_secs(2);
     config
+}
+
+/// `source` of the domain events in tests.
+pub const SOURCE: &str = "oncall-bridge.interventions";
+/// The routes the claim-intake function serves (as its `main` declares them).
+pub const INTAKE: &[Route] = &[Route::OpenIntervention, Route::GetIntervention];
+/// The routes the closure function serves.
+pub const CLOSURE: &[Route] = &[Route::CloseIntervention];
+
+/// partner-a: contract1 and contract9; partner-b: contract2; partner-c shares contract9
+/// with partner-a but never sees partner-a's files.
+pub fn partners() -> PartnerDirectory {
+    PartnerDirectory::default()
+        .with_partner("partner-a", ["contract1", "contract9"])
+        .with_partner("partner-b", ["contract2"])
+        .with_partner("partner-c", ["contract9"])
+}
+
+/// The partner API as the Lambda functions wire it, on a fresh table, bus and simulator.
+pub struct Bridge {
+    pub api: LambdaPartnerApi,
+    pub simulator: IntentSimulator,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub tap: EventTap,
+}
+
+pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+impl Bridge {
+    pub async fn start() -> Self {
+        let sdk = sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("interventions");
+        create_table(&dynamodb, &table).await;
+        let tap = EventTap::new(&aws_sdk_eventbridge::Client::new(&sdk), SOURCE).await;
+        let simulator = IntentSimulator::start(SimulatorConfig::default())
+            .await
+            .unwrap();
+        let api = build_api(
+            &sdk,
+            FunctionConfig {
+                table_name: table.clone(),
+                event_bus_name: tap.bus_name.clone(),
+                event_source: SOURCE.into(),
+                partners: partners(),
+                intent: fast_intent_config(&simulator),
+                closure: ClosurePolicy::default(),
+            },
+        )
+        .unwrap();
+        Self {
+            api,
+            simulator,
+            dynamodb,
+            table,
+            tap,
+        }
+    }
+
+    /// Sends a request to the function serving `routes`.
+    pub async fn call(&self, routes: &[Route], request: ApiGatewayRequest) -> Answer {
+        answer(
+            handle(&self.api, routes, request.into_request())
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// Sends a request to the claim-intake function.
+    pub async fn send(&self, request: ApiGatewayRequest) -> Answer {
+        self.call(INTAKE, request).await
+    }
+
+    /// partner-a posts a claim.
+    pub async fn post(&self, body: &str) -> Answer {
+        self.send(ApiGatewayRequest::post_claim("partner-a", body.as_bytes()))
+            .await
+    }
+
+    /// partner-a posts a closure for `reference`.
+    pub async fn close(&self, reference: &str, body: &str) -> Answer {
+        self.call(
+            CLOSURE,
+            ApiGatewayRequest::post_closure("partner-a", reference, body.as_bytes()),
+        )
+        .await
+    }
+
+    /// Every item of the table (tests only: production code never scans).
+    pub async fn items(&self) -> Vec<Item> {
+        self.dynamodb
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
 }

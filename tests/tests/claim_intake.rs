@@ -1,85 +1,17 @@
 //! The claim-intake function end to end: API Gateway v2 events into the real handler,
 //! DynamoDB Local, moto's EventBridge (tapped through SQS) and the Intent simulator.
 
-use claim_intake::{IntakeApi, IntakeConfig, build_api, handle};
+use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::seeds::{
     SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED, SEED_OPENING,
 };
-use partner_api::PartnerDirectory;
+use partner_lambda::{FunctionConfig, build_api, handle};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use system_tests::*;
 
-const SOURCE: &str = "oncall-bridge.interventions";
-
-struct Intake {
-    api: IntakeApi,
-    simulator: IntentSimulator,
-    dynamodb: aws_sdk_dynamodb::Client,
-    table: String,
-    tap: EventTap,
-}
-
-fn partners() -> PartnerDirectory {
-    PartnerDirectory::default()
-        .with_partner("partner-a", ["contract1", "contract9"])
-        .with_partner("partner-b", ["contract2"])
-        // partner-c shares contract9 with partner-a, but never sees partner-a's files.
-        .with_partner("partner-c", ["contract9"])
-}
-
-async fn intake() -> Intake {
-    let sdk = sdk_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = unique("interventions");
-    create_table(&dynamodb, &table).await;
-    let tap = EventTap::new(&aws_sdk_eventbridge::Client::new(&sdk), SOURCE).await;
-    let simulator = IntentSimulator::start(SimulatorConfig::default())
-        .await
-        .unwrap();
-    let api = build_api(
-        &sdk,
-        IntakeConfig {
-            table_name: table.clone(),
-            event_bus_name: tap.bus_name.clone(),
-            event_source: SOURCE.into(),
-            partners: partners(),
-            intent: fast_intent_config(&simulator),
-        },
-    )
-    .unwrap();
-    Intake {
-        api,
-        simulator,
-        dynamodb,
-        table,
-        tap,
-    }
-}
-
-impl Intake {
-    async fn send(&self, request: ApiGatewayRequest) -> Answer {
-        answer(handle(&self.api, request.into_request()).await.unwrap())
-    }
-
-    async fn post(&self, body: &str) -> Answer {
-        self.send(ApiGatewayRequest::post_claim("partner-a", body.as_bytes()))
-            .await
-    }
-
-    async fn items(
-        &self,
-    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        self.dynamodb
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .items
-            .unwrap_or_default()
-    }
+async fn intake() -> Bridge {
+    Bridge::start().await
 }
 
 fn seed_as_sent_to_intent() -> Value {
@@ -460,18 +392,20 @@ async fn store_down_means_503_and_nothing_reaches_intent() {
         .unwrap();
     let api = build_api(
         &sdk,
-        IntakeConfig {
+        FunctionConfig {
             table_name: unique("no-such-table"),
             event_bus_name: "default".into(),
             event_source: SOURCE.into(),
             partners: partners(),
             intent: fast_intent_config(&simulator),
+            closure: ClosurePolicy::default(),
         },
     )
     .unwrap();
     let answer = answer(
         handle(
             &api,
+            INTAKE,
             ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()).into_request(),
         )
         .await

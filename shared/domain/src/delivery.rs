@@ -1,7 +1,7 @@
 //! Sending a stored event to Intent and recording the result. The event is always stored
 //! before this runs, so a failure here loses nothing: the event stays pending.
 
-use crate::file::Delivery;
+use crate::file::{Delivery, InterventionFile};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{Clock, PublishToIntent, RecordDelivery};
 
@@ -48,4 +48,44 @@ where
         tracing::error!(seq, state = delivery.label(), %error, "could not record the delivery state");
     }
     delivery
+}
+
+/// Sends a file's undelivered events to Intent strictly in order: an event is only sent
+/// once every earlier one is delivered, so Intent never sees a closure before the opening.
+/// Stops at the first event that does not get through (it and those after it stay
+/// pending). Events Intent refused for good (`failed`) block those after them too.
+/// Returns the file with the delivery states as recorded.
+pub async fn deliver_in_order<S, I, C>(
+    store: &S,
+    intent: &I,
+    clock: &C,
+    mut file: InterventionFile,
+) -> InterventionFile
+where
+    S: RecordDelivery,
+    I: PublishToIntent,
+    C: Clock,
+{
+    let id = file.id.clone();
+    for event in file.events.iter_mut() {
+        match &event.delivery {
+            Delivery::Delivered { .. } => continue,
+            Delivery::Failed { .. } => {
+                tracing::warn!(
+                    seq = event.seq,
+                    "an event Intent refused blocks the ones after it"
+                );
+                break;
+            }
+            Delivery::Pending { attempts, .. } => {
+                event.delivery =
+                    deliver_event(store, intent, clock, &id, event.seq, &event.log, *attempts)
+                        .await;
+                if !matches!(event.delivery, Delivery::Delivered { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+    file
 }

@@ -3,6 +3,7 @@
 
 use crate::datetime::IntentDateTime;
 use crate::file::InterventionFile;
+use crate::lifecycle::FileState;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,9 +20,24 @@ pub struct InterventionOpened {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterventionClosed {
+    pub reference: String,
+    pub contract_reference: String,
+    /// `done`, `partial_repair` or `canceled`.
+    pub outcome: &'static str,
+    pub event_date: IntentDateTime,
+    /// Who closed it: `partner`, or `on_call_closer` at the end of a period.
+    pub closed_by: &'static str,
+    /// Where the closing event stands with Intent.
+    pub delivery: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DomainEvent {
     InterventionOpened(InterventionOpened),
+    InterventionClosed(InterventionClosed),
 }
 
 impl DomainEvent {
@@ -29,6 +45,7 @@ impl DomainEvent {
     pub fn detail_type(&self) -> &'static str {
         match self {
             DomainEvent::InterventionOpened(_) => "InterventionOpened",
+            DomainEvent::InterventionClosed(_) => "InterventionClosed",
         }
     }
 
@@ -45,6 +62,23 @@ impl DomainEvent {
             event_date: opening.log.event_date,
             critical_level: opening.log.critical_level,
             delivery: opening.delivery.label(),
+        }))
+    }
+}
+
+impl DomainEvent {
+    pub fn closed(file: &InterventionFile, closed_by: &'static str) -> Option<Self> {
+        let FileState::Closed(outcome) = file.state else {
+            return None;
+        };
+        let closing = file.last_event()?;
+        Some(DomainEvent::InterventionClosed(InterventionClosed {
+            reference: file.id.reference.clone(),
+            contract_reference: file.id.contract_reference.clone(),
+            outcome: outcome.as_str(),
+            event_date: closing.log.event_date,
+            closed_by,
+            delivery: closing.delivery.label(),
         }))
     }
 }

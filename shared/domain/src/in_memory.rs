@@ -2,12 +2,12 @@
 //! adapters are tested against DynamoDB Local, moto and the Intent simulator.
 
 use crate::domain_events::DomainEvent;
-use crate::file::{Delivery, InterventionFile, NewFile};
-use crate::lifecycle::FileState;
+use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
+use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
-    Clock, DeliveryFailure, DomainEventError, LoadFile, OpenFile, OpenFileResult,
-    PublishDomainEvents, PublishToIntent, RecordDelivery, StoreError,
+    Clock, CloseFile, CloseFileResult, DeliveryFailure, DomainEventError, LoadFile, OpenFile,
+    OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery, StoreError,
 };
 use jiff::Timestamp;
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +17,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct InMemoryStore {
     files: Mutex<HashMap<FileId, InterventionFile>>,
+    expiries: Mutex<HashMap<FileId, Timestamp>>,
     unavailable: Mutex<bool>,
 }
 
@@ -27,6 +28,11 @@ impl InMemoryStore {
 
     pub fn file(&self, id: &FileId) -> Option<InterventionFile> {
         self.files.lock().unwrap().get(id).cloned()
+    }
+
+    /// When a closed file's data expires.
+    pub fn expiry(&self, id: &FileId) -> Option<Timestamp> {
+        self.expiries.lock().unwrap().get(id).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -66,6 +72,30 @@ impl OpenFile for InMemoryStore {
             },
         );
         Ok(OpenFileResult::Created)
+    }
+}
+
+impl CloseFile for InMemoryStore {
+    async fn close_file(
+        &self,
+        id: &FileId,
+        expected_version: u32,
+        closing: &RecordedEvent,
+        outcome: Outcome,
+        expires_at: Timestamp,
+    ) -> Result<CloseFileResult, StoreError> {
+        self.check_available()?;
+        let mut files = self.files.lock().unwrap();
+        let file = files
+            .get_mut(id)
+            .ok_or_else(|| StoreError::Corrupt(format!("no file {id}")))?;
+        if file.state != FileState::Open || file.version() != expected_version {
+            return Ok(CloseFileResult::StateChanged(file.clone()));
+        }
+        file.state = FileState::Closed(outcome);
+        file.events.push(closing.clone());
+        self.expiries.lock().unwrap().insert(id.clone(), expires_at);
+        Ok(CloseFileResult::Closed)
     }
 }
 
@@ -276,6 +306,132 @@ mod tests {
             Err(OpenError::NotAnOpening { .. })
         ));
         assert!(world.store.is_empty());
+    }
+
+    mod closing {
+        use super::*;
+        use crate::closure::{CloseError, CloseOutcome, Closer, ClosurePolicy, close_intervention};
+        use crate::seeds::SEED_CLOSURE_PARTIAL_REPAIR;
+
+        impl World {
+            async fn close(&self, json: &str) -> Result<crate::closure::ClosedFile, CloseError> {
+                let log = parse_intervention_log(json.as_bytes()).unwrap();
+                close_intervention(
+                    &self.store,
+                    &self.intent,
+                    &self.events,
+                    &self.clock,
+                    ClosurePolicy::default(),
+                    Closer::Partner(&partner()),
+                    log,
+                )
+                .await
+            }
+        }
+
+        #[tokio::test]
+        async fn an_open_file_closes_once_and_intent_gets_both_events_in_order() {
+            let world = world();
+            world.open(SEED_OPENING).await.unwrap();
+            let closed = world.close(SEED_CLOSURE_DONE).await.unwrap();
+            assert_eq!(closed.outcome, CloseOutcome::Closed);
+            assert_eq!(closed.file.state, FileState::Closed(Outcome::Done));
+            let sent: Vec<_> = world.intent.accepted().iter().map(|l| l.event).collect();
+            assert_eq!(sent, [crate::Event::Acknowledged, crate::Event::Done]);
+            let expiry = world.store.expiry(&closed.file.id).unwrap();
+            assert_eq!(
+                expiry.duration_since(world.clock.0),
+                jiff::SignedDuration::from_hours(24 * 395)
+            );
+            let published = world.events.published();
+            assert_eq!(published[1].detail_type(), "InterventionClosed");
+            assert!(published[1].detail_json().contains("\"outcome\":\"done\""));
+        }
+
+        #[tokio::test]
+        async fn a_replay_changes_nothing_and_another_closure_conflicts() {
+            let world = world();
+            world.open(SEED_OPENING).await.unwrap();
+            world.close(SEED_CLOSURE_DONE).await.unwrap();
+            let replay = world.close(SEED_CLOSURE_DONE).await.unwrap();
+            assert_eq!(replay.outcome, CloseOutcome::Replayed);
+            match world.close(SEED_CLOSURE_PARTIAL_REPAIR).await {
+                Err(CloseError::Refused { error, current }) => {
+                    assert!(error.to_string().contains("closed (done)"), "{error}");
+                    assert_eq!(current.state, FileState::Closed(Outcome::Done));
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+            assert_eq!(world.intent.accepted().len(), 2);
+        }
+
+        #[tokio::test]
+        async fn the_closure_waits_behind_a_pending_opening() {
+            let world = world();
+            world.intent.fail_next(DeliveryFailure {
+                retryable: true,
+                attempts: 4,
+                detail: "Intent answered 503".into(),
+            });
+            world.open(SEED_OPENING).await.unwrap();
+            assert!(world.intent.accepted().is_empty());
+            // Intent is back: the opening goes first, then the closure.
+            let closed = world.close(SEED_CLOSURE_DONE).await.unwrap();
+            let sent: Vec<_> = world.intent.accepted().iter().map(|l| l.event).collect();
+            assert_eq!(sent, [crate::Event::Acknowledged, crate::Event::Done]);
+            assert_eq!(closed.file.events[0].delivery.attempts(), 5);
+        }
+
+        #[tokio::test]
+        async fn if_the_opening_still_fails_the_closure_is_not_even_tried() {
+            let world = world();
+            for _ in 0..2 {
+                world.intent.fail_next(DeliveryFailure {
+                    retryable: true,
+                    attempts: 4,
+                    detail: "Intent answered 503".into(),
+                });
+            }
+            world.open(SEED_OPENING).await.unwrap();
+            let closed = world.close(SEED_CLOSURE_DONE).await.unwrap();
+            assert!(world.intent.accepted().is_empty());
+            assert_eq!(closed.file.events[1].delivery.attempts(), 0);
+            assert_eq!(closed.file.events[1].delivery.label(), "pending");
+        }
+
+        #[tokio::test]
+        async fn a_closure_before_the_opening_is_refused() {
+            let world = world();
+            world.open(SEED_OPENING).await.unwrap();
+            let early = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2020-03-06T09:00:00");
+            assert!(matches!(
+                world.close(&early).await,
+                Err(CloseError::BeforeOpening { .. })
+            ));
+        }
+
+        #[tokio::test]
+        async fn unknown_files_and_other_partners_files_are_not_found() {
+            let world = world();
+            assert!(matches!(
+                world.close(SEED_CLOSURE_DONE).await,
+                Err(CloseError::NotFound(_))
+            ));
+            world.open(SEED_OPENING).await.unwrap();
+            let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
+            let stranger = PartnerId("partner-z".into());
+            let result = close_intervention(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                ClosurePolicy::default(),
+                Closer::Partner(&stranger),
+                log,
+            )
+            .await;
+            assert!(matches!(result, Err(CloseError::NotFound(_))));
+        }
     }
 
     #[tokio::test]

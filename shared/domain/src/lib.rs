@@ -2,6 +2,7 @@
 //! names, its validation, the lifecycle of the corrective flow, and the use cases over
 //! narrow ports. No AWS types, no HTTP client: adapters live in their own crates.
 
+pub mod closure;
 pub mod contact;
 pub mod datetime;
 pub mod delivery;

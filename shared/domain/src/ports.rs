@@ -3,7 +3,8 @@
 //! them; futures are `Send` so handlers can run on a multi-threaded runtime.
 
 use crate::domain_events::DomainEvent;
-use crate::file::{Delivery, InterventionFile, NewFile};
+use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
+use crate::lifecycle::Outcome;
 use crate::model::{FileId, InterventionLog};
 use jiff::Timestamp;
 use std::future::Future;
@@ -35,6 +36,27 @@ pub trait OpenFile: Send + Sync {
         &self,
         file: &NewFile,
     ) -> impl Future<Output = Result<OpenFileResult, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloseFileResult {
+    Closed,
+    /// The file was no longer at the expected version (another writer won); here it is,
+    /// as it now stands.
+    StateChanged(InterventionFile),
+}
+
+/// Closes an open file: appends the closing event and moves the state, atomically, only if
+/// the file is still open at `expected_version`. Every item of the file gets its expiry.
+pub trait CloseFile: Send + Sync {
+    fn close_file(
+        &self,
+        id: &FileId,
+        expected_version: u32,
+        closing: &RecordedEvent,
+        outcome: Outcome,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send;
 }
 
 /// Reads a file and its whole event log.

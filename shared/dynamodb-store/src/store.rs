@@ -1,14 +1,19 @@
 use crate::items::{
-    Item, delivery_attributes, event_item, event_sk, file_from_items, file_item, file_pk,
+    FILE_SK, Item, delivery_attributes, event_item, event_sk, file_from_items, file_item, file_pk,
+    n, s,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use oncall_domain::file::{Delivery, InterventionFile, NewFile};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use jiff::Timestamp;
+use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
+use oncall_domain::lifecycle::Outcome;
 use oncall_domain::model::FileId;
-use oncall_domain::ports::{LoadFile, OpenFile, OpenFileResult, RecordDelivery, StoreError};
+use oncall_domain::ports::{
+    CloseFile, CloseFileResult, LoadFile, OpenFile, OpenFileResult, RecordDelivery, StoreError,
+};
 use std::time::Duration;
 
 /// How often a transaction that lost a race with another one is tried again.
@@ -102,45 +107,138 @@ impl DynamoDbStore {
     }
 }
 
-impl OpenFile for DynamoDbStore {
-    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
-        let id = file.id();
-        let file_put = self.put(
-            file_item(&id, &file.owner, &file.opening),
-            "attribute_not_exists(pk)",
-        )?;
-        let event_put = self.put(event_item(&id, &file.opening)?, "attribute_not_exists(pk)")?;
+/// How a transaction ended.
+enum Transaction {
+    Committed,
+    /// A condition failed: the item exists, or the state moved on.
+    ConditionFailed,
+}
+
+impl DynamoDbStore {
+    /// Runs a transaction, trying again (with jitter) while it loses races with other
+    /// transactions on the same items.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
         for attempt in 0..=CONTENTION_RETRIES {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(file_put.clone())
-                .transact_items(event_put.clone())
+                .set_transact_items(Some(items.clone()))
                 .send()
                 .await;
             let error = match result {
-                Ok(_) => return Ok(OpenFileResult::Created),
+                Ok(_) => return Ok(Transaction::Committed),
                 Err(error) => error,
             };
             match cancellation(&error) {
-                Some(Cancellation::ConditionFailed) => {
-                    if let Some(existing) = self.load_file(&id).await? {
-                        return Ok(OpenFileResult::AlreadyExists(existing));
-                    }
-                    // The competing writer's transaction is not visible yet: try again.
-                }
-                Some(Cancellation::Conflict) => {
-                    // Another transaction on the same file is in flight. If it created
-                    // the file, that is our answer; else try again after a pause.
-                    if let Some(existing) = self.load_file(&id).await? {
-                        return Ok(OpenFileResult::AlreadyExists(existing));
-                    }
-                }
+                Some(Cancellation::ConditionFailed) => return Ok(Transaction::ConditionFailed),
+                Some(Cancellation::Conflict) => contention_pause(attempt).await,
                 None => return Err(unavailable(error)),
             }
-            contention_pause(attempt).await;
         }
         Err(StoreError::Contention)
+    }
+
+    fn update(
+        &self,
+        pk: &str,
+        sk: String,
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .key("sk", AttributeValue::S(sk))
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        let update = update
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+impl OpenFile for DynamoDbStore {
+    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+        let id = file.id();
+        let items = vec![
+            self.put(
+                file_item(&id, &file.owner, &file.opening),
+                "attribute_not_exists(pk)",
+            )?,
+            self.put(event_item(&id, &file.opening)?, "attribute_not_exists(pk)")?,
+        ];
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(OpenFileResult::Created),
+            Transaction::ConditionFailed => match self.load_file(&id).await? {
+                Some(existing) => Ok(OpenFileResult::AlreadyExists(existing)),
+                // The item that failed the condition is gone again: only a deletion
+                // racing with us could do that; let the caller retry.
+                None => Err(StoreError::Contention),
+            },
+        }
+    }
+}
+
+impl CloseFile for DynamoDbStore {
+    async fn close_file(
+        &self,
+        id: &FileId,
+        expected_version: u32,
+        closing: &RecordedEvent,
+        outcome: Outcome,
+        expires_at: Timestamp,
+    ) -> Result<CloseFileResult, StoreError> {
+        let pk = file_pk(id);
+        let ttl = || AttributeValue::N(expires_at.as_second().to_string());
+        let mut items = vec![self.update(
+            &pk,
+            FILE_SK.to_string(),
+            "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl REMOVE openShard",
+            "#state = :open AND version = :expected",
+            &[("#state", "state")],
+            vec![
+                (":closed", s("closed")),
+                (":open", s("open")),
+                (":outcome", s(outcome.as_str())),
+                (":next", n(closing.seq)),
+                (":expected", n(expected_version)),
+                (":now", s(closing.recorded_at.to_string())),
+                (":ttl", ttl()),
+            ],
+        )?];
+        let mut closing_item = event_item(id, closing)?;
+        closing_item.insert("expiresAt".into(), ttl());
+        items.push(self.put(closing_item, "attribute_not_exists(pk)")?);
+        // Every earlier event expires with the file (TTL is per item).
+        for seq in 1..=expected_version {
+            items.push(self.update(
+                &pk,
+                event_sk(seq),
+                "SET expiresAt = :ttl",
+                "attribute_exists(pk)",
+                &[],
+                vec![(":ttl", ttl())],
+            )?);
+        }
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(CloseFileResult::Closed),
+            Transaction::ConditionFailed => {
+                let current = self
+                    .load_file(id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("file {id} vanished")))?;
+                Ok(CloseFileResult::StateChanged(current))
+            }
+        }
     }
 }
 

@@ -5,12 +5,14 @@ use crate::partners::PartnerDirectory;
 use crate::problem::ApiError;
 use crate::views::{FileView, file_view};
 use http::{HeaderMap, Response, StatusCode, header};
+use oncall_domain::closure::{CloseError, CloseOutcome, Closer, ClosurePolicy, close_intervention};
 use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
 use oncall_domain::ports::{
-    Clock, LoadFile, OpenFile, PublishDomainEvents, PublishToIntent, RecordDelivery,
+    Clock, CloseFile, LoadFile, OpenFile, PublishDomainEvents, PublishToIntent, RecordDelivery,
 };
 use oncall_domain::validation::{parse_json, validate_intervention_log};
 use oncall_domain::{Delivery, FileId};
+use oncall_domain::{InterventionLog, PartnerId};
 use serde_json::Value;
 
 /// The largest request body accepted. A claim is a few kilobytes; descriptions are
@@ -24,6 +26,7 @@ pub struct PartnerApi<S, I, E, C> {
     pub events: E,
     pub clock: C,
     pub partners: PartnerDirectory,
+    pub closure: ClosurePolicy,
 }
 
 /// Accepts `application/json` or `application/*+json`, with no charset or UTF-8.
@@ -73,7 +76,7 @@ fn contract_of(value: &Value) -> Option<&str> {
 
 impl<S, I, E, C> PartnerApi<S, I, E, C>
 where
-    S: OpenFile + LoadFile + RecordDelivery,
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -96,24 +99,7 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Response<Vec<u8>>, ApiError> {
-        if caller.is_none() {
-            return Err(ApiError::Unauthenticated);
-        }
-        check_json_content_type(headers)?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                size: body.len(),
-                limit: MAX_BODY_BYTES,
-            });
-        }
-        let value = parse_json(body)?;
-        if let Some(contract) = contract_of(&value) {
-            self.partners.authorize(caller, contract)?;
-        }
-        let log = validate_intervention_log(&value)?;
-        record_file_on_span(&log.reference, &log.contract_reference);
-        let owner = self.partners.authorize(caller, &log.contract_reference)?;
-
+        let (owner, log) = self.read_log(caller, headers, body)?;
         let opened = open_intervention(
             &self.store,
             &self.intent,
@@ -156,6 +142,113 @@ where
             }
         }
         Ok(response)
+    }
+
+    /// The checks every write shares, in this order: an authenticated partner (401), a
+    /// JSON body (415) of bounded size (413) that parses (400), for one of the partner's
+    /// contracts (403), valid as an intervention log (422).
+    fn read_log(
+        &self,
+        caller: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(PartnerId, InterventionLog), ApiError> {
+        if caller.is_none() {
+            return Err(ApiError::Unauthenticated);
+        }
+        check_json_content_type(headers)?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                size: body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let value = parse_json(body)?;
+        if let Some(contract) = contract_of(&value) {
+            self.partners.authorize(caller, contract)?;
+        }
+        let log = validate_intervention_log(&value)?;
+        record_file_on_span(&log.reference, &log.contract_reference);
+        let partner = self.partners.authorize(caller, &log.contract_reference)?;
+        Ok((partner, log))
+    }
+
+    /// `POST /interventions/{reference}/closure[?contractReference=…]`: closes the file
+    /// as done, partial repair, or canceled at reception.
+    pub async fn close_intervention(
+        &self,
+        caller: Option<&str>,
+        reference: &str,
+        contract: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        self.try_close(caller, reference, contract, headers, body)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    }
+
+    async fn try_close(
+        &self,
+        caller: Option<&str>,
+        reference: &str,
+        contract: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Response<Vec<u8>>, ApiError> {
+        let (partner, log) = self.read_log(caller, headers, body)?;
+        if log.reference != reference {
+            return Err(ApiError::Unprocessable(format!(
+                "the body's reference {:?} contradicts the path's {:?}",
+                log.reference, reference
+            )));
+        }
+        if let Some(contract) = contract.filter(|c| !c.is_empty())
+            && contract != log.contract_reference
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "the body's contractReference {:?} contradicts the query's {:?}",
+                log.contract_reference, contract
+            )));
+        }
+        let closed = close_intervention(
+            &self.store,
+            &self.intent,
+            &self.events,
+            &self.clock,
+            self.closure,
+            Closer::Partner(&partner),
+            log,
+        )
+        .await
+        .map_err(|error| match error {
+            CloseError::NotAClosure { .. } | CloseError::BeforeOpening { .. } => {
+                ApiError::Unprocessable(error.to_string())
+            }
+            CloseError::NotFound(id) => ApiError::NotFound {
+                reference: id.reference,
+                contract: id.contract_reference,
+            },
+            CloseError::Refused { error, current } => ApiError::Conflict {
+                message: error.to_string(),
+                current: current.state,
+            },
+            CloseError::Store(store) => store.into(),
+        })?;
+        let closing = closed.file.last_event().ok_or(ApiError::Internal)?;
+        let delivery = closing.delivery.label();
+        let status = match (closed.outcome, &closing.delivery) {
+            (CloseOutcome::Replayed, _) | (CloseOutcome::Closed, Delivery::Delivered { .. }) => {
+                StatusCode::OK
+            }
+            (CloseOutcome::Closed, _) => StatusCode::ACCEPTED,
+        };
+        tracing::info!(status = status.as_u16(), delivery, outcome = ?closed.outcome, "closure handled");
+        let view = FileView {
+            delivery: Some(delivery),
+            ..file_view(&closed.file)
+        };
+        Ok(json_response(status, &view))
     }
 
     /// `GET /interventions/{reference}?contractReference=…`: the file, its event log and

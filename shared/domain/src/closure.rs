@@ -1,0 +1,219 @@
+//! Use case: a file is closed: repaired (`closed/done`), closed with the problem persisting
+//! (`closed/partial_repair`), or refused at reception (`denied/canceled`).
+//!
+//! The state change and the closing event are one conditional write: of two different
+//! closures racing for the same file, exactly one wins; the other sees the new state
+//! (an identical replay, or a conflict).
+
+use crate::datetime::IntentDateTime;
+use crate::delivery::deliver_in_order;
+use crate::domain_events::DomainEvent;
+use crate::file::{Delivery, InterventionFile, PartnerId, RecordedEvent, fingerprint};
+use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
+use crate::model::{Event, FileId, InterventionLog};
+use crate::ports::{
+    Clock, CloseFile, CloseFileResult, LoadFile, PublishDomainEvents, PublishToIntent,
+    RecordDelivery, StoreError,
+};
+use jiff::SignedDuration;
+
+/// How long a closed file's data is kept in our table (it is tenants' personal data;
+/// Intent remains the record of reference). See `ClosurePolicy::default`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosurePolicy {
+    pub retention: SignedDuration,
+}
+
+impl ClosurePolicy {
+    pub const DEFAULT_RETENTION_DAYS: i64 = 395;
+
+    pub fn with_retention_days(days: i64) -> Self {
+        Self {
+            retention: SignedDuration::from_hours(24 * days),
+        }
+    }
+}
+
+impl Default for ClosurePolicy {
+    /// 395 days (13 months): a full annual cycle of the landlord's follow-up (reports
+    /// such as "plan to replace the equipment within the year", yearly contract reviews)
+    /// plus a month of margin for disputes raised at the anniversary; after that the data
+    /// is no longer needed by the bridge and DynamoDB's TTL erases it.
+    fn default() -> Self {
+        Self::with_retention_days(Self::DEFAULT_RETENTION_DAYS)
+    }
+}
+
+/// Who asks for the closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer<'a> {
+    /// A partner, who may only close its own files.
+    Partner(&'a PartnerId),
+    /// The on-call closer, at the end of a period.
+    OnCallCloser,
+}
+
+impl Closer<'_> {
+    fn label(self) -> &'static str {
+        match self {
+            Closer::Partner(_) => "partner",
+            Closer::OnCallCloser => "on_call_closer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOutcome {
+    Closed,
+    /// The same closure was already applied: nothing new was done.
+    Replayed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedFile {
+    pub outcome: CloseOutcome,
+    pub file: InterventionFile,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error("a closure must be closed/done, closed/partial_repair or denied/canceled, not {pair}")]
+    NotAClosure { pair: String },
+    #[error("no intervention file {0}")]
+    NotFound(FileId),
+    #[error("{error}")]
+    Refused {
+        error: TransitionError,
+        current: Box<InterventionFile>,
+    },
+    #[error("the closure's eventDate {closing} is before the opening's eventDate {opening}")]
+    BeforeOpening {
+        opening: IntentDateTime,
+        closing: IntentDateTime,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn outcome_of(event: Event) -> Option<Outcome> {
+    match event {
+        Event::Done => Some(Outcome::Done),
+        Event::PartialRepair => Some(Outcome::PartialRepair),
+        Event::Canceled => Some(Outcome::Canceled),
+        Event::Acknowledged => None,
+    }
+}
+
+/// How often the decision is re-made after losing a race (the loser then sees the
+/// winner's state and answers replay or conflict, so one retry normally suffices).
+const RACE_RETRIES: usize = 3;
+
+/// Closes the file `log` names.
+#[allow(clippy::too_many_arguments)]
+pub async fn close_intervention<S, I, E, C>(
+    store: &S,
+    intent: &I,
+    events: &E,
+    clock: &C,
+    policy: ClosurePolicy,
+    closer: Closer<'_>,
+    log: InterventionLog,
+) -> Result<ClosedFile, CloseError>
+where
+    S: LoadFile + CloseFile + RecordDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let Some(outcome) = outcome_of(log.event) else {
+        return Err(CloseError::NotAClosure {
+            pair: log.event.pair(),
+        });
+    };
+    let id = log.file_id();
+    let closing_fingerprint = fingerprint(&log);
+
+    for _ in 0..RACE_RETRIES {
+        let mut file = store
+            .load_file(&id)
+            .await?
+            .ok_or_else(|| CloseError::NotFound(id.clone()))?;
+        if let Closer::Partner(partner) = closer
+            && &file.owner != partner
+        {
+            return Err(CloseError::NotFound(id));
+        }
+        if matches!(file.state, FileState::Closed(_))
+            && file
+                .last_event()
+                .is_some_and(|last| last.fingerprint == closing_fingerprint)
+        {
+            tracing::info!("identical closure replayed; nothing sent again");
+            return Ok(ClosedFile {
+                outcome: CloseOutcome::Replayed,
+                file,
+            });
+        }
+        let activity_since_opening = file.events.len() > 1;
+        let state = match transition(Some(file.state), log.event, activity_since_opening) {
+            Ok(state) => state,
+            Err(error) => {
+                return Err(CloseError::Refused {
+                    error,
+                    current: Box::new(file),
+                });
+            }
+        };
+        if let Some(opening) = file.opening()
+            && log.event_date < opening.log.event_date
+        {
+            return Err(CloseError::BeforeOpening {
+                opening: opening.log.event_date,
+                closing: log.event_date,
+            });
+        }
+
+        let now = clock.now();
+        let closing = RecordedEvent {
+            seq: file.version() + 1,
+            event: log.event,
+            log: log.clone(),
+            recorded_at: now,
+            fingerprint: closing_fingerprint.clone(),
+            delivery: Delivery::Pending {
+                attempts: 0,
+                last_error: None,
+                last_attempt_at: None,
+            },
+        };
+        let expires_at = now.checked_add(policy.retention).unwrap_or(now);
+        match store
+            .close_file(&id, file.version(), &closing, outcome, expires_at)
+            .await?
+        {
+            CloseFileResult::StateChanged(_) => {
+                tracing::info!("the file changed meanwhile; deciding again");
+                continue;
+            }
+            CloseFileResult::Closed => {
+                tracing::info!(
+                    outcome = outcome.as_str(),
+                    "file closed and stored; delivering to Intent"
+                );
+                file.state = state;
+                file.events.push(closing);
+                let file = deliver_in_order(store, intent, clock, file).await;
+                if let Some(event) = DomainEvent::closed(&file, closer.label())
+                    && let Err(error) = events.publish(&[event]).await
+                {
+                    tracing::error!(%error, "the InterventionClosed domain event was not published");
+                }
+                return Ok(ClosedFile {
+                    outcome: CloseOutcome::Closed,
+                    file,
+                });
+            }
+        }
+    }
+    Err(CloseError::Store(StoreError::Contention))
+}
