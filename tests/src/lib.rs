@@ -400,6 +400,7 @@ pub fn partners() -> PartnerDirectory {
 
 /// The partner API as the Lambda functions wire it, on a fresh table, bus and simulator.
 pub struct Bridge {
+    pub sdk: aws_config::SdkConfig,
     pub api: LambdaPartnerApi,
     pub simulator: IntentSimulator,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -432,12 +433,32 @@ impl Bridge {
         )
         .unwrap();
         Self {
+            sdk,
             api,
             simulator,
             dynamodb,
             table,
             tap,
         }
+    }
+
+    /// The document forwarder function, wired on this bridge's table, bus and simulator.
+    pub fn forwarder(
+        &self,
+        policy: oncall_domain::documents::DocumentPolicy,
+    ) -> document_forwarder::DocumentForwarder {
+        document_forwarder::DocumentForwarder::new(
+            &self.sdk,
+            document_forwarder::ForwarderConfig {
+                table_name: self.table.clone(),
+                event_bus_name: self.tap.bus_name.clone(),
+                event_source: SOURCE.into(),
+                intent: fast_intent_config(&self.simulator),
+                policy,
+                s3_force_path_style: true,
+            },
+        )
+        .unwrap()
     }
 
     /// Sends a request to the function serving `routes`.
@@ -481,4 +502,126 @@ impl Bridge {
             .items
             .unwrap_or_default()
     }
+}
+
+/// An S3 client for moto (path-style addressing).
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A new versioned bucket on moto.
+pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client) -> String {
+    let bucket = unique("quitus");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket: {e:?}\n{EMULATOR_HINT}"));
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    bucket
+}
+
+/// An object as S3 stored it: what its notification will carry.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub bucket: String,
+    pub key: String,
+    pub size: usize,
+    pub etag: String,
+    pub version: String,
+}
+
+pub async fn put_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    metadata: &[(&str, &str)],
+) -> StoredObject {
+    let size = body.len();
+    let mut request = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/pdf")
+        .body(aws_sdk_s3::primitives::ByteStream::from(body));
+    for (name, value) in metadata {
+        request = request.metadata(*name, *value);
+    }
+    let output = request.send().await.unwrap();
+    StoredObject {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        size,
+        etag: output
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string(),
+        version: output.version_id().unwrap_or_default().to_string(),
+    }
+}
+
+/// Encodes a key the way S3 event notifications do (form URL encoding: spaces as `+`).
+pub fn event_key(key: &str) -> String {
+    let mut out = String::new();
+    for byte in key.bytes() {
+        match byte {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'*' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// The `ObjectCreated:Put` event AWS sends for these objects (from the fixture in
+/// `tests/fixtures/s3-object-created.json`, one record per object).
+pub fn s3_event(objects: &[&StoredObject]) -> aws_lambda_events::event::s3::S3Event {
+    let template = include_str!("../fixtures/s3-object-created.json");
+    let mut records = Vec::new();
+    for object in objects {
+        let filled = template
+            .replace("{{bucket}}", &object.bucket)
+            .replace("{{key}}", &event_key(&object.key))
+            .replace("{{size}}", &object.size.to_string())
+            .replace("{{etag}}", &object.etag)
+            .replace("{{version}}", &object.version);
+        let event: Value = serde_json::from_str(&filled).unwrap();
+        records.push(event["Records"][0].clone());
+    }
+    serde_json::from_value(json!({ "Records": records })).expect("a valid S3 event")
+}
+
+/// A small but real-looking PDF of about `size` bytes.
+pub fn pdf_bytes(size: usize) -> Vec<u8> {
+    let mut pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
+    let mut state: u32 = 0x1234_5678;
+    while pdf.len() < size.saturating_sub(6) {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        pdf.push((state >> 24) as u8);
+    }
+    pdf.extend_from_slice(b"%%EOF\n");
+    pdf.truncate(size.max(16));
+    pdf
 }

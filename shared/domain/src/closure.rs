@@ -154,8 +154,7 @@ where
                 file,
             });
         }
-        let activity_since_opening = file.events.len() > 1;
-        let state = match transition(Some(file.state), log.event, activity_since_opening) {
+        let state = match transition(Some(file.state), log.event, file.activity_since_opening()) {
             Ok(state) => state,
             Err(error) => {
                 return Err(CloseError::Refused {
@@ -202,6 +201,7 @@ where
                 );
                 file.state = state;
                 file.events.push(closing);
+                file.expires_at = Some(expires_at);
                 let file = deliver_in_order(store, intent, clock, file).await;
                 if let Some(event) = DomainEvent::closed(&file, closer.label())
                     && let Err(error) = events.publish(&[event]).await

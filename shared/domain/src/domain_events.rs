@@ -2,6 +2,7 @@
 //! data (no description, contacts, address or asset).
 
 use crate::datetime::IntentDateTime;
+use crate::documents::RejectionReason;
 use crate::file::InterventionFile;
 use crate::lifecycle::FileState;
 use serde::Serialize;
@@ -33,11 +34,39 @@ pub struct InterventionClosed {
     pub delivery: &'static str,
 }
 
+/// A quitus reached the file on Intent. No file name or title: they may name the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentPublished {
+    pub reference: String,
+    pub contract_reference: String,
+    pub object_identity: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent_document_id: Option<String>,
+}
+
+/// A dropped object was refused for good (not a PDF, too large, …).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRejected {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract_reference: Option<String>,
+    pub bucket: String,
+    pub object_identity: String,
+    pub reason: RejectionReason,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DomainEvent {
     InterventionOpened(InterventionOpened),
     InterventionClosed(InterventionClosed),
+    DocumentPublished(DocumentPublished),
+    DocumentRejected(DocumentRejected),
 }
 
 impl DomainEvent {
@@ -46,6 +75,8 @@ impl DomainEvent {
         match self {
             DomainEvent::InterventionOpened(_) => "InterventionOpened",
             DomainEvent::InterventionClosed(_) => "InterventionClosed",
+            DomainEvent::DocumentPublished(_) => "DocumentPublished",
+            DomainEvent::DocumentRejected(_) => "DocumentRejected",
         }
     }
 

@@ -1,6 +1,7 @@
 //! An intervention file as we keep it: its state, its ordered event log, and for each
 //! event whether Intent has it yet.
 
+use crate::documents::DocumentRecord;
 use crate::lifecycle::FileState;
 use crate::model::{Event, FileId, InterventionLog};
 use jiff::Timestamp;
@@ -79,6 +80,10 @@ pub struct InterventionFile {
     pub state: FileState,
     pub owner: PartnerId,
     pub events: Vec<RecordedEvent>,
+    /// Documents (quitus) published on Intent for this file, oldest first.
+    pub documents: Vec<DocumentRecord>,
+    /// When the file's data expires (set on closure).
+    pub expires_at: Option<Timestamp>,
 }
 
 impl InterventionFile {
@@ -93,6 +98,12 @@ impl InterventionFile {
     /// The number of the last event (the file's version for optimistic concurrency).
     pub fn version(&self) -> u32 {
         self.last_event().map_or(0, |event| event.seq)
+    }
+
+    /// Whether anything happened to the file since it was opened (a later event, a
+    /// document): canceling at reception is then no longer possible.
+    pub fn activity_since_opening(&self) -> bool {
+        self.events.len() > 1 || !self.documents.is_empty()
     }
 
     pub fn event(&self, seq: u32) -> Option<&RecordedEvent> {
@@ -124,6 +135,19 @@ pub fn fingerprint(log: &InterventionLog) -> String {
     let mut canonical = String::new();
     write_canonical(&value, &mut canonical);
     hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// SHA-256 (hex) of text parts separated by NUL: an identity that no separator inside a
+/// part can forge.
+pub fn fingerprint_text(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            hasher.update([0u8]);
+        }
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 fn write_canonical(value: &Value, out: &mut String) {

@@ -17,7 +17,6 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct InMemoryStore {
     files: Mutex<HashMap<FileId, InterventionFile>>,
-    expiries: Mutex<HashMap<FileId, Timestamp>>,
     unavailable: Mutex<bool>,
 }
 
@@ -32,7 +31,7 @@ impl InMemoryStore {
 
     /// When a closed file's data expires.
     pub fn expiry(&self, id: &FileId) -> Option<Timestamp> {
-        self.expiries.lock().unwrap().get(id).copied()
+        self.file(id).and_then(|file| file.expires_at)
     }
 
     pub fn len(&self) -> usize {
@@ -69,6 +68,8 @@ impl OpenFile for InMemoryStore {
                 state: FileState::Open,
                 owner: file.owner.clone(),
                 events: vec![file.opening.clone()],
+                documents: Vec::new(),
+                expires_at: None,
             },
         );
         Ok(OpenFileResult::Created)
@@ -94,7 +95,7 @@ impl CloseFile for InMemoryStore {
         }
         file.state = FileState::Closed(outcome);
         file.events.push(closing.clone());
-        self.expiries.lock().unwrap().insert(id.clone(), expires_at);
+        file.expires_at = Some(expires_at);
         Ok(CloseFileResult::Closed)
     }
 }

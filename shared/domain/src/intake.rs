@@ -105,6 +105,8 @@ where
                 state,
                 owner: new_file.owner,
                 events: vec![opening],
+                documents: Vec::new(),
+                expires_at: None,
             };
             if let Some(event) = DomainEvent::opened(&file)
                 && let Err(error) = events.publish(&[event]).await

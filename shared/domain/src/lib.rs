@@ -2,12 +2,15 @@
 //! names, its validation, the lifecycle of the corrective flow, and the use cases over
 //! narrow ports. No AWS types, no HTTP client: adapters live in their own crates.
 
+pub mod calendar;
 pub mod closure;
 pub mod contact;
 pub mod datetime;
 pub mod delivery;
+pub mod documents;
 pub mod domain_events;
 pub mod file;
+pub mod forward;
 pub mod in_memory;
 pub mod intake;
 pub mod lifecycle;

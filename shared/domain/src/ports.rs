@@ -2,6 +2,9 @@
 //! needs. Adapters (DynamoDB, Intent's HTTP API, EventBridge, in-memory fakes) implement
 //! them; futures are `Send` so handlers can run on a multi-threaded runtime.
 
+use crate::documents::{
+    DocumentBody, DocumentRecord, DocumentUpload, ObjectInfo, ObjectRef, RejectionReason,
+};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use crate::lifecycle::Outcome;
@@ -110,6 +113,105 @@ pub trait PublishDomainEvents: Send + Sync {
         &self,
         events: &[DomainEvent],
     ) -> impl Future<Output = Result<(), DomainEventError>> + Send;
+}
+
+/// Why the documents bucket could not give an object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The object (or that version of it) does not exist any more.
+    #[error("the object no longer exists")]
+    Missing,
+    #[error("the documents bucket is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Reads objects of the documents bucket.
+pub trait ReadObject: Send + Sync {
+    fn object_info(
+        &self,
+        object: &ObjectRef,
+    ) -> impl Future<Output = Result<ObjectInfo, SourceError>> + Send;
+
+    /// The first `count` bytes (a ranged read), to check the file's signature.
+    fn first_bytes(
+        &self,
+        object: &ObjectRef,
+        count: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
+
+    /// The whole object as a stream of chunks, read afresh on every call.
+    fn open(
+        &self,
+        object: &ObjectRef,
+    ) -> impl Future<Output = Result<DocumentBody, SourceError>> + Send;
+}
+
+/// Opens a document's body again for each upload attempt.
+pub trait OpenDocument: Send + Sync {
+    fn open_body(&self) -> impl Future<Output = Result<DocumentBody, SourceError>> + Send;
+}
+
+/// Intent's answer to an accepted document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedDocument {
+    pub attempts: u32,
+    pub intent_document_id: Option<String>,
+}
+
+/// Publishes a document to Intent (multipart upload, streamed).
+pub trait PublishDocument: Send + Sync {
+    fn publish_document<O: OpenDocument>(
+        &self,
+        upload: &DocumentUpload,
+        body: &O,
+    ) -> impl Future<Output = Result<PublishedDocument, DeliveryFailure>> + Send;
+}
+
+/// What the ledger knows of an object version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentClaim {
+    /// This forwarder now holds the object (until the lease ends).
+    Claimed,
+    AlreadyPublished,
+    AlreadyRejected,
+    /// Another forwarder holds it right now.
+    HeldElsewhere,
+}
+
+/// Records, once per object version, what became of a document.
+pub trait DocumentLedger: Send + Sync {
+    fn claim_document(
+        &self,
+        object: &ObjectRef,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<DocumentClaim, StoreError>> + Send;
+
+    /// Gives a claimed object back (a retryable failure: the next delivery takes it).
+    fn release_document(
+        &self,
+        object: &ObjectRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the object published and adds the document to its file's history,
+    /// atomically; both expire at `expires_at`.
+    fn record_published(
+        &self,
+        object: &ObjectRef,
+        file: &InterventionFile,
+        record: &DocumentRecord,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the object rejected for good.
+    fn record_rejected(
+        &self,
+        object: &ObjectRef,
+        reason: RejectionReason,
+        detail: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub trait Clock: Send + Sync {

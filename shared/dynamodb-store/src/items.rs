@@ -2,6 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
+use oncall_domain::documents::DocumentRecord;
 use oncall_domain::file::{Delivery, InterventionFile, PartnerId, RecordedEvent};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::{Event, FileId, InterventionLog};
@@ -227,6 +228,56 @@ pub fn recorded_event(item: &Item) -> Result<RecordedEvent, StoreError> {
     })
 }
 
+pub fn object_pk(identity: &str) -> String {
+    format!("OBJECT#{identity}")
+}
+
+pub const OBJECT_SK: &str = "OBJECT";
+
+/// Documents sort by publication time within the file's partition.
+pub fn document_sk(record: &DocumentRecord) -> String {
+    format!(
+        "DOC#{}#{}",
+        record.published_at,
+        &record.object_identity[..16.min(record.object_identity.len())]
+    )
+}
+
+pub fn document_item(id: &FileId, record: &DocumentRecord, expires_at: Timestamp) -> Item {
+    let mut item = HashMap::from([
+        ("pk".to_string(), s(file_pk(id))),
+        ("sk".to_string(), s(document_sk(record))),
+        ("itemType".to_string(), s("document")),
+        ("objectIdentity".to_string(), s(&record.object_identity)),
+        ("fileName".to_string(), s(&record.file_name)),
+        ("title".to_string(), s(&record.title)),
+        ("size".to_string(), n(record.size)),
+        (
+            "publishedAt".to_string(),
+            s(record.published_at.to_string()),
+        ),
+        ("attempts".to_string(), n(record.attempts)),
+        ("expiresAt".to_string(), n(expires_at.as_second())),
+    ]);
+    if let Some(id) = &record.intent_document_id {
+        item.insert("intentDocumentId".to_string(), s(id));
+    }
+    item
+}
+
+pub fn document_record(item: &Item) -> Result<DocumentRecord, StoreError> {
+    let what = "document";
+    Ok(DocumentRecord {
+        object_identity: get_s(item, "objectIdentity", what)?.to_string(),
+        file_name: get_s(item, "fileName", what)?.to_string(),
+        title: get_s(item, "title", what)?.to_string(),
+        size: get_n(item, "size", what)?,
+        intent_document_id: opt_s(item, "intentDocumentId").map(str::to_string),
+        published_at: get_time(item, "publishedAt", what)?,
+        attempts: get_n(item, "attempts", what)?,
+    })
+}
+
 /// Rebuilds a file from the items of its partition (file item first, events in order).
 pub fn file_from_items(
     id: &FileId,
@@ -241,11 +292,23 @@ pub fn file_from_items(
         .map(recorded_event)
         .collect::<Result<Vec<_>, _>>()?;
     events.sort_by_key(|event| event.seq);
+    let documents = items
+        .iter()
+        .filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("DOC#")))
+        .map(document_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    let expires_at = file_item
+        .get("expiresAt")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|seconds| Timestamp::from_second(seconds).ok());
     Ok(Some(InterventionFile {
         id: id.clone(),
         state: file_state(file_item)?,
         owner: PartnerId(get_s(file_item, "owner", "file")?.to_string()),
         events,
+        documents,
+        expires_at,
     }))
 }
 

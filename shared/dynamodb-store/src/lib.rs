@@ -6,6 +6,8 @@
 //! | --- | --- | --- | --- |
 //! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open) |
 //! | one event of its log | same | `EVENT#{seq:06}` | `event`, `status`, `payload` (the JSON sent to Intent), `fingerprint`, `delivery` (`pending`/`delivered`/`failed`), `attempts`, `lastError`, `pendingShard` (only while pending) |
+//! | a document published for it | same | `DOC#{publishedAt}#{object}` | `fileName`, `title`, `size`, `intentDocumentId` |
+//! | one S3 object version (documents ledger) | `OBJECT#{sha256(bucket, key, version)}` | `OBJECT` | `status` (`in_progress` with `leaseUntil`, `published`, `rejected` with `reason`) |
 //!
 //! `{contract}` and `{reference}` are escaped (`%` → `%25`, `#` → `%23`) so the key is
 //! unambiguous whatever the references contain. One `Query` on `pk` (strongly
@@ -22,6 +24,7 @@
 //! stored state, so two concurrent writers cannot both win.
 
 mod items;
+mod ledger;
 mod store;
 
 pub use items::{INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX, file_pk};

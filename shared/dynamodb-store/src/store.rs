@@ -26,7 +26,7 @@ pub struct DynamoDbStore {
     table: String,
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
 ) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(error).to_string())
@@ -79,6 +79,10 @@ impl DynamoDbStore {
         &self.table
     }
 
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -108,7 +112,7 @@ impl DynamoDbStore {
 }
 
 /// How a transaction ended.
-enum Transaction {
+pub(crate) enum Transaction {
     Committed,
     /// A condition failed: the item exists, or the state moved on.
     ConditionFailed,
@@ -117,7 +121,10 @@ enum Transaction {
 impl DynamoDbStore {
     /// Runs a transaction, trying again (with jitter) while it loses races with other
     /// transactions on the same items.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Transaction, StoreError> {
         for attempt in 0..=CONTENTION_RETRIES {
             let result = self
                 .client
@@ -138,7 +145,7 @@ impl DynamoDbStore {
         Err(StoreError::Contention)
     }
 
-    fn update(
+    pub(crate) fn update(
         &self,
         pk: &str,
         sk: String,

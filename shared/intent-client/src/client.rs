@@ -5,15 +5,20 @@ use crate::error::IntentError;
 use crate::token::TokenCache;
 use backon::{ExponentialBuilder, Retryable};
 use oncall_domain::InterventionLog;
-use oncall_domain::ports::{DeliveryFailure, PublishToIntent};
+use oncall_domain::documents::DocumentUpload;
+use oncall_domain::ports::{
+    DeliveryFailure, OpenDocument, PublishDocument, PublishToIntent, PublishedDocument, SourceError,
+};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const LOGS_PATH: &str = "/operations/v2/interventions/logs";
+const DOCUMENTS_PATH: &str = "/documents/v1/documents";
 
 /// A reqwest client on rustls with the webpki (Mozilla) roots compiled in: no scan of the
 /// OS certificate store at start-up, identical behaviour on every Lambda image.
@@ -70,20 +75,14 @@ impl IntentClient {
         &self.config
     }
 
-    /// `POST {base}/operations/v2/interventions/logs`, retried with jittered backoff on
-    /// 429/408/5xx, connection errors and timeouts, honouring `Retry-After`. Returns the
-    /// number of attempts it took.
-    pub async fn post_intervention_log(
-        &self,
-        log: &InterventionLog,
-    ) -> Result<u32, (IntentError, u32)> {
-        let body = serde_json::to_vec(log).map_err(|e| {
-            (
-                IntentError::Protocol(format!("serialising the log: {e}")),
-                0,
-            )
-        })?;
-        let url = format!("{}{}", self.config.base_url, LOGS_PATH);
+    /// Runs `attempt` with jittered exponential backoff while it fails transiently (429,
+    /// 408, 5xx, connection errors, timeouts), honouring `Retry-After` within the budget.
+    /// Returns the result and the number of attempts made.
+    async fn with_retries<T, F, Fut>(&self, attempt: F) -> (Result<T, IntentError>, u32)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, IntentError>>,
+    {
         let attempts = AtomicU32::new(0);
         let policy = self.config.retry;
         let backoff = ExponentialBuilder::default()
@@ -92,9 +91,9 @@ impl IntentClient {
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
             .with_total_delay(Some(policy.max_total_delay));
-        let result = (|| async {
+        let result = (|| {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.send_once(&url, &body).await
+            attempt()
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
@@ -110,50 +109,156 @@ impl IntentClient {
             tracing::warn!(%error, wait_ms = wait.as_millis() as u64, "Intent call failed; retrying");
         })
         .await;
-        let attempts = attempts.load(Ordering::Relaxed);
-        result.map(|()| attempts).map_err(|error| (error, attempts))
+        (result, attempts.load(Ordering::Relaxed))
     }
 
-    /// One attempt, with one token refresh on 401.
-    async fn send_once(&self, url: &str, body: &[u8]) -> Result<(), IntentError> {
+    async fn bearer(&self) -> Result<crate::token::Token, IntentError> {
+        self.token
+            .get(
+                &self.http,
+                &self.config.token_url,
+                &self.config.client_id,
+                &self.config.client_secret,
+            )
+            .await
+    }
+
+    /// Sends the request `build` makes with a bearer token; on 401, refreshes the token
+    /// once and sends a new request.
+    async fn send_authorized<F, Fut>(&self, build: F) -> Result<reqwest::Response, IntentError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::RequestBuilder, IntentError>>,
+    {
         let mut refreshed = false;
         loop {
-            let token = self
-                .token
-                .get(
-                    &self.http,
-                    &self.config.token_url,
-                    &self.config.client_id,
-                    &self.config.client_secret,
-                )
-                .await?;
-            let response = self
-                .http
-                .post(url)
-                .bearer_auth(&token.value)
-                .header(CONTENT_TYPE, "application/json; charset=utf-8")
-                .header(ACCEPT, "application/json+hal")
-                .body(body.to_vec())
+            let token = self.bearer().await?;
+            let response = build(token.value.clone())
+                .await?
                 .send()
                 .await
                 .map_err(transport_error)?;
-            let status = response.status();
-            if status == StatusCode::UNAUTHORIZED && !refreshed {
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
                 tracing::info!("Intent answered 401; refreshing the token once");
                 self.token.invalidate(&token).await;
                 refreshed = true;
                 continue;
             }
-            return classify(response).await;
+            return Ok(response);
         }
+    }
+
+    /// `POST {base}/operations/v2/interventions/logs`, expecting 204, retried as
+    /// `with_retries` says. Returns the number of attempts it took.
+    pub async fn post_intervention_log(
+        &self,
+        log: &InterventionLog,
+    ) -> Result<u32, (IntentError, u32)> {
+        let body = serde_json::to_vec(log).map_err(|e| {
+            (
+                IntentError::Protocol(format!("serialising the log: {e}")),
+                0,
+            )
+        })?;
+        let url = format!("{}{}", self.config.base_url, LOGS_PATH);
+        let (result, attempts) = self
+            .with_retries(|| async {
+                let response = self
+                    .send_authorized(|token| {
+                        let request = self
+                            .http
+                            .post(&url)
+                            .bearer_auth(token)
+                            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                            .header(ACCEPT, "application/json+hal")
+                            .body(body.clone());
+                        async move { Ok(request) }
+                    })
+                    .await?;
+                classify(response).await.map(|_| ())
+            })
+            .await;
+        result.map(|()| attempts).map_err(|error| (error, attempts))
+    }
+
+    /// `POST {base}/documents/v1/documents` (multipart, expecting 201), the file part
+    /// streamed from `body`, re-opened for every attempt. Returns Intent's document id
+    /// when its answer names one, and the attempts it took.
+    pub async fn post_document<O: OpenDocument>(
+        &self,
+        upload: &DocumentUpload,
+        body: &O,
+    ) -> Result<PublishedDocument, (IntentError, u32)> {
+        let url = format!("{}{}", self.config.base_url, DOCUMENTS_PATH);
+        let (result, attempts) = self
+            .with_retries(|| async {
+                let response = self
+                    .send_authorized(|token| async {
+                        let form = document_form(upload, body).await?;
+                        Ok(self
+                            .http
+                            .post(&url)
+                            .bearer_auth(token)
+                            .header(ACCEPT, "application/json")
+                            // No overall timeout for a large upload: progress is what
+                            // matters, and the connect timeout still applies.
+                            .timeout(Duration::from_secs(14 * 60))
+                            .multipart(form))
+                    })
+                    .await?;
+                let answer = classify(response).await?;
+                Ok(answer
+                    .and_then(|json| json.get("id").cloned())
+                    .map(|id| match id {
+                        serde_json::Value::String(id) => id,
+                        other => other.to_string(),
+                    }))
+            })
+            .await;
+        result
+            .map(|intent_document_id| PublishedDocument {
+                attempts,
+                intent_document_id,
+            })
+            .map_err(|error| (error, attempts))
     }
 }
 
-/// Maps a response to success (204, or any 2xx) or a typed error.
-async fn classify(response: reqwest::Response) -> Result<(), IntentError> {
+/// Intent's multipart form for a document, the file part streamed.
+async fn document_form<O: OpenDocument>(
+    upload: &DocumentUpload,
+    body: &O,
+) -> Result<Form, IntentError> {
+    let document = body
+        .open_body()
+        .await
+        .map_err(|error| IntentError::DocumentUnreadable {
+            missing: matches!(error, SourceError::Missing),
+            detail: error.to_string(),
+        })?;
+    let file =
+        Part::stream_with_length(reqwest::Body::wrap_stream(document.chunks), document.length)
+            .file_name(upload.file_name.clone())
+            .mime_str("application/pdf")
+            .map_err(|e| IntentError::Protocol(format!("multipart: {e}")))?;
+    Ok(Form::new()
+        .part("file", file)
+        .text("title", upload.title.clone())
+        .text("elementType", "intervention")
+        .text("elementReference", upload.element_reference.clone())
+        .text("description", upload.description.clone())
+        .text(
+            "intent_contractReference",
+            upload.contract_reference.clone(),
+        ))
+}
+
+/// Maps a response to success (any 2xx, with its JSON body if it has one) or a typed
+/// error.
+async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Value>, IntentError> {
     let status = response.status();
     if status.is_success() {
-        return Ok(());
+        return Ok(response.json().await.ok());
     }
     let code = status.as_u16();
     if status.is_server_error() || code == 429 || code == 408 {
@@ -219,6 +324,22 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 impl PublishToIntent for IntentClient {
     async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
         self.post_intervention_log(log)
+            .await
+            .map_err(|(error, attempts)| DeliveryFailure {
+                retryable: error.is_retryable_later(),
+                attempts,
+                detail: error.to_string(),
+            })
+    }
+}
+
+impl PublishDocument for IntentClient {
+    async fn publish_document<O: OpenDocument>(
+        &self,
+        upload: &DocumentUpload,
+        body: &O,
+    ) -> Result<PublishedDocument, DeliveryFailure> {
+        self.post_document(upload, body)
             .await
             .map_err(|(error, attempts)| DeliveryFailure {
                 retryable: error.is_retryable_later(),

@@ -27,6 +27,9 @@ pub enum IntentError {
     /// Intent answered something we cannot understand.
     #[error("unexpected answer from Intent: {0}")]
     Protocol(String),
+    /// The document to upload could not be read from its source.
+    #[error("the document could not be read: {detail}")]
+    DocumentUnreadable { missing: bool, detail: String },
 }
 
 fn describe(code: &Option<String>, message: &Option<String>) -> String {
@@ -43,13 +46,18 @@ impl IntentError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            IntentError::Unavailable { .. } | IntentError::Transport(_)
+            IntentError::Unavailable { .. }
+                | IntentError::Transport(_)
+                | IntentError::DocumentUnreadable { missing: false, .. }
         )
     }
 
     /// Worth sending again in a later run: everything but a rejection of the request.
     pub fn is_retryable_later(&self) -> bool {
-        !matches!(self, IntentError::Rejected { .. })
+        !matches!(
+            self,
+            IntentError::Rejected { .. } | IntentError::DocumentUnreadable { missing: true, .. }
+        )
     }
 
     pub fn retry_after(&self) -> Option<Duration> {

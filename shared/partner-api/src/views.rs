@@ -1,5 +1,6 @@
 //! JSON views of a file for partners.
 
+use oncall_domain::documents::DocumentRecord;
 use oncall_domain::{Delivery, FileState, InterventionFile, RecordedEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +18,8 @@ pub struct FileView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<&'static str>,
     pub events: Vec<EventView>,
+    /// Documents (quitus) published on Intent for this file.
+    pub documents: Vec<DocumentRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,5 +59,6 @@ pub fn file_view(file: &InterventionFile) -> FileView {
         outcome,
         delivery: None,
         events: file.events.iter().map(event_view).collect(),
+        documents: file.documents.clone(),
     }
 }

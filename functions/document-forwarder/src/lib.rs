@@ -1,0 +1,204 @@
+//! Document forwarding on S3 `ObjectCreated`: each record of the event is forwarded on
+//! its own; records that succeed are recorded (so a redelivery skips them) even when
+//! another record of the same event fails, and the invocation then fails so that
+//! Lambda's asynchronous retries (then the on-failure destination) take over.
+
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use dynamodb_store::DynamoDbStore;
+use eventbridge_publisher::EventBridgePublisher;
+use intent_client::{IntentClient, IntentConfig};
+use lambda_runtime::{Error, LambdaEvent};
+use oncall_domain::documents::{DocumentPolicy, ObjectRef, ObjectVersion, decode_event_key};
+use oncall_domain::forward::{ForwardPorts, Forwarded, forward_document};
+use oncall_domain::ports::SystemClock;
+use s3_documents::S3Documents;
+use serde::Serialize;
+use tracing::Instrument;
+
+pub struct DocumentForwarder {
+    pub store: DynamoDbStore,
+    pub objects: S3Documents,
+    pub intent: IntentClient,
+    pub events: EventBridgePublisher,
+    pub clock: SystemClock,
+    pub policy: DocumentPolicy,
+}
+
+pub struct ForwarderConfig {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub event_source: String,
+    pub intent: IntentConfig,
+    pub policy: DocumentPolicy,
+    /// Path-style S3 addressing (local emulators); virtual-hosted on AWS.
+    pub s3_force_path_style: bool,
+}
+
+impl ForwarderConfig {
+    /// `TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, the `INTENT_*` variables,
+    /// `MAX_DOCUMENT_BYTES` (default 52428800 = 50 MiB), `CLOSED_FILE_RETENTION_DAYS`
+    /// (default 395) and `S3_FORCE_PATH_STYLE` (default false).
+    pub fn from_env() -> Result<Self, Error> {
+        let mut policy = DocumentPolicy::default();
+        if let Ok(value) = std::env::var("MAX_DOCUMENT_BYTES") {
+            policy.max_bytes = value
+                .parse()
+                .ok()
+                .filter(|bytes| *bytes > 0)
+                .ok_or("MAX_DOCUMENT_BYTES must be a positive number of bytes")?;
+        }
+        if let Ok(value) = std::env::var("CLOSED_FILE_RETENTION_DAYS") {
+            let days: i64 = value
+                .parse()
+                .ok()
+                .filter(|days| *days >= 1)
+                .ok_or("CLOSED_FILE_RETENTION_DAYS must be a whole number of days ≥ 1")?;
+            policy.retention = jiff::SignedDuration::from_hours(24 * days);
+        }
+        Ok(Self {
+            table_name: bridge_runtime::required_env("TABLE_NAME")?,
+            event_bus_name: bridge_runtime::required_env("EVENT_BUS_NAME")?,
+            event_source: bridge_runtime::env_or("EVENT_SOURCE", "oncall-bridge.interventions"),
+            intent: IntentConfig::from_env()?,
+            policy,
+            s3_force_path_style: bridge_runtime::env_or("S3_FORCE_PATH_STYLE", "false") == "true",
+        })
+    }
+}
+
+impl DocumentForwarder {
+    /// Built once per execution environment.
+    pub fn new(sdk: &bridge_runtime::SdkConfig, config: ForwarderConfig) -> Result<Self, Error> {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(config.s3_force_path_style)
+            .build();
+        Ok(Self {
+            store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
+            objects: S3Documents::new(aws_sdk_s3::Client::from_conf(s3)),
+            intent: IntentClient::new(config.intent)?,
+            events: EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                config.event_bus_name,
+                config.event_source,
+            ),
+            clock: SystemClock,
+            policy: config.policy,
+        })
+    }
+}
+
+/// What became of each record, for the log line and the tests.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub published: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub retry_later: usize,
+}
+
+fn object_of(record: &S3EventRecord) -> Result<ObjectRef, String> {
+    let bucket = record
+        .s3
+        .bucket
+        .name
+        .clone()
+        .ok_or("record without bucket")?;
+    let raw_key = record
+        .s3
+        .object
+        .key
+        .as_deref()
+        .ok_or("record without key")?;
+    let key = decode_event_key(raw_key).map_err(|e| e.to_string())?;
+    let version = match (&record.s3.object.version_id, &record.s3.object.e_tag) {
+        (Some(id), _) if !id.is_empty() && id != "null" => ObjectVersion::VersionId(id.clone()),
+        (_, Some(etag)) if !etag.is_empty() => ObjectVersion::ETag(etag.clone()),
+        _ => return Err("record without version id nor ETag".into()),
+    };
+    Ok(ObjectRef {
+        bucket,
+        key,
+        version,
+        size: record
+            .s3
+            .object
+            .size
+            .and_then(|size| u64::try_from(size).ok()),
+    })
+}
+
+/// Forwards every record; fails (for Lambda to retry) if any record must be retried.
+pub async fn handle(forwarder: &DocumentForwarder, event: S3Event) -> Result<Summary, Error> {
+    let ports = ForwardPorts {
+        ledger: &forwarder.store,
+        files: &forwarder.store,
+        objects: &forwarder.objects,
+        intent: &forwarder.intent,
+        events: &forwarder.events,
+        clock: &forwarder.clock,
+    };
+    let mut summary = Summary::default();
+    let mut failures = Vec::new();
+    for (index, record) in event.records.iter().enumerate() {
+        let span = tracing::info_span!(
+            "record",
+            index,
+            object = tracing::field::Empty,
+            reference = tracing::field::Empty,
+            contract = tracing::field::Empty,
+        );
+        let outcome = async {
+            let object = match object_of(record) {
+                Ok(object) => object,
+                Err(problem) => {
+                    // Not an object we can name: nothing to record or retry.
+                    tracing::error!(%problem, "unusable S3 event record skipped");
+                    return Ok(Forwarded::Duplicate);
+                }
+            };
+            tracing::Span::current().record("object", object.identity().as_str());
+            forward_document(&ports, forwarder.policy, &object).await
+        }
+        .instrument(span)
+        .await;
+        match outcome {
+            Ok(Forwarded::Published(_)) => summary.published += 1,
+            Ok(Forwarded::Duplicate) => summary.duplicates += 1,
+            Ok(Forwarded::Rejected(_)) => summary.rejected += 1,
+            Err(error) => {
+                summary.retry_later += 1;
+                failures.push(format!("record {index}: {error}"));
+            }
+        }
+    }
+    tracing::info!(
+        published = summary.published,
+        duplicates = summary.duplicates,
+        rejected = summary.rejected,
+        retry_later = summary.retry_later,
+        "S3 event handled"
+    );
+    if failures.is_empty() {
+        Ok(summary)
+    } else {
+        Err(format!(
+            "{} record(s) to retry: {}",
+            failures.len(),
+            failures.join("; ")
+        )
+        .into())
+    }
+}
+
+/// The runtime's entry: one span per invocation.
+pub async fn handle_invocation(
+    forwarder: &DocumentForwarder,
+    event: LambdaEvent<S3Event>,
+) -> Result<Summary, Error> {
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = %event.context.request_id,
+        records = event.payload.records.len()
+    );
+    handle(forwarder, event.payload).instrument(span).await
+}

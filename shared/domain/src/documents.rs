@@ -1,0 +1,283 @@
+//! Quitus documents: a signed intervention receipt dropped in the documents bucket is
+//! streamed to Intent's documents API, once per object version, and recorded on its file.
+//!
+//! Key convention: `quitus/{contractReference}/{reference}/{file name}.pdf`. S3 event
+//! notifications carry keys URL-encoded (`+` for a space, `%C3%A9` for é): they are
+//! decoded before anything else.
+
+use crate::file::fingerprint_text;
+use crate::model::FileId;
+use bytes::Bytes;
+use futures_core::Stream;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::fmt;
+use std::pin::Pin;
+
+/// The object's version: S3's version id in a versioned bucket, else its ETag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ObjectVersion {
+    VersionId(String),
+    ETag(String),
+}
+
+impl ObjectVersion {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ObjectVersion::VersionId(id) => id,
+            ObjectVersion::ETag(etag) => etag,
+        }
+    }
+}
+
+/// One version of one object in the documents bucket. The key is decoded.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub version: ObjectVersion,
+    /// The size S3 announced in the event, if any.
+    pub size: Option<u64>,
+}
+
+impl ObjectRef {
+    /// Stable identity for idempotency: bucket + decoded key + version (S3 delivers at
+    /// least once; a new version of the same key is a new document).
+    pub fn identity(&self) -> String {
+        fingerprint_text(&[
+            &self.bucket,
+            &self.key,
+            match self.version {
+                ObjectVersion::VersionId(_) => "version",
+                ObjectVersion::ETag(_) => "etag",
+            },
+            self.version.as_str(),
+        ])
+    }
+}
+
+/// The key may hold a tenant's name in the file name: `Debug` shows only the identity.
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRef")
+            .field("bucket", &self.bucket)
+            .field("identity", &self.identity())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes a key as S3 event notifications carry it (`application/x-www-form-urlencoded`
+/// style: `+` is a space, `%XX` a UTF-8 byte).
+pub fn decode_event_key(raw: &str) -> Result<String, KeyError> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|key| key.into_owned())
+        .map_err(|_| KeyError::NotUtf8)
+}
+
+/// Where a quitus belongs, from its key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QuitusKey {
+    pub file: FileId,
+    pub file_name: String,
+}
+
+impl fmt::Debug for QuitusKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuitusKey")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key is not valid UTF-8 once decoded")]
+    NotUtf8,
+    #[error("the key does not follow quitus/{{contractReference}}/{{reference}}/{{file name}}.pdf")]
+    Convention,
+}
+
+pub const QUITUS_PREFIX: &str = "quitus/";
+
+pub fn parse_quitus_key(key: &str) -> Result<QuitusKey, KeyError> {
+    let rest = key
+        .strip_prefix(QUITUS_PREFIX)
+        .ok_or(KeyError::Convention)?;
+    let mut parts = rest.splitn(3, '/');
+    let (Some(contract), Some(reference), Some(file_name)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(KeyError::Convention);
+    };
+    let valid_name = file_name.len() > 4
+        && !file_name.contains('/')
+        && file_name
+            .get(file_name.len() - 4..)
+            .is_some_and(|ext| ext.eq_ignore_ascii_case(".pdf"));
+    if contract.is_empty() || reference.is_empty() || !valid_name {
+        return Err(KeyError::Convention);
+    }
+    Ok(QuitusKey {
+        file: FileId::new(reference, contract),
+        file_name: file_name.to_string(),
+    })
+}
+
+/// What S3 says of the object before we read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// Object metadata `title`, overriding the default title.
+    pub title: Option<String>,
+    /// Object metadata `description`, overriding the default description.
+    pub description: Option<String>,
+}
+
+pub const DEFAULT_TITLE: &str = "quitus d'intervention";
+pub const DEFAULT_DESCRIPTION: &str = "Quitus";
+
+/// Limits on forwarded documents.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentPolicy {
+    pub max_bytes: u64,
+    /// How long a forwarder holds an object before another may take it over (at least
+    /// the function's timeout).
+    pub lease: jiff::SignedDuration,
+    /// How long the document's record (and the object's ledger entry) is kept: the same
+    /// retention as a closed file's data.
+    pub retention: jiff::SignedDuration,
+}
+
+impl Default for DocumentPolicy {
+    /// 50 MiB (a signed quitus is a few hundred kilobytes; a scan of several pages a few
+    /// megabytes), a 15-minute lease (the function's timeout), 395 days' retention.
+    fn default() -> Self {
+        Self {
+            max_bytes: 50 * 1024 * 1024,
+            lease: jiff::SignedDuration::from_mins(15),
+            retention: crate::closure::ClosurePolicy::default().retention,
+        }
+    }
+}
+
+/// A document's bytes, as a stream of chunks: never held whole in memory.
+pub type ByteChunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+pub struct DocumentBody {
+    pub length: u64,
+    pub chunks: ByteChunks,
+}
+
+/// What is sent to Intent with the file (Intent's form field names in comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentUpload {
+    /// `file` part's file name.
+    pub file_name: String,
+    /// `title`
+    pub title: String,
+    /// `description`
+    pub description: String,
+    /// `elementReference` (with `elementType=intervention`)
+    pub element_reference: String,
+    /// `intent_contractReference`
+    pub contract_reference: String,
+}
+
+/// A document Intent accepted, as recorded on its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRecord {
+    /// Identity of the S3 object version it came from.
+    pub object_identity: String,
+    pub file_name: String,
+    pub title: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent_document_id: Option<String>,
+    pub published_at: Timestamp,
+    pub attempts: u32,
+}
+
+/// Why a document was refused for good (it is not retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionReason {
+    KeyConvention,
+    NotPdf,
+    TooLarge,
+    Missing,
+    IntentRejected,
+}
+
+impl RejectionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionReason::KeyConvention => "key_convention",
+            RejectionReason::NotPdf => "not_pdf",
+            RejectionReason::TooLarge => "too_large",
+            RejectionReason::Missing => "missing",
+            RejectionReason::IntentRejected => "intent_rejected",
+        }
+    }
+}
+
+/// The PDF signature every PDF starts with.
+pub const PDF_MAGIC: &[u8] = b"%PDF-";
+
+pub fn looks_like_pdf(head: &[u8]) -> bool {
+    head.starts_with(PDF_MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_are_decoded() {
+        assert_eq!(
+            decode_event_key("quitus/contract1/INTER-0500/quitus+sign%C3%A9+1%2B1.pdf").unwrap(),
+            "quitus/contract1/INTER-0500/quitus signé 1+1.pdf"
+        );
+        assert_eq!(decode_event_key("a%FFb"), Err(KeyError::NotUtf8));
+    }
+
+    #[test]
+    fn the_key_convention() {
+        let key = parse_quitus_key("quitus/contract1/INTER-0500/quitus signé.PDF").unwrap();
+        assert_eq!(key.file, FileId::new("INTER-0500", "contract1"));
+        assert_eq!(key.file_name, "quitus signé.PDF");
+        for bad in [
+            "other/contract1/INTER-0500/q.pdf",
+            "quitus/contract1/q.pdf",
+            "quitus//INTER-0500/q.pdf",
+            "quitus/contract1/INTER-0500/q.txt",
+            "quitus/contract1/INTER-0500/sub/q.pdf",
+            "quitus/contract1/INTER-0500/.pdf",
+        ] {
+            assert_eq!(parse_quitus_key(bad), Err(KeyError::Convention), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identity_depends_on_key_and_version() {
+        let object = |key: &str, version: &str| ObjectRef {
+            bucket: "docs".into(),
+            key: key.into(),
+            version: ObjectVersion::VersionId(version.into()),
+            size: None,
+        };
+        assert_eq!(object("k", "1").identity(), object("k", "1").identity());
+        assert_ne!(object("k", "1").identity(), object("k", "2").identity());
+        assert_ne!(object("k", "1").identity(), object("k2", "1").identity());
+        assert!(!format!("{:?}", object("quitus/c/r/Dupont.pdf", "1")).contains("Dupont"));
+    }
+
+    #[test]
+    fn pdf_magic() {
+        assert!(looks_like_pdf(b"%PDF-1.7\n"));
+        assert!(!looks_like_pdf(b"PK\x03\x04"));
+        assert!(!looks_like_pdf(b""));
+    }
+}

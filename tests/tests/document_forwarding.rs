@@ -1,0 +1,357 @@
+//! The document forwarder end to end: objects in moto's S3, events as AWS sends them,
+//! DynamoDB Local, moto's EventBridge and the Intent simulator.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use document_forwarder::{Summary, handle};
+use oncall_domain::documents::DocumentPolicy;
+use oncall_domain::seeds::SEED_OPENING;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use system_tests::*;
+
+struct Docs {
+    bridge: Bridge,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    forwarder: document_forwarder::DocumentForwarder,
+}
+
+async fn docs_with(policy: DocumentPolicy) -> Docs {
+    let bridge = Bridge::start().await;
+    let s3 = s3_client(&bridge.sdk);
+    let bucket = create_versioned_bucket(&s3).await;
+    let forwarder = bridge.forwarder(policy);
+    Docs {
+        bridge,
+        s3,
+        bucket,
+        forwarder,
+    }
+}
+
+async fn docs() -> Docs {
+    docs_with(DocumentPolicy::default()).await
+}
+
+impl Docs {
+    async fn drop_pdf(&self, key: &str, body: Vec<u8>) -> StoredObject {
+        put_object(&self.s3, &self.bucket, key, body, &[]).await
+    }
+
+    async fn deliver(&self, objects: &[&StoredObject]) -> Result<Summary, String> {
+        handle(&self.forwarder, s3_event(objects))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn object_item(
+        &self,
+        object: &StoredObject,
+    ) -> std::collections::HashMap<String, AttributeValue> {
+        self.bridge
+            .items()
+            .await
+            .into_iter()
+            .find(|item| {
+                item["sk"].as_s().unwrap() == "OBJECT"
+                    && item["version"].as_s().unwrap() == &object.version
+                    && item["objectKey"].as_s().unwrap() == &object.key
+            })
+            .expect("a ledger item for the object")
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+const KEY: &str = "quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
+
+#[tokio::test]
+async fn a_quitus_reaches_intent_with_every_field_and_is_recorded_on_the_file() {
+    let docs = docs().await;
+    assert_eq!(docs.bridge.post(SEED_OPENING).await.status, 201);
+    let pdf = pdf_bytes(300_000);
+    let object = docs.drop_pdf(KEY, pdf.clone()).await;
+    let summary = docs.deliver(&[&object]).await.unwrap();
+    assert_eq!(summary.published, 1);
+
+    let received = docs.bridge.simulator.received_documents();
+    assert_eq!(received.len(), 1);
+    let document = &received[0];
+    let fields: Vec<(&str, &str)> = document
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("description", "Quitus"),
+            ("elementReference", "INTER-0500"),
+            ("elementType", "intervention"),
+            ("intent_contractReference", "contract1"),
+            ("title", "quitus d'intervention"),
+        ]
+    );
+    assert_eq!(document.file_name.as_deref(), Some("quitus-INTER-0500.pdf"));
+    assert_eq!(
+        document.file_content_type.as_deref(),
+        Some("application/pdf")
+    );
+    assert_eq!(document.file_size, pdf.len() as u64);
+    assert_eq!(document.file_sha256, sha256(&pdf));
+
+    let file = docs
+        .bridge
+        .send(ApiGatewayRequest::get_file(
+            "partner-a",
+            "INTER-0500",
+            Some("contract1"),
+        ))
+        .await;
+    let recorded = &file.body["documents"];
+    assert_eq!(recorded.as_array().unwrap().len(), 1, "{:#}", file.body);
+    assert_eq!(recorded[0]["fileName"], "quitus-INTER-0500.pdf");
+    assert_eq!(recorded[0]["size"], json!(pdf.len()));
+
+    let events = docs.bridge.tap.drain().await;
+    let published = events
+        .iter()
+        .find(|e| e["detail-type"] == "DocumentPublished")
+        .expect("a DocumentPublished event");
+    assert_eq!(published["detail"]["reference"], "INTER-0500");
+    assert!(!published["detail"].to_string().contains("quitus-INTER"));
+}
+
+#[tokio::test]
+async fn object_metadata_overrides_title_and_description() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let object = put_object(
+        &docs.s3,
+        &docs.bucket,
+        KEY,
+        pdf_bytes(2_000),
+        &[
+            ("title", "quitus signe"),
+            ("description", "Quitus chaudiere"),
+        ],
+    )
+    .await;
+    docs.deliver(&[&object]).await.unwrap();
+    let received = docs.bridge.simulator.received_documents();
+    assert_eq!(received[0].fields["title"], "quitus signe");
+    assert_eq!(received[0].fields["description"], "Quitus chaudiere");
+}
+
+#[tokio::test]
+async fn url_encoded_keys_with_spaces_accents_and_plus_signs() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let key = "quitus/contract1/INTER-0500/quitus signé 1+1 été.pdf";
+    let object = docs.drop_pdf(key, pdf_bytes(4_000)).await;
+    let event = s3_event(&[&object]);
+    assert_eq!(
+        event.records[0].s3.object.key.as_deref(),
+        Some("quitus/contract1/INTER-0500/quitus+sign%C3%A9+1%2B1+%C3%A9t%C3%A9.pdf")
+    );
+    let summary = docs.deliver(&[&object]).await.unwrap();
+    assert_eq!(summary.published, 1);
+    assert_eq!(
+        docs.bridge.simulator.received_documents()[0]
+            .file_name
+            .as_deref(),
+        Some("quitus signé 1+1 été.pdf")
+    );
+}
+
+#[tokio::test]
+async fn a_pdf_before_its_claim_is_retried_then_published() {
+    let docs = docs().await;
+    let object = docs.drop_pdf(KEY, pdf_bytes(5_000)).await;
+    let error = docs.deliver(&[&object]).await.unwrap_err();
+    assert!(error.contains("before the claim"), "{error}");
+    assert!(docs.bridge.simulator.received_documents().is_empty());
+
+    assert_eq!(docs.bridge.post(SEED_OPENING).await.status, 201);
+    // Lambda's retry delivers the same event again.
+    let summary = docs.deliver(&[&object]).await.unwrap();
+    assert_eq!(summary.published, 1);
+    assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_sends_nothing_and_a_new_version_is_a_new_document() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let first = docs.drop_pdf(KEY, pdf_bytes(3_000)).await;
+    docs.deliver(&[&first]).await.unwrap();
+    let again = docs.deliver(&[&first]).await.unwrap();
+    assert_eq!(
+        again,
+        Summary {
+            duplicates: 1,
+            ..Summary::default()
+        }
+    );
+    assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
+
+    let second = docs.drop_pdf(KEY, pdf_bytes(3_500)).await;
+    assert_ne!(first.version, second.version);
+    assert_eq!(docs.deliver(&[&second]).await.unwrap().published, 1);
+    let received = docs.bridge.simulator.received_documents();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].file_size, 3_500);
+}
+
+#[tokio::test]
+async fn a_non_pdf_is_rejected_for_good_recorded_and_announced() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let zip = b"PK\x03\x04 this is a zip file renamed .pdf".to_vec();
+    let object = docs.drop_pdf(KEY, zip).await;
+    let summary = docs.deliver(&[&object]).await.unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            rejected: 1,
+            ..Summary::default()
+        }
+    );
+    assert!(docs.bridge.simulator.received_documents().is_empty());
+    let item = docs.object_item(&object).await;
+    assert_eq!(item["status"].as_s().unwrap(), "rejected");
+    assert_eq!(item["reason"].as_s().unwrap(), "not_pdf");
+    let events = docs.bridge.tap.drain().await;
+    let rejected = events
+        .iter()
+        .find(|e| e["detail-type"] == "DocumentRejected")
+        .expect("a DocumentRejected event");
+    assert_eq!(rejected["detail"]["reason"], "not_pdf");
+    // Not retried: a redelivery is a duplicate.
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().duplicates, 1);
+}
+
+#[tokio::test]
+async fn an_oversized_object_is_rejected_for_good() {
+    let docs = docs_with(DocumentPolicy {
+        max_bytes: 10_000,
+        ..DocumentPolicy::default()
+    })
+    .await;
+    docs.bridge.post(SEED_OPENING).await;
+    let object = docs.drop_pdf(KEY, pdf_bytes(10_001)).await;
+    let summary = docs.deliver(&[&object]).await.unwrap();
+    assert_eq!(summary.rejected, 1);
+    assert_eq!(
+        docs.object_item(&object).await["reason"].as_s().unwrap(),
+        "too_large"
+    );
+    assert!(docs.bridge.simulator.received_documents().is_empty());
+}
+
+#[tokio::test]
+async fn a_key_off_the_convention_is_rejected_for_good() {
+    let docs = docs().await;
+    let object = docs
+        .drop_pdf("quitus/contract1/stray.pdf", pdf_bytes(1_000))
+        .await;
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().rejected, 1);
+    assert_eq!(
+        docs.object_item(&object).await["reason"].as_s().unwrap(),
+        "key_convention"
+    );
+}
+
+#[tokio::test]
+async fn intent_failing_then_accepting_delivers_once_rereading_s3() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    docs.bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Documents, 503, 2));
+    let pdf = pdf_bytes(200_000);
+    let object = docs.drop_pdf(KEY, pdf.clone()).await;
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().published, 1);
+    let received = docs.bridge.simulator.received_documents();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].file_sha256,
+        sha256(&pdf),
+        "the retry sent the whole file again"
+    );
+    let statuses: Vec<u16> = docs
+        .bridge
+        .simulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/documents"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [503, 503, 201]);
+}
+
+#[tokio::test]
+async fn intent_down_for_the_whole_budget_fails_the_invocation_and_a_retry_delivers() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    docs.bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Documents, 503, 4));
+    let object = docs.drop_pdf(KEY, pdf_bytes(1_500)).await;
+    assert!(docs.deliver(&[&object]).await.is_err());
+    // The claim on the object was given back: Lambda's retry takes it.
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().published, 1);
+    assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
+}
+
+#[tokio::test]
+async fn one_records_failure_does_not_hide_anothers_success() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let good = docs.drop_pdf(KEY, pdf_bytes(2_000)).await;
+    let early = docs
+        .drop_pdf("quitus/contract1/INTER-0600/quitus.pdf", pdf_bytes(2_100))
+        .await;
+    let error = docs.deliver(&[&good, &early]).await.unwrap_err();
+    assert!(error.contains("record 1"), "{error}");
+    assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
+    assert_eq!(
+        docs.object_item(&good).await["status"].as_s().unwrap(),
+        "published"
+    );
+
+    let claim = SEED_OPENING.replace("INTER-0500", "INTER-0600");
+    assert_eq!(docs.bridge.post(&claim).await.status, 201);
+    let summary = docs.deliver(&[&good, &early]).await.unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            published: 1,
+            duplicates: 1,
+            ..Summary::default()
+        }
+    );
+    assert_eq!(docs.bridge.simulator.received_documents().len(), 2);
+}
+
+#[tokio::test]
+async fn after_a_quitus_the_file_can_no_longer_be_canceled_at_reception() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let object = docs.drop_pdf(KEY, pdf_bytes(1_000)).await;
+    docs.deliver(&[&object]).await.unwrap();
+    let cancel = SEED_OPENING
+        .replace("\"status\": \"open\"", "\"status\": \"denied\"")
+        .replace("\"event\": \"acknowledged\"", "\"event\": \"canceled\"")
+        .replace("2020-03-06T10:45:23", "2020-03-06T11:00:00");
+    let answer = docs.bridge.close("INTER-0500", &cancel).await;
+    assert_eq!(answer.status, 409, "{:#}", answer.body);
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("canceled at reception")
+    );
+}
