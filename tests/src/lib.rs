@@ -442,6 +442,32 @@ impl Bridge {
         }
     }
 
+    /// The on-call closer function, wired on this bridge's table, bus and simulator, with
+    /// the default calendar (Europe/Paris, 18:00 → 08:00) and reconciling `contract1` and
+    /// `contract9`.
+    pub fn closer(
+        &self,
+        policy: oncall_domain::oncall::CloserPolicy,
+    ) -> oncall_closer::OnCallCloser {
+        oncall_closer::OnCallCloser::new(
+            &self.sdk,
+            oncall_closer::CloserConfig {
+                table_name: self.table.clone(),
+                event_bus_name: self.tap.bus_name.clone(),
+                event_source: SOURCE.into(),
+                intent: fast_intent_config(&self.simulator),
+                calendar: oncall_domain::calendar::CalendarConfig::default(),
+                policy,
+                contracts: ["contract1", "contract9"]
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+                tolerance: jiff::SignedDuration::from_mins(30),
+            },
+        )
+        .unwrap()
+    }
+
     /// The document forwarder function, wired on this bridge's table, bus and simulator.
     pub fn forwarder(
         &self,

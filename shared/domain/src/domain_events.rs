@@ -60,9 +60,36 @@ pub struct DocumentRejected {
     pub detail: String,
 }
 
+/// An event was given up after its attempts: it will not reach Intent without help.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryFailed {
+    pub reference: String,
+    pub contract_reference: String,
+    pub seq: u32,
+    pub event: &'static str,
+    pub attempts: u32,
+}
+
+/// The summary of an on-call closer run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnCallPeriodClosed {
+    pub period: crate::calendar::OnCallPeriod,
+    pub files_closed: usize,
+    pub already_closed: usize,
+    pub resent: usize,
+    pub still_failing: usize,
+    pub unknown_on_intent: usize,
+    pub closing_resent_after_reconciliation: usize,
+    pub stopped_early: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DomainEvent {
+    DeliveryFailed(DeliveryFailed),
+    OnCallPeriodClosed(OnCallPeriodClosed),
     InterventionOpened(InterventionOpened),
     InterventionClosed(InterventionClosed),
     DocumentPublished(DocumentPublished),
@@ -77,6 +104,8 @@ impl DomainEvent {
             DomainEvent::InterventionClosed(_) => "InterventionClosed",
             DomainEvent::DocumentPublished(_) => "DocumentPublished",
             DomainEvent::DocumentRejected(_) => "DocumentRejected",
+            DomainEvent::DeliveryFailed(_) => "DeliveryFailed",
+            DomainEvent::OnCallPeriodClosed(_) => "OnCallPeriodClosed",
         }
     }
 

@@ -15,6 +15,7 @@ pub mod in_memory;
 pub mod intake;
 pub mod lifecycle;
 pub mod model;
+pub mod oncall;
 pub mod ports;
 pub mod seeds;
 pub mod sensitive;

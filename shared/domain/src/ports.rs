@@ -214,6 +214,38 @@ pub trait DocumentLedger: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Files still open, for the on-call closer (an index query, never a scan).
+pub trait ListOpenFiles: Send + Sync {
+    /// Every open file whose opening `eventDate` is before `before`.
+    fn open_files_opened_before(
+        &self,
+        before: Timestamp,
+    ) -> impl Future<Output = Result<Vec<FileId>, StoreError>> + Send;
+}
+
+/// Files with events Intent has not acknowledged yet (an index query, never a scan).
+pub trait ListPendingEvents: Send + Sync {
+    fn files_with_pending_events(
+        &self,
+    ) -> impl Future<Output = Result<Vec<FileId>, StoreError>> + Send;
+}
+
+/// One intervention as Intent lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubIntervention {
+    pub reference: String,
+    pub contract_reference: String,
+    pub status: String,
+    pub event: String,
+}
+
+/// Reads what Intent itself shows as still open.
+pub trait ListOpenOnIntent: Send + Sync {
+    fn list_open_interventions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<HubIntervention>, DeliveryFailure>> + Send;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }

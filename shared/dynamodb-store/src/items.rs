@@ -52,6 +52,12 @@ pub fn pending_shard(pk: &str) -> String {
     format!("pending-{}", shard_of(pk))
 }
 
+/// A UTC time that sorts as text (fixed width, whole seconds): the sort keys of the
+/// sparse indexes.
+pub fn sortable_time(timestamp: Timestamp) -> String {
+    timestamp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -72,7 +78,7 @@ pub fn file_item(id: &FileId, owner: &PartnerId, opening: &RecordedEvent) -> Ite
         ("version".to_string(), n(opening.seq)),
         (
             "openedAt".to_string(),
-            s(opening.log.event_date.timestamp().to_string()),
+            s(sortable_time(opening.log.event_date.timestamp())),
         ),
         ("createdAt".to_string(), s(opening.recorded_at.to_string())),
         ("openShard".to_string(), s(open_shard(&pk))),
@@ -87,6 +93,8 @@ pub fn event_item(id: &FileId, event: &RecordedEvent) -> Result<Item, StoreError
     let mut item = HashMap::from([
         ("sk".to_string(), s(event_sk(event.seq))),
         ("itemType".to_string(), s("event")),
+        ("reference".to_string(), s(&id.reference)),
+        ("contractReference".to_string(), s(&id.contract_reference)),
         ("seq".to_string(), n(event.seq)),
         ("event".to_string(), s(event.event.as_str())),
         ("status".to_string(), s(event.log.status.as_str())),
@@ -122,7 +130,10 @@ pub fn delivery_attributes(
             ..
         } => {
             attributes.push(("pendingShard".into(), s(pending_shard(pk))));
-            attributes.push(("pendingSince".into(), s(format!("{recorded_at}#{seq:06}"))));
+            attributes.push((
+                "pendingSince".into(),
+                s(format!("{}#{seq:06}", sortable_time(recorded_at))),
+            ));
             if let Some(error) = last_error {
                 attributes.push(("lastError".into(), s(error)));
             }

@@ -23,6 +23,7 @@
 //! A state change and its event append are one `TransactWriteItems`, conditioned on the
 //! stored state, so two concurrent writers cannot both win.
 
+mod indexes;
 mod items;
 mod ledger;
 mod store;

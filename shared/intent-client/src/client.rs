@@ -7,7 +7,8 @@ use backon::{ExponentialBuilder, Retryable};
 use oncall_domain::InterventionLog;
 use oncall_domain::documents::DocumentUpload;
 use oncall_domain::ports::{
-    DeliveryFailure, OpenDocument, PublishDocument, PublishToIntent, PublishedDocument, SourceError,
+    DeliveryFailure, HubIntervention, ListOpenOnIntent, OpenDocument, PublishDocument,
+    PublishToIntent, PublishedDocument, SourceError,
 };
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
@@ -221,6 +222,84 @@ impl IntentClient {
                 intent_document_id,
             })
             .map_err(|error| (error, attempts))
+    }
+}
+
+const OPERATIONS_PATH: &str = "/operations/v2/operations";
+/// Intent's page size for listings (its maximum).
+const PER_PAGE: u32 = 100;
+/// A bound on the listing, so a hub that never returns an empty page cannot loop us.
+const MAX_PAGES: u32 = 2_000;
+
+impl IntentClient {
+    /// `GET {base}/operations/v2/operations?status=open&page=N&perPage=100`, every page
+    /// until an empty one (or one shorter than a full page).
+    pub async fn list_open_operations(&self) -> Result<Vec<HubIntervention>, (IntentError, u32)> {
+        let url = format!("{}{}", self.config.base_url, OPERATIONS_PATH);
+        let mut all = Vec::new();
+        let mut total_attempts = 0;
+        for page in 1..=MAX_PAGES {
+            let (result, attempts) = self
+                .with_retries(|| async {
+                    let response = self
+                        .send_authorized(|token| {
+                            let request = self
+                                .http
+                                .get(&url)
+                                .bearer_auth(token)
+                                .header(ACCEPT, "application/json+hal")
+                                .query(&[
+                                    ("status", "open".to_string()),
+                                    ("page", page.to_string()),
+                                    ("perPage", PER_PAGE.to_string()),
+                                ]);
+                            async move { Ok(request) }
+                        })
+                        .await?;
+                    classify(response).await
+                })
+                .await;
+            total_attempts += attempts;
+            let body = result.map_err(|error| (error, total_attempts))?;
+            let operations = body
+                .as_ref()
+                .and_then(|json| json.pointer("/_embedded/operations"))
+                .and_then(|operations| operations.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let count = operations.len();
+            for operation in operations {
+                let text = |name: &str| {
+                    operation
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                all.push(HubIntervention {
+                    reference: text("reference"),
+                    contract_reference: text("contractReference"),
+                    status: text("status"),
+                    event: text("event"),
+                });
+            }
+            if count < PER_PAGE as usize {
+                return Ok(all);
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl ListOpenOnIntent for IntentClient {
+    async fn list_open_interventions(&self) -> Result<Vec<HubIntervention>, DeliveryFailure> {
+        self.list_open_operations()
+            .await
+            .map_err(|(error, attempts)| DeliveryFailure {
+                retryable: error.is_retryable_later(),
+                attempts,
+                detail: error.to_string(),
+            })
     }
 }
 

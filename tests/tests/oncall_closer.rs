@@ -1,0 +1,387 @@
+//! The on-call closer end to end: Scheduler ticks into the real handler, with DynamoDB
+//! Local, moto's EventBridge and the Intent simulator.
+//!
+//! The period used: Monday 2026-11-23 18:00 → Tuesday 2026-11-24 08:00 (Paris), whose end
+//! tick is 2026-11-24T07:00:00Z.
+
+use oncall_closer::{RunSummary, Tick, TickKind, run_tick};
+use oncall_domain::oncall::{CloserPolicy, Deadline};
+use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
+use serde_json::Value;
+use std::sync::Arc;
+use system_tests::*;
+
+const END_TICK: &str = "2026-11-24T07:00:00Z";
+
+/// A claim opened during the period (Monday 22:00 Paris) for `reference`.
+fn claim(reference: &str) -> String {
+    SEED_OPENING
+        .replace("INTER-0500", reference)
+        .replace("2020-03-06T10:45:23", "2026-11-23T22:00:00")
+        .replace("2020-03-06T10:45:26", "2026-11-23T22:00:03")
+}
+
+fn closure(reference: &str) -> String {
+    SEED_CLOSURE_DONE
+        .replace("INTER-0500", reference)
+        .replace("2020-03-06T15:35:00", "2026-11-23T23:30:00")
+        .replace("2020-03-06T15:35:26", "2026-11-23T23:30:10")
+}
+
+fn tick(kind: TickKind, at: &str) -> Tick {
+    Tick {
+        kind,
+        scheduled_time: Some(at.parse().unwrap()),
+    }
+}
+
+fn policy() -> CloserPolicy {
+    CloserPolicy {
+        base_backoff: jiff::SignedDuration::ZERO,
+        ..CloserPolicy::default()
+    }
+}
+
+async fn run(closer: &oncall_closer::OnCallCloser, kind: TickKind, at: &str) -> RunSummary {
+    run_tick(closer, tick(kind, at), Deadline::none())
+        .await
+        .unwrap()
+}
+
+fn closings(bridge: &Bridge) -> Vec<Value> {
+    bridge
+        .simulator
+        .received_logs()
+        .into_iter()
+        .filter(|log| log["status"] != "open")
+        .collect()
+}
+
+#[tokio::test]
+async fn three_open_and_two_closed_files_give_exactly_three_closing_events() {
+    let bridge = Bridge::start().await;
+    for reference in ["R-1", "R-2", "R-3", "R-4", "R-5"] {
+        assert_eq!(bridge.post(&claim(reference)).await.status, 201);
+    }
+    for reference in ["R-4", "R-5"] {
+        assert_eq!(
+            bridge.close(reference, &closure(reference)).await.status,
+            200
+        );
+    }
+    // Opened after the period's end (Tuesday 09:00): not this period's business.
+    let late = claim("R-6").replace("2026-11-23T22:00:0", "2026-11-24T09:00:0");
+    assert_eq!(bridge.post(&late).await.status, 201);
+    bridge.tap.drain().await;
+
+    let closer = bridge.closer(policy());
+    let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert_eq!(summary.period.as_ref().unwrap().id, "oncall-2026-11-24");
+    assert_eq!(summary.closing.as_ref().unwrap().closed, 3);
+
+    let auto: Vec<Value> = closings(&bridge)
+        .into_iter()
+        .filter(|log| log["event"] == "partial_repair")
+        .collect();
+    let mut references: Vec<&str> = auto
+        .iter()
+        .map(|l| l["reference"].as_str().unwrap())
+        .collect();
+    references.sort();
+    assert_eq!(references, ["R-1", "R-2", "R-3"]);
+    for log in &auto {
+        assert_eq!(log["status"], "closed");
+        assert_eq!(log["eventDate"], "2026-11-24T08:00:00+01:00");
+        assert!(
+            log["description"]
+                .as_str()
+                .unwrap()
+                .contains("fin de période d'astreinte")
+        );
+        assert!(log.get("contacts").is_none(), "no tenant contacts repeated");
+    }
+    let hub = bridge.simulator.interventions();
+    let still_open: Vec<&str> = hub
+        .iter()
+        .filter(|i| i.status == "open")
+        .map(|i| i.reference.as_str())
+        .collect();
+    assert_eq!(still_open, ["R-6"]);
+
+    let events = bridge.tap.drain().await;
+    let closed_by_closer = events
+        .iter()
+        .filter(|e| {
+            e["detail-type"] == "InterventionClosed" && e["detail"]["closedBy"] == "on_call_closer"
+        })
+        .count();
+    assert_eq!(closed_by_closer, 3);
+    let period_closed = events
+        .iter()
+        .find(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .expect("the summary event");
+    assert_eq!(period_closed["detail"]["filesClosed"], 3);
+    assert_eq!(period_closed["detail"]["stillFailing"], 0);
+    assert_eq!(period_closed["detail"]["unknownOnIntent"], 0);
+    assert_eq!(period_closed["detail"]["period"]["id"], "oncall-2026-11-24");
+}
+
+#[tokio::test]
+async fn a_saturday_tick_ends_no_period_and_does_nothing() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("R-1")).await;
+    let closer = bridge.closer(policy());
+    let summary = run(&closer, TickKind::EndOfPeriod, "2026-11-28T07:00:00Z").await;
+    assert!(summary.period.is_none());
+    assert!(summary.closing.is_none());
+    assert!(closings(&bridge).is_empty());
+}
+
+#[tokio::test]
+async fn the_same_tick_twice_changes_nothing_the_second_time() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("R-1")).await;
+    bridge.post(&claim("R-2")).await;
+    let closer = bridge.closer(policy());
+    let first = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert_eq!(first.closing.unwrap().closed, 2);
+    let requests = bridge.simulator.requests().len();
+    let second = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    let closing = second.closing.unwrap();
+    assert_eq!((closing.closed, closing.already_closed), (0, 0));
+    assert_eq!(closings(&bridge).len(), 2);
+    // Only the reconciliation listing was asked of Intent the second time.
+    let new_requests: Vec<String> = bridge.simulator.requests()[requests..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        new_requests.iter().all(|r| r.starts_with("GET ")),
+        "{new_requests:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partner_closing_at_the_same_moment_wins_or_loses_cleanly() {
+    for round in 0..4 {
+        let bridge = Arc::new(Bridge::start().await);
+        bridge.post(&claim("R-1")).await;
+        let closer = Arc::new(bridge.closer(policy()));
+        let partner = {
+            let bridge = bridge.clone();
+            tokio::spawn(async move { bridge.close("R-1", &closure("R-1")).await })
+        };
+        let automatic = {
+            let closer = closer.clone();
+            tokio::spawn(async move { run(&closer, TickKind::EndOfPeriod, END_TICK).await })
+        };
+        let (partner, automatic) = (partner.await.unwrap(), automatic.await.unwrap());
+        let closing = automatic.closing.unwrap();
+        assert_eq!(closing.errors, 0);
+        // The partner first: the closer finds nothing open (or, through a stale index
+        // entry, a closed file); the closer first: the partner gets a 409.
+        match partner.status {
+            200 => assert_eq!(closing.closed, 0, "round {round}"),
+            409 => {
+                assert_eq!(closing.closed, 1, "round {round}");
+                assert_eq!(partner.body["currentState"]["outcome"], "partial_repair");
+            }
+            other => panic!("round {round}: partner got {other}: {:#}", partner.body),
+        }
+        assert_eq!(
+            closings(&bridge).len(),
+            1,
+            "round {round}: the file is closed exactly once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn intent_failing_during_the_run_then_recovering_on_the_resend_tick() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("R-1")).await;
+    bridge.post(&claim("R-2")).await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 1_000));
+    let closer = bridge.closer(policy());
+    let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert_eq!(
+        summary.closing.as_ref().unwrap().closed,
+        2,
+        "closed in our table"
+    );
+    assert!(closings(&bridge).is_empty(), "nothing reached Intent");
+    assert!(summary.resend.as_ref().unwrap().still_pending >= 2);
+
+    bridge.simulator.reset();
+    // reset() forgot the hub's interventions too: put the openings back as Intent had them.
+    bridge.simulator.seed_open_intervention("R-1", "contract1");
+    bridge.simulator.seed_open_intervention("R-2", "contract1");
+    let resend = run(&closer, TickKind::Resend, "2026-11-24T07:10:00Z").await;
+    assert_eq!(resend.resend.as_ref().unwrap().delivered, 2);
+    assert_eq!(resend.resend.as_ref().unwrap().still_pending, 0);
+    assert_eq!(closings(&bridge).len(), 2);
+    assert!(
+        bridge
+            .simulator
+            .interventions()
+            .iter()
+            .all(|i| i.status == "closed")
+    );
+}
+
+#[tokio::test]
+async fn openings_still_pending_go_first_then_the_automatic_closures() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 4));
+    assert_eq!(bridge.post(&claim("R-1")).await.status, 202);
+    let closer = bridge.closer(policy());
+    run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    let received: Vec<String> = bridge
+        .simulator
+        .received_logs()
+        .iter()
+        .map(|l| {
+            format!(
+                "{}/{}",
+                l["status"].as_str().unwrap(),
+                l["event"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(received, ["open/acknowledged", "closed/partial_repair"]);
+}
+
+#[tokio::test]
+async fn reconciliation_resends_our_closures_and_reports_unknown_files() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("R-1")).await;
+    assert_eq!(bridge.close("R-1", &closure("R-1")).await.status, 200);
+    // Intent lost our closure (it shows R-1 open again) and shows a file we never knew.
+    bridge.simulator.seed_open_intervention("R-1", "contract1");
+    bridge
+        .simulator
+        .seed_open_intervention("FOREIGN-1", "contract1");
+    bridge
+        .simulator
+        .seed_open_intervention("OTHER-CONTRACT", "contract-not-ours");
+    bridge.tap.drain().await;
+
+    let closer = bridge.closer(policy());
+    let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    let reconcile = summary.reconcile.unwrap();
+    assert_eq!(reconcile.closing_resent, 1);
+    assert_eq!(reconcile.unknown_on_intent.len(), 1);
+    assert_eq!(reconcile.unknown_on_intent[0].reference, "FOREIGN-1");
+    let hub = bridge.simulator.interventions();
+    let state = |reference: &str| {
+        hub.iter()
+            .find(|i| i.reference == reference)
+            .map(|i| i.status.clone())
+            .unwrap()
+    };
+    assert_eq!(state("R-1"), "closed");
+    assert_eq!(
+        state("FOREIGN-1"),
+        "open",
+        "reported, not closed: we did not open it"
+    );
+    let events = bridge.tap.drain().await;
+    let summary_event = events
+        .iter()
+        .find(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .unwrap();
+    assert_eq!(summary_event["detail"]["unknownOnIntent"], 1);
+    assert_eq!(
+        summary_event["detail"]["closingResentAfterReconciliation"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_event_out_of_attempts_is_marked_failed_and_reported() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 1_000));
+    assert_eq!(bridge.post(&claim("R-1")).await.status, 202);
+    bridge.tap.drain().await;
+    let closer = bridge.closer(CloserPolicy {
+        max_attempts: 8,
+        ..policy()
+    });
+    let first = run(&closer, TickKind::Resend, "2026-11-23T23:00:00Z").await;
+    assert_eq!(first.resend.unwrap().marked_failed, 0, "4 + 4 attempts now");
+    let second = run(&closer, TickKind::Resend, "2026-11-23T23:05:00Z").await;
+    assert_eq!(second.resend.unwrap().marked_failed, 1);
+    let file = bridge
+        .send(ApiGatewayRequest::get_file(
+            "partner-a",
+            "R-1",
+            Some("contract1"),
+        ))
+        .await;
+    assert_eq!(file.body["events"][0]["delivery"]["state"], "failed");
+    assert_eq!(file.body["events"][0]["delivery"]["attempts"], 8);
+    let events = bridge.tap.drain().await;
+    let failed = events
+        .iter()
+        .find(|e| e["detail-type"] == "DeliveryFailed")
+        .expect("a DeliveryFailed event");
+    assert_eq!(failed["detail"]["reference"], "R-1");
+    assert_eq!(failed["detail"]["attempts"], 8);
+}
+
+#[tokio::test]
+async fn the_backoff_spaces_out_retries_across_runs() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 1_000));
+    bridge.post(&claim("R-1")).await;
+    let calls = || {
+        bridge
+            .simulator
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/interventions/logs"))
+            .count()
+    };
+    let before = calls();
+    let closer = bridge.closer(CloserPolicy {
+        base_backoff: jiff::SignedDuration::from_hours(1),
+        ..CloserPolicy::default()
+    });
+    let summary = run(&closer, TickKind::Resend, "2026-11-23T23:00:00Z").await;
+    assert_eq!(
+        calls(),
+        before,
+        "not due yet: the last attempt was just now"
+    );
+    assert_eq!(summary.resend.unwrap().still_pending, 1);
+}
+
+#[tokio::test]
+async fn near_its_deadline_the_run_stops_cleanly_and_the_next_tick_continues() {
+    let bridge = Bridge::start().await;
+    for reference in ["R-1", "R-2", "R-3"] {
+        bridge.post(&claim(reference)).await;
+    }
+    let closer = bridge.closer(policy());
+    let out_of_time = Deadline {
+        stop_at: Some(std::time::Instant::now()),
+    };
+    let summary = run_tick(&closer, tick(TickKind::EndOfPeriod, END_TICK), out_of_time)
+        .await
+        .unwrap();
+    let closing = summary.closing.unwrap();
+    assert!(closing.stopped_early);
+    assert_eq!(closing.closed, 0);
+    // The next (resend) tick finishes the last ended period.
+    let next = run(&closer, TickKind::Resend, "2026-11-24T07:05:00Z").await;
+    assert_eq!(next.closing.unwrap().closed, 3);
+    assert_eq!(closings(&bridge).len(), 3);
+}
