@@ -109,7 +109,6 @@ fn outcome_of(event: Event) -> Option<Outcome> {
 const RACE_RETRIES: usize = 3;
 
 /// Closes the file `log` names.
-#[allow(clippy::too_many_arguments)]
 pub async fn close_intervention<S, I, E, C>(
     store: &S,
     intent: &I,
@@ -118,6 +117,28 @@ pub async fn close_intervention<S, I, E, C>(
     policy: ClosurePolicy,
     closer: Closer<'_>,
     log: InterventionLog,
+) -> Result<ClosedFile, CloseError>
+where
+    S: LoadFile + CloseFile + RecordDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    close_loaded_intervention(store, intent, events, clock, policy, closer, log, None).await
+}
+
+/// [`close_intervention`], starting from a file the caller just loaded (saves a read;
+/// after a lost race the file is read again).
+#[allow(clippy::too_many_arguments)]
+pub async fn close_loaded_intervention<S, I, E, C>(
+    store: &S,
+    intent: &I,
+    events: &E,
+    clock: &C,
+    policy: ClosurePolicy,
+    closer: Closer<'_>,
+    log: InterventionLog,
+    mut loaded: Option<InterventionFile>,
 ) -> Result<ClosedFile, CloseError>
 where
     S: LoadFile + CloseFile + RecordDelivery,
@@ -134,10 +155,13 @@ where
     let closing_fingerprint = fingerprint(&log);
 
     for _ in 0..RACE_RETRIES {
-        let mut file = store
-            .load_file(&id)
-            .await?
-            .ok_or_else(|| CloseError::NotFound(id.clone()))?;
+        let mut file = match loaded.take().filter(|file| file.id == id) {
+            Some(file) => file,
+            None => store
+                .load_file(&id)
+                .await?
+                .ok_or_else(|| CloseError::NotFound(id.clone()))?,
+        };
         if let Closer::Partner(partner) = closer
             && &file.owner != partner
         {

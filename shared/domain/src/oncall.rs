@@ -15,7 +15,7 @@
 //! Each stops scheduling new work when the deadline is near; the next tick continues.
 
 use crate::calendar::OnCallPeriod;
-use crate::closure::{CloseError, Closer, ClosurePolicy, close_intervention};
+use crate::closure::{CloseError, Closer, ClosurePolicy, close_loaded_intervention};
 use crate::datetime::IntentDateTime;
 use crate::delivery::{deliver_event, deliver_in_order};
 use crate::file::{Delivery, InterventionFile};
@@ -233,7 +233,7 @@ where
         period.end,
         clock.now(),
     );
-    match close_intervention(
+    match close_loaded_intervention(
         store,
         intent,
         events,
@@ -241,6 +241,7 @@ where
         policy.closure,
         Closer::OnCallCloser,
         log,
+        Some(file),
     )
     .await
     {

@@ -1,0 +1,92 @@
+//! Benchmark: the on-call closer closing N stragglers (default 10,000) at the end of a
+//! period, with every Intent call delayed by a simulated latency (default 50 ms), through
+//! the real closer against DynamoDB Local and the Intent simulator. Prints the wall time.
+//!
+//! Needs the emulators (`infra/scripts/emulators.sh start`, then
+//! `eval "$(infra/scripts/emulators.sh env)"`), then:
+//! `cargo run --release -p system-tests --bin closer-bench [FILES] [LATENCY_MS] [CONCURRENCY]`
+
+use futures_util::StreamExt;
+use oncall_closer::{Tick, TickKind, run_tick};
+use oncall_domain::file::fingerprint;
+use oncall_domain::oncall::{CloserPolicy, Deadline};
+use oncall_domain::ports::OpenFile;
+use oncall_domain::seeds::SEED_OPENING;
+use oncall_domain::validation::parse_intervention_log;
+use oncall_domain::{Delivery, NewFile, PartnerId, RecordedEvent};
+use std::time::{Duration, Instant};
+use system_tests::*;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let files = *args.first().unwrap_or(&10_000) as usize;
+    let latency = Duration::from_millis(*args.get(1).unwrap_or(&50));
+    let concurrency = *args.get(2).unwrap_or(&50) as usize;
+
+    let bridge = Bridge::start().await;
+    let started = Instant::now();
+    let template = SEED_OPENING.replace("2020-03-06T10:45:2", "2026-11-23T22:00:0");
+    futures_util::stream::iter(0..files)
+        .map(|n| {
+            let bridge = &bridge;
+            let json = template.replace("INTER-0500", &format!("BENCH-{n:05}"));
+            async move {
+                let log = parse_intervention_log(json.as_bytes()).unwrap();
+                let recorded_at = jiff::Timestamp::now();
+                let file = NewFile {
+                    owner: PartnerId("partner-a".into()),
+                    opening: RecordedEvent {
+                        seq: 1,
+                        event: log.event,
+                        fingerprint: fingerprint(&log),
+                        recorded_at,
+                        // The openings already reached Intent: only closures are measured.
+                        delivery: Delivery::Delivered {
+                            attempts: 1,
+                            delivered_at: recorded_at,
+                        },
+                        log,
+                    },
+                };
+                bridge.api.store.open_file(&file).await.unwrap();
+                bridge
+                    .simulator
+                    .seed_open_intervention(&file.opening.log.reference, "contract1");
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
+    eprintln!("set-up: {files} open files in {:.1} s", started.elapsed().as_secs_f64());
+
+    bridge
+        .simulator
+        .inject(Fault::delay(Endpoint::InterventionLogs, latency, files * 2));
+    let closer = bridge.closer(CloserPolicy {
+        concurrency,
+        ..CloserPolicy::default()
+    });
+    let tick = Tick {
+        kind: TickKind::EndOfPeriod,
+        scheduled_time: Some("2026-11-24T07:00:00Z".parse().unwrap()),
+    };
+    let started = Instant::now();
+    let summary = run_tick(&closer, tick, Deadline::none()).await.unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let closing = summary.closing.unwrap();
+    assert_eq!(closing.closed, files, "{closing:?}");
+    let closed_on_intent = bridge
+        .simulator
+        .interventions()
+        .iter()
+        .filter(|i| i.status == "closed")
+        .count();
+    assert_eq!(closed_on_intent, files);
+    println!("files,intent_latency_ms,concurrency,wall_s,closures_per_s");
+    println!(
+        "{files},{},{concurrency},{wall:.1},{:.0}",
+        latency.as_millis(),
+        files as f64 / wall
+    );
+}
