@@ -348,6 +348,23 @@ pub struct Answer {
     pub headers: http::HeaderMap,
 }
 
+/// Asserts an RFC 9457 problem document with this status.
+pub fn assert_problem(answer: &Answer, status: u16) {
+    assert_eq!(answer.status, status, "{:#}", answer.body);
+    assert_eq!(
+        answer.content_type.as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(answer.body["status"], json!(status));
+    assert!(
+        answer.body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:oncall-bridge:problem:")
+    );
+    assert!(!answer.body["detail"].as_str().unwrap().is_empty());
+}
+
 pub fn answer(response: lambda_http::Response<lambda_http::Body>) -> Answer {
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {

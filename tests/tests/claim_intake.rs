@@ -21,21 +21,6 @@ fn seed_as_sent_to_intent() -> Value {
     expected
 }
 
-fn assert_problem(answer: &Answer, status: u16) {
-    assert_eq!(answer.status, status, "{:#}", answer.body);
-    assert_eq!(
-        answer.content_type.as_deref(),
-        Some("application/problem+json")
-    );
-    assert_eq!(answer.body["status"], json!(status));
-    assert!(
-        answer.body["type"]
-            .as_str()
-            .unwrap()
-            .starts_with("urn:oncall-bridge:problem:")
-    );
-    assert!(!answer.body["detail"].as_str().unwrap().is_empty());
-}
 
 #[tokio::test]
 async fn the_seed_claim_is_stored_delivered_and_announced() {

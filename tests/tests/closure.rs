@@ -34,14 +34,6 @@ const CANCEL: &str = r#"{
 "workType": "corrective"
 }"#;
 
-fn assert_problem(answer: &Answer, status: u16) {
-    assert_eq!(answer.status, status, "{:#}", answer.body);
-    assert_eq!(
-        answer.content_type.as_deref(),
-        Some("application/problem+json")
-    );
-    assert_eq!(answer.body["status"], json!(status));
-}
 
 async fn opened() -> Bridge {
     let bridge = Bridge::start().await;

@@ -184,3 +184,9 @@ async fn references_with_separators_do_not_collide() {
     assert_eq!(store.open_file(&b).await.unwrap(), OpenFileResult::Created);
     assert_eq!(store.load_file(&a.id()).await.unwrap().unwrap().id, a.id());
 }
+
+#[tokio::test]
+async fn the_dynamodb_store_passes_the_store_contract() {
+    let (store, _) = store().await;
+    store_contract::check_store(&store).await;
+}

@@ -40,21 +40,12 @@ impl ForwarderConfig {
     /// (default 395) and `S3_FORCE_PATH_STYLE` (default false).
     pub fn from_env() -> Result<Self, Error> {
         let mut policy = DocumentPolicy::default();
-        if let Ok(value) = std::env::var("MAX_DOCUMENT_BYTES") {
-            policy.max_bytes = value
-                .parse()
-                .ok()
-                .filter(|bytes| *bytes > 0)
-                .ok_or("MAX_DOCUMENT_BYTES must be a positive number of bytes")?;
+        if let Some(bytes) =
+            bridge_runtime::parsed_env("MAX_DOCUMENT_BYTES", "a positive number of bytes", |b: &u64| *b > 0)?
+        {
+            policy.max_bytes = bytes;
         }
-        if let Ok(value) = std::env::var("CLOSED_FILE_RETENTION_DAYS") {
-            let days: i64 = value
-                .parse()
-                .ok()
-                .filter(|days| *days >= 1)
-                .ok_or("CLOSED_FILE_RETENTION_DAYS must be a whole number of days ≥ 1")?;
-            policy.retention = jiff::SignedDuration::from_hours(24 * days);
-        }
+        policy.retention = jiff::SignedDuration::from_hours(24 * bridge_runtime::retention_days()?);
         Ok(Self {
             table_name: bridge_runtime::required_env("TABLE_NAME")?,
             event_bus_name: bridge_runtime::required_env("EVENT_BUS_NAME")?,

@@ -19,8 +19,8 @@ use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
 use oncall_domain::lifecycle::Outcome;
 use oncall_domain::oncall::{
-    CloserPolicy, ClosingReport, Deadline, ReconcileReport, ResendReport, close_stragglers,
-    reconcile, resend_pending,
+    CloserPolicy, ClosingReport, Deadline, ReconcileReport, ResendReport, StragglerScope,
+    close_stragglers, reconcile, resend_pending,
 };
 use oncall_domain::ports::{Clock, DomainEventError, PublishDomainEvents, SystemClock};
 use serde::{Deserialize, Serialize};
@@ -77,14 +77,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn parse_env<T: std::str::FromStr>(name: &str, what: &str) -> Result<Option<T>, Error> {
-    env(name)
-        .map(|value| {
-            value
-                .trim()
-                .parse()
-                .map_err(|_| format!("{name} must be {what}, not {value:?}").into())
-        })
-        .transpose()
+    Ok(bridge_runtime::parsed_env(name, what, |_: &T| true)?)
 }
 
 impl CloserConfig {
@@ -123,11 +116,7 @@ impl CloserConfig {
         if let Some(attempts) = parse_env::<u32>("MAX_DELIVERY_ATTEMPTS", "a whole number")? {
             policy.max_attempts = attempts.max(1);
         }
-        if let Some(days) =
-            parse_env::<i64>("CLOSED_FILE_RETENTION_DAYS", "a whole number of days")?
-        {
-            policy.closure = ClosurePolicy::with_retention_days(days.max(1));
-        }
+        policy.closure = ClosurePolicy::with_retention_days(bridge_runtime::retention_days()?);
         let tolerance =
             parse_env::<i64>("TICK_TOLERANCE_MINUTES", "a whole number of minutes")?.unwrap_or(30);
         let intent = IntentConfig::from_env()?;
@@ -234,59 +223,86 @@ pub async fn run_tick<C: Clock>(
         tracing::info!(%scheduled_time, "no on-call period ends at this tick; nothing to do");
         return Ok(summary);
     }
+    // Domain events are gathered and put on the bus after each step, so a step that
+    // fails later cannot lose those of the steps before it.
     let buffered = BufferedEvents::default();
+    let mut problems = Vec::new();
     if let Some(period) = &period {
-        summary.closing = Some(
-            close_stragglers(
-                &closer.store,
-                &closer.intent,
-                &buffered,
-                &closer.clock,
-                &closer.policy,
-                period,
-                deadline,
-            )
-            .await?,
-        );
-    }
-    summary.resend = Some(
-        resend_pending(
+        let scope = match tick.kind {
+            TickKind::EndOfPeriod => StragglerScope::OpenedBeforeEnd,
+            TickKind::Resend => StragglerScope::RecordedBeforeEnd,
+        };
+        match close_stragglers(
             &closer.store,
             &closer.intent,
             &buffered,
             &closer.clock,
             &closer.policy,
+            period,
+            scope,
             deadline,
         )
-        .await?,
-    );
-    if tick.kind == TickKind::EndOfPeriod && !deadline.reached() {
-        summary.reconcile = Some(
-            reconcile(
-                &closer.store,
-                &closer.intent,
-                &closer.intent,
-                &closer.clock,
-                &closer.contracts,
-            )
-            .await?,
-        );
+        .await
+        {
+            Ok(report) => summary.closing = Some(report),
+            Err(error) => problems.push(format!("closing: {error}")),
+        }
+        flush(closer, &buffered).await;
     }
-    let mut events = std::mem::take(&mut *buffered.0.lock().expect("not poisoned"));
+    match resend_pending(
+        &closer.store,
+        &closer.intent,
+        &buffered,
+        &closer.clock,
+        &closer.policy,
+        deadline,
+    )
+    .await
+    {
+        Ok(report) => summary.resend = Some(report),
+        Err(error) => problems.push(format!("re-sending: {error}")),
+    }
+    flush(closer, &buffered).await;
+    if tick.kind == TickKind::EndOfPeriod && !deadline.reached() {
+        match reconcile(
+            &closer.store,
+            &closer.intent,
+            &closer.intent,
+            &closer.clock,
+            &closer.contracts,
+            deadline,
+        )
+        .await
+        {
+            Ok(report) => summary.reconcile = Some(report),
+            Err(error) => problems.push(format!("reconciling: {error}")),
+        }
+    }
     if tick.kind == TickKind::EndOfPeriod
         && let Some(period) = &summary.period
     {
-        events.push(DomainEvent::OnCallPeriodClosed(period_summary(
-            period, &summary,
-        )));
+        let event = DomainEvent::OnCallPeriodClosed(period_summary(period, &summary));
+        if let Err(error) = closer.events.publish(&[event]).await {
+            tracing::error!(%error, "the OnCallPeriodClosed event was not published");
+        }
     }
+    log_summary(&summary);
+    if problems.is_empty() {
+        Ok(summary)
+    } else {
+        // Lambda retries the tick; every step is idempotent.
+        Err(problems.join("; ").into())
+    }
+}
+
+/// Puts the gathered domain events on the bus (in batches of ten).
+async fn flush<C>(closer: &OnCallCloser<C>, buffered: &BufferedEvents) {
+    let events = std::mem::take(&mut *buffered.0.lock().expect("not poisoned"));
     if !events.is_empty()
         && let Err(error) = closer.events.publish(&events).await
     {
         tracing::error!(%error, "domain events of the run were not all published");
     }
-    log_summary(&summary);
-    Ok(summary)
 }
 
 fn period_summary(period: &OnCallPeriod, summary: &RunSummary) -> OnCallPeriodClosed {
@@ -301,7 +317,7 @@ fn period_summary(period: &OnCallPeriod, summary: &RunSummary) -> OnCallPeriodCl
         still_failing: resend.still_pending + resend.failed,
         unknown_on_intent: reconcile.unknown_on_intent.len(),
         closing_resent_after_reconciliation: reconcile.closing_resent,
-        stopped_early: closing.stopped_early || resend.stopped_early,
+        stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,
     }
 }
 

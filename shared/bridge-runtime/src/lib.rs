@@ -64,3 +64,41 @@ pub fn env_or(name: &str, default: &str) -> String {
         .filter(|value| !value.trim().is_empty())
         .unwrap_or_else(|| default.to_string())
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name} must be {expected}, not {value:?}")]
+pub struct InvalidVariable {
+    pub name: String,
+    pub expected: String,
+    pub value: String,
+}
+
+/// An optional environment variable parsed as `T` (unset or blank: `None`); `accept`
+/// refuses values out of range. `expected` describes a valid value for the error.
+pub fn parsed_env<T: std::str::FromStr>(
+    name: &str,
+    expected: &str,
+    accept: impl Fn(&T) -> bool,
+) -> Result<Option<T>, InvalidVariable> {
+    let Some(value) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<T>() {
+        Ok(parsed) if accept(&parsed) => Ok(Some(parsed)),
+        _ => Err(InvalidVariable {
+            name: name.to_string(),
+            expected: expected.to_string(),
+            value,
+        }),
+    }
+}
+
+/// `CLOSED_FILE_RETENTION_DAYS`: days a closed file's data is kept (default 395).
+pub fn retention_days() -> Result<i64, InvalidVariable> {
+    Ok(
+        parsed_env("CLOSED_FILE_RETENTION_DAYS", "a whole number of days ≥ 1", |d: &i64| {
+            *d >= 1
+        })?
+        .unwrap_or(395),
+    )
+}

@@ -6,7 +6,7 @@
 //! (an identical replay, or a conflict).
 
 use crate::datetime::IntentDateTime;
-use crate::delivery::deliver_in_order;
+use crate::delivery::{Deadline, deliver_in_order};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
@@ -92,6 +92,8 @@ pub enum CloseError {
         closing: IntentDateTime,
     },
     #[error(transparent)]
+    InFuture(#[from] crate::lifecycle::EventInFuture),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -103,6 +105,10 @@ fn outcome_of(event: Event) -> Option<Outcome> {
         Event::Acknowledged => None,
     }
 }
+
+/// Past this, no further event is started within the request (API Gateway answers within
+/// 30 s; one delivery with its retries is bounded by the Intent client's policy).
+const REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(12);
 
 /// How often the decision is re-made after losing a race (the loser then sees the
 /// winner's state and answers replay or conflict, so one retry normally suffices).
@@ -151,6 +157,7 @@ where
             pair: log.event.pair(),
         });
     };
+    crate::lifecycle::check_not_in_future(log.event_date, clock.now())?;
     let id = log.file_id();
     let closing_fingerprint = fingerprint(&log);
 
@@ -226,7 +233,11 @@ where
                 file.state = state;
                 file.events.push(closing);
                 file.expires_at = Some(expires_at);
-                let file = deliver_in_order(store, intent, clock, file).await;
+                // Within an API request: an opening still pending is retried first; if
+                // that used the time budget, the closure waits for the re-send run.
+                let file =
+                    deliver_in_order(store, intent, clock, file, Deadline::after(REQUEST_BUDGET))
+                        .await;
                 if let Some(event) = DomainEvent::closed(&file, closer.label())
                     && let Err(error) = events.publish(&[event]).await
                 {

@@ -50,16 +50,41 @@ where
     delivery
 }
 
+/// When work must stop (a Lambda's deadline, an API request's time budget).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub stop_at: Option<std::time::Instant>,
+}
+
+impl Deadline {
+    pub fn none() -> Self {
+        Self { stop_at: None }
+    }
+
+    pub fn after(budget: std::time::Duration) -> Self {
+        Self {
+            stop_at: Some(std::time::Instant::now() + budget),
+        }
+    }
+
+    pub fn reached(&self) -> bool {
+        self.stop_at
+            .is_some_and(|at| std::time::Instant::now() >= at)
+    }
+}
+
 /// Sends a file's undelivered events to Intent strictly in order: an event is only sent
 /// once every earlier one is delivered, so Intent never sees a closure before the opening.
 /// Stops at the first event that does not get through (it and those after it stay
-/// pending). Events Intent refused for good (`failed`) block those after them too.
+/// pending). Events Intent refused for good (`failed`) block those after them too. No new
+/// event is started once `deadline` is reached (it stays pending for the re-send run).
 /// Returns the file with the delivery states as recorded.
 pub async fn deliver_in_order<S, I, C>(
     store: &S,
     intent: &I,
     clock: &C,
     mut file: InterventionFile,
+    deadline: Deadline,
 ) -> InterventionFile
 where
     S: RecordDelivery,
@@ -77,6 +102,7 @@ where
                 );
                 break;
             }
+            Delivery::Pending { .. } if deadline.reached() => break,
             Delivery::Pending { attempts, .. } => {
                 event.delivery =
                     deliver_event(store, intent, clock, &id, event.seq, &event.log, *attempts)

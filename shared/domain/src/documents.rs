@@ -186,7 +186,7 @@ pub struct DocumentUpload {
 }
 
 /// A document Intent accepted, as recorded on its file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentRecord {
     /// Identity of the S3 object version it came from.
@@ -201,7 +201,7 @@ pub struct DocumentRecord {
 }
 
 /// Why a document was refused for good (it is not retried).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionReason {
     KeyConvention,

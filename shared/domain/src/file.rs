@@ -5,17 +5,17 @@ use crate::documents::DocumentRecord;
 use crate::lifecycle::FileState;
 use crate::model::{Event, FileId, InterventionLog};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The partner (API client) that acts on a file.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PartnerId(pub String);
 
 /// Where one event stands with Intent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Delivery {
     /// Not yet accepted by Intent; it will be sent (again).
@@ -61,7 +61,7 @@ impl Delivery {
 }
 
 /// One event of a file's log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedEvent {
     /// 1 for the opening, then 2, 3, … in the order Intent must receive them.
     pub seq: u32,
@@ -73,8 +73,9 @@ pub struct RecordedEvent {
     pub delivery: Delivery,
 }
 
-/// A file and its whole history.
-#[derive(Debug, Clone, PartialEq)]
+/// A file and its whole history. Serialisable for embedded stores that keep a file as
+/// one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InterventionFile {
     pub id: FileId,
     pub state: FileState,

@@ -138,18 +138,26 @@ where
         )));
     };
 
-    let info = match ports.objects.object_info(object).await {
-        Ok(info) => info,
+    // What S3 says of the object, and its first bytes for the PDF signature (an object
+    // shorter than the signature is not read: a ranged read of it would fail).
+    let read = async {
+        let info = ports.objects.object_info(object).await?;
+        let head = if info.size < PDF_MAGIC.len() as u64 {
+            Vec::new()
+        } else {
+            ports
+                .objects
+                .first_bytes(object, PDF_MAGIC.len() as u64)
+                .await?
+        };
+        Ok::<_, SourceError>((info, head))
+    };
+    let (info, head) = match read.await {
+        Ok(read) => read,
         Err(SourceError::Missing) => {
-            return reject(
-                ports,
-                policy,
-                object,
-                Some(id),
-                RejectionReason::Missing,
-                "the object no longer exists",
-            )
-            .await;
+            let detail = "the object no longer exists";
+            return reject(ports, policy, object, Some(id), RejectionReason::Missing, detail)
+                .await;
         }
         Err(SourceError::Unavailable(detail)) => return Err(RetryLater(detail)),
     };
@@ -158,45 +166,11 @@ where
             "{} bytes, over the {} byte limit",
             info.size, policy.max_bytes
         );
-        return reject(
-            ports,
-            policy,
-            object,
-            Some(id),
-            RejectionReason::TooLarge,
-            &detail,
-        )
-        .await;
+        return reject(ports, policy, object, Some(id), RejectionReason::TooLarge, &detail).await;
     }
-    let head = match ports
-        .objects
-        .first_bytes(object, PDF_MAGIC.len() as u64)
-        .await
-    {
-        Ok(head) => head,
-        Err(SourceError::Missing) => {
-            return reject(
-                ports,
-                policy,
-                object,
-                Some(id),
-                RejectionReason::Missing,
-                "the object no longer exists",
-            )
-            .await;
-        }
-        Err(SourceError::Unavailable(detail)) => return Err(RetryLater(detail)),
-    };
     if !looks_like_pdf(&head) {
-        return reject(
-            ports,
-            policy,
-            object,
-            Some(id),
-            RejectionReason::NotPdf,
-            "the content does not start with %PDF-",
-        )
-        .await;
+        let detail = "the content does not start with %PDF-";
+        return reject(ports, policy, object, Some(id), RejectionReason::NotPdf, detail).await;
     }
 
     let upload = DocumentUpload {

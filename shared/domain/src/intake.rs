@@ -36,6 +36,8 @@ pub enum OpenError {
     #[error("file {} already exists with different content; it is {}", .existing.id, .existing.state)]
     Conflict { existing: Box<InterventionFile> },
     #[error(transparent)]
+    InFuture(#[from] crate::lifecycle::EventInFuture),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -59,6 +61,7 @@ where
             pair: log.event.pair(),
         });
     }
+    crate::lifecycle::check_not_in_future(log.event_date, clock.now())?;
     let state = transition(None, log.event, false).expect("acknowledged opens a file");
     debug_assert_eq!(state, FileState::Open);
 

@@ -166,3 +166,30 @@ mod tests {
         );
     }
 }
+
+/// How far in the future an `eventDate` may be (clock skew between a partner and us). A
+/// later date is refused: a file "opened" tomorrow would escape tonight's closing.
+pub const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("eventDate {event_date} is in the future (now is {now})")]
+pub struct EventInFuture {
+    pub event_date: crate::datetime::IntentDateTime,
+    pub now: crate::datetime::IntentDateTime,
+}
+
+/// Refuses an event dated after `now` (beyond the allowed clock skew).
+pub fn check_not_in_future(
+    event_date: crate::datetime::IntentDateTime,
+    now: jiff::Timestamp,
+) -> Result<(), EventInFuture> {
+    let latest = now.checked_add(MAX_CLOCK_SKEW).unwrap_or(now);
+    if event_date.timestamp() > latest {
+        Err(EventInFuture {
+            event_date,
+            now: crate::datetime::IntentDateTime::from_timestamp(now),
+        })
+    } else {
+        Ok(())
+    }
+}

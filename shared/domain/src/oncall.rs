@@ -30,7 +30,6 @@ use futures_util::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::time::Instant;
 use tracing::Instrument;
 
 /// How the closer closes and re-sends.
@@ -93,20 +92,34 @@ impl CloserPolicy {
     }
 }
 
-/// Where the deadline stands.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline {
-    pub stop_at: Option<Instant>,
-}
+pub use crate::delivery::Deadline;
 
-impl Deadline {
-    pub fn none() -> Self {
-        Self { stop_at: None }
-    }
-
-    pub fn reached(&self) -> bool {
-        self.stop_at.is_some_and(|at| Instant::now() >= at)
-    }
+/// Runs `work` on every file, at most `limit` at once. Work not yet started when the
+/// deadline is reached is skipped (`None`): the next tick picks it up.
+async fn for_each_bounded<F, Fut, R>(
+    files: Vec<FileId>,
+    limit: usize,
+    deadline: Deadline,
+    work: F,
+) -> Vec<Option<R>>
+where
+    F: Fn(FileId) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    futures_util::stream::iter(files)
+        .map(|id| {
+            // Called as a slot frees up, i.e. when the work would start.
+            let started = (!deadline.reached()).then(|| work(id));
+            async move {
+                match started {
+                    Some(work) => Some(work.await),
+                    None => None,
+                }
+            }
+        })
+        .buffer_unordered(limit.max(1))
+        .collect()
+        .await
 }
 
 /// The closing event the closer sends for a straggler: the opening's identity and
@@ -149,7 +162,20 @@ pub struct ClosingReport {
     pub stopped_early: bool,
 }
 
-/// Closes every file still open that was opened before `period.end`.
+/// Which open files a closing pass takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StragglerScope {
+    /// Every file opened (by its `eventDate`) before the period's end: the end-of-period
+    /// run.
+    OpenedBeforeEnd,
+    /// Only those our table already held at the period's end: finishing a run that had
+    /// to stop early, without touching a claim for a call of the night that a partner
+    /// files during the day (the next period's end closes it).
+    RecordedBeforeEnd,
+}
+
+/// Closes every file still open that was opened before `period.end` (within `scope`).
+#[allow(clippy::too_many_arguments)]
 pub async fn close_stragglers<S, I, E, C>(
     store: &S,
     intent: &I,
@@ -157,6 +183,7 @@ pub async fn close_stragglers<S, I, E, C>(
     clock: &C,
     policy: &CloserPolicy,
     period: &OnCallPeriod,
+    scope: StragglerScope,
     deadline: Deadline,
 ) -> Result<ClosingReport, StoreError>
 where
@@ -179,7 +206,7 @@ where
                 contract = %id.contract_reference
             );
             Some(
-                close_one(store, intent, events, clock, policy, period, &id)
+                close_one(store, intent, events, clock, policy, period, scope, &id)
                     .instrument(span)
                     .await,
             )
@@ -201,7 +228,9 @@ where
     Ok(report)
 }
 
-/// Closes one file; `Ok(false)` when someone else closed it first.
+/// Closes one file; `Ok(false)` when someone else closed it first (or it is out of
+/// `scope`).
+#[allow(clippy::too_many_arguments)]
 async fn close_one<S, I, E, C>(
     store: &S,
     intent: &I,
@@ -209,6 +238,7 @@ async fn close_one<S, I, E, C>(
     clock: &C,
     policy: &CloserPolicy,
     period: &OnCallPeriod,
+    scope: StragglerScope,
     id: &FileId,
 ) -> Result<bool, CloseError>
 where
@@ -226,6 +256,9 @@ where
     let Some(opening) = file.opening() else {
         return Ok(false);
     };
+    if scope == StragglerScope::RecordedBeforeEnd && opening.recorded_at > period.end {
+        return Ok(false);
+    }
     let log = automatic_closure(
         &opening.log,
         policy.outcome,
@@ -283,25 +316,17 @@ where
 {
     let files = store.files_with_pending_events().await?;
     let mut report = ResendReport::default();
-    let results: Vec<Option<Result<ResendReport, StoreError>>> = futures_util::stream::iter(files)
-        .map(|id| async move {
-            if deadline.reached() {
-                return None;
-            }
-            let span = tracing::info_span!(
-                "resend",
-                reference = %id.reference,
-                contract = %id.contract_reference
-            );
-            Some(
-                resend_file(store, intent, events, clock, policy, &id)
-                    .instrument(span)
-                    .await,
-            )
-        })
-        .buffer_unordered(policy.concurrency.max(1))
-        .collect()
-        .await;
+    let results = for_each_bounded(files, policy.concurrency, deadline, |id| async move {
+        let span = tracing::info_span!(
+            "resend",
+            reference = %id.reference,
+            contract = %id.contract_reference
+        );
+        resend_file(store, intent, events, clock, policy, &id)
+            .instrument(span)
+            .await
+    })
+    .await;
     for result in results {
         match result {
             None => report.stopped_early = true,
@@ -385,11 +410,50 @@ where
         return Ok(report);
     }
     let before: HashSet<u32> = delivered_seqs(&file);
-    file = deliver_in_order(store, intent, clock, file).await;
+    let failed_before: HashSet<u32> = failed_seqs(&file);
+    file = deliver_in_order(store, intent, clock, file, Deadline::none()).await;
     report.delivered += delivered_seqs(&file).difference(&before).count();
+    // Intent refused an event for good during this run: report it like exhausted ones.
+    for event in file
+        .events
+        .iter()
+        .filter(|e| matches!(e.delivery, Delivery::Failed { .. }) && !failed_before.contains(&e.seq))
+    {
+        report.marked_failed += 1;
+        report_failed(events, id, event.seq, event.event.as_str(), event.delivery.attempts()).await;
+    }
     report.still_pending += pending_count(&file);
     report.failed += failed_count(&file);
     Ok(report)
+}
+
+async fn report_failed<E: PublishDomainEvents>(
+    events: &E,
+    id: &FileId,
+    seq: u32,
+    event: &'static str,
+    attempts: u32,
+) {
+    let failed = crate::domain_events::DomainEvent::DeliveryFailed(
+        crate::domain_events::DeliveryFailed {
+            reference: id.reference.clone(),
+            contract_reference: id.contract_reference.clone(),
+            seq,
+            event,
+            attempts,
+        },
+    );
+    if let Err(error) = events.publish(&[failed]).await {
+        tracing::error!(%error, "the DeliveryFailed domain event was not published");
+    }
+}
+
+fn failed_seqs(file: &InterventionFile) -> HashSet<u32> {
+    file.events
+        .iter()
+        .filter(|e| matches!(e.delivery, Delivery::Failed { .. }))
+        .map(|e| e.seq)
+        .collect()
 }
 
 fn delivered_seqs(file: &InterventionFile) -> HashSet<u32> {
@@ -425,6 +489,7 @@ pub struct ReconcileReport {
     pub unknown_on_intent: Vec<FileId>,
     /// The listing could not be read (Intent down): nothing reconciled this time.
     pub listing_failed: bool,
+    pub stopped_early: bool,
 }
 
 /// Compares what Intent shows open with our files.
@@ -434,6 +499,7 @@ pub async fn reconcile<S, I, L, C>(
     listing: &L,
     clock: &C,
     contracts: &HashSet<String>,
+    deadline: Deadline,
 ) -> Result<ReconcileReport, StoreError>
 where
     S: LoadFile + RecordDelivery,
@@ -442,6 +508,9 @@ where
     C: Clock,
 {
     let mut report = ReconcileReport::default();
+    if contracts.is_empty() {
+        return Ok(report);
+    }
     let open: Vec<HubIntervention> = match listing.list_open_interventions().await {
         Ok(open) => open,
         Err(failure) => {
@@ -454,6 +523,10 @@ where
         .into_iter()
         .filter(|hub| contracts.contains(&hub.contract_reference))
     {
+        if deadline.reached() {
+            report.stopped_early = true;
+            break;
+        }
         report.open_on_intent += 1;
         let id = FileId::new(&hub.reference, &hub.contract_reference);
         match store.load_file(&id).await? {

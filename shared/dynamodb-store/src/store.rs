@@ -52,8 +52,16 @@ fn cancellation<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Cance
                 .collect();
             if codes.contains(&"ConditionalCheckFailed") {
                 Some(Cancellation::ConditionFailed)
-            } else {
+            } else if codes.iter().any(|code| {
+                matches!(
+                    *code,
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            }) {
                 Some(Cancellation::Conflict)
+            } else {
+                // A validation error or anything else: retrying will not help.
+                None
             }
         }
         TransactWriteItemsError::TransactionInProgressException(_) => Some(Cancellation::Conflict),
@@ -264,19 +272,25 @@ impl RecordDelivery for DynamoDbStore {
         delivery: &Delivery,
     ) -> Result<(), StoreError> {
         let pk = file_pk(id);
-        // `pendingSince` keeps the event's place in the pending queue: it is only set
-        // when the event is first written (see `event_item`), never moved here.
         let mut sets = Vec::new();
         let mut values = vec![(
             ":delivered".to_string(),
             AttributeValue::S("delivered".into()),
         )];
         for (index, (name, value)) in
-            delivery_attributes(&pk, seq, jiff::Timestamp::UNIX_EPOCH, delivery)
+            delivery_attributes(&pk, seq, jiff::Timestamp::now(), delivery)
                 .into_iter()
                 .enumerate()
         {
             if name == "pendingSince" {
+                // Keep the event's place in the pending queue if it has one; give it one
+                // if it comes back to pending (e.g. a failed closing re-sent by the
+                // reconciliation).
+                let placeholder = format!(":v{index}");
+                sets.push(format!(
+                    "pendingSince = if_not_exists(pendingSince, {placeholder})"
+                ));
+                values.push((placeholder, value));
                 continue;
             }
             let placeholder = format!(":v{index}");

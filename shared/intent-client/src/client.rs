@@ -261,13 +261,23 @@ impl IntentClient {
                 .await;
             total_attempts += attempts;
             let body = result.map_err(|error| (error, total_attempts))?;
-            let operations = body
+            let Some(operations) = body
                 .as_ref()
                 .and_then(|json| json.pointer("/_embedded/operations"))
                 .and_then(|operations| operations.as_array())
-                .cloned()
-                .unwrap_or_default();
-            let count = operations.len();
+            else {
+                return Err((
+                    IntentError::Protocol(format!(
+                        "page {page} of the open operations has no _embedded.operations"
+                    )),
+                    total_attempts,
+                ));
+            };
+            // The documented end of the listing is an empty page; `total`, when Intent
+            // gives it, ends it sooner.
+            if operations.is_empty() {
+                return Ok(all);
+            }
             for operation in operations {
                 let text = |name: &str| {
                     operation
@@ -283,11 +293,20 @@ impl IntentClient {
                     event: text("event"),
                 });
             }
-            if count < PER_PAGE as usize {
+            let total = body
+                .as_ref()
+                .and_then(|json| json.get("total"))
+                .and_then(|total| total.as_u64());
+            if total.is_some_and(|total| all.len() as u64 >= total) {
                 return Ok(all);
             }
         }
-        Ok(all)
+        Err((
+            IntentError::Protocol(format!(
+                "the open operations did not end within {MAX_PAGES} pages"
+            )),
+            total_attempts,
+        ))
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 pub enum IntentError {
     /// A 4xx other than 401/408/429: the request itself is wrong; sending it again will
     /// not help.
-    #[error("Intent rejected the request with HTTP {status}{}", describe(.code, .message))]
+    /// `message` is kept for the record but never displayed: Intent's messages may echo
+    /// the values they refuse (tenants' personal data), and Display ends up in logs.
+    #[error("Intent rejected the request with HTTP {status}{}", describe(.code))]
     Rejected {
         status: u16,
         code: Option<String>,
@@ -32,13 +34,10 @@ pub enum IntentError {
     DocumentUnreadable { missing: bool, detail: String },
 }
 
-fn describe(code: &Option<String>, message: &Option<String>) -> String {
-    match (code, message) {
-        (Some(code), Some(message)) => format!(" ({code}: {message})"),
-        (Some(code), None) => format!(" ({code})"),
-        (None, Some(message)) => format!(" ({message})"),
-        (None, None) => String::new(),
-    }
+fn describe(code: &Option<String>) -> String {
+    code.as_ref()
+        .map(|code| format!(" ({code})"))
+        .unwrap_or_default()
 }
 
 impl IntentError {

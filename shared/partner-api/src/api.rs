@@ -110,7 +110,9 @@ where
         )
         .await
         .map_err(|error| match error {
-            OpenError::NotAnOpening { .. } => ApiError::Unprocessable(error.to_string()),
+            OpenError::NotAnOpening { .. } | OpenError::InFuture(_) => {
+                ApiError::Unprocessable(error.to_string())
+            }
             OpenError::Conflict { ref existing } => ApiError::Conflict {
                 current: existing.state,
                 message: error.to_string(),
@@ -222,7 +224,9 @@ where
         )
         .await
         .map_err(|error| match error {
-            CloseError::NotAClosure { .. } | CloseError::BeforeOpening { .. } => {
+            CloseError::NotAClosure { .. }
+            | CloseError::BeforeOpening { .. }
+            | CloseError::InFuture(_) => {
                 ApiError::Unprocessable(error.to_string())
             }
             CloseError::NotFound(id) => ApiError::NotFound {

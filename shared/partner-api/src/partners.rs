@@ -29,6 +29,12 @@ impl PartnerDirectory {
         })
     }
 
+    /// Adds (or replaces) a partner and its contracts.
+    pub fn insert(&mut self, client_id: &str, contracts: impl IntoIterator<Item = String>) {
+        self.contracts
+            .insert(client_id.to_string(), contracts.into_iter().collect());
+    }
+
     pub fn with_partner<const N: usize>(mut self, client_id: &str, contracts: [&str; N]) -> Self {
         self.contracts.insert(
             client_id.to_string(),

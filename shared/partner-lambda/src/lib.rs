@@ -51,15 +51,7 @@ impl FunctionConfig {
     /// `oncall-bridge.interventions`), `PARTNER_CONTRACTS`, `CLOSED_FILE_RETENTION_DAYS`
     /// (default 395) and the `INTENT_*` variables.
     pub fn from_env() -> Result<Self, Error> {
-        let retention_days = bridge_runtime::env_or(
-            "CLOSED_FILE_RETENTION_DAYS",
-            &ClosurePolicy::DEFAULT_RETENTION_DAYS.to_string(),
-        );
-        let retention_days: i64 = retention_days
-            .parse()
-            .ok()
-            .filter(|days| *days >= 1)
-            .ok_or("CLOSED_FILE_RETENTION_DAYS must be a whole number of days ≥ 1")?;
+        let retention_days = bridge_runtime::retention_days()?;
         Ok(Self {
             table_name: bridge_runtime::required_env("TABLE_NAME")?,
             event_bus_name: bridge_runtime::required_env("EVENT_BUS_NAME")?,
@@ -67,10 +59,28 @@ impl FunctionConfig {
             partners: PartnerDirectory::from_json(&bridge_runtime::required_env(
                 "PARTNER_CONTRACTS",
             )?)?,
-            intent: IntentConfig::from_env()?,
+            intent: request_path_budget(IntentConfig::from_env()?),
             closure: ClosurePolicy::with_retention_days(retention_days),
         })
     }
+}
+
+/// Inside an API request, Intent gets a shorter budget than in background runs, so the
+/// partner always has an answer (202 "pending") well within API Gateway's 30 s: unless
+/// set explicitly, 3 attempts of at most 5 s each with at most 2 s of backoff.
+fn request_path_budget(mut intent: IntentConfig) -> IntentConfig {
+    if std::env::var("INTENT_MAX_ATTEMPTS").is_err() {
+        intent.retry.max_attempts = 3;
+    }
+    if std::env::var("INTENT_REQUEST_TIMEOUT_MS").is_err() {
+        intent.request_timeout = std::time::Duration::from_secs(5);
+        intent.connect_timeout = std::time::Duration::from_secs(2);
+    }
+    intent.retry.max_total_delay = intent
+        .retry
+        .max_total_delay
+        .min(std::time::Duration::from_secs(2));
+    intent
 }
 
 /// Builds the API once per execution environment: one SDK config, one HTTP client, one

@@ -1,0 +1,311 @@
+//! The whole bridge on one machine: the same domain and partner API as the Lambda
+//! functions, with local adapters: an embedded store (redb), an inbox folder in place of
+//! S3, the on-call closer in process, domain events as JSON lines, and, when no Intent is
+//! configured, the project's Intent simulator started in process.
+
+pub mod config;
+pub mod events;
+pub mod inbox;
+pub mod store;
+
+use crate::config::LocalConfig;
+use crate::events::JsonLinesEvents;
+use crate::inbox::{InboxObjects, StabilityTracker};
+use crate::store::EmbeddedStore;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use intent_client::IntentClient;
+use jiff::{SignedDuration, Timestamp};
+use oncall_domain::calendar::{OnCallCalendar, OnCallPeriod};
+use oncall_domain::documents::DocumentPolicy;
+use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
+use oncall_domain::forward::{ForwardPorts, forward_document};
+use oncall_domain::oncall::{
+    CloserPolicy, Deadline, StragglerScope, close_stragglers, reconcile, resend_pending,
+};
+use oncall_domain::ports::{PublishDomainEvents, StoreError, SystemClock};
+use partner_api::PartnerApi;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type LocalApi = PartnerApi<EmbeddedStore, IntentClient, JsonLinesEvents, SystemClock>;
+
+/// Everything the local bridge runs on.
+pub struct LocalBridge {
+    pub api: LocalApi,
+    pub objects: InboxObjects,
+    pub calendar: OnCallCalendar,
+    pub closer: CloserPolicy,
+    pub documents: DocumentPolicy,
+    pub config: LocalConfig,
+}
+
+impl LocalBridge {
+    pub fn new(config: LocalConfig, intent: IntentClient) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        std::fs::create_dir_all(config.inbox_dir.join("quitus"))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let store = EmbeddedStore::open(&config.data_dir.join("bridge.redb"))?;
+        Ok(Self {
+            api: PartnerApi {
+                store,
+                intent,
+                events: JsonLinesEvents::new(config.events_file.clone(), "oncall-bridge.interventions"),
+                clock: SystemClock,
+                partners: config.partners.directory(),
+                closure: Default::default(),
+            },
+            objects: InboxObjects::new(config.inbox_dir.clone()),
+            calendar: OnCallCalendar::new(config.calendar.clone())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            closer: CloserPolicy::default(),
+            documents: DocumentPolicy::default(),
+            config,
+        })
+    }
+
+    fn caller(&self, headers: &HeaderMap) -> Option<String> {
+        let token = headers
+            .get(http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
+        self.config.partners.client_of(token.trim())
+    }
+
+    fn is_admin(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| token.trim() == self.config.partners.admin_token)
+    }
+
+    /// Closes every open file opened before `period.end`, re-sends pending events,
+    /// reconciles with Intent and publishes the period's summary.
+    pub async fn close_period(&self, period: &OnCallPeriod) -> Result<OnCallPeriodClosed, StoreError> {
+        let api = &self.api;
+        let closing = close_stragglers(
+            &api.store,
+            &api.intent,
+            &api.events,
+            &api.clock,
+            &self.closer,
+            period,
+            StragglerScope::OpenedBeforeEnd,
+            Deadline::none(),
+        )
+        .await?;
+        let resend = resend_pending(
+            &api.store,
+            &api.intent,
+            &api.events,
+            &api.clock,
+            &self.closer,
+            Deadline::none(),
+        )
+        .await?;
+        let reconcile = reconcile(
+            &api.store,
+            &api.intent,
+            &api.intent,
+            &api.clock,
+            &self.config.partners.contracts(),
+            Deadline::none(),
+        )
+        .await?;
+        let summary = OnCallPeriodClosed {
+            period: period.clone(),
+            files_closed: closing.closed,
+            already_closed: closing.already_closed,
+            resent: resend.delivered,
+            still_failing: resend.still_pending + resend.failed,
+            unknown_on_intent: reconcile.unknown_on_intent.len(),
+            closing_resent_after_reconciliation: reconcile.closing_resent,
+            stopped_early: false,
+        };
+        tracing::info!(period = %period.id, files_closed = summary.files_closed, resent = summary.resent, still_failing = summary.still_failing, unknown_on_intent = summary.unknown_on_intent, "on-call period closed");
+        if let Err(error) = api
+            .events
+            .publish(&[DomainEvent::OnCallPeriodClosed(summary.clone())])
+            .await
+        {
+            tracing::error!(%error, "the OnCallPeriodClosed event was not written");
+        }
+        Ok(summary)
+    }
+
+    /// One pass of the in-process closer: a period that ended since the last pass is
+    /// closed (also one that ended while the process was down); otherwise pending events
+    /// are re-sent.
+    pub async fn closer_pass(&self) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        if let Some(period) = self.calendar.last_period_ended_by(now) {
+            let handled = self.api.store.meta("last_period").await?;
+            if handled.as_deref() != Some(period.id.as_str()) {
+                self.close_period(&period).await?;
+                self.api.store.set_meta("last_period", period.id.clone()).await?;
+                return Ok(());
+            }
+        }
+        let api = &self.api;
+        resend_pending(
+            &api.store,
+            &api.intent,
+            &api.events,
+            &api.clock,
+            &self.closer,
+            Deadline::none(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One poll of the inbox: every stable new file is forwarded.
+    pub async fn inbox_pass(&self, tracker: &mut StabilityTracker, done: &mut HashSet<String>) {
+        let ports = ForwardPorts {
+            ledger: &self.api.store,
+            files: &self.api.store,
+            objects: &self.objects,
+            intent: &self.api.intent,
+            events: &self.api.events,
+            clock: &self.api.clock,
+        };
+        for object in tracker.stable(self.objects.scan()) {
+            let identity = object.identity();
+            if done.contains(&identity) {
+                continue;
+            }
+            match forward_document(&ports, self.documents, &object).await {
+                Ok(outcome) => {
+                    tracing::info!(outcome = ?outcome_label(&outcome), "inbox file handled");
+                    done.insert(identity);
+                }
+                Err(error) => tracing::warn!(%error, "inbox file will be tried again"),
+            }
+        }
+    }
+}
+
+fn outcome_label(outcome: &oncall_domain::forward::Forwarded) -> &'static str {
+    match outcome {
+        oncall_domain::forward::Forwarded::Published(_) => "published",
+        oncall_domain::forward::Forwarded::Duplicate => "duplicate",
+        oncall_domain::forward::Forwarded::Rejected(_) => "rejected",
+    }
+}
+
+fn into_axum(response: http::Response<Vec<u8>>) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+#[derive(Deserialize)]
+struct ContractQuery {
+    #[serde(rename = "contractReference")]
+    contract_reference: Option<String>,
+}
+
+async fn open_intervention(
+    State(bridge): State<Arc<LocalBridge>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = bridge.caller(&headers);
+    into_axum(bridge.api.open_intervention(caller.as_deref(), &headers, &body).await)
+}
+
+async fn get_intervention(
+    State(bridge): State<Arc<LocalBridge>>,
+    Path(reference): Path<String>,
+    Query(query): Query<ContractQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = bridge.caller(&headers);
+    into_axum(
+        bridge
+            .api
+            .get_intervention(caller.as_deref(), &reference, query.contract_reference.as_deref())
+            .await,
+    )
+}
+
+async fn close_intervention(
+    State(bridge): State<Arc<LocalBridge>>,
+    Path(reference): Path<String>,
+    Query(query): Query<ContractQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = bridge.caller(&headers);
+    into_axum(
+        bridge
+            .api
+            .close_intervention(
+                caller.as_deref(),
+                &reference,
+                query.contract_reference.as_deref(),
+                &headers,
+                &body,
+            )
+            .await,
+    )
+}
+
+/// The operator's trigger: ends the current on-call period now.
+async fn end_period(State(bridge): State<Arc<LocalBridge>>, headers: HeaderMap) -> Response {
+    if !bridge.is_admin(&headers) {
+        return (StatusCode::UNAUTHORIZED, "admin token required").into_response();
+    }
+    let now = Timestamp::now();
+    let period = OnCallPeriod {
+        id: format!("manual-{}", now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        start: now - SignedDuration::from_hours(24),
+        end: now,
+    };
+    match bridge.close_period(&period).await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+    }
+}
+
+pub fn router(bridge: Arc<LocalBridge>) -> Router {
+    Router::new()
+        .route("/interventions", post(open_intervention))
+        .route("/interventions/{reference}", get(get_intervention))
+        .route("/interventions/{reference}/closure", post(close_intervention))
+        .route("/admin/end-period", post(end_period))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(bridge)
+}
+
+/// The background loops: inbox polling and the on-call closer.
+pub fn spawn_background(bridge: Arc<LocalBridge>) {
+    let inbox = bridge.clone();
+    tokio::spawn(async move {
+        let mut tracker = StabilityTracker::default();
+        let mut done = HashSet::new();
+        loop {
+            inbox.inbox_pass(&mut tracker, &mut done).await;
+            tokio::time::sleep(inbox.config.inbox_poll).await;
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = bridge.closer_pass().await {
+                tracing::error!(%error, "closer pass failed; trying again later");
+            }
+            tokio::time::sleep(bridge.config.closer_every).await;
+        }
+    });
+}
+
+/// A short pause used by the background loops' defaults.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(1);

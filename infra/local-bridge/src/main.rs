@@ -1,0 +1,64 @@
+//! `cargo run --release -p local-bridge`: the whole bridge on this machine.
+
+use intent_client::{IntentClient, IntentConfig};
+use intent_simulator::{IntentSimulator, SimulatorConfig};
+use local_bridge::config::LocalConfig;
+use local_bridge::{LocalBridge, router, spawn_background};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    bridge_runtime::init_tracing();
+    let config = LocalConfig::from_env()?;
+
+    // Intent: the configured hub, or the simulator in process.
+    let (intent_config, simulator) = match IntentConfig::from_env() {
+        Ok(intent) => (intent, None),
+        Err(_) if std::env::var("INTENT_BASE_URL").is_err() => {
+            let simulator =
+                IntentSimulator::start_on(config.simulator_listen, SimulatorConfig::default())
+                    .await?;
+            let intent = IntentConfig::new(
+                &simulator.base_url(),
+                &simulator.token_url(),
+                &simulator.client_id(),
+                &simulator.client_secret(),
+            );
+            (intent, Some(simulator))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let intent = IntentClient::new(intent_config)?;
+    let bridge = Arc::new(LocalBridge::new(config.clone(), intent)?);
+    spawn_background(bridge.clone());
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let simulator_line = simulator
+        .as_ref()
+        .map(|s| format!("http://{}/_simulator/requests", s.local_addr()))
+        .unwrap_or_else(|| "(a real Intent is configured)".into());
+    println!(
+        "local bridge on http://{}  |  inbox {}  |  events {}  |  Intent simulator {}",
+        listener.local_addr()?,
+        config.inbox_dir.display(),
+        config
+            .events_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "stdout".into()),
+        simulator_line
+    );
+    axum::serve(listener, router(bridge))
+        .with_graceful_shutdown(async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+        .await?;
+    drop(simulator);
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! The embedded store: redb (a maintained, pure-Rust, ACID key-value store) in one file.
+//! A file and its whole history are one JSON document under `contract \0 reference`;
+//! every change is a read-modify-write inside one write transaction (redb serialises
+//! writers), which gives the same guarantees as the DynamoDB adapter's conditional
+//! transactions. Listings iterate the table: a single box holds a few thousand files.
+
+use jiff::Timestamp;
+use oncall_domain::documents::{DocumentRecord, ObjectRef, RejectionReason};
+use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
+use oncall_domain::lifecycle::{FileState, Outcome};
+use oncall_domain::model::FileId;
+use oncall_domain::ports::{
+    CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, ListOpenFiles, ListPendingEvents,
+    LoadFile, OpenFile, OpenFileResult, RecordDelivery, StoreError,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+/// What the documents ledger keeps per object version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum ObjectEntry {
+    InProgress { lease_until: Timestamp },
+    Published { at: Timestamp },
+    Rejected { reason: RejectionReason, detail: String, at: Timestamp },
+}
+
+fn key(id: &FileId) -> String {
+    format!("{}\0{}", id.contract_reference, id.reference)
+}
+
+fn failure(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn decode(bytes: &[u8]) -> Result<InterventionFile, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(failure)?;
+        let txn = db.begin_write().map_err(failure)?;
+        txn.open_table(FILES).map_err(failure)?;
+        txn.open_table(OBJECTS).map_err(failure)?;
+        txn.open_table(META).map_err(failure)?;
+        txn.commit().map_err(failure)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs blocking store work off the async threads.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(failure)?
+    }
+
+    /// Changes one file inside a write transaction; `change` returns what to answer and
+    /// whether to write the file back.
+    async fn update_file<T, F>(&self, id: &FileId, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<InterventionFile>) -> Result<(T, Option<InterventionFile>), StoreError>
+            + Send
+            + 'static,
+    {
+        let key = key(id);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            let answer = {
+                let mut table = txn.open_table(FILES).map_err(failure)?;
+                let current = match table.get(key.as_str()).map_err(failure)? {
+                    Some(bytes) => Some(decode(bytes.value())?),
+                    None => None,
+                };
+                let (answer, write) = change(current)?;
+                if let Some(file) = write {
+                    table
+                        .insert(key.as_str(), encode(&file)?.as_slice())
+                        .map_err(failure)?;
+                }
+                answer
+            };
+            txn.commit().map_err(failure)?;
+            Ok(answer)
+        })
+        .await
+    }
+
+    async fn all_files(&self) -> Result<Vec<InterventionFile>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(FILES).map_err(failure)?;
+            let mut files = Vec::new();
+            for entry in table.iter().map_err(failure)? {
+                let (_, value) = entry.map_err(failure)?;
+                files.push(decode(value.value())?);
+            }
+            Ok(files)
+        })
+        .await
+    }
+
+    /// A small key-value note (e.g. the last on-call period handled).
+    pub async fn meta(&self, name: &'static str) -> Result<Option<String>, StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(META).map_err(failure)?;
+            Ok(table
+                .get(name)
+                .map_err(failure)?
+                .map(|value| value.value().to_string()))
+        })
+        .await
+    }
+
+    pub async fn set_meta(&self, name: &'static str, value: String) -> Result<(), StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            txn.open_table(META)
+                .map_err(failure)?
+                .insert(name, value.as_str())
+                .map_err(failure)?;
+            txn.commit().map_err(failure)
+        })
+        .await
+    }
+
+    async fn update_object<T, F>(&self, identity: String, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<ObjectEntry>) -> (T, Option<Option<ObjectEntry>>) + Send + 'static,
+    {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            let answer = {
+                let mut table = txn.open_table(OBJECTS).map_err(failure)?;
+                let current: Option<ObjectEntry> = match table.get(identity.as_str()).map_err(failure)? {
+                    Some(bytes) => Some(
+                        serde_json::from_slice(bytes.value())
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                let (answer, write) = change(current);
+                match write {
+                    Some(Some(entry)) => {
+                        table
+                            .insert(identity.as_str(), encode(&entry)?.as_slice())
+                            .map_err(failure)?;
+                    }
+                    Some(None) => {
+                        table.remove(identity.as_str()).map_err(failure)?;
+                    }
+                    None => {}
+                }
+                answer
+            };
+            txn.commit().map_err(failure)?;
+            Ok(answer)
+        })
+        .await
+    }
+}
+
+impl OpenFile for EmbeddedStore {
+    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+        let new = InterventionFile {
+            id: file.id(),
+            state: FileState::Open,
+            owner: file.owner.clone(),
+            events: vec![file.opening.clone()],
+            documents: Vec::new(),
+            expires_at: None,
+        };
+        self.update_file(&file.id(), move |current| match current {
+            Some(existing) => Ok((OpenFileResult::AlreadyExists(existing), None)),
+            None => Ok((OpenFileResult::Created, Some(new))),
+        })
+        .await
+    }
+}
+
+impl LoadFile for EmbeddedStore {
+    async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
+        let key = key(id);
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(FILES).map_err(failure)?;
+            match table.get(key.as_str()).map_err(failure)? {
+                Some(bytes) => Ok(Some(decode(bytes.value())?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+}
+
+impl RecordDelivery for EmbeddedStore {
+    async fn record_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        let delivery = delivery.clone();
+        self.update_file(id, move |current| {
+            let Some(mut file) = current else {
+                return Ok(((), None));
+            };
+            match file.events.iter_mut().find(|event| event.seq == seq) {
+                // Never overwrite a delivery Intent already acknowledged.
+                Some(event) if !matches!(event.delivery, Delivery::Delivered { .. }) => {
+                    event.delivery = delivery;
+                    Ok(((), Some(file)))
+                }
+                _ => Ok(((), None)),
+            }
+        })
+        .await
+    }
+}
+
+impl CloseFile for EmbeddedStore {
+    async fn close_file(
+        &self,
+        id: &FileId,
+        expected_version: u32,
+        closing: &RecordedEvent,
+        outcome: Outcome,
+        expires_at: Timestamp,
+    ) -> Result<CloseFileResult, StoreError> {
+        let closing = closing.clone();
+        let missing = id.clone();
+        self.update_file(id, move |current| {
+            let mut file =
+                current.ok_or_else(|| StoreError::Corrupt(format!("no file {missing}")))?;
+            if file.state != FileState::Open || file.version() != expected_version {
+                return Ok((CloseFileResult::StateChanged(file), None));
+            }
+            file.state = FileState::Closed(outcome);
+            file.events.push(closing);
+            file.expires_at = Some(expires_at);
+            Ok((CloseFileResult::Closed, Some(file)))
+        })
+        .await
+    }
+}
+
+impl DocumentLedger for EmbeddedStore {
+    async fn claim_document(
+        &self,
+        object: &ObjectRef,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<DocumentClaim, StoreError> {
+        self.update_object(object.identity(), move |current| match current {
+            None => (
+                DocumentClaim::Claimed,
+                Some(Some(ObjectEntry::InProgress { lease_until })),
+            ),
+            Some(ObjectEntry::InProgress { lease_until: held }) if held < now => (
+                DocumentClaim::Claimed,
+                Some(Some(ObjectEntry::InProgress { lease_until })),
+            ),
+            Some(ObjectEntry::InProgress { .. }) => (DocumentClaim::HeldElsewhere, None),
+            Some(ObjectEntry::Published { .. }) => (DocumentClaim::AlreadyPublished, None),
+            Some(ObjectEntry::Rejected { .. }) => (DocumentClaim::AlreadyRejected, None),
+        })
+        .await
+    }
+
+    async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
+        self.update_object(object.identity(), |current| match current {
+            Some(ObjectEntry::InProgress { .. }) => ((), Some(None)),
+            _ => ((), None),
+        })
+        .await
+    }
+
+    async fn record_published(
+        &self,
+        object: &ObjectRef,
+        file: &InterventionFile,
+        record: &DocumentRecord,
+        _expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // The document first (idempotent on its object identity), then the ledger.
+        let record = record.clone();
+        let at = record.published_at;
+        self.update_file(&file.id, move |current| {
+            let Some(mut file) = current else {
+                return Ok(((), None));
+            };
+            if file
+                .documents
+                .iter()
+                .any(|d| d.object_identity == record.object_identity)
+            {
+                return Ok(((), None));
+            }
+            file.documents.push(record);
+            Ok(((), Some(file)))
+        })
+        .await?;
+        self.update_object(object.identity(), move |_| {
+            ((), Some(Some(ObjectEntry::Published { at })))
+        })
+        .await
+    }
+
+    async fn record_rejected(
+        &self,
+        object: &ObjectRef,
+        reason: RejectionReason,
+        detail: &str,
+        now: Timestamp,
+        _expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let detail = detail.to_string();
+        self.update_object(object.identity(), move |current| match current {
+            None | Some(ObjectEntry::InProgress { .. }) => (
+                (),
+                Some(Some(ObjectEntry::Rejected {
+                    reason,
+                    detail,
+                    at: now,
+                })),
+            ),
+            _ => ((), None),
+        })
+        .await
+    }
+}
+
+impl ListOpenFiles for EmbeddedStore {
+    async fn open_files_opened_before(&self, before: Timestamp) -> Result<Vec<FileId>, StoreError> {
+        Ok(self
+            .all_files()
+            .await?
+            .into_iter()
+            .filter(|file| file.state == FileState::Open)
+            .filter(|file| {
+                file.opening()
+                    .is_some_and(|opening| opening.log.event_date.timestamp() < before)
+            })
+            .map(|file| file.id)
+            .collect())
+    }
+}
+
+impl ListPendingEvents for EmbeddedStore {
+    async fn files_with_pending_events(&self) -> Result<Vec<FileId>, StoreError> {
+        Ok(self
+            .all_files()
+            .await?
+            .into_iter()
+            .filter(|file| {
+                file.events
+                    .iter()
+                    .any(|event| matches!(event.delivery, Delivery::Pending { .. }))
+            })
+            .map(|file| file.id)
+            .collect())
+    }
+}

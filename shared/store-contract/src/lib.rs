@@ -1,0 +1,286 @@
+//! The store contract: what the domain expects of any file store, as one suite of checks
+//! run against every adapter (DynamoDB against DynamoDB Local, the embedded store of the
+//! local run on a temporary file). Each check uses fresh references, so one store
+//! instance can serve the whole suite.
+
+use jiff::{SignedDuration, Timestamp};
+use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
+use oncall_domain::file::fingerprint;
+use oncall_domain::lifecycle::{FileState, Outcome};
+use oncall_domain::ports::{
+    CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, ListOpenFiles, ListPendingEvents,
+    LoadFile, OpenFile, OpenFileResult, RecordDelivery,
+};
+use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
+use oncall_domain::validation::parse_intervention_log;
+use oncall_domain::{Delivery, FileId, NewFile, PartnerId, RecordedEvent};
+
+/// Everything a complete store implements.
+pub trait FullStore:
+    OpenFile
+    + LoadFile
+    + RecordDelivery
+    + CloseFile
+    + DocumentLedger
+    + ListOpenFiles
+    + ListPendingEvents
+{
+}
+
+impl<T> FullStore for T where
+    T: OpenFile
+        + LoadFile
+        + RecordDelivery
+        + CloseFile
+        + DocumentLedger
+        + ListOpenFiles
+        + ListPendingEvents
+{
+}
+
+fn now() -> Timestamp {
+    "2026-11-28T19:00:00Z".parse().unwrap()
+}
+
+fn reference() -> String {
+    format!("C-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn pending() -> Delivery {
+    Delivery::Pending {
+        attempts: 0,
+        last_error: None,
+        last_attempt_at: None,
+    }
+}
+
+/// A new file for the seed's claim under a fresh reference (contract `contract1`).
+pub fn new_file(reference: &str) -> NewFile {
+    let json = SEED_OPENING.replace("INTER-0500", reference);
+    let log = parse_intervention_log(json.as_bytes()).unwrap();
+    NewFile {
+        owner: PartnerId("partner-a".into()),
+        opening: RecordedEvent {
+            seq: 1,
+            event: log.event,
+            fingerprint: fingerprint(&log),
+            recorded_at: now(),
+            delivery: pending(),
+            log,
+        },
+    }
+}
+
+fn closing(reference: &str, seq: u32) -> RecordedEvent {
+    let json = SEED_CLOSURE_DONE.replace("INTER-0500", reference);
+    let log = parse_intervention_log(json.as_bytes()).unwrap();
+    RecordedEvent {
+        seq,
+        event: log.event,
+        fingerprint: fingerprint(&log),
+        recorded_at: now(),
+        delivery: pending(),
+        log,
+    }
+}
+
+/// Runs every check of the contract; panics with the failing check's message.
+pub async fn check_store<S: FullStore>(store: &S) {
+    opening_is_atomic_and_once(store).await;
+    delivery_states_round_trip_and_delivered_is_final(store).await;
+    closing_is_conditional_on_the_version(store).await;
+    open_and_pending_listings(store).await;
+    documents_ledger_claims_once(store).await;
+}
+
+async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
+    let reference = reference();
+    let file = new_file(&reference);
+    assert_eq!(
+        store.open_file(&file).await.unwrap(),
+        OpenFileResult::Created,
+        "a new file is created"
+    );
+    let loaded = store.load_file(&file.id()).await.unwrap().expect("stored");
+    assert_eq!(loaded.state, FileState::Open);
+    assert_eq!(loaded.owner, file.owner);
+    assert_eq!(loaded.events, vec![file.opening.clone()], "the opening round-trips");
+    match store.open_file(&file).await.unwrap() {
+        OpenFileResult::AlreadyExists(existing) => assert_eq!(existing, loaded),
+        other => panic!("a second opening must find the first, got {other:?}"),
+    }
+    assert!(
+        store
+            .load_file(&FileId::new(&reference, "other-contract"))
+            .await
+            .unwrap()
+            .is_none(),
+        "identity is reference + contract"
+    );
+}
+
+async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: &S) {
+    let file = new_file(&reference());
+    let id = file.id();
+    store.open_file(&file).await.unwrap();
+    let retrying = Delivery::Pending {
+        attempts: 4,
+        last_error: Some("Intent is unavailable: HTTP 503".into()),
+        last_attempt_at: Some(now()),
+    };
+    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, retrying);
+    let delivered = Delivery::Delivered {
+        attempts: 5,
+        delivered_at: now(),
+    };
+    store.record_delivery(&id, 1, &delivered).await.unwrap();
+    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        delivered,
+        "a late writer cannot undo a delivery"
+    );
+}
+
+async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
+    let reference = reference();
+    let file = new_file(&reference);
+    let id = file.id();
+    store.open_file(&file).await.unwrap();
+    let expires_at = now() + SignedDuration::from_hours(24);
+    let stale = store
+        .close_file(&id, 7, &closing(&reference, 8), Outcome::Done, expires_at)
+        .await
+        .unwrap();
+    assert!(
+        matches!(stale, CloseFileResult::StateChanged(ref f) if f.state == FileState::Open),
+        "a stale version does not close: {stale:?}"
+    );
+    let closed = store
+        .close_file(&id, 1, &closing(&reference, 2), Outcome::Done, expires_at)
+        .await
+        .unwrap();
+    assert_eq!(closed, CloseFileResult::Closed);
+    let loaded = store.load_file(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.state, FileState::Closed(Outcome::Done));
+    assert_eq!(loaded.events.len(), 2);
+    assert_eq!(loaded.expires_at, Some(expires_at));
+    let again = store
+        .close_file(&id, 1, &closing(&reference, 2), Outcome::PartialRepair, expires_at)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, CloseFileResult::StateChanged(ref f) if f.state == FileState::Closed(Outcome::Done)),
+        "a closed file stays closed: {again:?}"
+    );
+}
+
+async fn open_and_pending_listings<S: FullStore>(store: &S) {
+    let open = new_file(&reference());
+    let closed_ref = reference();
+    let closed = new_file(&closed_ref);
+    store.open_file(&open).await.unwrap();
+    store.open_file(&closed).await.unwrap();
+    store
+        .close_file(
+            &closed.id(),
+            1,
+            &closing(&closed_ref, 2),
+            Outcome::Done,
+            now(),
+        )
+        .await
+        .unwrap();
+    // The seed's eventDate is 2020-03-06T10:45:23 Paris.
+    let before_opening: Timestamp = "2020-03-06T09:00:00Z".parse().unwrap();
+    let listed = store.open_files_opened_before(now()).await.unwrap();
+    assert!(listed.contains(&open.id()), "an open file is listed");
+    assert!(!listed.contains(&closed.id()), "a closed file is not listed");
+    let early = store.open_files_opened_before(before_opening).await.unwrap();
+    assert!(!early.contains(&open.id()), "only files opened before the bound");
+
+    let pending = store.files_with_pending_events().await.unwrap();
+    assert!(pending.contains(&open.id()) && pending.contains(&closed.id()));
+    store
+        .record_delivery(
+            &open.id(),
+            1,
+            &Delivery::Delivered {
+                attempts: 1,
+                delivered_at: now(),
+            },
+        )
+        .await
+        .unwrap();
+    let pending = store.files_with_pending_events().await.unwrap();
+    assert!(!pending.contains(&open.id()), "delivered events leave the pending list");
+}
+
+async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
+    let reference = reference();
+    let file = new_file(&reference);
+    store.open_file(&file).await.unwrap();
+    let object = ObjectRef {
+        bucket: "docs".into(),
+        key: format!("quitus/contract1/{reference}/q.pdf"),
+        version: ObjectVersion::VersionId("v1".into()),
+        size: Some(10),
+    };
+    let lease = now() + SignedDuration::from_mins(15);
+    assert_eq!(store.claim_document(&object, now(), lease).await.unwrap(), DocumentClaim::Claimed);
+    assert_eq!(
+        store.claim_document(&object, now(), lease).await.unwrap(),
+        DocumentClaim::HeldElsewhere
+    );
+    store.release_document(&object).await.unwrap();
+    assert_eq!(store.claim_document(&object, now(), lease).await.unwrap(), DocumentClaim::Claimed);
+    let record = DocumentRecord {
+        object_identity: object.identity(),
+        file_name: "q.pdf".into(),
+        title: "quitus d'intervention".into(),
+        size: 10,
+        intent_document_id: Some("doc-1".into()),
+        published_at: now(),
+        attempts: 1,
+    };
+    let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
+    store
+        .record_published(&object, &loaded, &record, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_document(&object, now(), lease).await.unwrap(),
+        DocumentClaim::AlreadyPublished
+    );
+    assert_eq!(store.load_file(&file.id()).await.unwrap().unwrap().documents, vec![record]);
+
+    let rejected = ObjectRef {
+        version: ObjectVersion::VersionId("v2".into()),
+        ..object.clone()
+    };
+    store.claim_document(&rejected, now(), lease).await.unwrap();
+    store
+        .record_rejected(&rejected, RejectionReason::NotPdf, "not a PDF", now(), lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_document(&rejected, now(), lease).await.unwrap(),
+        DocumentClaim::AlreadyRejected
+    );
+    // An expired lease can be taken over.
+    let abandoned = ObjectRef {
+        version: ObjectVersion::VersionId("v3".into()),
+        ..object
+    };
+    let short = now() + SignedDuration::from_secs(1);
+    store.claim_document(&abandoned, now(), short).await.unwrap();
+    let later = now() + SignedDuration::from_mins(1);
+    assert_eq!(
+        store
+            .claim_document(&abandoned, later, later + SignedDuration::from_mins(15))
+            .await
+            .unwrap(),
+        DocumentClaim::Claimed
+    );
+}
