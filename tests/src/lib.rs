@@ -466,7 +466,16 @@ impl Bridge {
         &self,
         policy: oncall_domain::oncall::CloserPolicy,
     ) -> oncall_closer::OnCallCloser {
-        oncall_closer::OnCallCloser::new(
+        self.closer_with_clock(policy, oncall_domain::ports::SystemClock)
+    }
+
+    /// The closer with its own clock (to run a period that has not ended yet in real time).
+    pub fn closer_with_clock<C: oncall_domain::ports::Clock>(
+        &self,
+        policy: oncall_domain::oncall::CloserPolicy,
+        clock: C,
+    ) -> oncall_closer::OnCallCloser<C> {
+        oncall_closer::OnCallCloser::with_clock(
             &self.sdk,
             oncall_closer::CloserConfig {
                 table_name: self.table.clone(),
@@ -481,6 +490,7 @@ impl Bridge {
                     .collect(),
                 tolerance: jiff::SignedDuration::from_mins(30),
             },
+            clock,
         )
         .unwrap()
     }

@@ -21,7 +21,6 @@ fn seed_as_sent_to_intent() -> Value {
     expected
 }
 
-
 #[tokio::test]
 async fn the_seed_claim_is_stored_delivered_and_announced() {
     let intake = intake().await;
@@ -471,4 +470,24 @@ async fn no_personal_data_reaches_a_log_line() {
             "{secret} leaked into the logs:\n{logs}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_claim_dated_in_the_future_is_refused() {
+    let intake = intake().await;
+    // A wrong offset or year would keep the file out of tonight's closing.
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let future = SEED_OPENING.replace(
+        "\"eventDate\": \"2020-03-06T10:45:23\"",
+        &format!("\"eventDate\": \"{tomorrow}\""),
+    );
+    let answer = intake.post(&future).await;
+    assert_problem(&answer, 422);
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("in the future")
+    );
+    assert!(intake.items().await.is_empty());
 }

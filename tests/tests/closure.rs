@@ -34,7 +34,6 @@ const CANCEL: &str = r#"{
 "workType": "corrective"
 }"#;
 
-
 async fn opened() -> Bridge {
     let bridge = Bridge::start().await;
     assert_eq!(bridge.post(SEED_OPENING).await.status, 201);

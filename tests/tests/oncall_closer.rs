@@ -42,7 +42,11 @@ fn policy() -> CloserPolicy {
     }
 }
 
-async fn run(closer: &oncall_closer::OnCallCloser, kind: TickKind, at: &str) -> RunSummary {
+async fn run<C: oncall_domain::ports::Clock>(
+    closer: &oncall_closer::OnCallCloser<C>,
+    kind: TickKind,
+    at: &str,
+) -> RunSummary {
     run_tick(closer, tick(kind, at), Deadline::none())
         .await
         .unwrap()
@@ -370,18 +374,34 @@ async fn near_its_deadline_the_run_stops_cleanly_and_the_next_tick_continues() {
     for reference in ["R-1", "R-2", "R-3"] {
         bridge.post(&claim(reference)).await;
     }
-    let closer = bridge.closer(policy());
+    // A period that ends after these claims were recorded (Tuesday 2026-12-01 08:00),
+    // run by a closer whose clock stands just after it.
+    let end_tick = "2026-12-01T07:00:00Z";
+    let clock = oncall_domain::in_memory::FixedClock("2026-12-01T07:01:00Z".parse().unwrap());
+    let closer = bridge.closer_with_clock(policy(), clock);
     let out_of_time = Deadline {
         stop_at: Some(std::time::Instant::now()),
     };
-    let summary = run_tick(&closer, tick(TickKind::EndOfPeriod, END_TICK), out_of_time)
+    let summary = run_tick(&closer, tick(TickKind::EndOfPeriod, end_tick), out_of_time)
         .await
         .unwrap();
     let closing = summary.closing.unwrap();
     assert!(closing.stopped_early);
     assert_eq!(closing.closed, 0);
     // The next (resend) tick finishes the last ended period.
-    let next = run(&closer, TickKind::Resend, "2026-11-24T07:05:00Z").await;
+    let next = run(&closer, TickKind::Resend, "2026-12-01T07:05:00Z").await;
     assert_eq!(next.closing.unwrap().closed, 3);
     assert_eq!(closings(&bridge).len(), 3);
+}
+
+#[tokio::test]
+async fn a_resend_tick_leaves_alone_a_claim_filed_after_the_period_ended() {
+    let bridge = Bridge::start().await;
+    // A call of the night (eventDate Monday 22:00), filed now, after the period's end:
+    // the partner's own report may still come; the next period's end closes it.
+    bridge.post(&claim("R-1")).await;
+    let closer = bridge.closer(policy());
+    let summary = run(&closer, TickKind::Resend, "2026-11-24T07:05:00Z").await;
+    assert_eq!(summary.closing.unwrap().closed, 0);
+    assert!(closings(&bridge).is_empty());
 }

@@ -40,9 +40,11 @@ impl ForwarderConfig {
     /// (default 395) and `S3_FORCE_PATH_STYLE` (default false).
     pub fn from_env() -> Result<Self, Error> {
         let mut policy = DocumentPolicy::default();
-        if let Some(bytes) =
-            bridge_runtime::parsed_env("MAX_DOCUMENT_BYTES", "a positive number of bytes", |b: &u64| *b > 0)?
-        {
+        if let Some(bytes) = bridge_runtime::parsed_env(
+            "MAX_DOCUMENT_BYTES",
+            "a positive number of bytes",
+            |b: &u64| *b > 0,
+        )? {
             policy.max_bytes = bytes;
         }
         policy.retention = jiff::SignedDuration::from_hours(24 * bridge_runtime::retention_days()?);

@@ -99,14 +99,18 @@ impl LocalConfig {
         let data_dir = PathBuf::from(env("DATA_DIR").unwrap_or_else(|| "local-bridge-data".into()));
         let partners = match env("PARTNERS_FILE") {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("PARTNERS_FILE {path}: {e}"))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("PARTNERS_FILE {path}: {e}"))?;
                 serde_json::from_str(&text).map_err(|e| format!("PARTNERS_FILE {path}: {e}"))?
             }
             None => PartnersConfig::demo(),
         };
         let millis = |name: &str, default: u64| -> Result<Duration, String> {
             env(name)
-                .map(|v| v.parse::<u64>().map_err(|_| format!("{name} must be a whole number")))
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| format!("{name} must be a whole number"))
+                })
                 .transpose()
                 .map(|v| Duration::from_millis(v.unwrap_or(default)))
         };

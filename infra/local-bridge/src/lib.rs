@@ -57,7 +57,10 @@ impl LocalBridge {
             api: PartnerApi {
                 store,
                 intent,
-                events: JsonLinesEvents::new(config.events_file.clone(), "oncall-bridge.interventions"),
+                events: JsonLinesEvents::new(
+                    config.events_file.clone(),
+                    "oncall-bridge.interventions",
+                ),
                 clock: SystemClock,
                 partners: config.partners.directory(),
                 closure: Default::default(),
@@ -90,7 +93,10 @@ impl LocalBridge {
 
     /// Closes every open file opened before `period.end`, re-sends pending events,
     /// reconciles with Intent and publishes the period's summary.
-    pub async fn close_period(&self, period: &OnCallPeriod) -> Result<OnCallPeriodClosed, StoreError> {
+    pub async fn close_period(
+        &self,
+        period: &OnCallPeriod,
+    ) -> Result<OnCallPeriodClosed, StoreError> {
         let api = &self.api;
         let closing = close_stragglers(
             &api.store,
@@ -151,7 +157,10 @@ impl LocalBridge {
             let handled = self.api.store.meta("last_period").await?;
             if handled.as_deref() != Some(period.id.as_str()) {
                 self.close_period(&period).await?;
-                self.api.store.set_meta("last_period", period.id.clone()).await?;
+                self.api
+                    .store
+                    .set_meta("last_period", period.id.clone())
+                    .await?;
                 return Ok(());
             }
         }
@@ -219,7 +228,12 @@ async fn open_intervention(
     body: Bytes,
 ) -> Response {
     let caller = bridge.caller(&headers);
-    into_axum(bridge.api.open_intervention(caller.as_deref(), &headers, &body).await)
+    into_axum(
+        bridge
+            .api
+            .open_intervention(caller.as_deref(), &headers, &body)
+            .await,
+    )
 }
 
 async fn get_intervention(
@@ -232,7 +246,11 @@ async fn get_intervention(
     into_axum(
         bridge
             .api
-            .get_intervention(caller.as_deref(), &reference, query.contract_reference.as_deref())
+            .get_intervention(
+                caller.as_deref(),
+                &reference,
+                query.contract_reference.as_deref(),
+            )
             .await,
     )
 }
@@ -280,7 +298,10 @@ pub fn router(bridge: Arc<LocalBridge>) -> Router {
     Router::new()
         .route("/interventions", post(open_intervention))
         .route("/interventions/{reference}", get(get_intervention))
-        .route("/interventions/{reference}/closure", post(close_intervention))
+        .route(
+            "/interventions/{reference}/closure",
+            post(close_intervention),
+        )
         .route("/admin/end-period", post(end_period))
         .route("/health", get(|| async { "ok" }))
         .with_state(bridge)

@@ -11,7 +11,7 @@ use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, ListOpenFiles, ListPendingEvents,
-    LoadFile, OpenFile, OpenFileResult, RecordDelivery, StoreError,
+    LoadFile, OpenFile, OpenFileResult, RecordDelivery, SendLease, StoreError,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,8 @@ use std::sync::Arc;
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// Send leases: file key → lease end (milliseconds since the epoch).
+const LEASES: TableDefinition<&str, i64> = TableDefinition::new("leases");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -31,9 +33,17 @@ pub struct EmbeddedStore {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 enum ObjectEntry {
-    InProgress { lease_until: Timestamp },
-    Published { at: Timestamp },
-    Rejected { reason: RejectionReason, detail: String, at: Timestamp },
+    InProgress {
+        lease_until: Timestamp,
+    },
+    Published {
+        at: Timestamp,
+    },
+    Rejected {
+        reason: RejectionReason,
+        detail: String,
+        at: Timestamp,
+    },
 }
 
 fn key(id: &FileId) -> String {
@@ -60,6 +70,7 @@ impl EmbeddedStore {
         txn.open_table(FILES).map_err(failure)?;
         txn.open_table(OBJECTS).map_err(failure)?;
         txn.open_table(META).map_err(failure)?;
+        txn.open_table(LEASES).map_err(failure)?;
         txn.commit().map_err(failure)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -156,13 +167,14 @@ impl EmbeddedStore {
             let txn = db.begin_write().map_err(failure)?;
             let answer = {
                 let mut table = txn.open_table(OBJECTS).map_err(failure)?;
-                let current: Option<ObjectEntry> = match table.get(identity.as_str()).map_err(failure)? {
-                    Some(bytes) => Some(
-                        serde_json::from_slice(bytes.value())
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    ),
-                    None => None,
-                };
+                let current: Option<ObjectEntry> =
+                    match table.get(identity.as_str()).map_err(failure)? {
+                        Some(bytes) => Some(
+                            serde_json::from_slice(bytes.value())
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        ),
+                        None => None,
+                    };
                 let (answer, write) = change(current);
                 match write {
                     Some(Some(entry)) => {
@@ -383,5 +395,56 @@ impl ListPendingEvents for EmbeddedStore {
             })
             .map(|file| file.id)
             .collect())
+    }
+}
+
+impl SendLease for EmbeddedStore {
+    async fn take_send_lease(
+        &self,
+        id: &FileId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = key(id);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            let taken = {
+                let mut leases = txn.open_table(LEASES).map_err(failure)?;
+                let held = leases
+                    .get(key.as_str())
+                    .map_err(failure)?
+                    .map(|until| until.value());
+                if held.is_some_and(|held| held >= now.as_millisecond()) {
+                    false
+                } else {
+                    leases
+                        .insert(key.as_str(), until.as_millisecond())
+                        .map_err(failure)?;
+                    true
+                }
+            };
+            txn.commit().map_err(failure)?;
+            Ok(taken)
+        })
+        .await
+    }
+
+    async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {
+        let key = key(id);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            {
+                let mut leases = txn.open_table(LEASES).map_err(failure)?;
+                let mine = leases
+                    .get(key.as_str())
+                    .map_err(failure)?
+                    .is_some_and(|held| held.value() == until.as_millisecond());
+                if mine {
+                    leases.remove(key.as_str()).map_err(failure)?;
+                }
+            }
+            txn.commit().map_err(failure)
+        })
+        .await
     }
 }

@@ -18,6 +18,10 @@ async fn the_embedded_store_keeps_files_across_reopening() {
         store.open_file(&file).await.unwrap();
     }
     let store = local_bridge::store::EmbeddedStore::open(&path).unwrap();
-    let loaded = store.load_file(&file.id()).await.unwrap().expect("still there");
+    let loaded = store
+        .load_file(&file.id())
+        .await
+        .unwrap()
+        .expect("still there");
     assert_eq!(loaded.events, vec![file.opening]);
 }

@@ -57,7 +57,10 @@ async fn start(data: &Path, port: u16, simulator: &IntentSimulator) -> Bridge {
         {
             return bridge;
         }
-        assert!(Instant::now() < deadline, "the local bridge did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "the local bridge did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -77,34 +80,60 @@ async fn send(method: &str, url: &str, token: &str, body: Option<&str>) -> (u16,
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
 async fn the_walkthrough_survives_restarts() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let simulator = IntentSimulator::start(SimulatorConfig::default()).await.unwrap();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut bridge = start(data.path(), port, &simulator).await;
 
     // 1. Open the seed's claim.
-    let (status, body) = send("POST", &format!("{}/interventions", bridge.base), PARTNER, Some(SEED_OPENING)).await;
+    let (status, body) = send(
+        "POST",
+        &format!("{}/interventions", bridge.base),
+        PARTNER,
+        Some(SEED_OPENING),
+    )
+    .await;
     assert_eq!(status, 201, "{body:#}");
     // A second claim while Intent is down: stored, pending.
     simulator.inject(Fault::status(Endpoint::InterventionLogs, 503, 4));
     let second = SEED_OPENING.replace("INTER-0500", "INTER-0501");
-    let (status, body) = send("POST", &format!("{}/interventions", bridge.base), PARTNER, Some(&second)).await;
+    let (status, body) = send(
+        "POST",
+        &format!("{}/interventions", bridge.base),
+        PARTNER,
+        Some(&second),
+    )
+    .await;
     assert_eq!(status, 202, "{body:#}");
-    let bad = send("POST", &format!("{}/interventions", bridge.base), "Bearer nope", Some(SEED_OPENING)).await;
-    assert_eq!(bad.0, 403);
+    let bad = send(
+        "POST",
+        &format!("{}/interventions", bridge.base),
+        "Bearer nope",
+        Some(SEED_OPENING),
+    )
+    .await;
+    assert_eq!(bad.0, 401, "an unknown token authenticates nobody");
 
     // 2. Restart: nothing is lost.
     drop(bridge);
     bridge = start(data.path(), port, &simulator).await;
     let (status, file) = send(
         "GET",
-        &format!("{}/interventions/INTER-0500?contractReference=contract1", bridge.base),
+        &format!(
+            "{}/interventions/INTER-0500?contractReference=contract1",
+            bridge.base
+        ),
         PARTNER,
         None,
     )
@@ -143,11 +172,23 @@ async fn the_walkthrough_survives_restarts() {
     //    then its automatic closure.
     drop(bridge);
     bridge = start(data.path(), port, &simulator).await;
-    let (status, summary) = send("POST", &format!("{}/admin/end-period", bridge.base), ADMIN, None).await;
+    let (status, summary) = send(
+        "POST",
+        &format!("{}/admin/end-period", bridge.base),
+        ADMIN,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{summary:#}");
     assert_eq!(summary["filesClosed"], 1);
     assert_eq!(summary["stillFailing"], 0);
-    let forbidden = send("POST", &format!("{}/admin/end-period", bridge.base), PARTNER, None).await;
+    let forbidden = send(
+        "POST",
+        &format!("{}/admin/end-period", bridge.base),
+        PARTNER,
+        None,
+    )
+    .await;
     assert_eq!(forbidden.0, 401);
 
     // 6. What Intent received, in order.
@@ -172,12 +213,25 @@ async fn the_walkthrough_survives_restarts() {
             "INTER-0501 closed/partial_repair",
         ]
     );
-    assert!(simulator.interventions().iter().all(|i| i.status == "closed"));
+    assert!(
+        simulator
+            .interventions()
+            .iter()
+            .all(|i| i.status == "closed")
+    );
 
     // The domain events, as JSON lines.
     let events = std::fs::read_to_string(data.path().join("domain-events.jsonl")).unwrap();
-    for kind in ["InterventionOpened", "InterventionClosed", "DocumentPublished", "OnCallPeriodClosed"] {
+    for kind in [
+        "InterventionOpened",
+        "InterventionClosed",
+        "DocumentPublished",
+        "OnCallPeriodClosed",
+    ] {
         assert!(events.contains(kind), "{kind} missing from\n{events}");
     }
-    assert!(!events.contains("DUPONT"), "no tenant data in domain events");
+    assert!(
+        !events.contains("DUPONT"),
+        "no tenant data in domain events"
+    );
 }

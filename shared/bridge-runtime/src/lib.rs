@@ -95,10 +95,10 @@ pub fn parsed_env<T: std::str::FromStr>(
 
 /// `CLOSED_FILE_RETENTION_DAYS`: days a closed file's data is kept (default 395).
 pub fn retention_days() -> Result<i64, InvalidVariable> {
-    Ok(
-        parsed_env("CLOSED_FILE_RETENTION_DAYS", "a whole number of days ≥ 1", |d: &i64| {
-            *d >= 1
-        })?
-        .unwrap_or(395),
-    )
+    Ok(parsed_env(
+        "CLOSED_FILE_RETENTION_DAYS",
+        "a whole number of days ≥ 1",
+        |d: &i64| *d >= 1,
+    )?
+    .unwrap_or(395))
 }

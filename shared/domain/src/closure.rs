@@ -13,7 +13,7 @@ use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
 use crate::model::{Event, FileId, InterventionLog};
 use crate::ports::{
     Clock, CloseFile, CloseFileResult, LoadFile, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, StoreError,
+    RecordDelivery, SendLease, StoreError,
 };
 use jiff::SignedDuration;
 
@@ -125,7 +125,7 @@ pub async fn close_intervention<S, I, E, C>(
     log: InterventionLog,
 ) -> Result<ClosedFile, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery,
+    S: LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -147,7 +147,7 @@ pub async fn close_loaded_intervention<S, I, E, C>(
     mut loaded: Option<InterventionFile>,
 ) -> Result<ClosedFile, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery,
+    S: LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,

@@ -3,7 +3,7 @@
 
 use crate::file::{Delivery, InterventionFile};
 use crate::model::{FileId, InterventionLog};
-use crate::ports::{Clock, PublishToIntent, RecordDelivery};
+use crate::ports::{Clock, LoadFile, PublishToIntent, RecordDelivery, SendLease};
 
 /// Sends `log` (event `seq` of file `id`, with `previous_attempts` already made) and
 /// records the outcome. Returns the delivery state as recorded (or as it would have been,
@@ -73,26 +73,61 @@ impl Deadline {
     }
 }
 
+/// How long a sender may hold a file: longer than any delivery with its retries.
+pub const SEND_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(3);
+
 /// Sends a file's undelivered events to Intent strictly in order: an event is only sent
 /// once every earlier one is delivered, so Intent never sees a closure before the opening.
 /// Stops at the first event that does not get through (it and those after it stay
 /// pending). Events Intent refused for good (`failed`) block those after them too. No new
 /// event is started once `deadline` is reached (it stays pending for the re-send run).
-/// Returns the file with the delivery states as recorded.
+///
+/// The file's send lease is taken first and the file read again under it, so a sender
+/// never acts on a stale copy; if another sender holds the lease, nothing is sent here
+/// (that sender, or the next re-send run, delivers). Returns the file as it stands.
 pub async fn deliver_in_order<S, I, C>(
     store: &S,
     intent: &I,
     clock: &C,
-    mut file: InterventionFile,
+    file: InterventionFile,
     deadline: Deadline,
 ) -> InterventionFile
 where
-    S: RecordDelivery,
+    S: RecordDelivery + SendLease + LoadFile,
     I: PublishToIntent,
     C: Clock,
 {
+    if file
+        .events
+        .iter()
+        .all(|event| !matches!(event.delivery, Delivery::Pending { .. }))
+    {
+        return file;
+    }
+    let now = clock.now();
+    let until = now.checked_add(SEND_LEASE).unwrap_or(now);
+    match store.take_send_lease(&file.id, now, until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("another sender is delivering this file's events; leaving them to it");
+            return file;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not take the send lease; events stay pending");
+            return file;
+        }
+    }
     let id = file.id.clone();
-    for event in file.events.iter_mut() {
+    let mut current = match store.load_file(&id).await {
+        Ok(Some(fresh)) => fresh,
+        Ok(None) => file,
+        Err(error) => {
+            tracing::warn!(%error, "could not re-read the file; events stay pending");
+            let _ = store.release_send_lease(&id, until).await;
+            return file;
+        }
+    };
+    for event in current.events.iter_mut() {
         match &event.delivery {
             Delivery::Delivered { .. } => continue,
             Delivery::Failed { .. } => {
@@ -113,5 +148,8 @@ where
             }
         }
     }
-    file
+    if let Err(error) = store.release_send_lease(&id, until).await {
+        tracing::warn!(%error, "could not release the send lease; it ends by itself");
+    }
+    current
 }

@@ -156,8 +156,15 @@ where
         Ok(read) => read,
         Err(SourceError::Missing) => {
             let detail = "the object no longer exists";
-            return reject(ports, policy, object, Some(id), RejectionReason::Missing, detail)
-                .await;
+            return reject(
+                ports,
+                policy,
+                object,
+                Some(id),
+                RejectionReason::Missing,
+                detail,
+            )
+            .await;
         }
         Err(SourceError::Unavailable(detail)) => return Err(RetryLater(detail)),
     };
@@ -166,11 +173,27 @@ where
             "{} bytes, over the {} byte limit",
             info.size, policy.max_bytes
         );
-        return reject(ports, policy, object, Some(id), RejectionReason::TooLarge, &detail).await;
+        return reject(
+            ports,
+            policy,
+            object,
+            Some(id),
+            RejectionReason::TooLarge,
+            &detail,
+        )
+        .await;
     }
     if !looks_like_pdf(&head) {
         let detail = "the content does not start with %PDF-";
-        return reject(ports, policy, object, Some(id), RejectionReason::NotPdf, detail).await;
+        return reject(
+            ports,
+            policy,
+            object,
+            Some(id),
+            RejectionReason::NotPdf,
+            detail,
+        )
+        .await;
     }
 
     let upload = DocumentUpload {

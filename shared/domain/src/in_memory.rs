@@ -7,7 +7,7 @@ use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
     Clock, CloseFile, CloseFileResult, DeliveryFailure, DomainEventError, LoadFile, OpenFile,
-    OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery, StoreError,
+    OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease, StoreError,
 };
 use jiff::Timestamp;
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +17,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct InMemoryStore {
     files: Mutex<HashMap<FileId, InterventionFile>>,
+    leases: Mutex<HashMap<FileId, Timestamp>>,
     unavailable: Mutex<bool>,
 }
 
@@ -97,6 +98,33 @@ impl CloseFile for InMemoryStore {
         file.events.push(closing.clone());
         file.expires_at = Some(expires_at);
         Ok(CloseFileResult::Closed)
+    }
+}
+
+impl SendLease for InMemoryStore {
+    async fn take_send_lease(
+        &self,
+        id: &FileId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.check_available()?;
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get(id) {
+            Some(held) if *held >= now => Ok(false),
+            _ => {
+                leases.insert(id.clone(), until);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {
+        let mut leases = self.leases.lock().unwrap();
+        if leases.get(id) == Some(&until) {
+            leases.remove(id);
+        }
+        Ok(())
     }
 }
 

@@ -3,14 +3,14 @@
 //! Store first, then Intent: once `open_file` succeeded the claim is safe, whatever
 //! happens to Intent or to the domain event.
 
-use crate::delivery::deliver_event;
+use crate::delivery::{Deadline, deliver_in_order};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, transition};
 use crate::model::{Event, InterventionLog};
 use crate::ports::{
-    Clock, OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery,
-    StoreError,
+    Clock, LoadFile, OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent,
+    RecordDelivery, SendLease, StoreError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub async fn open_intervention<S, I, E, C>(
     log: InterventionLog,
 ) -> Result<Opened, OpenError>
 where
-    S: OpenFile + RecordDelivery,
+    S: OpenFile + LoadFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -98,19 +98,16 @@ where
             }
         }
         OpenFileResult::Created => {
-            let id = new_file.id();
             tracing::info!("file opened and stored; delivering to Intent");
-            let mut opening = new_file.opening;
-            opening.delivery =
-                deliver_event(store, intent, clock, &id, opening.seq, &opening.log, 0).await;
             let file = InterventionFile {
-                id,
+                id: new_file.id(),
                 state,
                 owner: new_file.owner,
-                events: vec![opening],
+                events: vec![new_file.opening],
                 documents: Vec::new(),
                 expires_at: None,
             };
+            let file = deliver_in_order(store, intent, clock, file, Deadline::none()).await;
             if let Some(event) = DomainEvent::opened(&file)
                 && let Err(error) = events.publish(&[event]).await
             {

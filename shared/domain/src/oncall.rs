@@ -17,13 +17,13 @@
 use crate::calendar::OnCallPeriod;
 use crate::closure::{CloseError, Closer, ClosurePolicy, close_loaded_intervention};
 use crate::datetime::IntentDateTime;
-use crate::delivery::{deliver_event, deliver_in_order};
+use crate::delivery::deliver_in_order;
 use crate::file::{Delivery, InterventionFile};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
     Clock, CloseFile, HubIntervention, ListOpenFiles, ListOpenOnIntent, ListPendingEvents,
-    LoadFile, PublishDomainEvents, PublishToIntent, RecordDelivery, StoreError,
+    LoadFile, PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease, StoreError,
 };
 use crate::sensitive::Sensitive;
 use futures_util::StreamExt;
@@ -187,7 +187,7 @@ pub async fn close_stragglers<S, I, E, C>(
     deadline: Deadline,
 ) -> Result<ClosingReport, StoreError>
 where
-    S: ListOpenFiles + LoadFile + CloseFile + RecordDelivery,
+    S: ListOpenFiles + LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -242,7 +242,7 @@ async fn close_one<S, I, E, C>(
     id: &FileId,
 ) -> Result<bool, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery,
+    S: LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -309,7 +309,7 @@ pub async fn resend_pending<S, I, E, C>(
     deadline: Deadline,
 ) -> Result<ResendReport, StoreError>
 where
-    S: ListPendingEvents + LoadFile + RecordDelivery,
+    S: ListPendingEvents + LoadFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -354,7 +354,7 @@ async fn resend_file<S, I, E, C>(
     id: &FileId,
 ) -> Result<ResendReport, StoreError>
 where
-    S: LoadFile + RecordDelivery,
+    S: LoadFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -414,13 +414,18 @@ where
     file = deliver_in_order(store, intent, clock, file, Deadline::none()).await;
     report.delivered += delivered_seqs(&file).difference(&before).count();
     // Intent refused an event for good during this run: report it like exhausted ones.
-    for event in file
-        .events
-        .iter()
-        .filter(|e| matches!(e.delivery, Delivery::Failed { .. }) && !failed_before.contains(&e.seq))
-    {
+    for event in file.events.iter().filter(|e| {
+        matches!(e.delivery, Delivery::Failed { .. }) && !failed_before.contains(&e.seq)
+    }) {
         report.marked_failed += 1;
-        report_failed(events, id, event.seq, event.event.as_str(), event.delivery.attempts()).await;
+        report_failed(
+            events,
+            id,
+            event.seq,
+            event.event.as_str(),
+            event.delivery.attempts(),
+        )
+        .await;
     }
     report.still_pending += pending_count(&file);
     report.failed += failed_count(&file);
@@ -434,15 +439,14 @@ async fn report_failed<E: PublishDomainEvents>(
     event: &'static str,
     attempts: u32,
 ) {
-    let failed = crate::domain_events::DomainEvent::DeliveryFailed(
-        crate::domain_events::DeliveryFailed {
+    let failed =
+        crate::domain_events::DomainEvent::DeliveryFailed(crate::domain_events::DeliveryFailed {
             reference: id.reference.clone(),
             contract_reference: id.contract_reference.clone(),
             seq,
             event,
             attempts,
-        },
-    );
+        });
     if let Err(error) = events.publish(&[failed]).await {
         tracing::error!(%error, "the DeliveryFailed domain event was not published");
     }
@@ -502,7 +506,7 @@ pub async fn reconcile<S, I, L, C>(
     deadline: Deadline,
 ) -> Result<ReconcileReport, StoreError>
 where
-    S: LoadFile + RecordDelivery,
+    S: LoadFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     L: ListOpenOnIntent,
     C: Clock,
@@ -538,20 +542,26 @@ where
                 let Some(closing) = file.last_event() else {
                     continue;
                 };
+                // Still pending: the re-send pass owns it. Delivered (or refused) and
+                // yet open on Intent: Intent lost it; send it again, under the lease.
+                if matches!(closing.delivery, Delivery::Pending { .. }) {
+                    continue;
+                }
+                let now = clock.now();
+                let until = now.checked_add(crate::delivery::SEND_LEASE).unwrap_or(now);
+                if !store.take_send_lease(&id, now, until).await? {
+                    continue;
+                }
                 tracing::warn!(reference = %id.reference, "closed here but open on Intent; sending the closing event again");
-                let previous = closing.delivery.attempts();
-                let delivery = deliver_event(
-                    store,
-                    intent,
-                    clock,
-                    &id,
-                    closing.seq,
-                    &closing.log,
-                    previous,
-                )
-                .await;
-                if matches!(delivery, Delivery::Delivered { .. }) {
-                    report.closing_resent += 1;
+                let resent = intent.publish_log(&closing.log).await;
+                if let Err(error) = store.release_send_lease(&id, until).await {
+                    tracing::warn!(%error, "could not release the send lease; it ends by itself");
+                }
+                match resent {
+                    Ok(_) => report.closing_resent += 1,
+                    Err(failure) => {
+                        tracing::warn!(error = %failure, "the closing event could not be sent again")
+                    }
                 }
             }
             // Open here too: opened after the period's end, or failing to close; the

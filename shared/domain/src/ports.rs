@@ -80,6 +80,26 @@ pub trait RecordDelivery: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// The right to send a file's events to Intent: one sender at a time per file, so two
+/// senders (an API request and a re-send run) cannot send the same event twice or out of
+/// order. A lease ends by itself at `until` if its holder dies.
+pub trait SendLease: Send + Sync {
+    /// Takes the lease until `until`; `false` when another sender holds it.
+    fn take_send_lease(
+        &self,
+        id: &FileId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives back the lease taken until `until` (another holder's is left alone).
+    fn release_send_lease(
+        &self,
+        id: &FileId,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Why Intent does not have an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail} (after {attempts} attempt(s))")]

@@ -12,7 +12,8 @@ use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::Outcome;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, LoadFile, OpenFile, OpenFileResult, RecordDelivery, StoreError,
+    CloseFile, CloseFileResult, LoadFile, OpenFile, OpenFileResult, RecordDelivery, SendLease,
+    StoreError,
 };
 use std::time::Duration;
 
@@ -336,6 +337,68 @@ impl RecordDelivery for DynamoDbStore {
                     seq,
                     "event already delivered (or gone); delivery state left as is"
                 );
+                Ok(())
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+impl SendLease for DynamoDbStore {
+    async fn take_send_lease(
+        &self,
+        id: &FileId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(file_pk(id)))
+            .key("sk", AttributeValue::S(FILE_SK.to_string()))
+            .update_expression("SET sendingUntil = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(sendingUntil) OR sendingUntil < :now)",
+            )
+            .expression_attribute_values(":until", n(until.as_millisecond()))
+            .expression_attribute_values(":now", n(now.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(file_pk(id)))
+            .key("sk", AttributeValue::S(FILE_SK.to_string()))
+            .update_expression("REMOVE sendingUntil")
+            .condition_expression("sendingUntil = :until")
+            .expression_attribute_values(":until", n(until.as_millisecond()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
                 Ok(())
             }
             Err(error) => Err(unavailable(error)),

@@ -9,6 +9,7 @@ use oncall_domain::closure::{CloseError, CloseOutcome, Closer, ClosurePolicy, cl
 use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
 use oncall_domain::ports::{
     Clock, CloseFile, LoadFile, OpenFile, PublishDomainEvents, PublishToIntent, RecordDelivery,
+    SendLease,
 };
 use oncall_domain::validation::{parse_json, validate_intervention_log};
 use oncall_domain::{Delivery, FileId};
@@ -76,7 +77,7 @@ fn contract_of(value: &Value) -> Option<&str> {
 
 impl<S, I, E, C> PartnerApi<S, I, E, C>
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery,
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -226,9 +227,7 @@ where
         .map_err(|error| match error {
             CloseError::NotAClosure { .. }
             | CloseError::BeforeOpening { .. }
-            | CloseError::InFuture(_) => {
-                ApiError::Unprocessable(error.to_string())
-            }
+            | CloseError::InFuture(_) => ApiError::Unprocessable(error.to_string()),
             CloseError::NotFound(id) => ApiError::NotFound {
                 reference: id.reference,
                 contract: id.contract_reference,

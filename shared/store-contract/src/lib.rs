@@ -9,7 +9,7 @@ use oncall_domain::file::fingerprint;
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
     CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, ListOpenFiles, ListPendingEvents,
-    LoadFile, OpenFile, OpenFileResult, RecordDelivery,
+    LoadFile, OpenFile, OpenFileResult, RecordDelivery, SendLease,
 };
 use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::validation::parse_intervention_log;
@@ -24,6 +24,7 @@ pub trait FullStore:
     + DocumentLedger
     + ListOpenFiles
     + ListPendingEvents
+    + SendLease
 {
 }
 
@@ -35,6 +36,7 @@ impl<T> FullStore for T where
         + DocumentLedger
         + ListOpenFiles
         + ListPendingEvents
+        + SendLease
 {
 }
 
@@ -91,6 +93,41 @@ pub async fn check_store<S: FullStore>(store: &S) {
     closing_is_conditional_on_the_version(store).await;
     open_and_pending_listings(store).await;
     documents_ledger_claims_once(store).await;
+    one_sender_at_a_time(store).await;
+}
+
+async fn one_sender_at_a_time<S: FullStore>(store: &S) {
+    let file = new_file(&reference());
+    let id = file.id();
+    store.open_file(&file).await.unwrap();
+    let until = now() + SignedDuration::from_mins(3);
+    assert!(
+        store.take_send_lease(&id, now(), until).await.unwrap(),
+        "a free lease is taken"
+    );
+    assert!(
+        !store.take_send_lease(&id, now(), until).await.unwrap(),
+        "a held lease is refused"
+    );
+    // Someone else's lease is not released by a stale holder.
+    store
+        .release_send_lease(&id, until + SignedDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(!store.take_send_lease(&id, now(), until).await.unwrap());
+    store.release_send_lease(&id, until).await.unwrap();
+    assert!(
+        store.take_send_lease(&id, now(), until).await.unwrap(),
+        "a released lease is free"
+    );
+    // An expired lease is taken over.
+    let later = until + SignedDuration::from_secs(1);
+    assert!(
+        store
+            .take_send_lease(&id, later, later + SignedDuration::from_mins(3))
+            .await
+            .unwrap()
+    );
 }
 
 async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
@@ -104,7 +141,11 @@ async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
     let loaded = store.load_file(&file.id()).await.unwrap().expect("stored");
     assert_eq!(loaded.state, FileState::Open);
     assert_eq!(loaded.owner, file.owner);
-    assert_eq!(loaded.events, vec![file.opening.clone()], "the opening round-trips");
+    assert_eq!(
+        loaded.events,
+        vec![file.opening.clone()],
+        "the opening round-trips"
+    );
     match store.open_file(&file).await.unwrap() {
         OpenFileResult::AlreadyExists(existing) => assert_eq!(existing, loaded),
         other => panic!("a second opening must find the first, got {other:?}"),
@@ -129,7 +170,10 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
         last_attempt_at: Some(now()),
     };
     store.record_delivery(&id, 1, &retrying).await.unwrap();
-    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events[0].delivery, retrying);
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        retrying
+    );
     let delivered = Delivery::Delivered {
         attempts: 5,
         delivered_at: now(),
@@ -167,7 +211,13 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
     assert_eq!(loaded.events.len(), 2);
     assert_eq!(loaded.expires_at, Some(expires_at));
     let again = store
-        .close_file(&id, 1, &closing(&reference, 2), Outcome::PartialRepair, expires_at)
+        .close_file(
+            &id,
+            1,
+            &closing(&reference, 2),
+            Outcome::PartialRepair,
+            expires_at,
+        )
         .await
         .unwrap();
     assert!(
@@ -196,9 +246,18 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
     let before_opening: Timestamp = "2020-03-06T09:00:00Z".parse().unwrap();
     let listed = store.open_files_opened_before(now()).await.unwrap();
     assert!(listed.contains(&open.id()), "an open file is listed");
-    assert!(!listed.contains(&closed.id()), "a closed file is not listed");
-    let early = store.open_files_opened_before(before_opening).await.unwrap();
-    assert!(!early.contains(&open.id()), "only files opened before the bound");
+    assert!(
+        !listed.contains(&closed.id()),
+        "a closed file is not listed"
+    );
+    let early = store
+        .open_files_opened_before(before_opening)
+        .await
+        .unwrap();
+    assert!(
+        !early.contains(&open.id()),
+        "only files opened before the bound"
+    );
 
     let pending = store.files_with_pending_events().await.unwrap();
     assert!(pending.contains(&open.id()) && pending.contains(&closed.id()));
@@ -214,7 +273,10 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
         .await
         .unwrap();
     let pending = store.files_with_pending_events().await.unwrap();
-    assert!(!pending.contains(&open.id()), "delivered events leave the pending list");
+    assert!(
+        !pending.contains(&open.id()),
+        "delivered events leave the pending list"
+    );
 }
 
 async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
@@ -228,13 +290,19 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         size: Some(10),
     };
     let lease = now() + SignedDuration::from_mins(15);
-    assert_eq!(store.claim_document(&object, now(), lease).await.unwrap(), DocumentClaim::Claimed);
+    assert_eq!(
+        store.claim_document(&object, now(), lease).await.unwrap(),
+        DocumentClaim::Claimed
+    );
     assert_eq!(
         store.claim_document(&object, now(), lease).await.unwrap(),
         DocumentClaim::HeldElsewhere
     );
     store.release_document(&object).await.unwrap();
-    assert_eq!(store.claim_document(&object, now(), lease).await.unwrap(), DocumentClaim::Claimed);
+    assert_eq!(
+        store.claim_document(&object, now(), lease).await.unwrap(),
+        DocumentClaim::Claimed
+    );
     let record = DocumentRecord {
         object_identity: object.identity(),
         file_name: "q.pdf".into(),
@@ -253,7 +321,15 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         store.claim_document(&object, now(), lease).await.unwrap(),
         DocumentClaim::AlreadyPublished
     );
-    assert_eq!(store.load_file(&file.id()).await.unwrap().unwrap().documents, vec![record]);
+    assert_eq!(
+        store
+            .load_file(&file.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .documents,
+        vec![record]
+    );
 
     let rejected = ObjectRef {
         version: ObjectVersion::VersionId("v2".into()),
@@ -261,7 +337,13 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     };
     store.claim_document(&rejected, now(), lease).await.unwrap();
     store
-        .record_rejected(&rejected, RejectionReason::NotPdf, "not a PDF", now(), lease)
+        .record_rejected(
+            &rejected,
+            RejectionReason::NotPdf,
+            "not a PDF",
+            now(),
+            lease,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -274,7 +356,10 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         ..object
     };
     let short = now() + SignedDuration::from_secs(1);
-    store.claim_document(&abandoned, now(), short).await.unwrap();
+    store
+        .claim_document(&abandoned, now(), short)
+        .await
+        .unwrap();
     let later = now() + SignedDuration::from_mins(1);
     assert_eq!(
         store

@@ -19,7 +19,10 @@ use system_tests::*;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let files = *args.first().unwrap_or(&10_000) as usize;
     let latency = Duration::from_millis(*args.get(1).unwrap_or(&50));
     let concurrency = *args.get(2).unwrap_or(&50) as usize;
@@ -58,7 +61,10 @@ async fn main() {
         .buffer_unordered(64)
         .collect::<Vec<()>>()
         .await;
-    eprintln!("set-up: {files} open files in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "set-up: {files} open files in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     bridge
         .simulator
