@@ -355,3 +355,21 @@ async fn after_a_quitus_the_file_can_no_longer_be_canceled_at_reception() {
             .contains("canceled at reception")
     );
 }
+
+#[tokio::test]
+async fn a_quitus_for_a_file_canceled_at_reception_is_rejected() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let cancel = SEED_OPENING
+        .replace("\"status\": \"open\"", "\"status\": \"denied\"")
+        .replace("\"event\": \"acknowledged\"", "\"event\": \"canceled\"")
+        .replace("2020-03-06T10:45:23", "2020-03-06T11:00:00");
+    assert_eq!(docs.bridge.close("INTER-0500", &cancel).await.status, 200);
+    let object = docs.drop_pdf(KEY, pdf_bytes(1_000)).await;
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().rejected, 1);
+    assert_eq!(
+        docs.object_item(&object).await["reason"].as_s().unwrap(),
+        "file_canceled"
+    );
+    assert!(docs.bridge.simulator.received_documents().is_empty());
+}

@@ -268,7 +268,11 @@ impl CloseFile for EmbeddedStore {
         self.update_file(id, move |current| {
             let mut file =
                 current.ok_or_else(|| StoreError::Corrupt(format!("no file {missing}")))?;
-            if file.state != FileState::Open || file.version() != expected_version {
+            let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
+            if file.state != FileState::Open
+                || file.version() != expected_version
+                || canceled_too_late
+            {
                 return Ok((CloseFileResult::StateChanged(file), None));
             }
             file.state = FileState::Closed(outcome);

@@ -209,6 +209,7 @@ pub enum RejectionReason {
     TooLarge,
     Missing,
     IntentRejected,
+    FileCanceled,
 }
 
 impl RejectionReason {
@@ -219,6 +220,7 @@ impl RejectionReason {
             RejectionReason::TooLarge => "too_large",
             RejectionReason::Missing => "missing",
             RejectionReason::IntentRejected => "intent_rejected",
+            RejectionReason::FileCanceled => "file_canceled",
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::documents::{
     DocumentUpload, ObjectRef, PDF_MAGIC, RejectionReason, looks_like_pdf, parse_quitus_key,
 };
 use crate::domain_events::{DocumentPublished, DocumentRejected, DomainEvent};
+use crate::lifecycle::{FileState, Outcome};
 use crate::model::FileId;
 use crate::ports::{
     Clock, DocumentClaim, DocumentLedger, LoadFile, OpenDocument, PublishDocument,
@@ -137,6 +138,18 @@ where
             "no file {id} yet: the quitus may have arrived before the claim"
         )));
     };
+    if file.state == FileState::Closed(Outcome::Canceled) {
+        let detail = "the file was canceled at reception: there is no intervention to prove";
+        return reject(
+            ports,
+            policy,
+            object,
+            Some(id),
+            RejectionReason::FileCanceled,
+            detail,
+        )
+        .await;
+    }
 
     // What S3 says of the object, and its first bytes for the PDF signature (an object
     // shorter than the signature is not read: a ranged read of it would fail).

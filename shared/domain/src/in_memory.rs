@@ -91,7 +91,9 @@ impl CloseFile for InMemoryStore {
         let file = files
             .get_mut(id)
             .ok_or_else(|| StoreError::Corrupt(format!("no file {id}")))?;
-        if file.state != FileState::Open || file.version() != expected_version {
+        let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
+        if file.state != FileState::Open || file.version() != expected_version || canceled_too_late
+        {
             return Ok(CloseFileResult::StateChanged(file.clone()));
         }
         file.state = FileState::Closed(outcome);

@@ -135,7 +135,21 @@ impl DocumentLedger for DynamoDbStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let items = vec![mark, TransactWriteItem::builder().put(document).build()];
+        // The file records that it has documents: canceling at reception is then refused
+        // by the closing transaction's condition.
+        let file_mark = self.update(
+            &file_pk(&file.id),
+            crate::items::FILE_SK.to_string(),
+            "SET hasDocuments = :yes",
+            "attribute_exists(pk)",
+            &[],
+            vec![(":yes", AttributeValue::Bool(true))],
+        )?;
+        let items = vec![
+            mark,
+            TransactWriteItem::builder().put(document).build(),
+            file_mark,
+        ];
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed => Err(StoreError::Unavailable(

@@ -219,7 +219,11 @@ impl CloseFile for DynamoDbStore {
             &pk,
             FILE_SK.to_string(),
             "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl REMOVE openShard",
-            "#state = :open AND version = :expected",
+            if outcome == Outcome::Canceled {
+                "#state = :open AND version = :expected AND attribute_not_exists(hasDocuments)"
+            } else {
+                "#state = :open AND version = :expected"
+            },
             &[("#state", "state")],
             vec![
                 (":closed", s("closed")),

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// PutEvents takes at most ten entries per call.
 const MAX_ENTRIES_PER_CALL: usize = 10;
+/// PutEvents calls in flight at once for a large batch.
+const CONCURRENT_CALLS: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct EventBridgePublisher {
@@ -45,25 +47,21 @@ impl EventBridgePublisher {
 
 impl PublishDomainEvents for EventBridgePublisher {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
+        use futures_util::StreamExt;
+        // Calls of ten entries, a few at once: ten thousand closures at the end of a
+        // period are a thousand calls, not a thousand round trips in a row.
+        let batches: Vec<Vec<PutEventsRequestEntry>> = events
+            .chunks(MAX_ENTRIES_PER_CALL)
+            .map(|chunk| chunk.iter().map(|e| self.entry(e)).collect())
+            .collect();
+        let outcomes: Vec<Result<(), DomainEventError>> = futures_util::stream::iter(batches)
+            .map(|entries| self.put_batch(entries))
+            .buffer_unordered(CONCURRENT_CALLS)
+            .collect()
+            .await;
         let mut failed = 0;
         let mut details = Vec::new();
-        for chunk in events.chunks(MAX_ENTRIES_PER_CALL) {
-            let entries: Vec<PutEventsRequestEntry> = chunk.iter().map(|e| self.entry(e)).collect();
-            let outcome = put_with_retries(entries, self.max_attempts, |batch| async move {
-                let output = self
-                    .client
-                    .put_events()
-                    .set_entries(Some(batch))
-                    .send()
-                    .await
-                    .map_err(|e| DisplayErrorContext(e).to_string())?;
-                Ok(output
-                    .entries()
-                    .iter()
-                    .map(|result| result.error_code().map(str::to_string))
-                    .collect())
-            })
-            .await;
+        for outcome in outcomes {
             if let Err(error) = outcome {
                 failed += error.failed;
                 details.push(error.detail);
@@ -77,6 +75,27 @@ impl PublishDomainEvents for EventBridgePublisher {
                 detail: details.join("; "),
             })
         }
+    }
+}
+
+impl EventBridgePublisher {
+    /// One `PutEvents` call (at most ten entries), re-sending what it rejects.
+    async fn put_batch(&self, entries: Vec<PutEventsRequestEntry>) -> Result<(), DomainEventError> {
+        put_with_retries(entries, self.max_attempts, |batch| async move {
+            let output = self
+                .client
+                .put_events()
+                .set_entries(Some(batch))
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(e).to_string())?;
+            Ok(output
+                .entries()
+                .iter()
+                .map(|result| result.error_code().map(str::to_string))
+                .collect())
+        })
+        .await
     }
 }
 

@@ -69,10 +69,32 @@ async fn main() {
     bridge
         .simulator
         .inject(Fault::delay(Endpoint::InterventionLogs, latency, files * 2));
-    let closer = bridge.closer(CloserPolicy {
-        concurrency,
-        ..CloserPolicy::default()
-    });
+    // Domain events go to a bus of their own with no rules: the benchmark measures the
+    // closer, not moto's event routing (which is far slower than EventBridge).
+    let bus = unique("bench-bus");
+    aws_sdk_eventbridge::Client::new(&bridge.sdk)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .unwrap();
+    let closer = oncall_closer::OnCallCloser::new(
+        &bridge.sdk,
+        oncall_closer::CloserConfig {
+            table_name: bridge.table.clone(),
+            event_bus_name: bus,
+            event_source: SOURCE.into(),
+            intent: fast_intent_config(&bridge.simulator),
+            calendar: oncall_domain::calendar::CalendarConfig::default(),
+            policy: CloserPolicy {
+                concurrency,
+                ..CloserPolicy::default()
+            },
+            contracts: Default::default(),
+            tolerance: jiff::SignedDuration::from_mins(30),
+        },
+    )
+    .unwrap();
     let tick = Tick {
         kind: TickKind::EndOfPeriod,
         scheduled_time: Some("2026-11-24T07:00:00Z".parse().unwrap()),
