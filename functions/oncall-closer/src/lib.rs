@@ -306,19 +306,12 @@ async fn flush<C>(closer: &OnCallCloser<C>, buffered: &BufferedEvents) {
 }
 
 fn period_summary(period: &OnCallPeriod, summary: &RunSummary) -> OnCallPeriodClosed {
-    let closing = summary.closing.clone().unwrap_or_default();
-    let resend = summary.resend.clone().unwrap_or_default();
-    let reconcile = summary.reconcile.clone().unwrap_or_default();
-    OnCallPeriodClosed {
-        period: period.clone(),
-        files_closed: closing.closed,
-        already_closed: closing.already_closed,
-        resent: resend.delivered,
-        still_failing: resend.still_pending + resend.failed,
-        unknown_on_intent: reconcile.unknown_on_intent.len(),
-        closing_resent_after_reconciliation: reconcile.closing_resent,
-        stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,
-    }
+    oncall_domain::oncall::period_summary(
+        period,
+        &summary.closing.clone().unwrap_or_default(),
+        &summary.resend.clone().unwrap_or_default(),
+        &summary.reconcile.clone().unwrap_or_default(),
+    )
 }
 
 /// One structured log line with the counts, and the same counts as CloudWatch metrics

@@ -25,7 +25,8 @@ use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
 use oncall_domain::forward::{ForwardPorts, forward_document};
 use oncall_domain::oncall::{
-    CloserPolicy, Deadline, StragglerScope, close_stragglers, reconcile, resend_pending,
+    CloserPolicy, Deadline, StragglerScope, close_stragglers, period_summary, reconcile,
+    resend_pending,
 };
 use oncall_domain::ports::{PublishDomainEvents, StoreError, SystemClock};
 use partner_api::PartnerApi;
@@ -127,16 +128,7 @@ impl LocalBridge {
             Deadline::none(),
         )
         .await?;
-        let summary = OnCallPeriodClosed {
-            period: period.clone(),
-            files_closed: closing.closed,
-            already_closed: closing.already_closed,
-            resent: resend.delivered,
-            still_failing: resend.still_pending + resend.failed,
-            unknown_on_intent: reconcile.unknown_on_intent.len(),
-            closing_resent_after_reconciliation: reconcile.closing_resent,
-            stopped_early: false,
-        };
+        let summary = period_summary(period, &closing, &resend, &reconcile);
         tracing::info!(period = %period.id, files_closed = summary.files_closed, resent = summary.resent, still_failing = summary.still_failing, unknown_on_intent = summary.unknown_on_intent, "on-call period closed");
         if let Err(error) = api
             .events

@@ -571,3 +571,22 @@ where
     }
     Ok(report)
 }
+
+/// The counts of a run, as the `OnCallPeriodClosed` domain event tells them.
+pub fn period_summary(
+    period: &OnCallPeriod,
+    closing: &ClosingReport,
+    resend: &ResendReport,
+    reconcile: &ReconcileReport,
+) -> crate::domain_events::OnCallPeriodClosed {
+    crate::domain_events::OnCallPeriodClosed {
+        period: period.clone(),
+        files_closed: closing.closed,
+        already_closed: closing.already_closed,
+        resent: resend.delivered,
+        still_failing: resend.still_pending + resend.failed,
+        unknown_on_intent: reconcile.unknown_on_intent.len(),
+        closing_resent_after_reconciliation: reconcile.closing_resent,
+        stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,
+    }
+}
