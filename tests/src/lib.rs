@@ -678,3 +678,55 @@ pub fn pdf_bytes(size: usize) -> Vec<u8> {
     pdf.truncate(size.max(16));
     pdf
 }
+
+/// Captures the JSON log lines the functions write (the same subscriber as in Lambda, at
+/// `debug`), to check that no personal data reaches them. One capture per test binary,
+/// installed as the global subscriber: every test's logs land in it (a thread-local
+/// subscriber would miss events through tracing's callsite cache when tests run in
+/// parallel), so a leak anywhere in the binary fails the checks.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// The binary's capture, installed on first use.
+    pub fn global() -> Self {
+        static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = LogCapture::default();
+                let writer = capture.clone();
+                let subscriber = bridge_runtime::json_subscriber(
+                    tracing_subscriber::EnvFilter::new("debug"),
+                    move || writer.clone(),
+                );
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in the test binary");
+                capture
+            })
+            .clone()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Panics if any of `secrets` appears in a log line.
+    pub fn assert_free_of(&self, secrets: &[&str]) {
+        let logs = self.text();
+        for secret in secrets {
+            if let Some(line) = logs.lines().find(|line| line.contains(secret)) {
+                panic!("{secret} leaked into the logs: {line}");
+            }
+        }
+    }
+}

@@ -373,3 +373,31 @@ async fn a_quitus_for_a_file_canceled_at_reception_is_rejected() {
     );
     assert!(docs.bridge.simulator.received_documents().is_empty());
 }
+
+#[tokio::test]
+async fn tenant_names_in_file_names_never_reach_a_log_line() {
+    let logs = LogCapture::global();
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let named = "quitus/contract1/INTER-0500/quitus Pierre DUPONT.pdf";
+    let good = docs.drop_pdf(named, pdf_bytes(2_000)).await;
+    let bad = docs
+        .drop_pdf(
+            "quitus/contract1/INTER-0500/DUPONT facture.pdf",
+            b"PK\x03\x04".to_vec(),
+        )
+        .await;
+    let early = docs
+        .drop_pdf("quitus/contract1/INTER-0999/DUPONT.pdf", pdf_bytes(2_000))
+        .await;
+    docs.bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Documents, 503, 1));
+    let _ = docs.deliver(&[&good, &bad, &early]).await;
+    assert!(
+        logs.text().contains("document rejected for good"),
+        "the run was captured:\n{}",
+        logs.text()
+    );
+    logs.assert_free_of(&["DUPONT", "Pierre", "facture"]);
+}

@@ -405,3 +405,31 @@ async fn a_resend_tick_leaves_alone_a_claim_filed_after_the_period_ended() {
     assert_eq!(summary.closing.unwrap().closed, 0);
     assert!(closings(&bridge).is_empty());
 }
+
+#[tokio::test]
+async fn the_closer_logs_no_tenant_data() {
+    let logs = LogCapture::global();
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("R-1")).await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 2));
+    bridge
+        .simulator
+        .seed_open_intervention("FOREIGN-1", "contract1");
+    let closer = bridge.closer(policy());
+    run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert!(
+        logs.text().contains("on-call closer run"),
+        "the run was captured:\n{}",
+        logs.text()
+    );
+    logs.assert_free_of(&[
+        "DUPONT",
+        "Pierre",
+        "0685874445",
+        "Bretagne",
+        "16°C",
+        "LOGEMENT_002",
+    ]);
+}

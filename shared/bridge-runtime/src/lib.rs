@@ -13,6 +13,24 @@ pub fn init_tracing() {
     let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
 }
 
+/// Libraries whose debug and trace output carries request contents (S3 object keys with
+/// file names, request bodies, raw Lambda events): whatever `RUST_LOG` asks, they log at
+/// `warn` at most, so tenants' personal data never reaches a log line through them.
+const CAPPED_TARGETS: [&str; 12] = [
+    "aws_config",
+    "aws_runtime",
+    "aws_sdk_dynamodb",
+    "aws_sdk_eventbridge",
+    "aws_sdk_s3",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "lambda_runtime",
+    "lambda_http",
+    "reqwest",
+    "hyper_util",
+    "h2",
+];
+
 /// The JSON subscriber every function uses, writing to `writer` (tests capture it to
 /// check that no personal data reaches a log line).
 pub fn json_subscriber<W>(
@@ -22,6 +40,9 @@ pub fn json_subscriber<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    let filter = CAPPED_TARGETS.iter().fold(filter, |filter, target| {
+        filter.add_directive(format!("{target}=warn").parse().expect("a valid directive"))
+    });
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
