@@ -382,3 +382,26 @@ pub async fn handle_invocation<C: Clock>(
         .instrument(span)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedulers_inputs_parse() {
+        // As template.yaml's schedules send them, once Scheduler substituted the time.
+        let end: Tick = serde_json::from_str(
+            r#"{"kind":"end-of-period","scheduledTime":"2026-11-30T07:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(end.kind, TickKind::EndOfPeriod);
+        assert_eq!(
+            end.scheduled_time,
+            Some("2026-11-30T07:00:00Z".parse().unwrap())
+        );
+        let resend: Tick = serde_json::from_str(r#"{"kind":"resend"}"#).unwrap();
+        assert_eq!(resend.kind, TickKind::Resend);
+        assert!(resend.scheduled_time.is_none());
+        assert!(serde_json::from_str::<Tick>(r#"{"kind":"sometimes"}"#).is_err());
+    }
+}
