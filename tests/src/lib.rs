@@ -440,11 +440,13 @@ impl Bridge {
         let api = build_api(
             &sdk,
             FunctionConfig {
-                table_name: table.clone(),
-                event_bus_name: tap.bus_name.clone(),
-                event_source: SOURCE.into(),
+                core: bridge_runtime::CoreConfig {
+                    table_name: table.clone(),
+                    event_bus_name: tap.bus_name.clone(),
+                    event_source: SOURCE.into(),
+                    intent: fast_intent_config(&simulator),
+                },
                 partners: partners(),
-                intent: fast_intent_config(&simulator),
                 closure: ClosurePolicy::default(),
             },
         )
@@ -478,10 +480,12 @@ impl Bridge {
         oncall_closer::OnCallCloser::with_clock(
             &self.sdk,
             oncall_closer::CloserConfig {
-                table_name: self.table.clone(),
-                event_bus_name: self.tap.bus_name.clone(),
-                event_source: SOURCE.into(),
-                intent: fast_intent_config(&self.simulator),
+                core: bridge_runtime::CoreConfig {
+                    table_name: self.table.clone(),
+                    event_bus_name: self.tap.bus_name.clone(),
+                    event_source: SOURCE.into(),
+                    intent: fast_intent_config(&self.simulator),
+                },
                 calendar: oncall_domain::calendar::CalendarConfig::default(),
                 policy,
                 contracts: ["contract1", "contract9"]
@@ -503,10 +507,12 @@ impl Bridge {
         document_forwarder::DocumentForwarder::new(
             &self.sdk,
             document_forwarder::ForwarderConfig {
-                table_name: self.table.clone(),
-                event_bus_name: self.tap.bus_name.clone(),
-                event_source: SOURCE.into(),
-                intent: fast_intent_config(&self.simulator),
+                core: bridge_runtime::CoreConfig {
+                    table_name: self.table.clone(),
+                    event_bus_name: self.tap.bus_name.clone(),
+                    event_source: SOURCE.into(),
+                    intent: fast_intent_config(&self.simulator),
+                },
                 policy,
                 s3_force_path_style: true,
             },

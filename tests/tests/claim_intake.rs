@@ -377,11 +377,13 @@ async fn store_down_means_503_and_nothing_reaches_intent() {
     let api = build_api(
         &sdk,
         FunctionConfig {
-            table_name: unique("no-such-table"),
-            event_bus_name: "default".into(),
-            event_source: SOURCE.into(),
+            core: bridge_runtime::CoreConfig {
+                table_name: unique("no-such-table"),
+                event_bus_name: "default".into(),
+                event_source: SOURCE.into(),
+                intent: fast_intent_config(&simulator),
+            },
             partners: partners(),
-            intent: fast_intent_config(&simulator),
             closure: ClosurePolicy::default(),
         },
     )

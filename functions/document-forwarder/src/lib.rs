@@ -4,9 +4,10 @@
 //! Lambda's asynchronous retries (then the on-failure destination) take over.
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use bridge_runtime::{CoreAdapters, CoreConfig};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
-use intent_client::{IntentClient, IntentConfig};
+use intent_client::IntentClient;
 use lambda_runtime::{Error, LambdaEvent};
 use oncall_domain::documents::{DocumentPolicy, ObjectRef, ObjectVersion, decode_event_key};
 use oncall_domain::forward::{ForwardPorts, Forwarded, forward_document};
@@ -25,10 +26,7 @@ pub struct DocumentForwarder {
 }
 
 pub struct ForwarderConfig {
-    pub table_name: String,
-    pub event_bus_name: String,
-    pub event_source: String,
-    pub intent: IntentConfig,
+    pub core: CoreConfig,
     pub policy: DocumentPolicy,
     /// Path-style S3 addressing (local emulators); virtual-hosted on AWS.
     pub s3_force_path_style: bool,
@@ -49,10 +47,7 @@ impl ForwarderConfig {
         }
         policy.retention = jiff::SignedDuration::from_hours(24 * bridge_runtime::retention_days()?);
         Ok(Self {
-            table_name: bridge_runtime::required_env("TABLE_NAME")?,
-            event_bus_name: bridge_runtime::required_env("EVENT_BUS_NAME")?,
-            event_source: bridge_runtime::env_or("EVENT_SOURCE", "oncall-bridge.interventions"),
-            intent: IntentConfig::from_env()?,
+            core: CoreConfig::from_env()?,
             policy,
             s3_force_path_style: bridge_runtime::env_or("S3_FORCE_PATH_STYLE", "false") == "true",
         })
@@ -65,15 +60,16 @@ impl DocumentForwarder {
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(config.s3_force_path_style)
             .build();
+        let CoreAdapters {
+            store,
+            intent,
+            events,
+        } = CoreAdapters::new(sdk, config.core)?;
         Ok(Self {
-            store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
+            store,
             objects: S3Documents::new(aws_sdk_s3::Client::from_conf(s3)),
-            intent: IntentClient::new(config.intent)?,
-            events: EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                config.event_bus_name,
-                config.event_source,
-            ),
+            intent,
+            events,
             clock: SystemClock,
             policy: config.policy,
         })

@@ -9,9 +9,10 @@
 //!   across runs), and finishes closing the last ended period if a previous run stopped
 //!   early near its deadline.
 
+use bridge_runtime::{CoreAdapters, CoreConfig};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
-use intent_client::{IntentClient, IntentConfig};
+use intent_client::IntentClient;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::{Error, LambdaEvent};
 use oncall_domain::calendar::{CalendarConfig, OnCallCalendar, OnCallPeriod};
@@ -62,10 +63,7 @@ pub struct OnCallCloser<C = SystemClock> {
 }
 
 pub struct CloserConfig {
-    pub table_name: String,
-    pub event_bus_name: String,
-    pub event_source: String,
-    pub intent: IntentConfig,
+    pub core: CoreConfig,
     pub calendar: CalendarConfig,
     pub policy: CloserPolicy,
     pub contracts: HashSet<String>,
@@ -119,13 +117,10 @@ impl CloserConfig {
         policy.closure = ClosurePolicy::with_retention_days(bridge_runtime::retention_days()?);
         let tolerance =
             parse_env::<i64>("TICK_TOLERANCE_MINUTES", "a whole number of minutes")?.unwrap_or(30);
-        let intent = IntentConfig::from_env()?;
-        policy.attempts_per_run = intent.retry.max_attempts;
+        let core = CoreConfig::from_env()?;
+        policy.attempts_per_run = core.intent.retry.max_attempts;
         Ok(Self {
-            table_name: bridge_runtime::required_env("TABLE_NAME")?,
-            event_bus_name: bridge_runtime::required_env("EVENT_BUS_NAME")?,
-            event_source: bridge_runtime::env_or("EVENT_SOURCE", "oncall-bridge.interventions"),
-            intent,
+            core,
             calendar,
             policy,
             contracts: env("RECONCILE_CONTRACTS")
@@ -152,14 +147,15 @@ impl<C: Clock> OnCallCloser<C> {
         config: CloserConfig,
         clock: C,
     ) -> Result<Self, Error> {
+        let CoreAdapters {
+            store,
+            intent,
+            events,
+        } = CoreAdapters::new(sdk, config.core)?;
         Ok(Self {
-            store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
-            intent: IntentClient::new(config.intent)?,
-            events: EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                config.event_bus_name,
-                config.event_source,
-            ),
+            store,
+            intent,
+            events,
             clock,
             calendar: OnCallCalendar::new(config.calendar)?,
             policy: config.policy,

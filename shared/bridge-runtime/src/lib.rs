@@ -1,6 +1,9 @@
 //! What every Lambda entry point shares: JSON logs through `tracing`, one `SdkConfig`
 //! for all AWS clients, and configuration read from the environment.
 
+mod adapters;
+
+pub use adapters::{CoreAdapters, CoreConfig};
 use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 

@@ -3,6 +3,7 @@
 //! execution environment, routing by route key, the caller's identity from the JWT claims,
 //! and one tracing span per invocation.
 
+use bridge_runtime::{CoreAdapters, CoreConfig};
 use bytes::Bytes;
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
@@ -38,29 +39,23 @@ impl Route {
 
 /// Everything a partner function needs from its environment.
 pub struct FunctionConfig {
-    pub table_name: String,
-    pub event_bus_name: String,
-    pub event_source: String,
+    pub core: CoreConfig,
     pub partners: PartnerDirectory,
-    pub intent: IntentConfig,
     pub closure: ClosurePolicy,
 }
 
 impl FunctionConfig {
-    /// `TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE` (default
-    /// `oncall-bridge.interventions`), `PARTNER_CONTRACTS`, `CLOSED_FILE_RETENTION_DAYS`
-    /// (default 395) and the `INTENT_*` variables.
+    /// The shared variables (`TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, `INTENT_*`),
+    /// `PARTNER_CONTRACTS` and `CLOSED_FILE_RETENTION_DAYS` (default 395).
     pub fn from_env() -> Result<Self, Error> {
-        let retention_days = bridge_runtime::retention_days()?;
+        let mut core = CoreConfig::from_env()?;
+        core.intent = request_path_budget(core.intent);
         Ok(Self {
-            table_name: bridge_runtime::required_env("TABLE_NAME")?,
-            event_bus_name: bridge_runtime::required_env("EVENT_BUS_NAME")?,
-            event_source: bridge_runtime::env_or("EVENT_SOURCE", "oncall-bridge.interventions"),
+            core,
             partners: PartnerDirectory::from_json(&bridge_runtime::required_env(
                 "PARTNER_CONTRACTS",
             )?)?,
-            intent: request_path_budget(IntentConfig::from_env()?),
-            closure: ClosurePolicy::with_retention_days(retention_days),
+            closure: ClosurePolicy::with_retention_days(bridge_runtime::retention_days()?),
         })
     }
 }
@@ -89,14 +84,15 @@ pub fn build_api(
     sdk: &bridge_runtime::SdkConfig,
     config: FunctionConfig,
 ) -> Result<LambdaPartnerApi, Error> {
+    let CoreAdapters {
+        store,
+        intent,
+        events,
+    } = CoreAdapters::new(sdk, config.core)?;
     Ok(PartnerApi {
-        store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
-        intent: IntentClient::new(config.intent)?,
-        events: EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(sdk),
-            config.event_bus_name,
-            config.event_source,
-        ),
+        store,
+        intent,
+        events,
         clock: SystemClock,
         partners: config.partners,
         closure: config.closure,

@@ -81,10 +81,12 @@ async fn main() {
     let closer = oncall_closer::OnCallCloser::new(
         &bridge.sdk,
         oncall_closer::CloserConfig {
-            table_name: bridge.table.clone(),
-            event_bus_name: bus,
-            event_source: SOURCE.into(),
-            intent: fast_intent_config(&bridge.simulator),
+            core: bridge_runtime::CoreConfig {
+                table_name: bridge.table.clone(),
+                event_bus_name: bus,
+                event_source: SOURCE.into(),
+                intent: fast_intent_config(&bridge.simulator),
+            },
             calendar: oncall_domain::calendar::CalendarConfig::default(),
             policy: CloserPolicy {
                 concurrency,

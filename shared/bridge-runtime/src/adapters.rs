@@ -1,0 +1,50 @@
+//! The adapters every AWS function shares (the table, the bus, Intent), built once per
+//! execution environment from one `SdkConfig`.
+
+use dynamodb_store::DynamoDbStore;
+use eventbridge_publisher::EventBridgePublisher;
+use intent_client::{IntentClient, IntentConfig, IntentError};
+
+/// Where the shared adapters point.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub event_source: String,
+    pub intent: IntentConfig,
+}
+
+impl CoreConfig {
+    /// `TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE` (default
+    /// `oncall-bridge.interventions`) and the `INTENT_*` variables.
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self {
+            table_name: crate::required_env("TABLE_NAME")?,
+            event_bus_name: crate::required_env("EVENT_BUS_NAME")?,
+            event_source: crate::env_or("EVENT_SOURCE", "oncall-bridge.interventions"),
+            intent: IntentConfig::from_env()?,
+        })
+    }
+}
+
+/// The store, the Intent client (its connection pool and token cache) and the domain
+/// event publisher.
+pub struct CoreAdapters {
+    pub store: DynamoDbStore,
+    pub intent: IntentClient,
+    pub events: EventBridgePublisher,
+}
+
+impl CoreAdapters {
+    pub fn new(sdk: &crate::SdkConfig, config: CoreConfig) -> Result<Self, IntentError> {
+        Ok(Self {
+            store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
+            intent: IntentClient::new(config.intent)?,
+            events: EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                config.event_bus_name,
+                config.event_source,
+            ),
+        })
+    }
+}
