@@ -3,10 +3,7 @@
 //! partition in the same transaction) or rejected.
 
 use crate::items::{OBJECT_SK, document_item, file_pk, n, object_pk, s};
-use crate::store::{DynamoDbStore, Transaction, unavailable};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use crate::store::{DynamoDbStore, Transaction, is_condition_failure, unavailable};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 use oncall_domain::documents::{DocumentRecord, ObjectRef, RejectionReason};
@@ -14,21 +11,30 @@ use oncall_domain::file::InterventionFile;
 use oncall_domain::ports::{DocumentClaim, DocumentLedger, StoreError};
 use std::collections::HashMap;
 
-fn is_condition_failure<E>(
-    error: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    matches!(error, SdkError::ServiceError(service) if service.err().code() == Some("ConditionalCheckFailedException"))
-}
-
 impl DynamoDbStore {
     fn object_key(object: &ObjectRef) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("pk".to_string(), s(object_pk(&object.identity()))),
             ("sk".to_string(), s(OBJECT_SK)),
         ])
+    }
+
+    /// The ledger item of an object version in `status`, plus `extra` attributes.
+    fn object_item<const N: usize>(
+        object: &ObjectRef,
+        status: &str,
+        extra: [(&str, AttributeValue); N],
+    ) -> HashMap<String, AttributeValue> {
+        let mut item = Self::object_key(object);
+        item.extend([
+            ("itemType".to_string(), s("object")),
+            ("status".to_string(), s(status)),
+            ("bucket".to_string(), s(&object.bucket)),
+            ("objectKey".to_string(), s(&object.key)),
+            ("version".to_string(), s(object.version.as_str())),
+        ]);
+        item.extend(extra.map(|(name, value)| (name.to_string(), value)));
+        item
     }
 
     async fn object_status(&self, object: &ObjectRef) -> Result<Option<String>, StoreError> {
@@ -53,17 +59,15 @@ impl DocumentLedger for DynamoDbStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<DocumentClaim, StoreError> {
-        let mut item = Self::object_key(object);
-        item.extend([
-            ("itemType".to_string(), s("object")),
-            ("status".to_string(), s("in_progress")),
-            ("bucket".to_string(), s(&object.bucket)),
-            ("objectKey".to_string(), s(&object.key)),
-            ("version".to_string(), s(object.version.as_str())),
-            ("leaseUntil".to_string(), n(lease_until.as_second())),
-            // The claim itself expires a day after its lease if nothing else happens.
-            ("expiresAt".to_string(), n(lease_until.as_second() + 86_400)),
-        ]);
+        let item = Self::object_item(
+            object,
+            "in_progress",
+            [
+                ("leaseUntil", n(lease_until.as_second())),
+                // The claim itself expires a day after its lease if nothing else happens.
+                ("expiresAt", n(lease_until.as_second() + 86_400)),
+            ],
+        );
         let result = self
             .client()
             .put_item()
@@ -79,7 +83,7 @@ impl DocumentLedger for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(DocumentClaim::Claimed),
-            Err(error) if is_condition_failure::<PutItemError>(&error) => {
+            Err(error) if is_condition_failure(&error) => {
                 Ok(match self.object_status(object).await?.as_deref() {
                     Some("published") => DocumentClaim::AlreadyPublished,
                     Some("rejected") => DocumentClaim::AlreadyRejected,
@@ -103,7 +107,7 @@ impl DocumentLedger for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure::<DeleteItemError>(&error) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -166,18 +170,16 @@ impl DocumentLedger for DynamoDbStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut item = Self::object_key(object);
-        item.extend([
-            ("itemType".to_string(), s("object")),
-            ("status".to_string(), s("rejected")),
-            ("bucket".to_string(), s(&object.bucket)),
-            ("objectKey".to_string(), s(&object.key)),
-            ("version".to_string(), s(object.version.as_str())),
-            ("reason".to_string(), s(reason.as_str())),
-            ("detail".to_string(), s(detail)),
-            ("handledAt".to_string(), s(now.to_string())),
-            ("expiresAt".to_string(), n(expires_at.as_second())),
-        ]);
+        let item = Self::object_item(
+            object,
+            "rejected",
+            [
+                ("reason", s(reason.as_str())),
+                ("detail", s(detail)),
+                ("handledAt", s(now.to_string())),
+                ("expiresAt", n(expires_at.as_second())),
+            ],
+        );
         let result = self
             .client()
             .put_item()
@@ -190,7 +192,7 @@ impl DocumentLedger for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure::<PutItemError>(&error) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }

@@ -5,7 +5,6 @@ use crate::items::{
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use jiff::Timestamp;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
@@ -31,6 +30,18 @@ pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
     error: SdkError<E, R>,
 ) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(error).to_string())
+}
+
+/// A conditional write refused because its condition did not hold (any operation).
+pub(crate) fn is_condition_failure<E, R>(error: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(
+        error,
+        SdkError::ServiceError(service)
+            if service.err().code() == Some("ConditionalCheckFailedException")
+    )
 }
 
 enum Cancellation {
@@ -331,12 +342,7 @@ impl RecordDelivery for DynamoDbStore {
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
+            Err(error) if is_condition_failure(&error) => {
                 tracing::info!(
                     seq,
                     "event already delivered (or gone); delivery state left as is"
@@ -371,14 +377,7 @@ impl SendLease for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(error) if is_condition_failure(&error) => Ok(false),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -397,14 +396,7 @@ impl SendLease for DynamoDbStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(())
-            }
+            Err(error) if is_condition_failure(&error) => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }
