@@ -399,6 +399,19 @@ pub fn fast_intent_config(simulator: &IntentSimulator) -> intent_client::IntentC
     config
 }
 
+/// The first on-call period (default calendar) that ends after now, so that claims filed
+/// by a test are recorded before its end whatever day the suite runs.
+pub fn next_period_end() -> oncall_domain::calendar::OnCallPeriod {
+    let calendar = oncall_domain::calendar::OnCallCalendar::new(Default::default()).unwrap();
+    let now = jiff::Timestamp::now();
+    (1..15)
+        .filter_map(|days| {
+            calendar.last_period_ended_by(now + jiff::SignedDuration::from_hours(24 * days))
+        })
+        .find(|period| period.end > now)
+        .expect("a period ends within two weeks")
+}
+
 /// `source` of the domain events in tests.
 pub const SOURCE: &str = "oncall-bridge.interventions";
 /// The routes the claim-intake function serves (as its `main` declares them).
@@ -493,10 +506,28 @@ impl Bridge {
                     .map(|c| c.to_string())
                     .collect(),
                 tolerance: jiff::SignedDuration::from_mins(30),
+                documents: oncall_domain::documents::DocumentPolicy::default(),
+                s3_force_path_style: true,
             },
             clock,
         )
         .unwrap()
+    }
+
+    /// One re-send tick of the closer, now, without backoff (what the schedule does every
+    /// few minutes): pending events re-sent, waiting documents forwarded.
+    pub async fn resend_run(&self) -> oncall_closer::RunSummary {
+        let closer = self.closer(oncall_domain::oncall::CloserPolicy {
+            base_backoff: jiff::SignedDuration::ZERO,
+            ..Default::default()
+        });
+        let tick = oncall_closer::Tick {
+            kind: oncall_closer::TickKind::Resend,
+            scheduled_time: None,
+        };
+        oncall_closer::run_tick(&closer, tick, oncall_domain::oncall::Deadline::none(), None)
+            .await
+            .expect("a re-send run")
     }
 
     /// The document forwarder function, wired on this bridge's table, bus and simulator.

@@ -167,18 +167,27 @@ async fn url_encoded_keys_with_spaces_accents_and_plus_signs() {
 }
 
 #[tokio::test]
-async fn a_pdf_before_its_claim_is_retried_then_published() {
+async fn a_pdf_before_its_claim_waits_in_the_ledger_and_the_resend_run_publishes_it() {
     let docs = docs().await;
     let object = docs.drop_pdf(KEY, pdf_bytes(5_000)).await;
-    let error = docs.deliver(&[&object]).await.unwrap_err();
-    assert!(error.contains("before the claim"), "{error}");
-    assert!(docs.bridge.simulator.received_documents().is_empty());
-
-    assert_eq!(docs.bridge.post(SEED_OPENING).await.status, 201);
-    // Lambda's retry delivers the same event again.
     let summary = docs.deliver(&[&object]).await.unwrap();
-    assert_eq!(summary.published, 1);
+    assert_eq!(summary.pending, 1, "waiting, not failed, not rejected");
+    assert!(docs.bridge.simulator.received_documents().is_empty());
+    assert_eq!(
+        docs.object_item(&object).await["status"].as_s().unwrap(),
+        "pending"
+    );
+    // Lambda's retries are not needed: the re-send run takes it once the claim is there.
+    assert_eq!(docs.bridge.post(SEED_OPENING).await.status, 201);
+    let run = docs.bridge.resend_run().await;
+    assert_eq!(run.report.documents.unwrap().published, 1);
     assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
+    assert_eq!(
+        docs.object_item(&object).await["status"].as_s().unwrap(),
+        "published"
+    );
+    // A later delivery of the same S3 event sends nothing.
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().duplicates, 1);
 }
 
 #[tokio::test]
@@ -273,7 +282,8 @@ async fn intent_failing_then_accepting_delivers_once_rereading_s3() {
         .inject(Fault::status(Endpoint::Documents, 503, 2));
     let pdf = pdf_bytes(200_000);
     let object = docs.drop_pdf(KEY, pdf.clone()).await;
-    assert_eq!(docs.deliver(&[&object]).await.unwrap().published, 1);
+    let summary = docs.deliver(&[&object]).await.unwrap();
+    assert_eq!(summary.published, 1, "{summary:?}");
     let received = docs.bridge.simulator.received_documents();
     assert_eq!(received.len(), 1);
     assert_eq!(
@@ -293,29 +303,29 @@ async fn intent_failing_then_accepting_delivers_once_rereading_s3() {
 }
 
 #[tokio::test]
-async fn intent_down_for_the_whole_budget_fails_the_invocation_and_a_retry_delivers() {
+async fn intent_down_for_the_whole_budget_keeps_the_quitus_waiting_until_the_resend_run() {
     let docs = docs().await;
     docs.bridge.post(SEED_OPENING).await;
     docs.bridge
         .simulator
         .inject(Fault::status(Endpoint::Documents, 503, 4));
     let object = docs.drop_pdf(KEY, pdf_bytes(1_500)).await;
-    assert!(docs.deliver(&[&object]).await.is_err());
-    // The claim on the object was given back: Lambda's retry takes it.
-    assert_eq!(docs.deliver(&[&object]).await.unwrap().published, 1);
+    assert_eq!(docs.deliver(&[&object]).await.unwrap().pending, 1);
+    let run = docs.bridge.resend_run().await;
+    assert_eq!(run.report.documents.unwrap().published, 1);
     assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
 }
 
 #[tokio::test]
-async fn one_records_failure_does_not_hide_anothers_success() {
+async fn one_record_waiting_does_not_hide_anothers_success() {
     let docs = docs().await;
     docs.bridge.post(SEED_OPENING).await;
     let good = docs.drop_pdf(KEY, pdf_bytes(2_000)).await;
     let early = docs
         .drop_pdf("quitus/contract1/INTER-0600/quitus.pdf", pdf_bytes(2_100))
         .await;
-    let error = docs.deliver(&[&good, &early]).await.unwrap_err();
-    assert!(error.contains("record 1"), "{error}");
+    let first = docs.deliver(&[&good, &early]).await.unwrap();
+    assert_eq!((first.published, first.pending), (1, 1));
     assert_eq!(docs.bridge.simulator.received_documents().len(), 1);
     assert_eq!(
         docs.object_item(&good).await["status"].as_s().unwrap(),

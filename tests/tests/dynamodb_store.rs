@@ -28,11 +28,7 @@ fn new_file(reference: &str) -> NewFile {
             event: log.event,
             fingerprint: fingerprint(&log),
             recorded_at: "2026-11-28T19:00:00Z".parse().unwrap(),
-            delivery: Delivery::Pending {
-                attempts: 0,
-                last_error: None,
-                last_attempt_at: None,
-            },
+            delivery: Delivery::new_pending(),
             log,
         },
     }
@@ -136,6 +132,7 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
         attempts: 4,
         last_error: Some("Intent is unavailable: HTTP 503".into()),
         last_attempt_at: Some("2026-11-28T19:00:05Z".parse().unwrap()),
+        in_doubt: false,
     };
     store.record_delivery(&id, 1, &retrying).await.unwrap();
     assert_eq!(

@@ -1,5 +1,6 @@
 //! The Intent client against the simulator: token caching and refresh, retries with
-//! backoff on 429/5xx/dropped connections/timeouts, Retry-After, no retry on 4xx.
+//! backoff on 429/5xx and connections that could not be made, Retry-After, no retry on
+//! 4xx, no blind re-send of a write whose answer was lost, reading Intent back.
 
 use intent_client::{IntentClient, IntentError};
 use oncall_domain::seeds::SEED_OPENING;
@@ -208,21 +209,103 @@ async fn client_errors_are_not_retried() {
 }
 
 #[tokio::test]
-async fn dropped_connections_and_timeouts_are_retried() {
+async fn a_write_whose_answer_is_lost_is_not_sent_again_blindly() {
     let (simulator, client) = setup().await;
-    simulator.inject(Fault::drop_connection(Endpoint::InterventionLogs, 1));
+    // The hub applies the log, then the connection drops before the answer.
+    simulator.inject(Fault::apply_then_drop(Endpoint::InterventionLogs, 1));
+    let (error, attempts) = client
+        .post_intervention_log(&opening("R-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        attempts, 1,
+        "one attempt: the request may have been applied"
+    );
+    assert!(error.outcome_unknown(), "{error}");
+    assert_eq!(simulator.received_logs().len(), 1);
+    let failure = client.publish_log(&opening("R-2")).await;
+    assert!(failure.is_ok(), "the next call goes through: {failure:?}");
+
+    // A timeout after the request left: the same.
     simulator.inject(Fault::delay(
         Endpoint::InterventionLogs,
         Duration::from_secs(3),
         1,
     ));
-    let attempts = client.post_intervention_log(&opening("R-1")).await.unwrap();
-    assert_eq!(attempts, 3);
+    let failure = client.publish_log(&opening("R-3")).await.unwrap_err();
+    assert!(failure.retryable && failure.outcome_unknown, "{failure:?}");
+    assert_eq!(failure.attempts, 1);
+}
+
+#[tokio::test]
+async fn intent_is_read_back_for_logs_and_documents() {
+    let (simulator, client) = setup().await;
+    let log = opening("R-1");
+    assert!(!client.log_is_on_intent(&log).await.unwrap(), "unknown");
+    client.post_intervention_log(&log).await.unwrap();
+    assert!(client.log_is_on_intent(&log).await.unwrap());
+    // Another event of the same intervention is not this one.
+    let mut later = log.clone();
+    later.event_date = oncall_domain::IntentDateTime::parse("2020-03-06T11:00:00+01:00").unwrap();
+    assert!(!client.log_is_on_intent(&later).await.unwrap());
+    // Reads are retried through a lost answer (they change nothing).
+    simulator.inject(Fault::drop_connection(Endpoint::Operations, 1));
+    assert!(client.log_is_on_intent(&log).await.unwrap());
+
+    let upload = oncall_domain::documents::DocumentUpload {
+        file_name: "quitus.pdf".into(),
+        title: "quitus d'intervention".into(),
+        description: "Quitus".into(),
+        element_reference: "R-1".into(),
+        contract_reference: "contract1".into(),
+    };
     assert_eq!(
-        simulator.received_logs().len(),
-        1,
-        "the timed-out attempt was not accepted either"
+        client.find_uploaded_document(&upload, 2_000).await.unwrap(),
+        None
     );
+    struct Body(Vec<u8>);
+    impl oncall_domain::ports::OpenDocument for Body {
+        async fn open_body(
+            &self,
+        ) -> Result<oncall_domain::documents::DocumentBody, oncall_domain::ports::SourceError>
+        {
+            let bytes = bytes::Bytes::from(self.0.clone());
+            Ok(oncall_domain::documents::DocumentBody {
+                length: bytes.len() as u64,
+                chunks: Box::pin(futures_util::stream::iter([Ok(bytes)])),
+            })
+        }
+    }
+    let published = client
+        .post_document(&upload, &Body(pdf_bytes(2_000)))
+        .await
+        .unwrap();
+    let found = client
+        .find_uploaded_document(&upload, 2_000)
+        .await
+        .unwrap()
+        .expect("found by file name and size");
+    assert_eq!(found.intent_document_id, published.intent_document_id);
+    assert_eq!(
+        client.find_uploaded_document(&upload, 2_001).await.unwrap(),
+        None,
+        "another size is another document"
+    );
+}
+
+#[tokio::test]
+async fn a_404_for_an_unknown_intervention_is_retryable_later() {
+    let (_simulator, client) = setup().await;
+    let closing = parse_intervention_log(
+        oncall_domain::seeds::SEED_CLOSURE_DONE
+            .replace("INTER-0500", "NEVER-OPENED")
+            .as_bytes(),
+    )
+    .unwrap();
+    let failure = client.publish_log(&closing).await.unwrap_err();
+    assert!(failure.retryable, "{failure:?}");
+    assert!(!failure.outcome_unknown);
+    assert_eq!(failure.attempts, 1, "not retried within the call");
 }
 
 #[tokio::test]

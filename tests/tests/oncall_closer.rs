@@ -47,7 +47,7 @@ async fn run<C: oncall_domain::ports::Clock>(
     kind: TickKind,
     at: &str,
 ) -> RunSummary {
-    run_tick(closer, tick(kind, at), Deadline::none())
+    run_tick(closer, tick(kind, at), Deadline::none(), None)
         .await
         .unwrap()
 }
@@ -80,8 +80,11 @@ async fn three_open_and_two_closed_files_give_exactly_three_closing_events() {
 
     let closer = bridge.closer(policy());
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
-    assert_eq!(summary.period.as_ref().unwrap().id, "oncall-2026-11-24");
-    assert_eq!(summary.closing.as_ref().unwrap().closed, 3);
+    assert_eq!(
+        summary.report.period.as_ref().unwrap().id,
+        "oncall-2026-11-24"
+    );
+    assert_eq!(summary.report.closing.as_ref().unwrap().closed, 3);
 
     let auto: Vec<Value> = closings(&bridge)
         .into_iter()
@@ -136,8 +139,8 @@ async fn a_saturday_tick_ends_no_period_and_does_nothing() {
     bridge.post(&claim("R-1")).await;
     let closer = bridge.closer(policy());
     let summary = run(&closer, TickKind::EndOfPeriod, "2026-11-28T07:00:00Z").await;
-    assert!(summary.period.is_none());
-    assert!(summary.closing.is_none());
+    assert!(summary.report.period.is_none());
+    assert!(summary.report.closing.is_none());
     assert!(closings(&bridge).is_empty());
 }
 
@@ -148,10 +151,10 @@ async fn the_same_tick_twice_changes_nothing_the_second_time() {
     bridge.post(&claim("R-2")).await;
     let closer = bridge.closer(policy());
     let first = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
-    assert_eq!(first.closing.unwrap().closed, 2);
+    assert_eq!(first.report.closing.unwrap().closed, 2);
     let requests = bridge.simulator.requests().len();
     let second = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
-    let closing = second.closing.unwrap();
+    let closing = second.report.closing.unwrap();
     assert_eq!((closing.closed, closing.already_closed), (0, 0));
     assert_eq!(closings(&bridge).len(), 2);
     // Only the reconciliation listing was asked of Intent the second time.
@@ -180,7 +183,7 @@ async fn a_partner_closing_at_the_same_moment_wins_or_loses_cleanly() {
             tokio::spawn(async move { run(&closer, TickKind::EndOfPeriod, END_TICK).await })
         };
         let (partner, automatic) = (partner.await.unwrap(), automatic.await.unwrap());
-        let closing = automatic.closing.unwrap();
+        let closing = automatic.report.closing.unwrap();
         assert_eq!(closing.errors, 0);
         // The partner first: the closer finds nothing open (or, through a stale index
         // entry, a closed file); the closer first: the partner gets a 409.
@@ -211,20 +214,20 @@ async fn intent_failing_during_the_run_then_recovering_on_the_resend_tick() {
     let closer = bridge.closer(policy());
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert_eq!(
-        summary.closing.as_ref().unwrap().closed,
+        summary.report.closing.as_ref().unwrap().closed,
         2,
         "closed in our table"
     );
     assert!(closings(&bridge).is_empty(), "nothing reached Intent");
-    assert!(summary.resend.as_ref().unwrap().still_pending >= 2);
+    assert!(summary.report.resend.as_ref().unwrap().still_pending >= 2);
 
     bridge.simulator.reset();
     // reset() forgot the hub's interventions too: put the openings back as Intent had them.
     bridge.simulator.seed_open_intervention("R-1", "contract1");
     bridge.simulator.seed_open_intervention("R-2", "contract1");
     let resend = run(&closer, TickKind::Resend, "2026-11-24T07:10:00Z").await;
-    assert_eq!(resend.resend.as_ref().unwrap().delivered, 2);
-    assert_eq!(resend.resend.as_ref().unwrap().still_pending, 0);
+    assert_eq!(resend.report.resend.as_ref().unwrap().delivered, 2);
+    assert_eq!(resend.report.resend.as_ref().unwrap().still_pending, 0);
     assert_eq!(closings(&bridge).len(), 2);
     assert!(
         bridge
@@ -276,7 +279,7 @@ async fn reconciliation_resends_our_closures_and_reports_unknown_files() {
 
     let closer = bridge.closer(policy());
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
-    let reconcile = summary.reconcile.unwrap();
+    let reconcile = summary.report.reconcile.unwrap();
     assert_eq!(reconcile.closing_resent, 1);
     assert_eq!(reconcile.unknown_on_intent.len(), 1);
     assert_eq!(reconcile.unknown_on_intent[0].reference, "FOREIGN-1");
@@ -306,21 +309,33 @@ async fn reconciliation_resends_our_closures_and_reports_unknown_files() {
 }
 
 #[tokio::test]
-async fn an_event_out_of_attempts_is_marked_failed_and_reported() {
+async fn a_weekend_outage_never_fails_an_event_and_it_is_delivered_once_after() {
     let bridge = Bridge::start().await;
+    // Intent answers 503 to every log for the whole weekend.
     bridge
         .simulator
-        .inject(Fault::status(Endpoint::InterventionLogs, 503, 1_000));
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 100_000));
     assert_eq!(bridge.post(&claim("R-1")).await.status, 202);
+    assert_eq!(bridge.close("R-1", &closure("R-1")).await.status, 202);
     bridge.tap.drain().await;
-    let closer = bridge.closer(CloserPolicy {
-        max_attempts: 8,
-        ..policy()
-    });
-    let first = run(&closer, TickKind::Resend, "2026-11-23T23:00:00Z").await;
-    assert_eq!(first.resend.unwrap().marked_failed, 0, "4 + 4 attempts now");
-    let second = run(&closer, TickKind::Resend, "2026-11-23T23:05:00Z").await;
-    assert_eq!(second.resend.unwrap().marked_failed, 1);
+    // A re-send tick every hour over 62 hours (past the 15-minute backoff cap): each
+    // tick's clock is the tick's time.
+    let start = jiff::Timestamp::now();
+    let mut at = start;
+    let mut runs = 0;
+    while at < start + jiff::SignedDuration::from_hours(62) {
+        let closer = bridge.closer_with_clock(
+            CloserPolicy::default(),
+            oncall_domain::in_memory::FixedClock(at),
+        );
+        let summary = run(&closer, TickKind::Resend, &at.to_string()).await;
+        let resend = summary.report.resend.unwrap();
+        assert_eq!(resend.marked_failed, 0, "never failed for unavailability");
+        assert_eq!(resend.failed, 0);
+        at += jiff::SignedDuration::from_hours(1);
+        runs += 1;
+    }
+    assert_eq!(runs, 62);
     let file = bridge
         .send(ApiGatewayRequest::get_file(
             "partner-a",
@@ -328,15 +343,46 @@ async fn an_event_out_of_attempts_is_marked_failed_and_reported() {
             Some("contract1"),
         ))
         .await;
-    assert_eq!(file.body["events"][0]["delivery"]["state"], "failed");
-    assert_eq!(file.body["events"][0]["delivery"]["attempts"], 8);
-    let events = bridge.tap.drain().await;
-    let failed = events
-        .iter()
-        .find(|e| e["detail-type"] == "DeliveryFailed")
-        .expect("a DeliveryFailed event");
-    assert_eq!(failed["detail"]["reference"], "R-1");
-    assert_eq!(failed["detail"]["attempts"], 8);
+    assert_eq!(file.body["events"][0]["delivery"]["state"], "pending");
+    assert_eq!(file.body["events"][1]["delivery"]["state"], "pending");
+    let attempts = file.body["events"][0]["delivery"]["attempts"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (100..1_000).contains(&attempts),
+        "the capped backoff spaced the attempts out: {attempts}"
+    );
+    assert!(
+        !bridge
+            .tap
+            .drain()
+            .await
+            .iter()
+            .any(|e| e["detail-type"] == "DeliveryFailed"),
+        "nothing reported as failed"
+    );
+
+    // Monday morning Intent is back: both events go, once each, in order.
+    bridge.simulator.reset();
+    let monday = start + jiff::SignedDuration::from_hours(63);
+    let closer = bridge.closer_with_clock(
+        CloserPolicy::default(),
+        oncall_domain::in_memory::FixedClock(monday),
+    );
+    let summary = run(&closer, TickKind::Resend, &monday.to_string()).await;
+    assert_eq!(summary.report.resend.unwrap().delivered, 2);
+    let received: Vec<Value> = bridge.simulator.received_logs();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(received[0]["event"], "acknowledged");
+    assert_eq!(received[1]["event"], "done");
+    let file = bridge
+        .send(ApiGatewayRequest::get_file(
+            "partner-a",
+            "R-1",
+            Some("contract1"),
+        ))
+        .await;
+    assert_eq!(file.body["events"][1]["delivery"]["state"], "delivered");
 }
 
 #[tokio::test]
@@ -365,7 +411,7 @@ async fn the_backoff_spaces_out_retries_across_runs() {
         before,
         "not due yet: the last attempt was just now"
     );
-    assert_eq!(summary.resend.unwrap().still_pending, 1);
+    assert_eq!(summary.report.resend.unwrap().still_pending, 1);
 }
 
 #[tokio::test]
@@ -374,23 +420,34 @@ async fn near_its_deadline_the_run_stops_cleanly_and_the_next_tick_continues() {
     for reference in ["R-1", "R-2", "R-3"] {
         bridge.post(&claim(reference)).await;
     }
-    // A period that ends after these claims were recorded (Tuesday 2026-12-01 08:00),
-    // run by a closer whose clock stands just after it.
-    let end_tick = "2026-12-01T07:00:00Z";
-    let clock = oncall_domain::in_memory::FixedClock("2026-12-01T07:01:00Z".parse().unwrap());
+    // A period that ends after these claims were recorded, run by a closer whose clock
+    // stands just after it.
+    let end = next_period_end().end;
+    let end_tick = &end.to_string();
+    let clock = oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_mins(1));
     let closer = bridge.closer_with_clock(policy(), clock);
     let out_of_time = Deadline {
         stop_at: Some(std::time::Instant::now()),
     };
-    let summary = run_tick(&closer, tick(TickKind::EndOfPeriod, end_tick), out_of_time)
-        .await
-        .unwrap();
-    let closing = summary.closing.unwrap();
+    let summary = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, end_tick),
+        out_of_time,
+        None,
+    )
+    .await
+    .unwrap();
+    let closing = summary.report.closing.unwrap();
     assert!(closing.stopped_early);
     assert_eq!(closing.closed, 0);
     // The next (resend) tick finishes the last ended period.
-    let next = run(&closer, TickKind::Resend, "2026-12-01T07:05:00Z").await;
-    assert_eq!(next.closing.unwrap().closed, 3);
+    let next = run(
+        &closer,
+        TickKind::Resend,
+        &(end + jiff::SignedDuration::from_mins(5)).to_string(),
+    )
+    .await;
+    assert_eq!(next.report.closing.unwrap().closed, 3);
     assert_eq!(closings(&bridge).len(), 3);
 }
 
@@ -402,7 +459,7 @@ async fn a_resend_tick_leaves_alone_a_claim_filed_after_the_period_ended() {
     bridge.post(&claim("R-1")).await;
     let closer = bridge.closer(policy());
     let summary = run(&closer, TickKind::Resend, "2026-11-24T07:05:00Z").await;
-    assert_eq!(summary.closing.unwrap().closed, 0);
+    assert_eq!(summary.report.closing.unwrap().closed, 0);
     assert!(closings(&bridge).is_empty());
 }
 

@@ -1,7 +1,9 @@
 //! Document forwarding on S3 `ObjectCreated`: each record of the event is forwarded on
-//! its own; records that succeed are recorded (so a redelivery skips them) even when
-//! another record of the same event fails, and the invocation then fails so that
-//! Lambda's asynchronous retries (then the on-failure destination) take over.
+//! its own. A document that cannot go now (its file's opening not on Intent yet, Intent
+//! unreachable) waits in the ledger and the on-call closer's re-send run forwards it: the
+//! invocation succeeds. Only a failure of our own store fails the invocation, so that
+//! Lambda's asynchronous retries (then the on-failure destination) take over; records
+//! that succeeded are recorded (a redelivery skips them).
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use bridge_runtime::{CoreAdapters, CoreConfig};
@@ -82,6 +84,8 @@ pub struct Summary {
     pub published: usize,
     pub duplicates: usize,
     pub rejected: usize,
+    /// Waiting in the ledger for the re-send run.
+    pub pending: usize,
     pub retry_later: usize,
 }
 
@@ -154,6 +158,7 @@ pub async fn handle(forwarder: &DocumentForwarder, event: S3Event) -> Result<Sum
             Ok(Forwarded::Published(_)) => summary.published += 1,
             Ok(Forwarded::Duplicate) => summary.duplicates += 1,
             Ok(Forwarded::Rejected(_)) => summary.rejected += 1,
+            Ok(Forwarded::Pending(_)) => summary.pending += 1,
             Err(error) => {
                 summary.retry_later += 1;
                 failures.push(format!("record {index}: {error}"));
@@ -164,6 +169,7 @@ pub async fn handle(forwarder: &DocumentForwarder, event: S3Event) -> Result<Sum
         published = summary.published,
         duplicates = summary.duplicates,
         rejected = summary.rejected,
+        pending = summary.pending,
         retry_later = summary.retry_later,
         "S3 event handled"
     );

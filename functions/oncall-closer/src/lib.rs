@@ -15,18 +15,17 @@ use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::{Error, LambdaEvent};
-use oncall_domain::calendar::{CalendarConfig, OnCallCalendar, OnCallPeriod};
+use oncall_domain::calendar::{CalendarConfig, OnCallCalendar};
+use oncall_domain::closer_run::{BatchedEvents, CloserPorts, RunKind, RunReport, run_closer};
 use oncall_domain::closure::ClosurePolicy;
-use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
+use oncall_domain::documents::DocumentPolicy;
+use oncall_domain::domain_events::DomainEvent;
 use oncall_domain::lifecycle::Outcome;
-use oncall_domain::oncall::{
-    CloserPolicy, ClosingReport, Deadline, ReconcileReport, ResendReport, StragglerScope,
-    close_stragglers, reconcile, resend_pending,
-};
-use oncall_domain::ports::{Clock, DomainEventError, PublishDomainEvents, SystemClock};
+use oncall_domain::oncall::{CloserPolicy, Deadline};
+use oncall_domain::ports::{Clock, PublishDomainEvents, SystemClock};
+use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -51,23 +50,31 @@ pub struct OnCallCloser<C = SystemClock> {
     pub store: DynamoDbStore,
     pub intent: IntentClient,
     pub events: EventBridgePublisher,
+    /// The documents bucket: waiting quitus are forwarded from it again.
+    pub objects: S3Documents,
     pub clock: C,
     pub calendar: OnCallCalendar,
+    pub documents: DocumentPolicy,
     pub policy: CloserPolicy,
     /// The contracts whose open interventions on Intent are reconciled.
     pub contracts: HashSet<String>,
     /// How late a tick may fire and still end its period.
     pub tolerance: SignedDuration,
-    /// Work stops this long before the function's deadline.
+    /// No new work starts this long before the function's deadline.
     pub stop_margin: Duration,
+    /// Work still running this long before the function's deadline is cut off, so the
+    /// summary, the events and the metrics still go out.
+    pub hard_stop_margin: Duration,
 }
 
 pub struct CloserConfig {
     pub core: CoreConfig,
     pub calendar: CalendarConfig,
     pub policy: CloserPolicy,
+    pub documents: DocumentPolicy,
     pub contracts: HashSet<String>,
     pub tolerance: SignedDuration,
+    pub s3_force_path_style: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -84,8 +91,9 @@ impl CloserConfig {
     /// (Europe/Paris), `ONCALL_PERIOD_START` (18:00), `ONCALL_PERIOD_END` (08:00),
     /// `ONCALL_EXTRA_NON_WORKING_DAYS` (`2026-12-24,2026-12-28..2026-12-31`); closing:
     /// `AUTO_CLOSE_OUTCOME` (`partial_repair` or `done`), `AUTO_CLOSE_DESCRIPTION`,
-    /// `CLOSER_CONCURRENCY` (50), `MAX_DELIVERY_ATTEMPTS` (40),
-    /// `CLOSED_FILE_RETENTION_DAYS` (395), `TICK_TOLERANCE_MINUTES` (30).
+    /// `CLOSER_CONCURRENCY` (50), `CLOSED_FILE_RETENTION_DAYS` (395),
+    /// `TICK_TOLERANCE_MINUTES` (30); waiting documents: `MAX_DOCUMENT_BYTES`,
+    /// `S3_FORCE_PATH_STYLE`.
     pub fn from_env() -> Result<Self, Error> {
         let calendar = CalendarConfig::from_env_values(
             env("ONCALL_TIME_ZONE").as_deref(),
@@ -111,18 +119,26 @@ impl CloserConfig {
         if let Some(concurrency) = parse_env::<usize>("CLOSER_CONCURRENCY", "a whole number")? {
             policy.concurrency = concurrency.clamp(1, 500);
         }
-        if let Some(attempts) = parse_env::<u32>("MAX_DELIVERY_ATTEMPTS", "a whole number")? {
-            policy.max_attempts = attempts.max(1);
-        }
         policy.closure = ClosurePolicy::with_retention_days(bridge_runtime::retention_days()?);
         let tolerance =
             parse_env::<i64>("TICK_TOLERANCE_MINUTES", "a whole number of minutes")?.unwrap_or(30);
         let core = CoreConfig::from_env()?;
         policy.attempts_per_run = core.intent.retry.max_attempts;
+        let mut documents = DocumentPolicy::default();
+        if let Some(bytes) = bridge_runtime::parsed_env(
+            "MAX_DOCUMENT_BYTES",
+            "a positive number of bytes",
+            |b: &u64| *b > 0,
+        )? {
+            documents.max_bytes = bytes;
+        }
+        documents.retention = policy.closure.retention;
         Ok(Self {
             core,
             calendar,
             policy,
+            documents,
+            s3_force_path_style: bridge_runtime::env_or("S3_FORCE_PATH_STYLE", "false") == "true",
             contracts: env("RECONCILE_CONTRACTS")
                 .unwrap_or_default()
                 .split(',')
@@ -152,32 +168,23 @@ impl<C: Clock> OnCallCloser<C> {
             intent,
             events,
         } = CoreAdapters::new(sdk, config.core)?;
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(config.s3_force_path_style)
+            .build();
         Ok(Self {
             store,
             intent,
             events,
+            objects: S3Documents::new(aws_sdk_s3::Client::from_conf(s3)),
             clock,
             calendar: OnCallCalendar::new(config.calendar)?,
+            documents: config.documents,
             policy: config.policy,
             contracts: config.contracts,
             tolerance: config.tolerance,
             stop_margin: Duration::from_secs(60),
+            hard_stop_margin: Duration::from_secs(15),
         })
-    }
-}
-
-/// Domain events gathered during a run and put on the bus in batches at its end (ten
-/// thousand closures must not mean ten thousand `PutEvents` calls).
-#[derive(Default)]
-struct BufferedEvents(Mutex<Vec<DomainEvent>>);
-
-impl PublishDomainEvents for BufferedEvents {
-    async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
-        self.0
-            .lock()
-            .expect("not poisoned")
-            .extend_from_slice(events);
-        Ok(())
     }
 }
 
@@ -187,153 +194,126 @@ impl PublishDomainEvents for BufferedEvents {
 pub struct RunSummary {
     pub kind: TickKind,
     pub scheduled_time: Timestamp,
-    /// The period this run closed (end-of-period) or finished closing (resend).
-    pub period: Option<OnCallPeriod>,
-    pub closing: Option<ClosingReport>,
-    pub resend: Option<ResendReport>,
-    pub reconcile: Option<ReconcileReport>,
+    #[serde(flatten)]
+    pub report: RunReport,
 }
 
-/// One tick. `deadline` is when work must stop (the function's deadline minus a margin).
+/// One tick. `deadline` is when new work stops (the function's deadline minus a margin);
+/// `hard_stop` (if any) is when work still running is cut off: the summary, the domain
+/// events gathered so far and the metrics still go out after it, and the next tick
+/// continues.
 pub async fn run_tick<C: Clock>(
     closer: &OnCallCloser<C>,
     tick: Tick,
     deadline: Deadline,
+    hard_stop: Option<Instant>,
 ) -> Result<RunSummary, Error> {
     let scheduled_time = tick.scheduled_time.unwrap_or_else(|| closer.clock.now());
-    let period = match tick.kind {
-        TickKind::EndOfPeriod => closer
-            .calendar
-            .period_ending_at(scheduled_time, closer.tolerance),
-        TickKind::Resend => closer.calendar.last_period_ended_by(scheduled_time),
+    let (kind, period) = match tick.kind {
+        TickKind::EndOfPeriod => (
+            RunKind::PeriodEnd,
+            closer
+                .calendar
+                .period_ending_at(scheduled_time, closer.tolerance),
+        ),
+        TickKind::Resend => (
+            RunKind::Resend,
+            closer.calendar.last_period_ended_by(scheduled_time),
+        ),
     };
     let mut summary = RunSummary {
         kind: tick.kind,
         scheduled_time,
-        period: period.clone(),
-        closing: None,
-        resend: None,
-        reconcile: None,
+        report: RunReport::default(),
     };
     if tick.kind == TickKind::EndOfPeriod && period.is_none() {
         tracing::info!(%scheduled_time, "no on-call period ends at this tick; nothing to do");
         return Ok(summary);
     }
-    // Domain events are gathered and put on the bus after each step, so a step that
-    // fails later cannot lose those of the steps before it.
-    let buffered = BufferedEvents::default();
-    let mut problems = Vec::new();
-    if let Some(period) = &period {
-        let scope = match tick.kind {
-            TickKind::EndOfPeriod => StragglerScope::OpenedBeforeEnd,
-            TickKind::Resend => StragglerScope::RecordedBeforeEnd,
-        };
-        match close_stragglers(
-            &closer.store,
-            &closer.intent,
-            &buffered,
-            &closer.clock,
-            &closer.policy,
-            period,
-            scope,
-            deadline,
-        )
-        .await
-        {
-            Ok(report) => summary.closing = Some(report),
-            Err(error) => problems.push(format!("closing: {error}")),
+    // Domain events go to the bus ten at a time as the run goes; the rest at its end.
+    let events = BatchedEvents::new(&closer.events);
+    let ports = CloserPorts {
+        store: &closer.store,
+        intent: &closer.intent,
+        events: &events,
+        clock: &closer.clock,
+        objects: &closer.objects,
+        policy: &closer.policy,
+        documents: closer.documents,
+        contracts: &closer.contracts,
+    };
+    let run = run_closer(&ports, kind, period.as_ref(), deadline, &mut summary.report);
+    match hard_stop {
+        Some(at) => {
+            let cut_off = tokio::time::timeout_at(at.into(), run).await.is_err();
+            if cut_off {
+                tracing::error!(
+                    "the run was cut off before its steps were done; the next tick continues"
+                );
+                summary.report.interrupted = true;
+            }
         }
-        flush(closer, &buffered).await;
+        None => run.await,
     }
-    match resend_pending(
-        &closer.store,
-        &closer.intent,
-        &buffered,
-        &closer.clock,
-        &closer.policy,
-        deadline,
-    )
-    .await
-    {
-        Ok(report) => summary.resend = Some(report),
-        Err(error) => problems.push(format!("re-sending: {error}")),
-    }
-    flush(closer, &buffered).await;
-    if tick.kind == TickKind::EndOfPeriod && !deadline.reached() {
-        match reconcile(
-            &closer.store,
-            &closer.intent,
-            &closer.intent,
-            &closer.clock,
-            &closer.contracts,
-            deadline,
-        )
-        .await
-        {
-            Ok(report) => summary.reconcile = Some(report),
-            Err(error) => problems.push(format!("reconciling: {error}")),
-        }
+    if let Err(error) = events.flush().await {
+        tracing::error!(%error, "domain events of the run were not all published");
     }
     if tick.kind == TickKind::EndOfPeriod
-        && let Some(period) = &summary.period
+        && let Some(period_summary) = summary.report.period_summary()
+        && let Err(error) = closer
+            .events
+            .publish(&[DomainEvent::OnCallPeriodClosed(period_summary)])
+            .await
     {
-        let event = DomainEvent::OnCallPeriodClosed(period_summary(period, &summary));
-        if let Err(error) = closer.events.publish(&[event]).await {
-            tracing::error!(%error, "the OnCallPeriodClosed event was not published");
-        }
+        tracing::error!(%error, "the OnCallPeriodClosed event was not published");
     }
-    log_summary(&summary);
-    if problems.is_empty() {
+    log_summary(&summary, closer.clock.now());
+    if summary.report.problems.is_empty() {
         Ok(summary)
     } else {
         // Lambda retries the tick; every step is idempotent.
-        Err(problems.join("; ").into())
+        Err(summary.report.problems.join("; ").into())
     }
-}
-
-/// Puts the gathered domain events on the bus (in batches of ten).
-async fn flush<C>(closer: &OnCallCloser<C>, buffered: &BufferedEvents) {
-    let events = std::mem::take(&mut *buffered.0.lock().expect("not poisoned"));
-    if !events.is_empty()
-        && let Err(error) = closer.events.publish(&events).await
-    {
-        tracing::error!(%error, "domain events of the run were not all published");
-    }
-}
-
-fn period_summary(period: &OnCallPeriod, summary: &RunSummary) -> OnCallPeriodClosed {
-    oncall_domain::oncall::period_summary(
-        period,
-        &summary.closing.clone().unwrap_or_default(),
-        &summary.resend.clone().unwrap_or_default(),
-        &summary.reconcile.clone().unwrap_or_default(),
-    )
 }
 
 /// One structured log line with the counts, and the same counts as CloudWatch metrics
 /// (Embedded Metric Format: a JSON line CloudWatch turns into metrics, no API call).
-fn log_summary(summary: &RunSummary) {
-    let closing = summary.closing.clone().unwrap_or_default();
-    let resend = summary.resend.clone().unwrap_or_default();
-    let reconcile = summary.reconcile.clone().unwrap_or_default();
+fn log_summary(summary: &RunSummary, now: Timestamp) {
+    let report = &summary.report;
+    let closing = report.closing.clone().unwrap_or_default();
+    let resend = report.resend.clone().unwrap_or_default();
+    let documents = report.documents.clone().unwrap_or_default();
+    let reconcile = report.reconcile.clone().unwrap_or_default();
+    let backlog = report.backlog.clone();
+    let oldest_pending_age = backlog
+        .as_ref()
+        .and_then(|b| b.oldest_pending_since)
+        .map_or(0, |since| now.duration_since(since).as_secs().max(0));
     tracing::info!(
         kind = ?summary.kind,
-        period = summary.period.as_ref().map(|p| p.id.as_str()).unwrap_or("none"),
+        period = report.period.as_ref().map(|p| p.id.as_str()).unwrap_or("none"),
         files_closed = closing.closed,
+        closings_refused = closing.delivery_failed,
+        closings_pending = closing.delivery_pending,
         already_closed = closing.already_closed,
         close_errors = closing.errors,
         resent = resend.delivered,
         still_pending = resend.still_pending,
         marked_failed = resend.marked_failed,
         failed = resend.failed,
+        documents_published = documents.published,
+        documents_waiting = documents.still_pending,
         unknown_on_intent = reconcile.unknown_on_intent.len(),
         closing_resent = reconcile.closing_resent,
-        stopped_early = closing.stopped_early || resend.stopped_early,
+        pending_events = backlog.as_ref().map(|b| b.pending_events),
+        failed_events = backlog.as_ref().map(|b| b.failed_events),
+        oldest_pending_age_seconds = oldest_pending_age,
+        stopped_early = report.stopped_early(),
         "on-call closer run"
     );
-    let metrics = serde_json::json!({
+    let mut metrics = serde_json::json!({
         "_aws": {
-            "Timestamp": Timestamp::now().as_millisecond(),
+            "Timestamp": now.as_millisecond(),
             "CloudWatchMetrics": [{
                 "Namespace": "OnCallBridge",
                 "Dimensions": [["Function"]],
@@ -342,7 +322,9 @@ fn log_summary(summary: &RunSummary) {
                     {"Name": "EventsResent", "Unit": "Count"},
                     {"Name": "EventsStillPending", "Unit": "Count"},
                     {"Name": "EventsMarkedFailed", "Unit": "Count"},
-                    {"Name": "UnknownOnIntent", "Unit": "Count"}
+                    {"Name": "DocumentsForwarded", "Unit": "Count"},
+                    {"Name": "UnknownOnIntent", "Unit": "Count"},
+                    {"Name": "RunStoppedEarly", "Unit": "Count"}
                 ]
             }]
         },
@@ -350,9 +332,28 @@ fn log_summary(summary: &RunSummary) {
         "FilesClosed": closing.closed,
         "EventsResent": resend.delivered,
         "EventsStillPending": resend.still_pending,
-        "EventsMarkedFailed": resend.marked_failed,
+        // Refused in this run, wherever it happened: a closing at the period's end or a
+        // re-sent event.
+        "EventsMarkedFailed": resend.marked_failed + closing.delivery_failed,
+        "DocumentsForwarded": documents.published,
         "UnknownOnIntent": reconcile.unknown_on_intent.len(),
+        "RunStoppedEarly": u8::from(report.stopped_early()),
     });
+    if let Some(backlog) = &backlog {
+        metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array_mut()
+            .expect("an array")
+            .extend([
+                serde_json::json!({"Name": "PendingEvents", "Unit": "Count"}),
+                serde_json::json!({"Name": "OldestPendingEventAge", "Unit": "Seconds"}),
+                serde_json::json!({"Name": "FailedEvents", "Unit": "Count"}),
+                serde_json::json!({"Name": "PendingDocuments", "Unit": "Count"}),
+            ]);
+        metrics["PendingEvents"] = backlog.pending_events.into();
+        metrics["OldestPendingEventAge"] = oldest_pending_age.into();
+        metrics["FailedEvents"] = backlog.failed_events.into();
+        metrics["PendingDocuments"] = backlog.pending_documents.into();
+    }
     println!("{metrics}");
 }
 
@@ -366,15 +367,17 @@ pub async fn handle_invocation<C: Clock>(
         .deadline()
         .duration_since(std::time::SystemTime::now())
         .unwrap_or_default();
+    let now = Instant::now();
     let deadline = Deadline {
-        stop_at: Some(Instant::now() + remaining.saturating_sub(closer.stop_margin)),
+        stop_at: Some(now + remaining.saturating_sub(closer.stop_margin)),
     };
+    let hard_stop = now + remaining.saturating_sub(closer.hard_stop_margin);
     let span = tracing::info_span!(
         "invocation",
         request_id = %event.context.request_id,
         kind = ?event.payload.kind
     );
-    run_tick(closer, event.payload, deadline)
+    run_tick(closer, event.payload, deadline, Some(hard_stop))
         .instrument(span)
         .await
 }

@@ -21,13 +21,11 @@ use bytes::Bytes;
 use intent_client::IntentClient;
 use jiff::{SignedDuration, Timestamp};
 use oncall_domain::calendar::{OnCallCalendar, OnCallPeriod};
+use oncall_domain::closer_run::{CloserPorts, RunKind, RunReport, run_closer};
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
 use oncall_domain::forward::{ForwardPorts, forward_document};
-use oncall_domain::oncall::{
-    CloserPolicy, Deadline, StragglerScope, close_stragglers, period_summary, reconcile,
-    resend_pending,
-};
+use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::ports::{PublishDomainEvents, StoreError, SystemClock};
 use partner_api::PartnerApi;
 use serde::Deserialize;
@@ -92,57 +90,61 @@ impl LocalBridge {
             .is_some_and(|token| token.trim() == self.config.partners.admin_token)
     }
 
-    /// Closes every open file opened before `period.end`, re-sends pending events,
-    /// reconciles with Intent and publishes the period's summary.
+    fn closer_ports<'a>(
+        &'a self,
+        contracts: &'a HashSet<String>,
+    ) -> CloserPorts<'a, EmbeddedStore, IntentClient, JsonLinesEvents, SystemClock, InboxObjects>
+    {
+        CloserPorts {
+            store: &self.api.store,
+            intent: &self.api.intent,
+            events: &self.api.events,
+            clock: &self.api.clock,
+            objects: &self.objects,
+            policy: &self.closer,
+            documents: self.documents,
+            contracts,
+        }
+    }
+
+    /// Closes every open file opened before `period.end`, re-sends pending events and
+    /// waiting documents, reconciles with Intent and publishes the period's summary: the
+    /// same run as the Lambda closer's.
     pub async fn close_period(
         &self,
         period: &OnCallPeriod,
     ) -> Result<OnCallPeriodClosed, StoreError> {
-        let api = &self.api;
-        let closing = close_stragglers(
-            &api.store,
-            &api.intent,
-            &api.events,
-            &api.clock,
-            &self.closer,
-            period,
-            StragglerScope::OpenedBeforeEnd,
+        let contracts = self.config.partners.contracts();
+        let mut report = RunReport::default();
+        run_closer(
+            &self.closer_ports(&contracts),
+            RunKind::PeriodEnd,
+            Some(period),
             Deadline::none(),
+            &mut report,
         )
-        .await?;
-        let resend = resend_pending(
-            &api.store,
-            &api.intent,
-            &api.events,
-            &api.clock,
-            &self.closer,
-            Deadline::none(),
-        )
-        .await?;
-        let reconcile = reconcile(
-            &api.store,
-            &api.intent,
-            &api.intent,
-            &api.clock,
-            &self.config.partners.contracts(),
-            Deadline::none(),
-        )
-        .await?;
-        let summary = period_summary(period, &closing, &resend, &reconcile);
+        .await;
+        let summary = report
+            .period_summary()
+            .expect("a period-end run has a period");
         tracing::info!(period = %period.id, files_closed = summary.files_closed, resent = summary.resent, still_failing = summary.still_failing, unknown_on_intent = summary.unknown_on_intent, "on-call period closed");
-        if let Err(error) = api
+        if let Err(error) = self
+            .api
             .events
             .publish(&[DomainEvent::OnCallPeriodClosed(summary.clone())])
             .await
         {
             tracing::error!(%error, "the OnCallPeriodClosed event was not written");
         }
+        if let Some(problem) = report.problems.first() {
+            return Err(StoreError::Unavailable(problem.clone()));
+        }
         Ok(summary)
     }
 
     /// One pass of the in-process closer: a period that ended since the last pass is
     /// closed (also one that ended while the process was down); otherwise pending events
-    /// are re-sent.
+    /// and waiting documents are re-sent.
     pub async fn closer_pass(&self) -> Result<(), StoreError> {
         let now = Timestamp::now();
         if let Some(period) = self.calendar.last_period_ended_by(now) {
@@ -156,17 +158,20 @@ impl LocalBridge {
                 return Ok(());
             }
         }
-        let api = &self.api;
-        resend_pending(
-            &api.store,
-            &api.intent,
-            &api.events,
-            &api.clock,
-            &self.closer,
+        let contracts = HashSet::new();
+        let mut report = RunReport::default();
+        run_closer(
+            &self.closer_ports(&contracts),
+            RunKind::Resend,
+            None,
             Deadline::none(),
+            &mut report,
         )
-        .await?;
-        Ok(())
+        .await;
+        match report.problems.first() {
+            Some(problem) => Err(StoreError::Unavailable(problem.clone())),
+            None => Ok(()),
+        }
     }
 
     /// One poll of the inbox: every stable new file is forwarded.
@@ -200,6 +205,7 @@ fn outcome_label(outcome: &oncall_domain::forward::Forwarded) -> &'static str {
         oncall_domain::forward::Forwarded::Published(_) => "published",
         oncall_domain::forward::Forwarded::Duplicate => "duplicate",
         oncall_domain::forward::Forwarded::Rejected(_) => "rejected",
+        oncall_domain::forward::Forwarded::Pending(_) => "pending",
     }
 }
 

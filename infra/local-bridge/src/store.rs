@@ -5,13 +5,14 @@
 //! transactions. Listings iterate the table: a single box holds a few thousand files.
 
 use jiff::Timestamp;
-use oncall_domain::documents::{DocumentRecord, ObjectRef, RejectionReason};
+use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, ListOpenFiles, ListPendingEvents,
-    LoadFile, OpenFile, OpenFileResult, RecordDelivery, SendLease, StoreError,
+    Backlog, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
+    DocumentWait, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile,
+    OpenFile, OpenFileResult, PendingDocument, ReadBacklog, RecordDelivery, SendLease, StoreError,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -29,21 +30,83 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
 }
 
+/// Where an object version stands in the documents ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ObjectStatus {
+    InProgress,
+    Pending,
+    Published,
+    Rejected,
+}
+
 /// What the documents ledger keeps per object version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum ObjectEntry {
-    InProgress {
-        lease_until: Timestamp,
-    },
-    Published {
-        at: Timestamp,
-    },
-    Rejected {
-        reason: RejectionReason,
-        detail: String,
-        at: Timestamp,
-    },
+struct ObjectEntry {
+    status: ObjectStatus,
+    #[serde(default)]
+    lease_until: Option<Timestamp>,
+    #[serde(default)]
+    bucket: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    etag: bool,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    file: Option<FileId>,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default)]
+    last_error: Option<String>,
+    #[serde(default)]
+    last_attempt_at: Option<Timestamp>,
+    #[serde(default)]
+    in_doubt: bool,
+    #[serde(default)]
+    first_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    reason: Option<RejectionReason>,
+    #[serde(default)]
+    at: Option<Timestamp>,
+}
+
+impl ObjectEntry {
+    fn new(object: &ObjectRef, now: Timestamp) -> Self {
+        Self {
+            status: ObjectStatus::Pending,
+            lease_until: None,
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            version: object.version.as_str().to_string(),
+            etag: matches!(object.version, ObjectVersion::ETag(_)),
+            size: object.size,
+            file: None,
+            attempts: 0,
+            last_error: None,
+            last_attempt_at: None,
+            in_doubt: false,
+            first_seen_at: Some(now),
+            reason: None,
+            at: None,
+        }
+    }
+
+    fn object(&self) -> ObjectRef {
+        ObjectRef {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version: if self.etag {
+                ObjectVersion::ETag(self.version.clone())
+            } else {
+                ObjectVersion::VersionId(self.version.clone())
+            },
+            size: self.size,
+        }
+    }
 }
 
 fn key(id: &FileId) -> String {
@@ -291,28 +354,78 @@ impl DocumentLedger for EmbeddedStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<DocumentClaim, StoreError> {
-        self.update_object(object.identity(), move |current| match current {
-            None => (
-                DocumentClaim::Claimed,
-                Some(Some(ObjectEntry::InProgress { lease_until })),
-            ),
-            Some(ObjectEntry::InProgress { lease_until: held }) if held < now => (
-                DocumentClaim::Claimed,
-                Some(Some(ObjectEntry::InProgress { lease_until })),
-            ),
-            Some(ObjectEntry::InProgress { .. }) => (DocumentClaim::HeldElsewhere, None),
-            Some(ObjectEntry::Published { .. }) => (DocumentClaim::AlreadyPublished, None),
-            Some(ObjectEntry::Rejected { .. }) => (DocumentClaim::AlreadyRejected, None),
+        let fresh = ObjectEntry::new(object, now);
+        self.update_object(object.identity(), move |current| {
+            let (mut entry, in_doubt) = match current {
+                None => (fresh, false),
+                Some(entry) => match entry.status {
+                    ObjectStatus::Published => return (DocumentClaim::AlreadyPublished, None),
+                    ObjectStatus::Rejected => return (DocumentClaim::AlreadyRejected, None),
+                    ObjectStatus::InProgress
+                        if entry.lease_until.is_some_and(|held| held >= now) =>
+                    {
+                        return (DocumentClaim::HeldElsewhere, None);
+                    }
+                    // A holder whose lease ran out died mid-upload: in doubt.
+                    ObjectStatus::InProgress => (entry, true),
+                    ObjectStatus::Pending => {
+                        let in_doubt = entry.in_doubt;
+                        (entry, in_doubt)
+                    }
+                },
+            };
+            entry.status = ObjectStatus::InProgress;
+            entry.lease_until = Some(lease_until);
+            let claim = DocumentClaim::Claimed(ClaimedObject {
+                in_doubt,
+                attempts: entry.attempts,
+                first_seen_at: entry.first_seen_at.unwrap_or(now),
+            });
+            (claim, Some(Some(entry)))
         })
         .await
     }
 
     async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
         self.update_object(object.identity(), |current| match current {
-            Some(ObjectEntry::InProgress { .. }) => ((), Some(None)),
+            Some(mut entry) if entry.status == ObjectStatus::InProgress => {
+                entry.status = ObjectStatus::Pending;
+                entry.lease_until = None;
+                entry.in_doubt = true;
+                ((), Some(Some(entry)))
+            }
             _ => ((), None),
         })
         .await
+    }
+
+    async fn record_pending(
+        &self,
+        object: &ObjectRef,
+        wait: &DocumentWait,
+    ) -> Result<(), StoreError> {
+        let wait = wait.clone();
+        self.update_object(object.identity(), move |current| match current {
+            Some(mut entry) if entry.status == ObjectStatus::InProgress => {
+                entry.status = ObjectStatus::Pending;
+                entry.lease_until = None;
+                entry.attempts = wait.attempts;
+                entry.last_error = Some(wait.last_error);
+                entry.last_attempt_at = Some(wait.last_attempt_at);
+                entry.in_doubt = wait.in_doubt;
+                if wait.file.is_some() {
+                    entry.file = wait.file;
+                }
+                (Ok(()), Some(Some(entry)))
+            }
+            _ => (
+                Err(StoreError::Unavailable(
+                    "the object's claim was lost before its wait was recorded".into(),
+                )),
+                None,
+            ),
+        })
+        .await?
     }
 
     async fn record_published(
@@ -340,8 +453,14 @@ impl DocumentLedger for EmbeddedStore {
             Ok(((), Some(file)))
         })
         .await?;
-        self.update_object(object.identity(), move |_| {
-            ((), Some(Some(ObjectEntry::Published { at })))
+        let fresh = ObjectEntry::new(object, at);
+        self.update_object(object.identity(), move |current| {
+            let mut entry = current.unwrap_or(fresh);
+            entry.status = ObjectStatus::Published;
+            entry.lease_until = None;
+            entry.in_doubt = false;
+            entry.at = Some(at);
+            ((), Some(Some(entry)))
         })
         .await
     }
@@ -355,18 +474,94 @@ impl DocumentLedger for EmbeddedStore {
         _expires_at: Timestamp,
     ) -> Result<(), StoreError> {
         let detail = detail.to_string();
-        self.update_object(object.identity(), move |current| match current {
-            None | Some(ObjectEntry::InProgress { .. }) => (
-                (),
-                Some(Some(ObjectEntry::Rejected {
-                    reason,
-                    detail,
-                    at: now,
-                })),
-            ),
-            _ => ((), None),
+        let fresh = ObjectEntry::new(object, now);
+        self.update_object(object.identity(), move |current| {
+            let mut entry = match current {
+                None => fresh,
+                Some(entry)
+                    if matches!(
+                        entry.status,
+                        ObjectStatus::InProgress | ObjectStatus::Pending
+                    ) =>
+                {
+                    entry
+                }
+                Some(_) => return ((), None),
+            };
+            entry.status = ObjectStatus::Rejected;
+            entry.lease_until = None;
+            entry.reason = Some(reason);
+            entry.last_error = Some(detail);
+            entry.at = Some(now);
+            ((), Some(Some(entry)))
         })
         .await
+    }
+}
+
+impl EmbeddedStore {
+    async fn all_objects(&self) -> Result<Vec<ObjectEntry>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(OBJECTS).map_err(failure)?;
+            let mut entries = Vec::new();
+            for entry in table.iter().map_err(failure)? {
+                let (_, value) = entry.map_err(failure)?;
+                entries.push(
+                    serde_json::from_slice::<ObjectEntry>(value.value())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+            Ok(entries)
+        })
+        .await
+    }
+}
+
+impl ListPendingDocuments for EmbeddedStore {
+    async fn pending_documents(&self) -> Result<Vec<PendingDocument>, StoreError> {
+        Ok(self
+            .all_objects()
+            .await?
+            .into_iter()
+            .filter(|entry| {
+                matches!(
+                    entry.status,
+                    ObjectStatus::Pending | ObjectStatus::InProgress
+                ) && !entry.key.is_empty()
+            })
+            .map(|entry| PendingDocument {
+                object: entry.object(),
+                file: entry.file.clone(),
+                attempts: entry.attempts,
+                last_attempt_at: entry.last_attempt_at,
+                last_error: entry.last_error.clone(),
+            })
+            .collect())
+    }
+}
+
+impl ReadBacklog for EmbeddedStore {
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let files = self.all_files().await?;
+        let events = files.iter().flat_map(|file| file.events.iter());
+        let mut backlog = Backlog::default();
+        for event in events {
+            match event.delivery {
+                Delivery::Pending { .. } => {
+                    backlog.pending_events += 1;
+                    backlog.oldest_pending_since = Some(
+                        backlog
+                            .oldest_pending_since
+                            .map_or(event.recorded_at, |oldest| oldest.min(event.recorded_at)),
+                    );
+                }
+                Delivery::Failed { .. } => backlog.failed_events += 1,
+                Delivery::Delivered { .. } => {}
+            }
+        }
+        backlog.pending_documents = self.pending_documents().await?.len();
+        Ok(backlog)
     }
 }
 
@@ -408,7 +603,7 @@ impl SendLease for EmbeddedStore {
         id: &FileId,
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<LeaseGrant, StoreError> {
         let key = key(id);
         self.run(move |db| {
             let txn = db.begin_write().map_err(failure)?;
@@ -418,13 +613,19 @@ impl SendLease for EmbeddedStore {
                     .get(key.as_str())
                     .map_err(failure)?
                     .map(|until| until.value());
-                if held.is_some_and(|held| held >= now.as_millisecond()) {
-                    false
-                } else {
-                    leases
-                        .insert(key.as_str(), until.as_millisecond())
-                        .map_err(failure)?;
-                    true
+                match held {
+                    Some(held) if held >= now.as_millisecond() => LeaseGrant::HeldElsewhere,
+                    held => {
+                        leases
+                            .insert(key.as_str(), until.as_millisecond())
+                            .map_err(failure)?;
+                        // A lease never given back: its holder died mid-send.
+                        if held.is_some() {
+                            LeaseGrant::TakenOver
+                        } else {
+                            LeaseGrant::Taken
+                        }
+                    }
                 }
             };
             txn.commit().map_err(failure)?;

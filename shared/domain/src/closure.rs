@@ -130,11 +130,22 @@ where
     E: PublishDomainEvents,
     C: Clock,
 {
-    close_loaded_intervention(store, intent, events, clock, policy, closer, log, None).await
+    close_loaded_intervention(
+        store,
+        intent,
+        events,
+        clock,
+        policy,
+        closer,
+        log,
+        None,
+        Deadline::after(REQUEST_BUDGET),
+    )
+    .await
 }
 
 /// [`close_intervention`], starting from a file the caller just loaded (saves a read;
-/// after a lost race the file is read again).
+/// after a lost race the file is read again); no event is started after `deadline`.
 #[allow(clippy::too_many_arguments)]
 pub async fn close_loaded_intervention<S, I, E, C>(
     store: &S,
@@ -145,6 +156,7 @@ pub async fn close_loaded_intervention<S, I, E, C>(
     closer: Closer<'_>,
     log: InterventionLog,
     mut loaded: Option<InterventionFile>,
+    deadline: Deadline,
 ) -> Result<ClosedFile, CloseError>
 where
     S: LoadFile + CloseFile + RecordDelivery + SendLease,
@@ -210,11 +222,7 @@ where
             log: log.clone(),
             recorded_at: now,
             fingerprint: closing_fingerprint.clone(),
-            delivery: Delivery::Pending {
-                attempts: 0,
-                last_error: None,
-                last_attempt_at: None,
-            },
+            delivery: Delivery::new_pending(),
         };
         let expires_at = now.checked_add(policy.retention).unwrap_or(now);
         match store
@@ -233,11 +241,9 @@ where
                 file.state = state;
                 file.events.push(closing);
                 file.expires_at = Some(expires_at);
-                // Within an API request: an opening still pending is retried first; if
-                // that used the time budget, the closure waits for the re-send run.
-                let file =
-                    deliver_in_order(store, intent, clock, file, Deadline::after(REQUEST_BUDGET))
-                        .await;
+                // An opening still pending is retried first; if that used the time
+                // budget, the closure waits for the re-send run.
+                let file = deliver_in_order(store, intent, events, clock, file, deadline).await;
                 if let Some(event) = DomainEvent::closed(&file, closer.label())
                     && let Err(error) = events.publish(&[event]).await
                 {

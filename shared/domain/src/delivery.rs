@@ -1,53 +1,172 @@
-//! Sending a stored event to Intent and recording the result. The event is always stored
-//! before this runs, so a failure here loses nothing: the event stays pending.
+//! Sending a stored event to Intent and recording the result, effectively once. The event
+//! is always stored before this runs, so a failure here loses nothing: the event stays
+//! pending.
+//!
+//! Effectively once: an attempt whose outcome is unknown (a timeout or a connection lost
+//! after the request left, a sender that died holding the file's send lease, an outcome
+//! that could not be recorded) leaves the event pending *in doubt*; before sending it
+//! again, Intent's log of the intervention is read, and an event found there is recorded
+//! as delivered without being sent. A 409 from Intent is read the same way ("already
+//! there" is delivered, not failed).
 
-use crate::file::{Delivery, InterventionFile};
-use crate::model::{FileId, InterventionLog};
-use crate::ports::{Clock, LoadFile, PublishToIntent, RecordDelivery, SendLease};
+use crate::domain_events::{DeliveryFailed, DomainEvent};
+use crate::file::{Delivery, InterventionFile, RecordedEvent};
+use crate::model::FileId;
+use crate::ports::{
+    Clock, DeliveryFailure, LeaseGrant, LoadFile, PublishDomainEvents, PublishToIntent,
+    RecordDelivery, SendLease,
+};
 
-/// Sends `log` (event `seq` of file `id`, with `previous_attempts` already made) and
-/// records the outcome. Returns the delivery state as recorded (or as it would have been,
-/// if recording failed: that failure is logged, and the event is then re-sent later).
-pub async fn deliver_event<S, I, C>(
+/// The outcome of one delivery step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryStep {
+    pub delivery: Delivery,
+    /// False when the outcome could not be stored: the caller then keeps the file's send
+    /// lease, so the next sender takes it over and reads Intent before sending.
+    pub recorded: bool,
+}
+
+/// Where an event stands after Intent was read: found there means delivered.
+async fn confirm_on_intent<I: PublishToIntent>(
+    intent: &I,
+    event: &RecordedEvent,
+) -> Result<bool, DeliveryFailure> {
+    let found = intent.log_is_on_intent(&event.log).await?;
+    if found {
+        tracing::info!(
+            seq = event.seq,
+            "the event is already in Intent's log (an earlier answer was lost); not sent again"
+        );
+    }
+    Ok(found)
+}
+
+/// Sends `event` of file `id` (reading Intent first if an earlier attempt is in doubt, or
+/// `in_doubt` says so) and records the outcome. A refusal of the content is recorded as
+/// failed and announced (`DeliveryFailed`).
+pub async fn deliver_event<S, I, E, C>(
     store: &S,
     intent: &I,
+    events: &E,
     clock: &C,
     id: &FileId,
-    seq: u32,
-    log: &InterventionLog,
-    previous_attempts: u32,
-) -> Delivery
+    event: &RecordedEvent,
+    in_doubt: bool,
+) -> DeliveryStep
 where
     S: RecordDelivery,
     I: PublishToIntent,
+    E: PublishDomainEvents,
     C: Clock,
 {
-    let delivery = match intent.publish_log(log).await {
-        Ok(attempts) => Delivery::Delivered {
-            attempts: previous_attempts + attempts,
-            delivered_at: clock.now(),
-        },
-        Err(failure) if failure.retryable => {
-            tracing::warn!(seq, attempts = failure.attempts, error = %failure.detail, "Intent did not take the event; it stays pending");
-            Delivery::Pending {
-                attempts: previous_attempts + failure.attempts,
-                last_error: Some(failure.detail),
-                last_attempt_at: Some(clock.now()),
+    let previous = event.delivery.attempts();
+    let pending = |attempts: u32, error: String, in_doubt: bool| Delivery::Pending {
+        attempts,
+        last_error: Some(error),
+        last_attempt_at: Some(clock.now()),
+        in_doubt,
+    };
+    let delivered = |attempts: u32| Delivery::Delivered {
+        attempts,
+        delivered_at: clock.now(),
+    };
+    let delivery = if in_doubt || event.delivery.in_doubt() {
+        match confirm_on_intent(intent, event).await {
+            Ok(true) => Some(delivered(previous)),
+            Ok(false) => None,
+            Err(failure) => {
+                tracing::warn!(seq = event.seq, error = %failure.detail, "Intent could not be read to settle an earlier attempt; the event stays pending");
+                Some(pending(previous, failure.detail, true))
             }
         }
-        Err(failure) => {
-            tracing::error!(seq, attempts = failure.attempts, error = %failure.detail, "Intent rejected the event for good");
-            Delivery::Failed {
-                attempts: previous_attempts + failure.attempts,
-                last_error: failure.detail,
-                last_attempt_at: clock.now(),
+    } else {
+        None
+    };
+    let delivery = match delivery {
+        Some(settled) => settled,
+        None => match intent.publish_log(&event.log).await {
+            Ok(attempts) => delivered(previous + attempts),
+            Err(failure) => {
+                let attempts = previous + failure.attempts;
+                settle_failure(
+                    intent,
+                    event,
+                    failure,
+                    attempts,
+                    pending,
+                    delivered,
+                    clock.now(),
+                )
+                .await
             }
+        },
+    };
+    let recorded = match store.record_delivery(id, event.seq, &delivery).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(seq = event.seq, state = delivery.label(), %error, "could not record the delivery state; the event will be read back from Intent before any new attempt");
+            false
         }
     };
-    if let Err(error) = store.record_delivery(id, seq, &delivery).await {
-        tracing::error!(seq, state = delivery.label(), %error, "could not record the delivery state");
+    if let Delivery::Failed { attempts, .. } = &delivery {
+        announce_failure(events, id, event, *attempts).await;
     }
-    delivery
+    DeliveryStep { delivery, recorded }
+}
+
+/// What a failed attempt means for the event.
+async fn settle_failure<I: PublishToIntent>(
+    intent: &I,
+    event: &RecordedEvent,
+    failure: DeliveryFailure,
+    attempts: u32,
+    pending: impl Fn(u32, String, bool) -> Delivery,
+    delivered: impl Fn(u32) -> Delivery,
+    now: jiff::Timestamp,
+) -> Delivery {
+    if failure.conflict || failure.outcome_unknown {
+        // Intent may hold it: read its log once now.
+        match confirm_on_intent(intent, event).await {
+            Ok(true) => return delivered(attempts),
+            Ok(false) if failure.conflict => {}
+            Ok(false) | Err(_) if failure.outcome_unknown => {
+                tracing::warn!(seq = event.seq, attempts, error = %failure.detail, "the attempt's outcome is unknown; the event stays pending and Intent is read again before the next attempt");
+                return pending(attempts, failure.detail, true);
+            }
+            Ok(false) | Err(_) => {
+                // A 409 we could not settle by reading: in doubt, never failed blindly.
+                return pending(attempts, failure.detail, true);
+            }
+        }
+    }
+    if failure.retryable {
+        tracing::warn!(seq = event.seq, attempts, error = %failure.detail, "Intent did not take the event; it stays pending");
+        return pending(attempts, failure.detail, false);
+    }
+    tracing::error!(seq = event.seq, attempts, error = %failure.detail, "Intent refused the event for good");
+    Delivery::Failed {
+        attempts,
+        last_error: failure.detail,
+        last_attempt_at: now,
+    }
+}
+
+async fn announce_failure<E: PublishDomainEvents>(
+    events: &E,
+    id: &FileId,
+    event: &RecordedEvent,
+    attempts: u32,
+) {
+    let failed = DomainEvent::DeliveryFailed(DeliveryFailed {
+        reference: id.reference.clone(),
+        contract_reference: id.contract_reference.clone(),
+        seq: event.seq,
+        event: event.event.as_str(),
+        attempts,
+    });
+    if let Err(error) = events.publish(&[failed]).await {
+        tracing::error!(%error, "the DeliveryFailed domain event was not published");
+    }
 }
 
 /// When work must stop (a Lambda's deadline, an API request's time budget).
@@ -79,15 +198,20 @@ pub const SEND_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(3);
 /// Sends a file's undelivered events to Intent strictly in order: an event is only sent
 /// once every earlier one is delivered, so Intent never sees a closure before the opening.
 /// Stops at the first event that does not get through (it and those after it stay
-/// pending). Events Intent refused for good (`failed`) block those after them too. No new
-/// event is started once `deadline` is reached (it stays pending for the re-send run).
+/// pending). Events Intent refused for good (`failed`) block those after them too (and
+/// were announced when they failed). No new event is started once `deadline` is reached
+/// (it stays pending for the re-send run).
 ///
 /// The file's send lease is taken first and the file read again under it, so a sender
 /// never acts on a stale copy; if another sender holds the lease, nothing is sent here
-/// (that sender, or the next re-send run, delivers). Returns the file as it stands.
-pub async fn deliver_in_order<S, I, C>(
+/// (that sender, or the next re-send run, delivers). A lease taken over from a sender
+/// that never gave it back puts every pending event in doubt; a lease under which an
+/// outcome could not be recorded is not given back (it ends by itself), for the same
+/// reason. Returns the file as it stands.
+pub async fn deliver_in_order<S, I, E, C>(
     store: &S,
     intent: &I,
+    events: &E,
     clock: &C,
     file: InterventionFile,
     deadline: Deadline,
@@ -95,20 +219,23 @@ pub async fn deliver_in_order<S, I, C>(
 where
     S: RecordDelivery + SendLease + LoadFile,
     I: PublishToIntent,
+    E: PublishDomainEvents,
     C: Clock,
 {
-    if file
-        .events
-        .iter()
-        .all(|event| !matches!(event.delivery, Delivery::Pending { .. }))
-    {
+    if !file.events.iter().any(|event| event.delivery.is_pending()) {
         return file;
     }
     let now = clock.now();
     let until = now.checked_add(SEND_LEASE).unwrap_or(now);
-    match store.take_send_lease(&file.id, now, until).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let taken_over = match store.take_send_lease(&file.id, now, until).await {
+        Ok(LeaseGrant::Taken) => false,
+        Ok(LeaseGrant::TakenOver) => {
+            tracing::warn!(
+                "took over a send lease that was never given back: pending events are read back from Intent before being sent"
+            );
+            true
+        }
+        Ok(LeaseGrant::HeldElsewhere) => {
             tracing::info!("another sender is delivering this file's events; leaving them to it");
             return file;
         }
@@ -116,7 +243,7 @@ where
             tracing::warn!(%error, "could not take the send lease; events stay pending");
             return file;
         }
-    }
+    };
     let id = file.id.clone();
     let mut current = match store.load_file(&id).await {
         Ok(Some(fresh)) => fresh,
@@ -127,6 +254,7 @@ where
             return file;
         }
     };
+    let mut all_recorded = true;
     for event in current.events.iter_mut() {
         match &event.delivery {
             Delivery::Delivered { .. } => continue,
@@ -138,18 +266,197 @@ where
                 break;
             }
             Delivery::Pending { .. } if deadline.reached() => break,
-            Delivery::Pending { attempts, .. } => {
-                event.delivery =
-                    deliver_event(store, intent, clock, &id, event.seq, &event.log, *attempts)
-                        .await;
-                if !matches!(event.delivery, Delivery::Delivered { .. }) {
+            Delivery::Pending { .. } => {
+                let step =
+                    deliver_event(store, intent, events, clock, &id, event, taken_over).await;
+                all_recorded &= step.recorded;
+                event.delivery = step.delivery;
+                if !event.delivery.is_delivered() {
                     break;
                 }
             }
         }
     }
-    if let Err(error) = store.release_send_lease(&id, until).await {
+    if !all_recorded {
+        tracing::warn!(
+            "keeping the send lease: an outcome was not recorded, so the next sender reads Intent first"
+        );
+    } else if let Err(error) = store.release_send_lease(&id, until).await {
         tracing::warn!(%error, "could not release the send lease; it ends by itself");
     }
     current
+}
+
+#[cfg(test)]
+mod tests {
+    //! Effectively once, given / when / then, on the in-memory adapters.
+    use super::*;
+    use crate::file::{NewFile, PartnerId, fingerprint};
+    use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
+    use crate::ports::OpenFile;
+    use crate::seeds::SEED_OPENING;
+    use crate::validation::parse_intervention_log;
+
+    struct World {
+        store: InMemoryStore,
+        intent: RecordingIntent,
+        events: RecordingEvents,
+        clock: FixedClock,
+    }
+
+    fn world() -> World {
+        World {
+            store: InMemoryStore::default(),
+            intent: RecordingIntent::default(),
+            events: RecordingEvents::default(),
+            clock: FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
+        }
+    }
+
+    impl World {
+        /// A stored file whose opening was never sent.
+        async fn stored_opening(&self) -> InterventionFile {
+            let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
+            let opening = RecordedEvent {
+                seq: 1,
+                event: log.event,
+                fingerprint: fingerprint(&log),
+                recorded_at: self.clock.0,
+                delivery: Delivery::new_pending(),
+                log,
+            };
+            let new = NewFile {
+                owner: PartnerId("p".into()),
+                opening,
+            };
+            self.store.open_file(&new).await.unwrap();
+            self.store.file(&new.id()).unwrap()
+        }
+
+        async fn deliver(&self, file: InterventionFile) -> InterventionFile {
+            deliver_in_order(
+                &self.store,
+                &self.intent,
+                &self.events,
+                &self.clock,
+                file,
+                Deadline::none(),
+            )
+            .await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_settled_by_reading_intent_not_by_sending_again() {
+        let world = world();
+        let file = world.stored_opening().await;
+        world.intent.lose_next_answer();
+        let file = world.deliver(file).await;
+        assert!(
+            file.events[0].delivery.is_delivered(),
+            "{:?}",
+            file.events[0]
+        );
+        assert_eq!(world.intent.accepted().len(), 1, "sent once");
+        assert_eq!(world.intent.reads(), 1);
+        assert!(
+            world.store.file(&file.id).unwrap().events[0]
+                .delivery
+                .is_delivered()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_died_holding_the_lease_leaves_its_events_in_doubt() {
+        let world = world();
+        let file = world.stored_opening().await;
+        // A sender took the lease, sent the opening (Intent applied it) and died before
+        // recording anything or giving the lease back.
+        let earlier = world.clock.0 - jiff::SignedDuration::from_mins(10);
+        let expired = earlier + SEND_LEASE;
+        world
+            .store
+            .take_send_lease(&file.id, earlier, expired)
+            .await
+            .unwrap();
+        world.intent.publish_log(&file.events[0].log).await.unwrap();
+
+        let file = world.deliver(file).await;
+        assert!(file.events[0].delivery.is_delivered());
+        assert_eq!(world.intent.accepted().len(), 1, "not sent twice");
+        assert_eq!(world.intent.reads(), 1, "Intent was read first");
+        assert_eq!(world.store.lease(&file.id), None, "lease given back");
+    }
+
+    #[tokio::test]
+    async fn an_outcome_not_recorded_keeps_the_lease_so_the_next_sender_reads_intent() {
+        let world = world();
+        let file = world.stored_opening().await;
+        world.store.set_recording_fails(true);
+        let after_first = world.deliver(file).await;
+        assert_eq!(world.intent.accepted().len(), 1);
+        assert!(
+            world.store.lease(&after_first.id).is_some(),
+            "the lease is kept: it ends by itself"
+        );
+        // Later, the store is back; a re-send run finds the lease expired.
+        world.store.set_recording_fails(false);
+        let later = World {
+            clock: FixedClock(world.clock.0 + SEND_LEASE + jiff::SignedDuration::from_secs(1)),
+            ..world
+        };
+        let stored = later.store.file(&after_first.id).unwrap();
+        assert!(stored.events[0].delivery.is_pending());
+        let file = later.deliver(stored).await;
+        assert!(file.events[0].delivery.is_delivered());
+        assert_eq!(later.intent.accepted().len(), 1, "not sent twice");
+        assert_eq!(later.intent.reads(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_for_an_event_intent_holds_is_delivered_not_failed() {
+        let world = world();
+        let file = world.stored_opening().await;
+        world.intent.publish_log(&file.events[0].log).await.unwrap();
+        world.intent.fail_next(DeliveryFailure::conflict(
+            1,
+            "Intent rejected the request with HTTP 409",
+        ));
+        let file = world.deliver(file).await;
+        assert!(file.events[0].delivery.is_delivered());
+        assert!(world.events.published().is_empty(), "no DeliveryFailed");
+    }
+
+    #[tokio::test]
+    async fn a_conflict_for_an_event_intent_does_not_hold_fails_and_is_announced() {
+        let world = world();
+        let file = world.stored_opening().await;
+        world.intent.fail_next(DeliveryFailure::conflict(
+            1,
+            "Intent rejected the request with HTTP 409",
+        ));
+        let file = world.deliver(file).await;
+        assert!(file.events[0].delivery.is_failed());
+        let published = world.events.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].detail_type(), "DeliveryFailed");
+    }
+
+    #[tokio::test]
+    async fn retryable_failures_never_turn_into_failed() {
+        let world = world();
+        let mut file = world.stored_opening().await;
+        for _ in 0..200 {
+            world.intent.fail_next(DeliveryFailure::retryable(
+                4,
+                "Intent is unavailable: HTTP 503",
+            ));
+            file = world.deliver(file).await;
+        }
+        assert!(file.events[0].delivery.is_pending());
+        assert_eq!(file.events[0].delivery.attempts(), 800);
+        file = world.deliver(file).await;
+        assert!(file.events[0].delivery.is_delivered());
+        assert_eq!(world.intent.accepted().len(), 1);
+    }
 }

@@ -148,16 +148,21 @@ pub struct DocumentPolicy {
     /// How long the document's record (and the object's ledger entry) is kept: the same
     /// retention as a closed file's data.
     pub retention: jiff::SignedDuration,
+    /// How long a quitus waits for a claim that was never filed before it is rejected
+    /// (`unknown_file`).
+    pub unknown_file_grace: jiff::SignedDuration,
 }
 
 impl Default for DocumentPolicy {
     /// 50 MiB (a signed quitus is a few hundred kilobytes; a scan of several pages a few
-    /// megabytes), a 15-minute lease (the function's timeout), 395 days' retention.
+    /// megabytes), a 15-minute lease (the function's timeout), 395 days' retention, and a
+    /// week for a late claim (a partner's back office down over a long weekend).
     fn default() -> Self {
         Self {
             max_bytes: 50 * 1024 * 1024,
             lease: jiff::SignedDuration::from_mins(15),
             retention: crate::closure::ClosurePolicy::default().retention,
+            unknown_file_grace: jiff::SignedDuration::from_hours(24 * 7),
         }
     }
 }
@@ -210,6 +215,8 @@ pub enum RejectionReason {
     Missing,
     IntentRejected,
     FileCanceled,
+    /// No file with that reference was opened within the grace period.
+    UnknownFile,
 }
 
 impl RejectionReason {
@@ -221,6 +228,7 @@ impl RejectionReason {
             RejectionReason::Missing => "missing",
             RejectionReason::IntentRejected => "intent_rejected",
             RejectionReason::FileCanceled => "file_canceled",
+            RejectionReason::UnknownFile => "unknown_file",
         }
     }
 }

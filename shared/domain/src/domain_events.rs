@@ -78,8 +78,18 @@ pub struct OnCallPeriodClosed {
     pub period: crate::calendar::OnCallPeriod,
     pub files_closed: usize,
     pub already_closed: usize,
+    /// Closings of this run Intent refused for good.
+    pub closings_refused: usize,
+    /// Closings of this run not on Intent yet.
+    pub closings_pending: usize,
     pub resent: usize,
+    /// Events not on Intent once the run is over: pending plus refused.
     pub still_failing: usize,
+    pub pending_events: usize,
+    pub failed_events: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_pending_since: Option<jiff::Timestamp>,
+    pub pending_documents: usize,
     pub unknown_on_intent: usize,
     pub closing_resent_after_reconciliation: usize,
     pub stopped_early: bool,

@@ -26,14 +26,19 @@ pub enum Delivery {
         last_error: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         last_attempt_at: Option<Timestamp>,
+        /// An earlier attempt may have reached Intent (its answer was lost, or its sender
+        /// died or could not record the outcome): Intent is read before sending again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        in_doubt: bool,
     },
-    /// Intent answered 204.
+    /// Intent answered 204 (or, after a lost answer, Intent's log shows the event).
     #[serde(rename_all = "camelCase")]
     Delivered {
         attempts: u32,
         delivered_at: Timestamp,
     },
-    /// Intent refused it for good (a 4xx other than 401/408/429), or the attempts ran out.
+    /// Intent refused its content for good (a 4xx other than 401/404/408/429). Only an
+    /// operator's redrive sends it again.
     #[serde(rename_all = "camelCase")]
     Failed {
         attempts: u32,
@@ -43,6 +48,33 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// A new event, never sent.
+    pub fn new_pending() -> Self {
+        Delivery::Pending {
+            attempts: 0,
+            last_error: None,
+            last_attempt_at: None,
+            in_doubt: false,
+        }
+    }
+
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Delivery::Delivered { .. })
+    }
+
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Delivery::Pending { .. })
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Delivery::Failed { .. })
+    }
+
+    /// Whether Intent must be read before this event is sent again.
+    pub fn in_doubt(&self) -> bool {
+        matches!(self, Delivery::Pending { in_doubt: true, .. })
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Delivery::Pending { .. } => "pending",

@@ -1,22 +1,37 @@
-//! Use case: a quitus object landed in the documents bucket; forward it to Intent, once.
+//! Use case: a quitus object landed in the documents bucket; forward it to Intent,
+//! effectively once, never before its file's opening, and never lost for it.
 //!
-//! Order of checks: the key convention (else rejected for good), the ledger (a duplicate
-//! S3 delivery does nothing; an object another forwarder holds is retried later), the
-//! file (unknown yet: retryable, the PDF may have arrived before the claim), the size and
-//! the PDF signature (else rejected for good), then the streamed upload. A retryable
-//! failure gives the object back, so Lambda's next delivery takes it from the start.
+//! Order: the ledger (a duplicate S3 delivery does nothing), the key convention (else
+//! rejected for good), the file (not filed yet: the document waits, and is rejected only
+//! after a grace period), the size and the PDF signature (else rejected for good), the
+//! file's opening (not on Intent yet: delivered first, in order, under the file's send
+//! lease; still not there: the document waits), then the streamed upload.
+//!
+//! A document that cannot go now is kept *pending* in the ledger (never rejected for a
+//! reason that time can fix) and forwarded by the re-send run, streamed from the bucket
+//! again: Lambda's own retries are not relied on. After an upload whose outcome is
+//! unknown (a lost answer, a forwarder that died holding the object), Intent's documents
+//! of the intervention are read before uploading again.
 
+use crate::delivery::{Deadline, deliver_in_order};
 use crate::documents::{
     DEFAULT_DESCRIPTION, DEFAULT_TITLE, DocumentBody, DocumentPolicy, DocumentRecord,
     DocumentUpload, ObjectRef, PDF_MAGIC, RejectionReason, looks_like_pdf, parse_quitus_key,
 };
 use crate::domain_events::{DocumentPublished, DocumentRejected, DomainEvent};
+use crate::file::InterventionFile;
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::FileId;
+use crate::oncall::CloserPolicy;
 use crate::ports::{
-    Clock, DocumentClaim, DocumentLedger, LoadFile, OpenDocument, PublishDocument,
-    PublishDomainEvents, ReadObject, SourceError, StoreError,
+    ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
+    ListPendingDocuments, LoadFile, OpenDocument, PublishDocument, PublishDomainEvents,
+    PublishToIntent, PublishedDocument, ReadObject, RecordDelivery, SendLease, SourceError,
+    StoreError,
 };
+use futures_util::StreamExt;
+use serde::Serialize;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Forwarded {
@@ -25,9 +40,12 @@ pub enum Forwarded {
     Duplicate,
     /// Refused for good; recorded and announced.
     Rejected(RejectionReason),
+    /// Kept in the ledger for the re-send run (or held by another forwarder right now).
+    Pending(String),
 }
 
-/// A failure worth retrying later (Lambda's asynchronous retries).
+/// A failure of our own store: nothing could be recorded; Lambda's retry (or, once the
+/// claim's lease ends, the re-send run) takes the object again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct RetryLater(pub String);
@@ -59,6 +77,9 @@ impl<R: ReadObject> OpenDocument for ObjectOpener<'_, R> {
     }
 }
 
+/// Past this, a forwarder delivering a file's pending opening starts no further event.
+const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub async fn forward_document<L, F, R, I, E, C>(
     ports: &ForwardPorts<'_, L, F, R, I, E, C>,
     policy: DocumentPolicy,
@@ -66,36 +87,38 @@ pub async fn forward_document<L, F, R, I, E, C>(
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger,
-    F: LoadFile,
+    F: LoadFile + SendLease + RecordDelivery,
     R: ReadObject,
-    I: PublishDocument,
+    I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
 {
     let now = ports.clock.now();
     let lease_until = now.checked_add(policy.lease).unwrap_or(now);
-    match ports
+    let claimed = match ports
         .ledger
         .claim_document(object, now, lease_until)
         .await?
     {
-        DocumentClaim::Claimed => {}
+        DocumentClaim::Claimed(claimed) => claimed,
         DocumentClaim::AlreadyPublished | DocumentClaim::AlreadyRejected => {
             tracing::info!("object version already handled; duplicate delivery ignored");
             return Ok(Forwarded::Duplicate);
         }
         DocumentClaim::HeldElsewhere => {
-            return Err(RetryLater(
+            tracing::info!(
+                "another forwarder holds this object; it (or the re-send run) finishes it"
+            );
+            return Ok(Forwarded::Pending(
                 "another forwarder is handling this object right now".into(),
             ));
         }
-    }
-
-    let result = forward_claimed(ports, policy, object).await;
+    };
+    let result = forward_claimed(ports, policy, object, &claimed).await;
     if result.is_err()
         && let Err(error) = ports.ledger.release_document(object).await
     {
-        tracing::warn!(%error, "could not release the object; its lease will expire");
+        tracing::warn!(%error, "could not release the object; its lease will expire and the re-send run takes it");
     }
     result
 }
@@ -104,12 +127,13 @@ async fn forward_claimed<L, F, R, I, E, C>(
     ports: &ForwardPorts<'_, L, F, R, I, E, C>,
     policy: DocumentPolicy,
     object: &ObjectRef,
+    claimed: &ClaimedObject,
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger,
-    F: LoadFile,
+    F: LoadFile + SendLease + RecordDelivery,
     R: ReadObject,
-    I: PublishDocument,
+    I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
 {
@@ -132,11 +156,37 @@ where
     let span = tracing::Span::current();
     span.record("reference", id.reference.as_str());
     span.record("contract", id.contract_reference.as_str());
+    let wait = Waiting {
+        ports,
+        object,
+        file: Some(id),
+        attempts: claimed.attempts,
+    };
 
     let Some(file) = ports.files.load_file(id).await? else {
-        return Err(RetryLater(format!(
-            "no file {id} yet: the quitus may have arrived before the claim"
-        )));
+        let waited = ports.clock.now().duration_since(claimed.first_seen_at);
+        if waited >= policy.unknown_file_grace {
+            let detail = format!(
+                "no file was opened for it within {} hours",
+                policy.unknown_file_grace.as_hours()
+            );
+            return reject(
+                ports,
+                policy,
+                object,
+                Some(id),
+                RejectionReason::UnknownFile,
+                &detail,
+            )
+            .await;
+        }
+        return wait
+            .keep(
+                "no file with that reference yet: the quitus waits for its claim",
+                false,
+                0,
+            )
+            .await;
     };
     if file.state == FileState::Closed(Outcome::Canceled) {
         let detail = "the file was canceled at reception: there is no intervention to prove";
@@ -179,7 +229,7 @@ where
             )
             .await;
         }
-        Err(SourceError::Unavailable(detail)) => return Err(RetryLater(detail)),
+        Err(SourceError::Unavailable(detail)) => return wait.keep(&detail, false, 0).await,
     };
     if info.size > policy.max_bytes {
         let detail = format!(
@@ -209,6 +259,12 @@ where
         .await;
     }
 
+    // Never a document for an intervention Intent does not know: its opening first.
+    let file = match opening_on_intent(ports, file).await {
+        Ok(file) => file,
+        Err(why) => return wait.keep(why, claimed.in_doubt, 0).await,
+    };
+
     let upload = DocumentUpload {
         file_name: file_name.to_string(),
         title: info
@@ -222,33 +278,142 @@ where
         element_reference: id.reference.clone(),
         contract_reference: id.contract_reference.clone(),
     };
+    if claimed.in_doubt {
+        match ports.intent.find_document(&upload, info.size).await {
+            Ok(Some(found)) => {
+                tracing::info!(
+                    "the document is already on Intent (an earlier answer was lost); not uploaded again"
+                );
+                return published(
+                    ports, policy, object, &file, upload, info.size, found, claimed,
+                )
+                .await;
+            }
+            Ok(None) => {}
+            Err(failure) => return wait.keep(&failure.detail, true, 0).await,
+        }
+    }
     let opener = ObjectOpener {
         objects: ports.objects,
         object,
     };
-    let published = match ports.intent.publish_document(&upload, &opener).await {
-        Ok(published) => published,
-        Err(failure) if failure.retryable => return Err(RetryLater(failure.to_string())),
-        Err(failure) => {
-            return reject(
-                ports,
-                policy,
-                object,
-                Some(id),
-                RejectionReason::IntentRejected,
-                &failure.detail,
+    match ports.intent.publish_document(&upload, &opener).await {
+        Ok(document) => {
+            published(
+                ports, policy, object, &file, upload, info.size, document, claimed,
             )
-            .await;
+            .await
         }
+        Err(failure) if failure.conflict || failure.outcome_unknown => {
+            match ports.intent.find_document(&upload, info.size).await {
+                Ok(Some(found)) => {
+                    published(
+                        ports, policy, object, &file, upload, info.size, found, claimed,
+                    )
+                    .await
+                }
+                Ok(None) if failure.conflict => refused(ports, policy, object, id, &failure).await,
+                _ => wait.keep(&failure.detail, true, failure.attempts).await,
+            }
+        }
+        Err(failure) if failure.retryable => {
+            wait.keep(&failure.detail, false, failure.attempts).await
+        }
+        Err(failure) => refused(ports, policy, object, id, &failure).await,
+    }
+}
+
+/// The file with its opening on Intent, delivering its pending events first (in order,
+/// under the file's send lease); the reason to wait otherwise.
+async fn opening_on_intent<L, F, R, I, E, C>(
+    ports: &ForwardPorts<'_, L, F, R, I, E, C>,
+    file: InterventionFile,
+) -> Result<InterventionFile, &'static str>
+where
+    F: LoadFile + SendLease + RecordDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let delivered = |file: &InterventionFile| {
+        file.opening()
+            .is_some_and(|opening| opening.delivery.is_delivered())
     };
+    if delivered(&file) {
+        return Ok(file);
+    }
+    tracing::info!("the file's opening is not on Intent yet; delivering it first");
+    let file = deliver_in_order(
+        ports.files,
+        ports.intent,
+        ports.events,
+        ports.clock,
+        file,
+        Deadline::after(OPENING_BUDGET),
+    )
+    .await;
+    if delivered(&file) {
+        Ok(file)
+    } else if file.opening().is_some_and(|o| o.delivery.is_failed()) {
+        Err("the file's opening was refused by Intent: the quitus waits for an operator's redrive")
+    } else {
+        Err("the file's opening is not on Intent yet: the quitus waits for it")
+    }
+}
+
+/// Keeps an object pending in the ledger.
+struct Waiting<'p, 'a, L, F, R, I, E, C> {
+    ports: &'p ForwardPorts<'a, L, F, R, I, E, C>,
+    object: &'p ObjectRef,
+    file: Option<&'p FileId>,
+    attempts: u32,
+}
+
+impl<L: DocumentLedger, F, R, I, E, C: Clock> Waiting<'_, '_, L, F, R, I, E, C> {
+    async fn keep(
+        &self,
+        why: &str,
+        in_doubt: bool,
+        new_attempts: u32,
+    ) -> Result<Forwarded, RetryLater> {
+        tracing::warn!(reason = %why, in_doubt, "the quitus waits in the ledger; the re-send run forwards it later");
+        let wait = DocumentWait {
+            file: self.file.cloned(),
+            attempts: self.attempts + new_attempts,
+            last_error: why.to_string(),
+            last_attempt_at: self.ports.clock.now(),
+            in_doubt,
+        };
+        self.ports.ledger.record_pending(self.object, &wait).await?;
+        Ok(Forwarded::Pending(why.to_string()))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn published<L, F, R, I, E, C>(
+    ports: &ForwardPorts<'_, L, F, R, I, E, C>,
+    policy: DocumentPolicy,
+    object: &ObjectRef,
+    file: &InterventionFile,
+    upload: DocumentUpload,
+    size: u64,
+    document: PublishedDocument,
+    claimed: &ClaimedObject,
+) -> Result<Forwarded, RetryLater>
+where
+    L: DocumentLedger,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let id = &file.id;
     let record = DocumentRecord {
         object_identity: object.identity(),
         file_name: upload.file_name,
         title: upload.title,
-        size: info.size,
-        intent_document_id: published.intent_document_id.clone(),
+        size,
+        intent_document_id: document.intent_document_id.clone(),
         published_at: ports.clock.now(),
-        attempts: published.attempts,
+        attempts: claimed.attempts + document.attempts,
     };
     let expires_at = record
         .published_at
@@ -256,11 +421,11 @@ where
         .unwrap_or(record.published_at);
     if let Err(error) = ports
         .ledger
-        .record_published(object, &file, &record, expires_at)
+        .record_published(object, file, &record, expires_at)
         .await
     {
-        // Intent has it; the object stays claimed until its lease ends, so a redelivery
-        // within the lease cannot send it twice.
+        // Intent has it; the object stays claimed until its lease ends, then the re-send
+        // run takes it over in doubt and finds it on Intent instead of uploading again.
         tracing::error!(%error, "document published but not recorded");
     }
     tracing::info!(
@@ -279,6 +444,102 @@ where
         tracing::error!(%error, "the DocumentPublished domain event was not published");
     }
     Ok(Forwarded::Published(record))
+}
+
+async fn refused<L, F, R, I, E, C>(
+    ports: &ForwardPorts<'_, L, F, R, I, E, C>,
+    policy: DocumentPolicy,
+    object: &ObjectRef,
+    id: &FileId,
+    failure: &DeliveryFailure,
+) -> Result<Forwarded, RetryLater>
+where
+    L: DocumentLedger,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    reject(
+        ports,
+        policy,
+        object,
+        Some(id),
+        RejectionReason::IntentRejected,
+        &failure.detail,
+    )
+    .await
+}
+
+/// What a pass over the waiting documents did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentsReport {
+    pub published: usize,
+    pub rejected: usize,
+    /// Still waiting after this pass (not due yet, or waiting again).
+    pub still_pending: usize,
+    pub errors: usize,
+    pub stopped_early: bool,
+}
+
+/// Documents forwarded at once by the re-send run (each is a stream from the bucket).
+const DOCUMENT_CONCURRENCY: usize = 4;
+
+/// Forwards the documents waiting in the ledger that are due (the same capped backoff as
+/// events), counting into `report` as each is done.
+pub async fn forward_pending_documents<L, F, R, I, E, C>(
+    ports: &ForwardPorts<'_, L, F, R, I, E, C>,
+    policy: DocumentPolicy,
+    backoff: &CloserPolicy,
+    deadline: Deadline,
+    report: &mut DocumentsReport,
+) -> Result<(), StoreError>
+where
+    L: DocumentLedger + ListPendingDocuments,
+    F: LoadFile + SendLease + RecordDelivery,
+    R: ReadObject,
+    I: PublishDocument + PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let waiting = ports.ledger.pending_documents().await?;
+    let now = ports.clock.now();
+    futures_util::stream::iter(waiting)
+        .map(|pending| async move {
+            if !backoff.attempt_is_due(pending.attempts, pending.last_attempt_at, now) {
+                return Some(Ok(Forwarded::Pending("not due yet".into())));
+            }
+            if deadline.reached() {
+                return None;
+            }
+            let span = tracing::info_span!(
+                "pending_document",
+                object = %pending.object.identity(),
+                reference = tracing::field::Empty,
+                contract = tracing::field::Empty,
+            );
+            Some(
+                forward_document(ports, policy, &pending.object)
+                    .instrument(span)
+                    .await,
+            )
+        })
+        .buffer_unordered(DOCUMENT_CONCURRENCY)
+        .for_each(|outcome| {
+            match outcome {
+                None => report.stopped_early = true,
+                Some(Ok(Forwarded::Published(_))) => report.published += 1,
+                Some(Ok(Forwarded::Rejected(_))) => report.rejected += 1,
+                Some(Ok(Forwarded::Duplicate)) => {}
+                Some(Ok(Forwarded::Pending(_))) => report.still_pending += 1,
+                Some(Err(error)) => {
+                    tracing::error!(%error, "a waiting document could not be forwarded");
+                    report.errors += 1;
+                }
+            }
+            std::future::ready(())
+        })
+        .await;
+    Ok(())
 }
 
 async fn reject<L, F, R, I, E, C>(

@@ -6,8 +6,9 @@ use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
-    Clock, CloseFile, CloseFileResult, DeliveryFailure, DomainEventError, LoadFile, OpenFile,
-    OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease, StoreError,
+    Clock, CloseFile, CloseFileResult, DeliveryFailure, DomainEventError, LeaseGrant, LoadFile,
+    OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease,
+    StoreError,
 };
 use jiff::Timestamp;
 use std::collections::{HashMap, VecDeque};
@@ -19,11 +20,22 @@ pub struct InMemoryStore {
     files: Mutex<HashMap<FileId, InterventionFile>>,
     leases: Mutex<HashMap<FileId, Timestamp>>,
     unavailable: Mutex<bool>,
+    recording_fails: Mutex<bool>,
 }
 
 impl InMemoryStore {
     pub fn set_unavailable(&self, unavailable: bool) {
         *self.unavailable.lock().unwrap() = unavailable;
+    }
+
+    /// Recording a delivery state fails (the store is lost after Intent answered).
+    pub fn set_recording_fails(&self, fails: bool) {
+        *self.recording_fails.lock().unwrap() = fails;
+    }
+
+    /// The send lease held on a file, if any (it ends at the returned time).
+    pub fn lease(&self, id: &FileId) -> Option<Timestamp> {
+        self.leases.lock().unwrap().get(id).copied()
     }
 
     pub fn file(&self, id: &FileId) -> Option<InterventionFile> {
@@ -109,19 +121,20 @@ impl SendLease for InMemoryStore {
         id: &FileId,
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<LeaseGrant, StoreError> {
         self.check_available()?;
         let mut leases = self.leases.lock().unwrap();
-        match leases.get(id) {
-            Some(held) if *held >= now => Ok(false),
-            _ => {
-                leases.insert(id.clone(), until);
-                Ok(true)
-            }
-        }
+        let grant = match leases.get(id) {
+            Some(held) if *held >= now => return Ok(LeaseGrant::HeldElsewhere),
+            Some(_) => LeaseGrant::TakenOver,
+            None => LeaseGrant::Taken,
+        };
+        leases.insert(id.clone(), until);
+        Ok(grant)
     }
 
     async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {
+        self.check_available()?;
         let mut leases = self.leases.lock().unwrap();
         if leases.get(id) == Some(&until) {
             leases.remove(id);
@@ -145,6 +158,9 @@ impl RecordDelivery for InMemoryStore {
         delivery: &Delivery,
     ) -> Result<(), StoreError> {
         self.check_available()?;
+        if *self.recording_fails.lock().unwrap() {
+            return Err(StoreError::Unavailable("recording switched off".into()));
+        }
         let mut files = self.files.lock().unwrap();
         let event = files
             .get_mut(id)
@@ -155,31 +171,86 @@ impl RecordDelivery for InMemoryStore {
     }
 }
 
-/// An Intent that records what it accepted and answers from a script of failures.
+/// What the scripted Intent does with the next publication.
+#[derive(Debug, Clone)]
+enum Scripted {
+    /// Refuses it (nothing applied).
+    Fail(DeliveryFailure),
+    /// Applies it, then the answer is lost: the caller gets this failure.
+    ApplyThenFail(DeliveryFailure),
+}
+
+/// An Intent that records what it accepted (its log, duplicates included: it does not
+/// deduplicate, like Intent as far as its documentation says) and answers from a script.
 #[derive(Default)]
 pub struct RecordingIntent {
     accepted: Mutex<Vec<InterventionLog>>,
-    script: Mutex<VecDeque<DeliveryFailure>>,
+    script: Mutex<VecDeque<Scripted>>,
+    reads: Mutex<usize>,
 }
 
 impl RecordingIntent {
     /// The next publications fail like this, in order.
     pub fn fail_next(&self, failure: DeliveryFailure) {
-        self.script.lock().unwrap().push_back(failure);
+        self.script
+            .lock()
+            .unwrap()
+            .push_back(Scripted::Fail(failure));
+    }
+
+    /// The next publication is applied, but its answer is lost (a timeout).
+    pub fn lose_next_answer(&self) {
+        self.script
+            .lock()
+            .unwrap()
+            .push_back(Scripted::ApplyThenFail(DeliveryFailure::outcome_unknown(
+                1,
+                "Intent could not be reached: timed out",
+            )));
     }
 
     pub fn accepted(&self) -> Vec<InterventionLog> {
         self.accepted.lock().unwrap().clone()
     }
+
+    /// How often Intent's log was read.
+    pub fn reads(&self) -> usize {
+        *self.reads.lock().unwrap()
+    }
+}
+
+/// Same intervention, same status, event and instant.
+pub fn same_log_event(a: &InterventionLog, b: &InterventionLog) -> bool {
+    a.file_id() == b.file_id()
+        && a.status == b.status
+        && a.event == b.event
+        && a.event_date.timestamp() == b.event_date.timestamp()
 }
 
 impl PublishToIntent for RecordingIntent {
     async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
-        if let Some(failure) = self.script.lock().unwrap().pop_front() {
-            return Err(failure);
+        let next = self.script.lock().unwrap().pop_front();
+        match next {
+            Some(Scripted::Fail(failure)) => Err(failure),
+            Some(Scripted::ApplyThenFail(failure)) => {
+                self.accepted.lock().unwrap().push(log.clone());
+                Err(failure)
+            }
+            None => {
+                self.accepted.lock().unwrap().push(log.clone());
+                Ok(1)
+            }
         }
-        self.accepted.lock().unwrap().push(log.clone());
-        Ok(1)
+    }
+
+    async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {
+        *self.reads.lock().unwrap() += 1;
+        Ok(self
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|held| same_log_event(held, log)))
     }
 }
 
@@ -278,11 +349,9 @@ mod tests {
     #[tokio::test]
     async fn intent_down_leaves_the_claim_stored_and_pending() {
         let world = world();
-        world.intent.fail_next(DeliveryFailure {
-            retryable: true,
-            attempts: 4,
-            detail: "Intent answered 503".into(),
-        });
+        world
+            .intent
+            .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
         let opened = world.open(SEED_OPENING).await.unwrap();
         let stored = world.store.file(&opened.file.id).unwrap();
         assert_eq!(
@@ -290,7 +359,8 @@ mod tests {
             Delivery::Pending {
                 attempts: 4,
                 last_error: Some("Intent answered 503".into()),
-                last_attempt_at: Some(world.clock.0)
+                last_attempt_at: Some(world.clock.0),
+                in_doubt: false,
             }
         );
         assert!(world.intent.accepted().is_empty());
@@ -299,11 +369,10 @@ mod tests {
     #[tokio::test]
     async fn a_rejection_is_recorded_as_failed() {
         let world = world();
-        world.intent.fail_next(DeliveryFailure {
-            retryable: false,
-            attempts: 1,
-            detail: "Intent answered 400 validation_error".into(),
-        });
+        world.intent.fail_next(DeliveryFailure::refused(
+            1,
+            "Intent answered 400 validation_error",
+        ));
         let opened = world.open(SEED_OPENING).await.unwrap();
         assert_eq!(opened.file.events[0].delivery.label(), "failed");
     }
@@ -399,11 +468,9 @@ mod tests {
         #[tokio::test]
         async fn the_closure_waits_behind_a_pending_opening() {
             let world = world();
-            world.intent.fail_next(DeliveryFailure {
-                retryable: true,
-                attempts: 4,
-                detail: "Intent answered 503".into(),
-            });
+            world
+                .intent
+                .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
             world.open(SEED_OPENING).await.unwrap();
             assert!(world.intent.accepted().is_empty());
             // Intent is back: the opening goes first, then the closure.
@@ -417,11 +484,9 @@ mod tests {
         async fn if_the_opening_still_fails_the_closure_is_not_even_tried() {
             let world = world();
             for _ in 0..2 {
-                world.intent.fail_next(DeliveryFailure {
-                    retryable: true,
-                    attempts: 4,
-                    detail: "Intent answered 503".into(),
-                });
+                world
+                    .intent
+                    .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
             }
             world.open(SEED_OPENING).await.unwrap();
             let closed = world.close(SEED_CLOSURE_DONE).await.unwrap();

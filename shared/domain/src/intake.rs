@@ -70,11 +70,7 @@ where
         event: log.event,
         fingerprint: fingerprint(&log),
         recorded_at: clock.now(),
-        delivery: Delivery::Pending {
-            attempts: 0,
-            last_error: None,
-            last_attempt_at: None,
-        },
+        delivery: Delivery::new_pending(),
         log,
     };
     let new_file = NewFile { owner, opening };
@@ -107,7 +103,7 @@ where
                 documents: Vec::new(),
                 expires_at: None,
             };
-            let file = deliver_in_order(store, intent, clock, file, Deadline::none()).await;
+            let file = deliver_in_order(store, intent, events, clock, file, Deadline::none()).await;
             if let Some(event) = DomainEvent::opened(&file)
                 && let Err(error) = events.publish(&[event]).await
             {

@@ -3,6 +3,7 @@
 //! narrow ports. No AWS types, no HTTP client: adapters live in their own crates.
 
 pub mod calendar;
+pub mod closer_run;
 pub mod closure;
 pub mod contact;
 pub mod datetime;

@@ -7,8 +7,9 @@
 //!   wins or loses cleanly (the closure is one conditional write); running the same
 //!   period twice finds nothing left to close.
 //! - [`resend_pending`]: every event Intent has not acknowledged is sent again, in order
-//!   per file, with a backoff across runs; after a bounded number of attempts it is
-//!   marked failed and reported, never silently dropped.
+//!   per file, with a capped backoff across runs, for as long as it takes (an outage of
+//!   a weekend is waited out); only Intent's refusal of the content fails an event, and
+//!   that is reported where it happens.
 //! - [`reconcile`]: what Intent itself still shows open is compared with our files: a file
 //!   we closed gets its closing event sent again; a file we never knew is reported.
 //!
@@ -22,8 +23,8 @@ use crate::file::{Delivery, InterventionFile};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
-    Clock, CloseFile, HubIntervention, ListOpenFiles, ListOpenOnIntent, ListPendingEvents,
-    LoadFile, PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease, StoreError,
+    Clock, CloseFile, ListOpenFiles, ListOpenOnIntent, ListPendingEvents, LoadFile,
+    PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease, StoreError,
 };
 use crate::sensitive::Sensitive;
 use futures_util::StreamExt;
@@ -40,8 +41,6 @@ pub struct CloserPolicy {
     /// Files handled at once (each costs a few DynamoDB calls and one Intent call).
     pub concurrency: usize,
     pub closure: ClosurePolicy,
-    /// HTTP attempts after which an event is marked failed.
-    pub max_attempts: u32,
     /// Backoff across runs: the wait after a run's failure doubles from `base_backoff`
     /// with every run that failed, up to `max_backoff`.
     pub base_backoff: SignedDuration,
@@ -59,9 +58,8 @@ impl Default for CloserPolicy {
             description: AUTOMATIC_CLOSURE_DESCRIPTION.to_string(),
             concurrency: 50,
             closure: ClosurePolicy::default(),
-            max_attempts: 40,
             base_backoff: SignedDuration::from_mins(1),
-            max_backoff: SignedDuration::from_hours(1),
+            max_backoff: SignedDuration::from_mins(15),
             attempts_per_run: 4,
         }
     }
@@ -78,14 +76,25 @@ impl CloserPolicy {
         else {
             return false;
         };
+        self.attempt_is_due(*attempts, *last_attempt_at, now)
+    }
+
+    /// Whether something attempted `attempts` times, last at `last_attempt_at`, is due at
+    /// `now`: the wait doubles with every run that failed, up to `max_backoff`.
+    pub fn attempt_is_due(
+        &self,
+        attempts: u32,
+        last_attempt_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> bool {
         let Some(last) = last_attempt_at else {
             return true;
         };
         let runs = attempts.div_ceil(self.attempts_per_run.max(1)).max(1);
-        let factor = 1i64 << (runs - 1).min(20);
+        let factor = 1i32 << (runs - 1).min(20);
         let wait = self
             .base_backoff
-            .checked_mul(factor as i32)
+            .checked_mul(factor)
             .unwrap_or(self.max_backoff)
             .min(self.max_backoff);
         last.checked_add(wait).ok().is_none_or(|due| due <= now)
@@ -93,34 +102,6 @@ impl CloserPolicy {
 }
 
 pub use crate::delivery::Deadline;
-
-/// Runs `work` on every file, at most `limit` at once. Work not yet started when the
-/// deadline is reached is skipped (`None`): the next tick picks it up.
-async fn for_each_bounded<F, Fut, R>(
-    files: Vec<FileId>,
-    limit: usize,
-    deadline: Deadline,
-    work: F,
-) -> Vec<Option<R>>
-where
-    F: Fn(FileId) -> Fut,
-    Fut: std::future::Future<Output = R>,
-{
-    futures_util::stream::iter(files)
-        .map(|id| {
-            // Called as a slot frees up, i.e. when the work would start.
-            let started = (!deadline.reached()).then(|| work(id));
-            async move {
-                match started {
-                    Some(work) => Some(work.await),
-                    None => None,
-                }
-            }
-        })
-        .buffer_unordered(limit.max(1))
-        .collect()
-        .await
-}
 
 /// The closing event the closer sends for a straggler: the opening's identity and
 /// location, the configured outcome and description, dated at the period's end. The
@@ -154,6 +135,11 @@ pub fn automatic_closure(
 pub struct ClosingReport {
     /// Files we closed in this run.
     pub closed: usize,
+    /// Of those, closings Intent refused for good (announced with `DeliveryFailed`).
+    pub delivery_failed: usize,
+    /// Of those, closings not on Intent yet (Intent unreachable, or an opening still
+    /// pending before them): the re-send run keeps trying.
+    pub delivery_pending: usize,
     /// Files someone else closed first (a partner at the same moment).
     pub already_closed: usize,
     /// Files that could not be closed (store errors); the next tick tries again.
@@ -174,7 +160,17 @@ pub enum StragglerScope {
     RecordedBeforeEnd,
 }
 
-/// Closes every file still open that was opened before `period.end` (within `scope`).
+/// What became of one straggler.
+enum Straggler {
+    /// Closed by us; where its closing event stands with Intent.
+    Closed(Delivery),
+    /// Closed by someone else first, or out of scope.
+    Untouched,
+}
+
+/// Closes every file still open that was opened before `period.end` (within `scope`),
+/// counting into `report` as each file is done (so a run cut short still tells what it
+/// did).
 #[allow(clippy::too_many_arguments)]
 pub async fn close_stragglers<S, I, E, C>(
     store: &S,
@@ -185,7 +181,8 @@ pub async fn close_stragglers<S, I, E, C>(
     period: &OnCallPeriod,
     scope: StragglerScope,
     deadline: Deadline,
-) -> Result<ClosingReport, StoreError>
+    report: &mut ClosingReport,
+) -> Result<(), StoreError>
 where
     S: ListOpenFiles + LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
@@ -194,8 +191,7 @@ where
 {
     let stragglers = store.open_files_opened_before(period.end).await?;
     tracing::info!(count = stragglers.len(), period = %period.id, "open files to close");
-    let mut report = ClosingReport::default();
-    let outcomes: Vec<Option<Result<bool, CloseError>>> = futures_util::stream::iter(stragglers)
+    futures_util::stream::iter(stragglers)
         .map(|id| async move {
             if deadline.reached() {
                 return None;
@@ -206,30 +202,43 @@ where
                 contract = %id.contract_reference
             );
             Some(
-                close_one(store, intent, events, clock, policy, period, scope, &id)
+                close_one(store, intent, events, clock, policy, period, scope, deadline, &id)
                     .instrument(span)
                     .await,
             )
         })
         .buffer_unordered(policy.concurrency.max(1))
-        .collect()
-        .await;
-    for outcome in outcomes {
-        match outcome {
-            None => report.stopped_early = true,
-            Some(Ok(true)) => report.closed += 1,
-            Some(Ok(false)) => report.already_closed += 1,
-            Some(Err(error)) => {
-                tracing::error!(%error, "a straggler could not be closed; the next tick retries");
-                report.errors += 1;
+        .for_each(|outcome| {
+            match outcome {
+                None => report.stopped_early = true,
+                Some(Ok(Straggler::Closed(delivery))) => {
+                    report.closed += 1;
+                    match delivery {
+                        Delivery::Failed { .. } => report.delivery_failed += 1,
+                        Delivery::Pending { .. } => report.delivery_pending += 1,
+                        Delivery::Delivered { .. } => {}
+                    }
+                }
+                Some(Ok(Straggler::Untouched)) => report.already_closed += 1,
+                Some(Err(error)) => {
+                    tracing::error!(%error, "a straggler could not be closed; the next tick retries");
+                    report.errors += 1;
+                }
             }
-        }
+            std::future::ready(())
+        })
+        .await;
+    if report.delivery_failed + report.delivery_pending > 0 {
+        tracing::error!(
+            refused = report.delivery_failed,
+            pending = report.delivery_pending,
+            "closings of this period are not all on Intent"
+        );
     }
-    Ok(report)
+    Ok(())
 }
 
-/// Closes one file; `Ok(false)` when someone else closed it first (or it is out of
-/// `scope`).
+/// Closes one file.
 #[allow(clippy::too_many_arguments)]
 async fn close_one<S, I, E, C>(
     store: &S,
@@ -239,8 +248,9 @@ async fn close_one<S, I, E, C>(
     policy: &CloserPolicy,
     period: &OnCallPeriod,
     scope: StragglerScope,
+    deadline: Deadline,
     id: &FileId,
-) -> Result<bool, CloseError>
+) -> Result<Straggler, CloseError>
 where
     S: LoadFile + CloseFile + RecordDelivery + SendLease,
     I: PublishToIntent,
@@ -248,16 +258,16 @@ where
     C: Clock,
 {
     let Some(file) = store.load_file(id).await? else {
-        return Ok(false);
+        return Ok(Straggler::Untouched);
     };
     if file.state != FileState::Open {
-        return Ok(false);
+        return Ok(Straggler::Untouched);
     }
     let Some(opening) = file.opening() else {
-        return Ok(false);
+        return Ok(Straggler::Untouched);
     };
     if scope == StragglerScope::RecordedBeforeEnd && opening.recorded_at > period.end {
-        return Ok(false);
+        return Ok(Straggler::Untouched);
     }
     let log = automatic_closure(
         &opening.log,
@@ -275,12 +285,19 @@ where
         Closer::OnCallCloser,
         log,
         Some(file),
+        deadline,
     )
     .await
     {
-        Ok(_) => Ok(true),
+        Ok(closed) => Ok(Straggler::Closed(
+            closed
+                .file
+                .last_event()
+                .map(|closing| closing.delivery.clone())
+                .unwrap_or_else(Delivery::new_pending),
+        )),
         // A partner's closure won the race: the file is closed, which is all we want.
-        Err(CloseError::Refused { .. }) => Ok(false),
+        Err(CloseError::Refused { .. }) => Ok(Straggler::Untouched),
         Err(error) => Err(error),
     }
 }
@@ -288,18 +305,20 @@ where
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResendReport {
-    /// Events Intent accepted in this run.
+    /// Events Intent accepted in this run (or found already in its log).
     pub delivered: usize,
     /// Events still pending after this run (not due yet, or failing again).
     pub still_pending: usize,
-    /// Events marked failed in this run (attempts exhausted).
+    /// Events Intent refused for good in this run (announced with `DeliveryFailed`).
     pub marked_failed: usize,
-    /// Events already failed (Intent refused them, or attempts exhausted earlier).
+    /// Events refused earlier, waiting for an operator's redrive (with those blocked
+    /// behind them, counted in `still_pending`).
     pub failed: usize,
     pub stopped_early: bool,
 }
 
-/// Sends again every event Intent has not acknowledged, in order per file.
+/// Sends again every event Intent has not acknowledged, in order per file, counting into
+/// `report` as each file is done.
 pub async fn resend_pending<S, I, E, C>(
     store: &S,
     intent: &I,
@@ -307,7 +326,8 @@ pub async fn resend_pending<S, I, E, C>(
     clock: &C,
     policy: &CloserPolicy,
     deadline: Deadline,
-) -> Result<ResendReport, StoreError>
+    report: &mut ResendReport,
+) -> Result<(), StoreError>
 where
     S: ListPendingEvents + LoadFile + RecordDelivery + SendLease,
     I: PublishToIntent,
@@ -315,34 +335,41 @@ where
     C: Clock,
 {
     let files = store.files_with_pending_events().await?;
-    let mut report = ResendReport::default();
-    let results = for_each_bounded(files, policy.concurrency, deadline, |id| async move {
-        let span = tracing::info_span!(
-            "resend",
-            reference = %id.reference,
-            contract = %id.contract_reference
-        );
-        resend_file(store, intent, events, clock, policy, &id)
-            .instrument(span)
-            .await
-    })
-    .await;
-    for result in results {
-        match result {
-            None => report.stopped_early = true,
-            Some(Ok(part)) => {
-                report.delivered += part.delivered;
-                report.still_pending += part.still_pending;
-                report.marked_failed += part.marked_failed;
-                report.failed += part.failed;
+    futures_util::stream::iter(files)
+        .map(|id| async move {
+            if deadline.reached() {
+                return None;
             }
-            Some(Err(error)) => {
-                tracing::error!(%error, "a file's pending events could not be re-sent");
-                report.still_pending += 1;
+            let span = tracing::info_span!(
+                "resend",
+                reference = %id.reference,
+                contract = %id.contract_reference
+            );
+            Some(
+                resend_file(store, intent, events, clock, policy, deadline, &id)
+                    .instrument(span)
+                    .await,
+            )
+        })
+        .buffer_unordered(policy.concurrency.max(1))
+        .for_each(|result| {
+            match result {
+                None => report.stopped_early = true,
+                Some(Ok(part)) => {
+                    report.delivered += part.delivered;
+                    report.still_pending += part.still_pending;
+                    report.marked_failed += part.marked_failed;
+                    report.failed += part.failed;
+                }
+                Some(Err(error)) => {
+                    tracing::error!(%error, "a file's pending events could not be re-sent");
+                    report.still_pending += 1;
+                }
             }
-        }
-    }
-    Ok(report)
+            std::future::ready(())
+        })
+        .await;
+    Ok(())
 }
 
 async fn resend_file<S, I, E, C>(
@@ -351,6 +378,7 @@ async fn resend_file<S, I, E, C>(
     events: &E,
     clock: &C,
     policy: &CloserPolicy,
+    deadline: Deadline,
     id: &FileId,
 ) -> Result<ResendReport, StoreError>
 where
@@ -363,107 +391,39 @@ where
     let Some(mut file) = store.load_file(id).await? else {
         return Ok(report);
     };
-    let now = clock.now();
     // The first undelivered event decides: later ones wait behind it.
     let Some(first) = file
         .events
         .iter()
-        .find(|event| !matches!(event.delivery, Delivery::Delivered { .. }))
+        .find(|event| !event.delivery.is_delivered())
     else {
         return Ok(report);
     };
-    if first.delivery.attempts() >= policy.max_attempts
-        && let Delivery::Pending { last_error, .. } = &first.delivery
-    {
-        let failed = Delivery::Failed {
-            attempts: first.delivery.attempts(),
-            last_error: last_error
-                .clone()
-                .unwrap_or_else(|| "attempts exhausted".to_string()),
-            last_attempt_at: now,
-        };
-        tracing::error!(
+    if first.delivery.is_failed() {
+        tracing::warn!(
             seq = first.seq,
-            attempts = first.delivery.attempts(),
-            "event given up after its attempts; marked failed"
+            "events wait behind one Intent refused; an operator's redrive is needed"
         );
-        store.record_delivery(id, first.seq, &failed).await?;
-        let event = crate::domain_events::DomainEvent::DeliveryFailed(
-            crate::domain_events::DeliveryFailed {
-                reference: id.reference.clone(),
-                contract_reference: id.contract_reference.clone(),
-                seq: first.seq,
-                event: first.event.as_str(),
-                attempts: first.delivery.attempts(),
-            },
-        );
-        if let Err(error) = events.publish(&[event]).await {
-            tracing::error!(%error, "the DeliveryFailed domain event was not published");
-        }
-        report.marked_failed += 1;
-        report.failed += file.events.iter().filter(|e| e.seq > first.seq).count();
-        return Ok(report);
     }
-    if !policy.is_due(&first.delivery, now) {
+    if first.delivery.is_failed() || !policy.is_due(&first.delivery, clock.now()) {
         report.still_pending += pending_count(&file);
         report.failed += failed_count(&file);
         return Ok(report);
     }
     let before: HashSet<u32> = delivered_seqs(&file);
-    let failed_before: HashSet<u32> = failed_seqs(&file);
-    file = deliver_in_order(store, intent, clock, file, Deadline::none()).await;
+    let failed_before = failed_count(&file);
+    file = deliver_in_order(store, intent, events, clock, file, deadline).await;
     report.delivered += delivered_seqs(&file).difference(&before).count();
-    // Intent refused an event for good during this run: report it like exhausted ones.
-    for event in file.events.iter().filter(|e| {
-        matches!(e.delivery, Delivery::Failed { .. }) && !failed_before.contains(&e.seq)
-    }) {
-        report.marked_failed += 1;
-        report_failed(
-            events,
-            id,
-            event.seq,
-            event.event.as_str(),
-            event.delivery.attempts(),
-        )
-        .await;
-    }
+    report.marked_failed += failed_count(&file).saturating_sub(failed_before);
     report.still_pending += pending_count(&file);
-    report.failed += failed_count(&file);
+    report.failed += failed_before;
     Ok(report)
-}
-
-async fn report_failed<E: PublishDomainEvents>(
-    events: &E,
-    id: &FileId,
-    seq: u32,
-    event: &'static str,
-    attempts: u32,
-) {
-    let failed =
-        crate::domain_events::DomainEvent::DeliveryFailed(crate::domain_events::DeliveryFailed {
-            reference: id.reference.clone(),
-            contract_reference: id.contract_reference.clone(),
-            seq,
-            event,
-            attempts,
-        });
-    if let Err(error) = events.publish(&[failed]).await {
-        tracing::error!(%error, "the DeliveryFailed domain event was not published");
-    }
-}
-
-fn failed_seqs(file: &InterventionFile) -> HashSet<u32> {
-    file.events
-        .iter()
-        .filter(|e| matches!(e.delivery, Delivery::Failed { .. }))
-        .map(|e| e.seq)
-        .collect()
 }
 
 fn delivered_seqs(file: &InterventionFile) -> HashSet<u32> {
     file.events
         .iter()
-        .filter(|e| matches!(e.delivery, Delivery::Delivered { .. }))
+        .filter(|e| e.delivery.is_delivered())
         .map(|e| e.seq)
         .collect()
 }
@@ -471,14 +431,14 @@ fn delivered_seqs(file: &InterventionFile) -> HashSet<u32> {
 fn pending_count(file: &InterventionFile) -> usize {
     file.events
         .iter()
-        .filter(|e| matches!(e.delivery, Delivery::Pending { .. }))
+        .filter(|e| e.delivery.is_pending())
         .count()
 }
 
 fn failed_count(file: &InterventionFile) -> usize {
     file.events
         .iter()
-        .filter(|e| matches!(e.delivery, Delivery::Failed { .. }))
+        .filter(|e| e.delivery.is_failed())
         .count()
 }
 
@@ -496,7 +456,7 @@ pub struct ReconcileReport {
     pub stopped_early: bool,
 }
 
-/// Compares what Intent shows open with our files.
+/// Compares what Intent shows open with our files, counting into `report` as it goes.
 pub async fn reconcile<S, I, L, C>(
     store: &S,
     intent: &I,
@@ -504,26 +464,30 @@ pub async fn reconcile<S, I, L, C>(
     clock: &C,
     contracts: &HashSet<String>,
     deadline: Deadline,
-) -> Result<ReconcileReport, StoreError>
+    report: &mut ReconcileReport,
+) -> Result<(), StoreError>
 where
     S: LoadFile + RecordDelivery + SendLease,
     I: PublishToIntent,
     L: ListOpenOnIntent,
     C: Clock,
 {
-    let mut report = ReconcileReport::default();
     if contracts.is_empty() {
-        return Ok(report);
+        return Ok(());
     }
-    let open: Vec<HubIntervention> = match listing.list_open_interventions().await {
+    let open = match listing.list_open_interventions(deadline).await {
         Ok(open) => open,
         Err(failure) => {
             tracing::warn!(error = %failure, "Intent's open interventions could not be listed");
             report.listing_failed = true;
-            return Ok(report);
+            return Ok(());
         }
     };
+    if !open.complete {
+        report.stopped_early = true;
+    }
     for hub in open
+        .interventions
         .into_iter()
         .filter(|hub| contracts.contains(&hub.contract_reference))
     {
@@ -544,12 +508,14 @@ where
                 };
                 // Still pending: the re-send pass owns it. Delivered (or refused) and
                 // yet open on Intent: Intent lost it; send it again, under the lease.
-                if matches!(closing.delivery, Delivery::Pending { .. }) {
+                if closing.delivery.is_pending() {
                     continue;
                 }
                 let now = clock.now();
                 let until = now.checked_add(crate::delivery::SEND_LEASE).unwrap_or(now);
-                if !store.take_send_lease(&id, now, until).await? {
+                if store.take_send_lease(&id, now, until).await?
+                    == crate::ports::LeaseGrant::HeldElsewhere
+                {
                     continue;
                 }
                 tracing::warn!(reference = %id.reference, "closed here but open on Intent; sending the closing event again");
@@ -569,22 +535,38 @@ where
             Some(_) => {}
         }
     }
-    Ok(report)
+    Ok(())
 }
 
-/// The counts of a run, as the `OnCallPeriodClosed` domain event tells them.
+/// The counts of a run, as the `OnCallPeriodClosed` domain event tells them. `backlog` is
+/// what is still waiting for Intent once the run is over (read from the store's indexes);
+/// without it, the run's own counts stand in.
 pub fn period_summary(
     period: &OnCallPeriod,
     closing: &ClosingReport,
     resend: &ResendReport,
     reconcile: &ReconcileReport,
+    backlog: Option<&crate::ports::Backlog>,
 ) -> crate::domain_events::OnCallPeriodClosed {
+    let (pending, failed) = match backlog {
+        Some(backlog) => (backlog.pending_events, backlog.failed_events),
+        None => (
+            resend.still_pending.max(closing.delivery_pending),
+            resend.failed + resend.marked_failed + closing.delivery_failed,
+        ),
+    };
     crate::domain_events::OnCallPeriodClosed {
         period: period.clone(),
         files_closed: closing.closed,
         already_closed: closing.already_closed,
+        closings_refused: closing.delivery_failed,
+        closings_pending: closing.delivery_pending,
         resent: resend.delivered,
-        still_failing: resend.still_pending + resend.failed,
+        still_failing: pending + failed,
+        pending_events: pending,
+        failed_events: failed,
+        oldest_pending_since: backlog.and_then(|b| b.oldest_pending_since),
+        pending_documents: backlog.map_or(0, |b| b.pending_documents),
         unknown_on_intent: reconcile.unknown_on_intent.len(),
         closing_resent_after_reconciliation: reconcile.closing_resent,
         stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,

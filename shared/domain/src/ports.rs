@@ -9,6 +9,7 @@ use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use crate::lifecycle::Outcome;
 use crate::model::{FileId, InterventionLog};
+
 use jiff::Timestamp;
 use std::future::Future;
 
@@ -80,17 +81,30 @@ pub trait RecordDelivery: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// What taking the send lease gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseGrant {
+    /// Taken; nobody held it.
+    Taken,
+    /// Taken over from a holder whose lease ran out without being given back: that sender
+    /// died or lost the store mid-delivery, so what it sent is in doubt (Intent is read
+    /// before anything pending is sent again).
+    TakenOver,
+    /// Another sender holds it right now.
+    HeldElsewhere,
+}
+
 /// The right to send a file's events to Intent: one sender at a time per file, so two
 /// senders (an API request and a re-send run) cannot send the same event twice or out of
 /// order. A lease ends by itself at `until` if its holder dies.
 pub trait SendLease: Send + Sync {
-    /// Takes the lease until `until`; `false` when another sender holds it.
+    /// Takes the lease until `until`.
     fn take_send_lease(
         &self,
         id: &FileId,
         now: Timestamp,
         until: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<LeaseGrant, StoreError>> + Send;
 
     /// Gives back the lease taken until `until` (another holder's is left alone).
     fn release_send_lease(
@@ -100,24 +114,78 @@ pub trait SendLease: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Why Intent does not have an event.
+/// Why Intent does not have an event (or a document).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail} (after {attempts} attempt(s))")]
 pub struct DeliveryFailure {
-    /// True when sending again later may succeed (Intent down, throttling, timeouts).
+    /// True when sending again later may succeed (Intent down, throttling, timeouts, an
+    /// intervention Intent does not know yet, credentials refused): only a refusal of the
+    /// content itself is final.
     pub retryable: bool,
+    /// The request may have reached Intent and been applied (a timeout or a connection
+    /// lost after it was sent): Intent must be read before sending it again.
+    pub outcome_unknown: bool,
+    /// Intent refused it as conflicting with what it holds (HTTP 409): it may already be
+    /// there, which a read of Intent tells.
+    pub conflict: bool,
     pub attempts: u32,
     /// What went wrong, without personal data.
     pub detail: String,
 }
 
-/// Publishes one event of an intervention's log to Intent. On success, returns the
-/// number of HTTP attempts it took.
+impl DeliveryFailure {
+    /// Worth another try later; nothing reached Intent.
+    pub fn retryable(attempts: u32, detail: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            outcome_unknown: false,
+            conflict: false,
+            attempts,
+            detail: detail.into(),
+        }
+    }
+
+    /// Worth another try later, but Intent may have applied it: read before re-sending.
+    pub fn outcome_unknown(attempts: u32, detail: impl Into<String>) -> Self {
+        Self {
+            outcome_unknown: true,
+            ..Self::retryable(attempts, detail)
+        }
+    }
+
+    /// Intent refused the content for good.
+    pub fn refused(attempts: u32, detail: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            ..Self::retryable(attempts, detail)
+        }
+    }
+
+    /// Intent refused it as a conflict (409): it may hold it already.
+    pub fn conflict(attempts: u32, detail: impl Into<String>) -> Self {
+        Self {
+            conflict: true,
+            ..Self::refused(attempts, detail)
+        }
+    }
+}
+
+/// Publishes the events of an intervention's log to Intent, effectively once: after an
+/// attempt whose outcome is unknown, Intent is read before sending again.
 pub trait PublishToIntent: Send + Sync {
+    /// Sends one event. On success, returns the number of HTTP attempts it took.
     fn publish_log(
         &self,
         log: &InterventionLog,
     ) -> impl Future<Output = Result<u32, DeliveryFailure>> + Send;
+
+    /// Whether Intent's log of the intervention holds this event (same status, event and
+    /// eventDate): `GET operations/v2/operations/{reference}?contractReference=`.
+    /// An intervention Intent does not know holds nothing (`Ok(false)`).
+    fn log_is_on_intent(
+        &self,
+        log: &InterventionLog,
+    ) -> impl Future<Output = Result<bool, DeliveryFailure>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,24 +246,55 @@ pub struct PublishedDocument {
     pub intent_document_id: Option<String>,
 }
 
-/// Publishes a document to Intent (multipart upload, streamed).
+/// Publishes a document to Intent (multipart upload, streamed), effectively once.
 pub trait PublishDocument: Send + Sync {
     fn publish_document<O: OpenDocument>(
         &self,
         upload: &DocumentUpload,
         body: &O,
     ) -> impl Future<Output = Result<PublishedDocument, DeliveryFailure>> + Send;
+
+    /// The document Intent already holds for this upload, if any (Intent's documents of
+    /// the intervention, matched on contract, file name and size): read after an upload
+    /// whose outcome is unknown, before uploading again.
+    fn find_document(
+        &self,
+        upload: &DocumentUpload,
+        size: u64,
+    ) -> impl Future<Output = Result<Option<PublishedDocument>, DeliveryFailure>> + Send;
+}
+
+/// The ledger's word on an object version this forwarder now holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedObject {
+    /// An earlier upload of it may have reached Intent (a forwarder died holding it, or
+    /// lost the answer): Intent's documents are read before uploading again.
+    pub in_doubt: bool,
+    /// Upload attempts made so far.
+    pub attempts: u32,
+    /// When the ledger first saw it.
+    pub first_seen_at: Timestamp,
 }
 
 /// What the ledger knows of an object version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentClaim {
     /// This forwarder now holds the object (until the lease ends).
-    Claimed,
+    Claimed(ClaimedObject),
     AlreadyPublished,
     AlreadyRejected,
     /// Another forwarder holds it right now.
     HeldElsewhere,
+}
+
+/// Why a document is waiting, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentWait {
+    pub file: Option<FileId>,
+    pub attempts: u32,
+    pub last_error: String,
+    pub last_attempt_at: Timestamp,
+    pub in_doubt: bool,
 }
 
 /// Records, once per object version, what became of a document.
@@ -207,10 +306,18 @@ pub trait DocumentLedger: Send + Sync {
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<DocumentClaim, StoreError>> + Send;
 
-    /// Gives a claimed object back (a retryable failure: the next delivery takes it).
+    /// Gives a claimed object back (a store failure: the next delivery takes it).
     fn release_document(
         &self,
         object: &ObjectRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Keeps the object pending (its file's opening is not on Intent yet, or Intent is
+    /// unreachable): the re-send run forwards it later, from the bucket again.
+    fn record_pending(
+        &self,
+        object: &ObjectRef,
+        wait: &DocumentWait,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks the object published and adds the document to its file's history,
@@ -232,6 +339,40 @@ pub trait DocumentLedger: Send + Sync {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A document waiting in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDocument {
+    pub object: ObjectRef,
+    pub file: Option<FileId>,
+    pub attempts: u32,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// Documents waiting to be forwarded (an index query, never a scan).
+pub trait ListPendingDocuments: Send + Sync {
+    fn pending_documents(
+        &self,
+    ) -> impl Future<Output = Result<Vec<PendingDocument>, StoreError>> + Send;
+}
+
+/// How much is waiting for Intent, for the metrics and the period's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Events Intent has not acknowledged yet.
+    pub pending_events: usize,
+    /// When the oldest of them was recorded.
+    pub oldest_pending_since: Option<Timestamp>,
+    /// Events Intent refused for good, waiting for an operator.
+    pub failed_events: usize,
+    /// Documents waiting to be forwarded.
+    pub pending_documents: usize,
+}
+
+pub trait ReadBacklog: Send + Sync {
+    fn backlog(&self) -> impl Future<Output = Result<Backlog, StoreError>> + Send;
 }
 
 /// Files still open, for the on-call closer (an index query, never a scan).
@@ -259,11 +400,21 @@ pub struct HubIntervention {
     pub event: String,
 }
 
+/// Intent's open interventions, as far as they could be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenListing {
+    pub interventions: Vec<HubIntervention>,
+    /// False when the deadline came before the last page.
+    pub complete: bool,
+}
+
 /// Reads what Intent itself shows as still open.
 pub trait ListOpenOnIntent: Send + Sync {
+    /// Page after page, stopping early (incomplete) once `deadline` is reached.
     fn list_open_interventions(
         &self,
-    ) -> impl Future<Output = Result<Vec<HubIntervention>, DeliveryFailure>> + Send;
+        deadline: crate::delivery::Deadline,
+    ) -> impl Future<Output = Result<OpenListing, DeliveryFailure>> + Send;
 }
 
 pub trait Clock: Send + Sync {

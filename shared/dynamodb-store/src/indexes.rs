@@ -1,15 +1,109 @@
 //! The closer's reads: the sparse indexes, all shards queried in parallel and paged
 //! through. Never a `Scan`.
 
-use crate::items::{INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX, s, sortable_time};
+use crate::items::{
+    DOCUMENT_PREFIX, FAILED_PREFIX, INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX,
+    PENDING_PREFIX, s, sortable_time,
+};
 use crate::store::{DynamoDbStore, unavailable};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use jiff::Timestamp;
 use oncall_domain::model::FileId;
-use oncall_domain::ports::{ListOpenFiles, ListPendingEvents, StoreError};
+use oncall_domain::ports::{
+    Backlog, ListOpenFiles, ListPendingDocuments, ListPendingEvents, PendingDocument, ReadBacklog,
+    StoreError,
+};
 use std::collections::{BTreeSet, HashMap};
 
 impl DynamoDbStore {
+    /// Every item of one index's shards named `{shard_prefix}-N`, with `projection`.
+    async fn index_items(
+        &self,
+        index: &str,
+        shard_attribute: &str,
+        shard_prefix: &str,
+        projection: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let queries = (0..INDEX_SHARDS).map(|shard| async move {
+            let mut request = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(index)
+                .key_condition_expression("#shard = :shard")
+                .expression_attribute_names("#shard", shard_attribute)
+                .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")));
+            if let Some(projection) = projection {
+                request = request.projection_expression(projection);
+            }
+            let mut pages = request.into_paginator().send();
+            let mut items = Vec::new();
+            while let Some(page) = pages.next().await {
+                items.extend(page.map_err(unavailable)?.items.unwrap_or_default());
+            }
+            Ok::<_, StoreError>(items)
+        });
+        let mut all = Vec::new();
+        for items in futures_util::future::join_all(queries).await {
+            all.extend(items?);
+        }
+        Ok(all)
+    }
+
+    /// How many items the shards `{shard_prefix}-N` hold, and the smallest range key.
+    async fn index_count(&self, shard_prefix: &str) -> Result<(usize, Option<String>), StoreError> {
+        let queries = (0..INDEX_SHARDS).map(|shard| async move {
+            let mut pages = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(PENDING_EVENTS_INDEX)
+                .key_condition_expression("pendingShard = :shard")
+                .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")))
+                .select(Select::Count)
+                .into_paginator()
+                .send();
+            let mut count = 0usize;
+            while let Some(page) = pages.next().await {
+                count += page.map_err(unavailable)?.count.max(0) as usize;
+            }
+            let oldest = if count == 0 {
+                None
+            } else {
+                self.client()
+                    .query()
+                    .table_name(self.table())
+                    .index_name(PENDING_EVENTS_INDEX)
+                    .key_condition_expression("pendingShard = :shard")
+                    .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")))
+                    .projection_expression("pendingSince")
+                    .scan_index_forward(true)
+                    .limit(1)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .items
+                    .unwrap_or_default()
+                    .first()
+                    .and_then(|item| item.get("pendingSince"))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            };
+            Ok::<_, StoreError>((count, oldest))
+        });
+        let mut total = 0;
+        let mut oldest: Option<String> = None;
+        for result in futures_util::future::join_all(queries).await {
+            let (count, shard_oldest) = result?;
+            total += count;
+            oldest = match (oldest, shard_oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok((total, oldest))
+    }
+
     /// Every item of one index (all shards), keeping only the file identities.
     async fn index_files(
         &self,
@@ -83,7 +177,45 @@ impl ListOpenFiles for DynamoDbStore {
 
 impl ListPendingEvents for DynamoDbStore {
     async fn files_with_pending_events(&self) -> Result<Vec<FileId>, StoreError> {
-        self.index_files(PENDING_EVENTS_INDEX, "pendingShard", "pending", None)
+        self.index_files(PENDING_EVENTS_INDEX, "pendingShard", PENDING_PREFIX, None)
             .await
+    }
+}
+
+impl DynamoDbStore {
+    /// Files with events Intent refused for good (the operator's `failed` listing).
+    pub async fn files_with_failed_events(&self) -> Result<Vec<FileId>, StoreError> {
+        self.index_files(PENDING_EVENTS_INDEX, "pendingShard", FAILED_PREFIX, None)
+            .await
+    }
+}
+
+impl ListPendingDocuments for DynamoDbStore {
+    async fn pending_documents(&self) -> Result<Vec<PendingDocument>, StoreError> {
+        self.index_items(PENDING_EVENTS_INDEX, "pendingShard", DOCUMENT_PREFIX, None)
+            .await?
+            .iter()
+            .map(crate::ledger::pending_document)
+            .collect()
+    }
+}
+
+impl ReadBacklog for DynamoDbStore {
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let (pending, failed, documents) = futures_util::future::join3(
+            self.index_count(PENDING_PREFIX),
+            self.index_count(FAILED_PREFIX),
+            self.index_count(DOCUMENT_PREFIX),
+        )
+        .await;
+        let (pending_events, oldest) = pending?;
+        Ok(Backlog {
+            pending_events,
+            // `pendingSince` starts with the sortable UTC time the event was recorded.
+            oldest_pending_since: oldest
+                .and_then(|since| since.get(..20).and_then(|t| t.parse::<Timestamp>().ok())),
+            failed_events: failed?.0,
+            pending_documents: documents?.0,
+        })
     }
 }

@@ -52,6 +52,23 @@ pub fn pending_shard(pk: &str) -> String {
     format!("pending-{}", shard_of(pk))
 }
 
+/// Events Intent refused for good sit in the same index under `failed-N`, so that the
+/// operator's `failed` listing and the backlog metrics are queries too.
+pub fn failed_shard(pk: &str) -> String {
+    format!("failed-{}", shard_of(pk))
+}
+
+/// Documents waiting to be forwarded (or held by a forwarder right now) sit in the same
+/// index under `document-N`.
+pub fn document_shard(pk: &str) -> String {
+    format!("document-{}", shard_of(pk))
+}
+
+/// The shard-name prefixes of the `pending-events` index.
+pub const PENDING_PREFIX: &str = "pending";
+pub const FAILED_PREFIX: &str = "failed";
+pub const DOCUMENT_PREFIX: &str = "document";
+
 /// A UTC time that sorts as text (fixed width, whole seconds): the sort keys of the
 /// sparse indexes.
 pub fn sortable_time(timestamp: Timestamp) -> String {
@@ -127,6 +144,7 @@ pub fn delivery_attributes(
         Delivery::Pending {
             last_error,
             last_attempt_at,
+            in_doubt,
             ..
         } => {
             attributes.push(("pendingShard".into(), s(pending_shard(pk))));
@@ -140,6 +158,9 @@ pub fn delivery_attributes(
             if let Some(at) = last_attempt_at {
                 attributes.push(("lastAttemptAt".into(), s(at.to_string())));
             }
+            if *in_doubt {
+                attributes.push(("inDoubt".into(), AttributeValue::Bool(true)));
+            }
         }
         Delivery::Delivered { delivered_at, .. } => {
             attributes.push(("deliveredAt".into(), s(delivered_at.to_string())));
@@ -149,6 +170,11 @@ pub fn delivery_attributes(
             last_attempt_at,
             ..
         } => {
+            attributes.push(("pendingShard".into(), s(failed_shard(pk))));
+            attributes.push((
+                "pendingSince".into(),
+                s(format!("{}#{seq:06}", sortable_time(recorded_at))),
+            ));
             attributes.push(("lastError".into(), s(last_error)));
             attributes.push(("lastAttemptAt".into(), s(last_attempt_at.to_string())));
         }
@@ -217,6 +243,11 @@ pub fn recorded_event(item: &Item) -> Result<RecordedEvent, StoreError> {
             attempts,
             last_error: opt_s(item, "lastError").map(str::to_string),
             last_attempt_at: opt_time(item, "lastAttemptAt"),
+            in_doubt: item
+                .get("inDoubt")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
         },
         "delivered" => Delivery::Delivered {
             attempts,

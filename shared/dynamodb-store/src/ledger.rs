@@ -2,13 +2,18 @@
 //! claimed with a lease, then marked published (with the document added to its file's
 //! partition in the same transaction) or rejected.
 
-use crate::items::{OBJECT_SK, document_item, file_pk, n, object_pk, s};
+use crate::items::{
+    OBJECT_SK, document_item, document_shard, file_pk, n, object_pk, s, sortable_time,
+};
 use crate::store::{DynamoDbStore, Transaction, is_condition_failure, unavailable};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use jiff::Timestamp;
-use oncall_domain::documents::{DocumentRecord, ObjectRef, RejectionReason};
+use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
 use oncall_domain::file::InterventionFile;
-use oncall_domain::ports::{DocumentClaim, DocumentLedger, StoreError};
+use oncall_domain::model::FileId;
+use oncall_domain::ports::{
+    ClaimedObject, DocumentClaim, DocumentLedger, DocumentWait, PendingDocument, StoreError,
+};
 use std::collections::HashMap;
 
 impl DynamoDbStore {
@@ -32,6 +37,7 @@ impl DynamoDbStore {
             ("bucket".to_string(), s(&object.bucket)),
             ("objectKey".to_string(), s(&object.key)),
             ("version".to_string(), s(object.version.as_str())),
+            ("versionKind".to_string(), s(version_kind(&object.version))),
         ]);
         item.extend(extra.map(|(name, value)| (name.to_string(), value)));
         item
@@ -52,6 +58,57 @@ impl DynamoDbStore {
     }
 }
 
+fn version_kind(version: &ObjectVersion) -> &'static str {
+    match version {
+        ObjectVersion::VersionId(_) => "versionId",
+        ObjectVersion::ETag(_) => "etag",
+    }
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A waiting document as the index returns it.
+pub(crate) fn pending_document(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<PendingDocument, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("a ledger item lacks {what}"));
+    let version = text(item, "version").ok_or_else(|| corrupt("version"))?;
+    let object = ObjectRef {
+        bucket: text(item, "bucket")
+            .ok_or_else(|| corrupt("bucket"))?
+            .to_string(),
+        key: text(item, "objectKey")
+            .ok_or_else(|| corrupt("objectKey"))?
+            .to_string(),
+        version: match text(item, "versionKind") {
+            Some("etag") => ObjectVersion::ETag(version.to_string()),
+            _ => ObjectVersion::VersionId(version.to_string()),
+        },
+        size: number(item, "size").and_then(|size| u64::try_from(size).ok()),
+    };
+    let file = match (text(item, "reference"), text(item, "contractReference")) {
+        (Some(reference), Some(contract)) => Some(FileId::new(reference, contract)),
+        _ => None,
+    };
+    Ok(PendingDocument {
+        object,
+        file,
+        attempts: number(item, "attempts").unwrap_or(0) as u32,
+        last_attempt_at: text(item, "lastAttemptAt").and_then(|at| at.parse().ok()),
+        last_error: text(item, "lastError").map(str::to_string),
+    })
+}
+
 impl DocumentLedger for DynamoDbStore {
     async fn claim_document(
         &self,
@@ -59,30 +116,70 @@ impl DocumentLedger for DynamoDbStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<DocumentClaim, StoreError> {
-        let item = Self::object_item(
-            object,
-            "in_progress",
-            [
-                ("leaseUntil", n(lease_until.as_second())),
-                // The claim itself expires a day after its lease if nothing else happens.
-                ("expiresAt", n(lease_until.as_second() + 86_400)),
-            ],
-        );
-        let result = self
+        let pk = object_pk(&object.identity());
+        // One update creates or takes the item; the old image says whether an earlier
+        // holder's upload is in doubt (its lease ran out, or it recorded a lost answer).
+        let mut request = self
             .client()
-            .put_item()
+            .update_item()
             .table_name(self.table())
-            .set_item(Some(item))
+            .set_key(Some(Self::object_key(object)))
+            .update_expression(format!(
+                "SET itemType = :object, #status = :in_progress, leaseUntil = :until, #bucket = :bucket, \
+                 objectKey = :key, #version = :version, versionKind = :kind, \
+                 pendingShard = :shard, pendingSince = if_not_exists(pendingSince, :since), \
+                 firstSeenAt = if_not_exists(firstSeenAt, :now_text), \
+                 attempts = if_not_exists(attempts, :zero), expiresAt = :ttl{}",
+                if object.size.is_some() { ", #size = :size" } else { "" }
+            ))
             .condition_expression(
-                "attribute_not_exists(pk) OR (#status = :in_progress AND leaseUntil < :now)",
+                "attribute_not_exists(pk) OR #status = :pending OR (#status = :in_progress AND leaseUntil < :now)",
             )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#bucket", "bucket")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":object", s("object"))
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":until", n(lease_until.as_second()))
+            .expression_attribute_values(":bucket", s(&object.bucket))
+            .expression_attribute_values(":key", s(&object.key))
+            .expression_attribute_values(":version", s(object.version.as_str()))
+            .expression_attribute_values(":kind", s(version_kind(&object.version)))
+            .expression_attribute_values(":shard", s(document_shard(&pk)))
+            .expression_attribute_values(
+                ":since",
+                s(format!("{}#{}", sortable_time(now), &pk[7..23.min(pk.len())])),
+            )
+            .expression_attribute_values(":now_text", s(now.to_string()))
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", n(now.as_second()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(DocumentClaim::Claimed),
+            // A waiting document is kept as long as a closed file's data at most; the
+            // claim itself is renewed by every attempt.
+            .expression_attribute_values(":ttl", n(lease_until.as_second() + 400 * 86_400))
+            .return_values(ReturnValue::AllOld);
+        if let Some(size) = object.size {
+            request = request
+                .expression_attribute_names("#size", "size")
+                .expression_attribute_values(":size", n(size));
+        }
+        match request.send().await {
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                let in_doubt = text(&old, "status") == Some("in_progress")
+                    || old
+                        .get("inDoubt")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied()
+                        .unwrap_or(false);
+                Ok(DocumentClaim::Claimed(ClaimedObject {
+                    in_doubt,
+                    attempts: number(&old, "attempts").unwrap_or(0) as u32,
+                    first_seen_at: text(&old, "firstSeenAt")
+                        .and_then(|at| at.parse().ok())
+                        .unwrap_or(now),
+                }))
+            }
             Err(error) if is_condition_failure(&error) => {
                 Ok(match self.object_status(object).await?.as_deref() {
                     Some("published") => DocumentClaim::AlreadyPublished,
@@ -95,19 +192,69 @@ impl DocumentLedger for DynamoDbStore {
     }
 
     async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
+        // Back to waiting, in doubt (whatever happened before the failure may have
+        // reached Intent): the re-send run takes it again.
         let result = self
             .client()
-            .delete_item()
+            .update_item()
             .table_name(self.table())
             .set_key(Some(Self::object_key(object)))
+            .update_expression("SET #status = :pending, inDoubt = :yes REMOVE leaseUntil")
             .condition_expression("#status = :in_progress")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn record_pending(
+        &self,
+        object: &ObjectRef,
+        wait: &DocumentWait,
+    ) -> Result<(), StoreError> {
+        let mut sets = vec![
+            "#status = :pending",
+            "attempts = :attempts",
+            "lastError = :error",
+            "lastAttemptAt = :at",
+            "inDoubt = :doubt",
+        ];
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::object_key(object)))
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":attempts", n(wait.attempts))
+            .expression_attribute_values(":error", s(&wait.last_error))
+            .expression_attribute_values(":at", s(wait.last_attempt_at.to_string()))
+            .expression_attribute_values(":doubt", AttributeValue::Bool(wait.in_doubt));
+        if let Some(file) = &wait.file {
+            sets.extend(["#reference = :reference", "contractReference = :contract"]);
+            request = request
+                .expression_attribute_names("#reference", "reference")
+                .expression_attribute_values(":reference", s(&file.reference))
+                .expression_attribute_values(":contract", s(&file.contract_reference));
+        }
+        let result = request
+            .update_expression(format!("SET {} REMOVE leaseUntil", sets.join(", ")))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Err(StoreError::Unavailable(
+                "the object's claim was lost before its wait was recorded".into(),
+            )),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -122,7 +269,8 @@ impl DocumentLedger for DynamoDbStore {
         let mark = self.update(
             &object_pk(&object.identity()),
             OBJECT_SK.to_string(),
-            "SET #status = :published, handledAt = :at, filePk = :file, expiresAt = :ttl REMOVE leaseUntil",
+            "SET #status = :published, handledAt = :at, filePk = :file, expiresAt = :ttl \
+             REMOVE leaseUntil, pendingShard, pendingSince, inDoubt",
             "#status = :in_progress",
             &[("#status", "status")],
             vec![
@@ -185,9 +333,12 @@ impl DocumentLedger for DynamoDbStore {
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #status = :in_progress")
+            .condition_expression(
+                "attribute_not_exists(pk) OR #status = :in_progress OR #status = :pending",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":pending", s("pending"))
             .send()
             .await;
         match result {

@@ -5,14 +5,14 @@ use crate::items::{
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use jiff::Timestamp;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::Outcome;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, LoadFile, OpenFile, OpenFileResult, RecordDelivery, SendLease,
-    StoreError,
+    CloseFile, CloseFileResult, LeaseGrant, LoadFile, OpenFile, OpenFileResult, RecordDelivery,
+    SendLease, StoreError,
 };
 use std::time::Duration;
 
@@ -298,14 +298,18 @@ impl RecordDelivery for DynamoDbStore {
                 .into_iter()
                 .enumerate()
         {
-            if name == "pendingSince" {
+            if name == "pendingSince" || name == "pendingShard" {
                 // Keep the event's place in the pending queue if it has one; give it one
                 // if it comes back to pending (e.g. a failed closing re-sent by the
                 // reconciliation).
                 let placeholder = format!(":v{index}");
-                sets.push(format!(
-                    "pendingSince = if_not_exists(pendingSince, {placeholder})"
-                ));
+                if name == "pendingShard" {
+                    sets.push(format!("pendingShard = {placeholder}"));
+                } else {
+                    sets.push(format!(
+                        "pendingSince = if_not_exists(pendingSince, {placeholder})"
+                    ));
+                }
                 values.push((placeholder, value));
                 continue;
             }
@@ -319,9 +323,10 @@ impl RecordDelivery for DynamoDbStore {
             values.push((placeholder, value));
         }
         let removes: &[&str] = match delivery {
-            Delivery::Pending { .. } => &["deliveredAt"],
-            Delivery::Delivered { .. } => &["pendingShard", "pendingSince", "lastError"],
-            Delivery::Failed { .. } => &["pendingShard", "pendingSince"],
+            Delivery::Pending { in_doubt: true, .. } => &["deliveredAt"],
+            Delivery::Pending { .. } => &["deliveredAt", "inDoubt"],
+            Delivery::Delivered { .. } => &["pendingShard", "pendingSince", "lastError", "inDoubt"],
+            Delivery::Failed { .. } => &["inDoubt"],
         };
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
@@ -360,7 +365,7 @@ impl SendLease for DynamoDbStore {
         id: &FileId,
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<LeaseGrant, StoreError> {
         let result = self
             .client
             .update_item()
@@ -373,11 +378,22 @@ impl SendLease for DynamoDbStore {
             )
             .expression_attribute_values(":until", n(until.as_millisecond()))
             .expression_attribute_values(":now", n(now.as_millisecond()))
+            // The old value tells a lease never given back (its holder died mid-send).
+            .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
+            Ok(output) => Ok(
+                if output
+                    .attributes
+                    .is_some_and(|old| old.contains_key("sendingUntil"))
+                {
+                    LeaseGrant::TakenOver
+                } else {
+                    LeaseGrant::Taken
+                },
+            ),
+            Err(error) if is_condition_failure(&error) => Ok(LeaseGrant::HeldElsewhere),
             Err(error) => Err(unavailable(error)),
         }
     }

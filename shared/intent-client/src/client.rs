@@ -5,9 +5,10 @@ use crate::error::IntentError;
 use crate::token::TokenCache;
 use backon::{ExponentialBuilder, Retryable};
 use oncall_domain::InterventionLog;
+use oncall_domain::delivery::Deadline;
 use oncall_domain::documents::DocumentUpload;
 use oncall_domain::ports::{
-    DeliveryFailure, HubIntervention, ListOpenOnIntent, OpenDocument, PublishDocument,
+    DeliveryFailure, HubIntervention, ListOpenOnIntent, OpenDocument, OpenListing, PublishDocument,
     PublishToIntent, PublishedDocument, SourceError,
 };
 use reqwest::StatusCode;
@@ -77,9 +78,15 @@ impl IntentClient {
     }
 
     /// Runs `attempt` with jittered exponential backoff while it fails transiently (429,
-    /// 408, 5xx, connection errors, timeouts), honouring `Retry-After` within the budget.
-    /// Returns the result and the number of attempts made.
-    async fn with_retries<T, F, Fut>(&self, attempt: F) -> (Result<T, IntentError>, u32)
+    /// 408, 5xx, connections that could not be made), honouring `Retry-After` within the
+    /// budget. A lost answer (a timeout or a connection dropped after the request left)
+    /// is retried only for a read (`idempotent`): a write may have been applied, and is
+    /// settled by reading Intent instead. Returns the result and the attempts made.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        idempotent: bool,
+        attempt: F,
+    ) -> (Result<T, IntentError>, u32)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, IntentError>>,
@@ -98,7 +105,7 @@ impl IntentClient {
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
-        .when(IntentError::is_transient)
+        .when(|error| error.is_transient() || (idempotent && error.outcome_unknown()))
         .adjust(|error, planned| match (error.retry_after(), planned) {
             // Intent said when: wait that long, unless it is beyond our budget.
             (Some(wait), Some(_)) if wait <= policy.max_total_delay => Some(wait),
@@ -163,7 +170,7 @@ impl IntentClient {
         })?;
         let url = format!("{}{}", self.config.base_url, LOGS_PATH);
         let (result, attempts) = self
-            .with_retries(|| async {
+            .with_retries(false, || async {
                 let response = self
                     .send_authorized(|token| {
                         let request = self
@@ -192,7 +199,7 @@ impl IntentClient {
     ) -> Result<PublishedDocument, (IntentError, u32)> {
         let url = format!("{}{}", self.config.base_url, DOCUMENTS_PATH);
         let (result, attempts) = self
-            .with_retries(|| async {
+            .with_retries(false, || async {
                 let response = self
                     .send_authorized(|token| async {
                         let form = document_form(upload, body).await?;
@@ -201,8 +208,8 @@ impl IntentClient {
                             .post(&url)
                             .bearer_auth(token)
                             .header(ACCEPT, "application/json")
-                            // No overall timeout for a large upload: progress is what
-                            // matters, and the connect timeout still applies.
+                            // A large upload gets longer than the per-request timeout
+                            // (the function's own timeout is 15 minutes).
                             .timeout(Duration::from_secs(14 * 60))
                             .multipart(form))
                     })
@@ -232,33 +239,61 @@ const PER_PAGE: u32 = 100;
 const MAX_PAGES: u32 = 2_000;
 
 impl IntentClient {
+    /// An authorized GET with retries (a read: a lost answer is simply asked again).
+    /// `Ok(None)` for a 404.
+    async fn get_json(
+        &self,
+        url: &reqwest::Url,
+        accept: &'static str,
+    ) -> (Result<Option<serde_json::Value>, IntentError>, u32) {
+        self.with_retries(true, || async {
+            let response = self
+                .send_authorized(|token| {
+                    let request = self
+                        .http
+                        .get(url.clone())
+                        .bearer_auth(token)
+                        .header(ACCEPT, accept);
+                    async move { Ok(request) }
+                })
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            classify(response)
+                .await
+                .map(|body| Some(body.unwrap_or(serde_json::Value::Null)))
+        })
+        .await
+    }
+
+    fn url(&self, path: &str) -> Result<reqwest::Url, IntentError> {
+        reqwest::Url::parse(&format!("{}{}", self.config.base_url, path))
+            .map_err(|e| IntentError::Protocol(format!("Intent URL: {e}")))
+    }
+
     /// `GET {base}/operations/v2/operations?status=open&page=N&perPage=100`, every page
-    /// until an empty one (or one shorter than a full page).
-    pub async fn list_open_operations(&self) -> Result<Vec<HubIntervention>, (IntentError, u32)> {
-        let url = format!("{}{}", self.config.base_url, OPERATIONS_PATH);
-        let mut all = Vec::new();
+    /// until an empty one (or `total` reached), stopping early once `deadline` is reached.
+    pub async fn list_open_operations(
+        &self,
+        deadline: Deadline,
+    ) -> Result<OpenListing, (IntentError, u32)> {
+        let mut listing = OpenListing::default();
         let mut total_attempts = 0;
         for page in 1..=MAX_PAGES {
-            let (result, attempts) = self
-                .with_retries(|| async {
-                    let response = self
-                        .send_authorized(|token| {
-                            let request = self
-                                .http
-                                .get(&url)
-                                .bearer_auth(token)
-                                .header(ACCEPT, "application/json+hal")
-                                .query(&[
-                                    ("status", "open".to_string()),
-                                    ("page", page.to_string()),
-                                    ("perPage", PER_PAGE.to_string()),
-                                ]);
-                            async move { Ok(request) }
-                        })
-                        .await?;
-                    classify(response).await
-                })
-                .await;
+            if deadline.reached() {
+                tracing::warn!(
+                    page,
+                    "the deadline came before the end of Intent's open list"
+                );
+                return Ok(listing);
+            }
+            let mut url = self.url(OPERATIONS_PATH).map_err(|e| (e, total_attempts))?;
+            url.query_pairs_mut()
+                .append_pair("status", "open")
+                .append_pair("page", &page.to_string())
+                .append_pair("perPage", &PER_PAGE.to_string());
+            let (result, attempts) = self.get_json(&url, HAL).await;
             total_attempts += attempts;
             let body = result.map_err(|error| (error, total_attempts))?;
             let Some(operations) = body
@@ -276,7 +311,8 @@ impl IntentClient {
             // The documented end of the listing is an empty page; `total`, when Intent
             // gives it, ends it sooner.
             if operations.is_empty() {
-                return Ok(all);
+                listing.complete = true;
+                return Ok(listing);
             }
             for operation in operations {
                 let text = |name: &str| {
@@ -286,7 +322,7 @@ impl IntentClient {
                         .unwrap_or_default()
                         .to_string()
                 };
-                all.push(HubIntervention {
+                listing.interventions.push(HubIntervention {
                     reference: text("reference"),
                     contract_reference: text("contractReference"),
                     status: text("status"),
@@ -297,8 +333,9 @@ impl IntentClient {
                 .as_ref()
                 .and_then(|json| json.get("total"))
                 .and_then(|total| total.as_u64());
-            if total.is_some_and(|total| all.len() as u64 >= total) {
-                return Ok(all);
+            if total.is_some_and(|total| listing.interventions.len() as u64 >= total) {
+                listing.complete = true;
+                return Ok(listing);
             }
         }
         Err((
@@ -308,17 +345,139 @@ impl IntentClient {
             total_attempts,
         ))
     }
+
+    /// `GET {base}/operations/v2/operations/{reference}?contractReference=…`: the
+    /// operation with its log, `None` when Intent does not know it.
+    pub async fn operation(
+        &self,
+        reference: &str,
+        contract_reference: &str,
+    ) -> Result<Option<serde_json::Value>, (IntentError, u32)> {
+        let mut url = self.url(OPERATIONS_PATH).map_err(|e| (e, 0))?;
+        url.path_segments_mut()
+            .map_err(|()| {
+                (
+                    IntentError::Protocol("Intent URL cannot have a path".into()),
+                    0,
+                )
+            })?
+            .push(reference);
+        url.query_pairs_mut()
+            .append_pair("contractReference", contract_reference);
+        let (result, attempts) = self.get_json(&url, HAL).await;
+        result.map_err(|error| (error, attempts))
+    }
+
+    /// Whether the operation's log on Intent holds `log` (same status, event and instant
+    /// of eventDate). Intent's documentation shows the operation, not the shape of its
+    /// log: the log is read from `_embedded.logs` (or `logs`); an operation without a log
+    /// is compared on its own current status, event and eventDate.
+    pub async fn log_on_intent(&self, log: &InterventionLog) -> Result<bool, (IntentError, u32)> {
+        let Some(operation) = self
+            .operation(&log.reference, &log.contract_reference)
+            .await?
+        else {
+            return Ok(false);
+        };
+        Ok(operation_holds(&operation, log))
+    }
+
+    /// `GET {base}/documents/v1/documents?elementType=intervention&elementReference=…`:
+    /// the document of the intervention with the upload's file name and size (and its
+    /// contract, when Intent says it), page by page.
+    pub async fn find_uploaded_document(
+        &self,
+        upload: &DocumentUpload,
+        size: u64,
+    ) -> Result<Option<PublishedDocument>, (IntentError, u32)> {
+        let mut total_attempts = 0;
+        for page in 1..=MAX_PAGES {
+            let mut url = self.url(DOCUMENTS_PATH).map_err(|e| (e, total_attempts))?;
+            url.query_pairs_mut()
+                .append_pair("elementType", "intervention")
+                .append_pair("elementReference", &upload.element_reference)
+                .append_pair("intent_contractReference", &upload.contract_reference)
+                .append_pair("page", &page.to_string())
+                .append_pair("perPage", &PER_PAGE.to_string());
+            let (result, attempts) = self.get_json(&url, "application/json").await;
+            total_attempts += attempts;
+            let Some(body) = result.map_err(|error| (error, total_attempts))? else {
+                return Ok(None);
+            };
+            let documents = body
+                .pointer("/_embedded/documents")
+                .or_else(|| body.get("documents"))
+                .and_then(|documents| documents.as_array())
+                .cloned()
+                .unwrap_or_default();
+            if documents.is_empty() {
+                return Ok(None);
+            }
+            if let Some(found) = documents
+                .iter()
+                .find(|document| document_matches(document, upload, size))
+            {
+                return Ok(Some(PublishedDocument {
+                    attempts: 0,
+                    intent_document_id: found.get("id").map(|id| match id {
+                        serde_json::Value::String(id) => id.clone(),
+                        other => other.to_string(),
+                    }),
+                }));
+            }
+            if documents.len() < PER_PAGE as usize {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+}
+
+const HAL: &str = "application/json+hal";
+
+/// Same status, event and instant (dates compared as instants: Intent may render them
+/// with another offset or precision).
+fn same_event(entry: &serde_json::Value, log: &InterventionLog) -> bool {
+    let text = |name: &str| entry.get(name).and_then(|v| v.as_str());
+    let same_date = text("eventDate")
+        .and_then(|date| oncall_domain::IntentDateTime::parse(date).ok())
+        .is_some_and(|date| date.timestamp() == log.event_date.timestamp());
+    text("status") == Some(log.status.as_str())
+        && text("event") == Some(log.event.as_str())
+        && same_date
+}
+
+fn operation_holds(operation: &serde_json::Value, log: &InterventionLog) -> bool {
+    let entries = operation
+        .pointer("/_embedded/logs")
+        .or_else(|| operation.get("logs"))
+        .and_then(|logs| logs.as_array());
+    match entries {
+        Some(entries) => entries.iter().any(|entry| same_event(entry, log)),
+        None => same_event(operation, log),
+    }
+}
+
+fn document_matches(document: &serde_json::Value, upload: &DocumentUpload, size: u64) -> bool {
+    let text = |name: &str| document.get(name).and_then(|v| v.as_str());
+    let contract_ok = text("intent_contractReference")
+        .or_else(|| text("contractReference"))
+        .is_none_or(|contract| contract == upload.contract_reference);
+    let size_ok = document.get("size").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    }) == Some(size);
+    contract_ok && size_ok && text("fileName") == Some(upload.file_name.as_str())
 }
 
 impl ListOpenOnIntent for IntentClient {
-    async fn list_open_interventions(&self) -> Result<Vec<HubIntervention>, DeliveryFailure> {
-        self.list_open_operations()
+    async fn list_open_interventions(
+        &self,
+        deadline: Deadline,
+    ) -> Result<OpenListing, DeliveryFailure> {
+        self.list_open_operations(deadline)
             .await
-            .map_err(|(error, attempts)| DeliveryFailure {
-                retryable: error.is_retryable_later(),
-                attempts,
-                detail: error.to_string(),
-            })
+            .map_err(|(error, attempts)| error.into_failure(attempts))
     }
 }
 
@@ -377,6 +536,12 @@ async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Valu
             )
         })
         .unwrap_or_default();
+    if code == 404 {
+        return Err(IntentError::UnknownIntervention {
+            status: code,
+            code: api_code,
+        });
+    }
     if code == 401 {
         return Err(IntentError::Authentication(format!(
             "HTTP 401 with a fresh token{}",
@@ -390,10 +555,14 @@ async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Valu
     })
 }
 
+/// A request that got no HTTP answer: a connection that could not be made never reached
+/// Intent; anything else (a timeout, a connection lost after the request left) may have
+/// been applied.
 pub(crate) fn transport_error(error: reqwest::Error) -> IntentError {
+    let never_sent = error.is_connect() || body_not_sent(&error);
     let kind = if error.is_timeout() {
         "timed out"
-    } else if error.is_connect() {
+    } else if never_sent {
         "connection failed"
     } else {
         "request failed"
@@ -405,7 +574,28 @@ pub(crate) fn transport_error(error: reqwest::Error) -> IntentError {
         detail = format!("{detail}: {cause}");
         source = cause.source();
     }
-    IntentError::Transport(detail)
+    if never_sent {
+        IntentError::Transport(detail)
+    } else {
+        IntentError::AnswerLost(detail)
+    }
+}
+
+/// Whether the request's body could not be written in full (the server answered early and
+/// closed, as a hub refusing an upload with 503 does): an incomplete request cannot have
+/// been applied. hyper tells it only by its message.
+fn body_not_sent(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .to_string()
+            .starts_with("error writing a body to connection")
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date.
@@ -423,11 +613,13 @@ impl PublishToIntent for IntentClient {
     async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
         self.post_intervention_log(log)
             .await
-            .map_err(|(error, attempts)| DeliveryFailure {
-                retryable: error.is_retryable_later(),
-                attempts,
-                detail: error.to_string(),
-            })
+            .map_err(|(error, attempts)| error.into_failure(attempts))
+    }
+
+    async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {
+        self.log_on_intent(log)
+            .await
+            .map_err(|(error, attempts)| error.into_failure(attempts))
     }
 }
 
@@ -439,11 +631,17 @@ impl PublishDocument for IntentClient {
     ) -> Result<PublishedDocument, DeliveryFailure> {
         self.post_document(upload, body)
             .await
-            .map_err(|(error, attempts)| DeliveryFailure {
-                retryable: error.is_retryable_later(),
-                attempts,
-                detail: error.to_string(),
-            })
+            .map_err(|(error, attempts)| error.into_failure(attempts))
+    }
+
+    async fn find_document(
+        &self,
+        upload: &DocumentUpload,
+        size: u64,
+    ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
+        self.find_uploaded_document(upload, size)
+            .await
+            .map_err(|(error, attempts)| error.into_failure(attempts))
     }
 }
 

@@ -20,9 +20,16 @@ pub enum IntentError {
         status: u16,
         retry_after: Option<Duration>,
     },
-    /// Connection refused or dropped, DNS, TLS, timeout.
+    /// The request never reached Intent: connection refused, DNS, TLS.
     #[error("Intent could not be reached: {0}")]
     Transport(String),
+    /// The request left but its answer did not come back (a timeout, a connection lost
+    /// mid-answer): Intent may have applied it. Never sent again blindly.
+    #[error("Intent's answer was lost (the request may have been applied): {0}")]
+    AnswerLost(String),
+    /// Intent does not know the intervention (yet): its opening may still be on its way.
+    #[error("Intent does not know the intervention: HTTP {status}{}", describe(.code))]
+    UnknownIntervention { status: u16, code: Option<String> },
     /// Still 401 with a fresh token, or the token endpoint refused our credentials.
     #[error("Intent refused our credentials: {0}")]
     Authentication(String),
@@ -41,7 +48,8 @@ fn describe(code: &Option<String>) -> String {
 }
 
 impl IntentError {
-    /// Worth another attempt within the same delivery (after a backoff).
+    /// Worth another attempt within the same delivery (after a backoff): nothing reached
+    /// Intent. A lost answer is not: the request may have been applied.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -49,6 +57,27 @@ impl IntentError {
                 | IntentError::Transport(_)
                 | IntentError::DocumentUnreadable { missing: false, .. }
         )
+    }
+
+    /// The request may have been applied by Intent although no success came back.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, IntentError::AnswerLost(_))
+    }
+
+    /// Intent refused it as conflicting with what it holds (409): maybe already there.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, IntentError::Rejected { status: 409, .. })
+    }
+
+    /// The domain's view of this failure after `attempts` HTTP attempts.
+    pub fn into_failure(self, attempts: u32) -> oncall_domain::ports::DeliveryFailure {
+        oncall_domain::ports::DeliveryFailure {
+            retryable: self.is_retryable_later(),
+            outcome_unknown: self.outcome_unknown(),
+            conflict: self.is_conflict(),
+            attempts,
+            detail: self.to_string(),
+        }
     }
 
     /// Worth sending again in a later run: everything but a rejection of the request.

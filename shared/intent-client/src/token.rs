@@ -91,7 +91,11 @@ async fn fetch(
         ])
         .send()
         .await
-        .map_err(crate::client::transport_error)?;
+        .map_err(|error| match crate::client::transport_error(error) {
+            // Asking for a token twice is harmless: a lost answer is just unreachable.
+            IntentError::AnswerLost(detail) => IntentError::Transport(detail),
+            other => other,
+        })?;
     let status = response.status();
     if status.is_success() {
         let body: TokenResponse = response

@@ -1,12 +1,20 @@
 //! The simulator's shared state: recordings, issued tokens, queued faults and the hub's
-//! interventions. One mutex, never held across an await.
+//! interventions with their logs. One mutex, never held across an await.
+//!
+//! With a state file configured, every change of the hub's state (interventions, their
+//! logs, documents) bumps a generation number under that mutex; a save then snapshots the
+//! state under the mutex, releases it and writes the file under a separate writer lock,
+//! skipping snapshots older than the last one written (so concurrent saves never put an
+//! older state over a newer one).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::time::Instant;
 
+use crate::persist::{self, HubState, StateFile};
 use crate::{
     Endpoint, Fault, FaultBehaviour, HubIntervention, ReceivedDocument, RecordedRequest,
     SimulatorConfig,
@@ -16,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) config: SimulatorConfig,
     pub(crate) local_addr: SocketAddr,
     inner: Mutex<Inner>,
+    /// The generation last written to the state file.
+    writer: Mutex<u64>,
 }
 
 #[derive(Default)]
@@ -25,6 +35,8 @@ pub(crate) struct Inner {
     /// after a reset.
     requests: Vec<(u64, RecordedRequest)>,
     pub(crate) logs: Vec<serde_json::Value>,
+    /// Each intervention's accepted logs (and seed entries), keyed like `interventions`.
+    intervention_logs: BTreeMap<(String, String), Vec<serde_json::Value>>,
     pub(crate) documents: Vec<ReceivedDocument>,
     /// token → expiry instant.
     tokens: HashMap<String, Instant>,
@@ -32,6 +44,15 @@ pub(crate) struct Inner {
     faults: Vec<Fault>,
     /// Keyed by (contractReference, reference): iteration order is the listing order.
     pub(crate) interventions: BTreeMap<(String, String), HubIntervention>,
+    /// Bumped on every change of the persisted state.
+    generation: u64,
+}
+
+impl Inner {
+    /// Marks the persisted state as changed.
+    fn changed(&mut self) {
+        self.generation += 1;
+    }
 }
 
 /// Why a bearer token was refused.
@@ -58,11 +79,26 @@ pub(crate) struct LogEvent<'a> {
 }
 
 impl Shared {
-    pub(crate) fn new(config: SimulatorConfig, local_addr: SocketAddr) -> Shared {
+    pub(crate) fn new(
+        config: SimulatorConfig,
+        local_addr: SocketAddr,
+        loaded: Option<HubState>,
+    ) -> Shared {
+        let HubState {
+            interventions,
+            intervention_logs,
+            documents,
+        } = loaded.unwrap_or_default();
         Shared {
             config,
             local_addr,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                interventions,
+                intervention_logs,
+                documents,
+                ..Inner::default()
+            }),
+            writer: Mutex::new(0),
         }
     }
 
@@ -173,7 +209,7 @@ impl Shared {
                     return LogOutcome::NotFound;
                 }
                 inner.interventions.insert(
-                    key,
+                    key.clone(),
                     HubIntervention {
                         reference: event.reference.to_owned(),
                         contract_reference: event.contract_reference.to_owned(),
@@ -184,8 +220,46 @@ impl Shared {
                 );
             }
         }
-        inner.logs.push(body);
+        inner.logs.push(body.clone());
+        inner.intervention_logs.entry(key).or_default().push(body);
+        inner.changed();
         LogOutcome::Accepted
+    }
+
+    /// Stores an accepted document.
+    pub(crate) fn add_document(&self, document: ReceivedDocument) {
+        let mut inner = self.lock();
+        inner.documents.push(document);
+        inner.changed();
+    }
+
+    /// One intervention with its log, read under one lock.
+    pub(crate) fn operation(
+        &self,
+        reference: &str,
+        contract_reference: &str,
+    ) -> Option<(HubIntervention, Vec<serde_json::Value>)> {
+        let key = (contract_reference.to_owned(), reference.to_owned());
+        let inner = self.lock();
+        let intervention = inner.interventions.get(&key)?.clone();
+        let logs = inner
+            .intervention_logs
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
+        Some((intervention, logs))
+    }
+
+    pub(crate) fn operation_logs(
+        &self,
+        reference: &str,
+        contract_reference: &str,
+    ) -> Vec<serde_json::Value> {
+        self.lock()
+            .intervention_logs
+            .get(&(contract_reference.to_owned(), reference.to_owned()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(crate) fn intervention(
@@ -199,10 +273,21 @@ impl Shared {
             .cloned()
     }
 
+    /// Puts an open intervention on the hub with one synthetic log entry (not saved: see
+    /// [`Shared::save_blocking`]).
     pub(crate) fn seed_open_intervention(&self, reference: &str, contract_reference: &str) {
         let now = jiff::Timestamp::now().to_string();
-        self.lock().interventions.insert(
-            (contract_reference.to_owned(), reference.to_owned()),
+        let key = (contract_reference.to_owned(), reference.to_owned());
+        let log = serde_json::json!({
+            "reference": reference,
+            "contractReference": contract_reference,
+            "status": "open",
+            "event": "acknowledged",
+            "eventDate": now,
+        });
+        let mut inner = self.lock();
+        inner.interventions.insert(
+            key.clone(),
             HubIntervention {
                 reference: reference.to_owned(),
                 contract_reference: contract_reference.to_owned(),
@@ -211,20 +296,72 @@ impl Shared {
                 last_event_date: now,
             },
         );
+        inner.intervention_logs.entry(key).or_default().push(log);
+        inner.changed();
     }
 
     pub(crate) fn interventions(&self) -> Vec<HubIntervention> {
         self.lock().interventions.values().cloned().collect()
     }
 
+    /// Forgets everything but the issued tokens (not saved: see [`Shared::save_blocking`]).
     pub(crate) fn reset(&self) {
         let mut inner = self.lock();
         let tokens = std::mem::take(&mut inner.tokens);
         let next_request_id = inner.next_request_id;
+        let generation = inner.generation;
         *inner = Inner {
             next_request_id,
             tokens,
+            generation,
             ..Inner::default()
         };
+        inner.changed();
     }
+
+    /// Saves the state file, if one is configured, from a blocking thread. Never fails: an
+    /// error is logged.
+    pub(crate) async fn save(self: &Arc<Self>) {
+        if self.config.state_file.is_none() {
+            return;
+        }
+        let shared = self.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || shared.save_blocking()).await {
+            tracing::error!(%error, "the simulator state could not be saved");
+        }
+    }
+
+    /// Saves the state file, if one is configured, on this thread. Never fails: an error is
+    /// logged (with the path and the I/O error only, never the content).
+    pub(crate) fn save_blocking(&self) {
+        let Some(path) = self.config.state_file.as_deref() else {
+            return;
+        };
+        let (generation, file) = {
+            let inner = self.lock();
+            let file = StateFile::from_state(
+                &inner.interventions,
+                &inner.intervention_logs,
+                &inner.documents,
+            );
+            (inner.generation, file)
+        };
+        let mut written = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if generation <= *written {
+            // A newer snapshot is already on disk.
+            return;
+        }
+        match persist::encode(&file).and_then(|bytes| persist::write_atomically(path, &bytes)) {
+            Ok(()) => *written = generation,
+            Err(error) => log_save_error(path, &error),
+        }
+    }
+}
+
+fn log_save_error(path: &Path, error: &std::io::Error) {
+    tracing::error!(
+        path = %path.display(),
+        %error,
+        "the simulator state could not be saved"
+    );
 }

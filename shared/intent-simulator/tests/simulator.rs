@@ -1067,3 +1067,710 @@ async fn simulator_stops_when_dropped() {
         .await;
     assert!(result.is_err());
 }
+
+// ---------------------------------------------------------------- the operation's log
+
+/// A technician on site: a second, different event for an open intervention.
+fn on_site(reference: &str) -> Value {
+    let mut log = opening(reference);
+    log["status"] = json!("pending");
+    log["event"] = json!("on_site");
+    log["eventDate"] = json!("2020-03-06T14:00:00+01:00");
+    log["logDate"] = json!("2020-03-06T14:00:02+01:00");
+    log
+}
+
+async fn get_operation(
+    sim: &IntentSimulator,
+    client: &reqwest::Client,
+    token: &str,
+    reference: &str,
+    contract: &str,
+) -> Value {
+    let response = client
+        .get(format!("{}{OPERATIONS}/{reference}", sim.base_url()))
+        .bearer_auth(token)
+        .header(ACCEPT, HAL)
+        .query(&[("contractReference", contract)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    json_of(response).await
+}
+
+#[tokio::test]
+async fn operation_embeds_its_logs_in_order_duplicates_included() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    for body in [
+        opening("INTER-0500"),
+        opening("INTER-0500"),
+        on_site("INTER-0500"),
+    ] {
+        let response = post_log(&sim, &client, &token, &body).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    // The same reference on another contract has its own log.
+    let mut other = opening("INTER-0500");
+    other["contractReference"] = json!("contract2");
+    post_log(&sim, &client, &token, &other).await;
+
+    let expected = vec![
+        opening("INTER-0500"),
+        opening("INTER-0500"),
+        on_site("INTER-0500"),
+    ];
+    let operation = get_operation(&sim, &client, &token, "INTER-0500", "contract1").await;
+    assert_eq!(operation["status"], "pending");
+    assert_eq!(operation["event"], "on_site");
+    assert!(operation["_links"]["self"]["href"].is_string());
+    assert_eq!(operation["_embedded"]["logs"], json!(expected));
+    assert_eq!(sim.operation_logs("INTER-0500", "contract1"), expected);
+    assert_eq!(sim.operation_logs("INTER-0500", "contract2"), vec![other]);
+    assert!(sim.operation_logs("INTER-404", "contract1").is_empty());
+
+    // Once closed, a duplicate closure is refused and not appended.
+    let close = post_log(&sim, &client, &token, &closing("INTER-0500")).await;
+    assert_eq!(close.status(), StatusCode::NO_CONTENT);
+    let again = post_log(&sim, &client, &token, &closing("INTER-0500")).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(json_of(again).await["code"], "intervention_closed");
+    let logs = sim.operation_logs("INTER-0500", "contract1");
+    assert_eq!(logs.len(), 4);
+    assert_eq!(logs[3], closing("INTER-0500"));
+    assert_eq!(sim.received_logs().len(), 5);
+
+    // Listing pages do not embed logs.
+    let listing = client
+        .get(format!("{}{OPERATIONS}", sim.base_url()))
+        .bearer_auth(&token)
+        .header(ACCEPT, HAL)
+        .send()
+        .await
+        .unwrap();
+    let listing = json_of(listing).await;
+    for operation in listing["_embedded"]["operations"].as_array().unwrap() {
+        assert!(operation.get("_embedded").is_none(), "{operation}");
+    }
+}
+
+#[tokio::test]
+async fn seeded_operation_starts_with_a_synthetic_log() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    sim.seed_open_intervention("INTER-S", "contract1");
+    let operation = get_operation(&sim, &client, &token, "INTER-S", "contract1").await;
+    let logs = operation["_embedded"]["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1);
+    let seed = &logs[0];
+    assert_eq!(seed["reference"], "INTER-S");
+    assert_eq!(seed["contractReference"], "contract1");
+    assert_eq!(seed["status"], "open");
+    assert_eq!(seed["event"], "acknowledged");
+    let event_date = seed["eventDate"].as_str().unwrap();
+    assert!(
+        event_date.parse::<jiff::Timestamp>().is_ok(),
+        "{event_date}"
+    );
+    assert_eq!(seed["eventDate"], operation["eventDate"]);
+    // Not a received log.
+    assert!(sim.received_logs().is_empty());
+
+    let response = post_log(&sim, &client, &token, &on_site("INTER-S")).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let logs = sim.operation_logs("INTER-S", "contract1");
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[1], on_site("INTER-S"));
+}
+
+// ---------------------------------------------------------------- document listing
+
+fn pdf_part() -> Part {
+    Part::bytes(pdf_bytes(1000))
+        .file_name("quitus1.pdf")
+        .mime_str("application/pdf")
+        .unwrap()
+}
+
+/// A document form on intervention `reference` of `contract`.
+fn document_form_for(reference: &str, contract: &str, title: &str) -> Form {
+    Form::new()
+        .part("file", pdf_part())
+        .text("title", title.to_owned())
+        .text("elementType", "intervention")
+        .text("elementReference", reference.to_owned())
+        .text("intent_contractReference", contract.to_owned())
+}
+
+async fn post_document_id(
+    sim: &IntentSimulator,
+    client: &reqwest::Client,
+    token: &str,
+    form: Form,
+) -> String {
+    let response = post_document(sim, client, token, form).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    json_of(response).await["id"].as_str().unwrap().to_owned()
+}
+
+async fn list_documents(
+    sim: &IntentSimulator,
+    client: &reqwest::Client,
+    token: &str,
+    query: &[(&str, &str)],
+) -> reqwest::Response {
+    client
+        .get(format!("{}{DOCUMENTS}", sim.base_url()))
+        .bearer_auth(token)
+        .header(ACCEPT, "application/json")
+        .query(query)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn listed_ids(body: &Value) -> Vec<String> {
+    body["_embedded"]["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn documents_are_listed_by_element_and_contract() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    sim.seed_open_intervention("INTER-0500", "contract1");
+    sim.seed_open_intervention("INTER-0501", "contract1");
+    sim.seed_open_intervention("INTER-0500", "contract2");
+
+    // The full form (with a description) twice: stored twice, under two ids.
+    let first = post_document_id(&sim, &client, &token, document_form(pdf_part(), None)).await;
+    let second = post_document_id(&sim, &client, &token, document_form(pdf_part(), None)).await;
+    assert_ne!(first, second);
+    let other_reference = post_document_id(
+        &sim,
+        &client,
+        &token,
+        document_form_for("INTER-0501", "contract1", "rapport"),
+    )
+    .await;
+    let other_contract = post_document_id(
+        &sim,
+        &client,
+        &token,
+        document_form_for("INTER-0500", "contract2", "rapport"),
+    )
+    .await;
+    let received: Vec<String> = sim
+        .received_documents()
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(
+        received,
+        vec![
+            first.clone(),
+            second.clone(),
+            other_reference.clone(),
+            other_contract.clone()
+        ]
+    );
+
+    let by_reference = list_documents(
+        &sim,
+        &client,
+        &token,
+        &[
+            ("elementType", "intervention"),
+            ("elementReference", "INTER-0500"),
+        ],
+    )
+    .await;
+    assert_eq!(by_reference.status(), StatusCode::OK);
+    assert_eq!(by_reference.headers()[CONTENT_TYPE], "application/json");
+    let by_reference = json_of(by_reference).await;
+    assert_eq!(
+        listed_ids(&by_reference),
+        vec![first.clone(), second.clone(), other_contract.clone()]
+    );
+    assert_eq!(by_reference["total"], 3);
+    assert_eq!(by_reference["page"], 1);
+    assert_eq!(by_reference["perPage"], 100);
+
+    let query = [
+        ("elementType", "intervention"),
+        ("elementReference", "INTER-0500"),
+        ("intent_contractReference", "contract1"),
+    ];
+    let by_contract = json_of(list_documents(&sim, &client, &token, &query).await).await;
+    assert_eq!(
+        listed_ids(&by_contract),
+        vec![first.clone(), second.clone()]
+    );
+    let doc = &by_contract["_embedded"]["documents"][0];
+    assert_eq!(doc["title"], "quitus d'intervention");
+    assert_eq!(doc["description"], "Quitus");
+    assert_eq!(doc["fileName"], "quitus1.pdf");
+    assert_eq!(doc["size"], 1000);
+    assert_eq!(doc["contentType"], "application/pdf");
+    assert_eq!(doc["elementType"], "intervention");
+    assert_eq!(doc["elementReference"], "INTER-0500");
+    assert_eq!(doc["intent_contractReference"], "contract1");
+    let created_at = doc["createdAt"].as_str().unwrap();
+    assert!(
+        created_at.parse::<jiff::Timestamp>().is_ok(),
+        "{created_at}"
+    );
+    let without_description = json_of(
+        list_documents(
+            &sim,
+            &client,
+            &token,
+            &[
+                ("elementType", "intervention"),
+                ("elementReference", "INTER-0501"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed_ids(&without_description), vec![other_reference]);
+    assert_eq!(
+        without_description["_embedded"]["documents"][0]["description"],
+        Value::Null
+    );
+
+    let mut paged_query = query.to_vec();
+    paged_query.extend([("page", "2"), ("perPage", "1")]);
+    let paged = json_of(list_documents(&sim, &client, &token, &paged_query).await).await;
+    assert_eq!(listed_ids(&paged), vec![second]);
+    assert_eq!(paged["total"], 2);
+    assert_eq!(paged["page"], 2);
+    assert_eq!(paged["perPage"], 1);
+
+    let other_type = json_of(
+        list_documents(
+            &sim,
+            &client,
+            &token,
+            &[
+                ("elementType", "quotation"),
+                ("elementReference", "INTER-0500"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(other_type["_embedded"]["documents"], json!([]));
+    assert_eq!(other_type["total"], 0);
+}
+
+#[tokio::test]
+async fn document_listing_validates_parameters_and_needs_a_token() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    let url = format!("{}{DOCUMENTS}", sim.base_url());
+    let valid = [
+        ("elementType", "intervention"),
+        ("elementReference", "INTER-0500"),
+    ];
+
+    let no_token = client
+        .get(&url)
+        .header(ACCEPT, "application/json")
+        .query(&valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(no_token).await["code"], "unauthorized");
+    let forged = list_documents(&sim, &client, "not-a-token", &valid).await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+
+    let html = client
+        .get(&url)
+        .bearer_auth(&token)
+        .header(ACCEPT, "text/html")
+        .query(&valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), StatusCode::NOT_ACCEPTABLE);
+
+    let check = |query: &'static [(&'static str, &'static str)], fields: Vec<&'static str>| {
+        let (sim, client, token) = (&sim, &client, &token);
+        async move {
+            let response = list_documents(sim, client, token, query).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query:?}");
+            let error = json_of(response).await;
+            assert_eq!(error["code"], "validation_error");
+            assert_eq!(detail_fields(&error), fields, "{query:?}");
+        }
+    };
+    check(&[], vec!["elementType", "elementReference"]).await;
+    check(
+        &[
+            ("elementType", "building"),
+            ("elementReference", "INTER-0500"),
+        ],
+        vec!["elementType"],
+    )
+    .await;
+    check(
+        &[("elementType", "intervention"), ("elementReference", " ")],
+        vec!["elementReference"],
+    )
+    .await;
+    check(
+        &[
+            ("elementType", "intervention"),
+            ("elementReference", "INTER-0500"),
+            ("intent_contractReference", ""),
+            ("page", "0"),
+            ("perPage", "101"),
+        ],
+        vec!["intent_contractReference", "page", "perPage"],
+    )
+    .await;
+
+    let ok = list_documents(&sim, &client, &token, &valid).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let statuses: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![401, 401, 406, 400, 400, 400, 400, 200]);
+}
+
+// ---------------------------------------------------------------- answers lost after the hub acted
+
+#[tokio::test]
+async fn apply_then_drop_on_logs_applies_once_without_answer() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    sim.inject(Fault::apply_then_drop(Endpoint::InterventionLogs, 1));
+    let error = client
+        .post(format!("{}{LOGS}", sim.base_url()))
+        .bearer_auth(&token)
+        .header(CONTENT_TYPE, JSON_UTF8)
+        .header(ACCEPT, HAL)
+        .timeout(Duration::from_secs(10))
+        .body(opening("INTER-L").to_string())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!error.is_timeout(), "closed, not hung: {error:?}");
+    assert!(error.status().is_none(), "no HTTP status: {error:?}");
+    assert!(error.is_request() || error.is_connect(), "{error:?}");
+
+    // The hub applied it, once.
+    assert_eq!(sim.received_logs(), vec![opening("INTER-L")]);
+    assert_eq!(
+        sim.operation_logs("INTER-L", "contract1"),
+        vec![opening("INTER-L")]
+    );
+    assert_eq!(sim.interventions()[0].status, "open");
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 204], "the status the hub produced");
+
+    // A blind retry doubles the log: that is what the bridge must avoid.
+    let retry = post_log(&sim, &client, &token, &opening("INTER-L")).await;
+    assert_eq!(retry.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sim.operation_logs("INTER-L", "contract1").len(), 2);
+}
+
+#[tokio::test]
+async fn apply_then_drop_on_documents_stores_once_without_answer() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    sim.seed_open_intervention("INTER-0500", "contract1");
+    let admin = sim.base_url().replace("/api", "/_simulator");
+    let injected = client
+        .post(format!("{admin}/faults"))
+        .json(&json!({"endpoint": "documents", "dropAfterApply": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status(), StatusCode::CREATED);
+
+    let error = client
+        .post(format!("{}{DOCUMENTS}", sim.base_url()))
+        .bearer_auth(&token)
+        .header(ACCEPT, "application/json")
+        .timeout(Duration::from_secs(10))
+        .multipart(document_form(pdf_part(), None))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!error.is_timeout(), "closed, not hung: {error:?}");
+    assert!(error.status().is_none(), "no HTTP status: {error:?}");
+
+    let received = sim.received_documents();
+    assert_eq!(received.len(), 1);
+    let listed = json_of(
+        list_documents(
+            &sim,
+            &client,
+            &token,
+            &[
+                ("elementType", "intervention"),
+                ("elementReference", "INTER-0500"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed_ids(&listed), vec![received[0].id.clone()]);
+    let upload = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/documents"))
+        .unwrap();
+    assert_eq!(upload.status, 201);
+}
+
+#[tokio::test]
+async fn apply_then_delay_lets_the_client_time_out_after_the_hub_applied() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    sim.inject(Fault::apply_then_delay(
+        Endpoint::InterventionLogs,
+        Duration::from_millis(1500),
+        1,
+    ));
+    let timed_out = client
+        .post(format!("{}{LOGS}", sim.base_url()))
+        .bearer_auth(&token)
+        .header(CONTENT_TYPE, JSON_UTF8)
+        .header(ACCEPT, HAL)
+        .timeout(Duration::from_millis(300))
+        .body(opening("INTER-T").to_string())
+        .send()
+        .await;
+    assert!(timed_out.unwrap_err().is_timeout());
+    assert_eq!(sim.received_logs(), vec![opening("INTER-T")]);
+    assert_eq!(sim.operation_logs("INTER-T", "contract1").len(), 1);
+    assert_eq!(sim.requests().last().unwrap().status, 204);
+
+    // Without a client timeout the answer arrives, late.
+    sim.seed_open_intervention("INTER-0500", "contract1");
+    sim.inject(Fault::apply_then_delay(
+        Endpoint::Documents,
+        Duration::from_millis(400),
+        1,
+    ));
+    let started = Instant::now();
+    let response = post_document(&sim, &client, &token, document_form(pdf_part(), None)).await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(sim.received_documents().len(), 1);
+}
+
+#[tokio::test]
+async fn document_lookup_faults_only_hit_the_listing() {
+    let (sim, client) = start().await;
+    let token = fetch_token(&sim, &client).await;
+    sim.seed_open_intervention("INTER-0500", "contract1");
+    let query = [
+        ("elementType", "intervention"),
+        ("elementReference", "INTER-0500"),
+    ];
+
+    sim.inject(Fault::status(Endpoint::DocumentLookup, 503, 1));
+    let upload = post_document(&sim, &client, &token, document_form(pdf_part(), None)).await;
+    assert_eq!(
+        upload.status(),
+        StatusCode::CREATED,
+        "the upload is not faulted"
+    );
+    let faulted = list_documents(&sim, &client, &token, &query).await;
+    assert_eq!(faulted.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json_of(faulted).await["code"], "injected_fault");
+    let listed = list_documents(&sim, &client, &token, &query).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(json_of(listed).await["total"], 1);
+
+    sim.inject(Fault::status(Endpoint::Documents, 500, 1));
+    let listed = list_documents(&sim, &client, &token, &query).await;
+    assert_eq!(
+        listed.status(),
+        StatusCode::OK,
+        "the listing is not faulted"
+    );
+    let upload = post_document(&sim, &client, &token, document_form(pdf_part(), None)).await;
+    assert_eq!(upload.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    sim.inject(Fault::status(Endpoint::Any, 429, 1));
+    let any = list_documents(&sim, &client, &token, &query).await;
+    assert_eq!(any.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sim.received_documents().len(), 1);
+}
+
+// ---------------------------------------------------------------- persistence
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "intent-simulator-{name}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn file_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn persistent(state_file: &std::path::Path) -> SimulatorConfig {
+    SimulatorConfig {
+        state_file: Some(state_file.to_owned()),
+        ..SimulatorConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_with_a_state_file() {
+    let dir = TempDir::new("restart");
+    let state_file = dir.0.join("hub.json");
+
+    let (sim, client) = start_with(persistent(&state_file)).await;
+    assert!(sim.interventions().is_empty());
+    let token = fetch_token(&sim, &client).await;
+    let opened = post_log(&sim, &client, &token, &opening("INTER-P")).await;
+    assert_eq!(opened.status(), StatusCode::NO_CONTENT);
+    let id = post_document_id(
+        &sim,
+        &client,
+        &token,
+        document_form_for("INTER-P", "contract1", "quitus"),
+    )
+    .await;
+    sim.seed_open_intervention("INTER-S", "contract1");
+    let interventions = sim.interventions();
+    let seeded_logs = sim.operation_logs("INTER-S", "contract1");
+    assert!(state_file.exists());
+    assert_eq!(dir.file_names(), vec!["hub.json"], "no temporary file left");
+    drop(sim);
+
+    let (sim, client) = start_with(persistent(&state_file)).await;
+    assert_eq!(sim.interventions(), interventions);
+    assert_eq!(
+        sim.operation_logs("INTER-P", "contract1"),
+        vec![opening("INTER-P")]
+    );
+    assert_eq!(sim.operation_logs("INTER-S", "contract1"), seeded_logs);
+    assert!(sim.received_logs().is_empty(), "a recording, not persisted");
+    assert!(sim.requests().is_empty());
+    // Tokens are not persisted.
+    let stale = post_log(&sim, &client, &token, &on_site("INTER-P")).await;
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    let token = fetch_token(&sim, &client).await;
+    let operation = get_operation(&sim, &client, &token, "INTER-P", "contract1").await;
+    assert_eq!(operation["_embedded"]["logs"], json!([opening("INTER-P")]));
+    let listed = json_of(
+        list_documents(
+            &sim,
+            &client,
+            &token,
+            &[
+                ("elementType", "intervention"),
+                ("elementReference", "INTER-P"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed_ids(&listed), vec![id.clone()]);
+    assert_eq!(listed["_embedded"]["documents"][0]["title"], "quitus");
+    let document = &sim.received_documents()[0];
+    assert_eq!(document.id, id);
+    assert_eq!(document.file_size, 1000);
+
+    // The lifecycle goes on where it was, and is saved again.
+    let closed = post_log(&sim, &client, &token, &closing("INTER-P")).await;
+    assert_eq!(closed.status(), StatusCode::NO_CONTENT);
+    drop(sim);
+    let (sim, client) = start_with(persistent(&state_file)).await;
+    let token = fetch_token(&sim, &client).await;
+    assert_eq!(sim.operation_logs("INTER-P", "contract1").len(), 2);
+    let refused = post_log(&sim, &client, &token, &on_site("INTER-P")).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+
+    // A reset is saved too.
+    sim.reset();
+    drop(sim);
+    let (sim, _client) = start_with(persistent(&state_file)).await;
+    assert!(sim.interventions().is_empty());
+    assert!(sim.received_documents().is_empty());
+    assert_eq!(dir.file_names(), vec!["hub.json"]);
+}
+
+#[tokio::test]
+async fn corrupt_or_unreadable_state_file_fails_start_naming_the_file() {
+    let dir = TempDir::new("corrupt");
+    let state_file = dir.0.join("hub.json");
+    std::fs::write(&state_file, b"{\"version\":1,\"interventions\":[{").unwrap();
+    let error = IntentSimulator::start(persistent(&state_file))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    let message = error.to_string();
+    assert!(
+        message.contains(&state_file.display().to_string()),
+        "{message}"
+    );
+    // Left as it was.
+    assert_eq!(
+        std::fs::read(&state_file).unwrap(),
+        b"{\"version\":1,\"interventions\":[{"
+    );
+
+    // A directory where the file should be: unreadable.
+    let unreadable = dir.0.join("a-directory");
+    std::fs::create_dir(&unreadable).unwrap();
+    let error = IntentSimulator::start(persistent(&unreadable))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&unreadable.display().to_string()),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_save_does_not_fail_the_request() {
+    let dir = TempDir::new("no-dir");
+    // The parent directory does not exist: nothing to load, and every save fails.
+    let state_file = dir.0.join("missing").join("hub.json");
+    let (sim, client) = start_with(persistent(&state_file)).await;
+    let token = fetch_token(&sim, &client).await;
+    let response = post_log(&sim, &client, &token, &opening("INTER-E")).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sim.received_logs().len(), 1);
+    sim.seed_open_intervention("INTER-F", "contract1");
+    assert_eq!(sim.interventions().len(), 2);
+    assert!(!state_file.exists());
+}

@@ -8,8 +8,9 @@ use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, Rejecti
 use oncall_domain::file::fingerprint;
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, ListOpenFiles, ListPendingEvents,
-    LoadFile, OpenFile, OpenFileResult, RecordDelivery, SendLease,
+    ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
+    LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile,
+    OpenFileResult, ReadBacklog, RecordDelivery, SendLease,
 };
 use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::validation::parse_intervention_log;
@@ -24,6 +25,8 @@ pub trait FullStore:
     + DocumentLedger
     + ListOpenFiles
     + ListPendingEvents
+    + ListPendingDocuments
+    + ReadBacklog
     + SendLease
 {
 }
@@ -36,6 +39,8 @@ impl<T> FullStore for T where
         + DocumentLedger
         + ListOpenFiles
         + ListPendingEvents
+        + ListPendingDocuments
+        + ReadBacklog
         + SendLease
 {
 }
@@ -49,11 +54,7 @@ fn reference() -> String {
 }
 
 fn pending() -> Delivery {
-    Delivery::Pending {
-        attempts: 0,
-        last_error: None,
-        last_attempt_at: None,
-    }
+    Delivery::new_pending()
 }
 
 /// A new file for the seed's claim under a fresh reference (contract `contract1`).
@@ -96,40 +97,6 @@ pub async fn check_store<S: FullStore>(store: &S) {
     one_sender_at_a_time(store).await;
 }
 
-async fn one_sender_at_a_time<S: FullStore>(store: &S) {
-    let file = new_file(&reference());
-    let id = file.id();
-    store.open_file(&file).await.unwrap();
-    let until = now() + SignedDuration::from_mins(3);
-    assert!(
-        store.take_send_lease(&id, now(), until).await.unwrap(),
-        "a free lease is taken"
-    );
-    assert!(
-        !store.take_send_lease(&id, now(), until).await.unwrap(),
-        "a held lease is refused"
-    );
-    // Someone else's lease is not released by a stale holder.
-    store
-        .release_send_lease(&id, until + SignedDuration::from_secs(1))
-        .await
-        .unwrap();
-    assert!(!store.take_send_lease(&id, now(), until).await.unwrap());
-    store.release_send_lease(&id, until).await.unwrap();
-    assert!(
-        store.take_send_lease(&id, now(), until).await.unwrap(),
-        "a released lease is free"
-    );
-    // An expired lease is taken over.
-    let later = until + SignedDuration::from_secs(1);
-    assert!(
-        store
-            .take_send_lease(&id, later, later + SignedDuration::from_mins(3))
-            .await
-            .unwrap()
-    );
-}
-
 async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
     let reference = reference();
     let file = new_file(&reference);
@@ -160,19 +127,74 @@ async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
     );
 }
 
+async fn one_sender_at_a_time<S: FullStore>(store: &S) {
+    let file = new_file(&reference());
+    let id = file.id();
+    store.open_file(&file).await.unwrap();
+    let until = now() + SignedDuration::from_mins(3);
+    assert_eq!(
+        store.take_send_lease(&id, now(), until).await.unwrap(),
+        LeaseGrant::Taken,
+        "a free lease is taken"
+    );
+    assert_eq!(
+        store.take_send_lease(&id, now(), until).await.unwrap(),
+        LeaseGrant::HeldElsewhere,
+        "a held lease is refused"
+    );
+    // Someone else's lease is not released by a stale holder.
+    store
+        .release_send_lease(&id, until + SignedDuration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_send_lease(&id, now(), until).await.unwrap(),
+        LeaseGrant::HeldElsewhere
+    );
+    store.release_send_lease(&id, until).await.unwrap();
+    assert_eq!(
+        store.take_send_lease(&id, now(), until).await.unwrap(),
+        LeaseGrant::Taken,
+        "a released lease is free"
+    );
+    // An expired lease that was never given back is taken over, and says so: its holder
+    // died mid-send.
+    let later = until + SignedDuration::from_secs(1);
+    assert_eq!(
+        store
+            .take_send_lease(&id, later, later + SignedDuration::from_mins(3))
+            .await
+            .unwrap(),
+        LeaseGrant::TakenOver
+    );
+}
+
 async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: &S) {
     let file = new_file(&reference());
     let id = file.id();
     store.open_file(&file).await.unwrap();
+    let in_doubt = Delivery::Pending {
+        attempts: 1,
+        last_error: Some("Intent's answer was lost".into()),
+        last_attempt_at: Some(now()),
+        in_doubt: true,
+    };
+    store.record_delivery(&id, 1, &in_doubt).await.unwrap();
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        in_doubt
+    );
     let retrying = Delivery::Pending {
         attempts: 4,
         last_error: Some("Intent is unavailable: HTTP 503".into()),
         last_attempt_at: Some(now()),
+        in_doubt: false,
     };
     store.record_delivery(&id, 1, &retrying).await.unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
-        retrying
+        retrying,
+        "settled doubt is cleared"
     );
     let delivered = Delivery::Delivered {
         attempts: 5,
@@ -277,6 +299,26 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
         !pending.contains(&open.id()),
         "delivered events leave the pending list"
     );
+
+    // A refused event leaves the pending list for the failed count of the backlog.
+    let before = store.backlog().await.unwrap();
+    assert!(before.pending_events >= 2, "{before:?}");
+    assert!(before.oldest_pending_since.is_some_and(|at| at <= now()));
+    store
+        .record_delivery(
+            &closed.id(),
+            1,
+            &Delivery::Failed {
+                attempts: 1,
+                last_error: "Intent rejected the request with HTTP 400".into(),
+                last_attempt_at: now(),
+            },
+        )
+        .await
+        .unwrap();
+    let after = store.backlog().await.unwrap();
+    assert_eq!(after.failed_events, before.failed_events + 1);
+    assert_eq!(after.pending_events, before.pending_events - 1);
 }
 
 async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
@@ -292,17 +334,50 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     let lease = now() + SignedDuration::from_mins(15);
     assert_eq!(
         store.claim_document(&object, now(), lease).await.unwrap(),
-        DocumentClaim::Claimed
+        DocumentClaim::Claimed(ClaimedObject {
+            in_doubt: false,
+            attempts: 0,
+            first_seen_at: now(),
+        })
     );
     assert_eq!(
         store.claim_document(&object, now(), lease).await.unwrap(),
         DocumentClaim::HeldElsewhere
     );
-    store.release_document(&object).await.unwrap();
+    // Waiting (its file's opening is not on Intent yet): listed for the re-send run.
+    let wait = DocumentWait {
+        file: Some(file.id()),
+        attempts: 2,
+        last_error: "the file's opening is not on Intent yet".into(),
+        last_attempt_at: now(),
+        in_doubt: false,
+    };
+    store.record_pending(&object, &wait).await.unwrap();
+    let waiting = store.pending_documents().await.unwrap();
+    let listed = waiting
+        .iter()
+        .find(|pending| pending.object.identity() == object.identity())
+        .expect("a waiting document is listed");
+    assert_eq!(listed.object, object);
+    assert_eq!(listed.attempts, 2);
+    assert_eq!(listed.file, Some(file.id()));
+    assert!(store.backlog().await.unwrap().pending_documents >= 1);
+    let later = now() + SignedDuration::from_mins(5);
     assert_eq!(
-        store.claim_document(&object, now(), lease).await.unwrap(),
-        DocumentClaim::Claimed
+        store.claim_document(&object, later, lease).await.unwrap(),
+        DocumentClaim::Claimed(ClaimedObject {
+            in_doubt: false,
+            attempts: 2,
+            first_seen_at: now(),
+        }),
+        "a waiting document is claimed again, its history kept"
     );
+    // A store failure gives it back, in doubt (an upload may have gone out).
+    store.release_document(&object).await.unwrap();
+    assert!(matches!(
+        store.claim_document(&object, now(), lease).await.unwrap(),
+        DocumentClaim::Claimed(ClaimedObject { in_doubt: true, .. })
+    ));
     let record = DocumentRecord {
         object_identity: object.identity(),
         file_name: "q.pdf".into(),
@@ -320,6 +395,15 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     assert_eq!(
         store.claim_document(&object, now(), lease).await.unwrap(),
         DocumentClaim::AlreadyPublished
+    );
+    assert!(
+        !store
+            .pending_documents()
+            .await
+            .unwrap()
+            .iter()
+            .any(|pending| pending.object.identity() == object.identity()),
+        "a published document no longer waits"
     );
     assert_eq!(
         store
@@ -361,11 +445,23 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         .await
         .unwrap();
     let later = now() + SignedDuration::from_mins(1);
-    assert_eq!(
+    assert!(
+        matches!(
+            store
+                .claim_document(&abandoned, later, later + SignedDuration::from_mins(15))
+                .await
+                .unwrap(),
+            DocumentClaim::Claimed(ClaimedObject { in_doubt: true, .. })
+        ),
+        "a forwarder that died holding it leaves its upload in doubt"
+    );
+    assert!(
         store
-            .claim_document(&abandoned, later, later + SignedDuration::from_mins(15))
+            .pending_documents()
             .await
-            .unwrap(),
-        DocumentClaim::Claimed
+            .unwrap()
+            .iter()
+            .any(|pending| pending.object.identity() == abandoned.identity()),
+        "a held document is listed, so a dead holder's work is found again"
     );
 }

@@ -94,6 +94,8 @@ async fn main() {
             },
             contracts: Default::default(),
             tolerance: jiff::SignedDuration::from_mins(30),
+            documents: Default::default(),
+            s3_force_path_style: true,
         },
     )
     .unwrap();
@@ -102,9 +104,11 @@ async fn main() {
         scheduled_time: Some("2026-11-24T07:00:00Z".parse().unwrap()),
     };
     let started = Instant::now();
-    let summary = run_tick(&closer, tick, Deadline::none()).await.unwrap();
+    let summary = run_tick(&closer, tick, Deadline::none(), None)
+        .await
+        .unwrap();
     let wall = started.elapsed().as_secs_f64();
-    let closing = summary.closing.unwrap();
+    let closing = summary.report.closing.unwrap();
     assert_eq!(closing.closed, files, "{closing:?}");
     let closed_on_intent = bridge
         .simulator

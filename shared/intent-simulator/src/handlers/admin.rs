@@ -38,6 +38,7 @@ pub(super) async fn expire_tokens(State(shared): State<AppState>) -> StatusCode 
 
 pub(super) async fn reset(State(shared): State<AppState>) -> StatusCode {
     shared.reset();
+    shared.save().await;
     StatusCode::NO_CONTENT
 }
 
@@ -50,8 +51,15 @@ struct FaultRequest {
     body: Option<Value>,
     delay_ms: Option<u64>,
     drop: Option<bool>,
+    drop_after_apply: Option<bool>,
+    delay_after_apply_ms: Option<u64>,
     times: Option<usize>,
 }
+
+const FAULT_SHAPE: &str = "{\"endpoint\":\"interventionLogs\"|\"token\"|\"documents\"|\
+     \"documentLookup\"|\"operations\"|\"any\", then exactly one of \"status\" (with optional \
+     \"retryAfter\", \"body\"), \"delayMs\", \"drop\":true, \"dropAfterApply\":true or \
+     \"delayAfterApplyMs\", and optional \"times\" (default 1)}";
 
 pub(super) async fn inject_fault(State(shared): State<AppState>, body: Bytes) -> Response {
     match parse_fault(&body) {
@@ -74,13 +82,8 @@ pub(super) async fn inject_fault(State(shared): State<AppState>, body: Bytes) ->
 }
 
 fn parse_fault(body: &[u8]) -> Result<Fault, String> {
-    let request: FaultRequest = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "expected {{\"endpoint\":\"interventionLogs\"|\"token\"|\"documents\"|\"operations\"|\"any\", \
-             then \"status\" (with optional \"retryAfter\", \"body\"), \"delayMs\" or \"drop\":true, \
-             and optional \"times\"}}: {e}"
-        )
-    })?;
+    let request: FaultRequest =
+        serde_json::from_slice(body).map_err(|e| format!("expected {FAULT_SHAPE}: {e}"))?;
     let retry_after = match request.retry_after {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
@@ -91,9 +94,14 @@ fn parse_fault(body: &[u8]) -> Result<Fault, String> {
         request.status.is_some(),
         request.delay_ms.is_some(),
         request.drop == Some(true),
+        request.drop_after_apply == Some(true),
+        request.delay_after_apply_ms.is_some(),
     ];
     if behaviours.iter().filter(|b| **b).count() != 1 {
-        return Err("give exactly one of status, delayMs or drop:true".to_owned());
+        return Err(format!(
+            "give exactly one of status, delayMs, drop:true, dropAfterApply:true or \
+             delayAfterApplyMs; expected {FAULT_SHAPE}"
+        ));
     }
     let behaviour = if let Some(code) = request.status {
         if !(100..=999).contains(&code) {
@@ -106,6 +114,10 @@ fn parse_fault(body: &[u8]) -> Result<Fault, String> {
         }
     } else if let Some(ms) = request.delay_ms {
         FaultBehaviour::Delay(Duration::from_millis(ms))
+    } else if let Some(ms) = request.delay_after_apply_ms {
+        FaultBehaviour::ApplyThenDelay(Duration::from_millis(ms))
+    } else if request.drop_after_apply == Some(true) {
+        FaultBehaviour::ApplyThenDrop
     } else {
         FaultBehaviour::DropConnection
     };
@@ -146,5 +158,39 @@ mod tests {
         assert!(parse_fault(br#"{"endpoint":"any"}"#).is_err());
         assert!(parse_fault(br#"{"endpoint":"any","drop":true,"status":500}"#).is_err());
         assert!(parse_fault(br#"{"endpoint":"nowhere","drop":true}"#).is_err());
+    }
+
+    #[test]
+    fn parses_apply_then_fault_kinds() {
+        let drop =
+            parse_fault(br#"{"endpoint":"interventionLogs","dropAfterApply":true,"times":3}"#)
+                .unwrap();
+        assert_eq!(drop.endpoint, Endpoint::InterventionLogs);
+        assert_eq!(drop.times, 3);
+        assert!(matches!(drop.behaviour, FaultBehaviour::ApplyThenDrop));
+
+        let delay = parse_fault(br#"{"endpoint":"documents","delayAfterApplyMs":1500}"#).unwrap();
+        assert_eq!(delay.endpoint, Endpoint::Documents);
+        assert_eq!(delay.times, 1);
+        assert!(matches!(
+            delay.behaviour,
+            FaultBehaviour::ApplyThenDelay(d) if d == Duration::from_millis(1500)
+        ));
+
+        let lookup = parse_fault(br#"{"endpoint":"documentLookup","status":503}"#).unwrap();
+        assert_eq!(lookup.endpoint, Endpoint::DocumentLookup);
+
+        // Exactly one behaviour.
+        assert!(parse_fault(br#"{"endpoint":"any","dropAfterApply":false}"#).is_err());
+        assert!(
+            parse_fault(br#"{"endpoint":"any","dropAfterApply":true,"delayAfterApplyMs":5}"#)
+                .is_err()
+        );
+        assert!(parse_fault(br#"{"endpoint":"any","dropAfterApply":true,"drop":true}"#).is_err());
+        assert!(parse_fault(br#"{"endpoint":"any","delayAfterApplyMs":5,"delayMs":5}"#).is_err());
+        assert!(parse_fault(br#"{"endpoint":"any","delayAfterApplyMs":"5"}"#).is_err());
+        let help = parse_fault(br#"{"endpoint":"any","dropAfterApply":1}"#).unwrap_err();
+        assert!(help.contains("dropAfterApply"), "{help}");
+        assert!(help.contains("documentLookup"), "{help}");
     }
 }

@@ -1,17 +1,23 @@
 //! `POST /api/documents/v1/documents`: a document (PDF) attached to an element. The file is
 //! streamed chunk by chunk into a SHA-256 hasher and a byte counter, never buffered whole.
+//!
+//! `GET /api/documents/v1/documents?elementType=&elementReference=[&intent_contractReference=]`
+//! `[&page=&perPage=]`: the documents attached to an element, in arrival order.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{AppState, authorize, require_accept, validation_error};
+use super::{
+    AppState, authorize, page_params, query_pairs, query_param, require_accept, validation_error,
+};
 use crate::ReceivedDocument;
-use crate::http_util::{Detail, api_error, header_str, parse_media_type};
+use crate::http_util::{Detail, api_error, header_str, json_with_type, parse_media_type};
 use crate::validation::ELEMENT_TYPES;
 
 const REQUIRED_FIELDS: &[&str] = &[
@@ -214,14 +220,111 @@ pub(super) async fn publish(State(shared): State<AppState>, request: Request) ->
         );
     };
     let id = uuid::Uuid::new_v4().to_string();
-    shared.lock().documents.push(ReceivedDocument {
+    shared.add_document(ReceivedDocument {
+        id: id.clone(),
+        received_at: SystemTime::now(),
         fields,
         file_name: file.name,
         file_content_type: file.content_type,
         file_size: file.size,
         file_sha256: file.sha256,
     });
+    shared.save().await;
     (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
+}
+
+/// The document listing: Bearer, `Accept` listing `application/json`, then the query
+/// (`elementType` one of [`ELEMENT_TYPES`] and `elementReference` required,
+/// `intent_contractReference` optional, `page`/`perPage` as the operations listing).
+pub(super) async fn list(State(shared): State<AppState>, request: Request) -> Response {
+    if let Some(response) = authorize(&shared, request.headers()) {
+        return response;
+    }
+    if let Some(response) = require_accept(request.headers(), "application/json") {
+        return response;
+    }
+    let Some(params) = query_pairs(&request) else {
+        return validation_error("the query string is malformed", Vec::new());
+    };
+    let mut details = Vec::new();
+    let element_type = query_param(&params, "elementType");
+    match element_type {
+        None => details.push(Detail::new("elementType", "is required")),
+        Some(t) if t.trim().is_empty() => {
+            details.push(Detail::new("elementType", "must not be empty"));
+        }
+        Some(t) if !ELEMENT_TYPES.contains(&t) => details.push(Detail::new(
+            "elementType",
+            format!("`{t}` is not one of: {}", ELEMENT_TYPES.join(", ")),
+        )),
+        Some(_) => {}
+    }
+    let element_reference = query_param(&params, "elementReference");
+    match element_reference {
+        None => details.push(Detail::new("elementReference", "is required")),
+        Some(r) if r.trim().is_empty() => {
+            details.push(Detail::new("elementReference", "must not be empty"));
+        }
+        Some(_) => {}
+    }
+    let contract_reference = query_param(&params, "intent_contractReference");
+    if contract_reference.is_some_and(|c| c.trim().is_empty()) {
+        details.push(Detail::new("intent_contractReference", "must not be empty"));
+    }
+    let (page, per_page) = page_params(&params, &mut details);
+    if !details.is_empty() {
+        return validation_error("invalid listing parameters", details);
+    }
+    let (Some(element_type), Some(element_reference)) = (element_type, element_reference) else {
+        // Cannot happen: both are validated above.
+        return validation_error("invalid listing parameters", Vec::new());
+    };
+
+    let field = |doc: &ReceivedDocument, name: &str| doc.fields.get(name).cloned();
+    let (total, items) = {
+        let inner = shared.lock();
+        let matching: Vec<&ReceivedDocument> = inner
+            .documents
+            .iter()
+            .filter(|d| {
+                d.fields.get("elementType").map(String::as_str) == Some(element_type)
+                    && d.fields.get("elementReference").map(String::as_str)
+                        == Some(element_reference)
+                    && contract_reference.is_none_or(|c| {
+                        d.fields.get("intent_contractReference").map(String::as_str) == Some(c)
+                    })
+            })
+            .collect();
+        let items: Vec<Value> = matching
+            .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(|d| {
+                json!({
+                    "id": d.id,
+                    "title": field(d, "title"),
+                    "description": field(d, "description"),
+                    "fileName": d.file_name,
+                    "size": d.file_size,
+                    "contentType": d.file_content_type,
+                    "elementType": field(d, "elementType"),
+                    "elementReference": field(d, "elementReference"),
+                    "intent_contractReference": field(d, "intent_contractReference"),
+                    "createdAt": jiff::Timestamp::try_from(d.received_at)
+                        .ok()
+                        .map(|t| t.to_string()),
+                })
+            })
+            .collect();
+        (matching.len(), items)
+    };
+    let body = json!({
+        "_embedded": { "documents": items },
+        "total": total,
+        "page": page,
+        "perPage": per_page,
+    });
+    json_with_type(StatusCode::OK, &body, "application/json")
 }
 
 /// Reads a part to its end; returns the 400 to answer if the multipart body is malformed.

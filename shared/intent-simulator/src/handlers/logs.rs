@@ -69,7 +69,10 @@ pub(super) async fn publish(State(shared): State<AppState>, request: Request) ->
         body,
     );
     match outcome {
-        LogOutcome::Accepted => StatusCode::NO_CONTENT.into_response(),
+        LogOutcome::Accepted => {
+            shared.save().await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         LogOutcome::NotFound => api_error(
             StatusCode::NOT_FOUND,
             "intervention_not_found",

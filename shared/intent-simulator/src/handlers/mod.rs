@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,13 +28,19 @@ type AppState = Arc<Shared>;
 /// JSON bodies are buffered (to record them); larger ones are refused with 413.
 const MAX_JSON_BODY: usize = 8 * 1024 * 1024;
 
+/// Listing pages: `perPage` default and maximum.
+const DEFAULT_PER_PAGE: usize = 100;
+const MAX_PER_PAGE: usize = 100;
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/token", post(token::issue))
         .route("/api/operations/v2/interventions/logs", post(logs::publish))
         .route(
             "/api/documents/v1/documents",
-            post(documents::publish).layer(DefaultBodyLimit::disable()),
+            post(documents::publish)
+                .layer(DefaultBodyLimit::disable())
+                .get(documents::list),
         )
         .route("/api/operations/v2/operations", get(operations::list))
         .route(
@@ -62,11 +68,15 @@ async fn not_found() -> Response {
     )
 }
 
-/// Which fault endpoint a path belongs to (any method).
-fn classify(path: &str) -> Option<Endpoint> {
+/// Which fault endpoint a request belongs to. Only the documents path depends on the
+/// method: `GET`/`HEAD` is the listing, anything else the upload.
+fn classify(method: &Method, path: &str) -> Option<Endpoint> {
     match path {
         "/oauth/token" => Some(Endpoint::Token),
         "/api/operations/v2/interventions/logs" => Some(Endpoint::InterventionLogs),
+        "/api/documents/v1/documents" if method == Method::GET || method == Method::HEAD => {
+            Some(Endpoint::DocumentLookup)
+        }
         "/api/documents/v1/documents" => Some(Endpoint::Documents),
         "/api/operations/v2/operations" => Some(Endpoint::Operations),
         p if p.starts_with("/api/operations/v2/operations/") => Some(Endpoint::Operations),
@@ -85,6 +95,7 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
     if is_admin(&path) {
         return next.run(request).await;
     }
+    let endpoint = classify(request.method(), &path);
     let method = request.method().to_string();
     let (parts, body) = request.into_parts();
     let header = |name| header_str(&parts.headers, name).map(str::to_owned);
@@ -139,7 +150,6 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
     };
     let request = Request::from_parts(parts, body);
     let id = shared.record_arrival(record);
-    let endpoint = classify(&path);
 
     let response = match endpoint.and_then(|e| shared.take_fault(e)) {
         None => next.run(request).await,
@@ -160,19 +170,60 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
                     // The connection future is dropped by the server, and this one with it.
                     return std::future::pending().await;
                 }
-                None => api_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "no_connection",
-                    "cannot drop a connection outside the simulator's server",
-                    Vec::new(),
-                ),
+                None => no_connection(),
             }
+        }
+        Some(FaultBehaviour::ApplyThenDrop) => {
+            let kill = request.extensions().get::<KillSwitch>().cloned();
+            let response = next.run(request).await;
+            let status = response.status().as_u16();
+            // The status the hub produced, though the client never gets it.
+            shared.record_status(id, status);
+            tracing::info!(
+                %method,
+                %path,
+                status,
+                "applied, dropping the connection without the response (injected fault)"
+            );
+            match kill {
+                Some(kill) => {
+                    drop(response);
+                    kill.fire();
+                    return std::future::pending().await;
+                }
+                None => no_connection(),
+            }
+        }
+        Some(FaultBehaviour::ApplyThenDelay(delay)) => {
+            let response = next.run(request).await;
+            let status = response.status().as_u16();
+            // Recorded before the wait: the client may give up (and the server drop this
+            // future) before the response goes out.
+            shared.record_status(id, status);
+            tracing::info!(
+                %method,
+                %path,
+                status,
+                delay_ms = delay.as_millis() as u64,
+                "applied, holding the response back (injected fault)"
+            );
+            tokio::time::sleep(delay).await;
+            return response;
         }
     };
     let status = response.status().as_u16();
     shared.record_status(id, status);
     tracing::info!(%method, %path, status, "request");
     response
+}
+
+fn no_connection() -> Response {
+    api_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "no_connection",
+        "cannot drop a connection outside the simulator's server",
+        Vec::new(),
+    )
 }
 
 fn fault_response(
@@ -240,6 +291,74 @@ fn require_accept(headers: &HeaderMap, wanted: &str) -> Option<Response> {
     }
 }
 
+/// The query string as (name, value) pairs; None when it is malformed.
+fn query_pairs(request: &Request) -> Option<Vec<(String, String)>> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        .ok()
+        .map(|q| q.0)
+}
+
+/// The last value of a query parameter.
+fn query_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `page` (1-based, default 1) and `perPage` (1 to 100, default 100) of a listing; a bad
+/// value is a validation detail.
+fn page_params(params: &[(String, String)], details: &mut Vec<Detail>) -> (usize, usize) {
+    let page = parse_bounded(
+        query_param(params, "page"),
+        "page",
+        1,
+        usize::MAX,
+        1,
+        details,
+    );
+    let per_page = parse_bounded(
+        query_param(params, "perPage"),
+        "perPage",
+        1,
+        MAX_PER_PAGE,
+        DEFAULT_PER_PAGE,
+        details,
+    );
+    (page, per_page)
+}
+
+fn parse_bounded(
+    value: Option<&str>,
+    field: &str,
+    min: usize,
+    max: usize,
+    default: usize,
+    details: &mut Vec<Detail>,
+) -> usize {
+    let Some(value) = value else {
+        return default;
+    };
+    match value.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => n,
+        _ if max == usize::MAX => {
+            details.push(Detail::new(
+                field,
+                format!("must be an integer of at least {min}"),
+            ));
+            default
+        }
+        _ => {
+            details.push(Detail::new(
+                field,
+                format!("must be an integer from {min} to {max}"),
+            ));
+            default
+        }
+    }
+}
+
 fn validation_error(message: &str, details: Vec<Detail>) -> Response {
     api_error(
         StatusCode::BAD_REQUEST,
@@ -255,20 +374,38 @@ mod tests {
 
     #[test]
     fn paths_are_classified() {
-        assert_eq!(classify("/oauth/token"), Some(Endpoint::Token));
+        let post = &Method::POST;
+        let get = &Method::GET;
+        assert_eq!(classify(post, "/oauth/token"), Some(Endpoint::Token));
         assert_eq!(
-            classify("/api/operations/v2/interventions/logs"),
+            classify(post, "/api/operations/v2/interventions/logs"),
             Some(Endpoint::InterventionLogs)
         );
         assert_eq!(
-            classify("/api/documents/v1/documents"),
+            classify(post, "/api/documents/v1/documents"),
             Some(Endpoint::Documents)
         );
         assert_eq!(
-            classify("/api/operations/v2/operations/INTER-1"),
+            classify(&Method::PUT, "/api/documents/v1/documents"),
+            Some(Endpoint::Documents)
+        );
+        assert_eq!(
+            classify(get, "/api/documents/v1/documents"),
+            Some(Endpoint::DocumentLookup)
+        );
+        assert_eq!(
+            classify(&Method::HEAD, "/api/documents/v1/documents"),
+            Some(Endpoint::DocumentLookup)
+        );
+        assert_eq!(
+            classify(get, "/api/operations/v2/operations"),
             Some(Endpoint::Operations)
         );
-        assert_eq!(classify("/_simulator/requests"), None);
+        assert_eq!(
+            classify(get, "/api/operations/v2/operations/INTER-1"),
+            Some(Endpoint::Operations)
+        );
+        assert_eq!(classify(get, "/_simulator/requests"), None);
         assert!(is_admin("/_simulator/requests"));
     }
 }

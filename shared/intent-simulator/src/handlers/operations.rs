@@ -1,12 +1,13 @@
 //! `GET /api/operations/v2/operations` (paged HAL listing) and
-//! `GET /api/operations/v2/operations/{reference}?contractReference=…`.
+//! `GET /api/operations/v2/operations/{reference}?contractReference=…` (one operation, with
+//! its log embedded).
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{AppState, authorize, validation_error};
+use super::{AppState, authorize, page_params, query_pairs, query_param, validation_error};
 use crate::HubIntervention;
 use crate::http_util::{Detail, api_error, encode_query_component, header_str, json_with_type};
 use crate::state::Shared;
@@ -14,40 +15,23 @@ use crate::validation::STATUSES;
 
 const HAL: &str = "application/json+hal";
 const LIST_PATH: &str = "/api/operations/v2/operations";
-const DEFAULT_PER_PAGE: usize = 100;
-const MAX_PER_PAGE: usize = 100;
 
 pub(super) async fn list(State(shared): State<AppState>, request: Request) -> Response {
     if let Some(response) = authorize(&shared, request.headers()) {
         return response;
     }
-    let Ok(Query(params)) = Query::<Vec<(String, String)>>::try_from_uri(request.uri()) else {
+    let Some(params) = query_pairs(&request) else {
         return validation_error("the query string is malformed", Vec::new());
     };
-    let param = |name: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
     let mut details = Vec::new();
-    let status = param("status");
+    let status = query_param(&params, "status");
     if let Some(status) = status.filter(|s| !STATUSES.contains(s)) {
         details.push(Detail::new(
             "status",
             format!("`{status}` is not one of: {}", STATUSES.join(", ")),
         ));
     }
-    let page = parse_bounded(param("page"), "page", 1, usize::MAX, 1, &mut details);
-    let per_page = parse_bounded(
-        param("perPage"),
-        "perPage",
-        1,
-        MAX_PER_PAGE,
-        DEFAULT_PER_PAGE,
-        &mut details,
-    );
+    let (page, per_page) = page_params(&params, &mut details);
     if !details.is_empty() {
         return validation_error("invalid listing parameters", details);
     }
@@ -96,22 +80,19 @@ pub(super) async fn get_one(
     if let Some(response) = authorize(&shared, request.headers()) {
         return response;
     }
-    let Ok(Query(params)) = Query::<Vec<(String, String)>>::try_from_uri(request.uri()) else {
+    let Some(params) = query_pairs(&request) else {
         return validation_error("the query string is malformed", Vec::new());
     };
-    let contract_reference = params
-        .iter()
-        .rev()
-        .find(|(n, _)| n == "contractReference")
-        .map(|(_, v)| v.clone())
-        .filter(|v| !v.trim().is_empty());
+    let contract_reference = query_param(&params, "contractReference")
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_owned);
     let Some(contract_reference) = contract_reference else {
         return validation_error(
             "contractReference is required",
             vec![Detail::new("contractReference", "is required")],
         );
     };
-    let Some(intervention) = shared.intervention(&reference, &contract_reference) else {
+    let Some((intervention, logs)) = shared.operation(&reference, &contract_reference) else {
         return api_error(
             StatusCode::NOT_FOUND,
             "operation_not_found",
@@ -127,6 +108,7 @@ pub(super) async fn get_one(
         encode_query_component(&contract_reference)
     );
     body["_links"] = json!({ "self": { "href": href } });
+    body["_embedded"] = json!({ "logs": logs });
     json_with_type(StatusCode::OK, &body, HAL)
 }
 
@@ -147,34 +129,4 @@ fn origin(shared: &Shared, headers: &HeaderMap) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| shared.local_addr.to_string());
     format!("http://{host}")
-}
-
-fn parse_bounded(
-    value: Option<&str>,
-    field: &str,
-    min: usize,
-    max: usize,
-    default: usize,
-    details: &mut Vec<Detail>,
-) -> usize {
-    let Some(value) = value else {
-        return default;
-    };
-    match value.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => n,
-        _ if max == usize::MAX => {
-            details.push(Detail::new(
-                field,
-                format!("must be an integer of at least {min}"),
-            ));
-            default
-        }
-        _ => {
-            details.push(Detail::new(
-                field,
-                format!("must be an integer from {min} to {max}"),
-            ));
-            default
-        }
-    }
 }

@@ -1,0 +1,246 @@
+//! One run of the on-call closer, the same for the Lambda function and the local run:
+//! close the period's stragglers (end of a period), re-send what Intent has not
+//! acknowledged, forward the documents waiting in the ledger, reconcile with Intent's own
+//! open list (end of a period), then read the backlog for the summary and the metrics.
+//!
+//! Every step keeps the deadline and counts into the run's report as it goes, so a run
+//! cut short (by its deadline, or by the host's hard stop) still tells what it did; a step
+//! that fails is recorded and the next steps still run.
+
+use crate::calendar::OnCallPeriod;
+use crate::delivery::Deadline;
+use crate::documents::DocumentPolicy;
+use crate::domain_events::{DomainEvent, OnCallPeriodClosed};
+use crate::forward::{DocumentsReport, ForwardPorts, forward_pending_documents};
+use crate::oncall::{
+    CloserPolicy, ClosingReport, ReconcileReport, ResendReport, StragglerScope, close_stragglers,
+    period_summary, reconcile, resend_pending,
+};
+use crate::ports::{
+    Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, ListOpenFiles, ListOpenOnIntent,
+    ListPendingDocuments, ListPendingEvents, LoadFile, PublishDocument, PublishDomainEvents,
+    PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, SendLease,
+};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// What a closer run works with.
+pub struct CloserPorts<'a, S, I, E, C, R> {
+    /// The file store, which is also the documents ledger.
+    pub store: &'a S,
+    /// Intent: events, documents and the open list.
+    pub intent: &'a I,
+    pub events: &'a E,
+    pub clock: &'a C,
+    /// The documents bucket (or the local inbox).
+    pub objects: &'a R,
+    pub policy: &'a CloserPolicy,
+    pub documents: DocumentPolicy,
+    /// The contracts whose open interventions on Intent are reconciled.
+    pub contracts: &'a HashSet<String>,
+}
+
+/// What one run did, step by step (`None`: the step did not run).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub period: Option<OnCallPeriod>,
+    pub closing: Option<ClosingReport>,
+    pub resend: Option<ResendReport>,
+    pub documents: Option<DocumentsReport>,
+    pub reconcile: Option<ReconcileReport>,
+    /// What still waits for Intent once the run is over.
+    #[serde(skip)]
+    pub backlog: Option<Backlog>,
+    /// Steps that failed (store errors); the next tick tries again.
+    pub problems: Vec<String>,
+    /// Stopped by the host before the steps were done.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    pub fn stopped_early(&self) -> bool {
+        self.interrupted
+            || self.closing.as_ref().is_some_and(|r| r.stopped_early)
+            || self.resend.as_ref().is_some_and(|r| r.stopped_early)
+            || self.documents.as_ref().is_some_and(|r| r.stopped_early)
+            || self.reconcile.as_ref().is_some_and(|r| r.stopped_early)
+    }
+
+    /// The `OnCallPeriodClosed` summary of this run, if it ran for a period.
+    pub fn period_summary(&self) -> Option<OnCallPeriodClosed> {
+        let period = self.period.as_ref()?;
+        let mut summary = period_summary(
+            period,
+            &self.closing.clone().unwrap_or_default(),
+            &self.resend.clone().unwrap_or_default(),
+            &self.reconcile.clone().unwrap_or_default(),
+            self.backlog.as_ref(),
+        );
+        summary.stopped_early |= self.stopped_early();
+        Some(summary)
+    }
+}
+
+/// Which work a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// A period ended: close its stragglers, re-send, forward, reconcile.
+    PeriodEnd,
+    /// Every few minutes: re-send and forward; finish closing the last ended period if a
+    /// run had to stop early (only files the table held when it ended).
+    Resend,
+}
+
+/// Runs the steps of `kind` (for `period`, if any), counting into `report`. Dropping the
+/// future mid-way (a host's hard stop) leaves `report` with what was done so far.
+pub async fn run_closer<S, I, E, C, R>(
+    ports: &CloserPorts<'_, S, I, E, C, R>,
+    kind: RunKind,
+    period: Option<&OnCallPeriod>,
+    deadline: Deadline,
+    report: &mut RunReport,
+) where
+    S: ListOpenFiles
+        + LoadFile
+        + CloseFile
+        + RecordDelivery
+        + SendLease
+        + ListPendingEvents
+        + DocumentLedger
+        + ListPendingDocuments
+        + ReadBacklog,
+    I: PublishToIntent + PublishDocument + ListOpenOnIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+    R: ReadObject,
+{
+    report.period = period.cloned();
+    if let Some(period) = period {
+        let scope = match kind {
+            RunKind::PeriodEnd => StragglerScope::OpenedBeforeEnd,
+            RunKind::Resend => StragglerScope::RecordedBeforeEnd,
+        };
+        let closing = report.closing.insert(ClosingReport::default());
+        if let Err(error) = close_stragglers(
+            ports.store,
+            ports.intent,
+            ports.events,
+            ports.clock,
+            ports.policy,
+            period,
+            scope,
+            deadline,
+            closing,
+        )
+        .await
+        {
+            report.problems.push(format!("closing: {error}"));
+        }
+    }
+    let resend = report.resend.insert(ResendReport::default());
+    if let Err(error) = resend_pending(
+        ports.store,
+        ports.intent,
+        ports.events,
+        ports.clock,
+        ports.policy,
+        deadline,
+        resend,
+    )
+    .await
+    {
+        report.problems.push(format!("re-sending: {error}"));
+    }
+    let forward = ForwardPorts {
+        ledger: ports.store,
+        files: ports.store,
+        objects: ports.objects,
+        intent: ports.intent,
+        events: ports.events,
+        clock: ports.clock,
+    };
+    let documents = report.documents.insert(DocumentsReport::default());
+    if let Err(error) =
+        forward_pending_documents(&forward, ports.documents, ports.policy, deadline, documents)
+            .await
+    {
+        report
+            .problems
+            .push(format!("forwarding documents: {error}"));
+    }
+    if kind == RunKind::PeriodEnd {
+        let reconciled = report.reconcile.insert(ReconcileReport::default());
+        if deadline.reached() {
+            reconciled.stopped_early = true;
+        } else if let Err(error) = reconcile(
+            ports.store,
+            ports.intent,
+            ports.intent,
+            ports.clock,
+            ports.contracts,
+            deadline,
+            reconciled,
+        )
+        .await
+        {
+            report.problems.push(format!("reconciling: {error}"));
+        }
+    }
+    match ports.store.backlog().await {
+        Ok(backlog) => report.backlog = Some(backlog),
+        Err(error) => report
+            .problems
+            .push(format!("reading the backlog: {error}")),
+    }
+}
+
+/// Domain events put on the bus in batches as a run goes (ten at a time, `PutEvents`'
+/// largest batch), so ten thousand closures are not ten thousand calls; [`flush`]
+/// sends the rest.
+///
+/// [`flush`]: BatchedEvents::flush
+pub struct BatchedEvents<'a, E> {
+    inner: &'a E,
+    buffer: Mutex<Vec<DomainEvent>>,
+}
+
+const BATCH: usize = 10;
+
+impl<'a, E: PublishDomainEvents> BatchedEvents<'a, E> {
+    pub fn new(inner: &'a E) -> Self {
+        Self {
+            inner,
+            buffer: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends whatever is buffered.
+    pub async fn flush(&self) -> Result<(), DomainEventError> {
+        let rest = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.inner.publish(&rest).await
+    }
+}
+
+impl<E: PublishDomainEvents> PublishDomainEvents for BatchedEvents<'_, E> {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
+        let full = {
+            let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            buffer.extend_from_slice(events);
+            if buffer.len() >= BATCH {
+                std::mem::take(&mut *buffer)
+            } else {
+                Vec::new()
+            }
+        };
+        if full.is_empty() {
+            Ok(())
+        } else {
+            self.inner.publish(&full).await
+        }
+    }
+}
