@@ -66,7 +66,7 @@ async fn a_file_round_trips_with_its_opening_event() {
     let (store, _) = store().await;
     let file = new_file("INTER-1");
     assert_eq!(
-        store.open_file(&file).await.unwrap(),
+        store.open_file(&file, &[]).await.unwrap(),
         OpenFileResult::Created
     );
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
@@ -86,8 +86,8 @@ async fn a_file_round_trips_with_its_opening_event() {
 async fn opening_twice_returns_the_stored_file() {
     let (store, _) = store().await;
     let file = new_file("INTER-2");
-    store.open_file(&file).await.unwrap();
-    match store.open_file(&file).await.unwrap() {
+    store.open_file(&file, &[]).await.unwrap();
+    match store.open_file(&file, &[]).await.unwrap() {
         OpenFileResult::AlreadyExists(existing) => assert_eq!(existing.events.len(), 1),
         other => panic!("{other:?}"),
     }
@@ -101,7 +101,7 @@ async fn concurrent_openings_create_exactly_one_file() {
     for _ in 0..16 {
         let (store, file) = (store.clone(), file.clone());
         tasks.push(tokio::spawn(async move {
-            store.open_file(&file).await.unwrap()
+            store.open_file(&file, &[]).await.unwrap()
         }));
     }
     let mut created = 0;
@@ -118,7 +118,7 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
     let (store, client) = store().await;
     let file = new_file("INTER-4");
     let id = file.id();
-    store.open_file(&file).await.unwrap();
+    store.open_file(&file, &[]).await.unwrap();
     assert_eq!(
         index_count(&client, &store, OPEN_FILES_INDEX, "open").await,
         1
@@ -134,7 +134,7 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
         last_attempt_at: Some("2026-11-28T19:00:05Z".parse().unwrap()),
         in_doubt: false,
     };
-    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    store.record_delivery(&id, 1, &retrying, &[]).await.unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
         retrying
@@ -148,7 +148,10 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
         attempts: 5,
         delivered_at: "2026-11-28T19:10:00Z".parse().unwrap(),
     };
-    store.record_delivery(&id, 1, &delivered).await.unwrap();
+    store
+        .record_delivery(&id, 1, &delivered, &[])
+        .await
+        .unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
         delivered
@@ -159,7 +162,7 @@ async fn delivery_states_move_the_event_in_and_out_of_the_pending_index() {
     );
 
     // A late writer cannot turn a delivered event back into a pending one.
-    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    store.record_delivery(&id, 1, &retrying, &[]).await.unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
         delivered
@@ -177,8 +180,14 @@ async fn references_with_separators_do_not_collide() {
     a.opening.log.contract_reference = "C".into();
     let mut b = new_file("B");
     b.opening.log.contract_reference = "C#A".into();
-    assert_eq!(store.open_file(&a).await.unwrap(), OpenFileResult::Created);
-    assert_eq!(store.open_file(&b).await.unwrap(), OpenFileResult::Created);
+    assert_eq!(
+        store.open_file(&a, &[]).await.unwrap(),
+        OpenFileResult::Created
+    );
+    assert_eq!(
+        store.open_file(&b, &[]).await.unwrap(),
+        OpenFileResult::Created
+    );
     assert_eq!(store.load_file(&a.id()).await.unwrap().unwrap().id, a.id());
 }
 

@@ -369,3 +369,109 @@ async fn a_run_cut_off_by_its_host_still_publishes_its_summary_and_the_next_tick
         .count();
     assert_eq!(closings, 3, "each closing once");
 }
+
+#[tokio::test]
+async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend_run() {
+    let bridge = Bridge::start().await;
+    // The same function, but its bus is unreachable: the claim is stored and delivered,
+    // its InterventionOpened stays in the outbox (as after a crash right after the write).
+    let cut_off = partner_lambda::build_api(
+        &bridge.sdk,
+        partner_lambda::FunctionConfig {
+            core: bridge_runtime::CoreConfig {
+                table_name: bridge.table.clone(),
+                event_bus_name: "no-such-bus".into(),
+                event_source: SOURCE.into(),
+                intent: fast_intent_config(&bridge.simulator),
+            },
+            partners: partners(),
+            closure: Default::default(),
+        },
+    )
+    .unwrap();
+    let answer = answer(
+        partner_lambda::handle(
+            &cut_off,
+            INTAKE,
+            ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()).into_request(),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(answer.status, 201, "{:#}", answer.body);
+    assert!(
+        bridge.tap.drain().await.is_empty(),
+        "nothing on the bus yet"
+    );
+    let outbox: Vec<_> = bridge
+        .items()
+        .await
+        .into_iter()
+        .filter(|item| item["sk"].as_s().unwrap() == "OUTBOX")
+        .collect();
+    assert_eq!(outbox.len(), 1, "written with the claim");
+
+    // A re-send run a couple of minutes later publishes it.
+    let later = oncall_domain::in_memory::FixedClock(
+        jiff::Timestamp::now() + jiff::SignedDuration::from_mins(2),
+    );
+    let closer = bridge.closer_with_clock(CloserPolicy::default(), later);
+    let run = run_tick(
+        &closer,
+        Tick {
+            kind: TickKind::Resend,
+            scheduled_time: None,
+        },
+        Deadline::none(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.report.outbox_published, 1);
+    let events = bridge.tap.drain().await;
+    let opened: Vec<_> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "InterventionOpened")
+        .collect();
+    assert_eq!(opened.len(), 1, "{events:?}");
+    assert_eq!(opened[0]["detail"]["reference"], "INTER-0500");
+    assert_eq!(
+        opened[0]["detail"]["eventId"],
+        outbox[0]["eventId"].as_s().unwrap().as_str(),
+        "consumers de-duplicate on eventId"
+    );
+    assert!(
+        !bridge
+            .items()
+            .await
+            .iter()
+            .any(|item| item["sk"].as_s().unwrap() == "OUTBOX"),
+        "the outbox is empty once published"
+    );
+}
+
+#[tokio::test]
+async fn published_events_carry_an_event_id_and_leave_nothing_in_the_outbox() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    assert_eq!(
+        bridge.close("INTER-0500", SEED_CLOSURE_DONE).await.status,
+        200
+    );
+    let events = bridge.tap.drain().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    for event in &events {
+        assert_eq!(
+            event["detail"]["eventId"].as_str().map(str::len),
+            Some(32),
+            "{event}"
+        );
+    }
+    assert!(
+        !bridge
+            .items()
+            .await
+            .iter()
+            .any(|item| item["sk"].as_s().unwrap() == "OUTBOX")
+    );
+}

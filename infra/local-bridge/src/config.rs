@@ -73,6 +73,8 @@ pub struct LocalConfig {
     pub partners: PartnersConfig,
     pub calendar: CalendarConfig,
     pub inbox_poll: Duration,
+    /// How long an inbox file must stay unchanged before it is forwarded.
+    pub inbox_settle: Duration,
     pub closer_every: Duration,
     /// Where the in-process Intent simulator listens when no Intent is configured.
     pub simulator_listen: SocketAddr,
@@ -86,7 +88,8 @@ impl LocalConfig {
     /// `LISTEN_ADDR` (127.0.0.1:3000), `DATA_DIR` (./local-bridge-data), `INBOX_DIR`
     /// (DATA_DIR/inbox), `EVENTS_FILE` (DATA_DIR/domain-events.jsonl, `-` for stdout),
     /// `PARTNERS_FILE` (the demo partner), `SIMULATOR_ADDR` (127.0.0.1:4010),
-    /// `INBOX_POLL_MS` (1000), `CLOSER_EVERY_SECS` (60), and the calendar's
+    /// `INBOX_POLL_MS` (1000), `INBOX_SETTLE_MS` (2000), `CLOSER_EVERY_SECS` (60), and the
+    /// calendar's
     /// `ONCALL_TIME_ZONE`, `ONCALL_PERIOD_START`, `ONCALL_PERIOD_END`,
     /// `ONCALL_EXTRA_NON_WORKING_DAYS`.
     pub fn from_env() -> Result<Self, String> {
@@ -134,6 +137,7 @@ impl LocalConfig {
             )
             .map_err(|e| e.to_string())?,
             inbox_poll: millis("INBOX_POLL_MS", 1_000)?,
+            inbox_settle: millis("INBOX_SETTLE_MS", 2_000)?,
             closer_every: Duration::from_secs(millis("CLOSER_EVERY_SECS", 60)?.as_millis() as u64),
             simulator_listen: parse_addr("SIMULATOR_ADDR", "127.0.0.1:4010")?,
         })

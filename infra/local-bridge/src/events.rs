@@ -32,7 +32,7 @@ impl PublishDomainEvents for JsonLinesEvents {
                 "time": jiff::Timestamp::now().to_string(),
                 "source": self.source,
                 "detail-type": event.detail_type(),
-                "detail": serde_json::to_value(event).unwrap_or_default(),
+                "detail": event.detail_value(),
             });
             lines.push_str(&line.to_string());
             lines.push('\n');

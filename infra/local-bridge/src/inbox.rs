@@ -1,7 +1,14 @@
 //! A watched inbox folder in place of the S3 bucket, with the same key convention:
-//! `{inbox}/quitus/{contractReference}/{reference}/{file}.pdf`. A file is forwarded once
-//! its size and modification time are stable across two polls (no half-written PDFs);
-//! its version is its modification time and size, so a replaced file is a new document.
+//! `{inbox}/quitus/{contractReference}/{reference}/{file}.pdf`. Its version is its
+//! modification time and size, so a replaced file is a new document.
+//!
+//! A file is forwarded only once it is complete. The convention for writers: write under
+//! a temporary name (anything not ending in `.pdf`, such as `quitus.pdf.part`, or a name
+//! starting with `.` or `~`: all ignored), then rename. For writers that do not, two checks
+//! that a slow writer cannot fool together: the file's size and time have not changed for
+//! a quiet period (`INBOX_SETTLE_MS`, 2 s), and a file that starts as a PDF (`%PDF-`) must
+//! end with the `%%EOF` marker every complete PDF ends with. A PDF still without it after
+//! ten minutes of silence is forwarded anyway (with a warning): it will not get better.
 
 use oncall_domain::documents::{
     ByteChunks, DocumentBody, ObjectInfo, ObjectRef, ObjectVersion, QUITUS_PREFIX,
@@ -9,6 +16,7 @@ use oncall_domain::documents::{
 use oncall_domain::ports::{ReadObject, SourceError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 /// The bucket name objects of the inbox carry.
@@ -30,6 +38,10 @@ fn missing_or(error: std::io::Error) -> SourceError {
 impl InboxObjects {
     pub fn new(root: PathBuf) -> Self {
         Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn path(&self, object: &ObjectRef) -> PathBuf {
@@ -57,7 +69,7 @@ impl InboxObjects {
                 let Some(key) = relative_key(&self.root, &path) else {
                     continue;
                 };
-                if !key.to_ascii_lowercase().ends_with(".pdf") {
+                if !key.to_ascii_lowercase().ends_with(".pdf") || is_temporary(&path) {
                     continue;
                 }
                 let modified = metadata
@@ -90,25 +102,104 @@ fn relative_key(root: &Path, path: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Remembers what each file looked like at the previous poll.
-#[derive(Default)]
+/// A name writers use while a file is not finished: hidden or backup names.
+fn is_temporary(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_none_or(|name| name.starts_with('.') || name.starts_with('~'))
+}
+
+/// How long a PDF without its end marker may stay silent before it is forwarded anyway.
+const GIVE_UP_WAITING_FOR_EOF: Duration = Duration::from_secs(600);
+
+/// Remembers what each file looked like, and since when.
 pub struct StabilityTracker {
-    previous: HashMap<String, (u64, i128)>,
+    settle: Duration,
+    previous: HashMap<String, ((u64, i128), Instant)>,
+}
+
+impl Default for StabilityTracker {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(2))
+    }
 }
 
 impl StabilityTracker {
-    /// The objects whose size and time did not change since the last poll.
-    pub fn stable(&mut self, scanned: Vec<(ObjectRef, (u64, i128))>) -> Vec<ObjectRef> {
+    pub fn new(settle: Duration) -> Self {
+        Self {
+            settle,
+            previous: HashMap::new(),
+        }
+    }
+
+    /// The objects that look complete: unchanged for the quiet period and, for a PDF,
+    /// ending with `%%EOF`.
+    pub fn stable(
+        &mut self,
+        root: &Path,
+        scanned: Vec<(ObjectRef, (u64, i128))>,
+    ) -> Vec<ObjectRef> {
+        let now = Instant::now();
         let mut current = HashMap::new();
         let mut stable = Vec::new();
         for (object, stamp) in scanned {
-            if self.previous.get(&object.key) == Some(&stamp) {
-                stable.push(object.clone());
+            let since = match self.previous.get(&object.key) {
+                Some((seen, since)) if *seen == stamp => *since,
+                _ => now,
+            };
+            let quiet = now.duration_since(since);
+            if quiet >= self.settle {
+                match pdf_completeness(&root.join(&object.key)) {
+                    Completeness::Complete | Completeness::NotPdf => stable.push(object.clone()),
+                    Completeness::Unfinished if quiet >= GIVE_UP_WAITING_FOR_EOF => {
+                        tracing::warn!(
+                            "an inbox PDF has no %%EOF after ten minutes; forwarding it as it is"
+                        );
+                        stable.push(object.clone());
+                    }
+                    Completeness::Unfinished => {}
+                }
             }
-            current.insert(object.key, stamp);
+            current.insert(object.key, (stamp, since));
         }
         self.previous = current;
         stable
+    }
+}
+
+enum Completeness {
+    Complete,
+    Unfinished,
+    NotPdf,
+}
+
+/// Whether a file is a PDF and, if so, whether it ends with `%%EOF` (trailing whitespace
+/// allowed, as PDF writers leave it).
+fn pdf_completeness(path: &Path) -> Completeness {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Completeness::Unfinished;
+    };
+    let mut head = [0u8; 5];
+    if file.read_exact(&mut head).is_err() || &head != b"%PDF-" {
+        return Completeness::NotPdf;
+    }
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let tail_length = length.min(1024);
+    let mut tail = vec![0u8; tail_length as usize];
+    if file.seek(SeekFrom::Start(length - tail_length)).is_err()
+        || file.read_exact(&mut tail).is_err()
+    {
+        return Completeness::Unfinished;
+    }
+    let trimmed = tail
+        .iter()
+        .rposition(|byte| !byte.is_ascii_whitespace() && *byte != 0)
+        .map_or(&tail[..0], |end| &tail[..=end]);
+    if trimmed.ends_with(b"%%EOF") {
+        Completeness::Complete
+    } else {
+        Completeness::Unfinished
     }
 }
 

@@ -184,7 +184,7 @@ impl LocalBridge {
             events: &self.api.events,
             clock: &self.api.clock,
         };
-        for object in tracker.stable(self.objects.scan()) {
+        for object in tracker.stable(self.objects.root(), self.objects.scan()) {
             let identity = object.identity();
             if done.contains(&identity) {
                 continue;
@@ -309,7 +309,7 @@ pub fn router(bridge: Arc<LocalBridge>) -> Router {
 pub fn spawn_background(bridge: Arc<LocalBridge>) {
     let inbox = bridge.clone();
     tokio::spawn(async move {
-        let mut tracker = StabilityTracker::default();
+        let mut tracker = StabilityTracker::new(inbox.config.inbox_settle);
         let mut done = HashSet::new();
         loop {
             inbox.inbox_pass(&mut tracker, &mut done).await;

@@ -11,13 +11,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     bridge_runtime::init_tracing();
     let config = LocalConfig::from_env()?;
 
+    std::fs::create_dir_all(&config.data_dir)?;
     // Intent: the configured hub, or the simulator in process.
     let (intent_config, simulator) = match IntentConfig::from_env() {
         Ok(intent) => (intent, None),
         Err(_) if std::env::var("INTENT_BASE_URL").is_err() => {
-            let simulator =
-                IntentSimulator::start_on(config.simulator_listen, SimulatorConfig::default())
-                    .await?;
+            // The simulator keeps Intent's side in DATA_DIR too: a restart finds the
+            // interventions it had accepted.
+            let simulator = IntentSimulator::start_on(
+                config.simulator_listen,
+                SimulatorConfig {
+                    state_file: Some(config.data_dir.join("intent-simulator.json")),
+                    ..SimulatorConfig::default()
+                },
+            )
+            .await?;
             let intent = IntentConfig::new(
                 &simulator.base_url(),
                 &simulator.token_url(),
@@ -30,6 +38,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let intent = IntentClient::new(intent_config)?;
     let bridge = Arc::new(LocalBridge::new(config.clone(), intent)?);
+    let left = bridge.api.store.expire_leases_of_dead_processes().await?;
+    if left > 0 {
+        tracing::warn!(
+            files = left,
+            "send leases left by a previous run: their events are read back from Intent before any new send"
+        );
+    }
     spawn_background(bridge.clone());
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

@@ -5,23 +5,33 @@
 //! transactions. Listings iterate the table: a single box holds a few thousand files.
 
 use jiff::Timestamp;
+use oncall_domain::DomainEvent;
 use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
+use oncall_domain::domain_events::StoredEvent;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     Backlog, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
     DocumentWait, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile,
-    OpenFile, OpenFileResult, PendingDocument, ReadBacklog, RecordDelivery, SendLease, StoreError,
+    OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog, RecordDelivery, SendLease,
+    StoreError,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 
+// The operator's reads and writes (`bridge-admin --local`), in their own file; a child
+// module so that it reads the ledger's entries without widening them.
+#[path = "operator.rs"]
+mod operator;
+
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// The outbox: event id → the event as stored (JSON).
+const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 /// Send leases: file key → lease end (milliseconds since the epoch).
 const LEASES: TableDefinition<&str, i64> = TableDefinition::new("leases");
 
@@ -109,6 +119,28 @@ impl ObjectEntry {
     }
 }
 
+/// An outbox entry as the embedded store keeps it.
+#[derive(Serialize, Deserialize)]
+struct OutboxEntry {
+    written_at: Timestamp,
+    detail_type: String,
+    detail: serde_json::Value,
+}
+
+fn outbox_entries(announce: &[DomainEvent]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    announce
+        .iter()
+        .map(|event| {
+            let entry = OutboxEntry {
+                written_at: Timestamp::now(),
+                detail_type: event.detail_type().to_string(),
+                detail: event.detail_value(),
+            };
+            Ok((event.event_id(), encode(&entry)?))
+        })
+        .collect()
+}
+
 fn key(id: &FileId) -> String {
     format!("{}\0{}", id.contract_reference, id.reference)
 }
@@ -134,6 +166,7 @@ impl EmbeddedStore {
         txn.open_table(OBJECTS).map_err(failure)?;
         txn.open_table(META).map_err(failure)?;
         txn.open_table(LEASES).map_err(failure)?;
+        txn.open_table(OUTBOX).map_err(failure)?;
         txn.commit().map_err(failure)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -159,7 +192,25 @@ impl EmbeddedStore {
             + Send
             + 'static,
     {
+        self.update_file_announcing(id, &[], change).await
+    }
+
+    /// [`Self::update_file`], writing `announce` to the outbox in the same transaction
+    /// when the file is written.
+    async fn update_file_announcing<T, F>(
+        &self,
+        id: &FileId,
+        announce: &[DomainEvent],
+        change: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<InterventionFile>) -> Result<(T, Option<InterventionFile>), StoreError>
+            + Send
+            + 'static,
+    {
         let key = key(id);
+        let outbox = outbox_entries(announce)?;
         self.run(move |db| {
             let txn = db.begin_write().map_err(failure)?;
             let answer = {
@@ -173,6 +224,12 @@ impl EmbeddedStore {
                     table
                         .insert(key.as_str(), encode(&file)?.as_slice())
                         .map_err(failure)?;
+                    let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
+                    for (event_id, entry) in &outbox {
+                        entries
+                            .insert(event_id.as_str(), entry.as_slice())
+                            .map_err(failure)?;
+                    }
                 }
                 answer
             };
@@ -192,6 +249,30 @@ impl EmbeddedStore {
                 files.push(decode(value.value())?);
             }
             Ok(files)
+        })
+        .await
+    }
+
+    /// Ends every send lease a previous process left: the local run is one process, so a
+    /// lease found at start belongs to a process that died mid-send. The leases are kept,
+    /// expired, so that the next sender takes them over in doubt and reads Intent first.
+    pub async fn expire_leases_of_dead_processes(&self) -> Result<usize, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_write().map_err(failure)?;
+            let count = {
+                let mut leases = txn.open_table(LEASES).map_err(failure)?;
+                let keys: Vec<String> = leases
+                    .iter()
+                    .map_err(failure)?
+                    .filter_map(|entry| entry.ok().map(|(key, _)| key.value().to_string()))
+                    .collect();
+                for key in &keys {
+                    leases.insert(key.as_str(), 0).map_err(failure)?;
+                }
+                keys.len()
+            };
+            txn.commit().map_err(failure)?;
+            Ok(count)
         })
         .await
     }
@@ -226,6 +307,22 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(Option<ObjectEntry>) -> (T, Option<Option<ObjectEntry>>) + Send + 'static,
     {
+        self.update_object_announcing(identity, &[], change).await
+    }
+
+    /// [`Self::update_object`], writing `announce` to the outbox in the same transaction
+    /// when the entry is written.
+    async fn update_object_announcing<T, F>(
+        &self,
+        identity: String,
+        announce: &[DomainEvent],
+        change: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<ObjectEntry>) -> (T, Option<Option<ObjectEntry>>) + Send + 'static,
+    {
+        let outbox = outbox_entries(announce)?;
         self.run(move |db| {
             let txn = db.begin_write().map_err(failure)?;
             let answer = {
@@ -239,6 +336,14 @@ impl EmbeddedStore {
                         None => None,
                     };
                 let (answer, write) = change(current);
+                if matches!(write, Some(Some(_))) {
+                    let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
+                    for (event_id, entry) in &outbox {
+                        entries
+                            .insert(event_id.as_str(), entry.as_slice())
+                            .map_err(failure)?;
+                    }
+                }
                 match write {
                     Some(Some(entry)) => {
                         table
@@ -260,7 +365,11 @@ impl EmbeddedStore {
 }
 
 impl OpenFile for EmbeddedStore {
-    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+    async fn open_file(
+        &self,
+        file: &NewFile,
+        announce: &[DomainEvent],
+    ) -> Result<OpenFileResult, StoreError> {
         let new = InterventionFile {
             id: file.id(),
             state: FileState::Open,
@@ -269,7 +378,7 @@ impl OpenFile for EmbeddedStore {
             documents: Vec::new(),
             expires_at: None,
         };
-        self.update_file(&file.id(), move |current| match current {
+        self.update_file_announcing(&file.id(), announce, move |current| match current {
             Some(existing) => Ok((OpenFileResult::AlreadyExists(existing), None)),
             None => Ok((OpenFileResult::Created, Some(new))),
         })
@@ -298,9 +407,10 @@ impl RecordDelivery for EmbeddedStore {
         id: &FileId,
         seq: u32,
         delivery: &Delivery,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let delivery = delivery.clone();
-        self.update_file(id, move |current| {
+        self.update_file_announcing(id, announce, move |current| {
             let Some(mut file) = current else {
                 return Ok(((), None));
             };
@@ -325,10 +435,11 @@ impl CloseFile for EmbeddedStore {
         closing: &RecordedEvent,
         outcome: Outcome,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<CloseFileResult, StoreError> {
         let closing = closing.clone();
         let missing = id.clone();
-        self.update_file(id, move |current| {
+        self.update_file_announcing(id, announce, move |current| {
             let mut file =
                 current.ok_or_else(|| StoreError::Corrupt(format!("no file {missing}")))?;
             let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
@@ -434,6 +545,7 @@ impl DocumentLedger for EmbeddedStore {
         file: &InterventionFile,
         record: &DocumentRecord,
         _expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         // The document first (idempotent on its object identity), then the ledger.
         let record = record.clone();
@@ -454,7 +566,7 @@ impl DocumentLedger for EmbeddedStore {
         })
         .await?;
         let fresh = ObjectEntry::new(object, at);
-        self.update_object(object.identity(), move |current| {
+        self.update_object_announcing(object.identity(), announce, move |current| {
             let mut entry = current.unwrap_or(fresh);
             entry.status = ObjectStatus::Published;
             entry.lease_until = None;
@@ -472,10 +584,11 @@ impl DocumentLedger for EmbeddedStore {
         detail: &str,
         now: Timestamp,
         _expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let detail = detail.to_string();
         let fresh = ObjectEntry::new(object, now);
-        self.update_object(object.identity(), move |current| {
+        self.update_object_announcing(object.identity(), announce, move |current| {
             let mut entry = match current {
                 None => fresh,
                 Some(entry)
@@ -562,6 +675,49 @@ impl ReadBacklog for EmbeddedStore {
         }
         backlog.pending_documents = self.pending_documents().await?.len();
         Ok(backlog)
+    }
+}
+
+impl Outbox for EmbeddedStore {
+    async fn unpublished_events(&self, before: Timestamp) -> Result<Vec<DomainEvent>, StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(OUTBOX).map_err(failure)?;
+            let mut events = Vec::new();
+            for entry in table.iter().map_err(failure)? {
+                let (id, value) = entry.map_err(failure)?;
+                let stored: OutboxEntry = serde_json::from_slice(value.value())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if stored.written_at < before {
+                    events.push((
+                        stored.written_at,
+                        DomainEvent::Stored(StoredEvent {
+                            id: id.value().to_string(),
+                            detail_type: stored.detail_type,
+                            detail: stored.detail,
+                        }),
+                    ));
+                }
+            }
+            events.sort_by_key(|(at, _)| *at);
+            Ok(events.into_iter().map(|(_, event)| event).collect())
+        })
+        .await
+    }
+
+    async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        let ids = event_ids.to_vec();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            {
+                let mut table = txn.open_table(OUTBOX).map_err(failure)?;
+                for id in &ids {
+                    table.remove(id.as_str()).map_err(failure)?;
+                }
+            }
+            txn.commit().map_err(failure)
+        })
+        .await
     }
 }
 

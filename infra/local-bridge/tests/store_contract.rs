@@ -15,7 +15,7 @@ async fn the_embedded_store_keeps_files_across_reopening() {
     let file = store_contract::new_file("REOPEN-1");
     {
         let store = local_bridge::store::EmbeddedStore::open(&path).unwrap();
-        store.open_file(&file).await.unwrap();
+        store.open_file(&file, &[]).await.unwrap();
     }
     let store = local_bridge::store::EmbeddedStore::open(&path).unwrap();
     let loaded = store

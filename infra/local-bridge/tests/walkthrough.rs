@@ -157,6 +157,7 @@ async fn the_walkthrough_survives_restarts() {
     std::fs::create_dir_all(&folder).unwrap();
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.extend(std::iter::repeat_n(b'x', 50_000));
+    pdf.extend(b"\n%%EOF\n");
     std::fs::write(folder.join("quitus signé.pdf"), &pdf).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while simulator.received_documents().is_empty() {
@@ -234,4 +235,262 @@ async fn the_walkthrough_survives_restarts() {
         !events.contains("DUPONT"),
         "no tenant data in domain events"
     );
+}
+
+/// The local run on its own: no Intent configured, so its in-process simulator, which
+/// keeps Intent's side in DATA_DIR.
+async fn start_alone(data: &Path, port: u16, simulator_port: u16) -> Bridge {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let child = Command::new(env!("CARGO_BIN_EXE_local-bridge"))
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("SIMULATOR_ADDR", format!("127.0.0.1:{simulator_port}"))
+        .env("DATA_DIR", data)
+        .env_remove("INTENT_BASE_URL")
+        .env_remove("INTENT_TOKEN_URL")
+        .env_remove("INTENT_CLIENT_ID")
+        .env_remove("INTENT_CLIENT_SECRET")
+        .env("INBOX_POLL_MS", "100")
+        .env("INBOX_SETTLE_MS", "500")
+        .env("CLOSER_EVERY_SECS", "1")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("the local-bridge binary starts");
+    wait_until_up(child, port).await
+}
+
+async fn wait_until_up(child: Child, port: u16) -> Bridge {
+    let bridge = Bridge {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(format!("{}/health", bridge.base)).send().await
+            && response.status().is_success()
+        {
+            return bridge;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the local bridge did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The operation's log on the in-process simulator (`status/event` per entry), read
+/// through Intent's API as the bridge reads it (the simulator's default credentials).
+async fn operation_log(simulator_port: u16, reference: &str) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{simulator_port}");
+    let token: Value = client
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "bridge-client"),
+            ("client_secret", "bridge-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = client
+        .get(format!(
+            "{base}/api/operations/v2/operations/{reference}?contractReference=contract1"
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("Accept", "application/json+hal")
+        .send()
+        .await
+        .unwrap();
+    if response.status() == 404 {
+        return Vec::new();
+    }
+    let operation: Value = response.json().await.unwrap();
+    operation["_embedded"]["logs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|log| {
+            format!(
+                "{}/{}",
+                log["status"].as_str().unwrap_or_default(),
+                log["event"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// How many interventions the in-process simulator holds.
+async fn hub_interventions(simulator_port: u16) -> usize {
+    let (_, interventions) = send(
+        "GET",
+        &format!("http://127.0.0.1:{simulator_port}/_simulator/interventions"),
+        "",
+        None,
+    )
+    .await;
+    interventions.as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn killed_mid_burst_and_restarted_nothing_lost_nothing_doubled() {
+    let data = tempfile::tempdir().unwrap();
+    let (port, simulator_port) = (free_port(), free_port());
+    let bridge = start_alone(data.path(), port, simulator_port).await;
+    // A burst of claims, the process killed while they are in flight.
+    let references: Vec<String> = (0..30).map(|n| format!("BURST-{n:02}")).collect();
+    let base = bridge.base.clone();
+    let burst: Vec<_> = references
+        .iter()
+        .map(|reference| {
+            let url = format!("{base}/interventions");
+            let body = SEED_OPENING.replace("INTER-0500", reference);
+            tokio::spawn(async move {
+                // The process may die under this request: no answer is "not accepted".
+                reqwest::Client::new()
+                    .post(url)
+                    .header("Authorization", PARTNER)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    // Killed once a few openings reached Intent, with the rest in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub_interventions(simulator_port).await < 5 {
+        assert!(Instant::now() < deadline, "the burst did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(bridge);
+    let mut accepted = 0;
+    for answer in burst {
+        if let Ok(status) = answer.await
+            && (200..300).contains(&status)
+        {
+            accepted += 1;
+        }
+    }
+
+    let bridge = start_alone(data.path(), port, simulator_port).await;
+    // Every claim the bridge answered 2xx is there; the re-send pass finishes what the
+    // killed process left, reading Intent back first where a send may have gone out.
+    let mut stored = 0;
+    for reference in &references {
+        let (status, _) = send(
+            "GET",
+            &format!(
+                "{}/interventions/{reference}?contractReference=contract1",
+                bridge.base
+            ),
+            PARTNER,
+            None,
+        )
+        .await;
+        if status == 200 {
+            stored += 1;
+        }
+    }
+    assert!(stored >= accepted, "{stored} stored, {accepted} accepted");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let on_hub = hub_interventions(simulator_port).await;
+        if on_hub >= stored {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{on_hub} of {stored} on the hub");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut opened = None;
+    for reference in &references {
+        let log = operation_log(simulator_port, reference).await;
+        assert!(
+            log.len() <= 1,
+            "{reference} logged twice on the hub: {log:?}"
+        );
+        if log == ["open/acknowledged"] {
+            opened = Some(reference.clone());
+        }
+    }
+    // Intent's side survived the restart: a closing for a file opened before it is
+    // accepted (not a 404 from an empty simulator).
+    let opened = opened.expect("at least one claim went through");
+    let closure = SEED_CLOSURE_DONE.replace("INTER-0500", &opened);
+    let (status, body) = send(
+        "POST",
+        &format!("{}/interventions/{opened}/closure", bridge.base),
+        PARTNER,
+        Some(&closure),
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["delivery"], "delivered", "{body:#}");
+    assert_eq!(
+        operation_log(simulator_port, &opened).await,
+        ["open/acknowledged", "closed/done"]
+    );
+}
+
+#[tokio::test]
+async fn a_slow_writer_in_the_inbox_gives_one_complete_document() {
+    let data = tempfile::tempdir().unwrap();
+    let (port, simulator_port) = (free_port(), free_port());
+    let bridge = start_alone(data.path(), port, simulator_port).await;
+    let (status, _) = send(
+        "POST",
+        &format!("{}/interventions", bridge.base),
+        PARTNER,
+        Some(SEED_OPENING),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let folder = data.path().join("inbox/quitus/contract1/INTER-0500");
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("quitus.pdf");
+    // Half the PDF, a 3.5 s pause (longer than the quiet period), then the rest.
+    let mut first = b"%PDF-1.7\n".to_vec();
+    first.extend(std::iter::repeat_n(b'x', 20_000));
+    std::fs::write(&path, &first).unwrap();
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let mut rest = std::iter::repeat_n(b'y', 20_000).collect::<Vec<u8>>();
+    rest.extend(b"\n%%EOF\n");
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&rest).unwrap();
+    }
+    // A temporary name is never picked up.
+    std::fs::write(folder.join("other.pdf.part"), b"%PDF-1.7\n").unwrap();
+    let full = (first.len() + rest.len()) as u64;
+    let documents = || async {
+        let (_, documents) = send(
+            "GET",
+            &format!("http://127.0.0.1:{simulator_port}/_simulator/documents"),
+            "",
+            None,
+        )
+        .await;
+        documents.as_array().cloned().unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while documents().await.is_empty() {
+        assert!(Instant::now() < deadline, "the quitus did not reach Intent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let received = documents().await;
+    assert_eq!(received.len(), 1, "one document: {received:?}");
+    assert_eq!(received[0]["fileSize"], full, "the complete file");
+    drop(bridge);
 }

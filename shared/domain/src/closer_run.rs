@@ -18,8 +18,8 @@ use crate::oncall::{
 };
 use crate::ports::{
     Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, ListOpenFiles, ListOpenOnIntent,
-    ListPendingDocuments, ListPendingEvents, LoadFile, PublishDocument, PublishDomainEvents,
-    PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, SendLease,
+    ListPendingDocuments, ListPendingEvents, LoadFile, Outbox, PublishDocument,
+    PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, SendLease,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -50,6 +50,9 @@ pub struct RunReport {
     pub resend: Option<ResendReport>,
     pub documents: Option<DocumentsReport>,
     pub reconcile: Option<ReconcileReport>,
+    /// Domain events left in the outbox (a request that died between its write and the
+    /// bus) and published by this run.
+    pub outbox_published: usize,
     /// What still waits for Intent once the run is over.
     #[serde(skip)]
     pub backlog: Option<Backlog>,
@@ -110,7 +113,8 @@ pub async fn run_closer<S, I, E, C, R>(
         + ListPendingEvents
         + DocumentLedger
         + ListPendingDocuments
-        + ReadBacklog,
+        + ReadBacklog
+        + Outbox,
     I: PublishToIntent + PublishDocument + ListOpenOnIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -187,6 +191,19 @@ pub async fn run_closer<S, I, E, C, R>(
         {
             report.problems.push(format!("reconciling: {error}"));
         }
+    }
+    // Events a request left in the outbox a while ago (not those being published right
+    // now by their own request).
+    let settled = ports
+        .clock
+        .now()
+        .checked_sub(jiff::SignedDuration::from_mins(1))
+        .unwrap_or_else(|_| ports.clock.now());
+    match crate::outbox::publish_outbox(ports.store, ports.events, settled).await {
+        Ok(published) => report.outbox_published = published,
+        Err(error) => report
+            .problems
+            .push(format!("publishing the outbox: {error}")),
     }
     match ports.store.backlog().await {
         Ok(backlog) => report.backlog = Some(backlog),

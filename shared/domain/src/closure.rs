@@ -11,8 +11,9 @@ use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
 use crate::model::{Event, FileId, InterventionLog};
+use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, CloseFile, CloseFileResult, LoadFile, PublishDomainEvents, PublishToIntent,
+    Clock, CloseFile, CloseFileResult, LoadFile, Outbox, PublishDomainEvents, PublishToIntent,
     RecordDelivery, SendLease, StoreError,
 };
 use jiff::SignedDuration;
@@ -125,7 +126,7 @@ pub async fn close_intervention<S, I, E, C>(
     log: InterventionLog,
 ) -> Result<ClosedFile, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery + SendLease,
+    S: LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -159,7 +160,7 @@ pub async fn close_loaded_intervention<S, I, E, C>(
     deadline: Deadline,
 ) -> Result<ClosedFile, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery + SendLease,
+    S: LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -225,8 +226,21 @@ where
             delivery: Delivery::new_pending(),
         };
         let expires_at = now.checked_add(policy.retention).unwrap_or(now);
+        let mut closed = file.clone();
+        closed.state = state;
+        closed.events.push(closing.clone());
+        let announce: Vec<DomainEvent> = DomainEvent::closed(&closed, closer.label())
+            .into_iter()
+            .collect();
         match store
-            .close_file(&id, file.version(), &closing, outcome, expires_at)
+            .close_file(
+                &id,
+                file.version(),
+                &closing,
+                outcome,
+                expires_at,
+                &announce,
+            )
             .await?
         {
             CloseFileResult::StateChanged(_) => {
@@ -244,11 +258,10 @@ where
                 // An opening still pending is retried first; if that used the time
                 // budget, the closure waits for the re-send run.
                 let file = deliver_in_order(store, intent, events, clock, file, deadline).await;
-                if let Some(event) = DomainEvent::closed(&file, closer.label())
-                    && let Err(error) = events.publish(&[event]).await
-                {
-                    tracing::error!(%error, "the InterventionClosed domain event was not published");
-                }
+                let announced: Vec<DomainEvent> = DomainEvent::closed(&file, closer.label())
+                    .into_iter()
+                    .collect();
+                publish_announced(store, events, &announced).await;
                 return Ok(ClosedFile {
                     outcome: CloseOutcome::Closed,
                     file,

@@ -12,8 +12,9 @@
 use crate::domain_events::{DeliveryFailed, DomainEvent};
 use crate::file::{Delivery, InterventionFile, RecordedEvent};
 use crate::model::FileId;
+use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, DeliveryFailure, LeaseGrant, LoadFile, PublishDomainEvents, PublishToIntent,
+    Clock, DeliveryFailure, LeaseGrant, LoadFile, Outbox, PublishDomainEvents, PublishToIntent,
     RecordDelivery, SendLease,
 };
 
@@ -54,7 +55,7 @@ pub async fn deliver_event<S, I, E, C>(
     in_doubt: bool,
 ) -> DeliveryStep
 where
-    S: RecordDelivery,
+    S: RecordDelivery + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -101,15 +102,33 @@ where
             }
         },
     };
-    let recorded = match store.record_delivery(id, event.seq, &delivery).await {
+    // A refusal is announced (`DeliveryFailed`), through the outbox of the same write.
+    let announce: Vec<DomainEvent> = match &delivery {
+        Delivery::Failed { attempts, .. } => vec![DomainEvent::DeliveryFailed(DeliveryFailed {
+            reference: id.reference.clone(),
+            contract_reference: id.contract_reference.clone(),
+            seq: event.seq,
+            event: event.event.as_str(),
+            attempts: *attempts,
+        })],
+        _ => Vec::new(),
+    };
+    let recorded = match store
+        .record_delivery(id, event.seq, &delivery, &announce)
+        .await
+    {
         Ok(()) => true,
         Err(error) => {
             tracing::error!(seq = event.seq, state = delivery.label(), %error, "could not record the delivery state; the event will be read back from Intent before any new attempt");
             false
         }
     };
-    if let Delivery::Failed { attempts, .. } = &delivery {
-        announce_failure(events, id, event, *attempts).await;
+    if recorded {
+        publish_announced(store, events, &announce).await;
+    } else if !announce.is_empty()
+        && let Err(error) = events.publish(&announce).await
+    {
+        tracing::error!(%error, "the DeliveryFailed domain event was not published");
     }
     DeliveryStep { delivery, recorded }
 }
@@ -148,24 +167,6 @@ async fn settle_failure<I: PublishToIntent>(
         attempts,
         last_error: failure.detail,
         last_attempt_at: now,
-    }
-}
-
-async fn announce_failure<E: PublishDomainEvents>(
-    events: &E,
-    id: &FileId,
-    event: &RecordedEvent,
-    attempts: u32,
-) {
-    let failed = DomainEvent::DeliveryFailed(DeliveryFailed {
-        reference: id.reference.clone(),
-        contract_reference: id.contract_reference.clone(),
-        seq: event.seq,
-        event: event.event.as_str(),
-        attempts,
-    });
-    if let Err(error) = events.publish(&[failed]).await {
-        tracing::error!(%error, "the DeliveryFailed domain event was not published");
     }
 }
 
@@ -217,7 +218,7 @@ pub async fn deliver_in_order<S, I, E, C>(
     deadline: Deadline,
 ) -> InterventionFile
 where
-    S: RecordDelivery + SendLease + LoadFile,
+    S: RecordDelivery + SendLease + LoadFile + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -329,7 +330,7 @@ mod tests {
                 owner: PartnerId("p".into()),
                 opening,
             };
-            self.store.open_file(&new).await.unwrap();
+            self.store.open_file(&new, &[]).await.unwrap();
             self.store.file(&new.id()).unwrap()
         }
 

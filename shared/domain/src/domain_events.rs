@@ -95,6 +95,21 @@ pub struct OnCallPeriodClosed {
     pub stopped_early: bool,
 }
 
+/// A domain event as the outbox keeps it, to be published again as it was written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct StoredEvent {
+    #[serde(skip)]
+    pub id: String,
+    #[serde(skip)]
+    pub detail_type: String,
+    /// The `detail` as first written (with its `eventId`).
+    pub detail: serde_json::Value,
+}
+
+/// What other parties are told. Every event carries an `eventId` in its detail, derived
+/// from the change it announces: the same change published twice (the outbox guarantees
+/// at least once) has the same id, for consumers to de-duplicate on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DomainEvent {
@@ -104,12 +119,15 @@ pub enum DomainEvent {
     InterventionClosed(InterventionClosed),
     DocumentPublished(DocumentPublished),
     DocumentRejected(DocumentRejected),
+    /// Read back from the outbox.
+    Stored(StoredEvent),
 }
 
 impl DomainEvent {
     /// The EventBridge `detail-type`.
-    pub fn detail_type(&self) -> &'static str {
+    pub fn detail_type(&self) -> &str {
         match self {
+            DomainEvent::Stored(stored) => &stored.detail_type,
             DomainEvent::InterventionOpened(_) => "InterventionOpened",
             DomainEvent::InterventionClosed(_) => "InterventionClosed",
             DomainEvent::DocumentPublished(_) => "DocumentPublished",
@@ -119,8 +137,58 @@ impl DomainEvent {
         }
     }
 
+    /// The event's identity: the same change, the same id.
+    pub fn event_id(&self) -> String {
+        let parts: Vec<String> = match self {
+            DomainEvent::Stored(stored) => return stored.id.clone(),
+            DomainEvent::InterventionOpened(e) => vec![
+                e.contract_reference.clone(),
+                e.reference.clone(),
+                e.event_date.to_intent_string(),
+            ],
+            DomainEvent::InterventionClosed(e) => vec![
+                e.contract_reference.clone(),
+                e.reference.clone(),
+                e.event_date.to_intent_string(),
+            ],
+            DomainEvent::DeliveryFailed(e) => vec![
+                e.contract_reference.clone(),
+                e.reference.clone(),
+                e.seq.to_string(),
+                e.attempts.to_string(),
+            ],
+            DomainEvent::DocumentPublished(e) => vec![e.object_identity.clone()],
+            DomainEvent::DocumentRejected(e) => vec![e.object_identity.clone()],
+            DomainEvent::OnCallPeriodClosed(e) => {
+                vec![serde_json::to_string(e).expect("domain events always serialise")]
+            }
+        };
+        let mut all: Vec<&str> = vec![self.detail_type()];
+        all.extend(parts.iter().map(String::as_str));
+        crate::file::fingerprint_text(&all)[..32].to_string()
+    }
+
+    /// The `detail`: the event's fields and its `eventId`.
+    pub fn detail_value(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("domain events always serialise");
+        if let serde_json::Value::Object(map) = &mut value {
+            map.entry("eventId")
+                .or_insert_with(|| serde_json::Value::String(self.event_id()));
+        }
+        value
+    }
+
     pub fn detail_json(&self) -> String {
-        serde_json::to_string(self).expect("domain events always serialise")
+        self.detail_value().to_string()
+    }
+
+    /// As the outbox keeps it.
+    pub fn stored(&self) -> StoredEvent {
+        StoredEvent {
+            id: self.event_id(),
+            detail_type: self.detail_type().to_string(),
+            detail: self.detail_value(),
+        }
     }
 
     pub fn opened(file: &InterventionFile) -> Option<Self> {

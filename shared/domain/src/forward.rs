@@ -23,9 +23,10 @@ use crate::file::InterventionFile;
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::FileId;
 use crate::oncall::CloserPolicy;
+use crate::outbox::publish_announced;
 use crate::ports::{
     ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
-    ListPendingDocuments, LoadFile, OpenDocument, PublishDocument, PublishDomainEvents,
+    ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument, PublishDomainEvents,
     PublishToIntent, PublishedDocument, ReadObject, RecordDelivery, SendLease, SourceError,
     StoreError,
 };
@@ -86,8 +87,8 @@ pub async fn forward_document<L, F, R, I, E, C>(
     object: &ObjectRef,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger,
-    F: LoadFile + SendLease + RecordDelivery,
+    L: DocumentLedger + Outbox,
+    F: LoadFile + SendLease + RecordDelivery + Outbox,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -130,8 +131,8 @@ async fn forward_claimed<L, F, R, I, E, C>(
     claimed: &ClaimedObject,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger,
-    F: LoadFile + SendLease + RecordDelivery,
+    L: DocumentLedger + Outbox,
+    F: LoadFile + SendLease + RecordDelivery + Outbox,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -330,7 +331,7 @@ async fn opening_on_intent<L, F, R, I, E, C>(
     file: InterventionFile,
 ) -> Result<InterventionFile, &'static str>
 where
-    F: LoadFile + SendLease + RecordDelivery,
+    F: LoadFile + SendLease + RecordDelivery + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -401,7 +402,7 @@ async fn published<L, F, R, I, E, C>(
     claimed: &ClaimedObject,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger,
+    L: DocumentLedger + Outbox,
     E: PublishDomainEvents,
     C: Clock,
 {
@@ -419,29 +420,30 @@ where
         .published_at
         .checked_add(policy.retention)
         .unwrap_or(record.published_at);
-    if let Err(error) = ports
-        .ledger
-        .record_published(object, file, &record, expires_at)
-        .await
-    {
-        // Intent has it; the object stays claimed until its lease ends, then the re-send
-        // run takes it over in doubt and finds it on Intent instead of uploading again.
-        tracing::error!(%error, "document published but not recorded");
-    }
-    tracing::info!(
-        size = record.size,
-        attempts = record.attempts,
-        "quitus published on Intent"
-    );
-    let event = DomainEvent::DocumentPublished(DocumentPublished {
+    let announce = [DomainEvent::DocumentPublished(DocumentPublished {
         reference: id.reference.clone(),
         contract_reference: id.contract_reference.clone(),
         object_identity: record.object_identity.clone(),
         size: record.size,
         intent_document_id: record.intent_document_id.clone(),
-    });
-    if let Err(error) = ports.events.publish(&[event]).await {
-        tracing::error!(%error, "the DocumentPublished domain event was not published");
+    })];
+    tracing::info!(
+        size = record.size,
+        attempts = record.attempts,
+        "quitus published on Intent"
+    );
+    match ports
+        .ledger
+        .record_published(object, file, &record, expires_at, &announce)
+        .await
+    {
+        Ok(()) => publish_announced(ports.ledger, ports.events, &announce).await,
+        Err(error) => {
+            // Intent has it; the object stays claimed until its lease ends, then the
+            // re-send run takes it over in doubt and finds it on Intent instead of
+            // uploading again (and records it, announcing it then).
+            tracing::error!(%error, "document published but not recorded");
+        }
     }
     Ok(Forwarded::Published(record))
 }
@@ -454,7 +456,7 @@ async fn refused<L, F, R, I, E, C>(
     failure: &DeliveryFailure,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger,
+    L: DocumentLedger + Outbox,
     E: PublishDomainEvents,
     C: Clock,
 {
@@ -494,8 +496,8 @@ pub async fn forward_pending_documents<L, F, R, I, E, C>(
     report: &mut DocumentsReport,
 ) -> Result<(), StoreError>
 where
-    L: DocumentLedger + ListPendingDocuments,
-    F: LoadFile + SendLease + RecordDelivery,
+    L: DocumentLedger + ListPendingDocuments + Outbox,
+    F: LoadFile + SendLease + RecordDelivery + Outbox,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -551,27 +553,25 @@ async fn reject<L, F, R, I, E, C>(
     detail: &str,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger,
+    L: DocumentLedger + Outbox,
     E: PublishDomainEvents,
     C: Clock,
 {
     tracing::warn!(reason = reason.as_str(), %detail, "document rejected for good");
     let now = ports.clock.now();
     let expires_at = now.checked_add(policy.retention).unwrap_or(now);
-    ports
-        .ledger
-        .record_rejected(object, reason, detail, now, expires_at)
-        .await?;
-    let event = DomainEvent::DocumentRejected(DocumentRejected {
+    let announce = [DomainEvent::DocumentRejected(DocumentRejected {
         reference: id.map(|id| id.reference.clone()),
         contract_reference: id.map(|id| id.contract_reference.clone()),
         bucket: object.bucket.clone(),
         object_identity: object.identity(),
         reason,
         detail: detail.to_string(),
-    });
-    if let Err(error) = ports.events.publish(&[event]).await {
-        tracing::error!(%error, "the DocumentRejected domain event was not published");
-    }
+    })];
+    ports
+        .ledger
+        .record_rejected(object, reason, detail, now, expires_at, &announce)
+        .await?;
+    publish_announced(ports.ledger, ports.events, &announce).await;
     Ok(Forwarded::Rejected(reason))
 }

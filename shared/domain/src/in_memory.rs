@@ -21,6 +21,8 @@ pub struct InMemoryStore {
     leases: Mutex<HashMap<FileId, Timestamp>>,
     unavailable: Mutex<bool>,
     recording_fails: Mutex<bool>,
+    /// The outbox: (written at, event), in write order.
+    outbox: Mutex<Vec<(Timestamp, DomainEvent)>>,
 }
 
 impl InMemoryStore {
@@ -66,14 +68,61 @@ impl InMemoryStore {
     }
 }
 
+impl InMemoryStore {
+    fn write_outbox(&self, announce: &[DomainEvent], at: Timestamp) {
+        self.outbox
+            .lock()
+            .unwrap()
+            .extend(announce.iter().map(|event| (at, event.clone())));
+    }
+
+    /// The ids of the events still in the outbox.
+    pub fn outbox_ids(&self) -> Vec<String> {
+        self.outbox
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, event)| event.event_id())
+            .collect()
+    }
+}
+
+impl crate::ports::Outbox for InMemoryStore {
+    async fn unpublished_events(&self, before: Timestamp) -> Result<Vec<DomainEvent>, StoreError> {
+        self.check_available()?;
+        Ok(self
+            .outbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| *at < before)
+            .map(|(_, event)| DomainEvent::Stored(event.stored()))
+            .collect())
+    }
+
+    async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        self.check_available()?;
+        self.outbox
+            .lock()
+            .unwrap()
+            .retain(|(_, event)| !event_ids.contains(&event.event_id()));
+        Ok(())
+    }
+}
+
 impl OpenFile for InMemoryStore {
-    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+    async fn open_file(
+        &self,
+        file: &NewFile,
+        announce: &[DomainEvent],
+    ) -> Result<OpenFileResult, StoreError> {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
         let id = file.id();
         if let Some(existing) = files.get(&id) {
             return Ok(OpenFileResult::AlreadyExists(existing.clone()));
         }
+        self.write_outbox(announce, file.opening.recorded_at);
         files.insert(
             id.clone(),
             InterventionFile {
@@ -97,6 +146,7 @@ impl CloseFile for InMemoryStore {
         closing: &RecordedEvent,
         outcome: Outcome,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<CloseFileResult, StoreError> {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
@@ -111,6 +161,7 @@ impl CloseFile for InMemoryStore {
         file.state = FileState::Closed(outcome);
         file.events.push(closing.clone());
         file.expires_at = Some(expires_at);
+        self.write_outbox(announce, closing.recorded_at);
         Ok(CloseFileResult::Closed)
     }
 }
@@ -156,6 +207,7 @@ impl RecordDelivery for InMemoryStore {
         id: &FileId,
         seq: u32,
         delivery: &Delivery,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         self.check_available()?;
         if *self.recording_fails.lock().unwrap() {
@@ -167,6 +219,7 @@ impl RecordDelivery for InMemoryStore {
             .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
             .ok_or_else(|| StoreError::Corrupt(format!("no event {seq} on {id}")))?;
         event.delivery = delivery.clone();
+        self.write_outbox(announce, Timestamp::now());
         Ok(())
     }
 }
@@ -258,9 +311,15 @@ impl PublishToIntent for RecordingIntent {
 #[derive(Default)]
 pub struct RecordingEvents {
     published: Mutex<Vec<DomainEvent>>,
+    failing: Mutex<bool>,
 }
 
 impl RecordingEvents {
+    /// The bus refuses every event (or takes them again).
+    pub fn set_failing(&self, failing: bool) {
+        *self.failing.lock().unwrap() = failing;
+    }
+
     pub fn published(&self) -> Vec<DomainEvent> {
         self.published.lock().unwrap().clone()
     }
@@ -268,6 +327,12 @@ impl RecordingEvents {
 
 impl PublishDomainEvents for RecordingEvents {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
+        if *self.failing.lock().unwrap() {
+            return Err(DomainEventError {
+                failed: events.len(),
+                detail: "the bus is switched off".into(),
+            });
+        }
         self.published.lock().unwrap().extend_from_slice(events);
         Ok(())
     }

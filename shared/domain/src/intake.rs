@@ -8,8 +8,9 @@ use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, transition};
 use crate::model::{Event, InterventionLog};
+use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, LoadFile, OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent,
+    Clock, LoadFile, OpenFile, OpenFileResult, Outbox, PublishDomainEvents, PublishToIntent,
     RecordDelivery, SendLease, StoreError,
 };
 
@@ -51,7 +52,7 @@ pub async fn open_intervention<S, I, E, C>(
     log: InterventionLog,
 ) -> Result<Opened, OpenError>
 where
-    S: OpenFile + LoadFile + RecordDelivery + SendLease,
+    S: OpenFile + LoadFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -74,8 +75,17 @@ where
         log,
     };
     let new_file = NewFile { owner, opening };
+    let file = InterventionFile {
+        id: new_file.id(),
+        state,
+        owner: new_file.owner.clone(),
+        events: vec![new_file.opening.clone()],
+        documents: Vec::new(),
+        expires_at: None,
+    };
+    let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
 
-    match store.open_file(&new_file).await? {
+    match store.open_file(&new_file, &announce).await? {
         OpenFileResult::AlreadyExists(existing) => {
             let same_claim = existing.owner == new_file.owner
                 && existing
@@ -95,20 +105,11 @@ where
         }
         OpenFileResult::Created => {
             tracing::info!("file opened and stored; delivering to Intent");
-            let file = InterventionFile {
-                id: new_file.id(),
-                state,
-                owner: new_file.owner,
-                events: vec![new_file.opening],
-                documents: Vec::new(),
-                expires_at: None,
-            };
             let file = deliver_in_order(store, intent, events, clock, file, Deadline::none()).await;
-            if let Some(event) = DomainEvent::opened(&file)
-                && let Err(error) = events.publish(&[event]).await
-            {
-                tracing::error!(%error, "the InterventionOpened domain event was not published");
-            }
+            // The outbox holds it since the opening's write; published now with the
+            // delivery as it stands (same eventId).
+            let opened: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
+            publish_announced(store, events, &opened).await;
             Ok(Opened {
                 outcome: OpenOutcome::Created,
                 file,

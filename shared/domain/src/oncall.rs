@@ -23,7 +23,7 @@ use crate::file::{Delivery, InterventionFile};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
-    Clock, CloseFile, ListOpenFiles, ListOpenOnIntent, ListPendingEvents, LoadFile,
+    Clock, CloseFile, ListOpenFiles, ListOpenOnIntent, ListPendingEvents, LoadFile, Outbox,
     PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease, StoreError,
 };
 use crate::sensitive::Sensitive;
@@ -184,7 +184,7 @@ pub async fn close_stragglers<S, I, E, C>(
     report: &mut ClosingReport,
 ) -> Result<(), StoreError>
 where
-    S: ListOpenFiles + LoadFile + CloseFile + RecordDelivery + SendLease,
+    S: ListOpenFiles + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -252,7 +252,7 @@ async fn close_one<S, I, E, C>(
     id: &FileId,
 ) -> Result<Straggler, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery + SendLease,
+    S: LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -329,7 +329,7 @@ pub async fn resend_pending<S, I, E, C>(
     report: &mut ResendReport,
 ) -> Result<(), StoreError>
 where
-    S: ListPendingEvents + LoadFile + RecordDelivery + SendLease,
+    S: ListPendingEvents + LoadFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -382,7 +382,7 @@ async fn resend_file<S, I, E, C>(
     id: &FileId,
 ) -> Result<ResendReport, StoreError>
 where
-    S: LoadFile + RecordDelivery + SendLease,
+    S: LoadFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,

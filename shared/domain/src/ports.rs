@@ -34,11 +34,12 @@ pub enum OpenFileResult {
 }
 
 /// Stores a new file with its opening event, atomically, unless one with the same identity
-/// exists.
+/// exists. `announce` goes to the outbox in the same write.
 pub trait OpenFile: Send + Sync {
     fn open_file(
         &self,
         file: &NewFile,
+        announce: &[DomainEvent],
     ) -> impl Future<Output = Result<OpenFileResult, StoreError>> + Send;
 }
 
@@ -51,7 +52,8 @@ pub enum CloseFileResult {
 }
 
 /// Closes an open file: appends the closing event and moves the state, atomically, only if
-/// the file is still open at `expected_version`. Every item of the file gets its expiry.
+/// the file is still open at `expected_version`. Every item of the file gets its expiry;
+/// `announce` goes to the outbox in the same write.
 pub trait CloseFile: Send + Sync {
     fn close_file(
         &self,
@@ -60,6 +62,7 @@ pub trait CloseFile: Send + Sync {
         closing: &RecordedEvent,
         outcome: Outcome,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send;
 }
 
@@ -71,13 +74,32 @@ pub trait LoadFile: Send + Sync {
     ) -> impl Future<Output = Result<Option<InterventionFile>, StoreError>> + Send;
 }
 
-/// Records where one event stands with Intent.
+/// Records where one event stands with Intent (never over a delivered one); `announce`
+/// goes to the outbox in the same write.
 pub trait RecordDelivery: Send + Sync {
     fn record_delivery(
         &self,
         id: &FileId,
         seq: u32,
         delivery: &Delivery,
+        announce: &[DomainEvent],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Domain events written with the state changes that cause them (the outbox), until they
+/// are on the bus: published by the request that made the change, then by the re-send
+/// run for any left behind (a crash between the write and the publication).
+pub trait Outbox: Send + Sync {
+    /// Events written before `before` and not yet known to be published, oldest first.
+    fn unpublished_events(
+        &self,
+        before: Timestamp,
+    ) -> impl Future<Output = Result<Vec<DomainEvent>, StoreError>> + Send;
+
+    /// These events (by `event_id`) are on the bus.
+    fn clear_published(
+        &self,
+        event_ids: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -321,16 +343,18 @@ pub trait DocumentLedger: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks the object published and adds the document to its file's history,
-    /// atomically; both expire at `expires_at`.
+    /// atomically (with `announce` in the outbox); both expire at `expires_at`.
     fn record_published(
         &self,
         object: &ObjectRef,
         file: &InterventionFile,
         record: &DocumentRecord,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks the object rejected for good.
+    /// Marks the object rejected for good (with `announce` in the outbox).
+    #[allow(clippy::too_many_arguments)]
     fn record_rejected(
         &self,
         object: &ObjectRef,
@@ -338,6 +362,7 @@ pub trait DocumentLedger: Send + Sync {
         detail: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

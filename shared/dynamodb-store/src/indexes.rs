@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 
 impl DynamoDbStore {
     /// Every item of one index's shards named `{shard_prefix}-N`, with `projection`.
-    async fn index_items(
+    pub(crate) async fn index_items(
         &self,
         index: &str,
         shard_attribute: &str,

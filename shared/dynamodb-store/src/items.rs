@@ -64,10 +64,70 @@ pub fn document_shard(pk: &str) -> String {
     format!("document-{}", shard_of(pk))
 }
 
+/// Documents Intent refused (reason `intent_rejected`), waiting for an operator's redrive,
+/// sit in the same index under `rejected-N`.
+pub fn rejected_shard(pk: &str) -> String {
+    format!("rejected-{}", shard_of(pk))
+}
+
+/// Domain events not yet on the bus (the outbox) sit in the same index under `outbox-N`.
+pub fn outbox_shard(pk: &str) -> String {
+    format!("outbox-{}", shard_of(pk))
+}
+
+pub const OUTBOX_SK: &str = "OUTBOX";
+
+pub fn outbox_pk(event_id: &str) -> String {
+    format!("OUTBOX#{event_id}")
+}
+
+/// How long an outbox item is kept if nothing publishes it (a safety net: the re-send run
+/// publishes it within minutes).
+const OUTBOX_RETENTION_SECONDS: i64 = 14 * 86_400;
+
+/// One domain event in the outbox, written in the same transaction as its state change.
+pub fn outbox_item(event: &oncall_domain::DomainEvent, now: Timestamp) -> Item {
+    let id = event.event_id();
+    let pk = outbox_pk(&id);
+    HashMap::from([
+        ("sk".to_string(), s(OUTBOX_SK)),
+        ("itemType".to_string(), s("outbox")),
+        ("eventId".to_string(), s(&id)),
+        ("detailType".to_string(), s(event.detail_type())),
+        ("detail".to_string(), s(event.detail_json())),
+        ("writtenAt".to_string(), s(now.to_string())),
+        ("pendingShard".to_string(), s(outbox_shard(&pk))),
+        (
+            "pendingSince".to_string(),
+            s(format!("{}#{id}", sortable_time(now))),
+        ),
+        (
+            "expiresAt".to_string(),
+            n(now.as_second() + OUTBOX_RETENTION_SECONDS),
+        ),
+        ("pk".to_string(), s(pk)),
+    ])
+}
+
+/// A domain event read back from the outbox.
+pub fn stored_event(item: &Item) -> Result<oncall_domain::DomainEvent, StoreError> {
+    let what = "outbox item";
+    let detail = get_s(item, "detail", what)?;
+    Ok(oncall_domain::DomainEvent::Stored(
+        oncall_domain::domain_events::StoredEvent {
+            id: get_s(item, "eventId", what)?.to_string(),
+            detail_type: get_s(item, "detailType", what)?.to_string(),
+            detail: serde_json::from_str(detail).map_err(|_| corrupt(what, "detail"))?,
+        },
+    ))
+}
+
 /// The shard-name prefixes of the `pending-events` index.
 pub const PENDING_PREFIX: &str = "pending";
 pub const FAILED_PREFIX: &str = "failed";
 pub const DOCUMENT_PREFIX: &str = "document";
+pub const REJECTED_PREFIX: &str = "rejected";
+pub const OUTBOX_PREFIX: &str = "outbox";
 
 /// A UTC time that sorts as text (fixed width, whole seconds): the sort keys of the
 /// sparse indexes.

@@ -8,6 +8,7 @@ use crate::items::{
 use crate::store::{DynamoDbStore, Transaction, is_condition_failure, unavailable};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use jiff::Timestamp;
+use oncall_domain::DomainEvent;
 use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
 use oncall_domain::file::InterventionFile;
 use oncall_domain::model::FileId;
@@ -265,6 +266,7 @@ impl DocumentLedger for DynamoDbStore {
         file: &InterventionFile,
         record: &DocumentRecord,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let mark = self.update(
             &object_pk(&object.identity()),
@@ -297,11 +299,12 @@ impl DocumentLedger for DynamoDbStore {
             &[],
             vec![(":yes", AttributeValue::Bool(true))],
         )?;
-        let items = vec![
+        let mut items = vec![
             mark,
             TransactWriteItem::builder().put(document).build(),
             file_mark,
         ];
+        items.extend(self.outbox_puts(announce, record.published_at)?);
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed => Err(StoreError::Unavailable(
@@ -317,8 +320,9 @@ impl DocumentLedger for DynamoDbStore {
         detail: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
-        let item = Self::object_item(
+        let mut item = Self::object_item(
             object,
             "rejected",
             [
@@ -328,9 +332,9 @@ impl DocumentLedger for DynamoDbStore {
                 ("expiresAt", n(expires_at.as_second())),
             ],
         );
-        let result = self
-            .client()
-            .put_item()
+        // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
+        item.extend(crate::operator::rejection_index(object, reason, now));
+        let rejected = Put::builder()
             .table_name(self.table())
             .set_item(Some(item))
             .condition_expression(
@@ -339,12 +343,11 @@ impl DocumentLedger for DynamoDbStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s("in_progress"))
             .expression_attribute_values(":pending", s("pending"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Ok(()),
-            Err(error) => Err(unavailable(error)),
-        }
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().put(rejected).build()];
+        items.extend(self.outbox_puts(announce, now)?);
+        // Already published or rejected: nothing to change, nothing to announce.
+        self.transact(items).await.map(|_| ())
     }
 }

@@ -26,6 +26,7 @@
 mod indexes;
 mod items;
 mod ledger;
+mod operator;
 mod store;
 
 pub use items::{INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX, file_pk};

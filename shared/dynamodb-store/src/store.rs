@@ -1,19 +1,24 @@
 use crate::items::{
-    FILE_SK, Item, delivery_attributes, event_item, event_sk, file_from_items, file_item, file_pk,
-    n, s,
+    FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX, delivery_attributes, event_item,
+    event_sk, file_from_items, file_item, file_pk, n, outbox_item, outbox_pk, s, sortable_time,
+    stored_event,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
+};
 use jiff::Timestamp;
+use oncall_domain::DomainEvent;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::Outcome;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, LeaseGrant, LoadFile, OpenFile, OpenFileResult, RecordDelivery,
-    SendLease, StoreError,
+    CloseFile, CloseFileResult, LeaseGrant, LoadFile, OpenFile, OpenFileResult, Outbox,
+    RecordDelivery, SendLease, StoreError,
 };
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How often a transaction that lost a race with another one is tried again.
@@ -193,16 +198,43 @@ impl DynamoDbStore {
     }
 }
 
+impl DynamoDbStore {
+    /// The outbox items announcing a change, to add to its transaction (an event written
+    /// twice is the same item: no condition).
+    pub(crate) fn outbox_puts(
+        &self,
+        announce: &[DomainEvent],
+        now: Timestamp,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        announce
+            .iter()
+            .map(|event| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(outbox_item(event, now)))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect()
+    }
+}
+
 impl OpenFile for DynamoDbStore {
-    async fn open_file(&self, file: &NewFile) -> Result<OpenFileResult, StoreError> {
+    async fn open_file(
+        &self,
+        file: &NewFile,
+        announce: &[DomainEvent],
+    ) -> Result<OpenFileResult, StoreError> {
         let id = file.id();
-        let items = vec![
+        let mut items = vec![
             self.put(
                 file_item(&id, &file.owner, &file.opening),
                 "attribute_not_exists(pk)",
             )?,
             self.put(event_item(&id, &file.opening)?, "attribute_not_exists(pk)")?,
         ];
+        items.extend(self.outbox_puts(announce, file.opening.recorded_at)?);
         match self.transact(items).await? {
             Transaction::Committed => Ok(OpenFileResult::Created),
             Transaction::ConditionFailed => match self.load_file(&id).await? {
@@ -223,6 +255,7 @@ impl CloseFile for DynamoDbStore {
         closing: &RecordedEvent,
         outcome: Outcome,
         expires_at: Timestamp,
+        announce: &[DomainEvent],
     ) -> Result<CloseFileResult, StoreError> {
         let pk = file_pk(id);
         let ttl = || AttributeValue::N(expires_at.as_second().to_string());
@@ -260,6 +293,7 @@ impl CloseFile for DynamoDbStore {
                 vec![(":ttl", ttl())],
             )?);
         }
+        items.extend(self.outbox_puts(announce, closing.recorded_at)?);
         match self.transact(items).await? {
             Transaction::Committed => Ok(CloseFileResult::Closed),
             Transaction::ConditionFailed => {
@@ -286,6 +320,7 @@ impl RecordDelivery for DynamoDbStore {
         id: &FileId,
         seq: u32,
         delivery: &Delivery,
+        announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let pk = file_pk(id);
         let mut sets = Vec::new();
@@ -322,15 +357,62 @@ impl RecordDelivery for DynamoDbStore {
             sets.push(format!("{attribute} = {placeholder}"));
             values.push((placeholder, value));
         }
-        let removes: &[&str] = match delivery {
-            Delivery::Pending { in_doubt: true, .. } => &["deliveredAt"],
-            Delivery::Pending { .. } => &["deliveredAt", "inDoubt"],
-            Delivery::Delivered { .. } => &["pendingShard", "pendingSince", "lastError", "inDoubt"],
-            Delivery::Failed { .. } => &["inDoubt"],
+        let removes: Vec<&str> = match delivery {
+            Delivery::Pending {
+                in_doubt,
+                last_error,
+                last_attempt_at,
+                ..
+            } => {
+                let mut removes = vec!["deliveredAt"];
+                if !in_doubt {
+                    removes.push("inDoubt");
+                }
+                // A redriven event starts afresh: no stale attempt time holds it back.
+                if last_attempt_at.is_none() {
+                    removes.push("lastAttemptAt");
+                }
+                if last_error.is_none() {
+                    removes.push("lastError");
+                }
+                removes
+            }
+            Delivery::Delivered { .. } => {
+                vec!["pendingShard", "pendingSince", "lastError", "inDoubt"]
+            }
+            Delivery::Failed { .. } => vec!["inDoubt"],
         };
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        // Never overwrite a delivery Intent already acknowledged.
+        let condition = "attribute_exists(pk) AND #delivery <> :delivered";
+        if !announce.is_empty() {
+            // The state change and its announcement, in one transaction.
+            let values: Vec<(&str, AttributeValue)> = values
+                .iter()
+                .map(|(placeholder, value)| (placeholder.as_str(), value.clone()))
+                .collect();
+            let mut items = vec![self.update(
+                &pk,
+                event_sk(seq),
+                &expression,
+                condition,
+                &[("#delivery", "delivery")],
+                values,
+            )?];
+            items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
+            return match self.transact(items).await? {
+                Transaction::Committed => Ok(()),
+                Transaction::ConditionFailed => {
+                    tracing::info!(
+                        seq,
+                        "event already delivered (or gone); delivery state left as is"
+                    );
+                    Ok(())
+                }
+            };
         }
         let mut request = self
             .client
@@ -339,8 +421,7 @@ impl RecordDelivery for DynamoDbStore {
             .key("pk", AttributeValue::S(pk))
             .key("sk", AttributeValue::S(event_sk(seq)))
             .update_expression(expression)
-            // Never overwrite a delivery Intent already acknowledged.
-            .condition_expression("attribute_exists(pk) AND #delivery <> :delivered");
+            .condition_expression(condition);
         request = request.expression_attribute_names("#delivery", "delivery");
         for (placeholder, value) in values {
             request = request.expression_attribute_values(placeholder, value);
@@ -356,6 +437,64 @@ impl RecordDelivery for DynamoDbStore {
             }
             Err(error) => Err(unavailable(error)),
         }
+    }
+}
+
+impl Outbox for DynamoDbStore {
+    async fn unpublished_events(&self, before: Timestamp) -> Result<Vec<DomainEvent>, StoreError> {
+        let mut items = self
+            .index_items(PENDING_EVENTS_INDEX, "pendingShard", OUTBOX_PREFIX, None)
+            .await?;
+        items.retain(|item| {
+            item.get("pendingSince")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|since| since.as_str() < sortable_time(before).as_str())
+        });
+        items.sort_by(|a, b| {
+            let since = |item: &Item| {
+                item.get("pendingSince")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            since(a).cmp(&since(b))
+        });
+        items.iter().map(stored_event).collect()
+    }
+
+    async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+        // BatchWriteItem: 25 deletes a call.
+        for chunk in event_ids.chunks(25) {
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|id| {
+                    let delete = DeleteRequest::builder()
+                        .key("pk", AttributeValue::S(outbox_pk(id)))
+                        .key("sk", AttributeValue::S(OUTBOX_SK.to_string()))
+                        .build()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let mut pending = Some(HashMap::from([(self.table.clone(), requests)]));
+            for attempt in 0..=CONTENTION_RETRIES {
+                let Some(requests) = pending.take().filter(|r| !r.is_empty()) else {
+                    break;
+                };
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(requests))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = output.unprocessed_items;
+                if pending.as_ref().is_some_and(|p| !p.is_empty()) {
+                    contention_pause(attempt).await;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

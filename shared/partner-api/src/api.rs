@@ -8,8 +8,8 @@ use http::{HeaderMap, Response, StatusCode, header};
 use oncall_domain::closure::{CloseError, CloseOutcome, Closer, ClosurePolicy, close_intervention};
 use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
 use oncall_domain::ports::{
-    Clock, CloseFile, LoadFile, OpenFile, PublishDomainEvents, PublishToIntent, RecordDelivery,
-    SendLease,
+    Clock, CloseFile, LoadFile, OpenFile, Outbox, PublishDomainEvents, PublishToIntent,
+    RecordDelivery, SendLease,
 };
 use oncall_domain::validation::{parse_json, validate_intervention_log};
 use oncall_domain::{Delivery, FileId};
@@ -77,7 +77,7 @@ fn contract_of(value: &Value) -> Option<&str> {
 
 impl<S, I, E, C> PartnerApi<S, I, E, C>
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease,
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,

@@ -10,11 +10,11 @@ use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile,
-    OpenFileResult, ReadBacklog, RecordDelivery, SendLease,
+    OpenFileResult, Outbox, ReadBacklog, RecordDelivery, SendLease,
 };
 use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::validation::parse_intervention_log;
-use oncall_domain::{Delivery, FileId, NewFile, PartnerId, RecordedEvent};
+use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
 
 /// Everything a complete store implements.
 pub trait FullStore:
@@ -28,6 +28,7 @@ pub trait FullStore:
     + ListPendingDocuments
     + ReadBacklog
     + SendLease
+    + Outbox
 {
 }
 
@@ -42,6 +43,7 @@ impl<T> FullStore for T where
         + ListPendingDocuments
         + ReadBacklog
         + SendLease
+        + Outbox
 {
 }
 
@@ -95,13 +97,85 @@ pub async fn check_store<S: FullStore>(store: &S) {
     open_and_pending_listings(store).await;
     documents_ledger_claims_once(store).await;
     one_sender_at_a_time(store).await;
+    events_wait_in_the_outbox_until_published(store).await;
+}
+
+async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {
+    let file = new_file(&reference());
+    let loaded = oncall_domain::InterventionFile {
+        id: file.id(),
+        state: FileState::Open,
+        owner: file.owner.clone(),
+        events: vec![file.opening.clone()],
+        documents: Vec::new(),
+        expires_at: None,
+    };
+    let opened = DomainEvent::opened(&loaded).unwrap();
+    store
+        .open_file(&file, std::slice::from_ref(&opened))
+        .await
+        .unwrap();
+    // Written with the opening: the re-send run finds it (as stored, same id and detail).
+    let later = Timestamp::now() + SignedDuration::from_mins(1);
+    let waiting = store.unpublished_events(later).await.unwrap();
+    let found = waiting
+        .iter()
+        .find(|event| event.event_id() == opened.event_id())
+        .expect("the opening's event is in the outbox");
+    assert_eq!(found.detail_type(), "InterventionOpened");
+    assert_eq!(found.detail_value(), opened.detail_value());
+    // A second claim of the same file writes nothing, so announces nothing new.
+    store
+        .open_file(&file, std::slice::from_ref(&opened))
+        .await
+        .unwrap();
+    store.clear_published(&[opened.event_id()]).await.unwrap();
+    assert!(
+        !store
+            .unpublished_events(later)
+            .await
+            .unwrap()
+            .iter()
+            .any(|event| event.event_id() == opened.event_id()),
+        "cleared once published"
+    );
+    // A refusal recorded with its announcement: both or neither.
+    let failed = DomainEvent::DeliveryFailed(oncall_domain::domain_events::DeliveryFailed {
+        reference: file.id().reference,
+        contract_reference: file.id().contract_reference,
+        seq: 1,
+        event: "acknowledged",
+        attempts: 1,
+    });
+    store
+        .record_delivery(
+            &file.id(),
+            1,
+            &Delivery::Failed {
+                attempts: 1,
+                last_error: "Intent rejected the request with HTTP 400".into(),
+                last_attempt_at: now(),
+            },
+            std::slice::from_ref(&failed),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unpublished_events(later)
+            .await
+            .unwrap()
+            .iter()
+            .any(|event| event.event_id() == failed.event_id())
+    );
+    store.clear_published(&[failed.event_id()]).await.unwrap();
 }
 
 async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
     let reference = reference();
     let file = new_file(&reference);
     assert_eq!(
-        store.open_file(&file).await.unwrap(),
+        store.open_file(&file, &[]).await.unwrap(),
         OpenFileResult::Created,
         "a new file is created"
     );
@@ -113,7 +187,7 @@ async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
         vec![file.opening.clone()],
         "the opening round-trips"
     );
-    match store.open_file(&file).await.unwrap() {
+    match store.open_file(&file, &[]).await.unwrap() {
         OpenFileResult::AlreadyExists(existing) => assert_eq!(existing, loaded),
         other => panic!("a second opening must find the first, got {other:?}"),
     }
@@ -130,7 +204,7 @@ async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
 async fn one_sender_at_a_time<S: FullStore>(store: &S) {
     let file = new_file(&reference());
     let id = file.id();
-    store.open_file(&file).await.unwrap();
+    store.open_file(&file, &[]).await.unwrap();
     let until = now() + SignedDuration::from_mins(3);
     assert_eq!(
         store.take_send_lease(&id, now(), until).await.unwrap(),
@@ -172,14 +246,14 @@ async fn one_sender_at_a_time<S: FullStore>(store: &S) {
 async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: &S) {
     let file = new_file(&reference());
     let id = file.id();
-    store.open_file(&file).await.unwrap();
+    store.open_file(&file, &[]).await.unwrap();
     let in_doubt = Delivery::Pending {
         attempts: 1,
         last_error: Some("Intent's answer was lost".into()),
         last_attempt_at: Some(now()),
         in_doubt: true,
     };
-    store.record_delivery(&id, 1, &in_doubt).await.unwrap();
+    store.record_delivery(&id, 1, &in_doubt, &[]).await.unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
         in_doubt
@@ -190,7 +264,7 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
         last_attempt_at: Some(now()),
         in_doubt: false,
     };
-    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    store.record_delivery(&id, 1, &retrying, &[]).await.unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
         retrying,
@@ -200,8 +274,11 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
         attempts: 5,
         delivered_at: now(),
     };
-    store.record_delivery(&id, 1, &delivered).await.unwrap();
-    store.record_delivery(&id, 1, &retrying).await.unwrap();
+    store
+        .record_delivery(&id, 1, &delivered, &[])
+        .await
+        .unwrap();
+    store.record_delivery(&id, 1, &retrying, &[]).await.unwrap();
     assert_eq!(
         store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
         delivered,
@@ -213,10 +290,17 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
     let reference = reference();
     let file = new_file(&reference);
     let id = file.id();
-    store.open_file(&file).await.unwrap();
+    store.open_file(&file, &[]).await.unwrap();
     let expires_at = now() + SignedDuration::from_hours(24);
     let stale = store
-        .close_file(&id, 7, &closing(&reference, 8), Outcome::Done, expires_at)
+        .close_file(
+            &id,
+            7,
+            &closing(&reference, 8),
+            Outcome::Done,
+            expires_at,
+            &[],
+        )
         .await
         .unwrap();
     assert!(
@@ -224,7 +308,14 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
         "a stale version does not close: {stale:?}"
     );
     let closed = store
-        .close_file(&id, 1, &closing(&reference, 2), Outcome::Done, expires_at)
+        .close_file(
+            &id,
+            1,
+            &closing(&reference, 2),
+            Outcome::Done,
+            expires_at,
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(closed, CloseFileResult::Closed);
@@ -239,6 +330,7 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
             &closing(&reference, 2),
             Outcome::PartialRepair,
             expires_at,
+            &[],
         )
         .await
         .unwrap();
@@ -252,8 +344,8 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
     let open = new_file(&reference());
     let closed_ref = reference();
     let closed = new_file(&closed_ref);
-    store.open_file(&open).await.unwrap();
-    store.open_file(&closed).await.unwrap();
+    store.open_file(&open, &[]).await.unwrap();
+    store.open_file(&closed, &[]).await.unwrap();
     store
         .close_file(
             &closed.id(),
@@ -261,6 +353,7 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
             &closing(&closed_ref, 2),
             Outcome::Done,
             now(),
+            &[],
         )
         .await
         .unwrap();
@@ -291,6 +384,7 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
                 attempts: 1,
                 delivered_at: now(),
             },
+            &[],
         )
         .await
         .unwrap();
@@ -313,6 +407,7 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
                 last_error: "Intent rejected the request with HTTP 400".into(),
                 last_attempt_at: now(),
             },
+            &[],
         )
         .await
         .unwrap();
@@ -324,7 +419,7 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
 async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     let reference = reference();
     let file = new_file(&reference);
-    store.open_file(&file).await.unwrap();
+    store.open_file(&file, &[]).await.unwrap();
     let object = ObjectRef {
         bucket: "docs".into(),
         key: format!("quitus/contract1/{reference}/q.pdf"),
@@ -389,7 +484,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     };
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
     store
-        .record_published(&object, &loaded, &record, lease)
+        .record_published(&object, &loaded, &record, lease, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -427,6 +522,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
             "not a PDF",
             now(),
             lease,
+            &[],
         )
         .await
         .unwrap();

@@ -52,7 +52,7 @@ async fn main() {
                         log,
                     },
                 };
-                bridge.api.store.open_file(&file).await.unwrap();
+                bridge.api.store.open_file(&file, &[]).await.unwrap();
                 bridge
                     .simulator
                     .seed_open_intervention(&file.opening.log.reference, "contract1");

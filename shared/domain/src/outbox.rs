@@ -1,0 +1,125 @@
+//! The outbox: every domain event is written with the state change that causes it (same
+//! store transaction), then put on the bus; what could not be put there stays in the
+//! outbox and the re-send run publishes it. At least once: consumers de-duplicate on the
+//! `eventId` every event carries.
+
+use crate::domain_events::DomainEvent;
+use crate::ports::{Outbox, PublishDomainEvents, StoreError};
+use jiff::Timestamp;
+
+/// Puts events the store just wrote to its outbox on the bus, then clears them there.
+/// A failure is logged: the events stay in the outbox for the re-send run.
+pub async fn publish_announced<S, E>(store: &S, events: &E, announced: &[DomainEvent])
+where
+    S: Outbox,
+    E: PublishDomainEvents,
+{
+    if announced.is_empty() {
+        return;
+    }
+    match events.publish(announced).await {
+        Ok(()) => {
+            let ids: Vec<String> = announced.iter().map(DomainEvent::event_id).collect();
+            if let Err(error) = store.clear_published(&ids).await {
+                tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "domain events not published now; the outbox keeps them for the re-send run");
+        }
+    }
+}
+
+/// Publishes what the outbox still holds from before `before` (events whose request
+/// died or whose bus call failed), ten at a time. Returns how many went out.
+pub async fn publish_outbox<S, E>(
+    store: &S,
+    events: &E,
+    before: Timestamp,
+) -> Result<usize, StoreError>
+where
+    S: Outbox,
+    E: PublishDomainEvents,
+{
+    let left = store.unpublished_events(before).await?;
+    let mut published = 0;
+    for batch in left.chunks(10) {
+        match events.publish(batch).await {
+            Ok(()) => {
+                let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
+                store.clear_published(&ids).await?;
+                published += batch.len();
+            }
+            Err(error) => {
+                tracing::error!(%error, "outbox events could not be published; the next run tries again");
+            }
+        }
+    }
+    if published > 0 {
+        tracing::warn!(published, "domain events left in the outbox were published");
+    }
+    Ok(published)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
+    use crate::intake::open_intervention;
+    use crate::seeds::SEED_OPENING;
+    use crate::validation::parse_intervention_log;
+
+    #[tokio::test]
+    async fn an_event_the_bus_did_not_take_is_published_later_with_the_same_id() {
+        let store = InMemoryStore::default();
+        let intent = RecordingIntent::default();
+        let events = RecordingEvents::default();
+        let clock = FixedClock("2026-11-28T20:00:00Z".parse().unwrap());
+        events.set_failing(true);
+        let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
+        open_intervention(
+            &store,
+            &intent,
+            &events,
+            &clock,
+            crate::PartnerId("p".into()),
+            log,
+        )
+        .await
+        .unwrap();
+        assert!(events.published().is_empty());
+        let kept = store.outbox_ids();
+        assert_eq!(kept.len(), 1, "written with the opening, kept");
+
+        events.set_failing(false);
+        let later = clock.0 + jiff::SignedDuration::from_mins(5);
+        assert_eq!(publish_outbox(&store, &events, later).await.unwrap(), 1);
+        let published = events.published();
+        assert_eq!(published[0].detail_type(), "InterventionOpened");
+        assert_eq!(published[0].event_id(), kept[0]);
+        let detail: serde_json::Value = serde_json::from_str(&published[0].detail_json()).unwrap();
+        assert_eq!(detail["eventId"], kept[0].as_str());
+        assert_eq!(detail["reference"], "INTER-0500");
+        assert!(store.outbox_ids().is_empty(), "cleared once on the bus");
+        assert_eq!(publish_outbox(&store, &events, later).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_published_event_leaves_the_outbox_at_once() {
+        let store = InMemoryStore::default();
+        let events = RecordingEvents::default();
+        let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
+        open_intervention(
+            &store,
+            &RecordingIntent::default(),
+            &events,
+            &FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
+            crate::PartnerId("p".into()),
+            log,
+        )
+        .await
+        .unwrap();
+        assert_eq!(events.published().len(), 1);
+        assert!(store.outbox_ids().is_empty());
+    }
+}

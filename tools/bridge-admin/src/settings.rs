@@ -1,0 +1,108 @@
+//! Configuration from the functions' variables, looked up through a function (the
+//! process environment in `main`, a map in tests).
+
+use document_forwarder::{DocumentForwarder, ForwarderConfig};
+use intent_client::{IntentClient, IntentConfig};
+use oncall_domain::documents::DocumentPolicy;
+
+/// Looks a variable up.
+pub type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// A variable, if set and not blank.
+pub fn var(env: &Lookup<'_>, name: &str) -> Option<String> {
+    env(name)
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+}
+
+const INTENT_VARIABLES: &str =
+    "INTENT_BASE_URL, INTENT_TOKEN_URL, INTENT_CLIENT_ID, INTENT_CLIENT_SECRET";
+
+/// The Intent client, or why a redrive cannot reach Intent.
+pub fn intent(env: &Lookup<'_>) -> Result<IntentClient, String> {
+    let config = intent_config(env)?;
+    IntentClient::new(config)
+        .map_err(|error| format!("the Intent client could not be set up: {error}"))
+}
+
+fn intent_config(env: &Lookup<'_>) -> Result<IntentConfig, String> {
+    IntentConfig::from_lookup(|name| var(env, name))
+        .map_err(|error| format!("Intent is not configured: {error} (needs {INTENT_VARIABLES})"))
+}
+
+/// `EVENT_SOURCE` (default `oncall-bridge.interventions`).
+pub fn event_source(env: &Lookup<'_>) -> String {
+    var(env, "EVENT_SOURCE").unwrap_or_else(|| "oncall-bridge.interventions".into())
+}
+
+/// `S3_FORCE_PATH_STYLE` (`true` for local S3 emulators).
+pub fn s3_force_path_style(env: &Lookup<'_>) -> bool {
+    var(env, "S3_FORCE_PATH_STYLE").as_deref() == Some("true")
+}
+
+/// The forwarder's limits: `MAX_DOCUMENT_BYTES`, `CLOSED_FILE_RETENTION_DAYS`.
+pub fn document_policy(env: &Lookup<'_>) -> Result<DocumentPolicy, String> {
+    let mut policy = DocumentPolicy::default();
+    if let Some(value) = var(env, "MAX_DOCUMENT_BYTES") {
+        policy.max_bytes = value
+            .parse()
+            .ok()
+            .filter(|bytes| *bytes > 0)
+            .ok_or_else(|| {
+                format!("MAX_DOCUMENT_BYTES must be a positive number of bytes, not {value:?}")
+            })?;
+    }
+    if let Some(value) = var(env, "CLOSED_FILE_RETENTION_DAYS") {
+        let days: i64 = value
+            .parse()
+            .ok()
+            .filter(|days| *days >= 1)
+            .ok_or_else(|| {
+                format!(
+                    "CLOSED_FILE_RETENTION_DAYS must be a whole number of days ≥ 1, not {value:?}"
+                )
+            })?;
+        policy.retention = jiff::SignedDuration::from_hours(24 * days);
+    }
+    Ok(policy)
+}
+
+/// The AWS configuration from the standard chain, with a region and credentials (checked
+/// here, so that their absence is one clear line rather than an SDK error later).
+pub async fn aws_config() -> Result<aws_config::SdkConfig, String> {
+    use aws_sdk_dynamodb::config::ProvideCredentials;
+    let sdk = bridge_runtime::load_aws_config().await;
+    if sdk.region().is_none() {
+        return Err("no AWS region: set AWS_REGION (or a profile's region)".into());
+    }
+    let Some(credentials) = sdk.credentials_provider() else {
+        return Err("no AWS credentials provider".into());
+    };
+    if credentials.provide_credentials().await.is_err() {
+        return Err("no AWS credentials found (standard chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance or task role)".into());
+    }
+    Ok(sdk)
+}
+
+/// The document forwarder as its function builds it, from the same variables.
+pub fn forwarder(
+    sdk: &aws_config::SdkConfig,
+    env: &Lookup<'_>,
+    table: String,
+    policy: DocumentPolicy,
+) -> Result<DocumentForwarder, String> {
+    let event_bus_name = var(env, "EVENT_BUS_NAME")
+        .ok_or("dlq replay needs EVENT_BUS_NAME (the domain event bus)")?;
+    let config = ForwarderConfig {
+        core: bridge_runtime::CoreConfig {
+            table_name: table,
+            event_bus_name,
+            event_source: event_source(env),
+            intent: intent_config(env)?,
+        },
+        policy,
+        s3_force_path_style: s3_force_path_style(env),
+    };
+    DocumentForwarder::new(sdk, config)
+        .map_err(|error| format!("the forwarder could not be set up: {error}"))
+}
