@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use oncall_domain::closure::ClosurePolicy;
 use partner_api::PartnerDirectory;
-use partner_lambda::{FunctionConfig, LambdaPartnerApi, Route, build_api, handle};
+use partner_lambda::{FunctionConfig, LambdaPartnerApi, Route, build_api};
 
 pub use intent_simulator::{Endpoint, Fault, FaultBehaviour, IntentSimulator, SimulatorConfig};
 
@@ -365,14 +365,22 @@ pub fn assert_problem(answer: &Answer, status: u16) {
     assert!(!answer.body["detail"].as_str().unwrap().is_empty());
 }
 
-pub fn answer(response: lambda_http::Response<lambda_http::Body>) -> Answer {
+/// Serves one API Gateway request through a partner function's router, as `lambda_http`
+/// does, and reads the answer.
+pub async fn serve(
+    api: &std::sync::Arc<LambdaPartnerApi>,
+    routes: &[Route],
+    request: ApiGatewayRequest,
+) -> Answer {
+    use tower::ServiceExt;
+    let response = partner_lambda::router(api.clone(), routes)
+        .oneshot(request.into_request())
+        .await
+        .expect("the router always answers");
     let (parts, body) = response.into_parts();
-    let bytes: Vec<u8> = match body {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(text) => text.into_bytes(),
-        lambda_http::Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a readable body");
     Answer {
         status: parts.status.as_u16(),
         content_type: parts
@@ -431,7 +439,7 @@ pub fn partners() -> PartnerDirectory {
 /// The partner API as the Lambda functions wire it, on a fresh table, bus and simulator.
 pub struct Bridge {
     pub sdk: aws_config::SdkConfig,
-    pub api: LambdaPartnerApi,
+    pub api: std::sync::Arc<LambdaPartnerApi>,
     pub simulator: IntentSimulator,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub table: String,
@@ -466,7 +474,7 @@ impl Bridge {
         .unwrap();
         Self {
             sdk,
-            api,
+            api: std::sync::Arc::new(api),
             simulator,
             dynamodb,
             table,
@@ -553,11 +561,7 @@ impl Bridge {
 
     /// Sends a request to the function serving `routes`.
     pub async fn call(&self, routes: &[Route], request: ApiGatewayRequest) -> Answer {
-        answer(
-            handle(&self.api, routes, request.into_request())
-                .await
-                .unwrap(),
-        )
+        serve(&self.api, routes, request).await
     }
 
     /// Sends a request to the claim-intake function.

@@ -5,7 +5,7 @@ use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::seeds::{
     SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED, SEED_OPENING,
 };
-use partner_lambda::{FunctionConfig, build_api, handle};
+use partner_lambda::{FunctionConfig, build_api};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use system_tests::*;
@@ -388,15 +388,12 @@ async fn store_down_means_503_and_nothing_reaches_intent() {
         },
     )
     .unwrap();
-    let answer = answer(
-        handle(
-            &api,
-            INTAKE,
-            ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()).into_request(),
-        )
-        .await
-        .unwrap(),
-    );
+    let answer = serve(
+        &std::sync::Arc::new(api),
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+    )
+    .await;
     assert_problem(&answer, 503);
     assert_eq!(answer.headers["retry-after"], "5");
     assert!(simulator.requests().is_empty());

@@ -389,15 +389,12 @@ async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend
         },
     )
     .unwrap();
-    let answer = answer(
-        partner_lambda::handle(
-            &cut_off,
-            INTAKE,
-            ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()).into_request(),
-        )
-        .await
-        .unwrap(),
-    );
+    let answer = serve(
+        &std::sync::Arc::new(cut_off),
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+    )
+    .await;
     assert_eq!(answer.status, 201, "{:#}", answer.body);
     assert!(
         bridge.tap.drain().await.is_empty(),

@@ -12,12 +12,12 @@ use crate::config::LocalConfig;
 use crate::events::JsonLinesEvents;
 use crate::inbox::{InboxObjects, StabilityTracker};
 use crate::store::EmbeddedStore;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use intent_client::IntentClient;
 use jiff::{SignedDuration, Timestamp};
 use oncall_domain::calendar::{OnCallCalendar, OnCallPeriod};
@@ -27,8 +27,7 @@ use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
 use oncall_domain::forward::{ForwardPorts, forward_document};
 use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::ports::{PublishDomainEvents, StoreError, SystemClock};
-use partner_api::PartnerApi;
-use serde::Deserialize;
+use partner_api::{IdentifyCaller, PartnerApi, Route};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +36,7 @@ pub type LocalApi = PartnerApi<EmbeddedStore, IntentClient, JsonLinesEvents, Sys
 
 /// Everything the local bridge runs on.
 pub struct LocalBridge {
-    pub api: LocalApi,
+    pub api: Arc<LocalApi>,
     pub objects: InboxObjects,
     pub calendar: OnCallCalendar,
     pub closer: CloserPolicy,
@@ -53,7 +52,7 @@ impl LocalBridge {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = EmbeddedStore::open(&config.data_dir.join("bridge.redb"))?;
         Ok(Self {
-            api: PartnerApi {
+            api: Arc::new(PartnerApi {
                 store,
                 intent,
                 events: JsonLinesEvents::new(
@@ -63,7 +62,7 @@ impl LocalBridge {
                 clock: SystemClock,
                 partners: config.partners.directory(),
                 closure: Default::default(),
-            },
+            }),
             objects: InboxObjects::new(config.inbox_dir.clone()),
             calendar: OnCallCalendar::new(config.calendar.clone())
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?,
@@ -71,15 +70,6 @@ impl LocalBridge {
             documents: DocumentPolicy::default(),
             config,
         })
-    }
-
-    fn caller(&self, headers: &HeaderMap) -> Option<String> {
-        let token = headers
-            .get(http::header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")?;
-        self.config.partners.client_of(token.trim())
     }
 
     fn is_admin(&self, headers: &HeaderMap) -> bool {
@@ -209,70 +199,19 @@ fn outcome_label(outcome: &oncall_domain::forward::Forwarded) -> &'static str {
     }
 }
 
-fn into_axum(response: http::Response<Vec<u8>>) -> Response {
-    let (parts, body) = response.into_parts();
-    Response::from_parts(parts, axum::body::Body::from(body))
-}
+/// Local callers: the static bearer tokens of `PARTNERS_FILE`.
+pub struct StaticTokens(pub crate::config::PartnersConfig);
 
-#[derive(Deserialize)]
-struct ContractQuery {
-    #[serde(rename = "contractReference")]
-    contract_reference: Option<String>,
-}
-
-async fn open_intervention(
-    State(bridge): State<Arc<LocalBridge>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let caller = bridge.caller(&headers);
-    into_axum(
-        bridge
-            .api
-            .open_intervention(caller.as_deref(), &headers, &body)
-            .await,
-    )
-}
-
-async fn get_intervention(
-    State(bridge): State<Arc<LocalBridge>>,
-    Path(reference): Path<String>,
-    Query(query): Query<ContractQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let caller = bridge.caller(&headers);
-    into_axum(
-        bridge
-            .api
-            .get_intervention(
-                caller.as_deref(),
-                &reference,
-                query.contract_reference.as_deref(),
-            )
-            .await,
-    )
-}
-
-async fn close_intervention(
-    State(bridge): State<Arc<LocalBridge>>,
-    Path(reference): Path<String>,
-    Query(query): Query<ContractQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let caller = bridge.caller(&headers);
-    into_axum(
-        bridge
-            .api
-            .close_intervention(
-                caller.as_deref(),
-                &reference,
-                query.contract_reference.as_deref(),
-                &headers,
-                &body,
-            )
-            .await,
-    )
+impl IdentifyCaller for StaticTokens {
+    fn caller(&self, request: &Parts) -> Option<String> {
+        let token = request
+            .headers
+            .get(http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
+        self.0.client_of(token.trim())
+    }
 }
 
 /// The operator's trigger: ends the current on-call period now.
@@ -292,17 +231,18 @@ async fn end_period(State(bridge): State<Arc<LocalBridge>>, headers: HeaderMap) 
     }
 }
 
+/// The partner API's router (the same one the Lambda functions serve), with the local
+/// run's own routes: the operator's end of period and a health check.
 pub fn router(bridge: Arc<LocalBridge>) -> Router {
-    Router::new()
-        .route("/interventions", post(open_intervention))
-        .route("/interventions/{reference}", get(get_intervention))
-        .route(
-            "/interventions/{reference}/closure",
-            post(close_intervention),
-        )
+    let local = Router::new()
         .route("/admin/end-period", post(end_period))
         .route("/health", get(|| async { "ok" }))
-        .with_state(bridge)
+        .with_state(bridge.clone());
+    local.merge(partner_api::router(
+        bridge.api.clone(),
+        StaticTokens(bridge.config.partners.clone()),
+        &Route::ALL,
+    ))
 }
 
 /// The background loops: inbox polling and the on-call closer.

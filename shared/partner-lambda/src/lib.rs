@@ -1,41 +1,23 @@
-//! API Gateway glue shared by the partner API functions (HTTP API, payload 2.0, JWT
-//! authorizer): configuration from the environment, wiring of the adapters once per
-//! execution environment, routing by route key, the caller's identity from the JWT claims,
-//! and one tracing span per invocation.
+//! The partner API functions' hosting (HTTP API, payload 2.0, JWT authorizer):
+//! configuration from the environment, the adapters wired once per execution environment,
+//! and the partner API's router (the same one the local run serves) run by `lambda_http`,
+//! with the caller identified from the JWT claims.
 
+use axum::http::request::Parts;
 use bridge_runtime::{CoreAdapters, CoreConfig};
-use bytes::Bytes;
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::{IntentClient, IntentConfig};
+use lambda_http::Error;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::ports::SystemClock;
-use partner_api::{ApiError, PartnerApi, PartnerDirectory};
-use tracing::Instrument;
+pub use partner_api::Route;
+use partner_api::{IdentifyCaller, PartnerApi, PartnerDirectory, RequestId};
+use std::sync::Arc;
 
 pub type LambdaPartnerApi =
     PartnerApi<DynamoDbStore, IntentClient, EventBridgePublisher, SystemClock>;
-
-/// The routes of the partner API; each function serves some of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    OpenIntervention,
-    GetIntervention,
-    CloseIntervention,
-}
-
-impl Route {
-    /// The HTTP API route key, as declared in `template.yaml`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Route::OpenIntervention => "POST /interventions",
-            Route::GetIntervention => "GET /interventions/{reference}",
-            Route::CloseIntervention => "POST /interventions/{reference}/closure",
-        }
-    }
-}
 
 /// Everything a partner function needs from its environment.
 pub struct FunctionConfig {
@@ -100,124 +82,50 @@ pub fn build_api(
 }
 
 /// A function's whole `main`: JSON tracing, configuration, clients, then the runtime loop
-/// serving `routes`.
+/// serving `routes` of the partner API's router.
 pub async fn run(routes: &'static [Route]) -> Result<(), Error> {
     bridge_runtime::init_tracing();
     let sdk = bridge_runtime::load_aws_config().await;
     let api = build_api(&sdk, FunctionConfig::from_env()?)?;
-    let api = &api;
-    lambda_http::run(service_fn(move |request| handle(api, routes, request))).await
+    lambda_http::run(router(Arc::new(api), routes)).await
+}
+
+/// The partner API's router as a Lambda function serves it: callers identified by API
+/// Gateway's JWT authorizer, the Lambda request id on every log line.
+pub fn router(api: Arc<LambdaPartnerApi>, routes: &[Route]) -> axum::Router {
+    partner_api::router(api, JwtAuthorizer, routes)
+        .layer(axum::middleware::map_request(lambda_request_id))
 }
 
 /// The partner's client id, from the JWT authorizer's claims (Cognito client-credentials
 /// access tokens carry `client_id`).
-pub fn caller_of(request: &Request) -> Option<String> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(context) => context
-            .authorizer
-            .as_ref()?
-            .jwt
-            .as_ref()?
-            .claims
-            .get("client_id")
-            .cloned(),
-        #[allow(unreachable_patterns)]
-        _ => None,
+pub struct JwtAuthorizer;
+
+impl IdentifyCaller for JwtAuthorizer {
+    fn caller(&self, request: &Parts) -> Option<String> {
+        match request.extensions.get::<RequestContext>()? {
+            RequestContext::ApiGatewayV2(context) => context
+                .authorizer
+                .as_ref()?
+                .jwt
+                .as_ref()?
+                .claims
+                .get("client_id")
+                .cloned(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
     }
 }
 
-fn route_key(request: &Request) -> Option<String> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(context) => context.route_key.clone(),
-        #[allow(unreachable_patterns)]
-        _ => None,
+/// Puts the Lambda request id where the router's span finds it.
+async fn lambda_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
+    let id = request
+        .extensions()
+        .get::<lambda_http::Context>()
+        .map(|context| context.request_id.clone());
+    if let Some(id) = id {
+        request.extensions_mut().insert(RequestId(id));
     }
-}
-
-fn request_id(request: &Request) -> String {
     request
-        .lambda_context_ref()
-        .map(|context| context.request_id.clone())
-        .unwrap_or_default()
-}
-
-fn body_bytes(request: &Request) -> Bytes {
-    match request.body() {
-        Body::Text(text) => Bytes::copy_from_slice(text.as_bytes()),
-        Body::Binary(bytes) => Bytes::copy_from_slice(bytes),
-        _ => Bytes::new(),
-    }
-}
-
-fn path_parameter(request: &Request, name: &str) -> Option<String> {
-    request
-        .path_parameters_ref()
-        .and_then(|parameters| parameters.first(name))
-        .map(str::to_string)
-}
-
-fn query_parameter(request: &Request, name: &str) -> Option<String> {
-    request
-        .query_string_parameters_ref()
-        .and_then(|parameters| parameters.first(name))
-        .map(str::to_string)
-}
-
-fn into_lambda(response: http::Response<Vec<u8>>) -> Response<Body> {
-    let (parts, body) = response.into_parts();
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// One invocation: route, call the partner API, answer. One span per invocation, with the
-/// file reference recorded once known.
-pub async fn handle(
-    api: &LambdaPartnerApi,
-    routes: &[Route],
-    request: Request,
-) -> Result<Response<Body>, Error> {
-    let span = tracing::info_span!(
-        "invocation",
-        request_id = %request_id(&request),
-        route = tracing::field::Empty,
-        reference = tracing::field::Empty,
-        contract = tracing::field::Empty,
-    );
-    async move {
-        let caller = caller_of(&request);
-        let caller = caller.as_deref();
-        let key = route_key(&request).unwrap_or_default();
-        tracing::Span::current().record("route", key.as_str());
-        let route = routes.iter().copied().find(|route| route.key() == key);
-        let reference = path_parameter(&request, "reference");
-        let contract = query_parameter(&request, "contractReference");
-        let response = match (route, reference) {
-            (Some(Route::OpenIntervention), _) => {
-                api.open_intervention(caller, request.headers(), &body_bytes(&request))
-                    .await
-            }
-            (Some(Route::GetIntervention), Some(reference)) => {
-                api.get_intervention(caller, &reference, contract.as_deref())
-                    .await
-            }
-            (Some(Route::CloseIntervention), Some(reference)) => {
-                api.close_intervention(
-                    caller,
-                    &reference,
-                    contract.as_deref(),
-                    request.headers(),
-                    &body_bytes(&request),
-                )
-                .await
-            }
-            _ => ApiError::NoRoute {
-                method: request.method().to_string(),
-                path: request.uri().path().to_string(),
-            }
-            .into_response(),
-        };
-        tracing::info!(status = response.status().as_u16(), "answered");
-        Ok(into_lambda(response))
-    }
-    .instrument(span)
-    .await
 }

@@ -1,0 +1,272 @@
+//! The partner API as one axum `Router`, whatever hosts it: `lambda_http` in the Lambda
+//! functions (API Gateway's HTTP API, JWT authorizer) and `axum::serve` in the local run.
+//! The host only says who the caller is ([`IdentifyCaller`]) and which routes it serves.
+
+use crate::api::{MAX_BODY_BYTES, PartnerApi};
+use crate::problem::ApiError;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use oncall_domain::ports::{
+    Clock, CloseFile, LoadFile, OpenFile, Outbox, PublishDomainEvents, PublishToIntent,
+    RecordDelivery, SendLease,
+};
+use serde::Deserialize;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The routes of the partner API; each Lambda function serves some of them, the local run
+/// all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    OpenIntervention,
+    GetIntervention,
+    CloseIntervention,
+}
+
+impl Route {
+    pub const ALL: [Route; 3] = [
+        Route::OpenIntervention,
+        Route::GetIntervention,
+        Route::CloseIntervention,
+    ];
+
+    /// The method and path template, as declared in `template.yaml`'s HTTP API routes.
+    pub fn key(self) -> &'static str {
+        match self {
+            Route::OpenIntervention => "POST /interventions",
+            Route::GetIntervention => "GET /interventions/{reference}",
+            Route::CloseIntervention => "POST /interventions/{reference}/closure",
+        }
+    }
+}
+
+/// Who is calling: the partner's client id, if the request is authenticated. API Gateway's
+/// JWT authorizer (claims in the request context) in Lambda; static bearer tokens locally.
+pub trait IdentifyCaller: Send + Sync + 'static {
+    fn caller(&self, request: &Parts) -> Option<String>;
+}
+
+/// The request id a host puts in the request's extensions, for the span.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// What every handler works with.
+pub struct ApiState<S, I, E, C, A> {
+    pub api: Arc<PartnerApi<S, I, E, C>>,
+    pub identify: Arc<A>,
+}
+
+impl<S, I, E, C, A> Clone for ApiState<S, I, E, C, A> {
+    fn clone(&self) -> Self {
+        Self {
+            api: self.api.clone(),
+            identify: self.identify.clone(),
+        }
+    }
+}
+
+/// The caller, as the host identifies it (`None`: unauthenticated; each operation answers
+/// 401 itself, in problem+json).
+pub struct Caller(pub Option<String>);
+
+impl<S, I, E, C, A> FromRequestParts<ApiState<S, I, E, C, A>> for Caller
+where
+    S: Send + Sync,
+    I: Send + Sync,
+    E: Send + Sync,
+    C: Send + Sync,
+    A: IdentifyCaller,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState<S, I, E, C, A>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Caller(state.identify.caller(parts)))
+    }
+}
+
+#[derive(Deserialize)]
+struct ContractQuery {
+    #[serde(rename = "contractReference")]
+    contract_reference: Option<String>,
+}
+
+fn into_axum(response: http::Response<Vec<u8>>) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The body, read up to the API's limit (a larger one is answered 413 as problem+json,
+/// without reading the rest).
+async fn limited_body(body: Body) -> Result<bytes::Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            into_axum(
+                ApiError::PayloadTooLarge {
+                    size: MAX_BODY_BYTES + 1,
+                    limit: MAX_BODY_BYTES,
+                }
+                .into_response(),
+            )
+        })
+}
+
+async fn open<S, I, E, C, A>(
+    State(state): State<ApiState<S, I, E, C, A>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response
+where
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    I: PublishToIntent + 'static,
+    E: PublishDomainEvents + 'static,
+    C: Clock + 'static,
+    A: IdentifyCaller,
+{
+    let body = match limited_body(body).await {
+        Ok(body) => body,
+        Err(too_large) => return too_large,
+    };
+    into_axum(
+        state
+            .api
+            .open_intervention(caller.as_deref(), &headers, &body)
+            .await,
+    )
+}
+
+async fn read<S, I, E, C, A>(
+    State(state): State<ApiState<S, I, E, C, A>>,
+    Caller(caller): Caller,
+    Path(reference): Path<String>,
+    Query(query): Query<ContractQuery>,
+) -> Response
+where
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    I: PublishToIntent + 'static,
+    E: PublishDomainEvents + 'static,
+    C: Clock + 'static,
+    A: IdentifyCaller,
+{
+    into_axum(
+        state
+            .api
+            .get_intervention(
+                caller.as_deref(),
+                &reference,
+                query.contract_reference.as_deref(),
+            )
+            .await,
+    )
+}
+
+async fn close<S, I, E, C, A>(
+    State(state): State<ApiState<S, I, E, C, A>>,
+    Caller(caller): Caller,
+    Path(reference): Path<String>,
+    Query(query): Query<ContractQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response
+where
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    I: PublishToIntent + 'static,
+    E: PublishDomainEvents + 'static,
+    C: Clock + 'static,
+    A: IdentifyCaller,
+{
+    let body = match limited_body(body).await {
+        Ok(body) => body,
+        Err(too_large) => return too_large,
+    };
+    into_axum(
+        state
+            .api
+            .close_intervention(
+                caller.as_deref(),
+                &reference,
+                query.contract_reference.as_deref(),
+                &headers,
+                &body,
+            )
+            .await,
+    )
+}
+
+async fn no_route(request: Request) -> Response {
+    into_axum(
+        ApiError::NoRoute {
+            method: request.method().to_string(),
+            path: request.uri().path().to_string(),
+        }
+        .into_response(),
+    )
+}
+
+/// One span per request, carrying the request id (when the host gives one), the route and,
+/// once known, the file reference; one log line with the status.
+async fn request_span(request: Request, next: Next) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = %request_id,
+        method = %request.method(),
+        reference = tracing::field::Empty,
+        contract = tracing::field::Empty,
+    );
+    async move {
+        let response = next.run(request).await;
+        tracing::info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The partner API serving `routes` for `api`, callers identified by `identify`.
+pub fn router<S, I, E, C, A>(
+    api: Arc<PartnerApi<S, I, E, C>>,
+    identify: A,
+    routes: &[Route],
+) -> Router
+where
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    I: PublishToIntent + 'static,
+    E: PublishDomainEvents + 'static,
+    C: Clock + 'static,
+    A: IdentifyCaller,
+{
+    let state = ApiState {
+        api,
+        identify: Arc::new(identify),
+    };
+    let mut router = Router::new();
+    for route in routes {
+        router = match route {
+            Route::OpenIntervention => router.route("/interventions", post(open)),
+            Route::GetIntervention => router.route("/interventions/{reference}", get(read)),
+            Route::CloseIntervention => {
+                router.route("/interventions/{reference}/closure", post(close))
+            }
+        };
+    }
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_span))
+}
