@@ -38,7 +38,7 @@ pub fn install_crypto_provider() {
 pub async fn sdk_config() -> aws_config::SdkConfig {
     endpoints();
     install_crypto_provider();
-    bridge_runtime::load_aws_config().await
+    aws_wiring::load_aws_config().await
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -461,7 +461,7 @@ impl Bridge {
         let api = build_api(
             &sdk,
             FunctionConfig {
-                core: bridge_runtime::CoreConfig {
+                core: aws_wiring::CoreConfig {
                     table_name: table.clone(),
                     event_bus_name: tap.bus_name.clone(),
                     event_source: SOURCE.into(),
@@ -501,7 +501,7 @@ impl Bridge {
         oncall_closer::OnCallCloser::with_clock(
             &self.sdk,
             oncall_closer::CloserConfig {
-                core: bridge_runtime::CoreConfig {
+                core: aws_wiring::CoreConfig {
                     table_name: self.table.clone(),
                     event_bus_name: self.tap.bus_name.clone(),
                     event_source: SOURCE.into(),
@@ -546,7 +546,7 @@ impl Bridge {
         document_forwarder::DocumentForwarder::new(
             &self.sdk,
             document_forwarder::ForwarderConfig {
-                core: bridge_runtime::CoreConfig {
+                core: aws_wiring::CoreConfig {
                     table_name: self.table.clone(),
                     event_bus_name: self.tap.bus_name.clone(),
                     event_source: SOURCE.into(),
@@ -746,7 +746,7 @@ impl LogCapture {
             .get_or_init(|| {
                 let capture = LogCapture::default();
                 let writer = capture.clone();
-                let subscriber = bridge_runtime::json_subscriber(
+                let subscriber = telemetry::json_subscriber(
                     tracing_subscriber::EnvFilter::new("debug"),
                     move || writer.clone(),
                 );

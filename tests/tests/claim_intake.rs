@@ -377,7 +377,7 @@ async fn store_down_means_503_and_nothing_reaches_intent() {
     let api = build_api(
         &sdk,
         FunctionConfig {
-            core: bridge_runtime::CoreConfig {
+            core: aws_wiring::CoreConfig {
                 table_name: unique("no-such-table"),
                 event_bus_name: "default".into(),
                 event_source: SOURCE.into(),

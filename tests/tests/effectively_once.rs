@@ -378,7 +378,7 @@ async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend
     let cut_off = partner_lambda::build_api(
         &bridge.sdk,
         partner_lambda::FunctionConfig {
-            core: bridge_runtime::CoreConfig {
+            core: aws_wiring::CoreConfig {
                 table_name: bridge.table.clone(),
                 event_bus_name: "no-such-bus".into(),
                 event_source: SOURCE.into(),

@@ -6,7 +6,7 @@
 //! that succeeded are recorded (a redelivery skips them).
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use bridge_runtime::{CoreAdapters, CoreConfig};
+use aws_wiring::{CoreAdapters, CoreConfig};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
@@ -16,6 +16,7 @@ use oncall_domain::forward::{ForwardPorts, Forwarded, forward_document};
 use oncall_domain::ports::SystemClock;
 use s3_documents::S3Documents;
 use serde::Serialize;
+use settings::Settings;
 use tracing::Instrument;
 
 pub struct DocumentForwarder {
@@ -38,27 +39,18 @@ impl ForwarderConfig {
     /// `TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, the `INTENT_*` variables,
     /// `MAX_DOCUMENT_BYTES` (default 52428800 = 50 MiB), `CLOSED_FILE_RETENTION_DAYS`
     /// (default 395) and `S3_FORCE_PATH_STYLE` (default false).
-    pub fn from_env() -> Result<Self, Error> {
-        let mut policy = DocumentPolicy::default();
-        if let Some(bytes) = bridge_runtime::parsed_env(
-            "MAX_DOCUMENT_BYTES",
-            "a positive number of bytes",
-            |b: &u64| *b > 0,
-        )? {
-            policy.max_bytes = bytes;
-        }
-        policy.retention = jiff::SignedDuration::from_hours(24 * bridge_runtime::retention_days()?);
+    pub fn from_settings(settings: &Settings) -> Result<Self, Error> {
         Ok(Self {
-            core: CoreConfig::from_env()?,
-            policy,
-            s3_force_path_style: bridge_runtime::env_or("S3_FORCE_PATH_STYLE", "false") == "true",
+            core: CoreConfig::from_settings(settings)?,
+            policy: aws_wiring::document_policy(settings)?,
+            s3_force_path_style: settings.flag("S3_FORCE_PATH_STYLE", false)?,
         })
     }
 }
 
 impl DocumentForwarder {
     /// Built once per execution environment.
-    pub fn new(sdk: &bridge_runtime::SdkConfig, config: ForwarderConfig) -> Result<Self, Error> {
+    pub fn new(sdk: &aws_wiring::SdkConfig, config: ForwarderConfig) -> Result<Self, Error> {
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(config.s3_force_path_style)
             .build();

@@ -3,9 +3,10 @@ use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    bridge_runtime::init_tracing();
-    let sdk = bridge_runtime::load_aws_config().await;
-    let forwarder = DocumentForwarder::new(&sdk, ForwarderConfig::from_env()?)?;
+    telemetry::init_tracing();
+    let config = ForwarderConfig::from_settings(&settings::Settings::from_process())?;
+    let sdk = aws_wiring::load_aws_config().await;
+    let forwarder = DocumentForwarder::new(&sdk, config)?;
     let forwarder = &forwarder;
     lambda_runtime::run(service_fn(move |event| handle_invocation(forwarder, event))).await
 }

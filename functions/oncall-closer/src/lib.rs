@@ -9,7 +9,7 @@
 //!   across runs), and finishes closing the last ended period if a previous run stopped
 //!   early near its deadline.
 
-use bridge_runtime::{CoreAdapters, CoreConfig};
+use aws_wiring::{CoreAdapters, CoreConfig};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
@@ -25,6 +25,7 @@ use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::ports::{Clock, PublishDomainEvents, SystemClock};
 use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
+use settings::Settings;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -77,89 +78,69 @@ pub struct CloserConfig {
     pub s3_force_path_style: bool,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parse_env<T: std::str::FromStr>(name: &str, what: &str) -> Result<Option<T>, Error> {
-    Ok(bridge_runtime::parsed_env(name, what, |_: &T| true)?)
-}
-
 impl CloserConfig {
     /// `TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, the `INTENT_*` variables;
     /// `RECONCILE_CONTRACTS` (comma-separated); calendar: `ONCALL_TIME_ZONE`
     /// (Europe/Paris), `ONCALL_PERIOD_START` (18:00), `ONCALL_PERIOD_END` (08:00),
     /// `ONCALL_EXTRA_NON_WORKING_DAYS` (`2026-12-24,2026-12-28..2026-12-31`); closing:
     /// `AUTO_CLOSE_OUTCOME` (`partial_repair` or `done`), `AUTO_CLOSE_DESCRIPTION`,
-    /// `CLOSER_CONCURRENCY` (50), `CLOSED_FILE_RETENTION_DAYS` (395),
-    /// `TICK_TOLERANCE_MINUTES` (30); waiting documents: `MAX_DOCUMENT_BYTES`,
-    /// `S3_FORCE_PATH_STYLE`.
-    pub fn from_env() -> Result<Self, Error> {
+    /// `CLOSER_CONCURRENCY` (1–500, default 50), `CLOSED_FILE_RETENTION_DAYS` (1–3650,
+    /// default 395), `TICK_TOLERANCE_MINUTES` (0–720, default 30); waiting documents:
+    /// `MAX_DOCUMENT_BYTES`, `S3_FORCE_PATH_STYLE`.
+    pub fn from_settings(settings: &Settings) -> Result<Self, Error> {
         let calendar = CalendarConfig::from_env_values(
-            env("ONCALL_TIME_ZONE").as_deref(),
-            env("ONCALL_PERIOD_START").as_deref(),
-            env("ONCALL_PERIOD_END").as_deref(),
-            env("ONCALL_EXTRA_NON_WORKING_DAYS").as_deref(),
+            settings.text("ONCALL_TIME_ZONE").as_deref(),
+            settings.text("ONCALL_PERIOD_START").as_deref(),
+            settings.text("ONCALL_PERIOD_END").as_deref(),
+            settings.text("ONCALL_EXTRA_NON_WORKING_DAYS").as_deref(),
         )?;
         let mut policy = CloserPolicy::default();
-        if let Some(outcome) = env("AUTO_CLOSE_OUTCOME") {
-            policy.outcome = match Outcome::parse(outcome.trim()) {
-                Some(outcome @ (Outcome::PartialRepair | Outcome::Done)) => outcome,
-                _ => {
-                    return Err(format!(
-                        "AUTO_CLOSE_OUTCOME must be partial_repair or done, not {outcome:?}"
-                    )
-                    .into());
+        if let Some(outcome) =
+            settings.parsed("AUTO_CLOSE_OUTCOME", "partial_repair or done", |value| {
+                match Outcome::parse(value) {
+                    Some(outcome @ (Outcome::PartialRepair | Outcome::Done)) => Some(outcome),
+                    _ => None,
                 }
-            };
+            })?
+        {
+            policy.outcome = outcome;
         }
-        if let Some(description) = env("AUTO_CLOSE_DESCRIPTION") {
+        if let Some(description) = settings.text("AUTO_CLOSE_DESCRIPTION") {
             policy.description = description;
         }
-        if let Some(concurrency) = parse_env::<usize>("CLOSER_CONCURRENCY", "a whole number")? {
-            policy.concurrency = concurrency.clamp(1, 500);
-        }
-        policy.closure = ClosurePolicy::with_retention_days(bridge_runtime::retention_days()?);
-        let tolerance =
-            parse_env::<i64>("TICK_TOLERANCE_MINUTES", "a whole number of minutes")?.unwrap_or(30);
-        let core = CoreConfig::from_env()?;
+        policy.concurrency = settings.number("CLOSER_CONCURRENCY", 1..=500, policy.concurrency)?;
+        policy.closure = ClosurePolicy::with_retention_days(aws_wiring::retention_days(settings)?);
+        let tolerance = settings.number("TICK_TOLERANCE_MINUTES", 0..=720, 30)?;
+        let core = CoreConfig::from_settings(settings)?;
         policy.attempts_per_run = core.intent.retry.max_attempts;
-        let mut documents = DocumentPolicy::default();
-        if let Some(bytes) = bridge_runtime::parsed_env(
-            "MAX_DOCUMENT_BYTES",
-            "a positive number of bytes",
-            |b: &u64| *b > 0,
-        )? {
-            documents.max_bytes = bytes;
-        }
-        documents.retention = policy.closure.retention;
         Ok(Self {
             core,
             calendar,
             policy,
-            documents,
-            s3_force_path_style: bridge_runtime::env_or("S3_FORCE_PATH_STYLE", "false") == "true",
-            contracts: env("RECONCILE_CONTRACTS")
+            documents: aws_wiring::document_policy(settings)?,
+            s3_force_path_style: settings.flag("S3_FORCE_PATH_STYLE", false)?,
+            contracts: settings
+                .text("RECONCILE_CONTRACTS")
                 .unwrap_or_default()
                 .split(',')
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
                 .collect(),
-            tolerance: SignedDuration::from_mins(tolerance.max(0)),
+            tolerance: SignedDuration::from_mins(tolerance),
         })
     }
 }
 
 impl OnCallCloser<SystemClock> {
     /// Built once per execution environment.
-    pub fn new(sdk: &bridge_runtime::SdkConfig, config: CloserConfig) -> Result<Self, Error> {
+    pub fn new(sdk: &aws_wiring::SdkConfig, config: CloserConfig) -> Result<Self, Error> {
         Self::with_clock(sdk, config, SystemClock)
     }
 }
 
 impl<C: Clock> OnCallCloser<C> {
     pub fn with_clock(
-        sdk: &bridge_runtime::SdkConfig,
+        sdk: &aws_wiring::SdkConfig,
         config: CloserConfig,
         clock: C,
     ) -> Result<Self, Error> {

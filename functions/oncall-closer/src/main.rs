@@ -3,9 +3,10 @@ use oncall_closer::{CloserConfig, OnCallCloser, handle_invocation};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    bridge_runtime::init_tracing();
-    let sdk = bridge_runtime::load_aws_config().await;
-    let closer = OnCallCloser::new(&sdk, CloserConfig::from_env()?)?;
+    telemetry::init_tracing();
+    let config = CloserConfig::from_settings(&settings::Settings::from_process())?;
+    let sdk = aws_wiring::load_aws_config().await;
+    let closer = OnCallCloser::new(&sdk, config)?;
     let closer = &closer;
     lambda_runtime::run(service_fn(move |event| handle_invocation(closer, event))).await
 }

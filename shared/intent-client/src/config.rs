@@ -51,12 +51,10 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A missing or invalid `INTENT_*` variable.
 #[derive(Debug, thiserror::Error)]
-#[error("missing or invalid environment variable {name}: {reason}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub reason: String,
-}
+#[error(transparent)]
+pub struct ConfigError(#[from] pub settings::SettingError);
 
 impl IntentConfig {
     pub fn new(base_url: &str, token_url: &str, client_id: &str, client_secret: &str) -> Self {
@@ -72,56 +70,38 @@ impl IntentConfig {
     }
 
     /// `INTENT_BASE_URL`, `INTENT_TOKEN_URL`, `INTENT_CLIENT_ID`, `INTENT_CLIENT_SECRET`,
-    /// and optionally `INTENT_MAX_ATTEMPTS`, `INTENT_REQUEST_TIMEOUT_MS`.
+    /// and optionally `INTENT_MAX_ATTEMPTS` (1–10, default 4) and
+    /// `INTENT_REQUEST_TIMEOUT_MS` (100–60000, default 10000), from the process.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_settings(&settings::Settings::from_process())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|value| !value.trim().is_empty())
-                .ok_or(ConfigError {
-                    name,
-                    reason: "not set".into(),
-                })
-        };
-        let base_url = required("INTENT_BASE_URL")?;
-        let token_url = required("INTENT_TOKEN_URL")?;
+    /// The same variables, from `settings`.
+    pub fn from_settings(settings: &settings::Settings) -> Result<Self, ConfigError> {
+        let base_url = settings.required("INTENT_BASE_URL")?;
+        let token_url = settings.required("INTENT_TOKEN_URL")?;
         for (name, url) in [
             ("INTENT_BASE_URL", &base_url),
             ("INTENT_TOKEN_URL", &token_url),
         ] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(ConfigError {
-                    name,
-                    reason: "must be an http(s) URL".into(),
-                });
+                return Err(ConfigError(settings::SettingError::Invalid {
+                    name: name.to_string(),
+                    expected: "an http(s) URL".into(),
+                    value: url.clone(),
+                }));
             }
         }
         let mut config = Self::new(
             &base_url,
             &token_url,
-            &required("INTENT_CLIENT_ID")?,
-            &required("INTENT_CLIENT_SECRET")?,
+            &settings.required("INTENT_CLIENT_ID")?,
+            &settings.required("INTENT_CLIENT_SECRET")?,
         );
-        if let Some(value) = lookup("INTENT_MAX_ATTEMPTS") {
-            config.retry.max_attempts =
-                value.parse().ok().filter(|n| *n >= 1).ok_or(ConfigError {
-                    name: "INTENT_MAX_ATTEMPTS",
-                    reason: "must be a whole number ≥ 1".into(),
-                })?;
-        }
-        if let Some(value) = lookup("INTENT_REQUEST_TIMEOUT_MS") {
-            config.request_timeout = value
-                .parse()
-                .ok()
-                .filter(|n| *n >= 1)
-                .map(Duration::from_millis)
-                .ok_or(ConfigError {
-                    name: "INTENT_REQUEST_TIMEOUT_MS",
-                    reason: "must be a whole number of milliseconds".into(),
-                })?;
+        config.retry.max_attempts =
+            settings.number("INTENT_MAX_ATTEMPTS", 1..=10, config.retry.max_attempts)?;
+        if let Some(millis) = settings.optional_number("INTENT_REQUEST_TIMEOUT_MS", 100..=60_000)? {
+            config.request_timeout = Duration::from_millis(millis);
         }
         Ok(config)
     }
@@ -134,7 +114,7 @@ mod tests {
 
     #[test]
     fn reads_the_four_variables_and_refuses_gaps() {
-        let env: HashMap<&str, &str> = [
+        let env: HashMap<&'static str, &'static str> = [
             ("INTENT_BASE_URL", "https://apisandbox.hubintent.com/api/"),
             (
                 "INTENT_TOKEN_URL",
@@ -145,17 +125,21 @@ mod tests {
             ("INTENT_MAX_ATTEMPTS", "6"),
         ]
         .into();
-        let config = IntentConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let lookup = env.clone();
+        let config = IntentConfig::from_settings(&settings::Settings::from_lookup(move |k| {
+            lookup.get(k).map(|v| v.to_string())
+        }))
+        .unwrap();
         assert_eq!(config.base_url, "https://apisandbox.hubintent.com/api");
         assert_eq!(config.retry.max_attempts, 6);
         assert!(!format!("{config:?}").contains("secret\""));
 
-        let missing = IntentConfig::from_lookup(|k| {
+        let missing = IntentConfig::from_settings(&settings::Settings::from_lookup(move |k| {
             (k != "INTENT_CLIENT_SECRET")
                 .then(|| env.get(k).map(|v| v.to_string()))
                 .flatten()
-        })
+        }))
         .unwrap_err();
-        assert_eq!(missing.name, "INTENT_CLIENT_SECRET");
+        assert_eq!(missing.to_string(), "INTENT_CLIENT_SECRET is required");
     }
 }

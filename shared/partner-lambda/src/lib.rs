@@ -3,8 +3,8 @@
 //! and the partner API's router (the same one the local run serves) run by `lambda_http`,
 //! with the caller identified from the JWT claims.
 
+use aws_wiring::{CoreAdapters, CoreConfig};
 use axum::http::request::Parts;
-use bridge_runtime::{CoreAdapters, CoreConfig};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::{IntentClient, IntentConfig};
@@ -14,6 +14,7 @@ use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::ports::SystemClock;
 pub use partner_api::Route;
 use partner_api::{IdentifyCaller, PartnerApi, PartnerDirectory, RequestId};
+use settings::Settings;
 use std::sync::Arc;
 
 pub type LambdaPartnerApi =
@@ -29,15 +30,13 @@ pub struct FunctionConfig {
 impl FunctionConfig {
     /// The shared variables (`TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, `INTENT_*`),
     /// `PARTNER_CONTRACTS` and `CLOSED_FILE_RETENTION_DAYS` (default 395).
-    pub fn from_env() -> Result<Self, Error> {
-        let mut core = CoreConfig::from_env()?;
-        core.intent = request_path_budget(core.intent);
+    pub fn from_settings(settings: &Settings) -> Result<Self, Error> {
+        let mut core = CoreConfig::from_settings(settings)?;
+        core.intent = request_path_budget(settings, core.intent);
         Ok(Self {
             core,
-            partners: PartnerDirectory::from_json(&bridge_runtime::required_env(
-                "PARTNER_CONTRACTS",
-            )?)?,
-            closure: ClosurePolicy::with_retention_days(bridge_runtime::retention_days()?),
+            partners: PartnerDirectory::from_json(&settings.required("PARTNER_CONTRACTS")?)?,
+            closure: ClosurePolicy::with_retention_days(aws_wiring::retention_days(settings)?),
         })
     }
 }
@@ -45,11 +44,11 @@ impl FunctionConfig {
 /// Inside an API request, Intent gets a shorter budget than in background runs, so the
 /// partner always has an answer (202 "pending") well within API Gateway's 30 s: unless
 /// set explicitly, 3 attempts of at most 5 s each with at most 2 s of backoff.
-fn request_path_budget(mut intent: IntentConfig) -> IntentConfig {
-    if std::env::var("INTENT_MAX_ATTEMPTS").is_err() {
+fn request_path_budget(settings: &Settings, mut intent: IntentConfig) -> IntentConfig {
+    if settings.text("INTENT_MAX_ATTEMPTS").is_none() {
         intent.retry.max_attempts = 3;
     }
-    if std::env::var("INTENT_REQUEST_TIMEOUT_MS").is_err() {
+    if settings.text("INTENT_REQUEST_TIMEOUT_MS").is_none() {
         intent.request_timeout = std::time::Duration::from_secs(5);
         intent.connect_timeout = std::time::Duration::from_secs(2);
     }
@@ -63,7 +62,7 @@ fn request_path_budget(mut intent: IntentConfig) -> IntentConfig {
 /// Builds the API once per execution environment: one SDK config, one HTTP client, one
 /// Intent token cache.
 pub fn build_api(
-    sdk: &bridge_runtime::SdkConfig,
+    sdk: &aws_wiring::SdkConfig,
     config: FunctionConfig,
 ) -> Result<LambdaPartnerApi, Error> {
     let CoreAdapters {
@@ -84,9 +83,10 @@ pub fn build_api(
 /// A function's whole `main`: JSON tracing, configuration, clients, then the runtime loop
 /// serving `routes` of the partner API's router.
 pub async fn run(routes: &'static [Route]) -> Result<(), Error> {
-    bridge_runtime::init_tracing();
-    let sdk = bridge_runtime::load_aws_config().await;
-    let api = build_api(&sdk, FunctionConfig::from_env()?)?;
+    telemetry::init_tracing();
+    let config = FunctionConfig::from_settings(&Settings::from_process())?;
+    let sdk = aws_wiring::load_aws_config().await;
+    let api = build_api(&sdk, config)?;
     lambda_http::run(router(Arc::new(api), routes)).await
 }
 

@@ -81,7 +81,7 @@ async fn main() {
     let closer = oncall_closer::OnCallCloser::new(
         &bridge.sdk,
         oncall_closer::CloserConfig {
-            core: bridge_runtime::CoreConfig {
+            core: aws_wiring::CoreConfig {
                 table_name: bridge.table.clone(),
                 event_bus_name: bus,
                 event_source: SOURCE.into(),

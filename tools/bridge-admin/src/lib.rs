@@ -455,6 +455,10 @@ async fn run_aws(cli: &Cli, env: &Lookup<'_>, out: &mut dyn Write, err: &mut dyn
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         return dlq::replay(&sqs, &queue_url, *max, &forwarder, cli.json, out, err).await;
     }
+    let path_style = match settings::s3_force_path_style(env) {
+        Ok(path_style) => path_style,
+        Err(why) => return fail(err, EXIT_CONFIG, why),
+    };
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let intent = settings::intent(env);
     let events = settings::var(env, "EVENT_BUS_NAME")
@@ -468,7 +472,7 @@ async fn run_aws(cli: &Cli, env: &Lookup<'_>, out: &mut dyn Write, err: &mut dyn
         .ok_or_else(|| "a redrive needs EVENT_BUS_NAME (the domain event bus)".to_string());
     let objects = S3Documents::new(aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(settings::s3_force_path_style(env))
+            .force_path_style(path_style)
             .build(),
     ));
     let senders = match (&intent, &events) {

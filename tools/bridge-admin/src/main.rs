@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
     // output is the command's.
     if std::env::var_os("RUST_LOG").is_some() {
         let filter = tracing_subscriber::EnvFilter::from_default_env();
-        let _ = tracing::subscriber::set_global_default(bridge_runtime::json_subscriber(
+        let _ = tracing::subscriber::set_global_default(telemetry::json_subscriber(
             filter,
             std::io::stderr,
         ));

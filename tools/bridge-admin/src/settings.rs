@@ -8,11 +8,15 @@ use oncall_domain::documents::DocumentPolicy;
 /// Looks a variable up.
 pub type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
+/// The functions' one configuration reader over `env` (blank is unset, values trimmed,
+/// numbers within their ranges).
+fn reader<'a>(env: &'a Lookup<'a>) -> ::settings::Settings<'a> {
+    ::settings::Settings::from_lookup(move |name| env(name))
+}
+
 /// A variable, if set and not blank.
 pub fn var(env: &Lookup<'_>, name: &str) -> Option<String> {
-    env(name)
-        .map(|value| value.trim().to_string())
-        .filter(|value| !value.is_empty())
+    reader(env).text(name)
 }
 
 const INTENT_VARIABLES: &str =
@@ -26,7 +30,7 @@ pub fn intent(env: &Lookup<'_>) -> Result<IntentClient, String> {
 }
 
 fn intent_config(env: &Lookup<'_>) -> Result<IntentConfig, String> {
-    IntentConfig::from_lookup(|name| var(env, name))
+    IntentConfig::from_settings(&reader(env))
         .map_err(|error| format!("Intent is not configured: {error} (needs {INTENT_VARIABLES})"))
 }
 
@@ -36,42 +40,23 @@ pub fn event_source(env: &Lookup<'_>) -> String {
 }
 
 /// `S3_FORCE_PATH_STYLE` (`true` for local S3 emulators).
-pub fn s3_force_path_style(env: &Lookup<'_>) -> bool {
-    var(env, "S3_FORCE_PATH_STYLE").as_deref() == Some("true")
+pub fn s3_force_path_style(env: &Lookup<'_>) -> Result<bool, String> {
+    reader(env)
+        .flag("S3_FORCE_PATH_STYLE", false)
+        .map_err(|error| error.to_string())
 }
 
-/// The forwarder's limits: `MAX_DOCUMENT_BYTES`, `CLOSED_FILE_RETENTION_DAYS`.
+/// The forwarder's limits: `MAX_DOCUMENT_BYTES`, `CLOSED_FILE_RETENTION_DAYS`, read as
+/// the functions read them.
 pub fn document_policy(env: &Lookup<'_>) -> Result<DocumentPolicy, String> {
-    let mut policy = DocumentPolicy::default();
-    if let Some(value) = var(env, "MAX_DOCUMENT_BYTES") {
-        policy.max_bytes = value
-            .parse()
-            .ok()
-            .filter(|bytes| *bytes > 0)
-            .ok_or_else(|| {
-                format!("MAX_DOCUMENT_BYTES must be a positive number of bytes, not {value:?}")
-            })?;
-    }
-    if let Some(value) = var(env, "CLOSED_FILE_RETENTION_DAYS") {
-        let days: i64 = value
-            .parse()
-            .ok()
-            .filter(|days| *days >= 1)
-            .ok_or_else(|| {
-                format!(
-                    "CLOSED_FILE_RETENTION_DAYS must be a whole number of days ≥ 1, not {value:?}"
-                )
-            })?;
-        policy.retention = jiff::SignedDuration::from_hours(24 * days);
-    }
-    Ok(policy)
+    aws_wiring::document_policy(&reader(env)).map_err(|error| error.to_string())
 }
 
 /// The AWS configuration from the standard chain, with a region and credentials (checked
 /// here, so that their absence is one clear line rather than an SDK error later).
 pub async fn aws_config() -> Result<aws_config::SdkConfig, String> {
     use aws_sdk_dynamodb::config::ProvideCredentials;
-    let sdk = bridge_runtime::load_aws_config().await;
+    let sdk = aws_wiring::load_aws_config().await;
     if sdk.region().is_none() {
         return Err("no AWS region: set AWS_REGION (or a profile's region)".into());
     }
@@ -94,14 +79,14 @@ pub fn forwarder(
     let event_bus_name = var(env, "EVENT_BUS_NAME")
         .ok_or("dlq replay needs EVENT_BUS_NAME (the domain event bus)")?;
     let config = ForwarderConfig {
-        core: bridge_runtime::CoreConfig {
+        core: aws_wiring::CoreConfig {
             table_name: table,
             event_bus_name,
             event_source: event_source(env),
             intent: intent_config(env)?,
         },
         policy,
-        s3_force_path_style: s3_force_path_style(env),
+        s3_force_path_style: s3_force_path_style(env)?,
     };
     DocumentForwarder::new(sdk, config)
         .map_err(|error| format!("the forwarder could not be set up: {error}"))

@@ -17,12 +17,14 @@ pub struct CoreConfig {
 impl CoreConfig {
     /// `TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE` (default
     /// `oncall-bridge.interventions`) and the `INTENT_*` variables.
-    pub fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn from_settings(
+        settings: &settings::Settings,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         Ok(Self {
-            table_name: crate::required_env("TABLE_NAME")?,
-            event_bus_name: crate::required_env("EVENT_BUS_NAME")?,
-            event_source: crate::env_or("EVENT_SOURCE", "oncall-bridge.interventions"),
-            intent: IntentConfig::from_env()?,
+            table_name: settings.required("TABLE_NAME")?,
+            event_bus_name: settings.required("EVENT_BUS_NAME")?,
+            event_source: settings.text_or("EVENT_SOURCE", "oncall-bridge.interventions"),
+            intent: IntentConfig::from_settings(settings)?,
         })
     }
 }

@@ -4,6 +4,7 @@
 use oncall_domain::calendar::CalendarConfig;
 use partner_api::PartnerDirectory;
 use serde::Deserialize;
+use settings::Settings;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,27 +81,29 @@ pub struct LocalConfig {
     pub simulator_listen: SocketAddr,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl LocalConfig {
     /// `LISTEN_ADDR` (127.0.0.1:3000), `DATA_DIR` (./local-bridge-data), `INBOX_DIR`
     /// (DATA_DIR/inbox), `EVENTS_FILE` (DATA_DIR/domain-events.jsonl, `-` for stdout),
     /// `PARTNERS_FILE` (the demo partner), `SIMULATOR_ADDR` (127.0.0.1:4010),
-    /// `INBOX_POLL_MS` (1000), `INBOX_SETTLE_MS` (2000), `CLOSER_EVERY_SECS` (60), and the
-    /// calendar's
+    /// `INBOX_POLL_MS` (10–60000, default 1000), `INBOX_SETTLE_MS` (0–600000, default
+    /// 2000), `CLOSER_EVERY_SECS` (1–86400, default 60), and the calendar's
     /// `ONCALL_TIME_ZONE`, `ONCALL_PERIOD_START`, `ONCALL_PERIOD_END`,
     /// `ONCALL_EXTRA_NON_WORKING_DAYS`.
-    pub fn from_env() -> Result<Self, String> {
-        let parse_addr = |name: &str, default: &str| {
-            env(name)
-                .unwrap_or_else(|| default.to_string())
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("{name}: {e}"))
+    pub fn from_settings(settings: &Settings) -> Result<Self, String> {
+        let address = |name: &str, default: &str| -> Result<SocketAddr, String> {
+            Ok(settings
+                .parsed(name, "an address like 127.0.0.1:3000", |v| v.parse().ok())
+                .map_err(|e| e.to_string())?
+                .unwrap_or_else(|| default.parse().expect("a valid default address")))
         };
-        let data_dir = PathBuf::from(env("DATA_DIR").unwrap_or_else(|| "local-bridge-data".into()));
-        let partners = match env("PARTNERS_FILE") {
+        let millis = |name: &str, range: std::ops::RangeInclusive<u64>, default: u64| {
+            settings
+                .number(name, range, default)
+                .map(Duration::from_millis)
+                .map_err(|e| e.to_string())
+        };
+        let data_dir = PathBuf::from(settings.text_or("DATA_DIR", "local-bridge-data"));
+        let partners = match settings.text("PARTNERS_FILE") {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("PARTNERS_FILE {path}: {e}"))?;
@@ -108,21 +111,13 @@ impl LocalConfig {
             }
             None => PartnersConfig::demo(),
         };
-        let millis = |name: &str, default: u64| -> Result<Duration, String> {
-            env(name)
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| format!("{name} must be a whole number"))
-                })
-                .transpose()
-                .map(|v| Duration::from_millis(v.unwrap_or(default)))
-        };
         Ok(Self {
-            listen: parse_addr("LISTEN_ADDR", "127.0.0.1:3000")?,
-            inbox_dir: env("INBOX_DIR")
+            listen: address("LISTEN_ADDR", "127.0.0.1:3000")?,
+            inbox_dir: settings
+                .text("INBOX_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("inbox")),
-            events_file: match env("EVENTS_FILE").as_deref() {
+            events_file: match settings.text("EVENTS_FILE").as_deref() {
                 Some("-") => None,
                 Some(path) => Some(PathBuf::from(path)),
                 None => Some(data_dir.join("domain-events.jsonl")),
@@ -130,16 +125,20 @@ impl LocalConfig {
             data_dir,
             partners,
             calendar: CalendarConfig::from_env_values(
-                env("ONCALL_TIME_ZONE").as_deref(),
-                env("ONCALL_PERIOD_START").as_deref(),
-                env("ONCALL_PERIOD_END").as_deref(),
-                env("ONCALL_EXTRA_NON_WORKING_DAYS").as_deref(),
+                settings.text("ONCALL_TIME_ZONE").as_deref(),
+                settings.text("ONCALL_PERIOD_START").as_deref(),
+                settings.text("ONCALL_PERIOD_END").as_deref(),
+                settings.text("ONCALL_EXTRA_NON_WORKING_DAYS").as_deref(),
             )
             .map_err(|e| e.to_string())?,
-            inbox_poll: millis("INBOX_POLL_MS", 1_000)?,
-            inbox_settle: millis("INBOX_SETTLE_MS", 2_000)?,
-            closer_every: Duration::from_secs(millis("CLOSER_EVERY_SECS", 60)?.as_millis() as u64),
-            simulator_listen: parse_addr("SIMULATOR_ADDR", "127.0.0.1:4010")?,
+            inbox_poll: millis("INBOX_POLL_MS", 10..=60_000, 1_000)?,
+            inbox_settle: millis("INBOX_SETTLE_MS", 0..=600_000, 2_000)?,
+            closer_every: Duration::from_secs(
+                settings
+                    .number("CLOSER_EVERY_SECS", 1..=86_400, 60)
+                    .map_err(|e| e.to_string())?,
+            ),
+            simulator_listen: address("SIMULATOR_ADDR", "127.0.0.1:4010")?,
         })
     }
 }

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    bridge_runtime::init_tracing();
-    let config = LocalConfig::from_env()?;
+    telemetry::init_tracing();
+    let settings = settings::Settings::from_process();
+    let config = LocalConfig::from_settings(&settings)?;
 
     std::fs::create_dir_all(&config.data_dir)?;
     // Intent: the configured hub, or the simulator in process.
-    let (intent_config, simulator) = match IntentConfig::from_env() {
+    let (intent_config, simulator) = match IntentConfig::from_settings(&settings) {
         Ok(intent) => (intent, None),
-        Err(_) if std::env::var("INTENT_BASE_URL").is_err() => {
+        Err(_) if settings.text("INTENT_BASE_URL").is_none() => {
             // The simulator keeps Intent's side in DATA_DIR too: a restart finds the
             // interventions it had accepted.
             let simulator = IntentSimulator::start_on(
