@@ -3,7 +3,7 @@
 //! runs in the test (so it outlives the restarts) and tells what Intent received.
 
 use intent_simulator::{Endpoint, Fault, IntentSimulator, SimulatorConfig};
-use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
+use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command};

@@ -488,7 +488,7 @@ impl Bridge {
     pub fn closer(
         &self,
         policy: oncall_domain::oncall::CloserPolicy,
-    ) -> oncall_closer::OnCallCloser {
+    ) -> oncall_closer::CloserFunction {
         self.closer_with_clock(policy, oncall_domain::ports::SystemClock)
     }
 
@@ -497,8 +497,8 @@ impl Bridge {
         &self,
         policy: oncall_domain::oncall::CloserPolicy,
         clock: C,
-    ) -> oncall_closer::OnCallCloser<C> {
-        oncall_closer::OnCallCloser::with_clock(
+    ) -> oncall_closer::CloserFunction<C> {
+        oncall_closer::CloserFunction::with_clock(
             &self.sdk,
             oncall_closer::CloserConfig {
                 core: aws_wiring::CoreConfig {

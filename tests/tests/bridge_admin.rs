@@ -5,9 +5,9 @@
 use bridge_admin::{Admin, Senders, parse, run};
 use document_forwarder::DocumentForwarder;
 use oncall_domain::documents::DocumentPolicy;
+use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::SendLease;
-use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use system_tests::*;

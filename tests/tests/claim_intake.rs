@@ -2,7 +2,7 @@
 //! DynamoDB Local, moto's EventBridge (tapped through SQS) and the Intent simulator.
 
 use oncall_domain::closure::ClosurePolicy;
-use oncall_domain::seeds::{
+use oncall_domain::intent_examples::{
     SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED, SEED_OPENING,
 };
 use partner_lambda::{FunctionConfig, build_api};

@@ -1,7 +1,7 @@
 //! The closure function end to end: API Gateway v2 events into the real handler, with
 //! DynamoDB Local, moto's EventBridge and the Intent simulator.
 
-use oncall_domain::seeds::{
+use oncall_domain::intent_examples::{
     SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED,
     SEED_OPENING,
 };

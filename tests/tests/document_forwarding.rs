@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use document_forwarder::{Summary, handle};
 use oncall_domain::documents::DocumentPolicy;
-use oncall_domain::seeds::SEED_OPENING;
+use oncall_domain::intent_examples::SEED_OPENING;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use system_tests::*;

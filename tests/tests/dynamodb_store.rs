@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamodb_store::{DynamoDbStore, INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX};
 use oncall_domain::file::fingerprint;
+use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::ports::{LoadFile, OpenFile, OpenFileResult, RecordDelivery};
-use oncall_domain::seeds::SEED_OPENING;
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, FileId, FileState, NewFile, PartnerId, RecordedEvent};
 use system_tests::*;

@@ -5,8 +5,8 @@
 //! a second log or document).
 
 use oncall_closer::{Tick, TickKind, run_tick};
+use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::oncall::{CloserPolicy, Deadline};
-use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use serde_json::Value;
 use std::time::Duration;
 use system_tests::*;

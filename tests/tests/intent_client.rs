@@ -3,7 +3,7 @@
 //! 4xx, no blind re-send of a write whose answer was lost, reading Intent back.
 
 use intent_client::{IntentClient, IntentError};
-use oncall_domain::seeds::SEED_OPENING;
+use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{InterventionLog, ports::PublishToIntent};
 use std::time::{Duration, Instant};
@@ -297,7 +297,7 @@ async fn intent_is_read_back_for_logs_and_documents() {
 async fn a_404_for_an_unknown_intervention_is_retryable_later() {
     let (_simulator, client) = setup().await;
     let closing = parse_intervention_log(
-        oncall_domain::seeds::SEED_CLOSURE_DONE
+        oncall_domain::intent_examples::SEED_CLOSURE_DONE
             .replace("INTER-0500", "NEVER-OPENED")
             .as_bytes(),
     )

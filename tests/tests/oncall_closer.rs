@@ -5,8 +5,8 @@
 //! tick is 2026-11-24T07:00:00Z.
 
 use oncall_closer::{RunSummary, Tick, TickKind, run_tick};
+use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::oncall::{CloserPolicy, Deadline};
-use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use serde_json::Value;
 use std::sync::Arc;
 use system_tests::*;
@@ -43,7 +43,7 @@ fn policy() -> CloserPolicy {
 }
 
 async fn run<C: oncall_domain::ports::Clock>(
-    closer: &oncall_closer::OnCallCloser<C>,
+    closer: &oncall_closer::CloserFunction<C>,
     kind: TickKind,
     at: &str,
 ) -> RunSummary {

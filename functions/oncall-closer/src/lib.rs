@@ -47,7 +47,7 @@ pub struct Tick {
     pub scheduled_time: Option<Timestamp>,
 }
 
-pub struct OnCallCloser<C = SystemClock> {
+pub struct CloserFunction<C = SystemClock> {
     pub store: DynamoDbStore,
     pub intent: IntentClient,
     pub events: EventBridgePublisher,
@@ -131,14 +131,14 @@ impl CloserConfig {
     }
 }
 
-impl OnCallCloser<SystemClock> {
+impl CloserFunction<SystemClock> {
     /// Built once per execution environment.
     pub fn new(sdk: &aws_wiring::SdkConfig, config: CloserConfig) -> Result<Self, Error> {
         Self::with_clock(sdk, config, SystemClock)
     }
 }
 
-impl<C: Clock> OnCallCloser<C> {
+impl<C: Clock> CloserFunction<C> {
     pub fn with_clock(
         sdk: &aws_wiring::SdkConfig,
         config: CloserConfig,
@@ -184,7 +184,7 @@ pub struct RunSummary {
 /// events gathered so far and the metrics still go out after it, and the next tick
 /// continues.
 pub async fn run_tick<C: Clock>(
-    closer: &OnCallCloser<C>,
+    closer: &CloserFunction<C>,
     tick: Tick,
     deadline: Deadline,
     hard_stop: Option<Instant>,
@@ -340,7 +340,7 @@ fn log_summary(summary: &RunSummary, now: Timestamp) {
 
 /// The runtime's entry: one span per invocation; work stops a margin before the deadline.
 pub async fn handle_invocation<C: Clock>(
-    closer: &OnCallCloser<C>,
+    closer: &CloserFunction<C>,
     event: LambdaEvent<Tick>,
 ) -> Result<RunSummary, Error> {
     let remaining = event

@@ -1,12 +1,12 @@
 use lambda_runtime::{Error, service_fn};
-use oncall_closer::{CloserConfig, OnCallCloser, handle_invocation};
+use oncall_closer::{CloserConfig, CloserFunction, handle_invocation};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = CloserConfig::from_settings(&settings::Settings::from_process())?;
     let sdk = aws_wiring::load_aws_config().await;
-    let closer = OnCallCloser::new(&sdk, config)?;
+    let closer = CloserFunction::new(&sdk, config)?;
     let closer = &closer;
     lambda_runtime::run(service_fn(move |event| handle_invocation(closer, event))).await
 }

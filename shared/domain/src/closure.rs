@@ -26,7 +26,7 @@ pub struct ClosurePolicy {
 }
 
 impl ClosurePolicy {
-    pub const DEFAULT_RETENTION_DAYS: i64 = 395;
+    pub const DEFAULT_RETENTION_DAYS: i64 = crate::lifecycle::CLOSED_FILE_RETENTION_DAYS;
 
     pub fn with_retention_days(days: i64) -> Self {
         Self {
@@ -47,18 +47,18 @@ impl Default for ClosurePolicy {
 
 /// Who asks for the closure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Closer<'a> {
+pub enum ClosedBy<'a> {
     /// A partner, who may only close its own files.
     Partner(&'a PartnerId),
     /// The on-call closer, at the end of a period.
-    OnCallCloser,
+    EndOfPeriod,
 }
 
-impl Closer<'_> {
+impl ClosedBy<'_> {
     fn label(self) -> &'static str {
         match self {
-            Closer::Partner(_) => "partner",
-            Closer::OnCallCloser => "on_call_closer",
+            ClosedBy::Partner(_) => "partner",
+            ClosedBy::EndOfPeriod => "on_call_closer",
         }
     }
 }
@@ -122,7 +122,7 @@ pub async fn close_intervention<S, I, E, C>(
     events: &E,
     clock: &C,
     policy: ClosurePolicy,
-    closer: Closer<'_>,
+    closer: ClosedBy<'_>,
     log: InterventionLog,
 ) -> Result<ClosedFile, CloseError>
 where
@@ -154,7 +154,7 @@ pub async fn close_loaded_intervention<S, I, E, C>(
     events: &E,
     clock: &C,
     policy: ClosurePolicy,
-    closer: Closer<'_>,
+    closer: ClosedBy<'_>,
     log: InterventionLog,
     mut loaded: Option<InterventionFile>,
     deadline: Deadline,
@@ -182,7 +182,7 @@ where
                 .await?
                 .ok_or_else(|| CloseError::NotFound(id.clone()))?,
         };
-        if let Closer::Partner(partner) = closer
+        if let ClosedBy::Partner(partner) = closer
             && &file.owner != partner
         {
             return Err(CloseError::NotFound(id));

@@ -170,28 +170,7 @@ async fn settle_failure<I: PublishToIntent>(
     }
 }
 
-/// When work must stop (a Lambda's deadline, an API request's time budget).
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline {
-    pub stop_at: Option<std::time::Instant>,
-}
-
-impl Deadline {
-    pub fn none() -> Self {
-        Self { stop_at: None }
-    }
-
-    pub fn after(budget: std::time::Duration) -> Self {
-        Self {
-            stop_at: Some(std::time::Instant::now() + budget),
-        }
-    }
-
-    pub fn reached(&self) -> bool {
-        self.stop_at
-            .is_some_and(|at| std::time::Instant::now() >= at)
-    }
-}
+pub use crate::deadline::Deadline;
 
 /// How long a sender may hold a file: longer than any delivery with its retries.
 pub const SEND_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(3);
@@ -294,8 +273,8 @@ mod tests {
     use super::*;
     use crate::file::{NewFile, PartnerId, fingerprint};
     use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
+    use crate::intent_examples::SEED_OPENING;
     use crate::ports::OpenFile;
-    use crate::seeds::SEED_OPENING;
     use crate::validation::parse_intervention_log;
 
     struct World {

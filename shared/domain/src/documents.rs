@@ -5,7 +5,7 @@
 //! notifications carry keys URL-encoded (`+` for a space, `%C3%A9` for é): they are
 //! decoded before anything else.
 
-use crate::file::fingerprint_text;
+use crate::fingerprint::fingerprint_text;
 use crate::model::FileId;
 use bytes::Bytes;
 use futures_core::Stream;
@@ -161,7 +161,9 @@ impl Default for DocumentPolicy {
         Self {
             max_bytes: 50 * 1024 * 1024,
             lease: jiff::SignedDuration::from_mins(15),
-            retention: crate::closure::ClosurePolicy::default().retention,
+            retention: jiff::SignedDuration::from_hours(
+                24 * crate::lifecycle::CLOSED_FILE_RETENTION_DAYS,
+            ),
             unknown_file_grace: jiff::SignedDuration::from_hours(24 * 7),
         }
     }

@@ -165,7 +165,7 @@ impl DomainEvent {
         };
         let mut all: Vec<&str> = vec![self.detail_type()];
         all.extend(parts.iter().map(String::as_str));
-        crate::file::fingerprint_text(&all)[..32].to_string()
+        crate::fingerprint::fingerprint_text(&all)[..32].to_string()
     }
 
     /// The `detail`: the event's fields and its `eventId`.

@@ -1,5 +1,6 @@
-//! In-memory adapters for unit tests of the use cases and the HTTP layer. The real
-//! adapters are tested against DynamoDB Local, moto and the Intent simulator.
+//! In-memory adapters for unit tests of the use cases (compiled for the domain's own tests
+//! and, with the `in-memory` feature, for other crates' tests; never in a release binary).
+//! The real adapters are tested against DynamoDB Local, moto and the Intent simulator.
 
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
@@ -354,7 +355,7 @@ mod tests {
     use super::*;
     use crate::file::PartnerId;
     use crate::intake::{OpenError, OpenOutcome, open_intervention};
-    use crate::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
+    use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
     use crate::validation::parse_intervention_log;
 
     struct World {
@@ -475,8 +476,10 @@ mod tests {
 
     mod closing {
         use super::*;
-        use crate::closure::{CloseError, CloseOutcome, Closer, ClosurePolicy, close_intervention};
-        use crate::seeds::SEED_CLOSURE_PARTIAL_REPAIR;
+        use crate::closure::{
+            CloseError, CloseOutcome, ClosedBy, ClosurePolicy, close_intervention,
+        };
+        use crate::intent_examples::SEED_CLOSURE_PARTIAL_REPAIR;
 
         impl World {
             async fn close(&self, json: &str) -> Result<crate::closure::ClosedFile, CloseError> {
@@ -487,7 +490,7 @@ mod tests {
                     &self.events,
                     &self.clock,
                     ClosurePolicy::default(),
-                    Closer::Partner(&partner()),
+                    ClosedBy::Partner(&partner()),
                     log,
                 )
                 .await
@@ -587,7 +590,7 @@ mod tests {
                 &world.events,
                 &world.clock,
                 ClosurePolicy::default(),
-                Closer::Partner(&stranger),
+                ClosedBy::Partner(&stranger),
                 log,
             )
             .await;

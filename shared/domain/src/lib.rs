@@ -7,20 +7,23 @@ pub mod closer_run;
 pub mod closure;
 pub mod contact;
 pub mod datetime;
+pub mod deadline;
 pub mod delivery;
 pub mod documents;
 pub mod domain_events;
 pub mod file;
+pub mod fingerprint;
 pub mod forward;
+#[cfg(any(test, feature = "in-memory"))]
 pub mod in_memory;
 pub mod intake;
+pub mod intent_examples;
 pub mod lifecycle;
 pub mod model;
 pub mod oncall;
 pub mod outbox;
 pub mod ports;
 pub mod redrive;
-pub mod seeds;
 pub mod sensitive;
 pub mod validation;
 

@@ -8,6 +8,11 @@
 //! A closed file is terminal.
 
 use crate::model::Event;
+
+/// Days a closed file's data (its events hold tenants' personal data) is kept by default:
+/// 13 months, a full annual follow-up cycle plus a month for disputes raised at the
+/// anniversary; Intent remains the record of reference after that.
+pub const CLOSED_FILE_RETENTION_DAYS: i64 = 395;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -66,7 +66,7 @@ mod tests {
     use super::*;
     use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
     use crate::intake::open_intervention;
-    use crate::seeds::SEED_OPENING;
+    use crate::intent_examples::SEED_OPENING;
     use crate::validation::parse_intervention_log;
 
     #[tokio::test]

@@ -438,7 +438,7 @@ pub trait ListOpenOnIntent: Send + Sync {
     /// Page after page, stopping early (incomplete) once `deadline` is reached.
     fn list_open_interventions(
         &self,
-        deadline: crate::delivery::Deadline,
+        deadline: crate::deadline::Deadline,
     ) -> impl Future<Output = Result<OpenListing, DeliveryFailure>> + Send;
 }
 

@@ -529,8 +529,8 @@ mod tests {
     use super::*;
     use crate::file::{NewFile, PartnerId, RecordedEvent, fingerprint};
     use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
+    use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
     use crate::ports::{DeliveryFailure, OpenFile};
-    use crate::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
     use crate::validation::parse_intervention_log;
 
     struct World {

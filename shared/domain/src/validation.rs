@@ -519,7 +519,9 @@ impl Fields<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seeds::{SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED, SEED_OPENING};
+    use crate::intent_examples::{
+        SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED, SEED_OPENING,
+    };
     use serde_json::json;
 
     fn invalid(value: Value) -> Vec<FieldError> {

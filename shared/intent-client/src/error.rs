@@ -1,3 +1,4 @@
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::time::Duration;
 
 /// Why a call to Intent did not succeed. Messages carry status codes and Intent's error
@@ -93,5 +94,83 @@ impl IntentError {
             IntentError::Unavailable { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+/// A request that got no HTTP answer: a connection that could not be made never reached
+/// Intent; anything else (a timeout, a connection lost after the request left) may have
+/// been applied.
+pub(crate) fn transport_error(error: reqwest::Error) -> IntentError {
+    let never_sent = error.is_connect() || body_not_sent(&error);
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if never_sent {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display names the URL (no body, no credentials): keep the chain short.
+    let mut detail = kind.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
+    if never_sent {
+        IntentError::Transport(detail)
+    } else {
+        IntentError::AnswerLost(detail)
+    }
+}
+
+/// Whether the request's body could not be written in full (the server answered early and
+/// closed, as a hub refusing an upload with 503 does): an incomplete request cannot have
+/// been applied. hyper tells it only by its message.
+fn body_not_sent(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .to_string()
+            .starts_with("error writing a body to connection")
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = when.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
     }
 }

@@ -91,7 +91,7 @@ async fn fetch(
         ])
         .send()
         .await
-        .map_err(|error| match crate::client::transport_error(error) {
+        .map_err(|error| match crate::error::transport_error(error) {
             // Asking for a token twice is harmless: a lost answer is just unreachable.
             IntentError::AnswerLost(detail) => IntentError::Transport(detail),
             other => other,
@@ -119,7 +119,7 @@ async fn fetch(
             refresh_at: Instant::now() + lifetime - refresh_margin(lifetime),
         });
     }
-    let retry_after = crate::client::retry_after(response.headers());
+    let retry_after = crate::error::retry_after(response.headers());
     let code = status.as_u16();
     let oauth: Option<OAuthError> = response.json().await.ok();
     let described = oauth

@@ -5,7 +5,9 @@ use crate::partners::PartnerDirectory;
 use crate::problem::ApiError;
 use crate::views::{FileView, file_view};
 use http::{HeaderMap, Response, StatusCode, header};
-use oncall_domain::closure::{CloseError, CloseOutcome, Closer, ClosurePolicy, close_intervention};
+use oncall_domain::closure::{
+    CloseError, CloseOutcome, ClosedBy, ClosurePolicy, close_intervention,
+};
 use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
 use oncall_domain::ports::{
     Clock, CloseFile, LoadFile, OpenFile, Outbox, PublishDomainEvents, PublishToIntent,
@@ -220,7 +222,7 @@ where
             &self.events,
             &self.clock,
             self.closure,
-            Closer::Partner(&partner),
+            ClosedBy::Partner(&partner),
             log,
         )
         .await

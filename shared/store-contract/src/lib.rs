@@ -6,13 +6,13 @@
 use jiff::{SignedDuration, Timestamp};
 use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
 use oncall_domain::file::fingerprint;
+use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile,
     OpenFileResult, Outbox, ReadBacklog, RecordDelivery, SendLease,
 };
-use oncall_domain::seeds::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
 

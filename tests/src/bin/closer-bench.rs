@@ -9,9 +9,9 @@
 use futures_util::StreamExt;
 use oncall_closer::{Tick, TickKind, run_tick};
 use oncall_domain::file::fingerprint;
+use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::ports::OpenFile;
-use oncall_domain::seeds::SEED_OPENING;
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, NewFile, PartnerId, RecordedEvent};
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    let closer = oncall_closer::OnCallCloser::new(
+    let closer = oncall_closer::CloserFunction::new(
         &bridge.sdk,
         oncall_closer::CloserConfig {
             core: aws_wiring::CoreConfig {

@@ -9,7 +9,7 @@
 
 use document_forwarder::handle;
 use oncall_domain::documents::DocumentPolicy;
-use oncall_domain::seeds::SEED_OPENING;
+use oncall_domain::intent_examples::SEED_OPENING;
 use std::io::Write;
 use std::time::Instant;
 use system_tests::*;

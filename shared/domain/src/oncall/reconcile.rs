@@ -1,0 +1,146 @@
+//! What Intent itself still shows open is compared with our files: a file we closed gets
+//! its closing event sent again; a file we never knew is reported. And the counts of a
+//! run, as the period's summary tells them.
+
+use super::closing::ClosingReport;
+use super::resend::ResendReport;
+use crate::calendar::OnCallPeriod;
+use crate::delivery::Deadline;
+use crate::lifecycle::FileState;
+use crate::model::FileId;
+use crate::ports::{
+    Clock, ListOpenOnIntent, LoadFile, PublishToIntent, RecordDelivery, SendLease, StoreError,
+};
+use serde::Serialize;
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileReport {
+    /// Open on Intent (for our contracts).
+    pub open_on_intent: usize,
+    /// Files we closed that Intent still showed open: their closing event was sent again.
+    pub closing_resent: usize,
+    /// Open on Intent, unknown to us: reported, not closed (we did not open them).
+    pub unknown_on_intent: Vec<FileId>,
+    /// The listing could not be read (Intent down): nothing reconciled this time.
+    pub listing_failed: bool,
+    pub stopped_early: bool,
+}
+
+/// Compares what Intent shows open with our files, counting into `report` as it goes.
+pub async fn reconcile<S, I, L, C>(
+    store: &S,
+    intent: &I,
+    listing: &L,
+    clock: &C,
+    contracts: &HashSet<String>,
+    deadline: Deadline,
+    report: &mut ReconcileReport,
+) -> Result<(), StoreError>
+where
+    S: LoadFile + RecordDelivery + SendLease,
+    I: PublishToIntent,
+    L: ListOpenOnIntent,
+    C: Clock,
+{
+    if contracts.is_empty() {
+        return Ok(());
+    }
+    let open = match listing.list_open_interventions(deadline).await {
+        Ok(open) => open,
+        Err(failure) => {
+            tracing::warn!(error = %failure, "Intent's open interventions could not be listed");
+            report.listing_failed = true;
+            return Ok(());
+        }
+    };
+    if !open.complete {
+        report.stopped_early = true;
+    }
+    for hub in open
+        .interventions
+        .into_iter()
+        .filter(|hub| contracts.contains(&hub.contract_reference))
+    {
+        if deadline.reached() {
+            report.stopped_early = true;
+            break;
+        }
+        report.open_on_intent += 1;
+        let id = FileId::new(&hub.reference, &hub.contract_reference);
+        match store.load_file(&id).await? {
+            None => {
+                tracing::warn!(reference = %id.reference, contract = %id.contract_reference, "open on Intent but unknown to us; reported, not closed");
+                report.unknown_on_intent.push(id);
+            }
+            Some(file) if matches!(file.state, FileState::Closed(_)) => {
+                let Some(closing) = file.last_event() else {
+                    continue;
+                };
+                // Still pending: the re-send pass owns it. Delivered (or refused) and
+                // yet open on Intent: Intent lost it; send it again, under the lease.
+                if closing.delivery.is_pending() {
+                    continue;
+                }
+                let now = clock.now();
+                let until = now.checked_add(crate::delivery::SEND_LEASE).unwrap_or(now);
+                if store.take_send_lease(&id, now, until).await?
+                    == crate::ports::LeaseGrant::HeldElsewhere
+                {
+                    continue;
+                }
+                tracing::warn!(reference = %id.reference, "closed here but open on Intent; sending the closing event again");
+                let resent = intent.publish_log(&closing.log).await;
+                if let Err(error) = store.release_send_lease(&id, until).await {
+                    tracing::warn!(%error, "could not release the send lease; it ends by itself");
+                }
+                match resent {
+                    Ok(_) => report.closing_resent += 1,
+                    Err(failure) => {
+                        tracing::warn!(error = %failure, "the closing event could not be sent again")
+                    }
+                }
+            }
+            // Open here too: opened after the period's end, or failing to close; the
+            // closer's own passes handle it.
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The counts of a run, as the `OnCallPeriodClosed` domain event tells them. `backlog` is
+/// what is still waiting for Intent once the run is over (read from the store's indexes);
+/// without it, the run's own counts stand in.
+pub fn period_summary(
+    period: &OnCallPeriod,
+    closing: &ClosingReport,
+    resend: &ResendReport,
+    reconcile: &ReconcileReport,
+    backlog: Option<&crate::ports::Backlog>,
+) -> crate::domain_events::OnCallPeriodClosed {
+    let (pending, failed) = match backlog {
+        Some(backlog) => (backlog.pending_events, backlog.failed_events),
+        None => (
+            resend.still_pending.max(closing.delivery_pending),
+            resend.failed + resend.marked_failed + closing.delivery_failed,
+        ),
+    };
+    crate::domain_events::OnCallPeriodClosed {
+        period: period.clone(),
+        files_closed: closing.closed,
+        already_closed: closing.already_closed,
+        closings_refused: closing.delivery_failed,
+        closings_pending: closing.delivery_pending,
+        resent: resend.delivered,
+        still_failing: pending + failed,
+        pending_events: pending,
+        failed_events: failed,
+        oldest_pending_since: backlog.and_then(|b| b.oldest_pending_since),
+        pending_documents: backlog.map_or(0, |b| b.pending_documents),
+        unknown_on_intent: reconcile.unknown_on_intent.len(),
+        closing_resent_after_reconciliation: reconcile.closing_resent,
+        stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,
+    }
+}
