@@ -164,6 +164,21 @@ async fn the_walkthrough_survives_restarts() {
         assert!(Instant::now() < deadline, "the quitus did not reach Intent");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Recorded on the file and announced (the outbox would announce it after a restart
+    // too, but a minute later).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events =
+            std::fs::read_to_string(data.path().join("domain-events.jsonl")).unwrap_or_default();
+        if events.contains("DocumentPublished") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "DocumentPublished was not written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let document = &simulator.received_documents()[0];
     assert_eq!(document.fields["elementReference"], "INTER-0500");
     assert_eq!(document.file_name.as_deref(), Some("quitus signé.pdf"));
