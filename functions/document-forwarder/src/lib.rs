@@ -6,7 +6,7 @@
 //! that succeeded are recorded (a redelivery skips them).
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use aws_wiring::{CoreAdapters, CoreConfig};
+use aws_wiring::{CoreAdapters, CoreConfig, InvocationError};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
@@ -113,7 +113,10 @@ fn object_of(record: &S3EventRecord) -> Result<ObjectRef, String> {
 }
 
 /// Forwards every record; fails (for Lambda to retry) if any record must be retried.
-pub async fn handle(forwarder: &DocumentForwarder, event: S3Event) -> Result<Summary, Error> {
+pub async fn handle(
+    forwarder: &DocumentForwarder,
+    event: S3Event,
+) -> Result<Summary, InvocationError> {
     let ports = ForwardPorts {
         ledger: &forwarder.store,
         files: &forwarder.store,
@@ -168,12 +171,11 @@ pub async fn handle(forwarder: &DocumentForwarder, event: S3Event) -> Result<Sum
     if failures.is_empty() {
         Ok(summary)
     } else {
-        Err(format!(
+        Err(InvocationError::Retryable(format!(
             "{} record(s) to retry: {}",
             failures.len(),
             failures.join("; ")
-        )
-        .into())
+        )))
     }
 }
 
@@ -181,7 +183,7 @@ pub async fn handle(forwarder: &DocumentForwarder, event: S3Event) -> Result<Sum
 pub async fn handle_invocation(
     forwarder: &DocumentForwarder,
     event: LambdaEvent<S3Event>,
-) -> Result<Summary, Error> {
+) -> Result<Summary, InvocationError> {
     let span = tracing::info_span!(
         "invocation",
         request_id = %event.context.request_id,

@@ -9,7 +9,7 @@
 //!   across runs), and finishes closing the last ended period if a previous run stopped
 //!   early near its deadline.
 
-use aws_wiring::{CoreAdapters, CoreConfig};
+use aws_wiring::{CoreAdapters, CoreConfig, InvocationError};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
@@ -188,7 +188,7 @@ pub async fn run_tick<C: Clock>(
     tick: Tick,
     deadline: Deadline,
     hard_stop: Option<Instant>,
-) -> Result<RunSummary, Error> {
+) -> Result<RunSummary, InvocationError> {
     let scheduled_time = tick.scheduled_time.unwrap_or_else(|| closer.clock.now());
     let (kind, period) = match tick.kind {
         TickKind::EndOfPeriod => (
@@ -253,7 +253,9 @@ pub async fn run_tick<C: Clock>(
         Ok(summary)
     } else {
         // Lambda retries the tick; every step is idempotent.
-        Err(summary.report.problems.join("; ").into())
+        Err(InvocationError::Retryable(
+            summary.report.problems.join("; "),
+        ))
     }
 }
 
@@ -342,7 +344,7 @@ fn log_summary(summary: &RunSummary, now: Timestamp) {
 pub async fn handle_invocation<C: Clock>(
     closer: &CloserFunction<C>,
     event: LambdaEvent<Tick>,
-) -> Result<RunSummary, Error> {
+) -> Result<RunSummary, InvocationError> {
     let remaining = event
         .context
         .deadline()

@@ -34,3 +34,43 @@ pub fn document_policy(
 pub fn retention_days(settings: &settings::Settings) -> Result<i64, settings::SettingError> {
     settings.number("CLOSED_FILE_RETENTION_DAYS", 1..=3650, 395)
 }
+
+/// Why an invocation of the closer or the forwarder failed, as Lambda reports it
+/// (`errorType`): `Retryable` (our own table or bus failed; the same invocation may pass
+/// later, Lambda's asynchronous retries then the dead-letter queue take it) or `Final`
+/// (retrying cannot help). Alarms and logs tell them apart by the type.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Final(String),
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(error: InvocationError) -> Self {
+        let error_type = match &error {
+            InvocationError::Retryable(_) => "Retryable",
+            InvocationError::Final(_) => "Final",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_reports_retryable_and_final_failures_by_type() {
+        let retryable: lambda_runtime::Diagnostic =
+            InvocationError::Retryable("the table is unavailable".into()).into();
+        assert_eq!(retryable.error_type, "Retryable");
+        assert_eq!(retryable.error_message, "the table is unavailable");
+        let final_: lambda_runtime::Diagnostic = InvocationError::Final("bad input".into()).into();
+        assert_eq!(final_.error_type, "Final");
+    }
+}

@@ -1,0 +1,12 @@
+//! The system tests, one binary (one link, one global log capture): each module drives
+//! real parts (DynamoDB Local and moto started by the project's scripts, the Intent
+//! simulator) through the functions' own code.
+
+mod bridge_admin;
+mod claim_intake;
+mod closure;
+mod document_forwarding;
+mod dynamodb_store;
+mod effectively_once;
+mod intent_client;
+mod oncall_closer;
