@@ -10,3 +10,4 @@ mod dynamodb_store;
 mod effectively_once;
 mod intent_client;
 mod oncall_closer;
+mod readme;

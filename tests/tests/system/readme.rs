@@ -1,0 +1,198 @@
+//! The README's configuration tables, checked against the code: every default and range
+//! they state for a number is what the functions' and the local run's configuration
+//! readers actually do.
+
+use std::collections::HashMap;
+
+/// `variable → (default cell, range cell)` from the README's configuration tables.
+fn documented() -> HashMap<String, (String, String)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let mut rows = HashMap::new();
+    let mut in_table = false;
+    for line in readme.lines() {
+        if line.starts_with("| variable | read by | default | range | meaning |") {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if !in_table || line.starts_with("| ---") {
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`').to_string();
+        rows.insert(name, (cells[3].to_string(), cells[4].to_string()));
+    }
+    rows
+}
+
+fn base() -> Vec<(&'static str, String)> {
+    vec![
+        ("TABLE_NAME", "t".into()),
+        ("EVENT_BUS_NAME", "b".into()),
+        ("INTENT_BASE_URL", "https://api.example.test/api".into()),
+        (
+            "INTENT_TOKEN_URL",
+            "https://accounts.example.test/oauth/token".into(),
+        ),
+        ("INTENT_CLIENT_ID", "id".into()),
+        ("INTENT_CLIENT_SECRET", "secret".into()),
+        ("PARTNER_CONTRACTS", "{}".into()),
+    ]
+}
+
+fn settings(pairs: Vec<(&'static str, String)>) -> settings::Settings<'static> {
+    settings::Settings::from_lookup(move |name| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    })
+}
+
+fn with(name: &'static str, value: String) -> settings::Settings<'static> {
+    let mut pairs = base();
+    pairs.push((name, value));
+    settings(pairs)
+}
+
+fn closer_accepts(name: &'static str, value: String) -> bool {
+    oncall_closer::CloserConfig::from_settings(&with(name, value)).is_ok()
+}
+
+fn local_accepts(name: &'static str, value: String) -> bool {
+    local_bridge::config::LocalConfig::from_settings(&with(name, value)).is_ok()
+}
+
+/// The range cell `a–b` says exactly which values `accepts` takes.
+fn assert_range(
+    rows: &HashMap<String, (String, String)>,
+    name: &'static str,
+    accepts: fn(&'static str, String) -> bool,
+) {
+    let range = &rows
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is not documented"))
+        .1;
+    let (low, high) = range
+        .split_once('–')
+        .unwrap_or_else(|| panic!("{name}: range {range:?} is not a–b"));
+    let (low, high): (i128, i128) = (low.trim().parse().unwrap(), high.trim().parse().unwrap());
+    assert!(
+        accepts(name, low.to_string()),
+        "{name} refuses {low}, the README's minimum"
+    );
+    assert!(
+        accepts(name, high.to_string()),
+        "{name} refuses {high}, the README's maximum"
+    );
+    assert!(
+        !accepts(name, (low - 1).to_string()),
+        "{name} takes {}, under the README's range",
+        low - 1
+    );
+    assert!(
+        !accepts(name, (high + 1).to_string()),
+        "{name} takes {}, over the README's range",
+        high + 1
+    );
+}
+
+fn assert_default(rows: &HashMap<String, (String, String)>, name: &str, code: impl ToString) {
+    let cell = &rows
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} is not documented"))
+        .0;
+    let code = code.to_string();
+    assert!(
+        cell.trim_matches('`') == code || cell.contains(&code),
+        "{name}: the README says {cell:?}, the code {code:?}"
+    );
+}
+
+#[test]
+fn the_readme_states_the_closer_and_forwarder_defaults_and_ranges_the_code_applies() {
+    let rows = documented();
+    let closer = oncall_closer::CloserConfig::from_settings(&settings(base())).unwrap();
+    assert_default(&rows, "CLOSER_CONCURRENCY", closer.policy.concurrency);
+    assert_default(&rows, "TICK_TOLERANCE_MINUTES", closer.tolerance.as_mins());
+    assert_default(
+        &rows,
+        "CLOSED_FILE_RETENTION_DAYS",
+        closer.policy.closure.retention.as_hours() / 24,
+    );
+    assert_default(&rows, "MAX_DOCUMENT_BYTES", closer.documents.max_bytes);
+    assert_default(&rows, "EVENT_SOURCE", &closer.core.event_source);
+    assert_default(
+        &rows,
+        "INTENT_MAX_ATTEMPTS",
+        format!("{} elsewhere", closer.core.intent.retry.max_attempts),
+    );
+    assert_default(
+        &rows,
+        "INTENT_REQUEST_TIMEOUT_MS",
+        format!(
+            "{} elsewhere",
+            closer.core.intent.request_timeout.as_millis()
+        ),
+    );
+    assert_default(&rows, "S3_FORCE_PATH_STYLE", closer.s3_force_path_style);
+    assert_default(&rows, "AUTO_CLOSE_OUTCOME", closer.policy.outcome.as_str());
+    for name in [
+        "CLOSER_CONCURRENCY",
+        "TICK_TOLERANCE_MINUTES",
+        "CLOSED_FILE_RETENTION_DAYS",
+        "MAX_DOCUMENT_BYTES",
+        "INTENT_MAX_ATTEMPTS",
+        "INTENT_REQUEST_TIMEOUT_MS",
+    ] {
+        assert_range(&rows, name, closer_accepts);
+    }
+    let forwarder = document_forwarder::ForwarderConfig::from_settings(&settings(base())).unwrap();
+    assert_default(&rows, "MAX_DOCUMENT_BYTES", forwarder.policy.max_bytes);
+}
+
+#[test]
+fn the_readme_states_the_partner_functions_own_intent_budget() {
+    let rows = documented();
+    let partner = partner_lambda::FunctionConfig::from_settings(&settings(base())).unwrap();
+    assert_default(
+        &rows,
+        "INTENT_MAX_ATTEMPTS",
+        format!(
+            "{} in the partner functions",
+            partner.core.intent.retry.max_attempts
+        ),
+    );
+    assert_default(
+        &rows,
+        "INTENT_REQUEST_TIMEOUT_MS",
+        format!(
+            "{} in the partner functions",
+            partner.core.intent.request_timeout.as_millis()
+        ),
+    );
+    assert_default(
+        &rows,
+        "CLOSED_FILE_RETENTION_DAYS",
+        partner.closure.retention.as_hours() / 24,
+    );
+}
+
+#[test]
+fn the_readme_states_the_local_runs_defaults_and_ranges() {
+    let rows = documented();
+    let local = local_bridge::config::LocalConfig::from_settings(&settings(Vec::new())).unwrap();
+    assert_default(&rows, "LISTEN_ADDR", local.listen);
+    assert_default(&rows, "SIMULATOR_ADDR", local.simulator_listen);
+    assert_default(&rows, "DATA_DIR", local.data_dir.display());
+    assert_default(&rows, "INBOX_POLL_MS", local.inbox_poll.as_millis());
+    assert_default(&rows, "INBOX_SETTLE_MS", local.inbox_settle.as_millis());
+    assert_default(&rows, "CLOSER_EVERY_SECS", local.closer_every.as_secs());
+    for name in ["INBOX_POLL_MS", "INBOX_SETTLE_MS", "CLOSER_EVERY_SECS"] {
+        assert_range(&rows, name, local_accepts);
+    }
+}
