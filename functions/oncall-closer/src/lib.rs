@@ -12,8 +12,8 @@
 mod config;
 mod metrics;
 
-pub use config::CloserConfig;
 use aws_wiring::{CoreAdapters, InvocationError};
+pub use config::CloserConfig;
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;

@@ -84,4 +84,3 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
     }
     println!("{metrics}");
 }
-

@@ -219,7 +219,7 @@ where
         let now = clock.now();
         let closing = RecordedEvent {
             seq: file.version() + 1,
-            event: log.event,
+            pair: log.event,
             log: log.clone(),
             recorded_at: now,
             fingerprint: closing_fingerprint.clone(),

@@ -108,7 +108,7 @@ where
             reference: id.reference.clone(),
             contract_reference: id.contract_reference.clone(),
             seq: event.seq,
-            event: event.event.as_str(),
+            event: event.pair.as_str(),
             attempts: *attempts,
         })],
         _ => Vec::new(),
@@ -299,7 +299,7 @@ mod tests {
             let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
             let opening = RecordedEvent {
                 seq: 1,
-                event: log.event,
+                pair: log.event,
                 fingerprint: fingerprint(&log),
                 recorded_at: self.clock.0,
                 delivery: Delivery::new_pending(),

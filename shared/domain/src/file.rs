@@ -96,7 +96,9 @@ impl Delivery {
 pub struct RecordedEvent {
     /// 1 for the opening, then 2, 3, … in the order Intent must receive them.
     pub seq: u32,
-    pub event: Event,
+    /// The status/event pair (as in the stored format: `event`).
+    #[serde(rename = "event")]
+    pub pair: Event,
     pub log: InterventionLog,
     pub recorded_at: Timestamp,
     /// Identifies the content, to tell an identical replay from a conflicting request.

@@ -68,7 +68,7 @@ where
 
     let opening = RecordedEvent {
         seq: 1,
-        event: log.event,
+        pair: log.event,
         fingerprint: fingerprint(&log),
         recorded_at: clock.now(),
         delivery: Delivery::new_pending(),

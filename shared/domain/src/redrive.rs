@@ -85,7 +85,7 @@ fn lines_of(file: &InterventionFile, keep: impl Fn(&Delivery) -> bool) -> Vec<Ev
                 file: file.id.clone(),
                 seq: event.seq,
                 status: event.log.status.as_str(),
-                event: event.event.as_str(),
+                event: event.pair.as_str(),
                 recorded_at: event.recorded_at,
                 delivery: event.delivery.clone(),
                 behind: first_undelivered,
@@ -561,7 +561,7 @@ mod tests {
         let log = parse_intervention_log(json.as_bytes()).unwrap();
         RecordedEvent {
             seq,
-            event: log.event,
+            pair: log.event,
             fingerprint: fingerprint(&log),
             recorded_at: at.parse().unwrap(),
             delivery,

@@ -173,7 +173,7 @@ pub fn event_item(id: &FileId, event: &RecordedEvent) -> Result<Item, StoreError
         ("reference".to_string(), s(&id.reference)),
         ("contractReference".to_string(), s(&id.contract_reference)),
         ("seq".to_string(), n(event.seq)),
-        ("event".to_string(), s(event.event.as_str())),
+        ("event".to_string(), s(event.pair.as_str())),
         ("status".to_string(), s(event.log.status.as_str())),
         ("payload".to_string(), s(payload)),
         ("fingerprint".to_string(), s(&event.fingerprint)),
@@ -322,7 +322,7 @@ pub fn recorded_event(item: &Item) -> Result<RecordedEvent, StoreError> {
     };
     Ok(RecordedEvent {
         seq,
-        event,
+        pair: event,
         log,
         recorded_at: get_time(item, "recordedAt", what)?,
         fingerprint: get_s(item, "fingerprint", what)?.to_string(),

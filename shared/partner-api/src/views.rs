@@ -39,7 +39,7 @@ fn event_view(event: &RecordedEvent) -> EventView {
     EventView {
         seq: event.seq,
         status: event.log.status.as_str(),
-        event: event.event.as_str(),
+        event: event.pair.as_str(),
         event_date: event.log.event_date.to_intent_string(),
         recorded_at: event.recorded_at.to_string(),
         delivery: event.delivery.clone(),

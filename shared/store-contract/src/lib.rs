@@ -67,7 +67,7 @@ pub fn new_file(reference: &str) -> NewFile {
         owner: PartnerId("partner-a".into()),
         opening: RecordedEvent {
             seq: 1,
-            event: log.event,
+            pair: log.event,
             fingerprint: fingerprint(&log),
             recorded_at: now(),
             delivery: pending(),
@@ -81,7 +81,7 @@ fn closing(reference: &str, seq: u32) -> RecordedEvent {
     let log = parse_intervention_log(json.as_bytes()).unwrap();
     RecordedEvent {
         seq,
-        event: log.event,
+        pair: log.event,
         fingerprint: fingerprint(&log),
         recorded_at: now(),
         delivery: pending(),

@@ -41,7 +41,7 @@ async fn main() {
                     owner: PartnerId("partner-a".into()),
                     opening: RecordedEvent {
                         seq: 1,
-                        event: log.event,
+                        pair: log.event,
                         fingerprint: fingerprint(&log),
                         recorded_at,
                         // The openings already reached Intent: only closures are measured.

@@ -25,7 +25,7 @@ fn new_file(reference: &str) -> NewFile {
         owner: PartnerId("partner-a".into()),
         opening: RecordedEvent {
             seq: 1,
-            event: log.event,
+            pair: log.event,
             fingerprint: fingerprint(&log),
             recorded_at: "2026-11-28T19:00:00Z".parse().unwrap(),
             delivery: Delivery::new_pending(),

@@ -207,7 +207,7 @@ pub fn show(view: &FileView, now: Timestamp, json: bool, out: &mut dyn Write) ->
                 json!({
                     "seq": event.seq,
                     "status": event.log.status.as_str(),
-                    "event": event.event.as_str(),
+                    "event": event.pair.as_str(),
                     "eventDate": event.log.event_date.to_intent_string(),
                     "recordedAt": event.recorded_at.to_string(),
                     "ageSeconds": age_seconds(now, event.recorded_at),
@@ -263,7 +263,7 @@ pub fn show(view: &FileView, now: Timestamp, json: bool, out: &mut dyn Write) ->
         .map(|event| {
             vec![
                 event.seq.to_string(),
-                format!("{}/{}", event.log.status.as_str(), event.event.as_str()),
+                format!("{}/{}", event.log.status.as_str(), event.pair.as_str()),
                 event.log.event_date.to_intent_string(),
                 state_of(&event.delivery),
                 event.delivery.attempts().to_string(),
