@@ -45,24 +45,7 @@ async fn start(data: &Path, port: u16, simulator: &IntentSimulator) -> Bridge {
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("the local-bridge binary starts");
-    let bridge = Bridge {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = client.get(format!("{}/health", bridge.base)).send().await
-            && response.status().is_success()
-        {
-            return bridge;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the local bridge did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_up(child, port).await
 }
 
 async fn send(method: &str, url: &str, token: &str, body: Option<&str>) -> (u16, Value) {

@@ -46,6 +46,17 @@ impl Route {
     }
 }
 
+/// What the partner API needs of a store.
+pub trait PartnerStore:
+    OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static
+{
+}
+
+impl<T> PartnerStore for T where
+    T: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static
+{
+}
+
 /// Who is calling: the partner's client id, if the request is authenticated. API Gateway's
 /// JWT authorizer (claims in the request context) in Lambda; static bearer tokens locally.
 pub trait IdentifyCaller: Send + Sync + 'static {
@@ -127,7 +138,7 @@ async fn open<S, I, E, C, A>(
     body: Body,
 ) -> Response
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    S: PartnerStore,
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
@@ -152,7 +163,7 @@ async fn read<S, I, E, C, A>(
     Query(query): Query<ContractQuery>,
 ) -> Response
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    S: PartnerStore,
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
@@ -179,7 +190,7 @@ async fn close<S, I, E, C, A>(
     body: Body,
 ) -> Response
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    S: PartnerStore,
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
@@ -244,7 +255,7 @@ pub fn router<S, I, E, C, A>(
     routes: &[Route],
 ) -> Router
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static,
+    S: PartnerStore,
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
