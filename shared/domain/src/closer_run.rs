@@ -261,3 +261,172 @@ impl<E: PublishDomainEvents> PublishDomainEvents for BatchedEvents<'_, E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A closer run, given / when / then, on the in-memory adapters.
+    use super::*;
+    use crate::domain_events::DeliveryFailed;
+    use crate::file::PartnerId;
+    use crate::in_memory::tests_support::*;
+    use crate::in_memory::{FixedClock, RecordingEvents};
+    use crate::intake::open_intervention;
+    use crate::lifecycle::Outcome;
+    use crate::ports::{DeliveryFailure, DocumentWait};
+    use jiff::Timestamp;
+
+    fn end() -> Timestamp {
+        at("2026-11-28T07:00:00Z")
+    }
+
+    async fn run(world: &World, kind: RunKind, period: Option<&OnCallPeriod>) -> RunReport {
+        let contracts = HashSet::from(["contract1".to_string()]);
+        let ports = CloserPorts {
+            store: &world.store,
+            intent: &world.intent,
+            events: &world.events,
+            clock: &world.clock,
+            objects: &world.objects,
+            policy: &CloserPolicy::default(),
+            documents: DocumentPolicy::default(),
+            contracts: &contracts,
+        };
+        let mut report = RunReport::default();
+        run_closer(&ports, kind, period, Deadline::none(), &mut report).await;
+        report
+    }
+
+    #[tokio::test]
+    async fn a_period_end_run_summarises_closed_files_refused_closings_and_the_backlog() {
+        let now = end() + minutes(5);
+        let world = World::at(now);
+        let night = end() - minutes(120);
+        for reference in ["S-1", "S-2"] {
+            given_open_file(
+                &world.store,
+                &opening_log(reference),
+                night,
+                delivered(night),
+            )
+            .await;
+        }
+        // Closed earlier; its closing waits for Intent (tried 10 s ago, not due yet).
+        let waiting =
+            given_open_file(&world.store, &opening_log("S-3"), night, delivered(night)).await;
+        let closed_at = night + minutes(30);
+        let not_due = pending_since(4, now - jiff::SignedDuration::from_secs(10), false);
+        given_closed(&world.store, &waiting, Outcome::Done, closed_at, not_due).await;
+        // A quitus waiting in the ledger, not due either.
+        let object = quitus("S-3", "v1");
+        world
+            .store
+            .claim_document(&object, now, now + minutes(15))
+            .await
+            .unwrap();
+        let wait = DocumentWait {
+            file: Some(waiting.clone()),
+            attempts: 4,
+            last_error: "Intent is unavailable: HTTP 503".into(),
+            last_attempt_at: now,
+            in_doubt: false,
+        };
+        world.store.record_pending(&object, &wait).await.unwrap();
+        // Intent refuses one of the two closings of the run.
+        world.intent.fail_next(DeliveryFailure::refused(
+            1,
+            "Intent rejected the request with HTTP 400",
+        ));
+
+        let period = period_ending(end());
+        let report = run(&world, RunKind::PeriodEnd, Some(&period)).await;
+
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let summary = report.period_summary().expect("a period's run");
+        assert_eq!(summary.period, period);
+        assert_eq!(
+            (
+                summary.files_closed,
+                summary.closings_refused,
+                summary.closings_pending
+            ),
+            (2, 1, 0)
+        );
+        assert_eq!((summary.pending_events, summary.failed_events), (1, 1));
+        assert_eq!(summary.still_failing, 2);
+        assert_eq!(summary.oldest_pending_since, Some(closed_at));
+        assert_eq!(summary.pending_documents, 1);
+        assert!(!summary.stopped_early);
+    }
+
+    #[tokio::test]
+    async fn events_left_in_the_outbox_before_the_settle_time_are_published() {
+        let opened_at = at("2026-11-28T12:00:00Z");
+        let world = World::at(opened_at + minutes(5));
+        // Two claims whose InterventionOpened the bus did not take: one long ago, one
+        // still being published by its own request (30 s ago).
+        world.events.set_failing(true);
+        for (reference, clock) in [
+            ("T-1", FixedClock(opened_at)),
+            (
+                "T-2",
+                FixedClock(opened_at + minutes(5) - jiff::SignedDuration::from_secs(30)),
+            ),
+        ] {
+            let partner = PartnerId("partner-a".into());
+            open_intervention(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &clock,
+                partner,
+                opening_log(reference),
+            )
+            .await
+            .unwrap();
+        }
+        world.events.set_failing(false);
+
+        let report = run(&world, RunKind::Resend, None).await;
+
+        assert_eq!(report.outbox_published, 1);
+        assert_eq!(world.published_types(), ["InterventionOpened"]);
+        assert_eq!(
+            world.events.published()[0].detail_value()["reference"],
+            "T-1"
+        );
+        assert_eq!(world.store.outbox_ids().len(), 1, "the recent one is left");
+        assert_eq!(report.period_summary(), None);
+    }
+
+    #[tokio::test]
+    async fn batched_events_go_ten_at_a_time_and_flush_sends_the_rest() {
+        let bus = RecordingEvents::default();
+        let batched = BatchedEvents::new(&bus);
+        for seq in 1..=23 {
+            let event = DomainEvent::DeliveryFailed(DeliveryFailed {
+                reference: "B-1".into(),
+                contract_reference: "contract1".into(),
+                seq,
+                event: "acknowledged",
+                attempts: 1,
+            });
+            batched.publish(&[event]).await.unwrap();
+        }
+        assert_eq!(bus.batch_sizes(), [10, 10]);
+
+        batched.flush().await.unwrap();
+
+        assert_eq!(bus.batch_sizes(), [10, 10, 3]);
+        let seqs: Vec<u32> = bus
+            .published()
+            .iter()
+            .map(|event| match event {
+                DomainEvent::DeliveryFailed(failed) => failed.seq,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(seqs, (1..=23).collect::<Vec<_>>(), "all, in order");
+        batched.flush().await.unwrap();
+        assert_eq!(bus.batch_sizes().len(), 3, "nothing left to flush");
+    }
+}

@@ -575,3 +575,370 @@ where
     publish_announced(ports.ledger, ports.events, &announce).await;
     Ok(Forwarded::Rejected(reason))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Forwarding a quitus, given / when / then, on the in-memory adapters.
+    use super::*;
+    use crate::documents::DEFAULT_DESCRIPTION;
+    use crate::in_memory::tests_support::*;
+    use crate::in_memory::{
+        Accepted, DocumentState, FixedClock, InMemoryObjects, InMemoryStore, ReceivedDocument,
+        RecordingEvents, RecordingIntent,
+    };
+    use crate::model::Event;
+    use jiff::Timestamp;
+
+    type Ports<'a> = ForwardPorts<
+        'a,
+        InMemoryStore,
+        InMemoryStore,
+        InMemoryObjects,
+        RecordingIntent,
+        RecordingEvents,
+        FixedClock,
+    >;
+
+    fn now() -> Timestamp {
+        at("2026-11-28T20:00:00Z")
+    }
+
+    /// Intent as it is: no document for an intervention it does not know.
+    fn world() -> World {
+        let world = World::at(now());
+        world.intent.refuse_documents_without_opening(true);
+        world
+    }
+
+    fn ports<'a>(world: &'a World, clock: &'a FixedClock) -> Ports<'a> {
+        ForwardPorts {
+            ledger: &world.store,
+            files: &world.store,
+            objects: &world.objects,
+            intent: &world.intent,
+            events: &world.events,
+            clock,
+        }
+    }
+
+    async fn forward_at(world: &World, clock: &FixedClock, object: &ObjectRef) -> Forwarded {
+        forward_document(&ports(world, clock), DocumentPolicy::default(), object)
+            .await
+            .unwrap()
+    }
+
+    async fn forward(world: &World, object: &ObjectRef) -> Forwarded {
+        forward_at(world, &world.clock, object).await
+    }
+
+    /// The quitus of `reference`, dropped in the bucket: a PDF of 3000 bytes.
+    fn dropped(world: &World, reference: &str) -> ObjectRef {
+        let object = quitus(reference, "v1");
+        world.objects.put(&object, pdf(3000));
+        object
+    }
+
+    fn upload(reference: &str, title: &str) -> DocumentUpload {
+        DocumentUpload {
+            file_name: "quitus.pdf".into(),
+            title: title.into(),
+            description: DEFAULT_DESCRIPTION.into(),
+            element_reference: reference.into(),
+            contract_reference: "contract1".into(),
+        }
+    }
+
+    /// The file a quitus belongs to, from its key.
+    fn object_file(object: &ObjectRef) -> FileId {
+        parse_quitus_key(&object.key).unwrap().file
+    }
+
+    /// Refused for good with `reason`: recorded, announced, nothing uploaded.
+    async fn assert_rejected(
+        world: &World,
+        object: &ObjectRef,
+        forwarded: Forwarded,
+        reason: RejectionReason,
+    ) {
+        assert_eq!(forwarded, Forwarded::Rejected(reason));
+        assert_eq!(
+            world.store.document_state(object),
+            Some(DocumentState::Rejected(reason))
+        );
+        assert!(world.intent.documents().is_empty());
+        let published = world.events.published();
+        let last = published.last().expect("announced");
+        assert_eq!(last.detail_type(), "DocumentRejected");
+        assert_eq!(last.detail_value()["reason"], reason.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_quitus_is_published_once_with_the_upload_fields() {
+        let world = world();
+        let id = world.given_open_on_intent("Q-1").await;
+        let object = quitus("Q-1", "v1");
+        world
+            .objects
+            .put_with_metadata(&object, pdf(3000), Some("Quitus signé"), None);
+
+        let forwarded = forward(&world, &object).await;
+
+        let Forwarded::Published(record) = forwarded else {
+            panic!("expected a publication, got {forwarded:?}");
+        };
+        assert_eq!(
+            world.intent.documents(),
+            [ReceivedDocument {
+                upload: upload("Q-1", "Quitus signé"),
+                size: 3000,
+                intent_document_id: "doc-1".into(),
+            }]
+        );
+        assert_eq!(
+            (record.size, record.intent_document_id.as_deref()),
+            (3000, Some("doc-1"))
+        );
+        assert_eq!(world.store.file(&id).unwrap().documents, [record]);
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::Published)
+        );
+        assert_eq!(world.published_types(), ["DocumentPublished"]);
+        assert!(world.store.outbox_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_delivery_does_nothing() {
+        let world = world();
+        world.given_open_on_intent("Q-2").await;
+        let object = dropped(&world, "Q-2");
+        forward(&world, &object).await;
+
+        let again = forward(&world, &object).await;
+
+        assert_eq!(again, Forwarded::Duplicate);
+        assert_eq!(world.intent.documents().len(), 1);
+        assert_eq!(world.objects.opened(), 1, "streamed once");
+        assert_eq!(world.published_types(), ["DocumentPublished"]);
+    }
+
+    #[tokio::test]
+    async fn a_pending_opening_is_delivered_first_then_the_document() {
+        let world = world();
+        let recorded_at = now() - minutes(60);
+        let id = given_open_file(
+            &world.store,
+            &opening_log("Q-3"),
+            recorded_at,
+            crate::Delivery::new_pending(),
+        )
+        .await;
+        let object = dropped(&world, "Q-3");
+
+        let forwarded = forward(&world, &object).await;
+
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        assert_eq!(
+            world.intent.journal(),
+            [
+                Accepted::Log {
+                    file: id.clone(),
+                    event: Event::Acknowledged
+                },
+                Accepted::Document {
+                    file: id.clone(),
+                    file_name: "quitus.pdf".into()
+                },
+            ]
+        );
+        assert!(
+            world.store.file(&id).unwrap().events[0]
+                .delivery
+                .is_delivered()
+        );
+    }
+
+    #[tokio::test]
+    async fn with_intent_down_it_waits_then_the_resend_pass_publishes_it() {
+        let world = world();
+        world.given_open_on_intent("Q-4").await;
+        let object = dropped(&world, "Q-4");
+        world.intent.fail_next_document(DeliveryFailure::retryable(
+            4,
+            "Intent is unavailable: HTTP 503",
+        ));
+
+        let forwarded = forward(&world, &object).await;
+
+        assert!(matches!(forwarded, Forwarded::Pending(_)), "{forwarded:?}");
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::Pending)
+        );
+        assert!(world.intent.documents().is_empty());
+
+        // The re-send run, five minutes later (past the minute of backoff).
+        let later = FixedClock(now() + minutes(5));
+        let mut report = DocumentsReport::default();
+        forward_pending_documents(
+            &ports(&world, &later),
+            DocumentPolicy::default(),
+            &CloserPolicy::default(),
+            Deadline::none(),
+            &mut report,
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(
+            report,
+            DocumentsReport {
+                published: 1,
+                ..DocumentsReport::default()
+            }
+        );
+        assert_eq!(world.intent.documents().len(), 1);
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::Published)
+        );
+        assert_eq!(
+            world.store.file(&object_file(&object)).unwrap().documents[0].attempts,
+            5
+        );
+    }
+
+    #[tokio::test]
+    async fn something_else_than_a_pdf_is_rejected() {
+        let world = world();
+        world.given_open_on_intent("Q-5").await;
+        let object = quitus("Q-5", "v1");
+        world
+            .objects
+            .put(&object, b"PK\x03\x04 a zip archive".to_vec());
+
+        let forwarded = forward(&world, &object).await;
+
+        assert_rejected(&world, &object, forwarded, RejectionReason::NotPdf).await;
+    }
+
+    #[tokio::test]
+    async fn a_document_over_the_limit_is_rejected() {
+        let world = world();
+        world.given_open_on_intent("Q-6").await;
+        let object = dropped(&world, "Q-6");
+        let policy = DocumentPolicy {
+            max_bytes: 1000,
+            ..DocumentPolicy::default()
+        };
+
+        let forwarded = forward_document(&ports(&world, &world.clock), policy, &object)
+            .await
+            .unwrap();
+
+        assert_rejected(&world, &object, forwarded, RejectionReason::TooLarge).await;
+    }
+
+    #[tokio::test]
+    async fn a_quitus_for_a_canceled_file_is_rejected() {
+        let world = world();
+        let id = world.given_open_on_intent("Q-7").await;
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Canceled,
+            now() - minutes(30),
+            delivered(now()),
+        )
+        .await;
+        let object = dropped(&world, "Q-7");
+
+        let forwarded = forward(&world, &object).await;
+
+        assert_rejected(&world, &object, forwarded, RejectionReason::FileCanceled).await;
+    }
+
+    #[tokio::test]
+    async fn without_its_file_a_quitus_waits_then_is_rejected_after_the_grace() {
+        let world = world();
+        let object = dropped(&world, "Q-8");
+
+        let first = forward(&world, &object).await;
+
+        assert!(matches!(first, Forwarded::Pending(_)), "{first:?}");
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::Pending)
+        );
+        let within = FixedClock(now() + DocumentPolicy::default().unknown_file_grace - minutes(1));
+        assert!(matches!(
+            forward_at(&world, &within, &object).await,
+            Forwarded::Pending(_)
+        ));
+
+        let after_grace = FixedClock(now() + DocumentPolicy::default().unknown_file_grace);
+        let forwarded = forward_at(&world, &after_grace, &object).await;
+
+        assert_rejected(&world, &object, forwarded, RejectionReason::UnknownFile).await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_in_doubt_finds_the_document_on_intent_and_does_not_upload_again() {
+        let world = world();
+        let id = world.given_open_on_intent("Q-9").await;
+        let object = dropped(&world, "Q-9");
+        // A forwarder claimed it, uploaded it, and died before recording anything.
+        let lease = DocumentPolicy::default().lease;
+        world
+            .store
+            .claim_document(&object, now(), now() + lease)
+            .await
+            .unwrap();
+        let opener = ObjectOpener {
+            objects: &world.objects,
+            object: &object,
+        };
+        world
+            .intent
+            .publish_document(&upload("Q-9", DEFAULT_TITLE), &opener)
+            .await
+            .unwrap();
+
+        // Its lease has run out: the next forwarder takes it over, in doubt.
+        let later = FixedClock(now() + lease + minutes(1));
+        let forwarded = forward_at(&world, &later, &object).await;
+
+        let Forwarded::Published(record) = forwarded else {
+            panic!("expected a publication, got {forwarded:?}");
+        };
+        assert_eq!(record.intent_document_id.as_deref(), Some("doc-1"));
+        assert_eq!(world.intent.document_reads(), 1, "Intent was read first");
+        assert_eq!(world.intent.documents().len(), 1, "not uploaded again");
+        assert_eq!(world.objects.opened(), 1);
+        assert_eq!(world.store.file(&id).unwrap().documents, [record]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_upload_answer_is_settled_by_reading_intent() {
+        let world = world();
+        world.given_open_on_intent("Q-10").await;
+        let object = dropped(&world, "Q-10");
+        world.intent.lose_next_document_answer();
+
+        let forwarded = forward(&world, &object).await;
+
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        assert_eq!(world.intent.document_reads(), 1);
+        assert_eq!(world.intent.documents().len(), 1, "uploaded once");
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::Published)
+        );
+    }
+}

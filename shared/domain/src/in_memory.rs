@@ -1,16 +1,30 @@
 //! In-memory adapters for unit tests of the use cases (compiled for the domain's own tests
-//! and, with the `in-memory` feature, for other crates' tests; never in a release binary).
-//! The real adapters are tested against DynamoDB Local, moto and the Intent simulator.
+//! and, with the `in-memory` feature, for other crates' tests; never in a release binary):
+//! a file store that is also the documents ledger and the outbox ([`InMemoryStore`]), a
+//! documents bucket ([`InMemoryObjects`]), a scripted Intent for events, documents and its
+//! open list ([`RecordingIntent`]), a bus ([`RecordingEvents`]) and a clock
+//! ([`FixedClock`]). The real adapters are tested against DynamoDB Local, moto and the
+//! Intent simulator.
 
+use crate::deadline::Deadline;
+use crate::documents::{
+    ByteChunks, DocumentBody, DocumentRecord, DocumentUpload, ObjectInfo, ObjectRef,
+    RejectionReason,
+};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use crate::lifecycle::{FileState, Outcome};
-use crate::model::{FileId, InterventionLog};
+use crate::model::{Event, FileId, InterventionLog, Status};
 use crate::ports::{
-    Clock, CloseFile, CloseFileResult, DeliveryFailure, DomainEventError, LeaseGrant, LoadFile,
-    OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent, RecordDelivery, SendLease,
-    StoreError,
+    Backlog, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure, DocumentClaim,
+    DocumentLedger, DocumentWait, DomainEventError, HubIntervention, LeaseGrant, ListOpenFiles,
+    ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile, OpenDocument, OpenFile,
+    OpenFileResult, OpenListing, PendingDocument, PublishDocument, PublishDomainEvents,
+    PublishToIntent, PublishedDocument, ReadBacklog, ReadObject, RecordDelivery, SendLease,
+    SourceError, StoreError,
 };
+use bytes::Bytes;
+use futures_util::StreamExt;
 use jiff::Timestamp;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -24,6 +38,51 @@ pub struct InMemoryStore {
     recording_fails: Mutex<bool>,
     /// The outbox: (written at, event), in write order.
     outbox: Mutex<Vec<(Timestamp, DomainEvent)>>,
+    /// The documents ledger, by object identity.
+    ledger: Mutex<HashMap<String, LedgerEntry>>,
+    /// While set, the listings answer from these files (an index lagging behind).
+    stale_listings: Mutex<Option<Vec<InterventionFile>>>,
+}
+
+/// Where an object version stands in the in-memory documents ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentState {
+    /// Held by a forwarder until its lease ends.
+    InProgress,
+    /// Waiting for the re-send run.
+    Pending,
+    Published,
+    Rejected(RejectionReason),
+}
+
+/// One object version in the documents ledger.
+#[derive(Debug, Clone)]
+struct LedgerEntry {
+    object: ObjectRef,
+    state: DocumentState,
+    lease_until: Option<Timestamp>,
+    file: Option<FileId>,
+    attempts: u32,
+    last_error: Option<String>,
+    last_attempt_at: Option<Timestamp>,
+    in_doubt: bool,
+    first_seen_at: Timestamp,
+}
+
+impl LedgerEntry {
+    fn first_seen(object: &ObjectRef, now: Timestamp) -> Self {
+        Self {
+            object: object.clone(),
+            state: DocumentState::Pending,
+            lease_until: None,
+            file: None,
+            attempts: 0,
+            last_error: None,
+            last_attempt_at: None,
+            in_doubt: false,
+            first_seen_at: now,
+        }
+    }
 }
 
 impl InMemoryStore {
@@ -56,6 +115,33 @@ impl InMemoryStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Where an object version stands in the documents ledger (`None`: never seen).
+    pub fn document_state(&self, object: &ObjectRef) -> Option<DocumentState> {
+        self.ledger
+            .lock()
+            .unwrap()
+            .get(&object.identity())
+            .map(|entry| entry.state)
+    }
+
+    /// While `stale` is set, the listings (open files, files with pending events) answer
+    /// from the files as they stand now, like an eventually consistent index lagging
+    /// behind the table: a file closed meanwhile is still listed open.
+    pub fn set_stale_listings(&self, stale: bool) {
+        let snapshot = stale.then(|| self.files.lock().unwrap().values().cloned().collect());
+        *self.stale_listings.lock().unwrap() = snapshot;
+    }
+
+    /// The files as the listings see them, in identity order.
+    fn listed_files(&self) -> Vec<InterventionFile> {
+        let mut files = match &*self.stale_listings.lock().unwrap() {
+            Some(snapshot) => snapshot.clone(),
+            None => self.files.lock().unwrap().values().cloned().collect(),
+        };
+        files.sort_by(|a, b| a.id.cmp(&b.id));
+        files
     }
 
     fn check_available(&self) -> Result<(), StoreError> {
@@ -219,9 +305,335 @@ impl RecordDelivery for InMemoryStore {
             .get_mut(id)
             .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
             .ok_or_else(|| StoreError::Corrupt(format!("no event {seq} on {id}")))?;
+        // Never over a delivery Intent already acknowledged (nothing written then).
+        if event.delivery.is_delivered() {
+            return Ok(());
+        }
         event.delivery = delivery.clone();
         self.write_outbox(announce, Timestamp::now());
         Ok(())
+    }
+}
+
+impl ListOpenFiles for InMemoryStore {
+    async fn open_files_opened_before(&self, before: Timestamp) -> Result<Vec<FileId>, StoreError> {
+        self.check_available()?;
+        Ok(self
+            .listed_files()
+            .into_iter()
+            .filter(|file| file.state == FileState::Open)
+            .filter(|file| {
+                file.opening()
+                    .is_some_and(|opening| opening.log.event_date.timestamp() < before)
+            })
+            .map(|file| file.id)
+            .collect())
+    }
+}
+
+impl ListPendingEvents for InMemoryStore {
+    async fn files_with_pending_events(&self) -> Result<Vec<FileId>, StoreError> {
+        self.check_available()?;
+        Ok(self
+            .listed_files()
+            .into_iter()
+            .filter(|file| file.events.iter().any(|event| event.delivery.is_pending()))
+            .map(|file| file.id)
+            .collect())
+    }
+}
+
+impl ReadBacklog for InMemoryStore {
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.check_available()?;
+        let mut backlog = Backlog::default();
+        for event in self
+            .files
+            .lock()
+            .unwrap()
+            .values()
+            .flat_map(|file| file.events.iter())
+        {
+            match event.delivery {
+                Delivery::Pending { .. } => {
+                    backlog.pending_events += 1;
+                    backlog.oldest_pending_since = Some(
+                        backlog
+                            .oldest_pending_since
+                            .map_or(event.recorded_at, |oldest| oldest.min(event.recorded_at)),
+                    );
+                }
+                Delivery::Failed { .. } => backlog.failed_events += 1,
+                Delivery::Delivered { .. } => {}
+            }
+        }
+        backlog.pending_documents = self.pending_documents().await?.len();
+        Ok(backlog)
+    }
+}
+
+impl DocumentLedger for InMemoryStore {
+    async fn claim_document(
+        &self,
+        object: &ObjectRef,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<DocumentClaim, StoreError> {
+        self.check_available()?;
+        let mut ledger = self.ledger.lock().unwrap();
+        let identity = object.identity();
+        let in_doubt = match ledger.get(&identity) {
+            None => false,
+            Some(entry) => match entry.state {
+                DocumentState::Published => return Ok(DocumentClaim::AlreadyPublished),
+                DocumentState::Rejected(_) => return Ok(DocumentClaim::AlreadyRejected),
+                DocumentState::InProgress if entry.lease_until.is_some_and(|held| held >= now) => {
+                    return Ok(DocumentClaim::HeldElsewhere);
+                }
+                // A holder whose lease ran out died mid-upload: in doubt.
+                DocumentState::InProgress => true,
+                DocumentState::Pending => entry.in_doubt,
+            },
+        };
+        let entry = ledger
+            .entry(identity)
+            .or_insert_with(|| LedgerEntry::first_seen(object, now));
+        entry.state = DocumentState::InProgress;
+        entry.lease_until = Some(lease_until);
+        Ok(DocumentClaim::Claimed(ClaimedObject {
+            in_doubt,
+            attempts: entry.attempts,
+            first_seen_at: entry.first_seen_at,
+        }))
+    }
+
+    async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
+        self.check_available()?;
+        if let Some(entry) = self.ledger.lock().unwrap().get_mut(&object.identity())
+            && entry.state == DocumentState::InProgress
+        {
+            // An upload may have gone out before the failure.
+            entry.state = DocumentState::Pending;
+            entry.lease_until = None;
+            entry.in_doubt = true;
+        }
+        Ok(())
+    }
+
+    async fn record_pending(
+        &self,
+        object: &ObjectRef,
+        wait: &DocumentWait,
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        let mut ledger = self.ledger.lock().unwrap();
+        let Some(entry) = ledger
+            .get_mut(&object.identity())
+            .filter(|entry| entry.state == DocumentState::InProgress)
+        else {
+            return Err(StoreError::Unavailable(
+                "the object's claim was lost before its wait was recorded".into(),
+            ));
+        };
+        entry.state = DocumentState::Pending;
+        entry.lease_until = None;
+        entry.attempts = wait.attempts;
+        entry.last_error = Some(wait.last_error.clone());
+        entry.last_attempt_at = Some(wait.last_attempt_at);
+        entry.in_doubt = wait.in_doubt;
+        if wait.file.is_some() {
+            entry.file = wait.file.clone();
+        }
+        Ok(())
+    }
+
+    async fn record_published(
+        &self,
+        object: &ObjectRef,
+        file: &InterventionFile,
+        record: &DocumentRecord,
+        _expires_at: Timestamp,
+        announce: &[DomainEvent],
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        if let Some(stored) = self.files.lock().unwrap().get_mut(&file.id)
+            && !stored
+                .documents
+                .iter()
+                .any(|document| document.object_identity == record.object_identity)
+        {
+            stored.documents.push(record.clone());
+        }
+        let mut ledger = self.ledger.lock().unwrap();
+        let entry = ledger
+            .entry(object.identity())
+            .or_insert_with(|| LedgerEntry::first_seen(object, record.published_at));
+        entry.state = DocumentState::Published;
+        entry.lease_until = None;
+        entry.in_doubt = false;
+        entry.file = Some(file.id.clone());
+        self.write_outbox(announce, record.published_at);
+        Ok(())
+    }
+
+    async fn record_rejected(
+        &self,
+        object: &ObjectRef,
+        reason: RejectionReason,
+        detail: &str,
+        now: Timestamp,
+        _expires_at: Timestamp,
+        announce: &[DomainEvent],
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        let mut ledger = self.ledger.lock().unwrap();
+        let entry = ledger
+            .entry(object.identity())
+            .or_insert_with(|| LedgerEntry::first_seen(object, now));
+        if matches!(
+            entry.state,
+            DocumentState::Published | DocumentState::Rejected(_)
+        ) {
+            return Ok(());
+        }
+        entry.state = DocumentState::Rejected(reason);
+        entry.lease_until = None;
+        entry.last_error = Some(detail.to_string());
+        entry.last_attempt_at = Some(now);
+        self.write_outbox(announce, now);
+        Ok(())
+    }
+}
+
+impl ListPendingDocuments for InMemoryStore {
+    async fn pending_documents(&self) -> Result<Vec<PendingDocument>, StoreError> {
+        self.check_available()?;
+        let ledger = self.ledger.lock().unwrap();
+        let mut waiting: Vec<&LedgerEntry> = ledger
+            .values()
+            .filter(|entry| {
+                matches!(
+                    entry.state,
+                    DocumentState::Pending | DocumentState::InProgress
+                )
+            })
+            .collect();
+        waiting.sort_by_key(|entry| (entry.first_seen_at, entry.object.identity()));
+        Ok(waiting
+            .into_iter()
+            .map(|entry| PendingDocument {
+                object: entry.object.clone(),
+                file: entry.file.clone(),
+                attempts: entry.attempts,
+                last_attempt_at: entry.last_attempt_at,
+                last_error: entry.last_error.clone(),
+            })
+            .collect())
+    }
+}
+
+/// One object of the in-memory documents bucket.
+#[derive(Debug, Clone)]
+struct StoredObject {
+    bytes: Bytes,
+    title: Option<String>,
+    description: Option<String>,
+}
+
+/// A documents bucket in a map, by object version identity.
+#[derive(Default)]
+pub struct InMemoryObjects {
+    objects: Mutex<HashMap<String, StoredObject>>,
+    unavailable: Mutex<bool>,
+    opened: Mutex<usize>,
+}
+
+impl InMemoryObjects {
+    /// The size of the chunks a body is streamed in.
+    pub const CHUNK: usize = 1024;
+
+    /// Puts an object version, without metadata.
+    pub fn put(&self, object: &ObjectRef, bytes: impl Into<Vec<u8>>) {
+        self.put_with_metadata(object, bytes, None, None);
+    }
+
+    /// Puts an object version with its `title` and `description` metadata.
+    pub fn put_with_metadata(
+        &self,
+        object: &ObjectRef,
+        bytes: impl Into<Vec<u8>>,
+        title: Option<&str>,
+        description: Option<&str>,
+    ) {
+        self.objects.lock().unwrap().insert(
+            object.identity(),
+            StoredObject {
+                bytes: Bytes::from(bytes.into()),
+                title: title.map(str::to_string),
+                description: description.map(str::to_string),
+            },
+        );
+    }
+
+    /// Deletes an object version.
+    pub fn remove(&self, object: &ObjectRef) {
+        self.objects.lock().unwrap().remove(&object.identity());
+    }
+
+    /// Every read fails (the bucket cannot be reached).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        *self.unavailable.lock().unwrap() = unavailable;
+    }
+
+    /// How often a body was opened for streaming.
+    pub fn opened(&self) -> usize {
+        *self.opened.lock().unwrap()
+    }
+
+    fn get(&self, object: &ObjectRef) -> Result<StoredObject, SourceError> {
+        if *self.unavailable.lock().unwrap() {
+            return Err(SourceError::Unavailable(
+                "in-memory bucket switched off".into(),
+            ));
+        }
+        self.objects
+            .lock()
+            .unwrap()
+            .get(&object.identity())
+            .cloned()
+            .ok_or(SourceError::Missing)
+    }
+}
+
+impl ReadObject for InMemoryObjects {
+    async fn object_info(&self, object: &ObjectRef) -> Result<ObjectInfo, SourceError> {
+        let stored = self.get(object)?;
+        Ok(ObjectInfo {
+            size: stored.bytes.len() as u64,
+            title: stored.title,
+            description: stored.description,
+        })
+    }
+
+    async fn first_bytes(&self, object: &ObjectRef, count: u64) -> Result<Vec<u8>, SourceError> {
+        let stored = self.get(object)?;
+        let end = usize::try_from(count)
+            .map_or(stored.bytes.len(), |count| count.min(stored.bytes.len()));
+        Ok(stored.bytes[..end].to_vec())
+    }
+
+    async fn open(&self, object: &ObjectRef) -> Result<DocumentBody, SourceError> {
+        let bytes = self.get(object)?.bytes;
+        *self.opened.lock().unwrap() += 1;
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..bytes.len())
+            .step_by(Self::CHUNK)
+            .map(|start| Ok(bytes.slice(start..(start + Self::CHUNK).min(bytes.len()))))
+            .collect();
+        let chunks: ByteChunks = Box::pin(futures_util::stream::iter(chunks));
+        Ok(DocumentBody {
+            length: bytes.len() as u64,
+            chunks,
+        })
     }
 }
 
@@ -234,6 +646,32 @@ enum Scripted {
     ApplyThenFail(DeliveryFailure),
 }
 
+/// The answer of an upload whose outcome is unknown (a timeout after the request left).
+fn lost_answer() -> DeliveryFailure {
+    DeliveryFailure::outcome_unknown(1, "Intent could not be reached: timed out")
+}
+
+/// What the recording Intent accepted, in the order it accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// An event of an intervention's log.
+    Log { file: FileId, event: Event },
+    /// A document attached to an intervention.
+    Document { file: FileId, file_name: String },
+}
+
+/// A document the recording Intent accepted: the upload's fields and the size it read
+/// from the streamed body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedDocument {
+    pub upload: DocumentUpload,
+    pub size: u64,
+    pub intent_document_id: String,
+}
+
+/// The open list answers a page of this many interventions at a time.
+const OPEN_LIST_PAGE: usize = 50;
+
 /// An Intent that records what it accepted (its log, duplicates included: it does not
 /// deduplicate, like Intent as far as its documentation says) and answers from a script.
 #[derive(Default)]
@@ -241,6 +679,12 @@ pub struct RecordingIntent {
     accepted: Mutex<Vec<InterventionLog>>,
     script: Mutex<VecDeque<Scripted>>,
     reads: Mutex<usize>,
+    /// Logs and documents, in the order they were accepted.
+    journal: Mutex<Vec<Accepted>>,
+    documents: Mutex<Vec<ReceivedDocument>>,
+    document_script: Mutex<VecDeque<Scripted>>,
+    document_reads: Mutex<usize>,
+    documents_need_opening: Mutex<bool>,
 }
 
 impl RecordingIntent {
@@ -257,10 +701,29 @@ impl RecordingIntent {
         self.script
             .lock()
             .unwrap()
-            .push_back(Scripted::ApplyThenFail(DeliveryFailure::outcome_unknown(
-                1,
-                "Intent could not be reached: timed out",
-            )));
+            .push_back(Scripted::ApplyThenFail(lost_answer()));
+    }
+
+    /// The next document uploads fail like this, in order.
+    pub fn fail_next_document(&self, failure: DeliveryFailure) {
+        self.document_script
+            .lock()
+            .unwrap()
+            .push_back(Scripted::Fail(failure));
+    }
+
+    /// The next document upload is stored, but its answer is lost (a timeout).
+    pub fn lose_next_document_answer(&self) {
+        self.document_script
+            .lock()
+            .unwrap()
+            .push_back(Scripted::ApplyThenFail(lost_answer()));
+    }
+
+    /// While `refuse` is set, a document for an intervention whose opening this Intent
+    /// never accepted is refused like Intent does (404, retryable).
+    pub fn refuse_documents_without_opening(&self, refuse: bool) {
+        *self.documents_need_opening.lock().unwrap() = refuse;
     }
 
     pub fn accepted(&self) -> Vec<InterventionLog> {
@@ -270,6 +733,74 @@ impl RecordingIntent {
     /// How often Intent's log was read.
     pub fn reads(&self) -> usize {
         *self.reads.lock().unwrap()
+    }
+
+    /// The documents accepted (duplicates included), oldest first.
+    pub fn documents(&self) -> Vec<ReceivedDocument> {
+        self.documents.lock().unwrap().clone()
+    }
+
+    /// How often Intent's documents were read (`find_document`).
+    pub fn document_reads(&self) -> usize {
+        *self.document_reads.lock().unwrap()
+    }
+
+    /// Logs and documents, in the order they were accepted.
+    pub fn journal(&self) -> Vec<Accepted> {
+        self.journal.lock().unwrap().clone()
+    }
+
+    fn accept_log(&self, log: &InterventionLog) {
+        self.accepted.lock().unwrap().push(log.clone());
+        self.journal.lock().unwrap().push(Accepted::Log {
+            file: log.file_id(),
+            event: log.event,
+        });
+    }
+
+    fn accept_document(&self, upload: &DocumentUpload, size: u64) -> String {
+        let mut documents = self.documents.lock().unwrap();
+        let intent_document_id = format!("doc-{}", documents.len() + 1);
+        documents.push(ReceivedDocument {
+            upload: upload.clone(),
+            size,
+            intent_document_id: intent_document_id.clone(),
+        });
+        self.journal.lock().unwrap().push(Accepted::Document {
+            file: FileId::new(&upload.element_reference, &upload.contract_reference),
+            file_name: upload.file_name.clone(),
+        });
+        intent_document_id
+    }
+
+    /// Whether an opening of `file` was accepted.
+    fn knows(&self, file: &FileId) -> bool {
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|log| log.event == Event::Acknowledged && &log.file_id() == file)
+    }
+
+    /// Its interventions whose last accepted event leaves them open, by first appearance.
+    fn open_interventions(&self) -> Vec<HubIntervention> {
+        let accepted = self.accepted.lock().unwrap();
+        let mut last: Vec<&InterventionLog> = Vec::new();
+        for log in accepted.iter() {
+            match last.iter_mut().find(|held| held.file_id() == log.file_id()) {
+                Some(held) => *held = log,
+                None => last.push(log),
+            }
+        }
+        last.into_iter()
+            .filter(|log| log.status == Status::Open)
+            .map(|log| HubIntervention {
+                reference: log.reference.clone(),
+                contract_reference: log.contract_reference.clone(),
+                status: log.status.as_str().to_string(),
+                event: log.event.as_str().to_string(),
+            })
+            .collect()
     }
 }
 
@@ -287,11 +818,11 @@ impl PublishToIntent for RecordingIntent {
         match next {
             Some(Scripted::Fail(failure)) => Err(failure),
             Some(Scripted::ApplyThenFail(failure)) => {
-                self.accepted.lock().unwrap().push(log.clone());
+                self.accept_log(log);
                 Err(failure)
             }
             None => {
-                self.accepted.lock().unwrap().push(log.clone());
+                self.accept_log(log);
                 Ok(1)
             }
         }
@@ -308,11 +839,115 @@ impl PublishToIntent for RecordingIntent {
     }
 }
 
+/// Reads a document's body to its end, as an upload streams it; returns its size.
+async fn read_body<O: OpenDocument>(body: &O) -> Result<u64, DeliveryFailure> {
+    let unreadable =
+        |error: &dyn std::fmt::Display| format!("the document could not be read: {error}");
+    let document = body.open_body().await.map_err(|error| match error {
+        SourceError::Missing => DeliveryFailure::refused(1, unreadable(&error)),
+        SourceError::Unavailable(_) => DeliveryFailure::retryable(1, unreadable(&error)),
+    })?;
+    let mut chunks = document.chunks;
+    let mut size = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|error| DeliveryFailure::retryable(1, unreadable(&error)))?;
+        size += chunk.len() as u64;
+    }
+    if size != document.length {
+        return Err(DeliveryFailure::retryable(
+            1,
+            format!(
+                "the body ended after {size} of its {} bytes",
+                document.length
+            ),
+        ));
+    }
+    Ok(size)
+}
+
+impl PublishDocument for RecordingIntent {
+    async fn publish_document<O: OpenDocument>(
+        &self,
+        upload: &DocumentUpload,
+        body: &O,
+    ) -> Result<PublishedDocument, DeliveryFailure> {
+        let next = self.document_script.lock().unwrap().pop_front();
+        if let Some(Scripted::Fail(failure)) = next {
+            return Err(failure);
+        }
+        let file = FileId::new(&upload.element_reference, &upload.contract_reference);
+        let need_opening = *self.documents_need_opening.lock().unwrap();
+        if need_opening && !self.knows(&file) {
+            return Err(DeliveryFailure::retryable(
+                1,
+                "Intent answered 404: no such intervention",
+            ));
+        }
+        let size = read_body(body).await?;
+        let intent_document_id = self.accept_document(upload, size);
+        match next {
+            Some(Scripted::ApplyThenFail(failure)) => Err(failure),
+            _ => Ok(PublishedDocument {
+                attempts: 1,
+                intent_document_id: Some(intent_document_id),
+            }),
+        }
+    }
+
+    async fn find_document(
+        &self,
+        upload: &DocumentUpload,
+        size: u64,
+    ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
+        *self.document_reads.lock().unwrap() += 1;
+        Ok(self
+            .documents
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|held| {
+                held.upload.contract_reference == upload.contract_reference
+                    && held.upload.element_reference == upload.element_reference
+                    && held.upload.file_name == upload.file_name
+                    && held.size == size
+            })
+            .map(|held| PublishedDocument {
+                attempts: 0,
+                intent_document_id: Some(held.intent_document_id.clone()),
+            }))
+    }
+}
+
+impl ListOpenOnIntent for RecordingIntent {
+    /// Its own open interventions, page after page; once `deadline` is reached, what was
+    /// read so far (incomplete).
+    async fn list_open_interventions(
+        &self,
+        deadline: Deadline,
+    ) -> Result<OpenListing, DeliveryFailure> {
+        let open = self.open_interventions();
+        let mut listing = OpenListing::default();
+        // The last page is an empty one, as Intent ends its listing.
+        for page in open.chunks(OPEN_LIST_PAGE).chain([&[][..]]) {
+            if deadline.reached() {
+                return Ok(listing);
+            }
+            if page.is_empty() {
+                listing.complete = true;
+                break;
+            }
+            listing.interventions.extend_from_slice(page);
+        }
+        Ok(listing)
+    }
+}
+
 /// Collects domain events.
 #[derive(Default)]
 pub struct RecordingEvents {
     published: Mutex<Vec<DomainEvent>>,
     failing: Mutex<bool>,
+    batches: Mutex<Vec<usize>>,
 }
 
 impl RecordingEvents {
@@ -323,6 +958,11 @@ impl RecordingEvents {
 
     pub fn published(&self) -> Vec<DomainEvent> {
         self.published.lock().unwrap().clone()
+    }
+
+    /// The size of each publication the bus took, in order.
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().clone()
     }
 }
 
@@ -335,6 +975,7 @@ impl PublishDomainEvents for RecordingEvents {
             });
         }
         self.published.lock().unwrap().extend_from_slice(events);
+        self.batches.lock().unwrap().push(events.len());
         Ok(())
     }
 }
@@ -346,6 +987,181 @@ pub struct FixedClock(pub Timestamp);
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         self.0
+    }
+}
+
+/// Small helpers shared by the use cases' unit tests: a world of in-memory adapters, the
+/// seed's claim under other references, files stored with chosen delivery states.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+    use crate::calendar::OnCallPeriod;
+    use crate::documents::ObjectVersion;
+    use crate::file::{PartnerId, fingerprint};
+    use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
+    use crate::validation::parse_intervention_log;
+
+    pub fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    pub fn minutes(count: i64) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_mins(count)
+    }
+
+    /// Every adapter a use case needs, the clock standing at one instant.
+    pub struct World {
+        pub store: InMemoryStore,
+        pub intent: RecordingIntent,
+        pub events: RecordingEvents,
+        pub objects: InMemoryObjects,
+        pub clock: FixedClock,
+    }
+
+    impl World {
+        pub fn at(now: Timestamp) -> Self {
+            Self {
+                store: InMemoryStore::default(),
+                intent: RecordingIntent::default(),
+                events: RecordingEvents::default(),
+                objects: InMemoryObjects::default(),
+                clock: FixedClock(now),
+            }
+        }
+
+        /// A claim stored an hour ago whose opening Intent accepted.
+        pub async fn given_open_on_intent(&self, reference: &str) -> FileId {
+            let log = opening_log(reference);
+            let recorded_at = self.clock.0 - jiff::SignedDuration::from_hours(1);
+            let id = given_open_file(&self.store, &log, recorded_at, delivered(recorded_at)).await;
+            self.intent.publish_log(&log).await.unwrap();
+            id
+        }
+
+        /// The `detail-type` of every domain event on the bus, in order.
+        pub fn published_types(&self) -> Vec<String> {
+            self.events
+                .published()
+                .iter()
+                .map(|event| event.detail_type().to_string())
+                .collect()
+        }
+    }
+
+    /// The seed's claim (opened 2020-03-06T10:45:23 Paris, contract1, with the tenant's
+    /// contact) under `reference`.
+    pub fn opening_log(reference: &str) -> InterventionLog {
+        parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes()).unwrap()
+    }
+
+    /// The seed's closure (2020-03-06T15:35:00 Paris) under `reference`, with `outcome`.
+    pub fn closing_log(reference: &str, outcome: Outcome) -> InterventionLog {
+        let json = SEED_CLOSURE_DONE.replace("INTER-0500", reference);
+        let mut log = parse_intervention_log(json.as_bytes()).unwrap();
+        log.event = outcome.event();
+        log.status = log.event.status();
+        log
+    }
+
+    pub fn delivered(at: Timestamp) -> Delivery {
+        Delivery::Delivered {
+            attempts: 1,
+            delivered_at: at,
+        }
+    }
+
+    /// Pending after `attempts` attempts, the last one at `last_attempt_at`.
+    pub fn pending_since(attempts: u32, last_attempt_at: Timestamp, in_doubt: bool) -> Delivery {
+        Delivery::Pending {
+            attempts,
+            last_error: Some("Intent is unavailable: HTTP 503".into()),
+            last_attempt_at: Some(last_attempt_at),
+            in_doubt,
+        }
+    }
+
+    pub fn refused(at: Timestamp) -> Delivery {
+        Delivery::Failed {
+            attempts: 1,
+            last_error: "Intent rejected the request with HTTP 400".into(),
+            last_attempt_at: at,
+        }
+    }
+
+    fn recorded(
+        log: &InterventionLog,
+        seq: u32,
+        at: Timestamp,
+        delivery: Delivery,
+    ) -> RecordedEvent {
+        RecordedEvent {
+            seq,
+            pair: log.event,
+            fingerprint: fingerprint(log),
+            recorded_at: at,
+            delivery,
+            log: log.clone(),
+        }
+    }
+
+    /// Stores a file opened by `log` (owner `partner-a`), recorded at `recorded_at`, its
+    /// opening standing with Intent as `delivery`.
+    pub async fn given_open_file(
+        store: &InMemoryStore,
+        log: &InterventionLog,
+        recorded_at: Timestamp,
+        delivery: Delivery,
+    ) -> FileId {
+        let new = NewFile {
+            owner: PartnerId("partner-a".into()),
+            opening: recorded(log, 1, recorded_at, delivery),
+        };
+        store.open_file(&new, &[]).await.unwrap();
+        new.id()
+    }
+
+    /// Closes a stored open file with `outcome`, recorded at `recorded_at`, its closing
+    /// standing with Intent as `delivery`.
+    pub async fn given_closed(
+        store: &InMemoryStore,
+        id: &FileId,
+        outcome: Outcome,
+        recorded_at: Timestamp,
+        delivery: Delivery,
+    ) {
+        let log = closing_log(&id.reference, outcome);
+        let closing = recorded(&log, 2, recorded_at, delivery);
+        let closed = store
+            .close_file(id, 1, &closing, outcome, recorded_at, &[])
+            .await
+            .unwrap();
+        assert_eq!(closed, CloseFileResult::Closed);
+    }
+
+    /// A night's on-call period ending at `end`.
+    pub fn period_ending(end: Timestamp) -> OnCallPeriod {
+        OnCallPeriod {
+            id: "oncall-test".into(),
+            start: end - jiff::SignedDuration::from_hours(14),
+            end,
+        }
+    }
+
+    /// A quitus dropped for `reference` (contract1), version `version`.
+    pub fn quitus(reference: &str, version: &str) -> ObjectRef {
+        ObjectRef {
+            bucket: "docs".into(),
+            key: format!("quitus/contract1/{reference}/quitus.pdf"),
+            version: ObjectVersion::VersionId(version.into()),
+            size: None,
+        }
+    }
+
+    /// `size` bytes starting with the PDF signature.
+    pub fn pdf(size: usize) -> Vec<u8> {
+        let mut bytes = b"%PDF-1.7\n".to_vec();
+        bytes.resize(size.max(bytes.len()), b'x');
+        bytes
     }
 }
 

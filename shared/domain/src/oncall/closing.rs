@@ -218,3 +218,273 @@ where
         Err(error) => Err(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Closing the period's stragglers, given / when / then, on the in-memory adapters.
+    use super::*;
+    use crate::closure::{ClosurePolicy, close_intervention};
+    use crate::file::PartnerId;
+    use crate::in_memory::tests_support::*;
+    use crate::model::Event;
+    use crate::oncall::AUTOMATIC_CLOSURE_DESCRIPTION;
+    use crate::ports::DeliveryFailure;
+
+    fn end() -> Timestamp {
+        at("2026-11-28T07:00:00Z")
+    }
+
+    /// During the night, before the period's end.
+    fn night() -> Timestamp {
+        at("2026-11-27T22:00:00Z")
+    }
+
+    async fn close(
+        world: &World,
+        policy: &CloserPolicy,
+        scope: StragglerScope,
+        deadline: Deadline,
+    ) -> ClosingReport {
+        let mut report = ClosingReport::default();
+        close_stragglers(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            policy,
+            &period_ending(end()),
+            scope,
+            deadline,
+            &mut report,
+        )
+        .await
+        .unwrap();
+        report
+    }
+
+    async fn close_all(world: &World) -> ClosingReport {
+        let policy = CloserPolicy::default();
+        close(
+            world,
+            &policy,
+            StragglerScope::OpenedBeforeEnd,
+            Deadline::none(),
+        )
+        .await
+    }
+
+    /// A claim of the night whose opening is on Intent.
+    async fn claim_of_the_night(world: &World, reference: &str) -> FileId {
+        given_open_file(
+            &world.store,
+            &opening_log(reference),
+            night(),
+            delivered(night()),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn files_opened_before_the_end_are_closed_with_the_configured_outcome_at_the_end() {
+        let world = World::at(end() + minutes(5));
+        let first = claim_of_the_night(&world, "A-1").await;
+        let second = claim_of_the_night(&world, "A-2").await;
+        let mut after_end = opening_log("A-3");
+        after_end.event_date = IntentDateTime::from_timestamp(end() + minutes(1));
+        after_end.log_date = after_end.event_date;
+        let late = given_open_file(&world.store, &after_end, end(), delivered(end())).await;
+        let policy = CloserPolicy {
+            outcome: Outcome::Done,
+            ..CloserPolicy::default()
+        };
+
+        let report = close(
+            &world,
+            &policy,
+            StragglerScope::OpenedBeforeEnd,
+            Deadline::none(),
+        )
+        .await;
+
+        assert_eq!(
+            report,
+            ClosingReport {
+                closed: 2,
+                ..ClosingReport::default()
+            }
+        );
+        for id in [&first, &second] {
+            let file = world.store.file(id).unwrap();
+            assert_eq!(file.state, FileState::Closed(Outcome::Done));
+            let closing = file.last_event().unwrap();
+            assert_eq!(closing.log.event_date.timestamp(), end());
+            assert!(closing.delivery.is_delivered());
+        }
+        assert_eq!(world.store.file(&late).unwrap().state, FileState::Open);
+        let sent = world.intent.accepted();
+        assert_eq!(sent.len(), 2);
+        for log in &sent {
+            assert_eq!((log.status, log.event), (Event::Done.status(), Event::Done));
+            assert!(
+                log.contacts.is_none(),
+                "the tenant's contacts are not repeated"
+            );
+            let description = log.description.as_ref().map(|d| d.expose().as_str());
+            assert_eq!(description, Some(AUTOMATIC_CLOSURE_DESCRIPTION));
+        }
+        assert_eq!(
+            world.published_types(),
+            ["InterventionClosed", "InterventionClosed"]
+        );
+        let detail = world.events.published()[0].detail_value();
+        assert_eq!(detail["closedBy"], "on_call_closer");
+    }
+
+    #[tokio::test]
+    async fn a_file_a_partner_closed_first_counts_as_already_closed() {
+        let world = World::at(end() + minutes(5));
+        let id = claim_of_the_night(&world, "B-1").await;
+        // The open-files index still lists it when the partner's closure lands.
+        world.store.set_stale_listings(true);
+        close_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            ClosurePolicy::default(),
+            ClosedBy::Partner(&PartnerId("partner-a".into())),
+            closing_log("B-1", Outcome::Done),
+        )
+        .await
+        .unwrap();
+
+        let report = close_all(&world).await;
+
+        assert_eq!(
+            report,
+            ClosingReport {
+                already_closed: 1,
+                ..ClosingReport::default()
+            }
+        );
+        let file = world.store.file(&id).unwrap();
+        assert_eq!(
+            file.state,
+            FileState::Closed(Outcome::Done),
+            "the partner's"
+        );
+        assert_eq!(
+            world.intent.accepted().len(),
+            1,
+            "only the partner's closing"
+        );
+    }
+
+    #[tokio::test]
+    async fn recorded_before_end_leaves_a_claim_recorded_after_the_end_alone() {
+        let world = World::at(end() + minutes(300));
+        let recorded_in_the_night = claim_of_the_night(&world, "C-1").await;
+        // A call of the night the partner files during the day.
+        let filed_later = end() + minutes(120);
+        let filed_in_the_day = given_open_file(
+            &world.store,
+            &opening_log("C-2"),
+            filed_later,
+            delivered(filed_later),
+        )
+        .await;
+
+        let policy = CloserPolicy::default();
+        let report = close(
+            &world,
+            &policy,
+            StragglerScope::RecordedBeforeEnd,
+            Deadline::none(),
+        )
+        .await;
+
+        assert_eq!((report.closed, report.stopped_early), (1, false));
+        let state = |id: &FileId| world.store.file(id).unwrap().state;
+        assert_eq!(
+            state(&recorded_in_the_night),
+            FileState::Closed(Outcome::PartialRepair)
+        );
+        assert_eq!(state(&filed_in_the_day), FileState::Open);
+        assert_eq!(world.intent.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reached_deadline_stops_early_and_closes_nothing() {
+        let world = World::at(end() + minutes(5));
+        let id = claim_of_the_night(&world, "D-1").await;
+        let reached = Deadline {
+            stop_at: Some(std::time::Instant::now()),
+        };
+
+        let policy = CloserPolicy::default();
+        let report = close(&world, &policy, StragglerScope::OpenedBeforeEnd, reached).await;
+
+        assert_eq!(
+            report,
+            ClosingReport {
+                stopped_early: true,
+                ..ClosingReport::default()
+            }
+        );
+        assert_eq!(world.store.file(&id).unwrap().state, FileState::Open);
+        assert!(world.intent.accepted().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_closing_intent_refuses_counts_as_delivery_failed_and_is_announced() {
+        let world = World::at(end() + minutes(5));
+        let id = claim_of_the_night(&world, "E-1").await;
+        world.intent.fail_next(DeliveryFailure::refused(
+            1,
+            "Intent rejected the request with HTTP 400",
+        ));
+
+        let report = close_all(&world).await;
+
+        assert_eq!(
+            report,
+            ClosingReport {
+                closed: 1,
+                delivery_failed: 1,
+                ..ClosingReport::default()
+            }
+        );
+        let file = world.store.file(&id).unwrap();
+        assert!(file.last_event().unwrap().delivery.is_failed());
+        assert_eq!(
+            world.published_types(),
+            ["DeliveryFailed", "InterventionClosed"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closing_with_intent_down_counts_as_delivery_pending() {
+        let world = World::at(end() + minutes(5));
+        let id = claim_of_the_night(&world, "F-1").await;
+        world.intent.fail_next(DeliveryFailure::retryable(
+            4,
+            "Intent is unavailable: HTTP 503",
+        ));
+
+        let report = close_all(&world).await;
+
+        assert_eq!(
+            report,
+            ClosingReport {
+                closed: 1,
+                delivery_pending: 1,
+                ..ClosingReport::default()
+            }
+        );
+        let file = world.store.file(&id).unwrap();
+        assert_eq!(file.state, FileState::Closed(Outcome::PartialRepair));
+        let closing = &file.last_event().unwrap().delivery;
+        assert_eq!((closing.label(), closing.attempts()), ("pending", 4));
+        assert!(world.intent.accepted().is_empty());
+    }
+}

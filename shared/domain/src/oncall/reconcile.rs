@@ -144,3 +144,138 @@ pub fn period_summary(
         stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Reconciling with what Intent shows open, given / when / then, on the in-memory
+    //! adapters.
+    use super::*;
+    use crate::in_memory::Accepted;
+    use crate::in_memory::tests_support::*;
+    use crate::lifecycle::Outcome;
+    use crate::model::Event;
+    use jiff::Timestamp;
+
+    fn now() -> Timestamp {
+        at("2026-11-28T07:05:00Z")
+    }
+
+    async fn reconcile_contracts(
+        world: &World,
+        contracts: &[&str],
+        deadline: Deadline,
+    ) -> ReconcileReport {
+        let contracts: HashSet<String> = contracts.iter().map(|c| c.to_string()).collect();
+        let mut report = ReconcileReport::default();
+        reconcile(
+            &world.store,
+            &world.intent,
+            &world.intent,
+            &world.clock,
+            &contracts,
+            deadline,
+            &mut report,
+        )
+        .await
+        .unwrap();
+        report
+    }
+
+    /// Intent holds an open intervention this bridge never stored.
+    async fn open_only_on_intent(world: &World, reference: &str, contract: &str) {
+        let mut log = opening_log(reference);
+        log.contract_reference = contract.into();
+        world.intent.publish_log(&log).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_intervention_open_on_intent_but_unknown_here_is_reported() {
+        let world = World::at(now());
+        open_only_on_intent(&world, "U-1", "contract1").await;
+        open_only_on_intent(&world, "U-2", "contract-of-someone-else").await;
+
+        let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+
+        assert_eq!(
+            report,
+            ReconcileReport {
+                open_on_intent: 1,
+                unknown_on_intent: vec![FileId::new("U-1", "contract1")],
+                ..ReconcileReport::default()
+            }
+        );
+        assert!(world.store.is_empty(), "reported, not stored");
+        assert_eq!(world.intent.accepted().len(), 2, "nothing sent");
+    }
+
+    #[tokio::test]
+    async fn a_file_we_closed_but_intent_shows_open_gets_its_closing_sent_again() {
+        let world = World::at(now());
+        let id = world.given_open_on_intent("V-1").await;
+        // Closed and delivered here, yet Intent lost the closing.
+        let closed_at = now() - minutes(5);
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::PartialRepair,
+            closed_at,
+            delivered(closed_at),
+        )
+        .await;
+
+        let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+
+        assert_eq!(
+            report,
+            ReconcileReport {
+                open_on_intent: 1,
+                closing_resent: 1,
+                ..ReconcileReport::default()
+            }
+        );
+        assert_eq!(
+            world.intent.journal().last(),
+            Some(&Accepted::Log {
+                file: id.clone(),
+                event: Event::PartialRepair
+            })
+        );
+        let again = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+        assert_eq!(again, ReconcileReport::default(), "closed on Intent now");
+        assert_eq!(
+            world.store.lease(&id),
+            None,
+            "the send lease was given back"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_contract_set_does_nothing() {
+        let world = World::at(now());
+        open_only_on_intent(&world, "W-1", "contract1").await;
+
+        let report = reconcile_contracts(&world, &[], Deadline::none()).await;
+
+        assert_eq!(report, ReconcileReport::default());
+        assert_eq!(world.intent.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_listing_cut_short_by_the_deadline_stops_early() {
+        let world = World::at(now());
+        open_only_on_intent(&world, "X-1", "contract1").await;
+        let reached = Deadline {
+            stop_at: Some(std::time::Instant::now()),
+        };
+
+        let report = reconcile_contracts(&world, &["contract1"], reached).await;
+
+        assert_eq!(
+            report,
+            ReconcileReport {
+                stopped_early: true,
+                ..ReconcileReport::default()
+            }
+        );
+    }
+}

@@ -153,3 +153,130 @@ fn failed_count(file: &InterventionFile) -> usize {
         .filter(|e| e.delivery.is_failed())
         .count()
 }
+
+#[cfg(test)]
+mod tests {
+    //! Re-sending what Intent has not acknowledged, given / when / then, on the in-memory
+    //! adapters.
+    use super::*;
+    use crate::in_memory::tests_support::*;
+    use crate::lifecycle::Outcome;
+    use jiff::Timestamp;
+
+    fn now() -> Timestamp {
+        at("2026-11-28T20:00:00Z")
+    }
+
+    async fn resend(world: &World) -> ResendReport {
+        let mut report = ResendReport::default();
+        resend_pending(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            &CloserPolicy::default(),
+            Deadline::none(),
+            &mut report,
+        )
+        .await
+        .unwrap();
+        report
+    }
+
+    /// A file whose opening is in `opening`.
+    async fn given(world: &World, reference: &str, opening: crate::Delivery) -> FileId {
+        let recorded_at = now() - minutes(60);
+        given_open_file(&world.store, &opening_log(reference), recorded_at, opening).await
+    }
+
+    #[tokio::test]
+    async fn a_pending_event_not_due_yet_is_not_sent() {
+        let world = World::at(now());
+        // A run failed 30 s ago: the next try waits a minute.
+        given(
+            &world,
+            "R-1",
+            pending_since(4, now() - jiff::SignedDuration::from_secs(30), false),
+        )
+        .await;
+
+        let report = resend(&world).await;
+
+        assert_eq!(
+            report,
+            ResendReport {
+                still_pending: 1,
+                ..ResendReport::default()
+            }
+        );
+        assert!(world.intent.accepted().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_due_event_is_delivered_once() {
+        let world = World::at(now());
+        let id = given(&world, "R-2", pending_since(4, now() - minutes(5), false)).await;
+
+        let first = resend(&world).await;
+        let second = resend(&world).await;
+
+        assert_eq!(
+            first,
+            ResendReport {
+                delivered: 1,
+                ..ResendReport::default()
+            }
+        );
+        assert_eq!(second, ResendReport::default(), "nothing left to send");
+        let opening = &world.store.file(&id).unwrap().events[0].delivery;
+        assert_eq!((opening.label(), opening.attempts()), ("delivered", 5));
+        assert_eq!(world.intent.accepted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn events_behind_a_refused_one_are_not_sent_and_are_counted() {
+        let world = World::at(now());
+        let id = given(&world, "R-3", refused(now() - minutes(60))).await;
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            now() - minutes(30),
+            crate::Delivery::new_pending(),
+        )
+        .await;
+
+        let report = resend(&world).await;
+
+        assert_eq!(
+            report,
+            ResendReport {
+                still_pending: 1,
+                failed: 1,
+                ..ResendReport::default()
+            }
+        );
+        assert!(world.intent.accepted().is_empty());
+        let closing = &world.store.file(&id).unwrap().events[1].delivery;
+        assert_eq!((closing.label(), closing.attempts()), ("pending", 0));
+    }
+
+    #[tokio::test]
+    async fn an_event_in_doubt_is_read_back_from_intent_and_not_sent_twice() {
+        let world = World::at(now());
+        // An earlier attempt reached Intent but its answer was lost.
+        let id = given(&world, "R-4", pending_since(1, now() - minutes(5), true)).await;
+        world.intent.publish_log(&opening_log("R-4")).await.unwrap();
+
+        let report = resend(&world).await;
+
+        assert_eq!(report.delivered, 1);
+        assert_eq!(world.intent.reads(), 1, "Intent was read first");
+        assert_eq!(world.intent.accepted().len(), 1, "not sent twice");
+        assert!(
+            world.store.file(&id).unwrap().events[0]
+                .delivery
+                .is_delivered()
+        );
+    }
+}
