@@ -12,6 +12,23 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub const MAX_REFERENCE_CHARS: usize = 128;
+
+/// The longest `reference` or `contractReference`.
+pub const MAX_IDENTIFIER_CHARS: usize = 64;
+
+/// What a `reference` or `contractReference` may be.
+pub const REFERENCE_RULE: &str =
+    "must be 1 to 64 characters among A-Z, a-z, 0-9, '.', '_' and '-'";
+
+/// Whether `text` is a reference that round-trips through URLs, keys and logs unchanged:
+/// 1 to 64 of `[A-Za-z0-9._-]` (no `/`, `?`, `#`, `%`, spaces, control, zero-width or
+/// bidi characters).
+pub fn is_safe_reference(text: &str) -> bool {
+    (1..=MAX_IDENTIFIER_CHARS).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
 pub const MAX_CODE_CHARS: usize = 64;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 pub const MAX_CONTACTS: usize = 20;
@@ -311,15 +328,13 @@ impl Fields<'_, '_> {
         }
     }
 
-    /// A file or contract reference: part of the file's identity on Intent.
+    /// A file or contract reference: part of the file's identity on Intent, of its keys in
+    /// our table and of the partner API's paths, so it must round-trip everywhere.
     fn identifier(&mut self, name: &str) -> Option<String> {
         let text = self.required_text(name, MAX_REFERENCE_CHARS)?;
-        if text.chars().any(char::is_control) || text.trim() != text {
+        if !is_safe_reference(&text) {
             let path = self.path(name);
-            self.errors.push(
-                &path,
-                "must not contain control characters or leading/trailing spaces",
-            );
+            self.errors.push(&path, REFERENCE_RULE);
             return None;
         }
         Some(text)
@@ -513,6 +528,33 @@ impl Fields<'_, '_> {
             address: address?,
             extra: Sensitive::new(extra),
         })
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    #[test]
+    fn references_are_limited_to_a_safe_alphabet() {
+        for good in ["INTER-0500", "contract1", "a.b_c-d", &"x".repeat(64)] {
+            assert!(is_safe_reference(good), "{good}");
+        }
+        for bad in [
+            "",
+            "INTER/1",
+            "A?B",
+            "A#B",
+            "A%2F",
+            "A B",
+            "A\u{200B}B",
+            "A\u{202E}B",
+            "A\nB",
+            "é",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_safe_reference(bad), "{bad:?}");
+        }
     }
 }
 

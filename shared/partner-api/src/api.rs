@@ -13,7 +13,7 @@ use oncall_domain::ports::{
     Clock, CloseFile, LoadFile, OpenFile, Outbox, PublishDomainEvents, PublishToIntent,
     RecordDelivery, SendLease,
 };
-use oncall_domain::validation::{parse_json, validate_intervention_log};
+use oncall_domain::validation::{is_safe_reference, parse_json, validate_intervention_log};
 use oncall_domain::{Delivery, FileId};
 use oncall_domain::{InterventionLog, PartnerId};
 use serde_json::Value;
@@ -103,6 +103,7 @@ where
         body: &[u8],
     ) -> Result<Response<Vec<u8>>, ApiError> {
         let (owner, log) = self.read_log(caller, headers, body)?;
+        let owner_of_claim = owner.clone();
         let opened = open_intervention(
             &self.store,
             &self.intent,
@@ -115,6 +116,14 @@ where
         .map_err(|error| match error {
             OpenError::NotAnOpening { .. } | OpenError::InFuture(_) => {
                 ApiError::Unprocessable(error.to_string())
+            }
+            // A reference another partner holds under a shared contract: nothing about
+            // that file is told, not even that it exists.
+            OpenError::Conflict { ref existing } if existing.owner != owner_of_claim => {
+                ApiError::NotFound {
+                    reference: existing.id.reference.clone(),
+                    contract: existing.id.contract_reference.clone(),
+                }
             }
             OpenError::Conflict { ref existing } => ApiError::Conflict {
                 current: existing.state,
@@ -201,6 +210,13 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Response<Vec<u8>>, ApiError> {
+        if caller.is_some() && !is_safe_reference(reference) {
+            // No file can have that reference: not found, whatever the body says.
+            return Err(ApiError::NotFound {
+                reference: reference.chars().take(80).collect(),
+                contract: contract.unwrap_or_default().chars().take(80).collect(),
+            });
+        }
         let (partner, log) = self.read_log(caller, headers, body)?;
         if log.reference != reference {
             return Err(ApiError::Unprocessable(format!(
@@ -281,12 +297,16 @@ where
         let contract = contract
             .filter(|c| !c.is_empty())
             .ok_or(ApiError::MissingQuery("contractReference"))?;
+        let not_found = || ApiError::NotFound {
+            reference: reference.chars().take(80).collect(),
+            contract: contract.chars().take(80).collect(),
+        };
+        // A reference no file can have is not looked up (nor logged).
+        if !is_safe_reference(reference) || !is_safe_reference(contract) {
+            return Err(not_found());
+        }
         record_file_on_span(reference, contract);
         let partner = self.partners.authorize(caller, contract)?;
-        let not_found = || ApiError::NotFound {
-            reference: reference.to_string(),
-            contract: contract.to_string(),
-        };
         let file = self
             .store
             .load_file(&FileId::new(reference, contract))

@@ -228,6 +228,83 @@ async fn partners_are_authenticated_and_scoped_to_their_contracts() {
 }
 
 #[tokio::test]
+async fn a_reference_another_partner_holds_on_a_shared_contract_is_not_found_without_state() {
+    let intake = intake().await;
+    let shared = SEED_OPENING.replace("contract1", "contract9");
+    assert_eq!(intake.post(&shared).await.status, 201);
+    // partner-c shares contract9: the same claim, and another one, under that reference.
+    for body in [
+        shared.clone(),
+        shared.replace("\"criticalLevel\": 3", "\"criticalLevel\": 1"),
+    ] {
+        let squat = intake
+            .send(ApiGatewayRequest::post_claim("partner-c", body.as_bytes()))
+            .await;
+        assert_problem(&squat, 404);
+        assert!(squat.body.get("currentState").is_none(), "{:#}", squat.body);
+    }
+    let closure = SEED_CLOSURE_DONE.replace("contract1", "contract9");
+    let close = intake
+        .call(
+            CLOSURE,
+            ApiGatewayRequest::post_closure("partner-c", "INTER-0500", closure.as_bytes()),
+        )
+        .await;
+    assert_problem(&close, 404);
+    assert!(close.body.get("currentState").is_none());
+}
+
+#[tokio::test]
+async fn references_are_limited_to_a_safe_alphabet_in_bodies_and_paths() {
+    let intake = intake().await;
+    for bad in [
+        "INTER/1",
+        "INTER 1",
+        "INTER#1",
+        "INTER%2F1",
+        "INTER\\u200b1",
+    ] {
+        let body = SEED_OPENING.replace("INTER-0500", bad);
+        let answer = intake.post(&body).await;
+        assert_problem(&answer, 422);
+        let errors = answer.body["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e["path"] == "$.reference"
+                && e["message"].as_str().unwrap().contains("A-Z, a-z, 0-9")),
+            "{bad:?}: {:#}",
+            answer.body
+        );
+    }
+    let long = SEED_OPENING.replace("INTER-0500", &"R".repeat(65));
+    let answer = intake.post(&long).await;
+    assert_problem(&answer, 422);
+    assert!(intake.items().await.is_empty(), "nothing stored");
+    // In a path, a reference no file can have is not found, never a 5xx: a slash encoded
+    // in it, or one of 2 KB (DynamoDB refuses partition keys over 2 KB).
+    for reference in ["INTER/1".to_string(), "R".repeat(2_000)] {
+        let answer = intake
+            .send(ApiGatewayRequest::get_file(
+                "partner-a",
+                &reference,
+                Some("contract1"),
+            ))
+            .await;
+        assert_problem(&answer, 404);
+        let close = intake
+            .call(
+                CLOSURE,
+                ApiGatewayRequest::post_closure(
+                    "partner-a",
+                    &reference,
+                    SEED_CLOSURE_DONE.as_bytes(),
+                ),
+            )
+            .await;
+        assert_problem(&close, 404);
+    }
+}
+
+#[tokio::test]
 async fn reading_a_file_needs_its_contract_and_an_existing_reference() {
     let intake = intake().await;
     let missing = intake
