@@ -36,6 +36,9 @@ pub fn build_http_client(config: &IntentConfig) -> Result<reqwest::Client, Inten
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
+        // Never follow a redirect: it would carry the client secret (token request) or a
+        // bearer token to whatever host it names. A 3xx is an unexpected answer.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)
         .pool_idle_timeout(Duration::from_secs(50))

@@ -51,6 +51,25 @@ impl Default for RetryPolicy {
     }
 }
 
+/// `https://…`, or `http://` on a loopback host (the simulator, in tests and the local
+/// run): the client secret and the bearer tokens never travel in clear over a network.
+pub fn is_acceptable_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => parsed.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
+    }
+}
+
 /// A missing or invalid `INTENT_*` variable.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
@@ -84,10 +103,10 @@ impl IntentConfig {
             ("INTENT_BASE_URL", &base_url),
             ("INTENT_TOKEN_URL", &token_url),
         ] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+            if !is_acceptable_url(url) {
                 return Err(ConfigError(settings::SettingError::Invalid {
                     name: name.to_string(),
-                    expected: "an http(s) URL".into(),
+                    expected: "an https URL (http only on a loopback address)".into(),
                     value: url.clone(),
                 }));
             }
@@ -141,5 +160,26 @@ mod tests {
         }))
         .unwrap_err();
         assert_eq!(missing.to_string(), "INTENT_CLIENT_SECRET is required");
+    }
+
+    #[test]
+    fn intent_urls_must_be_https_but_on_loopback() {
+        for good in [
+            "https://api.hubintent.com/api",
+            "http://127.0.0.1:4010/api",
+            "http://localhost:4010/oauth/token",
+            "http://[::1]:4010/api",
+        ] {
+            assert!(is_acceptable_url(good), "{good}");
+        }
+        for bad in [
+            "http://api.hubintent.com/api",
+            "http://10.0.0.5/api",
+            "ftp://api.hubintent.com",
+            "api.hubintent.com",
+            "",
+        ] {
+            assert!(!is_acceptable_url(bad), "{bad}");
+        }
     }
 }

@@ -31,6 +31,10 @@ struct OAuthError {
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// How long before expiry the token is renewed: a tenth of its life, at most a minute.
+/// Bounds on a token's announced lifetime.
+const MIN_LIFETIME_SECS: u64 = 1;
+const MAX_LIFETIME_SECS: u64 = 24 * 3600;
+
 fn refresh_margin(lifetime: Duration) -> Duration {
     (lifetime / 10).min(Duration::from_secs(60))
 }
@@ -109,9 +113,11 @@ async fn fetch(
                 "token type {kind:?} is not Bearer"
             )));
         }
+        // Clamped: a lifetime of years (or of u64::MAX seconds) must not overflow the
+        // clock, nor keep a token past a day; a zero lifetime is taken as one second.
         let lifetime = body
             .expires_in
-            .map(Duration::from_secs)
+            .map(|seconds| Duration::from_secs(seconds.clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS)))
             .unwrap_or(DEFAULT_LIFETIME);
         tracing::debug!(lifetime_s = lifetime.as_secs(), "Intent token obtained");
         return Ok(Token {

@@ -346,3 +346,101 @@ async fn intent_unreachable_is_a_transport_error() {
         failure.detail
     );
 }
+
+/// A hand-rolled Intent for answers the simulator never gives: its token endpoint answers
+/// `token`, its API 204.
+async fn odd_intent(
+    token: axum::response::Response,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use axum::routing::post;
+    let token = std::sync::Arc::new(std::sync::Mutex::new(Some(token)));
+    let app = axum::Router::new()
+        .route(
+            "/oauth/token",
+            post(move || {
+                let token = token.clone();
+                async move {
+                    token
+                        .lock()
+                        .unwrap()
+                        .take()
+                        .unwrap_or_else(|| axum::http::StatusCode::GONE.into_response())
+                }
+            }),
+        )
+        .route(
+            "/api/operations/v2/interventions/logs",
+            post(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, task)
+}
+
+fn client_for(addr: std::net::SocketAddr) -> IntentClient {
+    install_crypto_provider();
+    let mut config = intent_client::IntentConfig::new(
+        &format!("http://{addr}/api"),
+        &format!("http://{addr}/oauth/token"),
+        "id",
+        "the-client-secret",
+    );
+    config.retry.min_delay = Duration::from_millis(5);
+    config.retry.max_delay = Duration::from_millis(10);
+    IntentClient::new(config).unwrap()
+}
+
+use axum::response::IntoResponse;
+
+#[tokio::test]
+async fn a_huge_token_lifetime_is_clamped_not_a_panic() {
+    let token = axum::Json(serde_json::json!({
+        "access_token": "t",
+        "token_type": "Bearer",
+        "expires_in": u64::MAX,
+    }))
+    .into_response();
+    let (addr, _server) = odd_intent(token).await;
+    let client = client_for(addr);
+    assert_eq!(
+        client.post_intervention_log(&opening("R-1")).await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_so_the_secret_stays_home() {
+    // Another host, which records whatever reaches it.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let recorder = seen.clone();
+    let elsewhere = axum::Router::new().fallback(move |body: String| {
+        let recorder = recorder.clone();
+        async move {
+            recorder.lock().unwrap().push(body);
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, elsewhere).await.unwrap() });
+    let redirect = (
+        axum::http::StatusCode::TEMPORARY_REDIRECT,
+        [(
+            axum::http::header::LOCATION,
+            format!("http://{other}/steal"),
+        )],
+    )
+        .into_response();
+    let (addr, _server) = odd_intent(redirect).await;
+    let client = client_for(addr);
+    let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+    assert!(!failure.detail.contains("the-client-secret"));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing reached the other host: {:?}",
+        seen.lock().unwrap()
+    );
+}
