@@ -181,7 +181,7 @@ impl LocalBridge {
             }
             match forward_document(&ports, self.documents, &object).await {
                 Ok(outcome) => {
-                    tracing::info!(outcome = ?outcome_label(&outcome), "inbox file handled");
+                    tracing::info!(outcome = outcome_label(&outcome), "inbox file handled");
                     done.insert(identity);
                 }
                 Err(error) => tracing::warn!(%error, "inbox file will be tried again"),
@@ -217,9 +217,30 @@ impl IdentifyCaller for StaticTokens {
 /// The operator's trigger: ends the current on-call period now.
 async fn end_period(State(bridge): State<Arc<LocalBridge>>, headers: HeaderMap) -> Response {
     if !bridge.is_admin(&headers) {
-        return (StatusCode::UNAUTHORIZED, "admin token required").into_response();
+        // A partner's token authenticates a partner, who may not end a period (403);
+        // anything else authenticates nobody (401, with how to authenticate).
+        let request = {
+            let mut builder = http::Request::builder();
+            for (name, value) in &headers {
+                builder = builder.header(name, value);
+            }
+            builder.body(()).expect("a valid request").into_parts().0
+        };
+        let error = if StaticTokens(bridge.config.partners.clone())
+            .caller(&request)
+            .is_some()
+        {
+            partner_api::ApiError::NotAllowed {
+                action: "end an on-call period (the operator's token is needed)",
+            }
+        } else {
+            partner_api::ApiError::Unauthenticated
+        };
+        let (parts, body) = error.into_response().into_parts();
+        return Response::from_parts(parts, axum::body::Body::from(body));
     }
-    let now = Timestamp::now();
+    // Whole seconds, as every other date sent to Intent.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).expect("a valid time");
     let period = OnCallPeriod {
         id: format!("manual-{}", now.strftime("%Y-%m-%dT%H:%M:%SZ")),
         start: now - SignedDuration::from_hours(24),

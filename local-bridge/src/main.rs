@@ -7,8 +7,19 @@ use local_bridge::{LocalBridge, router, spawn_background};
 use std::sync::Arc;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     telemetry::init_tracing();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One sentence, not a debug dump.
+            eprintln!("local-bridge: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = settings::Settings::from_process();
     let config = LocalConfig::from_settings(&settings)?;
 
@@ -26,7 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ..SimulatorConfig::default()
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                format!(
+                    "the Intent simulator cannot listen on {} (SIMULATOR_ADDR): {e}",
+                    config.simulator_listen
+                )
+            })?;
             let intent = IntentConfig::new(
                 &simulator.base_url(),
                 &simulator.token_url(),
@@ -48,7 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     spawn_background(bridge.clone());
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (LISTEN_ADDR): {e}", config.listen))?;
     let simulator_line = simulator
         .as_ref()
         .map(|s| format!("http://{}/_simulator/requests", s.local_addr()))

@@ -181,14 +181,30 @@ async fn the_walkthrough_survives_restarts() {
     assert_eq!(status, 200, "{summary:#}");
     assert_eq!(summary["filesClosed"], 1);
     assert_eq!(summary["stillFailing"], 0);
-    let forbidden = send(
-        "POST",
-        &format!("{}/admin/end-period", bridge.base),
-        PARTNER,
-        None,
-    )
-    .await;
-    assert_eq!(forbidden.0, 401);
+    // A partner may not end a period (403); nobody without a token (401, saying how).
+    let client = reqwest::Client::new();
+    let forbidden = client
+        .post(format!("{}/admin/end-period", bridge.base))
+        .header("Authorization", PARTNER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(
+        forbidden.headers()["content-type"],
+        "application/problem+json"
+    );
+    let anonymous = client
+        .post(format!("{}/admin/end-period", bridge.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        anonymous.headers()["content-type"],
+        "application/problem+json"
+    );
 
     // 6. What Intent received, in order.
     let received: Vec<String> = simulator
@@ -218,6 +234,10 @@ async fn the_walkthrough_survives_restarts() {
             .iter()
             .all(|i| i.status == "closed")
     );
+    // The manual end of period is dated in whole seconds, as every date sent to Intent.
+    let automatic = &simulator.received_logs()[3];
+    let date = automatic["eventDate"].as_str().unwrap();
+    assert!(!date.contains('.'), "{date}");
 
     // The domain events, as JSON lines.
     let events = std::fs::read_to_string(data.path().join("domain-events.jsonl")).unwrap();
@@ -491,4 +511,26 @@ async fn a_slow_writer_in_the_inbox_gives_one_complete_document() {
     assert_eq!(received.len(), 1, "one document: {received:?}");
     assert_eq!(received[0]["fileSize"], full, "the complete file");
     drop(bridge);
+}
+
+#[tokio::test]
+async fn a_busy_port_is_named_in_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_local-bridge"))
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("SIMULATOR_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("DATA_DIR", data.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("the local-bridge binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (LISTEN_ADDR)")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Os {"), "{stderr}");
+    drop(taken);
 }

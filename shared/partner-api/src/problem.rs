@@ -13,7 +13,7 @@ pub enum ApiError {
     Unauthenticated,
     #[error("contract {contract:?} is not one of this partner's contracts")]
     ForbiddenContract { contract: String },
-    #[error("content type {found:?} is not supported; send application/json (UTF-8)")]
+    #[error("{}; send application/json (UTF-8)", describe_media_type(.found))]
     UnsupportedMediaType { found: Option<String> },
     #[error("the body is {size} bytes; the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
@@ -33,6 +33,8 @@ pub enum ApiError {
     NotFound { reference: String, contract: String },
     #[error("{message}")]
     Conflict { message: String, current: FileState },
+    #[error("this caller may not {action}")]
+    NotAllowed { action: &'static str },
     #[error("no route for {method} {path}")]
     NoRoute { method: String, path: String },
     #[error("the file store is unavailable; nothing was stored, try again")]
@@ -45,7 +47,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::ForbiddenContract { .. } => StatusCode::FORBIDDEN,
+            ApiError::ForbiddenContract { .. } | ApiError::NotAllowed { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedJson { .. } | ApiError::MissingQuery(_) => StatusCode::BAD_REQUEST,
@@ -63,6 +67,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::ForbiddenContract { .. } => "forbidden-contract",
+            ApiError::NotAllowed { .. } => "not-allowed",
             ApiError::UnsupportedMediaType { .. } => "unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::MalformedJson { .. } => "malformed-json",
@@ -81,6 +86,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated => "Authentication required",
             ApiError::ForbiddenContract { .. } => "Contract not allowed",
+            ApiError::NotAllowed { .. } => "Not allowed",
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::MalformedJson { .. } => "Malformed JSON",
@@ -123,9 +129,28 @@ impl ApiError {
         if matches!(self, ApiError::StoreUnavailable) {
             builder = builder.header(http::header::RETRY_AFTER, "5");
         }
+        if matches!(self, ApiError::Unauthenticated) {
+            // RFC 6750: how to authenticate.
+            builder = builder.header(http::header::WWW_AUTHENTICATE, "Bearer");
+        }
         builder
             .body(serde_json::to_vec(&self.to_problem()).expect("problem documents serialise"))
             .expect("a valid response")
+    }
+}
+
+/// The content type a request sent, in words (bounded: it is the caller's input).
+fn describe_media_type(found: &Option<String>) -> String {
+    match found {
+        None => "the request has no Content-Type".to_string(),
+        Some(found) => {
+            let shown: String = found
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            format!("content type {shown} is not supported")
+        }
     }
 }
 

@@ -159,11 +159,28 @@ async fn content_type_and_size_are_checked() {
     let intake = intake().await;
     let mut text = ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes());
     text.content_type = Some("text/plain".into());
-    assert_problem(&intake.send(text).await, 415);
+    let answer = intake.send(text).await;
+    assert_problem(&answer, 415);
+    assert_eq!(
+        answer.body["detail"],
+        "content type text/plain is not supported; send application/json (UTF-8)",
+        "a sentence, not Rust debug text"
+    );
 
     let mut none = ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes());
     none.content_type = None;
-    assert_problem(&intake.send(none).await, 415);
+    let answer = intake.send(none).await;
+    assert_problem(&answer, 415);
+    assert_eq!(
+        answer.body["detail"],
+        "the request has no Content-Type; send application/json (UTF-8)"
+    );
+
+    let mut anonymous = ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes());
+    anonymous.client_id = None;
+    let answer = intake.send(anonymous).await;
+    assert_problem(&answer, 401);
+    assert_eq!(answer.headers["www-authenticate"], "Bearer");
 
     let mut latin1 = ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes());
     latin1.content_type = Some("application/json; charset=iso-8859-1".into());
