@@ -116,7 +116,12 @@ pub fn parse_quitus_key(key: &str) -> Result<QuitusKey, KeyError> {
         && file_name
             .get(file_name.len() - 4..)
             .is_some_and(|ext| ext.eq_ignore_ascii_case(".pdf"));
-    if contract.is_empty() || reference.is_empty() || !valid_name {
+    // A reference no file can have (`A%2FB`, spaces, …) can never be forwarded: refused
+    // at once rather than waited for.
+    if !crate::validation::is_safe_reference(contract)
+        || !crate::validation::is_safe_reference(reference)
+        || !valid_name
+    {
         return Err(KeyError::Convention);
     }
     Ok(QuitusKey {
@@ -267,6 +272,8 @@ mod tests {
             "quitus/contract1/INTER-0500/q.txt",
             "quitus/contract1/INTER-0500/sub/q.pdf",
             "quitus/contract1/INTER-0500/.pdf",
+            "quitus/contract1/A%2FB-1/q.pdf",
+            "quitus/contract 1/INTER-0500/q.pdf",
         ] {
             assert_eq!(parse_quitus_key(bad), Err(KeyError::Convention), "{bad}");
         }

@@ -59,6 +59,24 @@ macro_rules! at_version {
     };
 }
 
+/// S3 returns user metadata that is not ASCII encoded as RFC 2047 words
+/// (`=?UTF-8?B?…?=`, `=?UTF-8?Q?…?=`): decoded here, so Intent gets text. Decoding is
+/// mail-parser's (already linked for vCards), reading the value as a mail header.
+pub fn decode_metadata(value: &str) -> String {
+    if !value.contains("=?") {
+        return value.to_string();
+    }
+    let line: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let header = format!("Subject: {line}\r\n\r\n");
+    mail_parser::MessageParser::default()
+        .parse(header.as_bytes())
+        .and_then(|message| message.subject().map(str::to_string))
+        .unwrap_or_else(|| value.to_string())
+}
+
 impl ReadObject for S3Documents {
     async fn object_info(&self, object: &ObjectRef) -> Result<ObjectInfo, SourceError> {
         let request = self
@@ -74,8 +92,8 @@ impl ReadObject for S3Documents {
         let field = |name: &str| {
             metadata
                 .and_then(|m| m.get(name))
+                .map(|value| decode_metadata(value))
                 .filter(|value| !value.trim().is_empty())
-                .cloned()
         };
         Ok(ObjectInfo {
             size: head.content_length().unwrap_or_default().max(0) as u64,
@@ -126,5 +144,24 @@ impl ReadObject for S3Documents {
             length,
             chunks: chunks(response.body),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_metadata;
+
+    #[test]
+    fn rfc2047_metadata_is_decoded() {
+        assert_eq!(
+            decode_metadata("=?UTF-8?B?cXVpdHVzIHNpZ27DqQ==?="),
+            "quitus signé"
+        );
+        assert_eq!(
+            decode_metadata("=?UTF-8?Q?Quitus_d'intervention_=C3=A9t=C3=A9?="),
+            "Quitus d'intervention été"
+        );
+        assert_eq!(decode_metadata("Quitus"), "Quitus");
+        assert_eq!(decode_metadata("a =? b"), "a =? b");
     }
 }

@@ -146,6 +146,28 @@ async fn object_metadata_overrides_title_and_description() {
 }
 
 #[tokio::test]
+async fn non_ascii_metadata_s3_encodes_arrives_on_intent_as_text() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    // As S3 hands back metadata that was not ASCII: RFC 2047 encoded words.
+    let object = put_object(
+        &docs.s3,
+        &docs.bucket,
+        KEY,
+        pdf_bytes(2_000),
+        &[
+            ("title", "=?UTF-8?B?cXVpdHVzIHNpZ27DqQ==?="),
+            ("description", "=?UTF-8?Q?Quitus_chaudi=C3=A8re?="),
+        ],
+    )
+    .await;
+    docs.deliver(&[&object]).await.unwrap();
+    let received = docs.bridge.simulator.received_documents();
+    assert_eq!(received[0].fields["title"], "quitus signé");
+    assert_eq!(received[0].fields["description"], "Quitus chaudière");
+}
+
+#[tokio::test]
 async fn url_encoded_keys_with_spaces_accents_and_plus_signs() {
     let docs = docs().await;
     docs.bridge.post(SEED_OPENING).await;
