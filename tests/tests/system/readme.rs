@@ -196,3 +196,37 @@ fn the_readme_states_the_local_runs_defaults_and_ranges() {
         assert_range(&rows, name, local_accepts);
     }
 }
+
+/// `MinValue`/`MaxValue` of a template parameter.
+fn template_bounds(template: &str, parameter: &str) -> (String, String) {
+    let block = template
+        .split(&format!("\n  {parameter}:\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no parameter {parameter}"));
+    let value = |key: &str| {
+        block
+            .lines()
+            .take_while(|line| line.starts_with("    ") || line.is_empty())
+            .find_map(|line| line.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("{parameter} has no {key}"))
+    };
+    (value("MinValue:"), value("MaxValue:"))
+}
+
+#[test]
+fn the_templates_parameter_bounds_are_the_ranges_the_code_enforces() {
+    let rows = documented();
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    for (parameter, variable) in [
+        ("ClosedFileRetentionDays", "CLOSED_FILE_RETENTION_DAYS"),
+        ("MaxDocumentBytes", "MAX_DOCUMENT_BYTES"),
+    ] {
+        let (low, high) = template_bounds(&template, parameter);
+        assert_eq!(
+            rows[variable].1,
+            format!("{low}–{high}"),
+            "{parameter} and {variable} disagree"
+        );
+    }
+}
