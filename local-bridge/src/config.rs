@@ -79,6 +79,8 @@ pub struct LocalConfig {
     pub closer_every: Duration,
     /// Where the in-process Intent simulator listens when no Intent is configured.
     pub simulator_listen: SocketAddr,
+    /// Listening beyond loopback was asked for (`ALLOW_REMOTE_ACCESS=true`).
+    pub allow_remote_access: bool,
 }
 
 impl LocalConfig {
@@ -139,6 +141,63 @@ impl LocalConfig {
                     .map_err(|e| e.to_string())?,
             ),
             simulator_listen: address("SIMULATOR_ADDR", "127.0.0.1:4010")?,
+            allow_remote_access: settings
+                .flag("ALLOW_REMOTE_ACCESS", false)
+                .map_err(|e| e.to_string())?,
         })
+        .and_then(Self::safe)
+    }
+
+    /// Loopback only, unless asked: the demo tokens and the simulator's admin routes are
+    /// not for a network. Asked, it is allowed with a warning.
+    fn safe(self) -> Result<Self, String> {
+        for (name, address) in [
+            ("LISTEN_ADDR", self.listen),
+            ("SIMULATOR_ADDR", self.simulator_listen),
+        ] {
+            if address.ip().is_loopback() {
+                continue;
+            }
+            if !self.allow_remote_access {
+                return Err(format!(
+                    "{name} {address} is not a loopback address: the local run is for this machine (set ALLOW_REMOTE_ACCESS=true to listen beyond it)"
+                ));
+            }
+            tracing::warn!(%address, variable = name, "listening beyond loopback, as ALLOW_REMOTE_ACCESS asks: anyone who can reach it can use the demo tokens");
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &'static [(&'static str, &'static str)]) -> Result<LocalConfig, String> {
+        LocalConfig::from_settings(&Settings::from_lookup(move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        }))
+    }
+
+    #[test]
+    fn the_local_run_listens_on_loopback_unless_asked() {
+        assert!(with(&[]).is_ok());
+        let error = with(&[("LISTEN_ADDR", "0.0.0.0:3000")]).unwrap_err();
+        assert!(
+            error.contains("LISTEN_ADDR 0.0.0.0:3000 is not a loopback address"),
+            "{error}"
+        );
+        assert!(error.contains("ALLOW_REMOTE_ACCESS"), "{error}");
+        assert!(with(&[("SIMULATOR_ADDR", "0.0.0.0:4010")]).is_err());
+        assert!(
+            with(&[
+                ("LISTEN_ADDR", "0.0.0.0:3000"),
+                ("ALLOW_REMOTE_ACCESS", "true")
+            ])
+            .is_ok()
+        );
     }
 }

@@ -137,6 +137,10 @@ impl LocalBridge {
     /// and waiting documents are re-sent.
     pub async fn closer_pass(&self) -> Result<(), StoreError> {
         let now = Timestamp::now();
+        let purged = self.api.store.purge_expired(now).await?;
+        if purged > 0 {
+            tracing::info!(files = purged, "closed files past their retention erased");
+        }
         if let Some(period) = self.calendar.last_period_ended_by(now) {
             let handled = self.api.store.meta("last_period").await?;
             if handled.as_deref() != Some(period.id.as_str()) {

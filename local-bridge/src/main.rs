@@ -26,6 +26,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&config.data_dir)?;
     // Intent: the configured hub, or the simulator in process.
     let (intent_config, simulator) = match IntentConfig::from_settings(&settings) {
+        // A hub beyond this machine is a real Intent: the demo tokens would let anyone who
+        // reaches the local run publish there.
+        Ok(intent)
+            if !intent_client::is_local_url(&intent.base_url)
+                && settings.text("PARTNERS_FILE").is_none() =>
+        {
+            return Err(format!(
+                "a real Intent is configured ({}): set PARTNERS_FILE to your partners' tokens, the demo tokens are refused",
+                intent.base_url
+            )
+            .into());
+        }
         Ok(intent) => (intent, None),
         Err(_) if settings.text("INTENT_BASE_URL").is_none() => {
             // The simulator keeps Intent's side in DATA_DIR too: a restart finds the

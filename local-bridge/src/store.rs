@@ -277,6 +277,36 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Erases the files whose retention ended (as DynamoDB's TTL does): their events hold
+    /// tenants' personal data. Returns how many went.
+    pub async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            let purged = {
+                let mut files = txn.open_table(FILES).map_err(failure)?;
+                let mut expired = Vec::new();
+                for entry in files.iter().map_err(failure)? {
+                    let (key, value) = entry.map_err(failure)?;
+                    if decode(value.value())?
+                        .expires_at
+                        .is_some_and(|at| at <= now)
+                    {
+                        expired.push(key.value().to_string());
+                    }
+                }
+                let mut leases = txn.open_table(LEASES).map_err(failure)?;
+                for key in &expired {
+                    files.remove(key.as_str()).map_err(failure)?;
+                    leases.remove(key.as_str()).map_err(failure)?;
+                }
+                expired.len()
+            };
+            txn.commit().map_err(failure)?;
+            Ok(purged)
+        })
+        .await
+    }
+
     /// A small key-value note (e.g. the last on-call period handled).
     pub async fn meta(&self, name: &'static str) -> Result<Option<String>, StoreError> {
         self.run(move |db| {

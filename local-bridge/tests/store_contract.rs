@@ -25,3 +25,49 @@ async fn the_embedded_store_keeps_files_across_reopening() {
         .expect("still there");
     assert_eq!(loaded.events, vec![file.opening]);
 }
+
+#[tokio::test]
+async fn closed_files_past_their_retention_are_erased_as_dynamodb_ttl_does() {
+    use oncall_domain::ports::{CloseFile, LoadFile, OpenFile};
+    let dir = tempfile::tempdir().unwrap();
+    let store = local_bridge::store::EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let expired = store_contract::new_file("EXPIRED-1");
+    let kept = store_contract::new_file("KEPT-1");
+    let open = store_contract::new_file("OPEN-1");
+    for file in [&expired, &kept, &open] {
+        store.open_file(file, &[]).await.unwrap();
+    }
+    let now = jiff::Timestamp::now();
+    let closing = |file: &oncall_domain::NewFile| {
+        let mut closing = file.opening.clone();
+        closing.seq = 2;
+        closing
+    };
+    let day = jiff::SignedDuration::from_hours(24);
+    store
+        .close_file(
+            &expired.id(),
+            1,
+            &closing(&expired),
+            oncall_domain::lifecycle::Outcome::Done,
+            now - day,
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .close_file(
+            &kept.id(),
+            1,
+            &closing(&kept),
+            oncall_domain::lifecycle::Outcome::Done,
+            now + day,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(now).await.unwrap(), 1);
+    assert!(store.load_file(&expired.id()).await.unwrap().is_none());
+    assert!(store.load_file(&kept.id()).await.unwrap().is_some());
+    assert!(store.load_file(&open.id()).await.unwrap().is_some());
+}

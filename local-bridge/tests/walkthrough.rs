@@ -534,3 +534,25 @@ async fn a_busy_port_is_named_in_one_line() {
     assert!(!stderr.contains("Os {"), "{stderr}");
     drop(taken);
 }
+
+#[tokio::test]
+async fn the_demo_tokens_are_refused_when_a_real_intent_is_configured() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_local-bridge"))
+        .env("LISTEN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("DATA_DIR", data.path())
+        .env("INTENT_BASE_URL", "https://apisandbox.hubintent.com/api")
+        .env(
+            "INTENT_TOKEN_URL",
+            "https://accountsandbox.hubintent.com/oauth/token",
+        )
+        .env("INTENT_CLIENT_ID", "id")
+        .env("INTENT_CLIENT_SECRET", "secret")
+        .env_remove("PARTNERS_FILE")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("the local-bridge binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the demo tokens are refused"), "{stderr}");
+}

@@ -51,6 +51,20 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Whether `url` names this machine (a loopback address or `localhost`).
+pub fn is_local_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|parsed| parsed.host_str().map(str::to_string))
+        .is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
+}
+
 /// `https://…`, or `http://` on a loopback host (the simulator, in tests and the local
 /// run): the client secret and the bearer tokens never travel in clear over a network.
 pub fn is_acceptable_url(url: &str) -> bool {
@@ -59,13 +73,7 @@ pub fn is_acceptable_url(url: &str) -> bool {
     };
     match parsed.scheme() {
         "https" => parsed.host().is_some(),
-        "http" => parsed.host_str().is_some_and(|host| {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }),
+        "http" => is_local_url(url),
         _ => false,
     }
 }

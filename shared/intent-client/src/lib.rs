@@ -7,5 +7,5 @@ mod error;
 mod token;
 
 pub use client::{IntentClient, build_http_client};
-pub use config::{ConfigError, IntentConfig, RetryPolicy};
+pub use config::{ConfigError, IntentConfig, RetryPolicy, is_acceptable_url, is_local_url};
 pub use error::IntentError;

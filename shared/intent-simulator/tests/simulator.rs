@@ -962,6 +962,37 @@ async fn single_operation_is_found_or_404() {
 // ---------------------------------------------------------------- admin and reset
 
 #[tokio::test]
+async fn the_admin_request_log_shows_no_body_and_no_token() {
+    let (sim, client) = start().await;
+    let admin = sim.base_url().replace("/api", "/_simulator");
+    let token = fetch_token(&sim, &client).await;
+    post_log(&sim, &client, &token, &opening("INTER-A")).await;
+    let text = client
+        .get(format!("{admin}/requests"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("/api/operations/v2/interventions/logs"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&token),
+        "the bearer token is redacted: {text}"
+    );
+    assert!(
+        !text.contains("DUPONT") && !text.contains("LOGEMENT"),
+        "{text}"
+    );
+    assert!(text.contains("[redacted]"));
+    // The recording itself, for tests, is whole.
+    assert!(sim.requests().iter().any(|r| r.body.is_some()));
+}
+
+#[tokio::test]
 async fn admin_routes_and_reset() {
     let (sim, client) = start().await;
     let admin = sim.base_url().replace("/api", "/_simulator");

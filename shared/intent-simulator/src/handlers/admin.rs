@@ -15,8 +15,28 @@ use super::AppState;
 use crate::http_util::api_error;
 use crate::{Endpoint, Fault, FaultBehaviour};
 
+/// What the hub received, for a person looking at the local demo: method, path, query,
+/// status and headers' shape, but no body (tenants' personal data) and no bearer token.
+/// Tests read the full recording through `IntentSimulator::requests`.
 pub(super) async fn requests(State(shared): State<AppState>) -> Response {
-    Json(shared.requests()).into_response()
+    let redacted: Vec<_> = shared
+        .requests()
+        .into_iter()
+        .map(|mut request| {
+            request.authorization =
+                request
+                    .authorization
+                    .map(|value| match value.split_once(' ') {
+                        Some((scheme, _)) => format!("{scheme} [redacted]"),
+                        None => "[redacted]".to_owned(),
+                    });
+            request.body = request
+                .body
+                .map(|_| serde_json::Value::String("[redacted]".to_owned()));
+            request
+        })
+        .collect();
+    Json(redacted).into_response()
 }
 
 pub(super) async fn logs(State(shared): State<AppState>) -> Response {
