@@ -30,8 +30,13 @@ pub fn paris() -> &'static TimeZone {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IntentDateTime(Timestamp);
 
+/// 2000-01-01T00:00:00Z.
+const EARLIEST: Timestamp = Timestamp::constant(946_684_800, 0);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a date-time such as 2020-03-06T10:45:23 or 2020-03-06T10:45:23+01:00")]
+#[error(
+    "not a date-time from the year 2000 on, such as 2020-03-06T10:45:23 or 2020-03-06T10:45:23+01:00"
+)]
 pub struct DateTimeParseError;
 
 impl IntentDateTime {
@@ -44,9 +49,23 @@ impl IntentDateTime {
     }
 
     /// Parses any of the forms seen on Intent; without offset, the time is Paris local time.
+    /// Nothing before the year 2000 is an intervention's date (the year 0 would even be
+    /// sent with Paris' local mean time offset, +00:09).
     pub fn parse(text: &str) -> Result<Self, DateTimeParseError> {
+        let parsed = Self::parse_any(text)?;
+        if parsed.0 < EARLIEST {
+            return Err(DateTimeParseError);
+        }
+        Ok(parsed)
+    }
+
+    fn parse_any(text: &str) -> Result<Self, DateTimeParseError> {
         let text = text.trim();
         if let Ok(timestamp) = text.parse::<Timestamp>() {
+            // An offset past ±14:00 is no place's (jiff accepts up to ±25:59:59).
+            if !offset_is_plausible(text) {
+                return Err(DateTimeParseError);
+            }
             return Ok(Self(timestamp));
         }
         let civil: DateTime = text.parse().map_err(|_| DateTimeParseError)?;
@@ -168,5 +187,44 @@ mod tests {
         assert_eq!(json, "\"2020-03-06T10:45:23+01:00\"");
         let back: IntentDateTime = serde_json::from_str(&json).unwrap();
         assert_eq!(back, date);
+    }
+}
+
+/// Whether a date's trailing `±hh:mm` offset (if any) lies within ±14:00, the widest a
+/// time zone uses.
+fn offset_is_plausible(text: &str) -> bool {
+    let Some(time) = text.split(['T', 't', ' ']).nth(1) else {
+        return true;
+    };
+    let Some(sign) = time.rfind(['+', '-']) else {
+        return true;
+    };
+    let offset = &time[sign + 1..];
+    let hours: u32 = offset.get(..2).and_then(|h| h.parse().ok()).unwrap_or(0);
+    let minutes: u32 = offset
+        .get(2..)
+        .map(|rest| rest.trim_start_matches(':'))
+        .and_then(|m| m.get(..2))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    hours * 60 + minutes <= 14 * 60
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_past_fourteen_hours_are_no_place_s() {
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00+25:00").is_err());
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00-14:30").is_err());
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00+14:00").is_ok());
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00+01:00").is_ok());
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00.000-05:00").is_ok());
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00Z").is_ok());
+        assert!(IntentDateTime::parse("2026-11-01T10:00:00").is_ok());
+        assert!(IntentDateTime::parse("0000-01-01T00:00:00Z").is_err());
+        assert!(IntentDateTime::parse("1999-12-31T23:59:59Z").is_err());
+        assert!(IntentDateTime::parse("2000-01-01T00:00:00Z").is_ok());
     }
 }

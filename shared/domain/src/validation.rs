@@ -17,8 +17,7 @@ pub const MAX_REFERENCE_CHARS: usize = 128;
 pub const MAX_IDENTIFIER_CHARS: usize = 64;
 
 /// What a `reference` or `contractReference` may be.
-pub const REFERENCE_RULE: &str =
-    "must be 1 to 64 characters among A-Z, a-z, 0-9, '.', '_' and '-'";
+pub const REFERENCE_RULE: &str = "must be 1 to 64 characters among A-Z, a-z, 0-9, '.', '_' and '-'";
 
 /// Whether `text` is a reference that round-trips through URLs, keys and logs unchanged:
 /// 1 to 64 of `[A-Za-z0-9._-]` (no `/`, `?`, `#`, `%`, spaces, control, zero-width or
@@ -58,32 +57,113 @@ pub enum InputError {
 
 /// Parses bytes into JSON, reporting where the syntax breaks.
 pub fn parse_json(body: &[u8]) -> Result<Value, InputError> {
-    serde_json::from_slice(body).map_err(|error| {
-        let full = error.to_string();
-        // serde_json appends " at line L column C"; we report them as fields instead.
-        let mut message = match full.rfind(" at line ") {
-            Some(cut) => full[..cut].to_string(),
-            None => full,
-        };
-        let (mut line, mut column) = (error.line(), error.column());
-        // A line break inside a string is reported at column 0 of the next line; the
-        // break really is at the end of the previous one (usually a stray or missing
-        // quote there, as in Intent's own partial_repair example).
-        if column == 0 && line > 1 && message.starts_with("control character") {
-            let text = String::from_utf8_lossy(body);
-            if let Some(previous) = text.split('\n').nth(line - 2) {
-                line -= 1;
-                column = previous.trim_end_matches('\r').chars().count() + 1;
-                message = "a string runs past the end of the line (a missing or stray quote?)"
-                    .to_string();
+    serde_json::from_slice::<StrictJson>(body)
+        .map(|strict| strict.0)
+        .map_err(|error| {
+            let full = error.to_string();
+            // serde_json appends " at line L column C"; we report them as fields instead.
+            let mut message = match full.rfind(" at line ") {
+                Some(cut) => full[..cut].to_string(),
+                None => full,
+            };
+            let (mut line, mut column) = (error.line(), error.column());
+            // A line break inside a string is reported at column 0 of the next line; the
+            // break really is at the end of the previous one (usually a stray or missing
+            // quote there, as in Intent's own partial_repair example).
+            if column == 0 && line > 1 && message.starts_with("control character") {
+                let text = String::from_utf8_lossy(body);
+                if let Some(previous) = text.split('\n').nth(line - 2) {
+                    line -= 1;
+                    column = previous.trim_end_matches('\r').chars().count() + 1;
+                    message = "a string runs past the end of the line (a missing or stray quote?)"
+                        .to_string();
+                }
             }
+            InputError::Syntax {
+                line,
+                column,
+                message,
+            }
+        })
+}
+
+/// A JSON value in which no object names a key twice: `{"reference": 1, "reference": "A"}`
+/// is ambiguous (parsers disagree on which one counts), so it is refused, with its place.
+struct StrictJson(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictJson)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictJson(item)) = seq.next_element()? {
+            items.push(item);
         }
-        InputError::Syntax {
-            line,
-            column,
-            message,
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                let shown: String = key.chars().take(40).collect();
+                return Err(serde::de::Error::custom(format!(
+                    "the key {shown:?} appears twice in one object"
+                )));
+            }
+            let StrictJson(value) = map.next_value()?;
+            object.insert(key, value);
         }
-    })
+        Ok(Value::Object(object))
+    }
 }
 
 /// Parses and validates one intervention log event, whatever its status/event pair.
@@ -528,6 +608,26 @@ impl Fields<'_, '_> {
             address: address?,
             extra: Sensitive::new(extra),
         })
+    }
+}
+
+#[cfg(test)]
+mod strict_json_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_twice_in_one_object_is_refused_with_its_place() {
+        match parse_json(b"{\"a\": {\"b\": 1,\n \"b\": 2}}") {
+            Err(InputError::Syntax { line, message, .. }) => {
+                assert_eq!(line, 2);
+                assert!(message.contains("\"b\" appears twice"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_json(b"{\"a\": [1, 2.5, true, null, \"x\"], \"b\": {}}").unwrap(),
+            serde_json::json!({"a": [1, 2.5, true, null, "x"], "b": {}})
+        );
     }
 }
 

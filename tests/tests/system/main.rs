@@ -2,6 +2,7 @@
 //! real parts (DynamoDB Local and moto started by the project's scripts, the Intent
 //! simulator) through the functions' own code.
 
+mod bad_input;
 mod bridge_admin;
 mod claim_intake;
 mod closure;
