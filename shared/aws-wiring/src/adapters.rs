@@ -12,6 +12,9 @@ pub struct CoreConfig {
     pub event_bus_name: String,
     pub event_source: String,
     pub intent: IntentConfig,
+    /// The AWS Secrets Manager secret holding Intent's client secret
+    /// (`INTENT_CLIENT_SECRET_ARN`); without it, `intent.client_secret` is used.
+    pub intent_secret_arn: Option<String>,
 }
 
 impl CoreConfig {
@@ -25,6 +28,7 @@ impl CoreConfig {
             event_bus_name: settings.required("EVENT_BUS_NAME")?,
             event_source: settings.text_or("EVENT_SOURCE", "oncall-bridge.interventions"),
             intent: IntentConfig::from_settings(settings)?,
+            intent_secret_arn: settings.text("INTENT_CLIENT_SECRET_ARN"),
         })
     }
 }
@@ -39,14 +43,56 @@ pub struct CoreAdapters {
 
 impl CoreAdapters {
     pub fn new(sdk: &crate::SdkConfig, config: CoreConfig) -> Result<Self, IntentError> {
+        let intent = match config.intent_secret_arn {
+            Some(arn) => IntentClient::with_secret_source(
+                config.intent,
+                std::sync::Arc::new(SecretsManagerSecret {
+                    client: aws_sdk_secretsmanager::Client::new(sdk),
+                    secret_id: arn,
+                }),
+            )?,
+            None => IntentClient::new(config.intent)?,
+        };
         Ok(Self {
             store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
-            intent: IntentClient::new(config.intent)?,
+            intent,
             events: EventBridgePublisher::new(
                 aws_sdk_eventbridge::Client::new(sdk),
                 config.event_bus_name,
                 config.event_source,
             ),
+        })
+    }
+}
+
+/// Intent's client secret in AWS Secrets Manager: read when the Intent client first needs
+/// a token, and again when Intent answers `invalid_client` (after a rotation).
+pub struct SecretsManagerSecret {
+    pub client: aws_sdk_secretsmanager::Client,
+    pub secret_id: String,
+}
+
+impl intent_client::ClientSecretSource for SecretsManagerSecret {
+    fn read_secret(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_secret_value()
+                .secret_id(&self.secret_id)
+                .send()
+                .await
+                .map_err(|error| {
+                    // The error names the secret and the failure, never its value.
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(error).to_string()
+                })?;
+            output
+                .secret_string()
+                .map(|secret| secret.trim().to_string())
+                .filter(|secret| !secret.is_empty())
+                .ok_or_else(|| format!("the secret {} holds no text value", self.secret_id))
         })
     }
 }

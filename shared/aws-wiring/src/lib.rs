@@ -4,7 +4,7 @@
 
 mod adapters;
 
-pub use adapters::{CoreAdapters, CoreConfig};
+pub use adapters::{CoreAdapters, CoreConfig, SecretsManagerSecret};
 use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 

@@ -53,6 +53,19 @@ pub struct IntentClient {
     http: reqwest::Client,
     config: IntentConfig,
     token: TokenCache,
+    /// Where the client secret lives when it is not in the configuration (AWS Secrets
+    /// Manager), and the value read from it: read once, and again when the token endpoint
+    /// says `invalid_client` (the secret was rotated).
+    secret_source: Option<Arc<dyn ClientSecretSource>>,
+    secret: tokio::sync::Mutex<Option<String>>,
+}
+
+/// A place the client secret is read from (AWS Secrets Manager in the functions), so that
+/// no secret sits in a function's configuration and a rotation needs no redeploy.
+pub trait ClientSecretSource: Send + Sync + 'static {
+    fn read_secret(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>;
 }
 
 /// The body of an Intent API error (`{code, message, details}`).
@@ -73,7 +86,37 @@ impl IntentClient {
             http,
             config,
             token: TokenCache::new(),
+            secret_source: None,
+            secret: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The client with its secret read from `source` (once per execution environment,
+    /// and again after an `invalid_client`), not from the configuration.
+    pub fn with_secret_source(
+        config: IntentConfig,
+        source: Arc<dyn ClientSecretSource>,
+    ) -> Result<Self, IntentError> {
+        let mut client = Self::new(config)?;
+        client.secret_source = Some(source);
+        Ok(client)
+    }
+
+    /// The client secret: the configured one, or the source's (cached).
+    async fn client_secret(&self, reread: bool) -> Result<String, IntentError> {
+        let Some(source) = &self.secret_source else {
+            return Ok(self.config.client_secret.clone());
+        };
+        let mut cached = self.secret.lock().await;
+        if let Some(secret) = cached.as_ref().filter(|_| !reread) {
+            return Ok(secret.clone());
+        }
+        let secret = source
+            .read_secret()
+            .await
+            .map_err(|detail| IntentError::Authentication(format!("the client secret could not be read: {detail}")))?;
+        *cached = Some(secret.clone());
+        Ok(secret)
     }
 
     pub fn config(&self) -> &IntentConfig {
@@ -124,14 +167,24 @@ impl IntentClient {
     }
 
     async fn bearer(&self) -> Result<crate::token::Token, IntentError> {
-        self.token
-            .get(
-                &self.http,
-                &self.config.token_url,
-                &self.config.client_id,
-                &self.config.client_secret,
-            )
-            .await
+        let secret = self.client_secret(false).await?;
+        let token = self
+            .token
+            .get(&self.http, &self.config.token_url, &self.config.client_id, &secret)
+            .await;
+        match token {
+            // The secret was rotated since it was read: read it again, once.
+            Err(IntentError::Authentication(detail))
+                if self.secret_source.is_some() && detail.contains("invalid_client") =>
+            {
+                tracing::warn!("Intent refused the client secret; reading it again");
+                let secret = self.client_secret(true).await?;
+                self.token
+                    .get(&self.http, &self.config.token_url, &self.config.client_id, &secret)
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// Sends the request `build` makes with a bearer token; on 401, refreshes the token

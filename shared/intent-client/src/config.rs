@@ -119,11 +119,18 @@ impl IntentConfig {
                 }));
             }
         }
+        // With `INTENT_CLIENT_SECRET_ARN` (the functions), the secret is read from AWS
+        // Secrets Manager at run time and is in no configuration.
+        let secret = if settings.text("INTENT_CLIENT_SECRET_ARN").is_some() {
+            String::new()
+        } else {
+            settings.required("INTENT_CLIENT_SECRET")?
+        };
         let mut config = Self::new(
             &base_url,
             &token_url,
             &settings.required("INTENT_CLIENT_ID")?,
-            &settings.required("INTENT_CLIENT_SECRET")?,
+            &secret,
         );
         config.retry.max_attempts =
             settings.number("INTENT_MAX_ATTEMPTS", 1..=10, config.retry.max_attempts)?;

@@ -86,6 +86,7 @@ async fn main() {
                 event_bus_name: bus,
                 event_source: SOURCE.into(),
                 intent: fast_intent_config(&bridge.simulator),
+                intent_secret_arn: None,
             },
             calendar: oncall_domain::calendar::CalendarConfig::default(),
             policy: CloserPolicy {

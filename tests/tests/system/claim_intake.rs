@@ -476,6 +476,7 @@ async fn store_down_means_503_and_nothing_reaches_intent() {
                 event_bus_name: "default".into(),
                 event_source: SOURCE.into(),
                 intent: fast_intent_config(&simulator),
+                intent_secret_arn: None,
             },
             partners: partners(),
             closure: ClosurePolicy::default(),

@@ -383,6 +383,7 @@ async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend
                 event_bus_name: "no-such-bus".into(),
                 event_source: SOURCE.into(),
                 intent: fast_intent_config(&bridge.simulator),
+                intent_secret_arn: None,
             },
             partners: partners(),
             closure: Default::default(),

@@ -12,3 +12,4 @@ mod effectively_once;
 mod intent_client;
 mod oncall_closer;
 mod readme;
+mod secrets;

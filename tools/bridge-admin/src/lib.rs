@@ -387,7 +387,7 @@ async fn run_local(
             );
         }
     };
-    let intent = settings::intent(env);
+    let intent = settings::intent(env, None);
     let events = JsonLinesEvents::new(
         Some(
             settings::var(env, "EVENTS_FILE")
@@ -460,7 +460,7 @@ async fn run_aws(cli: &Cli, env: &Lookup<'_>, out: &mut dyn Write, err: &mut dyn
         Err(why) => return fail(err, EXIT_CONFIG, why),
     };
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    let intent = settings::intent(env);
+    let intent = settings::intent(env, Some(&sdk));
     let events = settings::var(env, "EVENT_BUS_NAME")
         .map(|bus| {
             EventBridgePublisher::new(

@@ -23,10 +23,21 @@ const INTENT_VARIABLES: &str =
     "INTENT_BASE_URL, INTENT_TOKEN_URL, INTENT_CLIENT_ID, INTENT_CLIENT_SECRET";
 
 /// The Intent client, or why a redrive cannot reach Intent.
-pub fn intent(env: &Lookup<'_>) -> Result<IntentClient, String> {
+/// With `sdk` and `INTENT_CLIENT_SECRET_ARN`, the client secret is read from AWS Secrets
+/// Manager, as the functions read it.
+pub fn intent(env: &Lookup<'_>, sdk: Option<&aws_config::SdkConfig>) -> Result<IntentClient, String> {
     let config = intent_config(env)?;
-    IntentClient::new(config)
-        .map_err(|error| format!("the Intent client could not be set up: {error}"))
+    let client = match (var(env, "INTENT_CLIENT_SECRET_ARN"), sdk) {
+        (Some(arn), Some(sdk)) => IntentClient::with_secret_source(
+            config,
+            std::sync::Arc::new(aws_wiring::SecretsManagerSecret {
+                client: aws_sdk_secretsmanager::Client::new(sdk),
+                secret_id: arn,
+            }),
+        ),
+        _ => IntentClient::new(config),
+    };
+    client.map_err(|error| format!("the Intent client could not be set up: {error}"))
 }
 
 fn intent_config(env: &Lookup<'_>) -> Result<IntentConfig, String> {
@@ -84,6 +95,7 @@ pub fn forwarder(
             event_bus_name,
             event_source: event_source(env),
             intent: intent_config(env)?,
+            intent_secret_arn: var(env, "INTENT_CLIENT_SECRET_ARN"),
         },
         policy,
         s3_force_path_style: s3_force_path_style(env)?,
