@@ -271,46 +271,25 @@ where
 mod tests {
     //! Effectively once, given / when / then, on the in-memory adapters.
     use super::*;
-    use crate::file::{NewFile, PartnerId, fingerprint};
-    use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
-    use crate::intent_examples::SEED_OPENING;
-    use crate::ports::OpenFile;
-    use crate::validation::parse_intervention_log;
-
-    struct World {
-        store: InMemoryStore,
-        intent: RecordingIntent,
-        events: RecordingEvents,
-        clock: FixedClock,
-    }
+    use crate::in_memory::FixedClock;
+    use crate::in_memory::tests_support::{World, at, given_open_file, opening_log};
 
     fn world() -> World {
-        World {
-            store: InMemoryStore::default(),
-            intent: RecordingIntent::default(),
-            events: RecordingEvents::default(),
-            clock: FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
-        }
+        World::at(at("2026-11-28T20:00:00Z"))
     }
 
-    impl World {
-        /// A stored file whose opening was never sent.
+    /// What these tests do with a world: store a claim never sent, deliver a file.
+    trait Delivering {
+        async fn stored_opening(&self) -> InterventionFile;
+        async fn deliver(&self, file: InterventionFile) -> InterventionFile;
+    }
+
+    impl Delivering for World {
         async fn stored_opening(&self) -> InterventionFile {
-            let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
-            let opening = RecordedEvent {
-                seq: 1,
-                pair: log.event,
-                fingerprint: fingerprint(&log),
-                recorded_at: self.clock.0,
-                delivery: Delivery::new_pending(),
-                log,
-            };
-            let new = NewFile {
-                owner: PartnerId("p".into()),
-                opening,
-            };
-            self.store.open_file(&new, &[]).await.unwrap();
-            self.store.file(&new.id()).unwrap()
+            let log = opening_log("INTER-0500");
+            let id =
+                given_open_file(&self.store, &log, self.clock.0, Delivery::new_pending()).await;
+            self.store.file(&id).unwrap()
         }
 
         async fn deliver(&self, file: InterventionFile) -> InterventionFile {
