@@ -111,10 +111,9 @@ impl IntentClient {
         if let Some(secret) = cached.as_ref().filter(|_| !reread) {
             return Ok(secret.clone());
         }
-        let secret = source
-            .read_secret()
-            .await
-            .map_err(|detail| IntentError::Authentication(format!("the client secret could not be read: {detail}")))?;
+        let secret = source.read_secret().await.map_err(|detail| {
+            IntentError::Authentication(format!("the client secret could not be read: {detail}"))
+        })?;
         *cached = Some(secret.clone());
         Ok(secret)
     }
@@ -170,7 +169,12 @@ impl IntentClient {
         let secret = self.client_secret(false).await?;
         let token = self
             .token
-            .get(&self.http, &self.config.token_url, &self.config.client_id, &secret)
+            .get(
+                &self.http,
+                &self.config.token_url,
+                &self.config.client_id,
+                &secret,
+            )
             .await;
         match token {
             // The secret was rotated since it was read: read it again, once.
@@ -180,7 +184,12 @@ impl IntentClient {
                 tracing::warn!("Intent refused the client secret; reading it again");
                 let secret = self.client_secret(true).await?;
                 self.token
-                    .get(&self.http, &self.config.token_url, &self.config.client_id, &secret)
+                    .get(
+                        &self.http,
+                        &self.config.token_url,
+                        &self.config.client_id,
+                        &secret,
+                    )
                     .await
             }
             other => other,

@@ -25,7 +25,10 @@ const INTENT_VARIABLES: &str =
 /// The Intent client, or why a redrive cannot reach Intent.
 /// With `sdk` and `INTENT_CLIENT_SECRET_ARN`, the client secret is read from AWS Secrets
 /// Manager, as the functions read it.
-pub fn intent(env: &Lookup<'_>, sdk: Option<&aws_config::SdkConfig>) -> Result<IntentClient, String> {
+pub fn intent(
+    env: &Lookup<'_>,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<IntentClient, String> {
     let config = intent_config(env)?;
     let client = match (var(env, "INTENT_CLIENT_SECRET_ARN"), sdk) {
         (Some(arn), Some(sdk)) => IntentClient::with_secret_source(
