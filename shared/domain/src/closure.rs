@@ -225,7 +225,7 @@ where
             fingerprint: closing_fingerprint.clone(),
             delivery: Delivery::new_pending(),
         };
-        let expires_at = now.checked_add(policy.retention).unwrap_or(now);
+        let expires_at = crate::lifecycle::expiry_after(now, policy.retention);
         let mut closed = file.clone();
         closed.state = state;
         closed.events.push(closing.clone());

@@ -416,10 +416,7 @@ where
         published_at: ports.clock.now(),
         attempts: claimed.attempts + document.attempts,
     };
-    let expires_at = record
-        .published_at
-        .checked_add(policy.retention)
-        .unwrap_or(record.published_at);
+    let expires_at = crate::lifecycle::expiry_after(record.published_at, policy.retention);
     let announce = [DomainEvent::DocumentPublished(DocumentPublished {
         reference: id.reference.clone(),
         contract_reference: id.contract_reference.clone(),
@@ -559,7 +556,7 @@ where
 {
     tracing::warn!(reason = reason.as_str(), %detail, "document rejected for good");
     let now = ports.clock.now();
-    let expires_at = now.checked_add(policy.retention).unwrap_or(now);
+    let expires_at = crate::lifecycle::expiry_after(now, policy.retention);
     let announce = [DomainEvent::DocumentRejected(DocumentRejected {
         reference: id.map(|id| id.reference.clone()),
         contract_reference: id.map(|id| id.contract_reference.clone()),

@@ -13,6 +13,19 @@ use crate::model::Event;
 /// 13 months, a full annual follow-up cycle plus a month for disputes raised at the
 /// anniversary; Intent remains the record of reference after that.
 pub const CLOSED_FILE_RETENTION_DAYS: i64 = 395;
+
+/// When data kept for `retention` from `from` expires. Arithmetic that cannot be done (a
+/// retention no setting allows) keeps the data rather than erasing it at once: never a
+/// silent fallback to "now".
+pub fn expiry_after(from: jiff::Timestamp, retention: jiff::SignedDuration) -> jiff::Timestamp {
+    from.checked_add(retention).unwrap_or_else(|_| {
+        tracing::error!(
+            retention_hours = retention.as_hours(),
+            "a retention past the calendar; the data is kept"
+        );
+        jiff::Timestamp::MAX
+    })
+}
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -196,5 +209,24 @@ pub fn check_not_in_future(
         })
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    #[test]
+    fn an_impossible_retention_keeps_the_data_instead_of_erasing_it_now() {
+        let now: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            expiry_after(now, jiff::SignedDuration::from_hours(24 * 395)),
+            "2027-12-31T10:00:00Z".parse().unwrap()
+        );
+        assert_eq!(
+            expiry_after(now, jiff::SignedDuration::MAX),
+            jiff::Timestamp::MAX,
+            "never now"
+        );
     }
 }
