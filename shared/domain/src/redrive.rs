@@ -527,49 +527,32 @@ where
 mod tests {
     //! The redrive, given / when / then, on the in-memory adapters.
     use super::*;
-    use crate::file::{NewFile, PartnerId, RecordedEvent, fingerprint};
-    use crate::in_memory::{FixedClock, InMemoryStore, RecordingEvents, RecordingIntent};
-    use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
-    use crate::ports::{DeliveryFailure, OpenFile};
-    use crate::validation::parse_intervention_log;
-
-    struct World {
-        store: InMemoryStore,
-        intent: RecordingIntent,
-        events: RecordingEvents,
-        clock: FixedClock,
-    }
+    use crate::in_memory::InMemoryStore;
+    use crate::in_memory::tests_support::{
+        World, at, given_closed, given_open_file, opening_log, refused as refused_at,
+    };
+    use crate::ports::DeliveryFailure;
 
     fn world() -> World {
-        World {
-            store: InMemoryStore::default(),
-            intent: RecordingIntent::default(),
-            events: RecordingEvents::default(),
-            clock: FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
-        }
+        World::at(at("2026-11-28T20:00:00Z"))
     }
 
     fn refused() -> Delivery {
-        Delivery::Failed {
-            attempts: 1,
-            last_error: "Intent rejected the request with HTTP 400".into(),
-            last_attempt_at: "2026-11-28T19:00:00Z".parse().unwrap(),
-        }
+        refused_at(at("2026-11-28T19:00:00Z"))
     }
 
-    fn recorded(json: &str, seq: u32, at: &str, delivery: Delivery) -> RecordedEvent {
-        let log = parse_intervention_log(json.as_bytes()).unwrap();
-        RecordedEvent {
-            seq,
-            pair: log.event,
-            fingerprint: fingerprint(&log),
-            recorded_at: at.parse().unwrap(),
-            delivery,
-            log,
-        }
+    /// What these tests do with a world: store a file in given delivery states, redrive it.
+    trait Redriving {
+        async fn file(
+            &self,
+            reference: &str,
+            opening: Delivery,
+            closing: Option<Delivery>,
+        ) -> FileId;
+        async fn redrive(&self, id: &FileId) -> FileRedrive;
     }
 
-    impl World {
+    impl Redriving for World {
         /// A stored file whose opening is in `opening` and, if given, a closing after it.
         async fn file(
             &self,
@@ -577,29 +560,22 @@ mod tests {
             opening: Delivery,
             closing: Option<Delivery>,
         ) -> FileId {
-            let json = SEED_OPENING.replace("INTER-0500", reference);
-            let new = NewFile {
-                owner: PartnerId("p".into()),
-                opening: recorded(&json, 1, "2026-11-28T18:00:00Z", opening),
-            };
-            let id = new.id();
-            self.store.open_file(&new, &[]).await.unwrap();
+            let id = given_open_file(
+                &self.store,
+                &opening_log(reference),
+                at("2026-11-28T18:00:00Z"),
+                opening,
+            )
+            .await;
             if let Some(closing) = closing {
-                let json = SEED_CLOSURE_DONE.replace("INTER-0500", reference);
-                let closing = recorded(&json, 2, "2026-11-28T18:30:00Z", closing);
-                let outcome = crate::lifecycle::Outcome::Done;
-                let expires = self.clock.0;
-                crate::ports::CloseFile::close_file(
+                given_closed(
                     &self.store,
                     &id,
-                    1,
-                    &closing,
-                    outcome,
-                    expires,
-                    &[],
+                    crate::lifecycle::Outcome::Done,
+                    at("2026-11-28T18:30:00Z"),
+                    closing,
                 )
-                .await
-                .unwrap();
+                .await;
             }
             id
         }
