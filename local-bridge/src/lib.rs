@@ -73,11 +73,7 @@ impl LocalBridge {
     }
 
     fn is_admin(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|token| token.trim() == self.config.partners.admin_token)
+        bearer_token(headers).is_some_and(|token| token == self.config.partners.admin_token)
     }
 
     fn closer_ports<'a>(
@@ -208,14 +204,18 @@ pub struct StaticTokens(pub crate::config::PartnersConfig);
 
 impl IdentifyCaller for StaticTokens {
     fn caller(&self, request: &Parts) -> Option<String> {
-        let token = request
-            .headers
-            .get(http::header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")?;
-        self.0.client_of(token.trim())
+        self.0.client_of(bearer_token(&request.headers)?)
     }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 /// The operator's trigger: ends the current on-call period now.
@@ -223,17 +223,8 @@ async fn end_period(State(bridge): State<Arc<LocalBridge>>, headers: HeaderMap) 
     if !bridge.is_admin(&headers) {
         // A partner's token authenticates a partner, who may not end a period (403);
         // anything else authenticates nobody (401, with how to authenticate).
-        let request = {
-            let mut builder = http::Request::builder();
-            for (name, value) in &headers {
-                builder = builder.header(name, value);
-            }
-            builder.body(()).expect("a valid request").into_parts().0
-        };
-        let error = if StaticTokens(bridge.config.partners.clone())
-            .caller(&request)
-            .is_some()
-        {
+        let partner = bearer_token(&headers).and_then(|t| bridge.config.partners.client_of(t));
+        let error = if partner.is_some() {
             partner_api::ApiError::NotAllowed {
                 action: "end an on-call period (the operator's token is needed)",
             }
