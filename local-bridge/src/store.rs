@@ -13,9 +13,9 @@ use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     Backlog, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
-    DocumentWait, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile,
-    OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog, RecordDelivery, SendLease,
-    StoreError,
+    DocumentWait, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments, ListPendingEvents,
+    LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog, RecordDelivery,
+    SendLease, StoreError,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -497,24 +497,21 @@ impl DocumentLedger for EmbeddedStore {
     ) -> Result<DocumentClaim, StoreError> {
         let fresh = ObjectEntry::new(object, now);
         self.update_object(object.identity(), move |current| {
-            let (mut entry, in_doubt) = match current {
-                None => (fresh, false),
-                Some(entry) => match entry.status {
-                    ObjectStatus::Published => return (DocumentClaim::AlreadyPublished, None),
-                    ObjectStatus::Rejected => return (DocumentClaim::AlreadyRejected, None),
-                    ObjectStatus::InProgress
-                        if entry.lease_until.is_some_and(|held| held >= now) =>
-                    {
-                        return (DocumentClaim::HeldElsewhere, None);
-                    }
-                    // A holder whose lease ran out died mid-upload: in doubt.
-                    ObjectStatus::InProgress => (entry, true),
-                    ObjectStatus::Pending => {
-                        let in_doubt = entry.in_doubt;
-                        (entry, in_doubt)
-                    }
+            let status = current.as_ref().map(|entry| match entry.status {
+                ObjectStatus::Published => LedgerStatus::Published,
+                ObjectStatus::Rejected => LedgerStatus::Rejected,
+                ObjectStatus::InProgress => LedgerStatus::InProgress {
+                    lease_until: entry.lease_until,
                 },
+                ObjectStatus::Pending => LedgerStatus::Pending {
+                    in_doubt: entry.in_doubt,
+                },
+            });
+            let in_doubt = match DocumentClaim::decide(status, now) {
+                Ok(in_doubt) => in_doubt,
+                Err(answer) => return (answer, None),
             };
+            let mut entry = current.unwrap_or(fresh);
             entry.status = ObjectStatus::InProgress;
             entry.lease_until = Some(lease_until);
             let claim = DocumentClaim::Claimed(ClaimedObject {

@@ -17,11 +17,11 @@ use crate::lifecycle::{FileState, Outcome};
 use crate::model::{Event, FileId, InterventionLog, Status};
 use crate::ports::{
     Backlog, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure, DocumentClaim,
-    DocumentLedger, DocumentWait, DomainEventError, HubIntervention, LeaseGrant, ListOpenFiles,
-    ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile, OpenDocument, OpenFile,
-    OpenFileResult, OpenListing, PendingDocument, PublishDocument, PublishDomainEvents,
-    PublishToIntent, PublishedDocument, ReadBacklog, ReadObject, RecordDelivery, SendLease,
-    SourceError, StoreError,
+    DocumentLedger, DocumentWait, DomainEventError, HubIntervention, LeaseGrant, LedgerStatus,
+    ListOpenFiles, ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile,
+    OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PublishDocument,
+    PublishDomainEvents, PublishToIntent, PublishedDocument, ReadBacklog, ReadObject,
+    RecordDelivery, SendLease, SourceError, StoreError,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -382,18 +382,19 @@ impl DocumentLedger for InMemoryStore {
         self.check_available()?;
         let mut ledger = self.ledger.lock().unwrap();
         let identity = object.identity();
-        let in_doubt = match ledger.get(&identity) {
-            None => false,
-            Some(entry) => match entry.state {
-                DocumentState::Published => return Ok(DocumentClaim::AlreadyPublished),
-                DocumentState::Rejected(_) => return Ok(DocumentClaim::AlreadyRejected),
-                DocumentState::InProgress if entry.lease_until.is_some_and(|held| held >= now) => {
-                    return Ok(DocumentClaim::HeldElsewhere);
-                }
-                // A holder whose lease ran out died mid-upload: in doubt.
-                DocumentState::InProgress => true,
-                DocumentState::Pending => entry.in_doubt,
+        let status = ledger.get(&identity).map(|entry| match entry.state {
+            DocumentState::Published => LedgerStatus::Published,
+            DocumentState::Rejected(_) => LedgerStatus::Rejected,
+            DocumentState::InProgress => LedgerStatus::InProgress {
+                lease_until: entry.lease_until,
             },
+            DocumentState::Pending => LedgerStatus::Pending {
+                in_doubt: entry.in_doubt,
+            },
+        });
+        let in_doubt = match DocumentClaim::decide(status, now) {
+            Ok(in_doubt) => in_doubt,
+            Err(answer) => return Ok(answer),
         };
         let entry = ledger
             .entry(identity)

@@ -309,6 +309,41 @@ pub enum DocumentClaim {
     HeldElsewhere,
 }
 
+/// Where an object version stands in a documents ledger, as an adapter reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerStatus {
+    /// Held by a forwarder until `lease_until`.
+    InProgress {
+        lease_until: Option<Timestamp>,
+    },
+    /// Waiting for the re-send run; `in_doubt` if an upload may have gone out.
+    Pending {
+        in_doubt: bool,
+    },
+    Published,
+    Rejected,
+}
+
+impl DocumentClaim {
+    /// The ledger's rule for a claim at `now`, the same in every adapter: `Ok(in_doubt)`
+    /// when the object may be claimed (in doubt if a holder's lease ran out mid-upload,
+    /// or it waits in doubt), else the answer to give.
+    pub fn decide(current: Option<LedgerStatus>, now: Timestamp) -> Result<bool, DocumentClaim> {
+        match current {
+            None => Ok(false),
+            Some(LedgerStatus::Published) => Err(DocumentClaim::AlreadyPublished),
+            Some(LedgerStatus::Rejected) => Err(DocumentClaim::AlreadyRejected),
+            Some(LedgerStatus::InProgress { lease_until })
+                if lease_until.is_some_and(|held| held >= now) =>
+            {
+                Err(DocumentClaim::HeldElsewhere)
+            }
+            Some(LedgerStatus::InProgress { .. }) => Ok(true),
+            Some(LedgerStatus::Pending { in_doubt }) => Ok(in_doubt),
+        }
+    }
+}
+
 /// Why a document is waiting, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentWait {
