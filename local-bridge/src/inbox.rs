@@ -1,6 +1,8 @@
 //! A watched inbox folder in place of the S3 bucket, with the same key convention:
-//! `{inbox}/quitus/{contractReference}/{reference}/{file}.pdf`. Its version is its
-//! modification time and size, so a replaced file is a new document.
+//! `{inbox}/operator-quitus/{contractReference}/{reference}/{file}.pdf` for the operator's
+//! own drops, `{inbox}/quitus/…` for partners' uploads (written by `PUT /uploads/{key}`,
+//! each with its grant). Its version is its modification time and size, so a replaced
+//! file is a new document.
 //!
 //! A file is forwarded only once it is complete. The convention for writers: write under
 //! a temporary name (anything not ending in `.pdf`, such as `quitus.pdf.part`, or a name
@@ -11,7 +13,7 @@
 //! ten minutes of silence is forwarded anyway (with a warning): it will not get better.
 
 use oncall_domain::documents::{
-    ByteChunks, DocumentBody, ObjectInfo, ObjectRef, ObjectVersion, QUITUS_PREFIX,
+    ByteChunks, DocumentBody, OPERATOR_PREFIX, ObjectInfo, ObjectRef, ObjectVersion, QUITUS_PREFIX,
 };
 use oncall_domain::ports::{ReadObject, SourceError};
 use std::collections::HashMap;
@@ -48,11 +50,14 @@ impl InboxObjects {
         self.root.join(&object.key)
     }
 
-    /// Every PDF-looking file under `quitus/`, with its key and version.
+    /// Every PDF-looking file under `quitus/` and `operator-quitus/`, with its key and
+    /// version.
     pub fn scan(&self) -> Vec<(ObjectRef, (u64, i128))> {
         let mut found = Vec::new();
-        let quitus = self.root.join(QUITUS_PREFIX);
-        let mut stack = vec![quitus];
+        let mut stack = vec![
+            self.root.join(QUITUS_PREFIX),
+            self.root.join(OPERATOR_PREFIX),
+        ];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;

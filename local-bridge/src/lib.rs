@@ -7,22 +7,24 @@ pub mod config;
 pub mod events;
 pub mod inbox;
 pub mod store;
+pub mod uploads;
 
 use crate::config::LocalConfig;
 use crate::events::JsonLinesEvents;
 use crate::inbox::{InboxObjects, StabilityTracker};
 use crate::store::EmbeddedStore;
+use crate::uploads::LocalUploads;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use intent_client::IntentClient;
 use jiff::{SignedDuration, Timestamp};
 use oncall_domain::calendar::{OnCallCalendar, OnCallPeriod};
 use oncall_domain::closer_run::{CloserPorts, RunKind, RunReport, run_closer};
-use oncall_domain::documents::DocumentPolicy;
+use oncall_domain::documents::{DocumentPolicy, OPERATOR_PREFIX, QUITUS_PREFIX};
 use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
 use oncall_domain::forward::{ForwardPorts, forward_document};
 use oncall_domain::oncall::{CloserPolicy, Deadline};
@@ -32,7 +34,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub type LocalApi = PartnerApi<EmbeddedStore, IntentClient, JsonLinesEvents, SystemClock>;
+pub type LocalApi =
+    PartnerApi<EmbeddedStore, IntentClient, JsonLinesEvents, SystemClock, LocalUploads>;
 
 /// Everything the local bridge runs on.
 pub struct LocalBridge {
@@ -48,8 +51,10 @@ impl LocalBridge {
     pub fn new(config: LocalConfig, intent: IntentClient) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        std::fs::create_dir_all(config.inbox_dir.join("quitus"))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        for prefix in [QUITUS_PREFIX, OPERATOR_PREFIX] {
+            std::fs::create_dir_all(config.inbox_dir.join(prefix))
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
         let store = EmbeddedStore::open(&config.data_dir.join("bridge.redb"))?;
         Ok(Self {
             api: Arc::new(PartnerApi {
@@ -60,8 +65,10 @@ impl LocalBridge {
                     "oncall-bridge.interventions",
                 ),
                 clock: SystemClock,
+                uploads: LocalUploads::new(config.listen),
                 partners: config.partners.directory(),
                 closure: Default::default(),
+                upload_policy: Default::default(),
             }),
             objects: InboxObjects::new(config.inbox_dir.clone()),
             calendar: OnCallCalendar::new(config.calendar.clone())
@@ -248,10 +255,12 @@ async fn end_period(State(bridge): State<Arc<LocalBridge>>, headers: HeaderMap) 
 }
 
 /// The partner API's router (the same one the Lambda functions serve), with the local
-/// run's own routes: the operator's end of period and a health check.
+/// run's own routes: the operator's end of period, a health check, and the uploads the
+/// partner API signs (S3's part).
 pub fn router(bridge: Arc<LocalBridge>) -> Router {
     let local = Router::new()
         .route("/admin/end-period", post(end_period))
+        .route("/uploads/{*key}", put(uploads::put_upload))
         .route("/health", get(|| async { "ok" }))
         .with_state(bridge.clone());
     local.merge(partner_api::router(

@@ -80,6 +80,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (LISTEN_ADDR): {e}", config.listen))?;
+    bridge.api.uploads.set_address(listener.local_addr()?);
     let simulator_line = simulator
         .as_ref()
         .map(|s| format!("http://{}/_simulator/requests", s.local_addr()))

@@ -6,7 +6,9 @@
 
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
-use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
+use oncall_domain::documents::{
+    DocumentRecord, ObjectRef, ObjectVersion, RejectionReason, UploadGrant,
+};
 use oncall_domain::domain_events::StoredEvent;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::{FileState, Outcome};
@@ -15,7 +17,7 @@ use oncall_domain::ports::{
     Backlog, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
     DocumentWait, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments, ListPendingEvents,
     LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog, RecordDelivery,
-    SendLease, StoreError,
+    SendLease, StoreError, UploadGrants,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,21 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 /// Send leases: file key → lease end (milliseconds since the epoch).
 const LEASES: TableDefinition<&str, i64> = TableDefinition::new("leases");
+/// Partners' upload grants: object key → [`GrantEntry`] (JSON).
+const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("grants");
+
+/// An upload grant as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GrantEntry {
+    file: FileId,
+    partner: String,
+    file_name: String,
+    size: u64,
+    granted_at: Timestamp,
+    upload_by: Timestamp,
+    expires_at: Timestamp,
+}
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -167,6 +184,7 @@ impl EmbeddedStore {
         txn.open_table(META).map_err(failure)?;
         txn.open_table(LEASES).map_err(failure)?;
         txn.open_table(OUTBOX).map_err(failure)?;
+        txn.open_table(GRANTS).map_err(failure)?;
         txn.commit().map_err(failure)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -298,6 +316,19 @@ impl EmbeddedStore {
                 for key in &expired {
                     files.remove(key.as_str()).map_err(failure)?;
                     leases.remove(key.as_str()).map_err(failure)?;
+                }
+                let mut grants = txn.open_table(GRANTS).map_err(failure)?;
+                let mut expired_grants = Vec::new();
+                for entry in grants.iter().map_err(failure)? {
+                    let (key, value) = entry.map_err(failure)?;
+                    let grant: GrantEntry = serde_json::from_slice(value.value())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if grant.expires_at <= now {
+                        expired_grants.push(key.value().to_string());
+                    }
+                }
+                for key in &expired_grants {
+                    grants.remove(key.as_str()).map_err(failure)?;
                 }
                 expired.len()
             };
@@ -702,6 +733,58 @@ impl ReadBacklog for EmbeddedStore {
         }
         backlog.pending_documents = self.pending_documents().await?.len();
         Ok(backlog)
+    }
+}
+
+impl UploadGrants for EmbeddedStore {
+    async fn record_upload_grant(
+        &self,
+        grant: &UploadGrant,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = grant.key.clone();
+        let entry = serde_json::to_vec(&GrantEntry {
+            file: grant.file.clone(),
+            partner: grant.partner.0.clone(),
+            file_name: grant.file_name.clone(),
+            size: grant.size,
+            granted_at: grant.granted_at,
+            upload_by: grant.upload_by,
+            expires_at,
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            txn.open_table(GRANTS)
+                .map_err(failure)?
+                .insert(key.as_str(), entry.as_slice())
+                .map_err(failure)?;
+            txn.commit().map_err(failure)
+        })
+        .await
+    }
+
+    async fn upload_grant(&self, key: &str) -> Result<Option<UploadGrant>, StoreError> {
+        let key = key.to_string();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(GRANTS).map_err(failure)?;
+            let Some(value) = table.get(key.as_str()).map_err(failure)? else {
+                return Ok(None);
+            };
+            let entry: GrantEntry = serde_json::from_slice(value.value())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Some(UploadGrant {
+                key,
+                file: entry.file,
+                partner: oncall_domain::PartnerId(entry.partner),
+                file_name: entry.file_name,
+                size: entry.size,
+                granted_at: entry.granted_at,
+                upload_by: entry.upload_by,
+            }))
+        })
+        .await
     }
 }
 

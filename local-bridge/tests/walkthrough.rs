@@ -135,13 +135,56 @@ async fn the_walkthrough_survives_restarts() {
     .await;
     assert_eq!(status, 200, "{body:#}");
 
-    // 4. Drop the quitus in the inbox.
-    let folder = data.path().join("inbox/quitus/contract1/INTER-0500");
-    std::fs::create_dir_all(&folder).unwrap();
+    // 4. Upload the quitus: ask for an upload URL, then PUT the PDF with it.
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.extend(std::iter::repeat_n(b'x', 50_000));
     pdf.extend(b"\n%%EOF\n");
-    std::fs::write(folder.join("quitus signé.pdf"), &pdf).unwrap();
+    let (status, ticket) = send(
+        "POST",
+        &format!(
+            "{}/interventions/INTER-0500/documents?contractReference=contract1",
+            bridge.base
+        ),
+        PARTNER,
+        Some(&serde_json::json!({"fileName": "quitus signé.pdf", "size": pdf.len()}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{ticket:#}");
+    assert_eq!(ticket["method"], "PUT");
+    let url = ticket["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "{}/uploads/quitus/contract1/INTER-0500/",
+            bridge.base
+        )),
+        "{url}"
+    );
+    let put = |body: Vec<u8>, length: usize| {
+        let request = reqwest::Client::new()
+            .put(url)
+            .header("Content-Type", "application/pdf")
+            .header("Content-Length", length.to_string())
+            .body(body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Another size than granted, or a tampered URL: refused.
+    assert_eq!(put(pdf[..100].to_vec(), 100).await, 403);
+    let tampered = url.replace("signature=", "signature=0");
+    let status = reqwest::Client::new()
+        .put(&tampered)
+        .header("Content-Type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 403);
+    assert_eq!(put(pdf.clone(), pdf.len()).await, 200);
+    // A PDF written straight into the partners' folder, without a grant, never goes.
+    let stray = data.path().join("inbox/quitus/contract1/INTER-0500");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("stray.pdf"), &pdf).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while simulator.received_documents().is_empty() {
         assert!(Instant::now() < deadline, "the quitus did not reach Intent");
@@ -166,6 +209,21 @@ async fn the_walkthrough_survives_restarts() {
     assert_eq!(document.fields["elementReference"], "INTER-0500");
     assert_eq!(document.file_name.as_deref(), Some("quitus signé.pdf"));
     assert_eq!(document.file_size, pdf.len() as u64);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events =
+            std::fs::read_to_string(data.path().join("domain-events.jsonl")).unwrap_or_default();
+        if events.contains("not_authorized") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stray PDF was not rejected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        simulator.received_documents().len(),
+        1,
+        "the stray PDF stays off Intent"
+    );
 
     // 5. Restart again, then end the period: the pending file's opening goes first,
     //    then its automatic closure.
@@ -470,7 +528,9 @@ async fn a_slow_writer_in_the_inbox_gives_one_complete_document() {
     )
     .await;
     assert_eq!(status, 201);
-    let folder = data.path().join("inbox/quitus/contract1/INTER-0500");
+    let folder = data
+        .path()
+        .join("inbox/operator-quitus/contract1/INTER-0500");
     std::fs::create_dir_all(&folder).unwrap();
     let path = folder.join("quitus.pdf");
     // Half the PDF, a 3.5 s pause (longer than the quiet period), then the rest.

@@ -263,6 +263,23 @@ impl ApiGatewayRequest {
         }
     }
 
+    /// `POST /interventions/{reference}/documents?contractReference=…` asking to upload.
+    pub fn post_upload(client_id: &str, reference: &str, contract: &str, body: &[u8]) -> Self {
+        Self {
+            route_key: "POST /interventions/{reference}/documents",
+            method: "POST",
+            path: format!(
+                "/interventions/{}/documents",
+                partner_api::percent_encode(reference)
+            ),
+            path_parameters: Some(json!({"reference": reference})),
+            query: Some(("contractReference".to_string(), contract.to_string())),
+            client_id: Some(client_id.to_string()),
+            content_type: Some("application/json".into()),
+            body: Some(body.to_vec()),
+        }
+    }
+
     pub fn get_file(client_id: &str, reference: &str, contract: Option<&str>) -> Self {
         Self {
             route_key: "GET /interventions/{reference}",
@@ -425,7 +442,20 @@ pub const SOURCE: &str = "oncall-bridge.interventions";
 /// The routes the claim-intake function serves (as its `main` declares them).
 pub const INTAKE: &[Route] = &[Route::OpenIntervention, Route::GetIntervention];
 /// The routes the closure function serves.
-pub const CLOSURE: &[Route] = &[Route::CloseIntervention];
+pub const CLOSURE: &[Route] = &[Route::CloseIntervention, Route::RequestDocumentUpload];
+
+/// A partner function's configuration on `core`, with the test partners and defaults
+/// (no documents bucket).
+pub fn function_config(core: aws_wiring::CoreConfig) -> FunctionConfig {
+    FunctionConfig {
+        core,
+        partners: partners(),
+        closure: ClosurePolicy::default(),
+        uploads: oncall_domain::uploads::UploadPolicy::default(),
+        documents_bucket: None,
+        s3_force_path_style: true,
+    }
+}
 
 /// partner-a: contract1 and contract9; partner-b: contract2; partner-c shares contract9
 /// with partner-a but never sees partner-a's files.
@@ -444,6 +474,8 @@ pub struct Bridge {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub table: String,
     pub tap: EventTap,
+    /// The bucket partners' uploads are signed for (created by the tests that upload).
+    pub documents_bucket: String,
 }
 
 pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
@@ -458,24 +490,26 @@ impl Bridge {
         let simulator = IntentSimulator::start(SimulatorConfig::default())
             .await
             .unwrap();
+        // Named, not created: the tests that upload create it.
+        let documents_bucket = unique("documents");
         let api = build_api(
             &sdk,
             FunctionConfig {
-                core: aws_wiring::CoreConfig {
+                documents_bucket: Some(documents_bucket.clone()),
+                ..function_config(aws_wiring::CoreConfig {
                     table_name: table.clone(),
                     event_bus_name: tap.bus_name.clone(),
                     event_source: SOURCE.into(),
                     intent: fast_intent_config(&simulator),
                     intent_secret_arn: None,
-                },
-                partners: partners(),
-                closure: ClosurePolicy::default(),
+                })
             },
         )
         .unwrap();
         Self {
             sdk,
             api: std::sync::Arc::new(api),
+            documents_bucket,
             simulator,
             dynamodb,
             table,
@@ -613,8 +647,14 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 /// A new versioned bucket on moto.
 pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client) -> String {
     let bucket = unique("quitus");
+    create_versioned_bucket_named(s3, &bucket).await;
+    bucket
+}
+
+/// The versioned bucket `bucket` on moto.
+pub async fn create_versioned_bucket_named(s3: &aws_sdk_s3::Client, bucket: &str) {
     s3.create_bucket()
-        .bucket(&bucket)
+        .bucket(bucket)
         .create_bucket_configuration(
             aws_sdk_s3::types::CreateBucketConfiguration::builder()
                 .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest3)
@@ -624,7 +664,7 @@ pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client) -> String {
         .await
         .unwrap_or_else(|e| panic!("create bucket: {e:?}\n{EMULATOR_HINT}"));
     s3.put_bucket_versioning()
-        .bucket(&bucket)
+        .bucket(bucket)
         .versioning_configuration(
             aws_sdk_s3::types::VersioningConfiguration::builder()
                 .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
@@ -633,7 +673,6 @@ pub async fn create_versioned_bucket(s3: &aws_sdk_s3::Client) -> String {
         .send()
         .await
         .unwrap();
-    bucket
 }
 
 /// An object as S3 stored it: what its notification will carry.

@@ -29,6 +29,23 @@ pub fn document_policy(
     })
 }
 
+/// `UPLOAD_URL_TTL_SECONDS` (60 to 3600, default 300: how long a partner's upload URL
+/// works), with the document policy's size limit and retention.
+pub fn upload_policy(
+    settings: &settings::Settings,
+) -> Result<oncall_domain::uploads::UploadPolicy, settings::SettingError> {
+    let documents = document_policy(settings)?;
+    Ok(oncall_domain::uploads::UploadPolicy {
+        max_bytes: documents.max_bytes,
+        url_lifetime: jiff::SignedDuration::from_secs(settings.number(
+            "UPLOAD_URL_TTL_SECONDS",
+            60..=3600,
+            300,
+        )?),
+        retention: documents.retention,
+    })
+}
+
 /// `CLOSED_FILE_RETENTION_DAYS`: days a closed file's data is kept, 1 to 3650 (ten years;
 /// past that, TTL arithmetic is not worth the risk), default 395.
 pub fn retention_days(settings: &settings::Settings) -> Result<i64, settings::SettingError> {

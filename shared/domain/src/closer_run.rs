@@ -20,6 +20,7 @@ use crate::ports::{
     Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, ListOpenFiles, ListOpenOnIntent,
     ListPendingDocuments, ListPendingEvents, LoadFile, Outbox, PublishDocument,
     PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, SendLease,
+    UploadGrants,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -112,6 +113,7 @@ pub async fn run_closer<S, I, E, C, R>(
         + SendLease
         + ListPendingEvents
         + DocumentLedger
+        + UploadGrants
         + ListPendingDocuments
         + ReadBacklog
         + Outbox,

@@ -1,9 +1,15 @@
 //! Quitus documents: a signed intervention receipt dropped in the documents bucket is
 //! streamed to Intent's documents API, once per object version, and recorded on its file.
 //!
-//! Key convention: `quitus/{contractReference}/{reference}/{file name}.pdf`. S3 event
-//! notifications carry keys URL-encoded (`+` for a space, `%C3%A9` for é): they are
-//! decoded before anything else.
+//! Two ways in, told apart by the key (S3 event notifications carry keys URL-encoded, `+`
+//! for a space, `%C3%A9` for é: they are decoded before anything else):
+//! - `quitus/{contractReference}/{reference}/{uuid}-{file name}.pdf`: a partner's upload
+//!   through `POST /interventions/{reference}/documents`, which records an
+//!   [`UploadGrant`] for exactly that key before handing out the upload URL. An object
+//!   there without its grant (anyone else who could write to the bucket) is rejected
+//!   (`not_authorized`) and never reaches Intent.
+//! - `operator-quitus/{contractReference}/{reference}/{file name}.pdf`: the company's own
+//!   operators; only their role may write under that prefix (the bucket policy).
 
 use crate::fingerprint::fingerprint_text;
 use crate::model::FileId;
@@ -76,11 +82,23 @@ pub fn decode_event_key(raw: &str) -> Result<String, KeyError> {
         .map_err(|_| KeyError::NotUtf8)
 }
 
+/// Who may have written an object, from its key's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uploader {
+    /// Under `quitus/`: forwarded only with the upload grant of its key.
+    Partner,
+    /// Under `operator-quitus/`: the company's operators (the bucket policy lets no one
+    /// else write there).
+    Operator,
+}
+
 /// Where a quitus belongs, from its key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct QuitusKey {
     pub file: FileId,
+    /// The key's last segment (for a partner's upload, `{uuid}-{file name}`).
     pub file_name: String,
+    pub uploader: Uploader,
 }
 
 impl fmt::Debug for QuitusKey {
@@ -95,16 +113,26 @@ impl fmt::Debug for QuitusKey {
 pub enum KeyError {
     #[error("the key is not valid UTF-8 once decoded")]
     NotUtf8,
-    #[error("the key does not follow quitus/{{contractReference}}/{{reference}}/{{file name}}.pdf")]
+    #[error(
+        "the key does not follow quitus/{{contractReference}}/{{reference}}/{{file name}}.pdf \
+         (partners' uploads) or operator-quitus/{{contractReference}}/{{reference}}/{{file name}}.pdf (operators)"
+    )]
     Convention,
 }
 
+/// Partners' uploads, each with its grant.
 pub const QUITUS_PREFIX: &str = "quitus/";
+/// The company's operators' drops.
+pub const OPERATOR_PREFIX: &str = "operator-quitus/";
 
 pub fn parse_quitus_key(key: &str) -> Result<QuitusKey, KeyError> {
-    let rest = key
-        .strip_prefix(QUITUS_PREFIX)
-        .ok_or(KeyError::Convention)?;
+    let (uploader, rest) = if let Some(rest) = key.strip_prefix(QUITUS_PREFIX) {
+        (Uploader::Partner, rest)
+    } else if let Some(rest) = key.strip_prefix(OPERATOR_PREFIX) {
+        (Uploader::Operator, rest)
+    } else {
+        return Err(KeyError::Convention);
+    };
     let mut parts = rest.splitn(3, '/');
     let (Some(contract), Some(reference), Some(file_name)) =
         (parts.next(), parts.next(), parts.next())
@@ -127,7 +155,46 @@ pub fn parse_quitus_key(key: &str) -> Result<QuitusKey, KeyError> {
     Ok(QuitusKey {
         file: FileId::new(reference, contract),
         file_name: file_name.to_string(),
+        uploader,
     })
+}
+
+/// A partner's leave to upload one quitus, under one key, for one of its files: recorded
+/// before the upload URL is handed out, checked by the forwarder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UploadGrant {
+    /// The object key the URL lets the partner write (decoded).
+    pub key: String,
+    pub file: FileId,
+    pub partner: crate::file::PartnerId,
+    /// The name the partner gave, sent to Intent as the document's file name.
+    pub file_name: String,
+    /// The exact size the URL allows.
+    pub size: u64,
+    pub granted_at: Timestamp,
+    /// When the upload URL stops working.
+    pub upload_by: Timestamp,
+}
+
+/// The file name may hold a tenant's name: `Debug` leaves it out.
+impl fmt::Debug for UploadGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadGrant")
+            .field("file", &self.file)
+            .field("partner", &self.partner)
+            .field("size", &self.size)
+            .field("upload_by", &self.upload_by)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of a partner's upload: a fresh `uuid` before the name, so two uploads never
+/// share a key and a key cannot be guessed.
+pub fn upload_key(file: &FileId, uuid: &str, file_name: &str) -> String {
+    format!(
+        "{QUITUS_PREFIX}{}/{}/{uuid}-{file_name}",
+        file.contract_reference, file.reference
+    )
 }
 
 /// What S3 says of the object before we read it.
@@ -224,6 +291,8 @@ pub enum RejectionReason {
     FileCanceled,
     /// No file with that reference was opened within the grace period.
     UnknownFile,
+    /// Not written through a partner's upload grant nor under the operators' prefix.
+    NotAuthorized,
 }
 
 impl RejectionReason {
@@ -236,6 +305,7 @@ impl RejectionReason {
             RejectionReason::IntentRejected => "intent_rejected",
             RejectionReason::FileCanceled => "file_canceled",
             RejectionReason::UnknownFile => "unknown_file",
+            RejectionReason::NotAuthorized => "not_authorized",
         }
     }
 }
@@ -265,8 +335,18 @@ mod tests {
         let key = parse_quitus_key("quitus/contract1/INTER-0500/quitus signé.PDF").unwrap();
         assert_eq!(key.file, FileId::new("INTER-0500", "contract1"));
         assert_eq!(key.file_name, "quitus signé.PDF");
+        assert_eq!(key.uploader, Uploader::Partner);
+        let key = parse_quitus_key("operator-quitus/contract1/INTER-0500/q.pdf").unwrap();
+        assert_eq!(key.file, FileId::new("INTER-0500", "contract1"));
+        assert_eq!(key.uploader, Uploader::Operator);
+        let file = FileId::new("INTER-0500", "contract1");
+        let key = upload_key(&file, "0b0e", "q.pdf");
+        assert_eq!(key, "quitus/contract1/INTER-0500/0b0e-q.pdf");
+        assert_eq!(parse_quitus_key(&key).unwrap().file, file);
         for bad in [
             "other/contract1/INTER-0500/q.pdf",
+            "operator-quitus/contract1/q.pdf",
+            "Quitus/contract1/INTER-0500/q.pdf",
             "quitus/contract1/q.pdf",
             "quitus//INTER-0500/q.pdf",
             "quitus/contract1/INTER-0500/q.txt",

@@ -16,7 +16,8 @@
 use crate::delivery::{Deadline, deliver_in_order};
 use crate::documents::{
     DEFAULT_DESCRIPTION, DEFAULT_TITLE, DocumentBody, DocumentPolicy, DocumentRecord,
-    DocumentUpload, ObjectRef, PDF_MAGIC, RejectionReason, looks_like_pdf, parse_quitus_key,
+    DocumentUpload, ObjectRef, PDF_MAGIC, RejectionReason, Uploader, looks_like_pdf,
+    parse_quitus_key,
 };
 use crate::domain_events::{DocumentPublished, DocumentRejected, DomainEvent};
 use crate::file::InterventionFile;
@@ -28,7 +29,7 @@ use crate::ports::{
     ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
     ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument, PublishDomainEvents,
     PublishToIntent, PublishedDocument, ReadObject, RecordDelivery, SendLease, SourceError,
-    StoreError,
+    StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -87,7 +88,7 @@ pub async fn forward_document<L, F, R, I, E, C>(
     object: &ObjectRef,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger + Outbox,
+    L: DocumentLedger + UploadGrants + Outbox,
     F: LoadFile + SendLease + RecordDelivery + Outbox,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
@@ -131,7 +132,7 @@ async fn forward_claimed<L, F, R, I, E, C>(
     claimed: &ClaimedObject,
 ) -> Result<Forwarded, RetryLater>
 where
-    L: DocumentLedger + Outbox,
+    L: DocumentLedger + UploadGrants + Outbox,
     F: LoadFile + SendLease + RecordDelivery + Outbox,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
@@ -153,10 +154,34 @@ where
             .await;
         }
     };
-    let (id, file_name) = (&key.file, key.file_name.as_str());
+    let id = &key.file;
     let span = tracing::Span::current();
     span.record("reference", id.reference.as_str());
     span.record("contract", id.contract_reference.as_str());
+    // A partner's object comes with its grant (the file, the partner, the size, and the
+    // name for Intent), recorded by the upload route; an operator's is named by its key.
+    let grant = match key.uploader {
+        Uploader::Operator => None,
+        Uploader::Partner => match ports.ledger.upload_grant(&object.key).await? {
+            Some(grant) if &grant.file == id => Some(grant),
+            _ => {
+                let detail = "no upload grant for this key: partners upload through \
+                              POST /interventions/{reference}/documents";
+                return reject(
+                    ports,
+                    policy,
+                    object,
+                    Some(id),
+                    RejectionReason::NotAuthorized,
+                    detail,
+                )
+                .await;
+            }
+        },
+    };
+    let file_name = grant
+        .as_ref()
+        .map_or(key.file_name.as_str(), |grant| grant.file_name.as_str());
     let wait = Waiting {
         ports,
         object,
@@ -189,6 +214,20 @@ where
             )
             .await;
     };
+    if let Some(grant) = &grant
+        && grant.partner != file.owner
+    {
+        let detail = "the upload grant was given to another partner than the file's owner";
+        return reject(
+            ports,
+            policy,
+            object,
+            Some(id),
+            RejectionReason::NotAuthorized,
+            detail,
+        )
+        .await;
+    }
     if file.state == FileState::Closed(Outcome::Canceled) {
         let detail = "the file was canceled at reception: there is no intervention to prove";
         return reject(
@@ -243,6 +282,23 @@ where
             object,
             Some(id),
             RejectionReason::TooLarge,
+            &detail,
+        )
+        .await;
+    }
+    if let Some(grant) = &grant
+        && grant.size != info.size
+    {
+        let detail = format!(
+            "{} bytes where the upload grant allows exactly {}",
+            info.size, grant.size
+        );
+        return reject(
+            ports,
+            policy,
+            object,
+            Some(id),
+            RejectionReason::NotAuthorized,
             &detail,
         )
         .await;
@@ -493,7 +549,7 @@ pub async fn forward_pending_documents<L, F, R, I, E, C>(
     report: &mut DocumentsReport,
 ) -> Result<(), StoreError>
 where
-    L: DocumentLedger + ListPendingDocuments + Outbox,
+    L: DocumentLedger + UploadGrants + ListPendingDocuments + Outbox,
     F: LoadFile + SendLease + RecordDelivery + Outbox,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
@@ -702,6 +758,168 @@ mod tests {
         );
         assert_eq!(world.published_types(), ["DocumentPublished"]);
         assert!(world.store.outbox_ids().is_empty());
+    }
+
+    type UploadPorts<'a> = crate::uploads::UploadPorts<
+        'a,
+        InMemoryStore,
+        InMemoryStore,
+        crate::in_memory::UnsignedUploads,
+        FixedClock,
+    >;
+
+    fn upload_ports(world: &World) -> UploadPorts<'_> {
+        crate::uploads::UploadPorts {
+            files: &world.store,
+            grants: &world.store,
+            presigner: &crate::in_memory::UnsignedUploads,
+            clock: &world.clock,
+        }
+    }
+
+    /// A partner's upload of `size` bytes for `reference`, granted to `partner` through
+    /// the upload use case, then written to the granted key.
+    async fn uploaded(world: &World, reference: &str, partner: &str, size: usize) -> ObjectRef {
+        let ticket = crate::uploads::grant_upload(
+            &upload_ports(world),
+            crate::uploads::UploadPolicy::default(),
+            &crate::PartnerId(partner.into()),
+            &FileId::new(reference, "contract1"),
+            crate::uploads::UploadRequest {
+                file_name: "quitus DUPONT.pdf".into(),
+                size: size as u64,
+            },
+        )
+        .await
+        .unwrap();
+        let object = ObjectRef {
+            bucket: "docs".into(),
+            key: ticket.key,
+            version: crate::documents::ObjectVersion::VersionId("v1".into()),
+            size: None,
+        };
+        world.objects.put(&object, pdf(size));
+        object
+    }
+
+    #[tokio::test]
+    async fn a_partners_upload_goes_with_its_grant_under_the_name_it_gave() {
+        let world = world();
+        world.given_open_on_intent("Q-20").await;
+        let object = uploaded(&world, "Q-20", "partner-a", 3000).await;
+        assert!(
+            object.key.starts_with("quitus/contract1/Q-20/")
+                && object.key.ends_with("-quitus DUPONT.pdf"),
+            "{}",
+            object.key
+        );
+
+        let forwarded = forward(&world, &object).await;
+
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        let documents = world.intent.documents();
+        assert_eq!(documents.len(), 1);
+        assert_eq!(documents[0].upload.file_name, "quitus DUPONT.pdf");
+    }
+
+    #[tokio::test]
+    async fn an_object_dropped_without_a_grant_is_rejected_and_never_reaches_intent() {
+        let world = world();
+        world.given_open_on_intent("Q-21").await;
+        let object = ObjectRef {
+            key: "quitus/contract1/Q-21/quitus.pdf".into(),
+            ..quitus("Q-21", "v1")
+        };
+        world.objects.put(&object, pdf(3000));
+
+        let forwarded = forward(&world, &object).await;
+
+        assert_rejected(&world, &object, forwarded, RejectionReason::NotAuthorized).await;
+    }
+
+    #[tokio::test]
+    async fn a_grant_for_another_file_or_size_does_not_let_an_object_in() {
+        let world = world();
+        world.given_open_on_intent("Q-22").await;
+        world.given_open_on_intent("Q-23").await;
+        // The grant of Q-22's key, the object written under Q-23.
+        let granted = uploaded(&world, "Q-22", "partner-a", 3000).await;
+        let moved = ObjectRef {
+            key: granted.key.replace("/Q-22/", "/Q-23/"),
+            ..granted.clone()
+        };
+        world.objects.put(&moved, pdf(3000));
+        let forwarded = forward(&world, &moved).await;
+        assert_rejected(&world, &moved, forwarded, RejectionReason::NotAuthorized).await;
+
+        // The granted key, but more bytes than granted.
+        let bigger = ObjectRef {
+            version: crate::documents::ObjectVersion::VersionId("v2".into()),
+            ..granted
+        };
+        world.objects.put(&bigger, pdf(4000));
+        let forwarded = forward(&world, &bigger).await;
+        assert_rejected(&world, &bigger, forwarded, RejectionReason::NotAuthorized).await;
+    }
+
+    #[tokio::test]
+    async fn only_the_files_owner_is_granted_an_upload() {
+        let world = world();
+        world.given_open_on_intent("Q-24").await;
+        let grant = |partner: &str, reference: &str| {
+            let world = &world;
+            let partner = crate::PartnerId(partner.into());
+            let id = FileId::new(reference, "contract1");
+            async move {
+                crate::uploads::grant_upload(
+                    &upload_ports(world),
+                    crate::uploads::UploadPolicy::default(),
+                    &partner,
+                    &id,
+                    crate::uploads::UploadRequest {
+                        file_name: "q.pdf".into(),
+                        size: 10,
+                    },
+                )
+                .await
+            }
+        };
+        let ticket = grant("partner-a", "Q-24").await.unwrap();
+        assert_eq!(ticket.method, "PUT");
+        assert_eq!(ticket.headers["content-type"], "application/pdf");
+        assert_eq!(ticket.headers["content-length"], "10");
+        assert_eq!(ticket.expires_at, now() + minutes(5));
+        let grant_of = world
+            .store
+            .upload_grant(&ticket.key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(grant_of.partner, crate::PartnerId("partner-a".into()));
+
+        assert!(matches!(
+            grant("partner-b", "Q-24").await,
+            Err(crate::uploads::UploadError::NotFound(_))
+        ));
+        assert!(matches!(
+            grant("partner-a", "Q-404").await,
+            Err(crate::uploads::UploadError::NotFound(_))
+        ));
+        given_closed(
+            &world.store,
+            &FileId::new("Q-24", "contract1"),
+            Outcome::Canceled,
+            now(),
+            crate::Delivery::new_pending(),
+        )
+        .await;
+        assert!(matches!(
+            grant("partner-a", "Q-24").await,
+            Err(crate::uploads::UploadError::Canceled { .. })
+        ));
     }
 
     #[tokio::test]

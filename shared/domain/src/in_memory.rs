@@ -9,7 +9,7 @@
 use crate::deadline::Deadline;
 use crate::documents::{
     ByteChunks, DocumentBody, DocumentRecord, DocumentUpload, ObjectInfo, ObjectRef,
-    RejectionReason,
+    RejectionReason, UploadGrant,
 };
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
@@ -19,9 +19,9 @@ use crate::ports::{
     Backlog, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure, DocumentClaim,
     DocumentLedger, DocumentWait, DomainEventError, HubIntervention, LeaseGrant, LedgerStatus,
     ListOpenFiles, ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile,
-    OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PublishDocument,
-    PublishDomainEvents, PublishToIntent, PublishedDocument, ReadBacklog, ReadObject,
-    RecordDelivery, SendLease, SourceError, StoreError,
+    OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PresignUpload,
+    PresignedUpload, PublishDocument, PublishDomainEvents, PublishToIntent, PublishedDocument,
+    ReadBacklog, ReadObject, RecordDelivery, SendLease, SourceError, StoreError, UploadGrants,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -42,6 +42,8 @@ pub struct InMemoryStore {
     ledger: Mutex<HashMap<String, LedgerEntry>>,
     /// While set, the listings answer from these files (an index lagging behind).
     stale_listings: Mutex<Option<Vec<InterventionFile>>>,
+    /// Partners' upload grants, by object key.
+    grants: Mutex<HashMap<String, UploadGrant>>,
 }
 
 /// Where an object version stands in the in-memory documents ledger.
@@ -369,6 +371,48 @@ impl ReadBacklog for InMemoryStore {
         }
         backlog.pending_documents = self.pending_documents().await?.len();
         Ok(backlog)
+    }
+}
+
+impl UploadGrants for InMemoryStore {
+    async fn record_upload_grant(
+        &self,
+        grant: &UploadGrant,
+        _expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        self.grants
+            .lock()
+            .unwrap()
+            .insert(grant.key.clone(), grant.clone());
+        Ok(())
+    }
+
+    async fn upload_grant(&self, key: &str) -> Result<Option<UploadGrant>, StoreError> {
+        self.check_available()?;
+        Ok(self.grants.lock().unwrap().get(key).cloned())
+    }
+}
+
+/// Signs uploads with nothing: `memory://{key}?size={size}`.
+#[derive(Debug, Default)]
+pub struct UnsignedUploads;
+
+impl PresignUpload for UnsignedUploads {
+    async fn presign_upload(
+        &self,
+        key: &str,
+        size: u64,
+        _lifetime: std::time::Duration,
+    ) -> Result<PresignedUpload, String> {
+        Ok(PresignedUpload {
+            method: "PUT".into(),
+            url: format!("memory://{key}?size={size}"),
+            headers: vec![
+                ("content-type".into(), "application/pdf".into()),
+                ("content-length".into(), size.to_string()),
+            ],
+        })
     }
 }
 
@@ -1148,11 +1192,11 @@ pub(crate) mod tests_support {
         }
     }
 
-    /// A quitus dropped for `reference` (contract1), version `version`.
+    /// A quitus an operator dropped for `reference` (contract1), version `version`.
     pub fn quitus(reference: &str, version: &str) -> ObjectRef {
         ObjectRef {
             bucket: "docs".into(),
-            key: format!("quitus/contract1/{reference}/quitus.pdf"),
+            key: format!("operator-quitus/contract1/{reference}/quitus.pdf"),
             version: ObjectVersion::VersionId(version.into()),
             size: None,
         }

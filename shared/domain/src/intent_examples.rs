@@ -1,5 +1,6 @@
 //! The JSON examples of Intent's page "Intervention mère : Ouverture du dossier"
-//! (`shared/seeds/`), byte for byte, for tests across the workspace.
+//! (`shared/seeds/`), byte for byte, for tests across the workspace; and a refusal at
+//! reception, which the page does not show.
 
 /// Réception d'une réclamation par le prestataire (open/acknowledged).
 pub const SEED_OPENING: &str = r#"{
@@ -85,4 +86,21 @@ pub const SEED_CLOSURE_PARTIAL_REPAIR: &str = r#"{
 "equipmentWorkingOrder": "operational",
 "equipmentStatus": "ok",
 "occupantSignature": "ok"
+}"#;
+
+/// A refusal at reception (`denied/canceled`), which the seed page does not show: the
+/// same claim, refused five minutes after it was opened.
+pub const CLOSURE_CANCELED: &str = r#"{
+"reference": "INTER-0500",
+"description": "Appel en doublon : le locataire a déjà un rendez-vous avec le mainteneur",
+"contractReference": "contract1",
+"status": "denied",
+"event": "canceled",
+"eventDate": "2020-03-06T10:50:00",
+"logDate": "2020-03-06T10:50:02",
+"serviceCode": "P902",
+"location": {
+"assetReference": "LOGEMENT_002"
+},
+"workType": "corrective"
 }"#;

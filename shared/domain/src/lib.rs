@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod ports;
 pub mod redrive;
 pub mod sensitive;
+pub mod uploads;
 pub mod validation;
 
 pub use contact::Contact;

@@ -4,6 +4,7 @@
 
 use crate::documents::{
     DocumentBody, DocumentRecord, DocumentUpload, ObjectInfo, ObjectRef, RejectionReason,
+    UploadGrant,
 };
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
@@ -399,6 +400,43 @@ pub trait DocumentLedger: Send + Sync {
         expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Partners' upload grants: written by the upload route before it hands out a URL, read
+/// by the forwarder before it forwards a partner's object.
+pub trait UploadGrants: Send + Sync {
+    /// Records the grant (kept until `expires_at`, like the documents it lets in).
+    fn record_upload_grant(
+        &self,
+        grant: &UploadGrant,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The grant recorded for this object key, if any.
+    fn upload_grant(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<UploadGrant>, StoreError>> + Send;
+}
+
+/// An upload the partner makes itself, straight to the documents bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedUpload {
+    pub method: String,
+    pub url: String,
+    /// Headers the upload must carry exactly as given (they are part of the signature).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Signs an upload of exactly `size` bytes of `application/pdf` to `key`, valid for
+/// `lifetime`. Local work (no request): the storage checks the signature on upload.
+pub trait PresignUpload: Send + Sync {
+    fn presign_upload(
+        &self,
+        key: &str,
+        size: u64,
+        lifetime: std::time::Duration,
+    ) -> impl Future<Output = Result<PresignedUpload, String>> + Send;
 }
 
 /// A document waiting in the ledger.

@@ -17,6 +17,7 @@ use crate::model::FileId;
 use crate::ports::{
     Clock, DocumentLedger, ListPendingEvents, LoadFile, Outbox, PublishDocument,
     PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, SendLease, StoreError,
+    UploadGrants,
 };
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -365,7 +366,13 @@ pub async fn redrive_document<S, I, E, R, C>(
     document: LedgerDocument,
 ) -> DocumentRedrive
 where
-    S: LoadFile + RecordDelivery + SendLease + Outbox + DocumentLedger + OperatorStore,
+    S: LoadFile
+        + RecordDelivery
+        + SendLease
+        + Outbox
+        + DocumentLedger
+        + UploadGrants
+        + OperatorStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,
@@ -478,7 +485,13 @@ pub async fn redrive<S, I, E, R, C>(
     deadline: Deadline,
 ) -> Result<RedriveReport, RedriveError>
 where
-    S: LoadFile + RecordDelivery + SendLease + Outbox + DocumentLedger + OperatorStore,
+    S: LoadFile
+        + RecordDelivery
+        + SendLease
+        + Outbox
+        + DocumentLedger
+        + UploadGrants
+        + OperatorStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,

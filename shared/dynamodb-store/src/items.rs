@@ -414,6 +414,60 @@ pub fn file_from_items(
     }))
 }
 
+// ---- upload grants ----------------------------------------------------------------------
+
+pub const GRANT_SK: &str = "GRANT";
+
+/// A partner's upload grant is keyed by the object key's fingerprint (a key may be long
+/// and hold any character).
+pub fn grant_pk(key: &str) -> String {
+    format!(
+        "GRANT#{}",
+        oncall_domain::fingerprint::fingerprint_text(&[key])
+    )
+}
+
+pub fn grant_item(grant: &oncall_domain::documents::UploadGrant, expires_at: Timestamp) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(grant_pk(&grant.key))),
+        ("sk".to_string(), s(GRANT_SK)),
+        ("itemType".to_string(), s("grant")),
+        ("objectKey".to_string(), s(&grant.key)),
+        ("reference".to_string(), s(&grant.file.reference)),
+        (
+            "contractReference".to_string(),
+            s(&grant.file.contract_reference),
+        ),
+        ("partner".to_string(), s(&grant.partner.0)),
+        ("fileName".to_string(), s(&grant.file_name)),
+        ("size".to_string(), n(grant.size)),
+        ("grantedAt".to_string(), s(grant.granted_at.to_string())),
+        ("uploadBy".to_string(), s(grant.upload_by.to_string())),
+        ("expiresAt".to_string(), n(expires_at.as_second())),
+    ])
+}
+
+pub fn grant_from_item(item: &Item) -> Result<oncall_domain::documents::UploadGrant, StoreError> {
+    let what = "upload grant";
+    let time = |key: &str| -> Result<Timestamp, StoreError> {
+        get_s(item, key, what)?
+            .parse()
+            .map_err(|_| corrupt(what, key))
+    };
+    Ok(oncall_domain::documents::UploadGrant {
+        key: get_s(item, "objectKey", what)?.to_string(),
+        file: FileId::new(
+            get_s(item, "reference", what)?,
+            get_s(item, "contractReference", what)?,
+        ),
+        partner: PartnerId(get_s(item, "partner", what)?.to_string()),
+        file_name: get_s(item, "fileName", what)?.to_string(),
+        size: get_n(item, "size", what)?,
+        granted_at: time("grantedAt")?,
+        upload_by: time("uploadBy")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

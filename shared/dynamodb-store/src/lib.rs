@@ -8,6 +8,7 @@
 //! | one event of its log | same | `EVENT#{seq:06}` | `event`, `status`, `payload` (the JSON sent to Intent), `fingerprint`, `delivery` (`pending`/`delivered`/`failed`), `attempts`, `lastError`, `pendingShard` (only while pending) |
 //! | a document published for it | same | `DOC#{publishedAt}#{object}` | `fileName`, `title`, `size`, `intentDocumentId` |
 //! | one S3 object version (documents ledger) | `OBJECT#{sha256(bucket, key, version)}` | `OBJECT` | `status` (`in_progress` with `leaseUntil`, `published`, `rejected` with `reason`) |
+//! | a partner's upload grant | `GRANT#{sha256(object key)}` | `GRANT` | `objectKey`, `reference`, `contractReference`, `partner`, `fileName`, `size`, `uploadBy` |
 //!
 //! `{contract}` and `{reference}` are escaped (`%` → `%25`, `#` → `%23`) so the key is
 //! unambiguous whatever the references contain. One `Query` on `pk` (strongly
@@ -23,6 +24,7 @@
 //! A state change and its event append are one `TransactWriteItems`, conditioned on the
 //! stored state, so two concurrent writers cannot both win.
 
+mod grants;
 mod indexes;
 mod items;
 mod ledger;

@@ -10,8 +10,11 @@ use oncall_domain::closure::{
 };
 use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
 use oncall_domain::ports::{
-    Clock, CloseFile, LoadFile, OpenFile, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease,
+    Clock, CloseFile, LoadFile, OpenFile, Outbox, PresignUpload, PublishDomainEvents,
+    PublishToIntent, RecordDelivery, SendLease, UploadGrants,
+};
+use oncall_domain::uploads::{
+    UploadError, UploadPolicy, UploadPorts, grant_upload, validate_upload_request,
 };
 use oncall_domain::validation::{is_safe_reference, parse_json, validate_intervention_log};
 use oncall_domain::{Delivery, FileId};
@@ -23,13 +26,16 @@ use serde_json::Value;
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
 /// What the partner API needs, wired once per execution environment.
-pub struct PartnerApi<S, I, E, C> {
+pub struct PartnerApi<S, I, E, C, U> {
     pub store: S,
     pub intent: I,
     pub events: E,
     pub clock: C,
+    /// Signs partners' quitus uploads to the documents bucket.
+    pub uploads: U,
     pub partners: PartnerDirectory,
     pub closure: ClosurePolicy,
+    pub upload_policy: UploadPolicy,
 }
 
 /// Accepts `application/json` or `application/*+json`, with no charset or UTF-8.
@@ -77,12 +83,13 @@ fn contract_of(value: &Value) -> Option<&str> {
     value.get("contractReference").and_then(Value::as_str)
 }
 
-impl<S, I, E, C> PartnerApi<S, I, E, C>
+impl<S, I, E, C, U> PartnerApi<S, I, E, C, U>
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
+    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + UploadGrants,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
+    U: PresignUpload,
 {
     /// `POST /interventions`: a partner reports a claim (open/acknowledged).
     pub async fn open_intervention(
@@ -270,6 +277,81 @@ where
             ..file_view(&closed.file)
         };
         Ok(json_response(status, &view))
+    }
+
+    /// `POST /interventions/{reference}/documents?contractReference=…` with
+    /// `{"fileName", "size"}`: leave to upload one quitus for the partner's file, as a
+    /// presigned `PUT` to the documents bucket (valid a few minutes, for that key, that
+    /// size and `application/pdf` only).
+    pub async fn request_document_upload(
+        &self,
+        caller: Option<&str>,
+        reference: &str,
+        contract: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        self.try_request_upload(caller, reference, contract, headers, body)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    }
+
+    async fn try_request_upload(
+        &self,
+        caller: Option<&str>,
+        reference: &str,
+        contract: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Response<Vec<u8>>, ApiError> {
+        if caller.is_none() {
+            return Err(ApiError::Unauthenticated);
+        }
+        let contract = contract
+            .filter(|c| !c.is_empty())
+            .ok_or(ApiError::MissingQuery("contractReference"))?;
+        if !is_safe_reference(reference) || !is_safe_reference(contract) {
+            return Err(ApiError::NotFound {
+                reference: reference.chars().take(80).collect(),
+                contract: contract.chars().take(80).collect(),
+            });
+        }
+        record_file_on_span(reference, contract);
+        check_json_content_type(headers)?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                size: body.len(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let value = parse_json(body)?;
+        let partner = self.partners.authorize(caller, contract)?;
+        let request = validate_upload_request(&value, self.upload_policy.max_bytes)?;
+        let id = FileId::new(reference, contract);
+        let ports = UploadPorts {
+            files: &self.store,
+            grants: &self.store,
+            presigner: &self.uploads,
+            clock: &self.clock,
+        };
+        let ticket = grant_upload(&ports, self.upload_policy, &partner, &id, request)
+            .await
+            .map_err(|error| match error {
+                UploadError::NotFound(id) => ApiError::NotFound {
+                    reference: id.reference,
+                    contract: id.contract_reference,
+                },
+                UploadError::Canceled { current } => ApiError::Conflict {
+                    message: error.to_string(),
+                    current,
+                },
+                UploadError::Signing(detail) => {
+                    tracing::error!(%detail, "upload URL not signed");
+                    ApiError::UploadsUnavailable
+                }
+                UploadError::Store(store) => store.into(),
+            })?;
+        Ok(json_response(StatusCode::OK, &ticket))
     }
 
     /// `GET /interventions/{reference}?contractReference=…`: the file, its event log and

@@ -39,6 +39,8 @@ pub enum ApiError {
     NoRoute { method: String, path: String },
     #[error("the file store is unavailable; nothing was stored, try again")]
     StoreUnavailable,
+    #[error("uploads cannot be signed right now; nothing was granted, try again")]
+    UploadsUnavailable,
     #[error("internal error")]
     Internal,
 }
@@ -58,7 +60,9 @@ impl ApiError {
             }
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable | ApiError::UploadsUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,6 +82,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::NoRoute { .. } => "no-route",
             ApiError::StoreUnavailable => "store-unavailable",
+            ApiError::UploadsUnavailable => "uploads-unavailable",
             ApiError::Internal => "internal",
         }
     }
@@ -96,7 +101,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "Not found",
             ApiError::Conflict { .. } => "Conflict with the file's current state",
             ApiError::NoRoute { .. } => "No such route",
-            ApiError::StoreUnavailable => "Service unavailable",
+            ApiError::StoreUnavailable | ApiError::UploadsUnavailable => "Service unavailable",
             ApiError::Internal => "Internal error",
         }
     }
@@ -126,7 +131,10 @@ impl ApiError {
         let mut builder = http::Response::builder()
             .status(self.status())
             .header(http::header::CONTENT_TYPE, PROBLEM_JSON);
-        if matches!(self, ApiError::StoreUnavailable) {
+        if matches!(
+            self,
+            ApiError::StoreUnavailable | ApiError::UploadsUnavailable
+        ) {
             builder = builder.header(http::header::RETRY_AFTER, "5");
         }
         if matches!(self, ApiError::Unauthenticated) {

@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 use oncall_domain::ports::{
-    Clock, CloseFile, LoadFile, OpenFile, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease,
+    Clock, CloseFile, LoadFile, OpenFile, Outbox, PresignUpload, PublishDomainEvents,
+    PublishToIntent, RecordDelivery, SendLease, UploadGrants,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,13 +27,15 @@ pub enum Route {
     OpenIntervention,
     GetIntervention,
     CloseIntervention,
+    RequestDocumentUpload,
 }
 
 impl Route {
-    pub const ALL: [Route; 3] = [
+    pub const ALL: [Route; 4] = [
         Route::OpenIntervention,
         Route::GetIntervention,
         Route::CloseIntervention,
+        Route::RequestDocumentUpload,
     ];
 
     /// The method and path template, as declared in `template.yaml`'s HTTP API routes.
@@ -42,18 +44,26 @@ impl Route {
             Route::OpenIntervention => "POST /interventions",
             Route::GetIntervention => "GET /interventions/{reference}",
             Route::CloseIntervention => "POST /interventions/{reference}/closure",
+            Route::RequestDocumentUpload => "POST /interventions/{reference}/documents",
         }
     }
 }
 
 /// What the partner API needs of a store.
 pub trait PartnerStore:
-    OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static
+    OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + UploadGrants + 'static
 {
 }
 
 impl<T> PartnerStore for T where
-    T: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + 'static
+    T: OpenFile
+        + LoadFile
+        + CloseFile
+        + RecordDelivery
+        + SendLease
+        + Outbox
+        + UploadGrants
+        + 'static
 {
 }
 
@@ -68,12 +78,12 @@ pub trait IdentifyCaller: Send + Sync + 'static {
 pub struct RequestId(pub String);
 
 /// What every handler works with.
-pub struct ApiState<S, I, E, C, A> {
-    pub api: Arc<PartnerApi<S, I, E, C>>,
+pub struct ApiState<S, I, E, C, U, A> {
+    pub api: Arc<PartnerApi<S, I, E, C, U>>,
     pub identify: Arc<A>,
 }
 
-impl<S, I, E, C, A> Clone for ApiState<S, I, E, C, A> {
+impl<S, I, E, C, U, A> Clone for ApiState<S, I, E, C, U, A> {
     fn clone(&self) -> Self {
         Self {
             api: self.api.clone(),
@@ -86,19 +96,20 @@ impl<S, I, E, C, A> Clone for ApiState<S, I, E, C, A> {
 /// 401 itself, in problem+json).
 pub struct Caller(pub Option<String>);
 
-impl<S, I, E, C, A> FromRequestParts<ApiState<S, I, E, C, A>> for Caller
+impl<S, I, E, C, U, A> FromRequestParts<ApiState<S, I, E, C, U, A>> for Caller
 where
     S: Send + Sync,
     I: Send + Sync,
     E: Send + Sync,
     C: Send + Sync,
+    U: Send + Sync,
     A: IdentifyCaller,
 {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &ApiState<S, I, E, C, A>,
+        state: &ApiState<S, I, E, C, U, A>,
     ) -> Result<Self, Self::Rejection> {
         Ok(Caller(state.identify.caller(parts)))
     }
@@ -131,8 +142,8 @@ async fn limited_body(body: Body) -> Result<bytes::Bytes, Response> {
         })
 }
 
-async fn open<S, I, E, C, A>(
-    State(state): State<ApiState<S, I, E, C, A>>,
+async fn open<S, I, E, C, U, A>(
+    State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
     headers: HeaderMap,
     body: Body,
@@ -142,6 +153,7 @@ where
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
+    U: PresignUpload + 'static,
     A: IdentifyCaller,
 {
     let body = match limited_body(body).await {
@@ -156,8 +168,8 @@ where
     )
 }
 
-async fn read<S, I, E, C, A>(
-    State(state): State<ApiState<S, I, E, C, A>>,
+async fn read<S, I, E, C, U, A>(
+    State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
     Path(reference): Path<String>,
     Query(query): Query<ContractQuery>,
@@ -167,6 +179,7 @@ where
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
+    U: PresignUpload + 'static,
     A: IdentifyCaller,
 {
     into_axum(
@@ -181,8 +194,8 @@ where
     )
 }
 
-async fn close<S, I, E, C, A>(
-    State(state): State<ApiState<S, I, E, C, A>>,
+async fn close<S, I, E, C, U, A>(
+    State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
     Path(reference): Path<String>,
     Query(query): Query<ContractQuery>,
@@ -194,6 +207,7 @@ where
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
+    U: PresignUpload + 'static,
     A: IdentifyCaller,
 {
     let body = match limited_body(body).await {
@@ -204,6 +218,40 @@ where
         state
             .api
             .close_intervention(
+                caller.as_deref(),
+                &reference,
+                query.contract_reference.as_deref(),
+                &headers,
+                &body,
+            )
+            .await,
+    )
+}
+
+async fn request_upload<S, I, E, C, U, A>(
+    State(state): State<ApiState<S, I, E, C, U, A>>,
+    Caller(caller): Caller,
+    Path(reference): Path<String>,
+    Query(query): Query<ContractQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response
+where
+    S: PartnerStore,
+    I: PublishToIntent + 'static,
+    E: PublishDomainEvents + 'static,
+    C: Clock + 'static,
+    U: PresignUpload + 'static,
+    A: IdentifyCaller,
+{
+    let body = match limited_body(body).await {
+        Ok(body) => body,
+        Err(too_large) => return too_large,
+    };
+    into_axum(
+        state
+            .api
+            .request_document_upload(
                 caller.as_deref(),
                 &reference,
                 query.contract_reference.as_deref(),
@@ -249,8 +297,8 @@ async fn request_span(request: Request, next: Next) -> Response {
 }
 
 /// The partner API serving `routes` for `api`, callers identified by `identify`.
-pub fn router<S, I, E, C, A>(
-    api: Arc<PartnerApi<S, I, E, C>>,
+pub fn router<S, I, E, C, U, A>(
+    api: Arc<PartnerApi<S, I, E, C, U>>,
     identify: A,
     routes: &[Route],
 ) -> Router
@@ -259,6 +307,7 @@ where
     I: PublishToIntent + 'static,
     E: PublishDomainEvents + 'static,
     C: Clock + 'static,
+    U: PresignUpload + 'static,
     A: IdentifyCaller,
 {
     let state = ApiState {
@@ -272,6 +321,9 @@ where
             Route::GetIntervention => router.route("/interventions/{reference}", get(read)),
             Route::CloseIntervention => {
                 router.route("/interventions/{reference}/closure", post(close))
+            }
+            Route::RequestDocumentUpload => {
+                router.route("/interventions/{reference}/documents", post(request_upload))
             }
         };
     }

@@ -11,20 +11,28 @@ use intent_client::{IntentClient, IntentConfig};
 use lambda_http::Error;
 use lambda_http::request::RequestContext;
 use oncall_domain::closure::ClosurePolicy;
-use oncall_domain::ports::SystemClock;
+use oncall_domain::ports::{PresignUpload, PresignedUpload, SystemClock};
+use oncall_domain::uploads::UploadPolicy;
 pub use partner_api::Route;
 use partner_api::{IdentifyCaller, PartnerApi, PartnerDirectory, RequestId};
+use s3_documents::S3Uploads;
 use settings::Settings;
 use std::sync::Arc;
 
 pub type LambdaPartnerApi =
-    PartnerApi<DynamoDbStore, IntentClient, EventBridgePublisher, SystemClock>;
+    PartnerApi<DynamoDbStore, IntentClient, EventBridgePublisher, SystemClock, BucketUploads>;
 
 /// Everything a partner function needs from its environment.
 pub struct FunctionConfig {
     pub core: CoreConfig,
     pub partners: PartnerDirectory,
     pub closure: ClosurePolicy,
+    pub uploads: UploadPolicy,
+    /// `DOCUMENTS_BUCKET`: where partners' quitus uploads go (required by the function
+    /// serving `POST /interventions/{reference}/documents`).
+    pub documents_bucket: Option<String>,
+    /// `S3_FORCE_PATH_STYLE`: path-style S3 URLs (local emulators).
+    pub s3_force_path_style: bool,
 }
 
 impl FunctionConfig {
@@ -37,7 +45,50 @@ impl FunctionConfig {
             core,
             partners: PartnerDirectory::from_json(&settings.required("PARTNER_CONTRACTS")?)?,
             closure: ClosurePolicy::with_retention_days(aws_wiring::retention_days(settings)?),
+            uploads: aws_wiring::upload_policy(settings)?,
+            documents_bucket: settings.text("DOCUMENTS_BUCKET"),
+            s3_force_path_style: settings.flag("S3_FORCE_PATH_STYLE", false)?,
         })
+    }
+}
+
+/// Partners' uploads, signed for the documents bucket. The S3 client is built on the
+/// first upload request only (the functions that never sign pay nothing at start).
+pub struct BucketUploads {
+    sdk: aws_wiring::SdkConfig,
+    bucket: Option<String>,
+    force_path_style: bool,
+    signer: std::sync::OnceLock<S3Uploads>,
+}
+
+impl BucketUploads {
+    pub fn new(sdk: &aws_wiring::SdkConfig, config: &FunctionConfig) -> Self {
+        Self {
+            sdk: sdk.clone(),
+            bucket: config.documents_bucket.clone(),
+            force_path_style: config.s3_force_path_style,
+            signer: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl PresignUpload for BucketUploads {
+    async fn presign_upload(
+        &self,
+        key: &str,
+        size: u64,
+        lifetime: std::time::Duration,
+    ) -> Result<PresignedUpload, String> {
+        let Some(bucket) = &self.bucket else {
+            return Err("DOCUMENTS_BUCKET is not set for this function".into());
+        };
+        let signer = self.signer.get_or_init(|| {
+            let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(self.force_path_style)
+                .build();
+            S3Uploads::new(aws_sdk_s3::Client::from_conf(config), bucket.clone())
+        });
+        signer.presign_upload(key, size, lifetime).await
     }
 }
 
@@ -65,6 +116,7 @@ pub fn build_api(
     sdk: &aws_wiring::SdkConfig,
     config: FunctionConfig,
 ) -> Result<LambdaPartnerApi, Error> {
+    let uploads = BucketUploads::new(sdk, &config);
     let CoreAdapters {
         store,
         intent,
@@ -75,8 +127,10 @@ pub fn build_api(
         intent,
         events,
         clock: SystemClock,
+        uploads,
         partners: config.partners,
         closure: config.closure,
+        upload_policy: config.uploads,
     })
 }
 
@@ -85,6 +139,9 @@ pub fn build_api(
 pub async fn run(routes: &'static [Route]) -> Result<(), Error> {
     telemetry::init_tracing();
     let config = FunctionConfig::from_settings(&Settings::from_process())?;
+    if routes.contains(&Route::RequestDocumentUpload) && config.documents_bucket.is_none() {
+        return Err("DOCUMENTS_BUCKET must name the documents bucket: this function signs partners' uploads".into());
+    }
     let sdk = aws_wiring::load_aws_config().await;
     let api = build_api(&sdk, config)?;
     lambda_http::run(router(Arc::new(api), routes)).await

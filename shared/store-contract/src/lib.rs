@@ -4,14 +4,16 @@
 //! instance can serve the whole suite.
 
 use jiff::{SignedDuration, Timestamp};
-use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
+use oncall_domain::documents::{
+    DocumentRecord, ObjectRef, ObjectVersion, RejectionReason, UploadGrant, upload_key,
+};
 use oncall_domain::file::fingerprint;
 use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile,
-    OpenFileResult, Outbox, ReadBacklog, RecordDelivery, SendLease,
+    OpenFileResult, Outbox, ReadBacklog, RecordDelivery, SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -29,6 +31,7 @@ pub trait FullStore:
     + ReadBacklog
     + SendLease
     + Outbox
+    + UploadGrants
 {
 }
 
@@ -44,6 +47,7 @@ impl<T> FullStore for T where
         + ReadBacklog
         + SendLease
         + Outbox
+        + UploadGrants
 {
 }
 
@@ -98,6 +102,40 @@ pub async fn check_store<S: FullStore>(store: &S) {
     documents_ledger_claims_once(store).await;
     one_sender_at_a_time(store).await;
     events_wait_in_the_outbox_until_published(store).await;
+    upload_grants_round_trip(store).await;
+}
+
+async fn upload_grants_round_trip<S: FullStore>(store: &S) {
+    let file = FileId::new(&reference(), "contract1");
+    let key = upload_key(
+        &file,
+        &uuid::Uuid::new_v4().to_string(),
+        "quitus signé #1%.pdf",
+    );
+    assert_eq!(
+        store.upload_grant(&key).await.unwrap(),
+        None,
+        "no grant yet"
+    );
+    let grant = UploadGrant {
+        key: key.clone(),
+        file,
+        partner: PartnerId("partner-a".into()),
+        file_name: "quitus signé #1%.pdf".into(),
+        size: 48_213,
+        granted_at: now(),
+        upload_by: now() + SignedDuration::from_mins(5),
+    };
+    store
+        .record_upload_grant(&grant, now() + SignedDuration::from_hours(24))
+        .await
+        .unwrap();
+    assert_eq!(store.upload_grant(&key).await.unwrap(), Some(grant));
+    assert_eq!(
+        store.upload_grant(&format!("{key}x")).await.unwrap(),
+        None,
+        "a grant is for its key only"
+    );
 }
 
 async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {

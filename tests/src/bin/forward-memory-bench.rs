@@ -66,7 +66,7 @@ async fn main() {
     for size_mb in sizes_mb {
         let size = size_mb * 1024 * 1024;
         let path = pdf_file(size);
-        let key = format!("quitus/contract1/INTER-0500/bench-{size_mb}mb.pdf");
+        let key = format!("operator-quitus/contract1/INTER-0500/bench-{size_mb}mb.pdf");
         let output = s3
             .put_object()
             .bucket(&bucket)

@@ -352,7 +352,7 @@ async fn redrive_all_failed_sends_every_refused_event_and_document() {
     f.delivered("INTER-0904").await;
     let s3 = s3_client(&f.bridge.sdk);
     let bucket = create_versioned_bucket(&s3).await;
-    let key = "quitus/contract1/INTER-0904/quitus Pierre DUPONT.pdf";
+    let key = "operator-quitus/contract1/INTER-0904/quitus Pierre DUPONT.pdf";
     let object = put_object(&s3, &bucket, key, pdf_bytes(5_000), &[]).await;
     f.bridge
         .simulator
@@ -460,7 +460,7 @@ async fn dlq_replay_feeds_the_dead_letters_back_through_the_forwarder_and_delete
     f.delivered("INTER-0500").await;
     let s3 = s3_client(&f.bridge.sdk);
     let bucket = create_versioned_bucket(&s3).await;
-    let key = "quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
+    let key = "operator-quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
     let object = put_object(&s3, &bucket, key, pdf_bytes(6_000), &[]).await;
     let sqs = aws_sdk_sqs::Client::new(&f.bridge.sdk);
     let url = sqs

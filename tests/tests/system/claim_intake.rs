@@ -1,11 +1,10 @@
 //! The claim-intake function end to end: API Gateway v2 events into the real handler,
 //! DynamoDB Local, moto's EventBridge (tapped through SQS) and the Intent simulator.
 
-use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::intent_examples::{
     SEED_CLOSURE_DONE, SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED, SEED_OPENING,
 };
-use partner_lambda::{FunctionConfig, build_api};
+use partner_lambda::build_api;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use system_tests::*;
@@ -470,17 +469,13 @@ async fn store_down_means_503_and_nothing_reaches_intent() {
         .unwrap();
     let api = build_api(
         &sdk,
-        FunctionConfig {
-            core: aws_wiring::CoreConfig {
-                table_name: unique("no-such-table"),
-                event_bus_name: "default".into(),
-                event_source: SOURCE.into(),
-                intent: fast_intent_config(&simulator),
-                intent_secret_arn: None,
-            },
-            partners: partners(),
-            closure: ClosurePolicy::default(),
-        },
+        function_config(aws_wiring::CoreConfig {
+            table_name: unique("no-such-table"),
+            event_bus_name: "default".into(),
+            event_source: SOURCE.into(),
+            intent: fast_intent_config(&simulator),
+            intent_secret_arn: None,
+        }),
     )
     .unwrap();
     let answer = serve(

@@ -19,20 +19,7 @@ fn as_sent(seed: &str) -> Value {
     expected
 }
 
-const CANCEL: &str = r#"{
-"reference": "INTER-0500",
-"description": "Appel en doublon : le locataire a déjà un rendez-vous avec le mainteneur",
-"contractReference": "contract1",
-"status": "denied",
-"event": "canceled",
-"eventDate": "2020-03-06T10:50:00",
-"logDate": "2020-03-06T10:50:02",
-"serviceCode": "P902",
-"location": {
-"assetReference": "LOGEMENT_002"
-},
-"workType": "corrective"
-}"#;
+use oncall_domain::intent_examples::CLOSURE_CANCELED as CANCEL;
 
 async fn opened() -> Bridge {
     let bridge = Bridge::start().await;

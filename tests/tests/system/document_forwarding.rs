@@ -65,7 +65,7 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-const KEY: &str = "quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
+const KEY: &str = "operator-quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
 
 #[tokio::test]
 async fn a_quitus_reaches_intent_with_every_field_and_is_recorded_on_the_file() {
@@ -171,12 +171,12 @@ async fn non_ascii_metadata_s3_encodes_arrives_on_intent_as_text() {
 async fn url_encoded_keys_with_spaces_accents_and_plus_signs() {
     let docs = docs().await;
     docs.bridge.post(SEED_OPENING).await;
-    let key = "quitus/contract1/INTER-0500/quitus signé 1+1 été.pdf";
+    let key = "operator-quitus/contract1/INTER-0500/quitus signé 1+1 été.pdf";
     let object = docs.drop_pdf(key, pdf_bytes(4_000)).await;
     let event = s3_event(&[&object]);
     assert_eq!(
         event.records[0].s3.object.key.as_deref(),
-        Some("quitus/contract1/INTER-0500/quitus+sign%C3%A9+1%2B1+%C3%A9t%C3%A9.pdf")
+        Some("operator-quitus/contract1/INTER-0500/quitus+sign%C3%A9+1%2B1+%C3%A9t%C3%A9.pdf")
     );
     let summary = docs.deliver(&[&object]).await.unwrap();
     assert_eq!(summary.published, 1);
@@ -286,7 +286,7 @@ async fn an_oversized_object_is_rejected_for_good() {
 async fn a_key_off_the_convention_is_rejected_for_good() {
     let docs = docs().await;
     let object = docs
-        .drop_pdf("quitus/contract1/stray.pdf", pdf_bytes(1_000))
+        .drop_pdf("operator-quitus/contract1/stray.pdf", pdf_bytes(1_000))
         .await;
     assert_eq!(docs.deliver(&[&object]).await.unwrap().rejected, 1);
     assert_eq!(
@@ -344,7 +344,10 @@ async fn one_record_waiting_does_not_hide_anothers_success() {
     docs.bridge.post(SEED_OPENING).await;
     let good = docs.drop_pdf(KEY, pdf_bytes(2_000)).await;
     let early = docs
-        .drop_pdf("quitus/contract1/INTER-0600/quitus.pdf", pdf_bytes(2_100))
+        .drop_pdf(
+            "operator-quitus/contract1/INTER-0600/quitus.pdf",
+            pdf_bytes(2_100),
+        )
         .await;
     let first = docs.deliver(&[&good, &early]).await.unwrap();
     assert_eq!((first.published, first.pending), (1, 1));
@@ -411,16 +414,19 @@ async fn tenant_names_in_file_names_never_reach_a_log_line() {
     let logs = LogCapture::global();
     let docs = docs().await;
     docs.bridge.post(SEED_OPENING).await;
-    let named = "quitus/contract1/INTER-0500/quitus Pierre DUPONT.pdf";
+    let named = "operator-quitus/contract1/INTER-0500/quitus Pierre DUPONT.pdf";
     let good = docs.drop_pdf(named, pdf_bytes(2_000)).await;
     let bad = docs
         .drop_pdf(
-            "quitus/contract1/INTER-0500/DUPONT facture.pdf",
+            "operator-quitus/contract1/INTER-0500/DUPONT facture.pdf",
             b"PK\x03\x04".to_vec(),
         )
         .await;
     let early = docs
-        .drop_pdf("quitus/contract1/INTER-0999/DUPONT.pdf", pdf_bytes(2_000))
+        .drop_pdf(
+            "operator-quitus/contract1/INTER-0999/DUPONT.pdf",
+            pdf_bytes(2_000),
+        )
         .await;
     docs.bridge
         .simulator

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::time::Duration;
 use system_tests::*;
 
-const KEY: &str = "quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
+const KEY: &str = "operator-quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
 
 fn logs_named(bridge: &Bridge, event: &str) -> Vec<Value> {
     bridge
@@ -377,17 +377,13 @@ async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend
     // its InterventionOpened stays in the outbox (as after a crash right after the write).
     let cut_off = partner_lambda::build_api(
         &bridge.sdk,
-        partner_lambda::FunctionConfig {
-            core: aws_wiring::CoreConfig {
-                table_name: bridge.table.clone(),
-                event_bus_name: "no-such-bus".into(),
-                event_source: SOURCE.into(),
-                intent: fast_intent_config(&bridge.simulator),
-                intent_secret_arn: None,
-            },
-            partners: partners(),
-            closure: Default::default(),
-        },
+        function_config(aws_wiring::CoreConfig {
+            table_name: bridge.table.clone(),
+            event_bus_name: "no-such-bus".into(),
+            event_source: SOURCE.into(),
+            intent: fast_intent_config(&bridge.simulator),
+            intent_secret_arn: None,
+        }),
     )
     .unwrap();
     let answer = serve(

@@ -11,5 +11,6 @@ mod dynamodb_store;
 mod effectively_once;
 mod intent_client;
 mod oncall_closer;
+mod quitus_upload;
 mod readme;
 mod secrets;

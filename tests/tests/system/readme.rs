@@ -63,6 +63,10 @@ fn closer_accepts(name: &'static str, value: String) -> bool {
     oncall_closer::CloserConfig::from_settings(&with(name, value)).is_ok()
 }
 
+fn partner_accepts(name: &'static str, value: String) -> bool {
+    partner_lambda::FunctionConfig::from_settings(&with(name, value)).is_ok()
+}
+
 fn local_accepts(name: &'static str, value: String) -> bool {
     local_bridge::config::LocalConfig::from_settings(&with(name, value)).is_ok()
 }
@@ -180,6 +184,16 @@ fn the_readme_states_the_partner_functions_own_intent_budget() {
         "CLOSED_FILE_RETENTION_DAYS",
         partner.closure.retention.as_hours() / 24,
     );
+    assert_default(
+        &rows,
+        "UPLOAD_URL_TTL_SECONDS",
+        partner.uploads.url_lifetime.as_secs(),
+    );
+    assert_default(&rows, "MAX_DOCUMENT_BYTES", partner.uploads.max_bytes);
+    assert_default(&rows, "S3_FORCE_PATH_STYLE", partner.s3_force_path_style);
+    for name in ["UPLOAD_URL_TTL_SECONDS", "MAX_DOCUMENT_BYTES"] {
+        assert_range(&rows, name, partner_accepts);
+    }
 }
 
 #[test]
@@ -221,6 +235,7 @@ fn the_templates_parameter_bounds_are_the_ranges_the_code_enforces() {
     for (parameter, variable) in [
         ("ClosedFileRetentionDays", "CLOSED_FILE_RETENTION_DAYS"),
         ("MaxDocumentBytes", "MAX_DOCUMENT_BYTES"),
+        ("UploadUrlTtlSeconds", "UPLOAD_URL_TTL_SECONDS"),
     ] {
         let (low, high) = template_bounds(&template, parameter);
         assert_eq!(

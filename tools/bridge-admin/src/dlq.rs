@@ -222,7 +222,7 @@ async fn make_visible(sqs: &aws_sdk_sqs::Client, queue_url: &str, handles: &[Str
 mod tests {
     use super::*;
 
-    const S3_EVENT: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-3","eventTime":"2026-11-28T19:03:58.000Z","eventName":"ObjectCreated:Put","userIdentity":{"principalId":"AWS:X"},"requestParameters":{"sourceIPAddress":"192.0.2.10"},"responseElements":{"x-amz-request-id":"R","x-amz-id-2":"I"},"s3":{"s3SchemaVersion":"1.0","configurationId":"q","bucket":{"name":"docs","ownerIdentity":{"principalId":"A"},"arn":"arn:aws:s3:::docs"},"object":{"key":"quitus/contract1/INTER-0500/q.pdf","size":10,"eTag":"abc","versionId":"v1","sequencer":"00"}}}]}"#;
+    const S3_EVENT: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"eu-west-3","eventTime":"2026-11-28T19:03:58.000Z","eventName":"ObjectCreated:Put","userIdentity":{"principalId":"AWS:X"},"requestParameters":{"sourceIPAddress":"192.0.2.10"},"responseElements":{"x-amz-request-id":"R","x-amz-id-2":"I"},"s3":{"s3SchemaVersion":"1.0","configurationId":"q","bucket":{"name":"docs","ownerIdentity":{"principalId":"A"},"arn":"arn:aws:s3:::docs"},"object":{"key":"operator-quitus/contract1/INTER-0500/q.pdf","size":10,"eTag":"abc","versionId":"v1","sequencer":"00"}}}]}"#;
 
     #[test]
     fn a_destination_record_and_a_bare_event_both_give_the_s3_event() {

@@ -34,7 +34,7 @@ use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     Clock, DocumentLedger, ListPendingEvents, LoadFile, Outbox, PublishDocument,
     PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, SendLease, StoreError,
-    SystemClock,
+    SystemClock, UploadGrants,
 };
 use oncall_domain::redrive::{
     OperatorStore, RedriveError, RedrivePorts, RedriveScope, failed_events, pending_events,
@@ -178,6 +178,7 @@ where
         + SendLease
         + Outbox
         + DocumentLedger
+        + UploadGrants
         + OperatorStore
         + ListPendingEvents,
     I: PublishToIntent + PublishDocument,
