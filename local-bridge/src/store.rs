@@ -15,9 +15,9 @@ use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     Backlog, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
-    DocumentWait, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments, ListPendingEvents,
-    LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog, RecordDelivery,
-    SendLease, StoreError, UploadGrants,
+    DocumentWait, FinishDelivery, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments,
+    ListPendingEvents, LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog,
+    RecordDelivery, SendLease, StoreError, UploadGrants,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -227,6 +227,28 @@ impl EmbeddedStore {
             + Send
             + 'static,
     {
+        Ok(self
+            .update_file_sending(id, announce, None, change)
+            .await?
+            .0)
+    }
+
+    /// [`Self::update_file_announcing`], also taking the file's send lease until
+    /// `sending_until` when the file is written and no sender holds the lease nor left it
+    /// behind. Returns whether it was taken.
+    async fn update_file_sending<T, F>(
+        &self,
+        id: &FileId,
+        announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
+        change: F,
+    ) -> Result<(T, bool), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<InterventionFile>) -> Result<(T, Option<InterventionFile>), StoreError>
+            + Send
+            + 'static,
+    {
         let key = key(id);
         let outbox = outbox_entries(announce)?;
         self.run(move |db| {
@@ -238,6 +260,7 @@ impl EmbeddedStore {
                     None => None,
                 };
                 let (answer, write) = change(current)?;
+                let mut sending = false;
                 if let Some(file) = write {
                     table
                         .insert(key.as_str(), encode(&file)?.as_slice())
@@ -248,8 +271,17 @@ impl EmbeddedStore {
                             .insert(event_id.as_str(), entry.as_slice())
                             .map_err(failure)?;
                     }
+                    if let Some(until) = sending_until {
+                        let mut leases = txn.open_table(LEASES).map_err(failure)?;
+                        if leases.get(key.as_str()).map_err(failure)?.is_none() {
+                            leases
+                                .insert(key.as_str(), until.as_millisecond())
+                                .map_err(failure)?;
+                            sending = true;
+                        }
+                    }
                 }
-                answer
+                (answer, sending)
             };
             txn.commit().map_err(failure)?;
             Ok(answer)
@@ -426,10 +458,11 @@ impl EmbeddedStore {
 }
 
 impl OpenFile for EmbeddedStore {
-    async fn open_file(
+    async fn open_file_sending(
         &self,
         file: &NewFile,
         announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
     ) -> Result<OpenFileResult, StoreError> {
         let new = InterventionFile {
             id: file.id(),
@@ -439,11 +472,15 @@ impl OpenFile for EmbeddedStore {
             documents: Vec::new(),
             expires_at: None,
         };
-        self.update_file_announcing(&file.id(), announce, move |current| match current {
-            Some(existing) => Ok((OpenFileResult::AlreadyExists(existing), None)),
-            None => Ok((OpenFileResult::Created, Some(new))),
-        })
-        .await
+        let (result, _) =
+            self.update_file_sending(&file.id(), announce, sending_until, move |current| {
+                match current {
+                    Some(existing) => Ok((OpenFileResult::AlreadyExists(existing), None)),
+                    None => Ok((OpenFileResult::Created, Some(new))),
+                }
+            })
+            .await?;
+        Ok(result)
     }
 }
 
@@ -489,7 +526,7 @@ impl RecordDelivery for EmbeddedStore {
 }
 
 impl CloseFile for EmbeddedStore {
-    async fn close_file(
+    async fn close_file_sending(
         &self,
         id: &FileId,
         expected_version: u32,
@@ -497,27 +534,35 @@ impl CloseFile for EmbeddedStore {
         outcome: Outcome,
         expires_at: Timestamp,
         announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
         let closing = closing.clone();
         let missing = id.clone();
-        self.update_file_announcing(id, announce, move |current| {
-            let mut file =
-                current.ok_or_else(|| StoreError::Corrupt(format!("no file {missing}")))?;
-            let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
-            if file.state != FileState::Open
-                || file.version() != expected_version
-                || canceled_too_late
-            {
-                return Ok((CloseFileResult::StateChanged(file), None));
-            }
-            file.state = FileState::Closed(outcome);
-            file.events.push(closing);
-            file.expires_at = Some(expires_at);
-            Ok((CloseFileResult::Closed, Some(file)))
+        let (result, sending) = self
+            .update_file_sending(id, announce, sending_until, move |current| {
+                let mut file =
+                    current.ok_or_else(|| StoreError::Corrupt(format!("no file {missing}")))?;
+                let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
+                if file.state != FileState::Open
+                    || file.version() != expected_version
+                    || canceled_too_late
+                {
+                    return Ok((CloseFileResult::StateChanged(file), None));
+                }
+                file.state = FileState::Closed(outcome);
+                file.events.push(closing);
+                file.expires_at = Some(expires_at);
+                Ok((CloseFileResult::Closed, Some(file)))
+            })
+            .await?;
+        Ok(match result {
+            CloseFileResult::Closed if sending => CloseFileResult::ClosedSending,
+            other => other,
         })
-        .await
     }
 }
+
+impl FinishDelivery for EmbeddedStore {}
 
 impl DocumentLedger for EmbeddedStore {
     async fn claim_document(

@@ -813,3 +813,88 @@ impl LogCapture {
         }
     }
 }
+
+/// Every AWS call a client makes (one per HTTP attempt, as billed), by its `X-Amz-Target`
+/// (`DynamoDB_20120810.TransactWriteItems`, `AWSEvents.PutEvents`, …): an SDK interceptor,
+/// so a test can state how many round trips a request costs.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CallLog {
+    /// The operations called so far, in order (the part after the dot).
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .map(|target| target.rsplit('.').next().unwrap_or(target).to_string())
+            .unwrap_or_else(|| context.request().method().to_string());
+        self.0.lock().unwrap().push(target);
+        Ok(())
+    }
+}
+
+impl Bridge {
+    /// The partner API as `build_api` wires it on this bridge's table, bus and simulator,
+    /// with every DynamoDB and EventBridge call logged.
+    pub fn counted_api(&self) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
+        let log = CallLog::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+                .interceptor(log.clone())
+                .build(),
+        );
+        let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&self.sdk)
+                .interceptor(log.clone())
+                .build(),
+        );
+        let api = partner_api::PartnerApi {
+            store: dynamodb_store::DynamoDbStore::new(dynamodb, self.table.clone()),
+            intent: intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
+            events: eventbridge_publisher::EventBridgePublisher::new(
+                eventbridge,
+                self.tap.bus_name.clone(),
+                SOURCE,
+            ),
+            clock: oncall_domain::ports::SystemClock,
+            uploads: partner_lambda::BucketUploads::new(&self.sdk, &function_config_of(self)),
+            partners: partners(),
+            closure: ClosurePolicy::default(),
+            upload_policy: oncall_domain::uploads::UploadPolicy::default(),
+        };
+        (std::sync::Arc::new(api), log)
+    }
+}
+
+fn function_config_of(bridge: &Bridge) -> FunctionConfig {
+    FunctionConfig {
+        documents_bucket: Some(bridge.documents_bucket.clone()),
+        ..function_config(aws_wiring::CoreConfig {
+            table_name: bridge.table.clone(),
+            event_bus_name: bridge.tap.bus_name.clone(),
+            event_source: SOURCE.into(),
+            intent: fast_intent_config(&bridge.simulator),
+            intent_secret_arn: None,
+        })
+    }
+}

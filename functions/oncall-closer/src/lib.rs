@@ -150,7 +150,7 @@ pub async fn run_tick<C: Clock>(
         return Ok(summary);
     }
     // Domain events go to the bus ten at a time as the run goes; the rest at its end.
-    let events = BatchedEvents::new(&closer.events);
+    let events = BatchedEvents::new(&closer.events, &closer.store);
     let ports = CloserPorts {
         store: &closer.store,
         intent: &closer.intent,

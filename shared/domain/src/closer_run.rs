@@ -17,10 +17,9 @@ use crate::oncall::{
     period_summary, reconcile, resend_pending,
 };
 use crate::ports::{
-    Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, ListOpenFiles, ListOpenOnIntent,
-    ListPendingDocuments, ListPendingEvents, LoadFile, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, SendLease,
-    UploadGrants,
+    Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, FinishDelivery, ListOpenFiles,
+    ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile, Outbox, PublishDocument,
+    PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, UploadGrants,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -110,7 +109,7 @@ pub async fn run_closer<S, I, E, C, R>(
         + LoadFile
         + CloseFile
         + RecordDelivery
-        + SendLease
+        + FinishDelivery
         + ListPendingEvents
         + DocumentLedger
         + UploadGrants
@@ -217,20 +216,24 @@ pub async fn run_closer<S, I, E, C, R>(
 
 /// Domain events put on the bus in batches as a run goes (ten at a time, `PutEvents`'
 /// largest batch), so ten thousand closures are not ten thousand calls; [`flush`]
-/// sends the rest.
+/// sends the rest. Each batch leaves the outbox once it is on the bus (one write per
+/// batch), never when it is only queued: a run cut short, or a bus that refuses the last
+/// batch, leaves those events in the outbox for the next run.
 ///
 /// [`flush`]: BatchedEvents::flush
-pub struct BatchedEvents<'a, E> {
+pub struct BatchedEvents<'a, E, O> {
     inner: &'a E,
+    outbox: &'a O,
     buffer: Mutex<Vec<DomainEvent>>,
 }
 
 const BATCH: usize = 10;
 
-impl<'a, E: PublishDomainEvents> BatchedEvents<'a, E> {
-    pub fn new(inner: &'a E) -> Self {
+impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
+    pub fn new(inner: &'a E, outbox: &'a O) -> Self {
         Self {
             inner,
+            outbox,
             buffer: Mutex::new(Vec::new()),
         }
     }
@@ -238,14 +241,23 @@ impl<'a, E: PublishDomainEvents> BatchedEvents<'a, E> {
     /// Sends whatever is buffered.
     pub async fn flush(&self) -> Result<(), DomainEventError> {
         let rest = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
-        if rest.is_empty() {
+        self.send(rest).await
+    }
+
+    async fn send(&self, batch: Vec<DomainEvent>) -> Result<(), DomainEventError> {
+        if batch.is_empty() {
             return Ok(());
         }
-        self.inner.publish(&rest).await
+        self.inner.publish(&batch).await?;
+        let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
+        if let Err(error) = self.outbox.clear_published(&ids).await {
+            tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
+        }
+        Ok(())
     }
 }
 
-impl<E: PublishDomainEvents> PublishDomainEvents for BatchedEvents<'_, E> {
+impl<E: PublishDomainEvents, O: Outbox> PublishDomainEvents for BatchedEvents<'_, E, O> {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
         let full = {
             let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
@@ -256,11 +268,11 @@ impl<E: PublishDomainEvents> PublishDomainEvents for BatchedEvents<'_, E> {
                 Vec::new()
             }
         };
-        if full.is_empty() {
-            Ok(())
-        } else {
-            self.inner.publish(&full).await
-        }
+        self.send(full).await
+    }
+
+    fn queues(&self) -> bool {
+        true
     }
 }
 
@@ -401,9 +413,80 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn queued_announcements_stay_in_the_outbox_until_their_batch_is_on_the_bus() {
+        let now = end() + minutes(5);
+        let world = World::at(now);
+        let night = end() - minutes(120);
+        for reference in ["Q-1", "Q-2", "Q-3"] {
+            given_open_file(
+                &world.store,
+                &opening_log(reference),
+                night,
+                delivered(night),
+            )
+            .await;
+        }
+        // The bus refuses the run's last batch (as a bus outage or a run cut short would).
+        world.events.set_failing(true);
+        let batched = BatchedEvents::new(&world.events, &world.store);
+        let contracts = HashSet::new();
+        let ports = CloserPorts {
+            store: &world.store,
+            intent: &world.intent,
+            events: &batched,
+            clock: &world.clock,
+            objects: &world.objects,
+            policy: &CloserPolicy::default(),
+            documents: DocumentPolicy::default(),
+            contracts: &contracts,
+        };
+        let mut report = RunReport::default();
+        let period = period_ending(end());
+        run_closer(
+            &ports,
+            RunKind::PeriodEnd,
+            Some(&period),
+            Deadline::none(),
+            &mut report,
+        )
+        .await;
+        assert!(batched.flush().await.is_err());
+
+        assert_eq!(
+            world.store.outbox_ids().len(),
+            3,
+            "the three InterventionClosed wait in the outbox for the next run"
+        );
+        // The next run, with the bus back, publishes them and empties the outbox.
+        world.events.set_failing(false);
+        let later = FixedClock(now + minutes(2));
+        let ports = CloserPorts {
+            store: &world.store,
+            intent: &world.intent,
+            events: &world.events,
+            clock: &later,
+            objects: &world.objects,
+            policy: &CloserPolicy::default(),
+            documents: DocumentPolicy::default(),
+            contracts: &contracts,
+        };
+        run_closer(
+            &ports,
+            RunKind::Resend,
+            None,
+            Deadline::none(),
+            &mut RunReport::default(),
+        )
+        .await;
+        assert!(world.store.outbox_ids().is_empty());
+        assert_eq!(world.published_types(), ["InterventionClosed"; 3]);
+    }
+
+    #[tokio::test]
     async fn batched_events_go_ten_at_a_time_and_flush_sends_the_rest() {
         let bus = RecordingEvents::default();
-        let batched = BatchedEvents::new(&bus);
+        let outbox = crate::in_memory::InMemoryStore::default();
+        let batched = BatchedEvents::new(&bus, &outbox);
         for seq in 1..=23 {
             let event = DomainEvent::DeliveryFailed(DeliveryFailed {
                 reference: "B-1".into(),

@@ -6,15 +6,15 @@
 //! (an identical replay, or a conflict).
 
 use crate::datetime::IntentDateTime;
-use crate::delivery::{Deadline, deliver_in_order};
+use crate::delivery::{Deadline, HeldLease, SEND_LEASE, deliver_in_order, deliver_under_lease};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
 use crate::model::{Event, FileId, InterventionLog};
 use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, CloseFile, CloseFileResult, LoadFile, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease, StoreError,
+    Clock, CloseFile, CloseFileResult, FinishDelivery, LoadFile, PublishDomainEvents,
+    PublishToIntent, StoreError,
 };
 use jiff::SignedDuration;
 
@@ -126,7 +126,7 @@ pub async fn close_intervention<S, I, E, C>(
     log: InterventionLog,
 ) -> Result<ClosedFile, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
+    S: LoadFile + CloseFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -160,7 +160,7 @@ pub async fn close_loaded_intervention<S, I, E, C>(
     deadline: Deadline,
 ) -> Result<ClosedFile, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
+    S: LoadFile + CloseFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -232,42 +232,65 @@ where
         let announce: Vec<DomainEvent> = DomainEvent::closed(&closed, closer.label())
             .into_iter()
             .collect();
-        match store
-            .close_file(
+        let sending_until = now.checked_add(SEND_LEASE).unwrap_or(now);
+        let written = store
+            .close_file_sending(
                 &id,
                 file.version(),
                 &closing,
                 outcome,
                 expires_at,
                 &announce,
+                Some(sending_until),
             )
-            .await?
-        {
+            .await?;
+        let sending = match written {
             CloseFileResult::StateChanged(_) => {
                 tracing::info!("the file changed meanwhile; deciding again");
                 continue;
             }
-            CloseFileResult::Closed => {
-                tracing::info!(
-                    outcome = outcome.as_str(),
-                    "file closed and stored; delivering to Intent"
-                );
-                file.state = state;
-                file.events.push(closing);
-                file.expires_at = Some(expires_at);
-                // An opening still pending is retried first; if that used the time
-                // budget, the closure waits for the re-send run.
-                let file = deliver_in_order(store, intent, events, clock, file, deadline).await;
-                let announced: Vec<DomainEvent> = DomainEvent::closed(&file, closer.label())
-                    .into_iter()
-                    .collect();
-                publish_announced(store, events, &announced).await;
-                return Ok(ClosedFile {
-                    outcome: CloseOutcome::Closed,
-                    file,
-                });
-            }
-        }
+            CloseFileResult::ClosedSending => true,
+            CloseFileResult::Closed => false,
+        };
+        tracing::info!(
+            outcome = outcome.as_str(),
+            "file closed and stored; delivering to Intent"
+        );
+        file.state = state;
+        file.events.push(closing);
+        file.expires_at = Some(expires_at);
+        let closed_event = |file: &InterventionFile| -> Vec<DomainEvent> {
+            DomainEvent::closed(file, closer.label())
+                .into_iter()
+                .collect()
+        };
+        // An opening still pending is retried first; if that used the time budget, the
+        // closure waits for the re-send run.
+        let file = if sending {
+            // The lease came with the closing write, and the file as written is current.
+            deliver_under_lease(
+                store,
+                intent,
+                events,
+                clock,
+                file,
+                deadline,
+                HeldLease {
+                    until: sending_until,
+                    taken_over: false,
+                },
+                closed_event,
+            )
+            .await
+        } else {
+            let file = deliver_in_order(store, intent, events, clock, file, deadline).await;
+            publish_announced(store, events, &closed_event(&file)).await;
+            file
+        };
+        return Ok(ClosedFile {
+            outcome: CloseOutcome::Closed,
+            file,
+        });
     }
     Err(CloseError::Store(StoreError::Contention))
 }

@@ -14,8 +14,8 @@ use crate::file::{Delivery, InterventionFile, RecordedEvent};
 use crate::model::FileId;
 use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, DeliveryFailure, LeaseGrant, LoadFile, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease,
+    Clock, DeliveryFailure, FinishDelivery, LeaseGrant, LoadFile, Outbox, PublishDomainEvents,
+    PublishToIntent, RecordDelivery,
 };
 
 /// The outcome of one delivery step.
@@ -42,6 +42,96 @@ async fn confirm_on_intent<I: PublishToIntent>(
     Ok(found)
 }
 
+/// What Intent says of `event`: read first if an earlier attempt is in doubt (or
+/// `in_doubt` says so), else sent. Nothing is recorded here.
+async fn attempt_event<I, C>(
+    intent: &I,
+    clock: &C,
+    event: &RecordedEvent,
+    in_doubt: bool,
+) -> Delivery
+where
+    I: PublishToIntent,
+    C: Clock,
+{
+    let previous = event.delivery.attempts();
+    let pending = |attempts: u32, error: String, in_doubt: bool| Delivery::Pending {
+        attempts,
+        last_error: Some(error),
+        last_attempt_at: Some(clock.now()),
+        in_doubt,
+    };
+    let delivered = |attempts: u32| Delivery::Delivered {
+        attempts,
+        delivered_at: clock.now(),
+    };
+    if in_doubt || event.delivery.in_doubt() {
+        match confirm_on_intent(intent, event).await {
+            Ok(true) => return delivered(previous),
+            Ok(false) => {}
+            Err(failure) => {
+                tracing::warn!(seq = event.seq, error = %failure.detail, "Intent could not be read to settle an earlier attempt; the event stays pending");
+                return pending(previous, failure.detail, true);
+            }
+        }
+    }
+    match intent.publish_log(&event.log).await {
+        Ok(attempts) => delivered(previous + attempts),
+        Err(failure) => {
+            let attempts = previous + failure.attempts;
+            settle_failure(
+                intent,
+                event,
+                failure,
+                attempts,
+                pending,
+                delivered,
+                clock.now(),
+            )
+            .await
+        }
+    }
+}
+
+/// A refusal is announced (`DeliveryFailed`), through the outbox of the write that
+/// records it.
+fn failure_announcement(
+    id: &FileId,
+    event: &RecordedEvent,
+    delivery: &Delivery,
+) -> Vec<DomainEvent> {
+    match delivery {
+        Delivery::Failed { attempts, .. } => vec![DomainEvent::DeliveryFailed(DeliveryFailed {
+            reference: id.reference.clone(),
+            contract_reference: id.contract_reference.clone(),
+            seq: event.seq,
+            event: event.pair.as_str(),
+            attempts: *attempts,
+        })],
+        _ => Vec::new(),
+    }
+}
+
+/// After the write that recorded (or failed to record) an outcome: its announcement goes
+/// to the bus.
+async fn after_recording<S, E>(store: &S, events: &E, announce: &[DomainEvent], recorded: bool)
+where
+    S: Outbox,
+    E: PublishDomainEvents,
+{
+    if recorded {
+        publish_announced(store, events, announce).await;
+    } else if !announce.is_empty()
+        && let Err(error) = events.publish(announce).await
+    {
+        tracing::error!(%error, "the DeliveryFailed domain event was not published");
+    }
+}
+
+fn not_recorded(seq: u32, delivery: &Delivery, error: &crate::ports::StoreError) {
+    tracing::error!(seq, state = delivery.label(), %error, "could not record the delivery state; the event will be read back from Intent before any new attempt");
+}
+
 /// Sends `event` of file `id` (reading Intent first if an earlier attempt is in doubt, or
 /// `in_doubt` says so) and records the outcome. A refusal of the content is recorded as
 /// failed and announced (`DeliveryFailed`).
@@ -60,76 +150,19 @@ where
     E: PublishDomainEvents,
     C: Clock,
 {
-    let previous = event.delivery.attempts();
-    let pending = |attempts: u32, error: String, in_doubt: bool| Delivery::Pending {
-        attempts,
-        last_error: Some(error),
-        last_attempt_at: Some(clock.now()),
-        in_doubt,
-    };
-    let delivered = |attempts: u32| Delivery::Delivered {
-        attempts,
-        delivered_at: clock.now(),
-    };
-    let delivery = if in_doubt || event.delivery.in_doubt() {
-        match confirm_on_intent(intent, event).await {
-            Ok(true) => Some(delivered(previous)),
-            Ok(false) => None,
-            Err(failure) => {
-                tracing::warn!(seq = event.seq, error = %failure.detail, "Intent could not be read to settle an earlier attempt; the event stays pending");
-                Some(pending(previous, failure.detail, true))
-            }
-        }
-    } else {
-        None
-    };
-    let delivery = match delivery {
-        Some(settled) => settled,
-        None => match intent.publish_log(&event.log).await {
-            Ok(attempts) => delivered(previous + attempts),
-            Err(failure) => {
-                let attempts = previous + failure.attempts;
-                settle_failure(
-                    intent,
-                    event,
-                    failure,
-                    attempts,
-                    pending,
-                    delivered,
-                    clock.now(),
-                )
-                .await
-            }
-        },
-    };
-    // A refusal is announced (`DeliveryFailed`), through the outbox of the same write.
-    let announce: Vec<DomainEvent> = match &delivery {
-        Delivery::Failed { attempts, .. } => vec![DomainEvent::DeliveryFailed(DeliveryFailed {
-            reference: id.reference.clone(),
-            contract_reference: id.contract_reference.clone(),
-            seq: event.seq,
-            event: event.pair.as_str(),
-            attempts: *attempts,
-        })],
-        _ => Vec::new(),
-    };
+    let delivery = attempt_event(intent, clock, event, in_doubt).await;
+    let announce = failure_announcement(id, event, &delivery);
     let recorded = match store
         .record_delivery(id, event.seq, &delivery, &announce)
         .await
     {
         Ok(()) => true,
         Err(error) => {
-            tracing::error!(seq = event.seq, state = delivery.label(), %error, "could not record the delivery state; the event will be read back from Intent before any new attempt");
+            not_recorded(event.seq, &delivery, &error);
             false
         }
     };
-    if recorded {
-        publish_announced(store, events, &announce).await;
-    } else if !announce.is_empty()
-        && let Err(error) = events.publish(&announce).await
-    {
-        tracing::error!(%error, "the DeliveryFailed domain event was not published");
-    }
+    after_recording(store, events, &announce, recorded).await;
     DeliveryStep { delivery, recorded }
 }
 
@@ -175,6 +208,14 @@ pub use crate::deadline::Deadline;
 /// How long a sender may hold a file: longer than any delivery with its retries.
 pub const SEND_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(3);
 
+/// The file's send lease, held by the caller until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLease {
+    pub until: jiff::Timestamp,
+    /// Taken over from a sender that never gave it back: every pending event is in doubt.
+    pub taken_over: bool,
+}
+
 /// Sends a file's undelivered events to Intent strictly in order: an event is only sent
 /// once every earlier one is delivered, so Intent never sees a closure before the opening.
 /// Stops at the first event that does not get through (it and those after it stay
@@ -197,7 +238,7 @@ pub async fn deliver_in_order<S, I, E, C>(
     deadline: Deadline,
 ) -> InterventionFile
 where
-    S: RecordDelivery + SendLease + LoadFile + Outbox,
+    S: FinishDelivery + LoadFile,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -225,7 +266,7 @@ where
         }
     };
     let id = file.id.clone();
-    let mut current = match store.load_file(&id).await {
+    let current = match store.load_file(&id).await {
         Ok(Some(fresh)) => fresh,
         Ok(None) => file,
         Err(error) => {
@@ -234,8 +275,47 @@ where
             return file;
         }
     };
+    deliver_under_lease(
+        store,
+        intent,
+        events,
+        clock,
+        current,
+        deadline,
+        HeldLease { until, taken_over },
+        |_| Vec::new(),
+    )
+    .await
+}
+
+/// [`deliver_in_order`]'s work once the caller holds the send lease and `file` is as
+/// stored (taken in the write that stored it, for a new claim or a closure). The last
+/// outcome, the lease's release and the outbox's clearing of `announce(file)` (the
+/// caller's domain events, published on the bus just before, with the delivery known) are
+/// one write: a claim costs its opening write and this one.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver_under_lease<S, I, E, C>(
+    store: &S,
+    intent: &I,
+    events: &E,
+    clock: &C,
+    mut file: InterventionFile,
+    deadline: Deadline,
+    lease: HeldLease,
+    announce: impl Fn(&InterventionFile) -> Vec<DomainEvent>,
+) -> InterventionFile
+where
+    S: FinishDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let id = file.id.clone();
     let mut all_recorded = true;
-    for event in current.events.iter_mut() {
+    let mut finished = false;
+    let count = file.events.len();
+    for index in 0..count {
+        let event = &file.events[index];
         match &event.delivery {
             Delivery::Delivered { .. } => continue,
             Delivery::Failed { .. } => {
@@ -246,25 +326,79 @@ where
                 break;
             }
             Delivery::Pending { .. } if deadline.reached() => break,
-            Delivery::Pending { .. } => {
-                let step =
-                    deliver_event(store, intent, events, clock, &id, event, taken_over).await;
-                all_recorded &= step.recorded;
-                event.delivery = step.delivery;
-                if !event.delivery.is_delivered() {
-                    break;
+            Delivery::Pending { .. } => {}
+        }
+        let delivery = attempt_event(intent, clock, event, lease.taken_over).await;
+        let refusal = failure_announcement(&id, event, &delivery);
+        let seq = event.seq;
+        let last = !delivery.is_delivered() || index + 1 == count;
+        file.events[index].delivery = delivery.clone();
+        if !last {
+            let recorded = match store.record_delivery(&id, seq, &delivery, &refusal).await {
+                Ok(()) => true,
+                Err(error) => {
+                    not_recorded(seq, &delivery, &error);
+                    false
+                }
+            };
+            all_recorded &= recorded;
+            after_recording(store, events, &refusal, recorded).await;
+            continue;
+        }
+        // The last step: the refusal (if any) and the caller's domain events go on the bus
+        // now, in one call, with the outcome; then one write records the outcome, gives
+        // the lease back and takes the caller's events out of the outbox (a refusal that
+        // is on the bus already needs no outbox entry; one that is not gets one).
+        let announced = announce(&file);
+        let mut on_the_bus = false;
+        if !refusal.is_empty() || !announced.is_empty() {
+            let batch: Vec<DomainEvent> = refusal.iter().chain(&announced).cloned().collect();
+            match events.publish(&batch).await {
+                // Queued is not on the bus: the queue clears the outbox once it is.
+                Ok(()) => on_the_bus = !events.queues(),
+                Err(error) => {
+                    tracing::warn!(%error, "domain events not published; the outbox keeps them for the re-send run");
                 }
             }
         }
+        let (to_outbox, published): (&[DomainEvent], Vec<String>) = if on_the_bus {
+            (&[], announced.iter().map(DomainEvent::event_id).collect())
+        } else {
+            (&refusal, Vec::new())
+        };
+        let recorded = if all_recorded {
+            store
+                .finish_delivery(&id, seq, &delivery, to_outbox, lease.until, &published)
+                .await
+        } else {
+            // An earlier outcome is not recorded: the lease is kept (the next sender reads
+            // Intent first), so only this outcome is recorded.
+            store.record_delivery(&id, seq, &delivery, to_outbox).await
+        };
+        let recorded = match recorded {
+            Ok(()) => true,
+            Err(error) => {
+                not_recorded(seq, &delivery, &error);
+                false
+            }
+        };
+        all_recorded &= recorded;
+        finished = true;
+        break;
     }
     if !all_recorded {
         tracing::warn!(
             "keeping the send lease: an outcome was not recorded, so the next sender reads Intent first"
         );
-    } else if let Err(error) = store.release_send_lease(&id, until).await {
-        tracing::warn!(%error, "could not release the send lease; it ends by itself");
+    } else if !finished {
+        if let Err(error) = store.release_send_lease(&id, lease.until).await {
+            tracing::warn!(%error, "could not release the send lease; it ends by itself");
+        }
     }
-    current
+    if !finished {
+        publish_announced(store, events, &announce(&file)).await;
+    }
+    file
 }
 
 #[cfg(test)]
@@ -273,6 +407,7 @@ mod tests {
     use super::*;
     use crate::in_memory::FixedClock;
     use crate::in_memory::tests_support::{World, at, given_open_file, opening_log};
+    use crate::ports::SendLease;
 
     fn world() -> World {
         World::at(at("2026-11-28T20:00:00Z"))

@@ -27,9 +27,9 @@ use crate::oncall::CloserPolicy;
 use crate::outbox::publish_announced;
 use crate::ports::{
     ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
-    ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument, PublishDomainEvents,
-    PublishToIntent, PublishedDocument, ReadObject, RecordDelivery, SendLease, SourceError,
-    StoreError, UploadGrants,
+    FinishDelivery, ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument,
+    PublishDomainEvents, PublishToIntent, PublishedDocument, ReadObject, SourceError, StoreError,
+    UploadGrants,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -89,7 +89,7 @@ pub async fn forward_document<L, F, R, I, E, C>(
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger + UploadGrants + Outbox,
-    F: LoadFile + SendLease + RecordDelivery + Outbox,
+    F: LoadFile + FinishDelivery,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -133,7 +133,7 @@ async fn forward_claimed<L, F, R, I, E, C>(
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger + UploadGrants + Outbox,
-    F: LoadFile + SendLease + RecordDelivery + Outbox,
+    F: LoadFile + FinishDelivery,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -387,7 +387,7 @@ async fn opening_on_intent<L, F, R, I, E, C>(
     file: InterventionFile,
 ) -> Result<InterventionFile, &'static str>
 where
-    F: LoadFile + SendLease + RecordDelivery + Outbox,
+    F: LoadFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -550,7 +550,7 @@ pub async fn forward_pending_documents<L, F, R, I, E, C>(
 ) -> Result<(), StoreError>
 where
     L: DocumentLedger + UploadGrants + ListPendingDocuments + Outbox,
-    F: LoadFile + SendLease + RecordDelivery + Outbox,
+    F: LoadFile + FinishDelivery,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,

@@ -17,9 +17,9 @@ use crate::lifecycle::{FileState, Outcome};
 use crate::model::{Event, FileId, InterventionLog, Status};
 use crate::ports::{
     Backlog, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure, DocumentClaim,
-    DocumentLedger, DocumentWait, DomainEventError, HubIntervention, LeaseGrant, LedgerStatus,
-    ListOpenFiles, ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile,
-    OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PresignUpload,
+    DocumentLedger, DocumentWait, DomainEventError, FinishDelivery, HubIntervention, LeaseGrant,
+    LedgerStatus, ListOpenFiles, ListOpenOnIntent, ListPendingDocuments, ListPendingEvents,
+    LoadFile, OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PresignUpload,
     PresignedUpload, PublishDocument, PublishDomainEvents, PublishToIntent, PublishedDocument,
     ReadBacklog, ReadObject, RecordDelivery, SendLease, SourceError, StoreError, UploadGrants,
 };
@@ -200,10 +200,11 @@ impl crate::ports::Outbox for InMemoryStore {
 }
 
 impl OpenFile for InMemoryStore {
-    async fn open_file(
+    async fn open_file_sending(
         &self,
         file: &NewFile,
         announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
     ) -> Result<OpenFileResult, StoreError> {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
@@ -212,6 +213,9 @@ impl OpenFile for InMemoryStore {
             return Ok(OpenFileResult::AlreadyExists(existing.clone()));
         }
         self.write_outbox(announce, file.opening.recorded_at);
+        if let Some(until) = sending_until {
+            self.leases.lock().unwrap().insert(id.clone(), until);
+        }
         files.insert(
             id.clone(),
             InterventionFile {
@@ -228,7 +232,7 @@ impl OpenFile for InMemoryStore {
 }
 
 impl CloseFile for InMemoryStore {
-    async fn close_file(
+    async fn close_file_sending(
         &self,
         id: &FileId,
         expected_version: u32,
@@ -236,6 +240,7 @@ impl CloseFile for InMemoryStore {
         outcome: Outcome,
         expires_at: Timestamp,
         announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
@@ -251,9 +256,19 @@ impl CloseFile for InMemoryStore {
         file.events.push(closing.clone());
         file.expires_at = Some(expires_at);
         self.write_outbox(announce, closing.recorded_at);
-        Ok(CloseFileResult::Closed)
+        // The lease comes with the write only if no sender holds it nor left it behind.
+        let mut leases = self.leases.lock().unwrap();
+        match sending_until {
+            Some(until) if !leases.contains_key(id) => {
+                leases.insert(id.clone(), until);
+                Ok(CloseFileResult::ClosedSending)
+            }
+            _ => Ok(CloseFileResult::Closed),
+        }
     }
 }
+
+impl FinishDelivery for InMemoryStore {}
 
 impl SendLease for InMemoryStore {
     async fn take_send_lease(

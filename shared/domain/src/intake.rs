@@ -3,15 +3,14 @@
 //! Store first, then Intent: once `open_file` succeeded the claim is safe, whatever
 //! happens to Intent or to the domain event.
 
-use crate::delivery::{Deadline, deliver_in_order};
+use crate::delivery::{Deadline, HeldLease, SEND_LEASE, deliver_under_lease};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, transition};
 use crate::model::{Event, InterventionLog};
-use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, LoadFile, OpenFile, OpenFileResult, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease, StoreError,
+    Clock, FinishDelivery, OpenFile, OpenFileResult, PublishDomainEvents, PublishToIntent,
+    StoreError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +41,9 @@ pub enum OpenError {
     Store(#[from] StoreError),
 }
 
-/// Opens the file for `log` on behalf of `owner`.
+/// Opens the file for `log` on behalf of `owner`: two writes for a new claim (the file,
+/// its opening, its outbox entry and the send lease; then the delivery's outcome, the
+/// lease's release and the outbox's clearing), and one `PutEvents`; a replay is one read.
 pub async fn open_intervention<S, I, E, C>(
     store: &S,
     intent: &I,
@@ -52,7 +53,7 @@ pub async fn open_intervention<S, I, E, C>(
     log: InterventionLog,
 ) -> Result<Opened, OpenError>
 where
-    S: OpenFile + LoadFile + RecordDelivery + SendLease + Outbox,
+    S: OpenFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -85,7 +86,12 @@ where
     };
     let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
 
-    match store.open_file(&new_file, &announce).await? {
+    let now = clock.now();
+    let sending_until = now.checked_add(SEND_LEASE).unwrap_or(now);
+    match store
+        .open_file_sending(&new_file, &announce, Some(sending_until))
+        .await?
+    {
         OpenFileResult::AlreadyExists(existing) => {
             let same_claim = existing.owner == new_file.owner
                 && existing
@@ -105,11 +111,22 @@ where
         }
         OpenFileResult::Created => {
             tracing::info!("file opened and stored; delivering to Intent");
-            let file = deliver_in_order(store, intent, events, clock, file, Deadline::none()).await;
-            // The outbox holds it since the opening's write; published now with the
-            // delivery as it stands (same eventId).
-            let opened: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
-            publish_announced(store, events, &opened).await;
+            // The outbox holds the announcement since the opening's write; it goes on the
+            // bus with the delivery as it stands (same eventId).
+            let file = deliver_under_lease(
+                store,
+                intent,
+                events,
+                clock,
+                file,
+                Deadline::none(),
+                HeldLease {
+                    until: sending_until,
+                    taken_over: false,
+                },
+                |file| DomainEvent::opened(file).into_iter().collect(),
+            )
+            .await;
             Ok(Opened {
                 outcome: OpenOutcome::Created,
                 file,

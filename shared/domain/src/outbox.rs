@@ -17,6 +17,13 @@ where
     if announced.is_empty() {
         return;
     }
+    if events.queues() {
+        // Out of the outbox once the queue is on the bus, not before.
+        if let Err(error) = events.publish(announced).await {
+            tracing::error!(%error, "domain events not published now; the outbox keeps them for the re-send run");
+        }
+        return;
+    }
     match events.publish(announced).await {
         Ok(()) => {
             let ids: Vec<String> = announced.iter().map(DomainEvent::event_id).collect();

@@ -37,16 +37,31 @@ pub enum OpenFileResult {
 /// Stores a new file with its opening event, atomically, unless one with the same identity
 /// exists. `announce` goes to the outbox in the same write.
 pub trait OpenFile: Send + Sync {
+    /// With `sending_until`, the file's send lease is taken in the same write, held by the
+    /// caller until then (a new file has no other sender): its opening is delivered next
+    /// without another round trip to take the lease and read the file again.
+    fn open_file_sending(
+        &self,
+        file: &NewFile,
+        announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
+    ) -> impl Future<Output = Result<OpenFileResult, StoreError>> + Send;
+
     fn open_file(
         &self,
         file: &NewFile,
         announce: &[DomainEvent],
-    ) -> impl Future<Output = Result<OpenFileResult, StoreError>> + Send;
+    ) -> impl Future<Output = Result<OpenFileResult, StoreError>> + Send {
+        self.open_file_sending(file, announce, None)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CloseFileResult {
     Closed,
+    /// Closed, and the file's send lease taken in the same write until the time asked
+    /// (nobody held it, nor ever left it behind).
+    ClosedSending,
     /// The file was no longer at the expected version (another writer won); here it is,
     /// as it now stands.
     StateChanged(InterventionFile),
@@ -56,6 +71,21 @@ pub enum CloseFileResult {
 /// the file is still open at `expected_version`. Every item of the file gets its expiry;
 /// `announce` goes to the outbox in the same write.
 pub trait CloseFile: Send + Sync {
+    /// With `sending_until`, the send lease is also taken in the same write if no sender
+    /// holds it and none left it behind (`ClosedSending`); otherwise the file is closed
+    /// all the same (`Closed`) and the lease is left to the usual taking.
+    #[allow(clippy::too_many_arguments)]
+    fn close_file_sending(
+        &self,
+        id: &FileId,
+        expected_version: u32,
+        closing: &RecordedEvent,
+        outcome: Outcome,
+        expires_at: Timestamp,
+        announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
+    ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send;
+
     fn close_file(
         &self,
         id: &FileId,
@@ -64,7 +94,17 @@ pub trait CloseFile: Send + Sync {
         outcome: Outcome,
         expires_at: Timestamp,
         announce: &[DomainEvent],
-    ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send;
+    ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send {
+        self.close_file_sending(
+            id,
+            expected_version,
+            closing,
+            outcome,
+            expires_at,
+            announce,
+            None,
+        )
+    }
 }
 
 /// Reads a file and its whole event log.
@@ -102,6 +142,38 @@ pub trait Outbox: Send + Sync {
         &self,
         event_ids: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The end of a delivery under the send lease: the last outcome recorded, the lease given
+/// back, and the domain events already on the bus taken out of the outbox, in one write
+/// where the store can (DynamoDB: one transaction); otherwise one after the other.
+pub trait FinishDelivery: RecordDelivery + SendLease + Outbox {
+    /// Records `delivery` of event `seq` (with `announce` in the outbox), gives back the
+    /// lease held until `until` and clears `published` from the outbox. An error means the
+    /// outcome was not recorded (the lease is then kept: it ends by itself).
+    #[allow(clippy::too_many_arguments)]
+    fn finish_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+        published: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            self.record_delivery(id, seq, delivery, announce).await?;
+            if let Err(error) = self.release_send_lease(id, until).await {
+                tracing::warn!(%error, "could not release the send lease; it ends by itself");
+            }
+            if !published.is_empty()
+                && let Err(error) = self.clear_published(published).await
+            {
+                tracing::warn!(%error, "published domain events left in the outbox; they will be published again");
+            }
+            Ok(())
+        }
+    }
 }
 
 /// What taking the send lease gave.
@@ -224,6 +296,13 @@ pub trait PublishDomainEvents: Send + Sync {
         &self,
         events: &[DomainEvent],
     ) -> impl Future<Output = Result<(), DomainEventError>> + Send;
+
+    /// True when `publish` only queues the events: they are on the bus when the queue is
+    /// sent, and it is the queue that takes them out of the outbox then (never the caller
+    /// on `publish`'s return).
+    fn queues(&self) -> bool {
+        false
+    }
 }
 
 /// Why the documents bucket could not give an object.

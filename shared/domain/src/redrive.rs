@@ -15,9 +15,8 @@ use crate::file::{Delivery, InterventionFile};
 use crate::forward::{ForwardPorts, Forwarded, forward_document};
 use crate::model::FileId;
 use crate::ports::{
-    Clock, DocumentLedger, ListPendingEvents, LoadFile, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, SendLease, StoreError,
-    UploadGrants,
+    Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, Outbox, PublishDocument,
+    PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -230,7 +229,7 @@ pub async fn redrive_file<S, I, E, C>(
     deadline: Deadline,
 ) -> Result<Option<FileRedrive>, StoreError>
 where
-    S: LoadFile + RecordDelivery + SendLease + Outbox,
+    S: LoadFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -368,7 +367,7 @@ pub async fn redrive_document<S, I, E, R, C>(
 where
     S: LoadFile
         + RecordDelivery
-        + SendLease
+        + FinishDelivery
         + Outbox
         + DocumentLedger
         + UploadGrants
@@ -454,7 +453,7 @@ pub async fn redrive_files<S, I, E, C>(
     deadline: Deadline,
     report: &mut RedriveReport,
 ) where
-    S: LoadFile + RecordDelivery + SendLease + Outbox,
+    S: LoadFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -487,7 +486,7 @@ pub async fn redrive<S, I, E, R, C>(
 where
     S: LoadFile
         + RecordDelivery
-        + SendLease
+        + FinishDelivery
         + Outbox
         + DocumentLedger
         + UploadGrants
@@ -545,6 +544,7 @@ mod tests {
         World, at, given_closed, given_open_file, opening_log, refused as refused_at,
     };
     use crate::ports::DeliveryFailure;
+    use crate::ports::SendLease;
 
     fn world() -> World {
         World::at(at("2026-11-28T20:00:00Z"))

@@ -15,8 +15,8 @@ use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::Outcome;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, LeaseGrant, LoadFile, OpenFile, OpenFileResult, Outbox,
-    RecordDelivery, SendLease, StoreError,
+    CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, OpenFile, OpenFileResult,
+    Outbox, RecordDelivery, SendLease, StoreError,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -221,17 +221,20 @@ impl DynamoDbStore {
 }
 
 impl OpenFile for DynamoDbStore {
-    async fn open_file(
+    async fn open_file_sending(
         &self,
         file: &NewFile,
         announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
     ) -> Result<OpenFileResult, StoreError> {
         let id = file.id();
+        let mut file_state = file_item(&id, &file.owner, &file.opening);
+        if let Some(until) = sending_until {
+            // The send lease, held by the caller from this very write.
+            file_state.insert("sendingUntil".into(), n(until.as_millisecond()));
+        }
         let mut items = vec![
-            self.put(
-                file_item(&id, &file.owner, &file.opening),
-                "attribute_not_exists(pk)",
-            )?,
+            self.put(file_state, "attribute_not_exists(pk)")?,
             self.put(event_item(&id, &file.opening)?, "attribute_not_exists(pk)")?,
         ];
         items.extend(self.outbox_puts(announce, file.opening.recorded_at)?);
@@ -247,8 +250,10 @@ impl OpenFile for DynamoDbStore {
     }
 }
 
-impl CloseFile for DynamoDbStore {
-    async fn close_file(
+impl DynamoDbStore {
+    /// The closing transaction (with the send lease when `sending_until` is set).
+    #[allow(clippy::too_many_arguments)]
+    async fn closing_transaction(
         &self,
         id: &FileId,
         expected_version: u32,
@@ -256,28 +261,42 @@ impl CloseFile for DynamoDbStore {
         outcome: Outcome,
         expires_at: Timestamp,
         announce: &[DomainEvent],
-    ) -> Result<CloseFileResult, StoreError> {
+        sending_until: Option<Timestamp>,
+    ) -> Result<Transaction, StoreError> {
         let pk = file_pk(id);
         let ttl = || AttributeValue::N(expires_at.as_second().to_string());
+        let mut expression = "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl".to_string();
+        let mut condition = if outcome == Outcome::Canceled {
+            "#state = :open AND version = :expected AND attribute_not_exists(hasDocuments)"
+        } else {
+            "#state = :open AND version = :expected"
+        }
+        .to_string();
+        let mut values = vec![
+            (":closed", s("closed")),
+            (":open", s("open")),
+            (":outcome", s(outcome.as_str())),
+            (":next", n(closing.seq)),
+            (":expected", n(expected_version)),
+            (":now", s(closing.recorded_at.to_string())),
+            (":ttl", ttl()),
+        ];
+        if let Some(until) = sending_until {
+            // The lease comes with the write only if nobody holds it nor left it behind
+            // (a lease left behind means a sender died mid-send: the usual taking reads
+            // Intent first).
+            expression.push_str(", sendingUntil = :until");
+            condition.push_str(" AND attribute_not_exists(sendingUntil)");
+            values.push((":until", n(until.as_millisecond())));
+        }
+        expression.push_str(" REMOVE openShard");
         let mut items = vec![self.update(
             &pk,
             FILE_SK.to_string(),
-            "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl REMOVE openShard",
-            if outcome == Outcome::Canceled {
-                "#state = :open AND version = :expected AND attribute_not_exists(hasDocuments)"
-            } else {
-                "#state = :open AND version = :expected"
-            },
+            &expression,
+            &condition,
             &[("#state", "state")],
-            vec![
-                (":closed", s("closed")),
-                (":open", s("open")),
-                (":outcome", s(outcome.as_str())),
-                (":next", n(closing.seq)),
-                (":expected", n(expected_version)),
-                (":now", s(closing.recorded_at.to_string())),
-                (":ttl", ttl()),
-            ],
+            values,
         )?];
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
@@ -294,16 +313,53 @@ impl CloseFile for DynamoDbStore {
             )?);
         }
         items.extend(self.outbox_puts(announce, closing.recorded_at)?);
-        match self.transact(items).await? {
-            Transaction::Committed => Ok(CloseFileResult::Closed),
-            Transaction::ConditionFailed => {
-                let current = self
-                    .load_file(id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("file {id} vanished")))?;
-                Ok(CloseFileResult::StateChanged(current))
+        self.transact(items).await
+    }
+}
+
+impl CloseFile for DynamoDbStore {
+    async fn close_file_sending(
+        &self,
+        id: &FileId,
+        expected_version: u32,
+        closing: &RecordedEvent,
+        outcome: Outcome,
+        expires_at: Timestamp,
+        announce: &[DomainEvent],
+        sending_until: Option<Timestamp>,
+    ) -> Result<CloseFileResult, StoreError> {
+        let close = |sending_until| {
+            self.closing_transaction(
+                id,
+                expected_version,
+                closing,
+                outcome,
+                expires_at,
+                announce,
+                sending_until,
+            )
+        };
+        let mut written = close(sending_until).await?;
+        if let Transaction::Committed = written {
+            return Ok(if sending_until.is_some() {
+                CloseFileResult::ClosedSending
+            } else {
+                CloseFileResult::Closed
+            });
+        }
+        if sending_until.is_some() {
+            // The lease was held (or left behind), or the state moved on: closing without
+            // the lease tells which.
+            written = close(None).await?;
+            if let Transaction::Committed = written {
+                return Ok(CloseFileResult::Closed);
             }
         }
+        let current = self
+            .load_file(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("file {id} vanished")))?;
+        Ok(CloseFileResult::StateChanged(current))
     }
 }
 
@@ -314,47 +370,40 @@ impl LoadFile for DynamoDbStore {
     }
 }
 
-impl RecordDelivery for DynamoDbStore {
-    async fn record_delivery(
-        &self,
-        id: &FileId,
+/// Never overwrite a delivery Intent already acknowledged.
+const DELIVERY_CONDITION: &str = "attribute_exists(pk) AND #delivery <> :delivered";
+
+impl DynamoDbStore {
+    /// The update expression and values that record `delivery` on event `seq`.
+    fn delivery_update(
+        pk: &str,
         seq: u32,
         delivery: &Delivery,
-        announce: &[DomainEvent],
-    ) -> Result<(), StoreError> {
-        let pk = file_pk(id);
+    ) -> (String, Vec<(String, AttributeValue)>) {
         let mut sets = Vec::new();
         let mut values = vec![(
             ":delivered".to_string(),
             AttributeValue::S("delivered".into()),
         )];
-        for (index, (name, value)) in
-            delivery_attributes(&pk, seq, jiff::Timestamp::now(), delivery)
-                .into_iter()
-                .enumerate()
+        for (index, (name, value)) in delivery_attributes(pk, seq, jiff::Timestamp::now(), delivery)
+            .into_iter()
+            .enumerate()
         {
-            if name == "pendingSince" || name == "pendingShard" {
+            let placeholder = format!(":v{index}");
+            if name == "pendingShard" {
                 // Keep the event's place in the pending queue if it has one; give it one
                 // if it comes back to pending (e.g. a failed closing re-sent by the
                 // reconciliation).
-                let placeholder = format!(":v{index}");
-                if name == "pendingShard" {
-                    sets.push(format!("pendingShard = {placeholder}"));
-                } else {
-                    sets.push(format!(
-                        "pendingSince = if_not_exists(pendingSince, {placeholder})"
-                    ));
-                }
-                values.push((placeholder, value));
-                continue;
-            }
-            let placeholder = format!(":v{index}");
-            let attribute = if name == "delivery" {
-                "#delivery".to_string()
+                sets.push(format!("pendingShard = {placeholder}"));
+            } else if name == "pendingSince" {
+                sets.push(format!(
+                    "pendingSince = if_not_exists(pendingSince, {placeholder})"
+                ));
+            } else if name == "delivery" {
+                sets.push(format!("#delivery = {placeholder}"));
             } else {
-                name.clone()
-            };
-            sets.push(format!("{attribute} = {placeholder}"));
+                sets.push(format!("{name} = {placeholder}"));
+            }
             values.push((placeholder, value));
         }
         let removes: Vec<&str> = match delivery {
@@ -386,22 +435,43 @@ impl RecordDelivery for DynamoDbStore {
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        // Never overwrite a delivery Intent already acknowledged.
-        let condition = "attribute_exists(pk) AND #delivery <> :delivered";
+        (expression, values)
+    }
+
+    fn delivery_item(
+        &self,
+        pk: &str,
+        seq: u32,
+        delivery: &Delivery,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (expression, values) = Self::delivery_update(pk, seq, delivery);
+        let values: Vec<(&str, AttributeValue)> = values
+            .iter()
+            .map(|(placeholder, value)| (placeholder.as_str(), value.clone()))
+            .collect();
+        self.update(
+            pk,
+            event_sk(seq),
+            &expression,
+            DELIVERY_CONDITION,
+            &[("#delivery", "delivery")],
+            values,
+        )
+    }
+}
+
+impl RecordDelivery for DynamoDbStore {
+    async fn record_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+    ) -> Result<(), StoreError> {
+        let pk = file_pk(id);
         if !announce.is_empty() {
             // The state change and its announcement, in one transaction.
-            let values: Vec<(&str, AttributeValue)> = values
-                .iter()
-                .map(|(placeholder, value)| (placeholder.as_str(), value.clone()))
-                .collect();
-            let mut items = vec![self.update(
-                &pk,
-                event_sk(seq),
-                &expression,
-                condition,
-                &[("#delivery", "delivery")],
-                values,
-            )?];
+            let mut items = vec![self.delivery_item(&pk, seq, delivery)?];
             items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
             return match self.transact(items).await? {
                 Transaction::Committed => Ok(()),
@@ -414,6 +484,7 @@ impl RecordDelivery for DynamoDbStore {
                 }
             };
         }
+        let (expression, values) = Self::delivery_update(&pk, seq, delivery);
         let mut request = self
             .client
             .update_item()
@@ -421,8 +492,8 @@ impl RecordDelivery for DynamoDbStore {
             .key("pk", AttributeValue::S(pk))
             .key("sk", AttributeValue::S(event_sk(seq)))
             .update_expression(expression)
-            .condition_expression(condition);
-        request = request.expression_attribute_names("#delivery", "delivery");
+            .condition_expression(DELIVERY_CONDITION)
+            .expression_attribute_names("#delivery", "delivery");
         for (placeholder, value) in values {
             request = request.expression_attribute_values(placeholder, value);
         }
@@ -436,6 +507,55 @@ impl RecordDelivery for DynamoDbStore {
                 Ok(())
             }
             Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+impl FinishDelivery for DynamoDbStore {
+    /// One transaction: the outcome, the lease's release and the outbox's clearing. If a
+    /// condition fails (the event was delivered meanwhile, the lease ran out and was taken
+    /// over), each part is done on its own, with its own condition.
+    async fn finish_delivery(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+        published: &[String],
+    ) -> Result<(), StoreError> {
+        let pk = file_pk(id);
+        let mut items = vec![
+            self.delivery_item(&pk, seq, delivery)?,
+            self.update(
+                &pk,
+                FILE_SK.to_string(),
+                "REMOVE sendingUntil",
+                "sendingUntil = :until",
+                &[],
+                vec![(":until", n(until.as_millisecond()))],
+            )?,
+        ];
+        items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
+        for event_id in published {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(outbox_pk(event_id)))
+                .key("sk", s(OUTBOX_SK))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(()),
+            Transaction::ConditionFailed => {
+                self.record_delivery(id, seq, delivery, announce).await?;
+                self.release_send_lease(id, until).await?;
+                if !published.is_empty() {
+                    self.clear_published(published).await?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -10,8 +10,8 @@ use oncall_domain::closure::{
 };
 use oncall_domain::intake::{OpenError, OpenOutcome, open_intervention};
 use oncall_domain::ports::{
-    Clock, CloseFile, LoadFile, OpenFile, Outbox, PresignUpload, PublishDomainEvents,
-    PublishToIntent, RecordDelivery, SendLease, UploadGrants,
+    Clock, CloseFile, FinishDelivery, LoadFile, OpenFile, PresignUpload, PublishDomainEvents,
+    PublishToIntent, UploadGrants,
 };
 use oncall_domain::uploads::{
     UploadError, UploadPolicy, UploadPorts, grant_upload, validate_upload_request,
@@ -85,7 +85,7 @@ fn contract_of(value: &Value) -> Option<&str> {
 
 impl<S, I, E, C, U> PartnerApi<S, I, E, C, U>
 where
-    S: OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + UploadGrants,
+    S: OpenFile + LoadFile + CloseFile + FinishDelivery + UploadGrants,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,

@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
 use oncall_domain::ports::{
-    Clock, CloseFile, LoadFile, OpenFile, Outbox, PresignUpload, PublishDomainEvents,
-    PublishToIntent, RecordDelivery, SendLease, UploadGrants,
+    Clock, CloseFile, FinishDelivery, LoadFile, OpenFile, Outbox, PresignUpload,
+    PublishDomainEvents, PublishToIntent, RecordDelivery, UploadGrants,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ impl Route {
 
 /// What the partner API needs of a store.
 pub trait PartnerStore:
-    OpenFile + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox + UploadGrants + 'static
+    OpenFile + LoadFile + CloseFile + FinishDelivery + UploadGrants + 'static
 {
 }
 
@@ -60,7 +60,7 @@ impl<T> PartnerStore for T where
         + LoadFile
         + CloseFile
         + RecordDelivery
-        + SendLease
+        + FinishDelivery
         + Outbox
         + UploadGrants
         + 'static

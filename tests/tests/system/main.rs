@@ -13,4 +13,5 @@ mod intent_client;
 mod oncall_closer;
 mod quitus_upload;
 mod readme;
+mod round_trips;
 mod secrets;

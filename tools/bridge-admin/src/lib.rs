@@ -32,9 +32,9 @@ use oncall_domain::delivery::Deadline;
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    Clock, DocumentLedger, ListPendingEvents, LoadFile, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, SendLease, StoreError,
-    SystemClock, UploadGrants,
+    Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, Outbox, PublishDocument,
+    PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, StoreError, SystemClock,
+    UploadGrants,
 };
 use oncall_domain::redrive::{
     OperatorStore, RedriveError, RedrivePorts, RedriveScope, failed_events, pending_events,
@@ -175,7 +175,7 @@ impl<S, I, E, R, C> Admin<'_, S, I, E, R, C>
 where
     S: LoadFile
         + RecordDelivery
-        + SendLease
+        + FinishDelivery
         + Outbox
         + DocumentLedger
         + UploadGrants

@@ -11,8 +11,8 @@ use crate::file::Delivery;
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
-    Clock, CloseFile, ListOpenFiles, LoadFile, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease, StoreError,
+    Clock, CloseFile, FinishDelivery, ListOpenFiles, LoadFile, PublishDomainEvents,
+    PublishToIntent, StoreError,
 };
 use crate::sensitive::Sensitive;
 use futures_util::StreamExt;
@@ -101,7 +101,7 @@ pub async fn close_stragglers<S, I, E, C>(
     report: &mut ClosingReport,
 ) -> Result<(), StoreError>
 where
-    S: ListOpenFiles + LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
+    S: ListOpenFiles + LoadFile + CloseFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -169,7 +169,7 @@ async fn close_one<S, I, E, C>(
     id: &FileId,
 ) -> Result<Straggler, CloseError>
 where
-    S: LoadFile + CloseFile + RecordDelivery + SendLease + Outbox,
+    S: LoadFile + CloseFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,

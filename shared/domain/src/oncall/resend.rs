@@ -6,8 +6,8 @@ use crate::delivery::{Deadline, deliver_in_order};
 use crate::file::InterventionFile;
 use crate::model::FileId;
 use crate::ports::{
-    Clock, ListPendingEvents, LoadFile, Outbox, PublishDomainEvents, PublishToIntent,
-    RecordDelivery, SendLease, StoreError,
+    Clock, FinishDelivery, ListPendingEvents, LoadFile, PublishDomainEvents, PublishToIntent,
+    StoreError,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -41,7 +41,7 @@ pub async fn resend_pending<S, I, E, C>(
     report: &mut ResendReport,
 ) -> Result<(), StoreError>
 where
-    S: ListPendingEvents + LoadFile + RecordDelivery + SendLease + Outbox,
+    S: ListPendingEvents + LoadFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -94,7 +94,7 @@ async fn resend_file<S, I, E, C>(
     id: &FileId,
 ) -> Result<ResendReport, StoreError>
 where
-    S: LoadFile + RecordDelivery + SendLease + Outbox,
+    S: LoadFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,

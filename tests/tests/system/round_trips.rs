@@ -1,0 +1,140 @@
+//! What a partner's request costs in AWS calls (each is the partner's wait and a billed
+//! request), counted by an SDK interceptor on the functions' own clients, against DynamoDB
+//! Local and moto. The guarantees stay: stored first, one sender per file, the outbox.
+
+use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
+use system_tests::*;
+
+fn items_named(items: &[Item], sk_prefix: &str) -> usize {
+    items
+        .iter()
+        .filter(|item| item["sk"].as_s().unwrap().starts_with(sk_prefix))
+        .count()
+}
+
+#[tokio::test]
+async fn a_new_claim_is_two_table_writes_and_one_put_events() {
+    let bridge = Bridge::start().await;
+    let (api, log) = bridge.counted_api();
+
+    let answer = serve(
+        &api,
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 201, "{:#}", answer.body);
+    assert_eq!(
+        log.calls(),
+        ["TransactWriteItems", "PutEvents", "TransactWriteItems"],
+        "the opening write (file, event, outbox entry, send lease), the announcement, then \
+         the outcome with the lease's release and the outbox's clearing"
+    );
+    let items = bridge.items().await;
+    assert_eq!(items_named(&items, "OUTBOX"), 0, "the outbox is cleared");
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    assert!(
+        !file.contains_key("sendingUntil"),
+        "the lease is given back"
+    );
+    let opened = bridge.tap.drain().await;
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["detail-type"], "InterventionOpened");
+    assert_eq!(opened[0]["detail"]["delivery"], "delivered");
+    assert_eq!(bridge.simulator.received_logs().len(), 1);
+}
+
+#[tokio::test]
+async fn a_replayed_claim_is_one_refused_write_and_one_read() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    let (api, log) = bridge.counted_api();
+
+    let answer = serve(
+        &api,
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200);
+    assert_eq!(log.calls(), ["TransactWriteItems", "Query"]);
+}
+
+#[tokio::test]
+async fn a_closure_is_one_read_two_table_writes_and_one_put_events() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    bridge.tap.drain().await;
+    let (api, log) = bridge.counted_api();
+
+    let answer = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(
+        log.calls(),
+        [
+            "Query",
+            "TransactWriteItems",
+            "PutEvents",
+            "TransactWriteItems"
+        ],
+        "the file (its state and version decide the transition), the closing write with \
+         the send lease, the announcement, the outcome with the lease's release"
+    );
+    let items = bridge.items().await;
+    assert_eq!(items_named(&items, "OUTBOX"), 0);
+    let closed = bridge.tap.drain().await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["detail-type"], "InterventionClosed");
+    assert_eq!(closed[0]["detail"]["delivery"], "delivered");
+}
+
+#[tokio::test]
+async fn with_intent_down_a_claim_is_still_two_writes_and_stays_pending_under_no_lease() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 10));
+    let (api, log) = bridge.counted_api();
+
+    let answer = serve(
+        &api,
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 202, "{:#}", answer.body);
+    assert_eq!(
+        log.calls(),
+        ["TransactWriteItems", "PutEvents", "TransactWriteItems"]
+    );
+    let items = bridge.items().await;
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    assert!(
+        !file.contains_key("sendingUntil"),
+        "the lease is given back: the re-send run may take the file at once"
+    );
+    let opening = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "EVENT#000001")
+        .unwrap();
+    assert_eq!(opening["delivery"].as_s().unwrap(), "pending");
+    assert!(
+        opening.contains_key("pendingShard"),
+        "queued for the re-send run"
+    );
+}
