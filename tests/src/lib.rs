@@ -788,10 +788,10 @@ impl LogCapture {
             .get_or_init(|| {
                 let capture = LogCapture::default();
                 let writer = capture.clone();
-                let subscriber = telemetry::json_subscriber(
-                    tracing_subscriber::EnvFilter::new("debug"),
-                    move || writer.clone(),
-                );
+                let subscriber =
+                    telemetry::json_subscriber(telemetry::log_filter("debug"), move || {
+                        writer.clone()
+                    });
                 tracing::subscriber::set_global_default(subscriber)
                     .expect("no other global subscriber in the test binary");
                 capture

@@ -390,10 +390,10 @@ where
         tracing::warn!(
             "keeping the send lease: an outcome was not recorded, so the next sender reads Intent first"
         );
-    } else if !finished {
-        if let Err(error) = store.release_send_lease(&id, lease.until).await {
-            tracing::warn!(%error, "could not release the send lease; it ends by itself");
-        }
+    } else if !finished
+        && let Err(error) = store.release_send_lease(&id, lease.until).await
+    {
+        tracing::warn!(%error, "could not release the send lease; it ends by itself");
     }
     if !finished {
         publish_announced(store, events, &announce(&file)).await;

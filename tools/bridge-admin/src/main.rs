@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     // Logs only when asked for (RUST_LOG), as JSON lines on standard error: standard
     // output is the command's.
     if std::env::var_os("RUST_LOG").is_some() {
-        let filter = tracing_subscriber::EnvFilter::from_default_env();
+        let filter = telemetry::log_filter(&std::env::var("RUST_LOG").unwrap_or_default());
         let _ = tracing::subscriber::set_global_default(telemetry::json_subscriber(
             filter,
             std::io::stderr,
