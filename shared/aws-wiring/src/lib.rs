@@ -3,6 +3,7 @@
 //! the bus, Intent).
 
 mod adapters;
+mod http_client;
 
 pub use adapters::{CoreAdapters, CoreConfig, SecretsManagerSecret};
 use aws_config::BehaviorVersion;
@@ -10,9 +11,14 @@ pub use aws_config::SdkConfig;
 
 /// The one `SdkConfig` of the execution environment: region, credentials and endpoints
 /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, … for local emulators) resolved once
-/// and shared by every client built from it.
+/// and shared by every client built from it, with the one HTTP client (reqwest, webpki
+/// roots).
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let http = http_client::sdk_http_client().expect("the TLS configuration is static");
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
 }
 
 /// `MAX_DOCUMENT_BYTES` (1 byte to 5 GiB, S3's largest single upload; default 50 MiB)

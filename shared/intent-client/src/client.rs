@@ -22,18 +22,25 @@ use std::time::Duration;
 const LOGS_PATH: &str = "/operations/v2/interventions/logs";
 const DOCUMENTS_PATH: &str = "/documents/v1/documents";
 
-/// A reqwest client on rustls with the webpki (Mozilla) roots compiled in: no scan of the
-/// OS certificate store at start-up, identical behaviour on every Lambda image.
-pub fn build_http_client(config: &IntentConfig) -> Result<reqwest::Client, IntentError> {
+/// The TLS configuration of every HTTPS client of a function (Intent's, and the AWS
+/// SDK's): rustls with the webpki (Mozilla) roots compiled in, so no scan of the OS
+/// certificate store at start-up and identical behaviour on every Lambda image.
+pub fn tls_client_config() -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| IntentError::Protocol(format!("TLS set-up: {e}")))?
+        .map_err(|e| format!("TLS set-up: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// Intent's reqwest client, on [`tls_client_config`].
+pub fn build_http_client(config: &IntentConfig) -> Result<reqwest::Client, IntentError> {
+    let tls = tls_client_config().map_err(IntentError::Protocol)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         // Never follow a redirect: it would carry the client secret (token request) or a

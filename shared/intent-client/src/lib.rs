@@ -6,6 +6,6 @@ mod config;
 mod error;
 mod token;
 
-pub use client::{ClientSecretSource, IntentClient, build_http_client};
+pub use client::{ClientSecretSource, IntentClient, build_http_client, tls_client_config};
 pub use config::{ConfigError, IntentConfig, RetryPolicy, is_acceptable_url, is_local_url};
 pub use error::IntentError;
