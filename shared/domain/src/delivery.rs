@@ -390,9 +390,7 @@ where
         tracing::warn!(
             "keeping the send lease: an outcome was not recorded, so the next sender reads Intent first"
         );
-    } else if !finished
-        && let Err(error) = store.release_send_lease(&id, lease.until).await
-    {
+    } else if !finished && let Err(error) = store.release_send_lease(&id, lease.until).await {
         tracing::warn!(%error, "could not release the send lease; it ends by itself");
     }
     if !finished {
