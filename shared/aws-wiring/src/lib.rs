@@ -4,6 +4,7 @@
 
 mod adapters;
 mod http_client;
+mod lambda_config;
 
 pub use adapters::{CoreAdapters, CoreConfig, SecretsManagerSecret};
 use aws_config::BehaviorVersion;
@@ -19,6 +20,17 @@ pub async fn load_aws_config() -> SdkConfig {
         .http_client(http)
         .load()
         .await
+}
+
+/// A Lambda function's `SdkConfig`: straight from the variables Lambda sets (region,
+/// the role's credentials, `AWS_ENDPOINT_URL[_SERVICE]`), with the same HTTP client;
+/// [`load_aws_config`]'s full chain only if they are missing.
+pub async fn lambda_aws_config() -> SdkConfig {
+    let http = http_client::sdk_http_client().expect("the TLS configuration is static");
+    match lambda_config::from_process_environment(http) {
+        Some(config) => config,
+        None => load_aws_config().await,
+    }
 }
 
 /// `MAX_DOCUMENT_BYTES` (1 byte to 5 GiB, S3's largest single upload; default 50 MiB)

@@ -198,3 +198,36 @@ async fn the_dynamodb_store_passes_the_store_contract() {
     let (store, _) = store().await;
     store_contract::check_store(&store).await;
 }
+
+/// The functions' own `SdkConfig` (Lambda's variables, no provider chain) reaches each
+/// emulator through its `AWS_ENDPOINT_URL[_SERVICE]`, as on AWS it reaches each service.
+#[tokio::test]
+async fn the_functions_sdk_config_reaches_dynamodb_and_moto_from_lambdas_variables() {
+    endpoints();
+    install_crypto_provider();
+    let sdk = aws_wiring::lambda_aws_config().await;
+    assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
+    let table = unique("lambda-config");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    create_table(&dynamodb, &table).await;
+    let described = dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("DynamoDB Local, through AWS_ENDPOINT_URL_DYNAMODB");
+    assert_eq!(
+        described.table().and_then(|t| t.table_name()),
+        Some(table.as_str())
+    );
+    let s3 = s3_client(&sdk);
+    let bucket = create_versioned_bucket(&s3).await;
+    let buckets = s3.list_buckets().send().await.unwrap();
+    assert!(
+        buckets
+            .buckets()
+            .iter()
+            .any(|b| b.name() == Some(bucket.as_str())),
+        "moto"
+    );
+}

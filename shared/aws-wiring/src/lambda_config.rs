@@ -1,0 +1,112 @@
+//! The `SdkConfig` of a Lambda function, read from the environment Lambda sets (region,
+//! the execution role's credentials, and the standard `AWS_ENDPOINT_URL[_SERVICE]`
+//! overrides the emulators use), without `aws-config`'s provider chains: no profile files
+//! to look for, no web-identity or container providers to build. Part of a start near the
+//! floor (issue 12); a function without those variables falls back to the full chain.
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::region::Region;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+/// `AWS_ENDPOINT_URL_{SERVICE}` then `AWS_ENDPOINT_URL`, as the SDK documents them.
+#[derive(Debug)]
+struct EndpointOverrides {
+    lookup: fn(&str) -> Option<String>,
+}
+
+impl LoadServiceConfig for EndpointOverrides {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let service = key
+            .service_id()
+            .to_ascii_uppercase()
+            .replace([' ', '-'], "_");
+        (self.lookup)(&format!("{}_{service}", key.env()))
+            .or_else(|| (self.lookup)(key.env()))
+            .filter(|value| !value.trim().is_empty())
+    }
+}
+
+fn from_process(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The configuration from `lookup`'s variables, if they name a region and credentials.
+pub(crate) fn from_environment(
+    lookup: fn(&str) -> Option<String>,
+    http: SharedHttpClient,
+) -> Option<SdkConfig> {
+    let region = lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION"))?;
+    let credentials = Credentials::new(
+        lookup("AWS_ACCESS_KEY_ID")?,
+        lookup("AWS_SECRET_ACCESS_KEY")?,
+        lookup("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    let mut builder = SdkConfig::builder()
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(http)
+        .behavior_version(BehaviorVersion::latest())
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+        .service_config(EndpointOverrides { lookup });
+    if let Some(url) = lookup("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(url);
+    }
+    Some(builder.build())
+}
+
+/// [`from_environment`] on the process's variables.
+pub(crate) fn from_process_environment(http: SharedHttpClient) -> Option<SdkConfig> {
+    from_environment(from_process, http)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lambda(name: &str) -> Option<String> {
+        match name {
+            "AWS_REGION" => Some("eu-west-3".into()),
+            "AWS_ACCESS_KEY_ID" => Some("AKIA".into()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".into()),
+            "AWS_SESSION_TOKEN" => Some("token".into()),
+            "AWS_ENDPOINT_URL_DYNAMODB" => Some("http://127.0.0.1:8000".into()),
+            _ => None,
+        }
+    }
+
+    fn nothing(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn lambdas_variables_make_the_configuration() {
+        let http = crate::http_client::sdk_http_client().unwrap();
+        let config = from_environment(lambda, http.clone()).expect("a configuration");
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-3"));
+        assert!(config.credentials_provider().is_some());
+        let overrides = config.service_config().unwrap();
+        let key = |service| {
+            ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap()
+        };
+        assert_eq!(
+            overrides.load_config(key("DynamoDB")).as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(overrides.load_config(key("EventBridge")), None);
+        assert!(from_environment(nothing, http).is_none());
+    }
+}
