@@ -77,6 +77,35 @@ fn record_file_on_span(reference: &str, contract: &str) {
     span.record("contract", contract);
 }
 
+/// No such file for this caller (the path's values bounded: they are the caller's input).
+fn not_found(reference: &str, contract: &str) -> ApiError {
+    ApiError::NotFound {
+        reference: reference.chars().take(80).collect(),
+        contract: contract.chars().take(80).collect(),
+    }
+}
+
+/// The checks of a route addressing one file by path and `?contractReference=`: an
+/// authenticated caller (401), the query parameter (400), references that a file can have
+/// (else 404, never looked up nor logged). Returns the contract.
+fn addressed_file<'a>(
+    caller: Option<&str>,
+    reference: &str,
+    contract: Option<&'a str>,
+) -> Result<&'a str, ApiError> {
+    if caller.is_none() {
+        return Err(ApiError::Unauthenticated);
+    }
+    let contract = contract
+        .filter(|c| !c.is_empty())
+        .ok_or(ApiError::MissingQuery("contractReference"))?;
+    if !is_safe_reference(reference) || !is_safe_reference(contract) {
+        return Err(not_found(reference, contract));
+    }
+    record_file_on_span(reference, contract);
+    Ok(contract)
+}
+
 /// `contractReference` of a parsed body, if it is a string: needed to authorise before the
 /// full validation runs.
 fn contract_of(value: &Value) -> Option<&str> {
@@ -219,10 +248,7 @@ where
     ) -> Result<Response<Vec<u8>>, ApiError> {
         if caller.is_some() && !is_safe_reference(reference) {
             // No file can have that reference: not found, whatever the body says.
-            return Err(ApiError::NotFound {
-                reference: reference.chars().take(80).collect(),
-                contract: contract.unwrap_or_default().chars().take(80).collect(),
-            });
+            return Err(not_found(reference, contract.unwrap_or_default()));
         }
         let (partner, log) = self.read_log(caller, headers, body)?;
         if log.reference != reference {
@@ -304,19 +330,7 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Response<Vec<u8>>, ApiError> {
-        if caller.is_none() {
-            return Err(ApiError::Unauthenticated);
-        }
-        let contract = contract
-            .filter(|c| !c.is_empty())
-            .ok_or(ApiError::MissingQuery("contractReference"))?;
-        if !is_safe_reference(reference) || !is_safe_reference(contract) {
-            return Err(ApiError::NotFound {
-                reference: reference.chars().take(80).collect(),
-                contract: contract.chars().take(80).collect(),
-            });
-        }
-        record_file_on_span(reference, contract);
+        let contract = addressed_file(caller, reference, contract)?;
         check_json_content_type(headers)?;
         if body.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge {
@@ -373,31 +387,15 @@ where
         reference: &str,
         contract: Option<&str>,
     ) -> Result<Response<Vec<u8>>, ApiError> {
-        if caller.is_none() {
-            return Err(ApiError::Unauthenticated);
-        }
-        let contract = contract
-            .filter(|c| !c.is_empty())
-            .ok_or(ApiError::MissingQuery("contractReference"))?;
-        let not_found = || ApiError::NotFound {
-            reference: reference.chars().take(80).collect(),
-            contract: contract.chars().take(80).collect(),
-        };
-        // A reference no file can have is not looked up (nor logged).
-        if !is_safe_reference(reference) || !is_safe_reference(contract) {
-            return Err(not_found());
-        }
-        record_file_on_span(reference, contract);
+        let contract = addressed_file(caller, reference, contract)?;
         let partner = self.partners.authorize(caller, contract)?;
         let file = self
             .store
             .load_file(&FileId::new(reference, contract))
             .await?
-            .ok_or_else(not_found)?;
-        // Another partner's file under a shared contract is not even acknowledged.
-        if file.owner != partner {
-            return Err(not_found());
-        }
+            // Another partner's file under a shared contract is not even acknowledged.
+            .filter(|file| file.owner == partner)
+            .ok_or_else(|| not_found(reference, contract))?;
         Ok(json_response(StatusCode::OK, &file_view(&file)))
     }
 }
