@@ -760,22 +760,8 @@ impl ListPendingDocuments for EmbeddedStore {
 impl ReadBacklog for EmbeddedStore {
     async fn backlog(&self) -> Result<Backlog, StoreError> {
         let files = self.all_files().await?;
-        let events = files.iter().flat_map(|file| file.events.iter());
         let mut backlog = Backlog::default();
-        for event in events {
-            match event.delivery {
-                Delivery::Pending { .. } => {
-                    backlog.pending_events += 1;
-                    backlog.oldest_pending_since = Some(
-                        backlog
-                            .oldest_pending_since
-                            .map_or(event.recorded_at, |oldest| oldest.min(event.recorded_at)),
-                    );
-                }
-                Delivery::Failed { .. } => backlog.failed_events += 1,
-                Delivery::Delivered { .. } => {}
-            }
-        }
+        backlog.count_events(files.iter().flat_map(|file| file.events.iter()));
         backlog.pending_documents = self.pending_documents().await?.len();
         Ok(backlog)
     }

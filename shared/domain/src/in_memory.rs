@@ -364,26 +364,13 @@ impl ReadBacklog for InMemoryStore {
     async fn backlog(&self) -> Result<Backlog, StoreError> {
         self.check_available()?;
         let mut backlog = Backlog::default();
-        for event in self
-            .files
-            .lock()
-            .unwrap()
-            .values()
-            .flat_map(|file| file.events.iter())
-        {
-            match event.delivery {
-                Delivery::Pending { .. } => {
-                    backlog.pending_events += 1;
-                    backlog.oldest_pending_since = Some(
-                        backlog
-                            .oldest_pending_since
-                            .map_or(event.recorded_at, |oldest| oldest.min(event.recorded_at)),
-                    );
-                }
-                Delivery::Failed { .. } => backlog.failed_events += 1,
-                Delivery::Delivered { .. } => {}
-            }
-        }
+        backlog.count_events(
+            self.files
+                .lock()
+                .unwrap()
+                .values()
+                .flat_map(|file| file.events.iter()),
+        );
         backlog.pending_documents = self.pending_documents().await?.len();
         Ok(backlog)
     }

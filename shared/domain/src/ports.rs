@@ -548,6 +548,25 @@ pub struct Backlog {
     pub pending_documents: usize,
 }
 
+impl Backlog {
+    /// Counts the events' delivery states (for stores that read every event).
+    pub fn count_events<'a>(&mut self, events: impl IntoIterator<Item = &'a RecordedEvent>) {
+        for event in events {
+            match event.delivery {
+                Delivery::Pending { .. } => {
+                    self.pending_events += 1;
+                    self.oldest_pending_since = Some(
+                        self.oldest_pending_since
+                            .map_or(event.recorded_at, |oldest| oldest.min(event.recorded_at)),
+                    );
+                }
+                Delivery::Failed { .. } => self.failed_events += 1,
+                Delivery::Delivered { .. } => {}
+            }
+        }
+    }
+}
+
 pub trait ReadBacklog: Send + Sync {
     fn backlog(&self) -> impl Future<Output = Result<Backlog, StoreError>> + Send;
 }

@@ -15,8 +15,8 @@ use crate::file::{Delivery, InterventionFile};
 use crate::forward::{ForwardPorts, Forwarded, forward_document};
 use crate::model::FileId;
 use crate::ports::{
-    Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, StoreError, UploadGrants,
+    Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, PublishDocument,
+    PublishDomainEvents, PublishToIntent, ReadObject, StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -365,13 +365,7 @@ pub async fn redrive_document<S, I, E, R, C>(
     document: LedgerDocument,
 ) -> DocumentRedrive
 where
-    S: LoadFile
-        + RecordDelivery
-        + FinishDelivery
-        + Outbox
-        + DocumentLedger
-        + UploadGrants
-        + OperatorStore,
+    S: LoadFile + FinishDelivery + DocumentLedger + UploadGrants + OperatorStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,
@@ -484,13 +478,7 @@ pub async fn redrive<S, I, E, R, C>(
     deadline: Deadline,
 ) -> Result<RedriveReport, RedriveError>
 where
-    S: LoadFile
-        + RecordDelivery
-        + FinishDelivery
-        + Outbox
-        + DocumentLedger
-        + UploadGrants
-        + OperatorStore,
+    S: LoadFile + FinishDelivery + DocumentLedger + UploadGrants + OperatorStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,

@@ -77,6 +77,19 @@ fn record_file_on_span(reference: &str, contract: &str) {
     span.record("contract", contract);
 }
 
+/// A request's JSON body: `application/json` in UTF-8 (415), at most
+/// [`MAX_BODY_BYTES`] (413), well-formed (400, with where it breaks).
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    check_json_content_type(headers)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            size: body.len(),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    Ok(parse_json(body)?)
+}
+
 /// No such file for this caller (the path's values bounded: they are the caller's input).
 fn not_found(reference: &str, contract: &str) -> ApiError {
     ApiError::NotFound {
@@ -206,14 +219,7 @@ where
         if caller.is_none() {
             return Err(ApiError::Unauthenticated);
         }
-        check_json_content_type(headers)?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                size: body.len(),
-                limit: MAX_BODY_BYTES,
-            });
-        }
-        let value = parse_json(body)?;
+        let value = json_body(headers, body)?;
         if let Some(contract) = contract_of(&value) {
             self.partners.authorize(caller, contract)?;
         }
@@ -331,14 +337,7 @@ where
         body: &[u8],
     ) -> Result<Response<Vec<u8>>, ApiError> {
         let contract = addressed_file(caller, reference, contract)?;
-        check_json_content_type(headers)?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                size: body.len(),
-                limit: MAX_BODY_BYTES,
-            });
-        }
-        let value = parse_json(body)?;
+        let value = json_body(headers, body)?;
         let partner = self.partners.authorize(caller, contract)?;
         let request = validate_upload_request(&value, self.upload_policy.max_bytes)?;
         let id = FileId::new(reference, contract);
