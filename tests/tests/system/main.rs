@@ -11,6 +11,7 @@ mod dynamodb_store;
 mod effectively_once;
 mod intent_client;
 mod oncall_closer;
+mod openapi;
 mod quitus_upload;
 mod readme;
 mod round_trips;
