@@ -394,6 +394,90 @@ pub async fn serve(
         .oneshot(request.into_request())
         .await
         .expect("the router always answers");
+    read_answer(response).await
+}
+
+/// A Lambda context as the runtime builds one for an invocation: a new request id and a
+/// new X-Ray trace id (`Root=1-{time}-{id};Parent=…;Sampled=1`), a deadline fifteen minutes
+/// away (Lambda's longest timeout, the closer's and the forwarder's).
+pub fn lambda_context() -> lambda_runtime::Context {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let now = jiff::Timestamp::now();
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    context.xray_trace_id = Some(format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=1",
+        now.as_second(),
+        &id[..24],
+        &id[16..]
+    ));
+    context.deadline = u64::try_from(now.as_millisecond()).unwrap() + 900_000;
+    context
+}
+
+/// `work` as the Lambda runtime runs an invocation: within the span lambda_runtime opens
+/// for it (its own `request_span`, with the request and trace ids).
+pub async fn in_invocation<F: std::future::Future>(
+    context: &lambda_runtime::Context,
+    work: F,
+) -> F::Output {
+    use tracing::Instrument;
+    work.instrument(lambda_runtime::layers::trace::request_span(context))
+        .await
+}
+
+/// Serves one API Gateway request as Lambda runs a partner function: the context in the
+/// request as `lambda_http` puts it, within the runtime's span, the function's metrics
+/// written to `metrics`.
+pub async fn serve_invocation(
+    api: &std::sync::Arc<LambdaPartnerApi>,
+    routes: &[Route],
+    request: ApiGatewayRequest,
+    context: &lambda_runtime::Context,
+    metrics: &MetricCapture,
+) -> Answer {
+    use lambda_http::RequestExt;
+    use tower::ServiceExt;
+    let request = request.into_request().with_lambda_context(context.clone());
+    let router = partner_lambda::router_with_metrics(api.clone(), routes, metrics.sink());
+    let response = in_invocation(context, router.oneshot(request))
+        .await
+        .expect("the router always answers");
+    read_answer(response).await
+}
+
+/// The metric lines (Embedded Metric Format) a function wrote to its sink.
+#[derive(Clone, Default)]
+pub struct MetricCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for MetricCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MetricCapture {
+    /// A sink writing here.
+    pub fn sink(&self) -> telemetry::metrics::MetricsSink {
+        telemetry::metrics::MetricsSink::writer(self.clone())
+    }
+
+    /// Every line so far, each one JSON document; the capture is emptied.
+    pub fn take(&self) -> Vec<Value> {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+        String::from_utf8(bytes)
+            .expect("UTF-8 lines")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON document per line"))
+            .collect()
+    }
+}
+
+async fn read_answer(response: axum::response::Response) -> Answer {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -870,7 +954,9 @@ impl Bridge {
         );
         let api = partner_api::PartnerApi {
             store: dynamodb_store::DynamoDbStore::new(dynamodb, self.table.clone()),
-            intent: intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
+            intent: telemetry::intent::MeteredIntent::new(
+                intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
+            ),
             events: eventbridge_publisher::EventBridgePublisher::new(
                 eventbridge,
                 self.tap.bus_name.clone(),

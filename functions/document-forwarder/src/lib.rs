@@ -17,15 +17,26 @@ use oncall_domain::ports::SystemClock;
 use s3_documents::S3Documents;
 use serde::Serialize;
 use settings::Settings;
+use telemetry::intent::{MeteredIntent, RESULT};
+use telemetry::metrics::{Invocation, Metrics, MetricsSink, Unit};
 use tracing::Instrument;
+
+/// The function's name in its metrics (`Function`).
+pub const FUNCTION: &str = "document-forwarder";
+/// Documents (S3 object versions) by `Result`: `published`, `duplicate`, `rejected`,
+/// `pending` (waiting in the ledger for the re-send run), `retry_later` (the invocation
+/// fails for Lambda to retry).
+pub const DOCUMENTS: &str = "Documents";
 
 pub struct DocumentForwarder {
     pub store: DynamoDbStore,
     pub objects: S3Documents,
-    pub intent: IntentClient,
+    pub intent: MeteredIntent<IntentClient>,
     pub events: EventBridgePublisher,
     pub clock: SystemClock,
     pub policy: DocumentPolicy,
+    /// Where each invocation's metrics go (standard output).
+    pub metrics: MetricsSink,
 }
 
 pub struct ForwarderConfig {
@@ -62,15 +73,16 @@ impl DocumentForwarder {
         Ok(Self {
             store,
             objects: S3Documents::new(aws_sdk_s3::Client::from_conf(s3)),
-            intent,
+            intent: MeteredIntent::new(intent),
             events,
             clock: SystemClock,
             policy: config.policy,
+            metrics: MetricsSink::stdout(),
         })
     }
 }
 
-/// What became of each record, for the log line and the tests.
+/// What became of each record, for the log line, the metrics and the tests.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
     pub published: usize,
@@ -79,6 +91,29 @@ pub struct Summary {
     /// Waiting in the ledger for the re-send run.
     pub pending: usize,
     pub retry_later: usize,
+}
+
+impl Summary {
+    /// `Documents` by `Result`, one document per result that occurred (within an
+    /// invocation; nothing otherwise, as when the operator's command replays events).
+    fn emit_metrics(&self) {
+        for (result, count) in [
+            ("published", self.published),
+            ("duplicate", self.duplicates),
+            ("rejected", self.rejected),
+            ("pending", self.pending),
+            ("retry_later", self.retry_later),
+        ] {
+            if count > 0 {
+                telemetry::metrics::emit(&Metrics::new().dimension(RESULT, result).metric(
+                    DOCUMENTS,
+                    Unit::Count,
+                    count,
+                    &[RESULT],
+                ));
+            }
+        }
+    }
 }
 
 fn object_of(record: &S3EventRecord) -> Result<ObjectRef, String> {
@@ -168,6 +203,7 @@ pub async fn handle(
         retry_later = summary.retry_later,
         "S3 event handled"
     );
+    summary.emit_metrics();
     if failures.is_empty() {
         Ok(summary)
     } else {
@@ -179,15 +215,21 @@ pub async fn handle(
     }
 }
 
-/// The runtime's entry: one span per invocation.
+/// The runtime's entry: one span per invocation (inside the runtime's, which carries the
+/// request and trace ids), and the invocation's metrics.
 pub async fn handle_invocation(
     forwarder: &DocumentForwarder,
     event: LambdaEvent<S3Event>,
 ) -> Result<Summary, InvocationError> {
-    let span = tracing::info_span!(
-        "invocation",
-        request_id = %event.context.request_id,
-        records = event.payload.records.len()
+    let span = tracing::info_span!("invocation", records = event.payload.records.len());
+    let invocation = Invocation::new(
+        FUNCTION,
+        &event.context.request_id,
+        event.context.xray_trace_id.as_deref(),
+        forwarder.metrics.clone(),
     );
-    handle(forwarder, event.payload).instrument(span).await
+    invocation
+        .run(handle(forwarder, event.payload))
+        .instrument(span)
+        .await
 }

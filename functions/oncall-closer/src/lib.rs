@@ -29,6 +29,7 @@ use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use telemetry::metrics::{Invocation, MetricsSink};
 use tracing::Instrument;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -67,7 +68,12 @@ pub struct CloserFunction<C = SystemClock> {
     /// Work still running this long before the function's deadline is cut off, so the
     /// summary, the events and the metrics still go out.
     pub hard_stop_margin: Duration,
+    /// Where each invocation's metrics go (standard output).
+    pub metrics: MetricsSink,
 }
+
+/// The function's name in its metrics (`Function`).
+pub const FUNCTION: &str = "oncall-closer";
 
 impl CloserFunction<SystemClock> {
     /// Built once per execution environment.
@@ -103,6 +109,7 @@ impl<C: Clock> CloserFunction<C> {
             tolerance: config.tolerance,
             stop_margin: Duration::from_secs(60),
             hard_stop_margin: Duration::from_secs(15),
+            metrics: MetricsSink::stdout(),
         })
     }
 }
@@ -186,6 +193,8 @@ pub async fn run_tick<C: Clock>(
     {
         tracing::error!(%error, "the OnCallPeriodClosed event was not published");
     }
+    // The log line always; the metrics as the invocation's (none when a test or a tool runs
+    // a tick outside one).
     metrics::log_summary(&summary, closer.clock.now());
     if summary.report.problems.is_empty() {
         Ok(summary)
@@ -197,7 +206,8 @@ pub async fn run_tick<C: Clock>(
     }
 }
 
-/// The runtime's entry: one span per invocation; work stops a margin before the deadline.
+/// The runtime's entry: one span per invocation (inside the runtime's, which carries the
+/// request and trace ids) and its metrics; work stops a margin before the deadline.
 pub async fn handle_invocation<C: Clock>(
     closer: &CloserFunction<C>,
     event: LambdaEvent<Tick>,
@@ -212,12 +222,15 @@ pub async fn handle_invocation<C: Clock>(
         stop_at: Some(now + remaining.saturating_sub(closer.stop_margin)),
     };
     let hard_stop = now + remaining.saturating_sub(closer.hard_stop_margin);
-    let span = tracing::info_span!(
-        "invocation",
-        request_id = %event.context.request_id,
-        kind = ?event.payload.kind
+    let span = tracing::info_span!("invocation", kind = ?event.payload.kind);
+    let invocation = Invocation::new(
+        FUNCTION,
+        &event.context.request_id,
+        event.context.xray_trace_id.as_deref(),
+        closer.metrics.clone(),
     );
-    run_tick(closer, event.payload, deadline, Some(hard_stop))
+    invocation
+        .run(run_tick(closer, event.payload, deadline, Some(hard_stop)))
         .instrument(span)
         .await
 }

@@ -1,3 +1,7 @@
+// The runtime's future nests the handler's (the invocation's span and metrics scope around
+// the domain's use cases) past the compiler's default depth for computing its layout.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Error, service_fn};
 use oncall_closer::{CloserConfig, CloserFunction, handle_invocation};
 

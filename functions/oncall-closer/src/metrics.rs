@@ -1,11 +1,15 @@
 //! What a run tells operators: one log line with its counts, and the same counts (with the
-//! backlog) as CloudWatch metrics in Embedded Metric Format.
+//! backlog) as CloudWatch metrics in Embedded Metric Format (the functions' one EMF
+//! writer, `telemetry::metrics`).
 
 use crate::RunSummary;
 use jiff::Timestamp;
+use oncall_domain::ports::Backlog;
+use telemetry::metrics::{Metrics, Unit};
 
 /// One structured log line with the counts, and the same counts as CloudWatch metrics
-/// (Embedded Metric Format: a JSON line CloudWatch turns into metrics, no API call).
+/// (Embedded Metric Format: a JSON line CloudWatch turns into metrics, no API call),
+/// written as the invocation's (none outside an invocation).
 pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
     let report = &summary.report;
     let closing = report.closing.clone().unwrap_or_default();
@@ -15,8 +19,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
     let backlog = report.backlog.clone();
     let oldest_pending_age = backlog
         .as_ref()
-        .and_then(|b| b.oldest_pending_since)
-        .map_or(0, |since| now.duration_since(since).as_secs().max(0));
+        .map_or(0, |backlog| oldest_pending_age(backlog, now));
     tracing::info!(
         kind = ?summary.kind,
         period = report.period.as_ref().map(|p| p.id.as_str()).unwrap_or("none"),
@@ -39,48 +42,161 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         stopped_early = report.stopped_early(),
         "on-call closer run"
     );
-    let mut metrics = serde_json::json!({
-        "_aws": {
-            "Timestamp": now.as_millisecond(),
-            "CloudWatchMetrics": [{
-                "Namespace": "OnCallBridge",
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    {"Name": "FilesClosed", "Unit": "Count"},
-                    {"Name": "EventsResent", "Unit": "Count"},
-                    {"Name": "EventsStillPending", "Unit": "Count"},
-                    {"Name": "EventsMarkedFailed", "Unit": "Count"},
-                    {"Name": "DocumentsForwarded", "Unit": "Count"},
-                    {"Name": "UnknownOnIntent", "Unit": "Count"},
-                    {"Name": "RunStoppedEarly", "Unit": "Count"}
-                ]
-            }]
-        },
-        "Function": "oncall-closer",
-        "FilesClosed": closing.closed,
-        "EventsResent": resend.delivered,
-        "EventsStillPending": resend.still_pending,
-        // Refused in this run, wherever it happened: a closing at the period's end or a
-        // re-sent event.
-        "EventsMarkedFailed": resend.marked_failed + closing.delivery_failed,
-        "DocumentsForwarded": documents.published,
-        "UnknownOnIntent": reconcile.unknown_on_intent.len(),
-        "RunStoppedEarly": u8::from(report.stopped_early()),
-    });
-    if let Some(backlog) = &backlog {
-        metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array_mut()
-            .expect("an array")
-            .extend([
-                serde_json::json!({"Name": "PendingEvents", "Unit": "Count"}),
-                serde_json::json!({"Name": "OldestPendingEventAge", "Unit": "Seconds"}),
-                serde_json::json!({"Name": "FailedEvents", "Unit": "Count"}),
-                serde_json::json!({"Name": "PendingDocuments", "Unit": "Count"}),
-            ]);
-        metrics["PendingEvents"] = backlog.pending_events.into();
-        metrics["OldestPendingEventAge"] = oldest_pending_age.into();
-        metrics["FailedEvents"] = backlog.failed_events.into();
-        metrics["PendingDocuments"] = backlog.pending_documents.into();
+    telemetry::metrics::emit(&summary_metrics(summary, now));
+}
+
+/// The run's counts and the backlog once it is over, as metrics (`Function` =
+/// `oncall-closer`, no other dimension). The alarms in `template.yaml` name them.
+fn summary_metrics(summary: &RunSummary, now: Timestamp) -> Metrics {
+    let report = &summary.report;
+    let closing = report.closing.clone().unwrap_or_default();
+    let resend = report.resend.clone().unwrap_or_default();
+    let documents = report.documents.clone().unwrap_or_default();
+    let reconcile = report.reconcile.clone().unwrap_or_default();
+    let count = |metrics: Metrics, name: &'static str, value: usize| {
+        metrics.metric(name, Unit::Count, value, &[])
+    };
+    let mut metrics = Metrics::new().at(now.as_millisecond());
+    metrics = count(metrics, "FilesClosed", closing.closed);
+    metrics = count(metrics, "EventsResent", resend.delivered);
+    metrics = count(metrics, "EventsStillPending", resend.still_pending);
+    // Refused in this run, wherever it happened: a closing at the period's end or a
+    // re-sent event.
+    metrics = count(
+        metrics,
+        "EventsMarkedFailed",
+        resend.marked_failed + closing.delivery_failed,
+    );
+    metrics = count(metrics, "DocumentsForwarded", documents.published);
+    metrics = count(
+        metrics,
+        "UnknownOnIntent",
+        reconcile.unknown_on_intent.len(),
+    );
+    metrics = count(
+        metrics,
+        "RunStoppedEarly",
+        usize::from(report.stopped_early()),
+    );
+    if let Some(backlog) = &report.backlog {
+        metrics = count(metrics, "PendingEvents", backlog.pending_events);
+        metrics = metrics.metric(
+            "OldestPendingEventAge",
+            Unit::Seconds,
+            oldest_pending_age(backlog, now),
+            &[],
+        );
+        metrics = count(metrics, "FailedEvents", backlog.failed_events);
+        metrics = count(metrics, "PendingDocuments", backlog.pending_documents);
     }
-    println!("{metrics}");
+    metrics
+}
+
+/// Seconds the oldest pending event has waited (0 without one).
+fn oldest_pending_age(backlog: &Backlog, now: Timestamp) -> i64 {
+    backlog
+        .oldest_pending_since
+        .map_or(0, |since| now.duration_since(since).as_secs().max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TickKind;
+    use oncall_domain::closer_run::RunReport;
+    use oncall_domain::forward::DocumentsReport;
+    use oncall_domain::oncall::{ClosingReport, ResendReport};
+    use serde_json::json;
+    use telemetry::metrics::InvocationIds;
+
+    #[test]
+    fn a_runs_counts_and_backlog_are_its_metrics() {
+        let now: Timestamp = "2026-11-30T07:10:00Z".parse().unwrap();
+        let summary = RunSummary {
+            kind: TickKind::EndOfPeriod,
+            scheduled_time: now,
+            report: RunReport {
+                closing: Some(ClosingReport {
+                    closed: 7,
+                    delivery_failed: 1,
+                    ..Default::default()
+                }),
+                resend: Some(ResendReport {
+                    delivered: 4,
+                    still_pending: 2,
+                    marked_failed: 2,
+                    ..Default::default()
+                }),
+                documents: Some(DocumentsReport {
+                    published: 3,
+                    ..Default::default()
+                }),
+                backlog: Some(Backlog {
+                    pending_events: 2,
+                    oldest_pending_since: Some("2026-11-30T06:10:00Z".parse().unwrap()),
+                    failed_events: 5,
+                    pending_documents: 1,
+                }),
+                interrupted: true,
+                ..Default::default()
+            },
+        };
+        let document = summary_metrics(&summary, now).document(
+            "oncall-closer",
+            &InvocationIds {
+                request_id: "r-1".into(),
+                xray_trace_id: None,
+            },
+        );
+        let count = |name: &str| json!({"Name": name, "Unit": "Count"});
+        assert_eq!(
+            document["_aws"],
+            json!({
+                "Timestamp": now.as_millisecond(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "OnCallBridge",
+                    "Dimensions": [["Function"]],
+                    "Metrics": [
+                        count("FilesClosed"), count("EventsResent"),
+                        count("EventsStillPending"), count("EventsMarkedFailed"),
+                        count("DocumentsForwarded"), count("UnknownOnIntent"),
+                        count("RunStoppedEarly"), count("PendingEvents"),
+                        {"Name": "OldestPendingEventAge", "Unit": "Seconds"},
+                        count("FailedEvents"), count("PendingDocuments")
+                    ]
+                }]
+            })
+        );
+        for (name, value) in [
+            ("FilesClosed", 7),
+            ("EventsResent", 4),
+            ("EventsStillPending", 2),
+            ("EventsMarkedFailed", 3),
+            ("DocumentsForwarded", 3),
+            ("UnknownOnIntent", 0),
+            ("RunStoppedEarly", 1),
+            ("PendingEvents", 2),
+            ("OldestPendingEventAge", 3600),
+            ("FailedEvents", 5),
+            ("PendingDocuments", 1),
+        ] {
+            assert_eq!(document[name], json!(value), "{name}");
+        }
+        assert_eq!(document["Function"], "oncall-closer");
+        assert_eq!(document["requestId"], "r-1");
+
+        // Without a backlog (it could not be read), the run's counts only.
+        let mut partial = summary.clone();
+        partial.report.backlog = None;
+        let document =
+            summary_metrics(&partial, now).document("oncall-closer", &InvocationIds::default());
+        assert_eq!(
+            document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            7
+        );
+        assert!(document.get("OldestPendingEventAge").is_none());
+    }
 }

@@ -17,9 +17,54 @@ use oncall_domain::uploads::{
     UploadError, UploadPolicy, UploadPorts, grant_upload, validate_upload_request,
 };
 use oncall_domain::validation::{is_safe_reference, parse_json, validate_intervention_log};
-use oncall_domain::{Delivery, FileId};
+use oncall_domain::{Delivery, FileId, FileState};
 use oncall_domain::{InterventionLog, PartnerId};
 use serde_json::Value;
+
+/// What a claim or a closure came to, attached to its response (an extension) for the
+/// host's metrics: fixed words, never the file's identity nor anything the partner sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    pub operation: Operation,
+    /// Claims: `created`, `replayed`; closures: `done`, `partial_repair`, `canceled`,
+    /// `replayed`; both: `conflict` (409), `rejected` (any other 4xx), `error` (5xx).
+    pub outcome: &'static str,
+}
+
+/// The writes whose outcomes are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Claim,
+    Closure,
+}
+
+impl Handled {
+    /// The outcome of a request answered with an error.
+    pub(crate) fn refused(operation: Operation, status: StatusCode) -> Self {
+        let outcome = if status == StatusCode::CONFLICT {
+            "conflict"
+        } else if status.is_server_error() {
+            "error"
+        } else {
+            "rejected"
+        };
+        Self { operation, outcome }
+    }
+}
+
+/// `response`, marked with what the request came to: the outcome the operation gave it, or
+/// its refusal.
+fn marked(
+    response: Result<Response<Vec<u8>>, ApiError>,
+    operation: Operation,
+) -> Response<Vec<u8>> {
+    let mut response = response.unwrap_or_else(ApiError::into_response);
+    if response.extensions().get::<Handled>().is_none() {
+        let refused = Handled::refused(operation, response.status());
+        response.extensions_mut().insert(refused);
+    }
+    response
+}
 
 /// The largest request body accepted. A claim is a few kilobytes; descriptions are
 /// capped at 10,000 characters and contacts at 20 × 4,000.
@@ -140,9 +185,7 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        self.try_open(caller, headers, body)
-            .await
-            .unwrap_or_else(ApiError::into_response)
+        marked(self.try_open(caller, headers, body).await, Operation::Claim)
     }
 
     async fn try_open(
@@ -194,6 +237,13 @@ where
             ..file_view(&opened.file)
         };
         let mut response = json_response(status, &view);
+        response.extensions_mut().insert(Handled {
+            operation: Operation::Claim,
+            outcome: match opened.outcome {
+                OpenOutcome::Created => "created",
+                OpenOutcome::Replayed => "replayed",
+            },
+        });
         if status != StatusCode::OK {
             let location = format!(
                 "/interventions/{}?contractReference={}",
@@ -239,9 +289,11 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        self.try_close(caller, reference, contract, headers, body)
-            .await
-            .unwrap_or_else(ApiError::into_response)
+        marked(
+            self.try_close(caller, reference, contract, headers, body)
+                .await,
+            Operation::Closure,
+        )
     }
 
     async fn try_close(
@@ -308,7 +360,17 @@ where
             delivery: Some(delivery),
             ..file_view(&closed.file)
         };
-        Ok(json_response(status, &view))
+        let mut response = json_response(status, &view);
+        response.extensions_mut().insert(Handled {
+            operation: Operation::Closure,
+            outcome: match (closed.outcome, closed.file.state) {
+                (CloseOutcome::Replayed, _) => "replayed",
+                (CloseOutcome::Closed, FileState::Closed(outcome)) => outcome.as_str(),
+                // Not reached: a closure leaves its file closed.
+                (CloseOutcome::Closed, FileState::Open) => "closed",
+            },
+        });
+        Ok(response)
     }
 
     /// `POST /interventions/{reference}/documents?contractReference=…` with

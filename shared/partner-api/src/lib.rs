@@ -8,7 +8,9 @@ pub mod problem;
 pub mod router;
 pub mod views;
 
-pub use api::{MAX_BODY_BYTES, PartnerApi, check_json_content_type, percent_encode};
+pub use api::{
+    Handled, MAX_BODY_BYTES, Operation, PartnerApi, check_json_content_type, percent_encode,
+};
 pub use partners::{PartnerConfigError, PartnerDirectory};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use router::{Caller, IdentifyCaller, RequestId, Route, router};

@@ -2,7 +2,7 @@
 //! functions (API Gateway's HTTP API, JWT authorizer) and `axum::serve` in the local run.
 //! The host only says who the caller is ([`IdentifyCaller`]) and which routes it serves.
 
-use crate::api::{MAX_BODY_BYTES, PartnerApi};
+use crate::api::{Handled, MAX_BODY_BYTES, Operation, PartnerApi};
 use crate::problem::ApiError;
 use axum::Router;
 use axum::body::Body;
@@ -73,7 +73,9 @@ pub trait IdentifyCaller: Send + Sync + 'static {
     fn caller(&self, request: &Parts) -> Option<String>;
 }
 
-/// The request id a host puts in the request's extensions, for the span.
+/// The request id a host may put in the request's extensions, for the span (`requestId`,
+/// raised to the top of every log line). In Lambda the runtime's own span carries it, with
+/// the X-Ray trace id.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
@@ -126,6 +128,13 @@ fn into_axum(response: http::Response<Vec<u8>>) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// A refusal the router answers itself (a body too large), marked like the operation's.
+fn counted(mut response: Response, operation: Operation) -> Response {
+    let refused = Handled::refused(operation, response.status());
+    response.extensions_mut().insert(refused);
+    response
+}
+
 /// The body, read up to the API's limit (a larger one is answered 413 as problem+json,
 /// without reading the rest).
 async fn limited_body(body: Body) -> Result<bytes::Bytes, Response> {
@@ -158,7 +167,7 @@ where
 {
     let body = match limited_body(body).await {
         Ok(body) => body,
-        Err(too_large) => return too_large,
+        Err(too_large) => return counted(too_large, Operation::Claim),
     };
     into_axum(
         state
@@ -212,7 +221,7 @@ where
 {
     let body = match limited_body(body).await {
         Ok(body) => body,
-        Err(too_large) => return too_large,
+        Err(too_large) => return counted(too_large, Operation::Closure),
     };
     into_axum(
         state
@@ -275,18 +284,16 @@ async fn no_route(request: Request) -> Response {
 /// One span per request, carrying the request id (when the host gives one), the route and,
 /// once known, the file reference; one log line with the status.
 async fn request_span(request: Request, next: Next) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
     let span = tracing::info_span!(
         "invocation",
-        request_id = %request_id,
+        requestId = tracing::field::Empty,
         method = %request.method(),
         reference = tracing::field::Empty,
         contract = tracing::field::Empty,
     );
+    if let Some(RequestId(id)) = request.extensions().get::<RequestId>() {
+        span.record("requestId", id.as_str());
+    }
     async move {
         let response = next.run(request).await;
         tracing::info!(status = response.status().as_u16(), "answered");

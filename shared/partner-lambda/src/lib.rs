@@ -14,13 +14,29 @@ use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::ports::{PresignUpload, PresignedUpload, SystemClock};
 use oncall_domain::uploads::UploadPolicy;
 pub use partner_api::Route;
-use partner_api::{IdentifyCaller, PartnerApi, PartnerDirectory, RequestId};
+use partner_api::{Handled, IdentifyCaller, Operation, PartnerApi, PartnerDirectory};
 use s3_documents::S3Uploads;
 use settings::Settings;
 use std::sync::Arc;
+use telemetry::intent::MeteredIntent;
+use telemetry::metrics::{Invocation, Metrics, MetricsSink, Unit};
 
-pub type LambdaPartnerApi =
-    PartnerApi<DynamoDbStore, IntentClient, EventBridgePublisher, SystemClock, BucketUploads>;
+pub type LambdaPartnerApi = PartnerApi<
+    DynamoDbStore,
+    MeteredIntent<IntentClient>,
+    EventBridgePublisher,
+    SystemClock,
+    BucketUploads,
+>;
+
+/// Claims by `Outcome` (`created`, `replayed`, `conflict`, `rejected`, `error`): one per
+/// `POST /interventions`.
+pub const CLAIMS: &str = "Claims";
+/// Closures by `Outcome` (`done`, `partial_repair`, `canceled`, `replayed`, `conflict`,
+/// `rejected`, `error`): one per `POST /interventions/{reference}/closure`.
+pub const CLOSURES: &str = "Closures";
+/// What a claim or a closure came to.
+pub const OUTCOME: &str = "Outcome";
 
 /// Everything a partner function needs from its environment.
 pub struct FunctionConfig {
@@ -124,7 +140,7 @@ pub fn build_api(
     } = CoreAdapters::new(sdk, config.core)?;
     Ok(PartnerApi {
         store,
-        intent,
+        intent: MeteredIntent::new(intent),
         events,
         clock: SystemClock,
         uploads,
@@ -148,10 +164,68 @@ pub async fn run(routes: &'static [Route]) -> Result<(), Error> {
 }
 
 /// The partner API's router as a Lambda function serves it: callers identified by API
-/// Gateway's JWT authorizer, the Lambda request id on every log line.
+/// Gateway's JWT authorizer, metrics on standard output.
 pub fn router(api: Arc<LambdaPartnerApi>, routes: &[Route]) -> axum::Router {
-    partner_api::router(api, JwtAuthorizer, routes)
-        .layer(axum::middleware::map_request(lambda_request_id))
+    router_with_metrics(api, routes, MetricsSink::stdout())
+}
+
+/// [`router`], its metrics written to `metrics`. Each request is an invocation of the
+/// function serving `routes` ([`function_name`]): its Intent calls are measured, and a
+/// claim or a closure is counted by outcome, with the Lambda request and X-Ray trace ids.
+/// (Lambda's runtime puts the same ids on every log line, from the span it opens around
+/// the invocation.)
+pub fn router_with_metrics(
+    api: Arc<LambdaPartnerApi>,
+    routes: &[Route],
+    metrics: MetricsSink,
+) -> axum::Router {
+    let function = function_name(routes);
+    partner_api::router(api, JwtAuthorizer, routes).layer(axum::middleware::from_fn_with_state(
+        (function, metrics),
+        invocation,
+    ))
+}
+
+/// The function serving `routes`, as `template.yaml` deploys them (its metrics'
+/// `Function`): `claim-intake` serves the claims and their reading,
+/// `intervention-closure` the closures and the upload URLs.
+pub fn function_name(routes: &[Route]) -> &'static str {
+    match routes.first() {
+        Some(Route::OpenIntervention | Route::GetIntervention) => "claim-intake",
+        Some(Route::CloseIntervention | Route::RequestDocumentUpload) => "intervention-closure",
+        None => "partner-api",
+    }
+}
+
+/// One request as an invocation of `function`, for its metrics.
+async fn invocation(
+    axum::extract::State((function, sink)): axum::extract::State<(&'static str, MetricsSink)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let invocation = match request.extensions().get::<lambda_http::Context>() {
+        Some(context) => Invocation::new(
+            function,
+            &context.request_id,
+            context.xray_trace_id.as_deref(),
+            sink,
+        ),
+        None => Invocation::new(function, "", None, sink),
+    };
+    let response = invocation.clone().run(next.run(request)).await;
+    if let Some(handled) = response.extensions().get::<Handled>() {
+        let name = match handled.operation {
+            Operation::Claim => CLAIMS,
+            Operation::Closure => CLOSURES,
+        };
+        invocation.emit(&Metrics::new().dimension(OUTCOME, handled.outcome).metric(
+            name,
+            Unit::Count,
+            1,
+            &[OUTCOME],
+        ));
+    }
+    response
 }
 
 /// The partner's client id, from the JWT authorizer's claims (Cognito client-credentials
@@ -175,14 +249,19 @@ impl IdentifyCaller for JwtAuthorizer {
     }
 }
 
-/// Puts the Lambda request id where the router's span finds it.
-async fn lambda_request_id<B>(mut request: http::Request<B>) -> http::Request<B> {
-    let id = request
-        .extensions()
-        .get::<lambda_http::Context>()
-        .map(|context| context.request_id.clone());
-    if let Some(id) = id {
-        request.extensions_mut().insert(RequestId(id));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_is_counted_under_the_function_that_serves_it() {
+        assert_eq!(
+            function_name(&[Route::OpenIntervention, Route::GetIntervention]),
+            "claim-intake"
+        );
+        assert_eq!(
+            function_name(&[Route::CloseIntervention, Route::RequestDocumentUpload]),
+            "intervention-closure"
+        );
     }
-    request
 }

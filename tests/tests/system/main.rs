@@ -10,6 +10,7 @@ mod document_forwarding;
 mod dynamodb_store;
 mod effectively_once;
 mod intent_client;
+mod observability;
 mod oncall_closer;
 mod openapi;
 mod quitus_upload;

@@ -1,0 +1,153 @@
+//! Intent's calls measured: a decorator of the Intent ports that reports, for every call
+//! made within an invocation, how long it took and, for a delivery, how it ended. The
+//! domain and the Intent client are unchanged; a function wires its client inside it.
+//!
+//! | metric | unit | dimensions | per |
+//! | --- | --- | --- | --- |
+//! | `IntentDeliveries` | Count | `Function`, `Result` (`delivered`, `pending`, `conflict`, `failed`) | event or document sent |
+//! | `IntentLatency` | Milliseconds | `Function`, `Operation` (`event`, `event_lookup`, `document`, `document_lookup`) | call, retries and token included |
+//!
+//! `pending`: not taken now, sent again later (Intent unreachable, 5xx, 429, a timeout, an
+//! intervention it does not know yet); `conflict`: Intent answered 409, read back before
+//! anything else; `failed`: Intent refused the content for good (the event or document is
+//! recorded failed and needs an operator).
+
+use crate::metrics::{Metrics, Unit, emit};
+use oncall_domain::documents::DocumentUpload;
+use oncall_domain::model::InterventionLog;
+use oncall_domain::ports::{
+    DeliveryFailure, OpenDocument, PublishDocument, PublishToIntent, PublishedDocument,
+};
+use std::time::Instant;
+
+pub const INTENT_DELIVERIES: &str = "IntentDeliveries";
+pub const INTENT_LATENCY: &str = "IntentLatency";
+/// How a delivery ended.
+pub const RESULT: &str = "Result";
+/// Which call.
+pub const OPERATION: &str = "Operation";
+
+/// The Intent adapter `I`, its calls measured.
+#[derive(Debug)]
+pub struct MeteredIntent<I> {
+    inner: I,
+}
+
+impl<I> MeteredIntent<I> {
+    pub fn new(inner: I) -> Self {
+        Self { inner }
+    }
+
+    pub fn inner(&self) -> &I {
+        &self.inner
+    }
+}
+
+/// The `Result` of a delivery.
+pub fn delivery_result(outcome: Result<(), &DeliveryFailure>) -> &'static str {
+    match outcome {
+        Ok(()) => "delivered",
+        Err(failure) if failure.conflict => "conflict",
+        Err(failure) if failure.retryable => "pending",
+        Err(_) => "failed",
+    }
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    // Whole microseconds, in milliseconds.
+    started.elapsed().as_micros() as f64 / 1000.0
+}
+
+fn report_delivery(
+    operation: &'static str,
+    started: Instant,
+    outcome: Result<(), &DeliveryFailure>,
+) {
+    emit(
+        &Metrics::new()
+            .dimension(RESULT, delivery_result(outcome))
+            .dimension(OPERATION, operation)
+            .metric(INTENT_DELIVERIES, Unit::Count, 1, &[RESULT])
+            .metric(
+                INTENT_LATENCY,
+                Unit::Milliseconds,
+                elapsed_ms(started),
+                &[OPERATION],
+            ),
+    );
+}
+
+fn report_lookup(operation: &'static str, started: Instant) {
+    emit(&Metrics::new().dimension(OPERATION, operation).metric(
+        INTENT_LATENCY,
+        Unit::Milliseconds,
+        elapsed_ms(started),
+        &[OPERATION],
+    ));
+}
+
+impl<I: PublishToIntent> PublishToIntent for MeteredIntent<I> {
+    async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
+        let started = Instant::now();
+        let sent = self.inner.publish_log(log).await;
+        report_delivery("event", started, sent.as_ref().map(|_| ()));
+        sent
+    }
+
+    async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {
+        let started = Instant::now();
+        let found = self.inner.log_is_on_intent(log).await;
+        report_lookup("event_lookup", started);
+        found
+    }
+}
+
+impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
+    async fn publish_document<O: OpenDocument>(
+        &self,
+        upload: &DocumentUpload,
+        body: &O,
+    ) -> Result<PublishedDocument, DeliveryFailure> {
+        let started = Instant::now();
+        let sent = self.inner.publish_document(upload, body).await;
+        report_delivery("document", started, sent.as_ref().map(|_| ()));
+        sent
+    }
+
+    async fn find_document(
+        &self,
+        upload: &DocumentUpload,
+        size: u64,
+    ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
+        let started = Instant::now();
+        let found = self.inner.find_document(upload, size).await;
+        report_lookup("document_lookup", started);
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_ends_in_one_of_four_results() {
+        assert_eq!(delivery_result(Ok(())), "delivered");
+        assert_eq!(
+            delivery_result(Err(&DeliveryFailure::retryable(3, "HTTP 503"))),
+            "pending"
+        );
+        assert_eq!(
+            delivery_result(Err(&DeliveryFailure::outcome_unknown(1, "timeout"))),
+            "pending"
+        );
+        assert_eq!(
+            delivery_result(Err(&DeliveryFailure::conflict(1, "HTTP 409"))),
+            "conflict"
+        );
+        assert_eq!(
+            delivery_result(Err(&DeliveryFailure::refused(1, "HTTP 400"))),
+            "failed"
+        );
+    }
+}
