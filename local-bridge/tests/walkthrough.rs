@@ -71,7 +71,7 @@ async fn send(method: &str, url: &str, token: &str, body: Option<&str>) -> (u16,
 
 #[tokio::test]
 async fn the_walkthrough_survives_restarts() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let simulator = IntentSimulator::start(SimulatorConfig::default())
         .await
         .unwrap();
@@ -316,7 +316,7 @@ async fn the_walkthrough_survives_restarts() {
 /// The local run on its own: no Intent configured, so its in-process simulator, which
 /// keeps Intent's side in DATA_DIR.
 async fn start_alone(data: &Path, port: u16, simulator_port: u16) -> Bridge {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let child = Command::new(env!("CARGO_BIN_EXE_local-bridge"))
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("SIMULATOR_ADDR", format!("127.0.0.1:{simulator_port}"))

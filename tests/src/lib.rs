@@ -31,7 +31,7 @@ pub fn endpoints() -> (String, String) {
 /// reqwest is built without a default TLS provider (the Intent client brings its own
 /// rustls config); plain clients in tests need one installed.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// One shared `SdkConfig`, as the Lambda functions build it.

@@ -9,7 +9,7 @@ use oncall_closer::{CloserConfig, CloserFunction, handle_invocation};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = CloserConfig::from_settings(&settings::Settings::from_process())?;
-    let sdk = aws_wiring::lambda_aws_config().await;
+    let sdk = aws_wiring::lambda_aws_config()?;
     let closer = CloserFunction::new(&sdk, config)?;
     let closer = &closer;
     lambda_runtime::run(service_fn(move |event| handle_invocation(closer, event))).await

@@ -1,16 +1,16 @@
 //! The `SdkConfig` of a Lambda function, read from the environment Lambda sets (region,
 //! the execution role's credentials, and the standard `AWS_ENDPOINT_URL[_SERVICE]`
 //! overrides the emulators use), without `aws-config`'s provider chains: no profile files
-//! to look for, no web-identity or container providers to build. Part of a start near the
-//! floor (issue 12); a function without those variables falls back to the full chain.
+//! to look for, no web-identity or container providers to build, and none of their code
+//! in the binary. Part of a start near the floor and a small binary (issue 12).
 
-use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
@@ -36,15 +36,42 @@ fn from_process(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
-/// The configuration from `lookup`'s variables, if they name a region and credentials.
+/// A function started without the variables Lambda always sets.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "the AWS configuration is incomplete: {} not set (Lambda sets them for the function's role)",
+    .missing.join(", ")
+)]
+pub struct MissingLambdaEnvironment {
+    pub missing: Vec<&'static str>,
+}
+
+/// The configuration from `lookup`'s variables: a region and the role's credentials.
 pub(crate) fn from_environment(
     lookup: fn(&str) -> Option<String>,
     http: SharedHttpClient,
-) -> Option<SdkConfig> {
-    let region = lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION"))?;
+) -> Result<SdkConfig, MissingLambdaEnvironment> {
+    let region = lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION"));
+    let access_key = lookup("AWS_ACCESS_KEY_ID");
+    let secret_key = lookup("AWS_SECRET_ACCESS_KEY");
+    let (Some(region), Some(access_key), Some(secret_key)) = (region, access_key, secret_key)
+    else {
+        let missing = [
+            (
+                "AWS_REGION",
+                lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION")),
+            ),
+            ("AWS_ACCESS_KEY_ID", lookup("AWS_ACCESS_KEY_ID")),
+            ("AWS_SECRET_ACCESS_KEY", lookup("AWS_SECRET_ACCESS_KEY")),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.is_none().then_some(name))
+        .collect();
+        return Err(MissingLambdaEnvironment { missing });
+    };
     let credentials = Credentials::new(
-        lookup("AWS_ACCESS_KEY_ID")?,
-        lookup("AWS_SECRET_ACCESS_KEY")?,
+        access_key,
+        secret_key,
         lookup("AWS_SESSION_TOKEN"),
         None,
         "lambda-environment",
@@ -60,11 +87,13 @@ pub(crate) fn from_environment(
     if let Some(url) = lookup("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
     }
-    Some(builder.build())
+    Ok(builder.build())
 }
 
 /// [`from_environment`] on the process's variables.
-pub(crate) fn from_process_environment(http: SharedHttpClient) -> Option<SdkConfig> {
+pub(crate) fn from_process_environment(
+    http: SharedHttpClient,
+) -> Result<SdkConfig, MissingLambdaEnvironment> {
     from_environment(from_process, http)
 }
 
@@ -107,6 +136,17 @@ mod tests {
             Some("http://127.0.0.1:8000")
         );
         assert_eq!(overrides.load_config(key("EventBridge")), None);
-        assert!(from_environment(nothing, http).is_none());
+        assert_eq!(
+            from_environment(nothing, http.clone()).unwrap_err().missing,
+            ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        );
+        fn no_secret(name: &str) -> Option<String> {
+            (name != "AWS_SECRET_ACCESS_KEY")
+                .then(|| lambda(name))
+                .flatten()
+        }
+        let error = from_environment(no_secret, http).unwrap_err();
+        assert_eq!(error.missing, ["AWS_SECRET_ACCESS_KEY"]);
+        assert!(error.to_string().contains("AWS_SECRET_ACCESS_KEY not set"));
     }
 }

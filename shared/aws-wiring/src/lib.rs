@@ -7,30 +7,29 @@ mod http_client;
 mod lambda_config;
 
 pub use adapters::{CoreAdapters, CoreConfig, SecretsManagerSecret};
-use aws_config::BehaviorVersion;
-pub use aws_config::SdkConfig;
+pub use aws_types::SdkConfig;
+pub use lambda_config::MissingLambdaEnvironment;
 
-/// The one `SdkConfig` of the execution environment: region, credentials and endpoints
-/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, … for local emulators) resolved once
-/// and shared by every client built from it, with the one HTTP client (reqwest, webpki
-/// roots).
+/// The one `SdkConfig` of a machine outside Lambda (the operator's command, the tests):
+/// region, credentials and endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, …
+/// for local emulators) resolved once by aws-config's full chain and shared by every
+/// client built from it, with the one HTTP client (reqwest, webpki roots).
+#[cfg(feature = "full-chain")]
 pub async fn load_aws_config() -> SdkConfig {
     let http = http_client::sdk_http_client().expect("the TLS configuration is static");
-    aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
         .load()
         .await
 }
 
 /// A Lambda function's `SdkConfig`: straight from the variables Lambda sets (region,
-/// the role's credentials, `AWS_ENDPOINT_URL[_SERVICE]`), with the same HTTP client;
-/// [`load_aws_config`]'s full chain only if they are missing.
-pub async fn lambda_aws_config() -> SdkConfig {
+/// the role's credentials, `AWS_ENDPOINT_URL[_SERVICE]`), with the same HTTP client. No
+/// provider chain is linked into the functions: without those variables the function
+/// does not start, and says which are missing.
+pub fn lambda_aws_config() -> Result<SdkConfig, MissingLambdaEnvironment> {
     let http = http_client::sdk_http_client().expect("the TLS configuration is static");
-    match lambda_config::from_process_environment(http) {
-        Some(config) => config,
-        None => load_aws_config().await,
-    }
+    lambda_config::from_process_environment(http)
 }
 
 /// `MAX_DOCUMENT_BYTES` (1 byte to 5 GiB, S3's largest single upload; default 50 MiB)

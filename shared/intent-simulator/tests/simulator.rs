@@ -19,7 +19,7 @@ const HAL: &str = "application/json+hal";
 fn client() -> reqwest::Client {
     // The workspace's reqwest has no built-in crypto provider; plain HTTP still needs one
     // installed to build a client.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 

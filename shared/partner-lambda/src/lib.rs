@@ -158,7 +158,7 @@ pub async fn run(routes: &'static [Route]) -> Result<(), Error> {
     if routes.contains(&Route::RequestDocumentUpload) && config.documents_bucket.is_none() {
         return Err("DOCUMENTS_BUCKET must name the documents bucket: this function signs partners' uploads".into());
     }
-    let sdk = aws_wiring::lambda_aws_config().await;
+    let sdk = aws_wiring::lambda_aws_config()?;
     let api = build_api(&sdk, config)?;
     lambda_http::run(router(Arc::new(api), routes)).await
 }

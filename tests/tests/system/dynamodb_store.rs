@@ -205,7 +205,7 @@ async fn the_dynamodb_store_passes_the_store_contract() {
 async fn the_functions_sdk_config_reaches_dynamodb_and_moto_from_lambdas_variables() {
     endpoints();
     install_crypto_provider();
-    let sdk = aws_wiring::lambda_aws_config().await;
+    let sdk = aws_wiring::lambda_aws_config().expect("the emulators' variables");
     assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
     let table = unique("lambda-config");
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
