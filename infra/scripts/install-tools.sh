@@ -45,32 +45,30 @@ if [ ! -f "$dynamo_stamp" ]; then
   touch "$dynamo_stamp"
 fi
 
-# --- Python venv: moto server, cfn-lint, sam-cli ---------------------------------------
-venv="$TOOLS_DIR/venv"
-venv_stamp="$venv/.installed-moto$MOTO_VERSION-cfnlint$CFN_LINT_VERSION-sam$SAM_VERSION-oasv$OPENAPI_SPEC_VALIDATOR_VERSION"
-if [ ! -f "$venv_stamp" ]; then
-  log "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, aws-sam-cli==$SAM_VERSION, openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
+# One venv per tool set, rebuilt when its pinned versions (its stamp) change.
+#   python_tools VENV STAMP PACKAGE==VERSION…
+python_tools() {
+  local venv="$1" stamp="$1/.installed-$2"
+  shift 2
+  [ -f "$stamp" ] && return 0
+  log "installing $*"
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_VERSION" \
-    "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2
-  touch "$venv_stamp"
-fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+  touch "$stamp"
+}
+
+# --- Python venv: moto server, cfn-lint, sam-cli, openapi-spec-validator ----------------
+python_tools "$TOOLS_DIR/venv" \
+  "moto$MOTO_VERSION-cfnlint$CFN_LINT_VERSION-sam$SAM_VERSION-oasv$OPENAPI_SPEC_VALIDATOR_VERSION" \
+  "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_VERSION" \
+  "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 
 # --- Lambda builds: cargo-lambda and Zig (its cross linker) ------------------------------
 # A venv of their own: cargo-lambda's Zig discovery runs `python3 -m ziglang`, which finds
 # the wheel when this venv's bin/ is first on PATH (see --path above).
-build_venv="$TOOLS_DIR/build-venv"
-build_stamp="$build_venv/.installed-cargolambda$CARGO_LAMBDA_VERSION-zig$ZIG_VERSION"
-if [ ! -f "$build_stamp" ]; then
-  log "installing cargo-lambda==$CARGO_LAMBDA_VERSION, ziglang==$ZIG_VERSION"
-  rm -rf "$build_venv"
-  "$PYTHON" -m venv "$build_venv"
-  "$build_venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIG_VERSION" >&2
-  touch "$build_stamp"
-fi
+python_tools "$TOOLS_DIR/build-venv" "cargolambda$CARGO_LAMBDA_VERSION-zig$ZIG_VERSION" \
+  "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIG_VERSION"
 
 # --- The pinned toolchain, its components and the aarch64 target -------------------------
 if command -v rustup >/dev/null 2>&1; then

@@ -367,6 +367,24 @@ impl Contract {
     }
 
     /// `(path template, operation pointer, method)` of every operation.
+    /// The pointers of an operation's parameters: its path's list, then its own.
+    fn parameter_pointers(&self, template: &str, operation: &str) -> Vec<String> {
+        [
+            format!("/paths/{}/parameters", escape(template)),
+            format!("{operation}/parameters"),
+        ]
+        .into_iter()
+        .flat_map(|list| {
+            let count = self
+                .doc
+                .pointer(&list)
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            (0..count).map(move |index| format!("{list}/{index}"))
+        })
+        .collect()
+    }
+
     pub fn operations(&self) -> Vec<(String, String, String)> {
         let mut operations = Vec::new();
         for (template, item) in self.doc["paths"].as_object().into_iter().flatten() {
@@ -446,30 +464,16 @@ impl Contract {
                 .map(str::to_string)
                 .collect();
             let mut declared = BTreeSet::new();
-            let parameter_lists = [
-                format!("/paths/{}/parameters", escape(&template)),
-                format!("{pointer}/parameters"),
-            ];
-            for list in parameter_lists {
-                let count = self
-                    .doc
-                    .pointer(&list)
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                for index in 0..count {
-                    match self.resolve(&format!("{list}/{index}")) {
-                        Ok((parameter, _)) if parameter["in"] == "path" => {
-                            if parameter["required"] != json!(true) {
-                                problems.push(format!(
-                                    "{list}/{index}: a path parameter must be required"
-                                ));
-                            }
-                            declared
-                                .insert(parameter["name"].as_str().unwrap_or_default().to_string());
+            for at in self.parameter_pointers(&template, &pointer) {
+                match self.resolve(&at) {
+                    Ok((parameter, _)) if parameter["in"] == "path" => {
+                        if parameter["required"] != json!(true) {
+                            problems.push(format!("{at}: a path parameter must be required"));
                         }
-                        Ok(_) => {}
-                        Err(error) => problems.push(error),
+                        declared.insert(parameter["name"].as_str().unwrap_or_default().to_string());
                     }
+                    Ok(_) => {}
+                    Err(error) => problems.push(error),
                 }
             }
             if declared != in_template {
@@ -554,19 +558,9 @@ impl Contract {
             {
                 add_content(&mut holders, &format!("{pointer}/responses/{status}"));
             }
-            for list in [
-                format!("/paths/{}/parameters", escape(&template)),
-                format!("{pointer}/parameters"),
-            ] {
-                let count = self
-                    .doc
-                    .pointer(&list)
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                for index in 0..count {
-                    if let Ok((_, at)) = self.resolve(&format!("{list}/{index}")) {
-                        holders.insert(at);
-                    }
+            for parameter in self.parameter_pointers(&template, &pointer) {
+                if let Ok((_, at)) = self.resolve(&parameter) {
+                    holders.insert(at);
                 }
             }
         }
