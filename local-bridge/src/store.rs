@@ -484,6 +484,9 @@ impl OpenFile for EmbeddedStore {
     }
 }
 
+/// One by one: an embedded database reads each file without a round trip.
+impl oncall_domain::ports::LoadFiles for EmbeddedStore {}
+
 impl LoadFile for EmbeddedStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
         let key = key(id);

@@ -18,7 +18,7 @@ use crate::oncall::{
 };
 use crate::ports::{
     Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, FinishDelivery, ListOpenFiles,
-    ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFile, Outbox, PublishDocument,
+    ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFiles, Outbox, PublishDocument,
     PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, UploadGrants,
 };
 use serde::Serialize;
@@ -106,7 +106,7 @@ pub async fn run_closer<S, I, E, C, R>(
     report: &mut RunReport,
 ) where
     S: ListOpenFiles
-        + LoadFile
+        + LoadFiles
         + CloseFile
         + RecordDelivery
         + FinishDelivery

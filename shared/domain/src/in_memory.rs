@@ -298,6 +298,8 @@ impl SendLease for InMemoryStore {
     }
 }
 
+impl crate::ports::LoadFiles for InMemoryStore {}
+
 impl LoadFile for InMemoryStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
         self.check_available()?;

@@ -115,6 +115,18 @@ pub trait LoadFile: Send + Sync {
     ) -> impl Future<Output = Result<Option<InterventionFile>, StoreError>> + Send;
 }
 
+/// Reads several files at once (a batch of the on-call closer's stragglers), each as
+/// [`LoadFile::load_file`] reads it, in the order asked. A store that reads many items
+/// per call overrides it; the default reads them one by one.
+pub trait LoadFiles: LoadFile {
+    fn load_files(
+        &self,
+        ids: &[FileId],
+    ) -> impl Future<Output = Result<Vec<Option<InterventionFile>>, StoreError>> + Send {
+        async move { futures_util::future::try_join_all(ids.iter().map(|id| self.load_file(id))).await }
+    }
+}
+
 /// Records where one event stands with Intent (never over a delivered one); `announce`
 /// goes to the outbox in the same write.
 pub trait RecordDelivery: Send + Sync {

@@ -25,6 +25,7 @@
 //! stored state, so two concurrent writers cannot both win.
 
 mod grants;
+mod group_commit;
 mod indexes;
 mod items;
 mod ledger;

@@ -1,3 +1,4 @@
+use crate::group_commit::GroupCommit;
 use crate::items::{
     FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX, delivery_attributes, event_item,
     event_sk, file_from_items, file_item, file_pk, n, outbox_item, outbox_pk, s, sortable_time,
@@ -7,7 +8,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
+    WriteRequest,
 };
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
@@ -15,8 +17,8 @@ use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::Outcome;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, OpenFile, OpenFileResult,
-    Outbox, RecordDelivery, SendLease, StoreError,
+    CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles, OpenFile,
+    OpenFileResult, Outbox, RecordDelivery, SendLease, StoreError,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,6 +31,8 @@ const CONTENTION_RETRIES: u32 = 8;
 pub struct DynamoDbStore {
     client: Client,
     table: String,
+    /// Set for a process that writes many files at once (see [`DynamoDbStore::with_group_commit`]).
+    group: Option<std::sync::Arc<GroupCommit>>,
 }
 
 pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
@@ -97,7 +101,16 @@ impl DynamoDbStore {
         Self {
             client,
             table: table.into(),
+            group: None,
         }
+    }
+
+    /// Concurrent transactions share `TransactWriteItems` calls, at most `max_in_flight`
+    /// calls at once (see `group_commit`): for a process that writes many files at once
+    /// (the on-call closer), not for one request at a time (nothing to share).
+    pub fn with_group_commit(mut self, max_in_flight: usize) -> Self {
+        self.group = Some(GroupCommit::new(max_in_flight));
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -143,6 +156,35 @@ pub(crate) enum Transaction {
     ConditionFailed,
 }
 
+/// How one attempt at a transaction ended.
+pub(crate) enum Attempt {
+    Committed,
+    ConditionFailed,
+    /// Lost a race with another writer: try again after a pause.
+    Conflict,
+}
+
+/// One `TransactWriteItems` call for `items`.
+pub(crate) async fn send_transaction(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+) -> Result<Attempt, StoreError> {
+    let error = match client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(Attempt::Committed),
+        Err(error) => error,
+    };
+    match cancellation(&error) {
+        Some(Cancellation::ConditionFailed) => Ok(Attempt::ConditionFailed),
+        Some(Cancellation::Conflict) => Ok(Attempt::Conflict),
+        None => Err(unavailable(error)),
+    }
+}
+
 impl DynamoDbStore {
     /// Runs a transaction, trying again (with jitter) while it loses races with other
     /// transactions on the same items.
@@ -151,20 +193,14 @@ impl DynamoDbStore {
         items: Vec<TransactWriteItem>,
     ) -> Result<Transaction, StoreError> {
         for attempt in 0..=CONTENTION_RETRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let error = match result {
-                Ok(_) => return Ok(Transaction::Committed),
-                Err(error) => error,
+            let attempted = match &self.group {
+                Some(group) => group.submit(&self.client, items.clone()).await?,
+                None => send_transaction(&self.client, items.clone()).await?,
             };
-            match cancellation(&error) {
-                Some(Cancellation::ConditionFailed) => return Ok(Transaction::ConditionFailed),
-                Some(Cancellation::Conflict) => contention_pause(attempt).await,
-                None => return Err(unavailable(error)),
+            match attempted {
+                Attempt::Committed => return Ok(Transaction::Committed),
+                Attempt::ConditionFailed => return Ok(Transaction::ConditionFailed),
+                Attempt::Conflict => contention_pause(attempt).await,
             }
         }
         Err(StoreError::Contention)
@@ -367,6 +403,105 @@ impl LoadFile for DynamoDbStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
         let items = self.query_partition(&file_pk(id)).await?;
         file_from_items(id, &items)
+    }
+}
+
+/// Keys per `BatchGetItem` call (DynamoDB takes at most 100).
+const KEYS_PER_BATCH_GET: usize = 100;
+
+impl LoadFiles for DynamoDbStore {
+    /// A file still open with nothing but its opening (the on-call closer's stragglers,
+    /// almost always) is two items, `FILE` and `EVENT#000001`: those of fifty files come
+    /// in one strongly consistent `BatchGetItem` instead of fifty `Query`s. A file with
+    /// more (a later event, a document: `version` > 1 or `hasDocuments`) is read whole by
+    /// its `Query`, as [`LoadFile::load_file`] does.
+    async fn load_files(
+        &self,
+        ids: &[FileId],
+    ) -> Result<Vec<Option<InterventionFile>>, StoreError> {
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        for chunk in ids.chunks(KEYS_PER_BATCH_GET / 2) {
+            let keys = chunk
+                .iter()
+                .flat_map(|id| {
+                    let pk = file_pk(id);
+                    [FILE_SK.to_string(), event_sk(1)]
+                        .map(|sk| HashMap::from([("pk".to_string(), s(&pk)), ("sk".into(), s(sk))]))
+                })
+                .collect();
+            self.batch_get(keys, &mut found).await?;
+        }
+        let mut files = Vec::with_capacity(ids.len());
+        for id in ids {
+            let pk = file_pk(id);
+            let Some(file) = found.get(&(pk.clone(), FILE_SK.to_string())) else {
+                files.push(None);
+                continue;
+            };
+            let opening = found.get(&(pk, event_sk(1)));
+            let only_its_opening = file
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .is_some_and(|version| version == "1")
+                && !file.contains_key("hasDocuments");
+            files.push(match opening {
+                Some(opening) if only_its_opening => {
+                    file_from_items(id, &[file.clone(), opening.clone()])?
+                }
+                _ => self.load_file(id).await?,
+            });
+        }
+        Ok(files)
+    }
+}
+
+impl DynamoDbStore {
+    /// Reads `keys` (at most 100), again for those DynamoDB left unprocessed, into `found`
+    /// by (`pk`, `sk`).
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        found: &mut HashMap<(String, String), Item>,
+    ) -> Result<(), StoreError> {
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        for attempt in 0..=CONTENTION_RETRIES {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output
+                .responses
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let key = |name: &str| match item.get(name) {
+                    Some(AttributeValue::S(value)) => value.clone(),
+                    _ => String::new(),
+                };
+                found.insert((key("pk"), key("sk")), item);
+            }
+            match output
+                .unprocessed_keys
+                .and_then(|mut tables| tables.remove(&self.table))
+                .filter(|rest| !rest.keys().is_empty())
+            {
+                Some(rest) => {
+                    request = rest;
+                    contention_pause(attempt).await;
+                }
+                None => return Ok(()),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "DynamoDB left keys of a BatchGetItem unprocessed after every retry".into(),
+        ))
     }
 }
 

@@ -12,7 +12,7 @@ use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
-    LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile,
+    LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles, OpenFile,
     OpenFileResult, Outbox, ReadBacklog, RecordDelivery, SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
@@ -21,7 +21,7 @@ use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedE
 /// Everything a complete store implements.
 pub trait FullStore:
     OpenFile
-    + LoadFile
+    + LoadFiles
     + RecordDelivery
     + CloseFile
     + DocumentLedger
@@ -37,7 +37,7 @@ pub trait FullStore:
 
 impl<T> FullStore for T where
     T: OpenFile
-        + LoadFile
+        + LoadFiles
         + RecordDelivery
         + CloseFile
         + DocumentLedger
@@ -103,6 +103,108 @@ pub async fn check_store<S: FullStore>(store: &S) {
     one_sender_at_a_time(store).await;
     events_wait_in_the_outbox_until_published(store).await;
     upload_grants_round_trip(store).await;
+    many_files_read_at_once_are_read_as_each_alone(store).await;
+    concurrent_writes_each_get_their_own_answer(store).await;
+}
+
+/// `load_files` answers, in order, what `load_file` answers for each: a file with its
+/// opening only, a closed one, one that does not exist.
+async fn many_files_read_at_once_are_read_as_each_alone<S: FullStore>(store: &S) {
+    let open = new_file(&reference());
+    let closed_reference = reference();
+    let closed = new_file(&closed_reference);
+    let missing = FileId::new(&reference(), "contract1");
+    store.open_file(&open, &[]).await.unwrap();
+    store.open_file(&closed, &[]).await.unwrap();
+    store
+        .close_file(
+            &closed.id(),
+            1,
+            &closing(&closed_reference, 2),
+            Outcome::Done,
+            now() + SignedDuration::from_hours(24),
+            &[],
+        )
+        .await
+        .unwrap();
+    let ids = [closed.id(), missing.clone(), open.id()];
+    let together = store.load_files(&ids).await.unwrap();
+    let mut alone = Vec::new();
+    for id in &ids {
+        alone.push(store.load_file(id).await.unwrap());
+    }
+    assert_eq!(together, alone);
+    assert_eq!(together[1], None);
+    assert_eq!(together[0].as_ref().unwrap().events.len(), 2);
+    assert_eq!(together[2].as_ref().unwrap().state, FileState::Open);
+}
+
+/// Writes made at the same moment (as the on-call closer makes thousands) each get their
+/// own answer: of two openings of one file exactly one creates it, a closing at a stale
+/// version changes nothing, and the writes beside them all land.
+async fn concurrent_writes_each_get_their_own_answer<S: FullStore>(store: &S) {
+    let references: Vec<String> = (0..12).map(|_| reference()).collect();
+    let files: Vec<NewFile> = references.iter().map(|r| new_file(r)).collect();
+    let openings = futures_util::future::join_all(
+        files
+            .iter()
+            .chain(files.iter())
+            .map(|file| store.open_file(file, &[])),
+    )
+    .await;
+    for file in &files {
+        let id = file.id();
+        let answers: Vec<&OpenFileResult> = files
+            .iter()
+            .chain(files.iter())
+            .zip(&openings)
+            .filter(|(f, _)| f.id() == id)
+            .map(|(_, answer)| answer.as_ref().unwrap())
+            .collect();
+        let created = answers
+            .iter()
+            .filter(|a| ***a == OpenFileResult::Created)
+            .count();
+        assert_eq!(created, 1, "{id}: {answers:?}");
+    }
+    // Half the closings name a stale version: they fail; the other half close.
+    let expires_at = now() + SignedDuration::from_hours(24);
+    let closings = futures_util::future::join_all(files.iter().zip(&references).enumerate().map(
+        |(index, (file, reference))| {
+            let (version, seq) = if index % 2 == 0 { (1, 2) } else { (4, 5) };
+            let id = file.id();
+            async move {
+                store
+                    .close_file(
+                        &id,
+                        version,
+                        &closing(reference, seq),
+                        Outcome::Done,
+                        expires_at,
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+            }
+        },
+    ))
+    .await;
+    for (index, (file, closed)) in files.iter().zip(&closings).enumerate() {
+        let stored = store.load_file(&file.id()).await.unwrap().unwrap();
+        if index % 2 == 0 {
+            assert_eq!(*closed, CloseFileResult::Closed, "{}", file.id());
+            assert_eq!(stored.state, FileState::Closed(Outcome::Done));
+            assert_eq!(stored.events.len(), 2);
+        } else {
+            assert!(
+                matches!(closed, CloseFileResult::StateChanged(f) if f.state == FileState::Open),
+                "{}: {closed:?}",
+                file.id()
+            );
+            assert_eq!(stored.state, FileState::Open);
+            assert_eq!(stored.events.len(), 1);
+        }
+    }
 }
 
 async fn upload_grants_round_trip<S: FullStore>(store: &S) {

@@ -199,6 +199,14 @@ async fn the_dynamodb_store_passes_the_store_contract() {
     store_contract::check_store(&store).await;
 }
 
+/// The same contract with group commit on (the on-call closer's store): concurrent
+/// transactions share calls, and each still gets its own answer.
+#[tokio::test]
+async fn the_dynamodb_store_with_group_commit_passes_the_store_contract() {
+    let (store, _) = store().await;
+    store_contract::check_store(&store.with_group_commit(2)).await;
+}
+
 /// The functions' own `SdkConfig` (Lambda's variables, no provider chain) reaches each
 /// emulator through its `AWS_ENDPOINT_URL[_SERVICE]`, as on AWS it reaches each service.
 #[tokio::test]
@@ -230,4 +238,81 @@ async fn the_functions_sdk_config_reaches_dynamodb_and_moto_from_lambdas_variabl
             .any(|b| b.name() == Some(bucket.as_str())),
         "moto"
     );
+}
+
+/// A store whose every DynamoDB call is logged, on a fresh table.
+async fn counted_store() -> (DynamoDbStore, CallLog) {
+    let sdk = sdk_config().await;
+    let log = CallLog::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    let table = unique("counted");
+    create_table(&client, &table).await;
+    log.clear();
+    (DynamoDbStore::new(client, table), log)
+}
+
+/// Forty files opened at once (as the on-call closer writes thousands) share a few
+/// `TransactWriteItems` calls with group commit, one each without; every file is created
+/// either way.
+#[tokio::test]
+async fn group_commit_shares_calls_between_concurrent_transactions() {
+    let (store, log) = counted_store().await;
+    let grouped = store.clone().with_group_commit(2);
+    let files: Vec<NewFile> = (0..40)
+        .map(|_| new_file(&format!("G-{}", uuid::Uuid::new_v4().simple())))
+        .collect();
+    let opened =
+        futures_util::future::join_all(files.iter().map(|file| grouped.open_file(file, &[]))).await;
+    assert!(
+        opened
+            .iter()
+            .all(|result| *result.as_ref().unwrap() == OpenFileResult::Created)
+    );
+    let calls = log.calls();
+    assert!(
+        calls.iter().all(|call| call == "TransactWriteItems"),
+        "{calls:?}"
+    );
+    assert!(
+        calls.len() <= 10,
+        "40 openings in {} calls: {calls:?}",
+        calls.len()
+    );
+    for file in &files {
+        assert!(store.load_file(&file.id()).await.unwrap().is_some());
+    }
+
+    // Without group commit: one call per transaction.
+    log.clear();
+    let more: Vec<NewFile> = (0..5)
+        .map(|_| new_file(&format!("G-{}", uuid::Uuid::new_v4().simple())))
+        .collect();
+    futures_util::future::join_all(more.iter().map(|file| store.open_file(file, &[]))).await;
+    assert_eq!(log.calls().len(), 5);
+}
+
+/// The closer reads its stragglers fifty to a `BatchGetItem`, not one `Query` each.
+#[tokio::test]
+async fn stragglers_are_read_fifty_to_a_call() {
+    use oncall_domain::ports::LoadFiles;
+    let (store, log) = counted_store().await;
+    let files: Vec<NewFile> = (0..120)
+        .map(|_| new_file(&format!("B-{}", uuid::Uuid::new_v4().simple())))
+        .collect();
+    for file in &files {
+        store.open_file(file, &[]).await.unwrap();
+    }
+    log.clear();
+    let ids: Vec<FileId> = files.iter().map(NewFile::id).collect();
+    let loaded = store.load_files(&ids).await.unwrap();
+    assert_eq!(log.calls(), ["BatchGetItem"; 3]);
+    for (file, loaded) in files.iter().zip(&loaded) {
+        let loaded = loaded.as_ref().unwrap();
+        assert_eq!(loaded.id, file.id());
+        assert_eq!(loaded.events, [file.opening.clone()]);
+    }
 }

@@ -7,11 +7,11 @@ use crate::calendar::OnCallPeriod;
 use crate::closure::{CloseError, ClosedBy, close_loaded_intervention};
 use crate::datetime::IntentDateTime;
 use crate::delivery::Deadline;
-use crate::file::Delivery;
+use crate::file::{Delivery, InterventionFile};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{FileId, InterventionLog};
 use crate::ports::{
-    Clock, CloseFile, FinishDelivery, ListOpenFiles, LoadFile, PublishDomainEvents,
+    Clock, CloseFile, FinishDelivery, ListOpenFiles, LoadFile, LoadFiles, PublishDomainEvents,
     PublishToIntent, StoreError,
 };
 use crate::sensitive::Sensitive;
@@ -77,6 +77,10 @@ pub enum StragglerScope {
     RecordedBeforeEnd,
 }
 
+/// Stragglers read per call to the store (`LoadFiles`): a `BatchGetItem` takes 100 keys,
+/// two per file.
+const LOAD_BATCH: usize = 50;
+
 /// What became of one straggler.
 enum Straggler {
     /// Closed by us; where its closing event stands with Intent.
@@ -101,15 +105,16 @@ pub async fn close_stragglers<S, I, E, C>(
     report: &mut ClosingReport,
 ) -> Result<(), StoreError>
 where
-    S: ListOpenFiles + LoadFile + CloseFile + FinishDelivery,
+    S: ListOpenFiles + LoadFiles + CloseFile + FinishDelivery,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
 {
     let stragglers = store.open_files_opened_before(period.end).await?;
     tracing::info!(count = stragglers.len(), period = %period.id, "open files to close");
-    futures_util::stream::iter(stragglers)
-        .map(|id| async move {
+    let batches: Vec<Vec<FileId>> = stragglers.chunks(LOAD_BATCH).map(<[_]>::to_vec).collect();
+    loaded_stragglers(store, batches, deadline)
+        .map(|(id, loaded)| async move {
             if deadline.reached() {
                 return None;
             }
@@ -119,7 +124,7 @@ where
                 contract = %id.contract_reference
             );
             Some(
-                close_one(store, intent, events, clock, policy, period, scope, deadline, &id)
+                close_one(store, intent, events, clock, policy, period, scope, deadline, loaded)
                     .instrument(span)
                     .await,
             )
@@ -155,6 +160,41 @@ where
     Ok(())
 }
 
+/// The stragglers with their files, read a batch at a time as the closings need them.
+/// (A function of its own: built inline, rustc cannot prove the stream `Send` for every
+/// lifetime, rust-lang/rust#102211.)
+fn loaded_stragglers<S: LoadFiles>(
+    store: &S,
+    batches: Vec<Vec<FileId>>,
+    deadline: Deadline,
+) -> impl futures_util::Stream<Item = (FileId, Result<Option<InterventionFile>, StoreError>)> + Send + '_
+{
+    futures_util::stream::iter(batches)
+        .then(move |batch| load_batch(store, batch, deadline))
+        .flat_map(futures_util::stream::iter)
+}
+
+/// Reads a batch of stragglers (none once `deadline` is reached): each with its file, or
+/// the error that kept it from being read.
+async fn load_batch<S: LoadFiles>(
+    store: &S,
+    batch: Vec<FileId>,
+    deadline: Deadline,
+) -> Vec<(FileId, Result<Option<InterventionFile>, StoreError>)> {
+    let loaded = if deadline.reached() {
+        Ok(vec![None; batch.len()])
+    } else {
+        store.load_files(&batch).await
+    };
+    match loaded {
+        Ok(files) => batch.into_iter().zip(files.into_iter().map(Ok)).collect(),
+        Err(error) => batch
+            .into_iter()
+            .map(|id| (id, Err(error.clone())))
+            .collect(),
+    }
+}
+
 /// Closes one file.
 #[allow(clippy::too_many_arguments)]
 async fn close_one<S, I, E, C>(
@@ -166,7 +206,7 @@ async fn close_one<S, I, E, C>(
     period: &OnCallPeriod,
     scope: StragglerScope,
     deadline: Deadline,
-    id: &FileId,
+    loaded: Result<Option<InterventionFile>, StoreError>,
 ) -> Result<Straggler, CloseError>
 where
     S: LoadFile + CloseFile + FinishDelivery,
@@ -174,7 +214,7 @@ where
     E: PublishDomainEvents,
     C: Clock,
 {
-    let Some(file) = store.load_file(id).await? else {
+    let Some(file) = loaded? else {
         return Ok(Straggler::Untouched);
     };
     if file.state != FileState::Open {

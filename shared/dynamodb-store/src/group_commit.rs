@@ -1,0 +1,398 @@
+//! Group commit: concurrent transactions of one process share `TransactWriteItems` calls.
+//!
+//! A function that writes many files at once (the on-call closer at the end of a period:
+//! thousands of closings, then thousands of delivery records) would otherwise make one
+//! round trip per file and per step. Here a transaction submitted while fewer than
+//! `max_in_flight` calls are under way is sent at once (no added latency when the process
+//! is quiet); those submitted meanwhile wait for the next call and go together, up to
+//! DynamoDB's 100 actions per call. Each submission keeps its own all-or-nothing
+//! semantics (a combined transaction is all-or-nothing for all of them), and gets its own
+//! answer:
+//!
+//! - the call committed: every submission committed;
+//! - the call was cancelled: DynamoDB gives one reason per action, in order, so each
+//!   submission is told its own: a failed condition (`ConditionFailed`), a conflict with
+//!   another writer (`Conflict`: its caller retries with jitter, as for a transaction of
+//!   its own), and those that only fell with the others go again in the next call;
+//! - anything else (a network error, a validation error, reasons missing): each
+//!   submission is sent again on its own, so one bad submission never fails another.
+//!
+//! Two submissions touching the same item never share a call (DynamoDB refuses a
+//! transaction with two actions on one item). The calls are made by spawned tasks: a
+//! caller that stops waiting (a deadline) does not stop the others' call.
+
+use crate::store::{Attempt, send_transaction};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use oncall_domain::ports::StoreError;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// DynamoDB's limit of actions in one `TransactWriteItems`.
+pub(crate) const MAX_ACTIONS: usize = 100;
+
+/// An item's key (`pk`, `sk`), to keep two actions on one item out of a call.
+type ItemKey = (String, String);
+
+struct Submission {
+    items: Vec<TransactWriteItem>,
+    keys: Vec<ItemKey>,
+    reply: oneshot::Sender<Result<Attempt, StoreError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Submission>,
+    in_flight: usize,
+}
+
+/// Shared by the clones of one store.
+pub(crate) struct GroupCommit {
+    queue: Mutex<Queue>,
+    max_in_flight: usize,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("max_in_flight", &self.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_of(item: &TransactWriteItem) -> Option<ItemKey> {
+    let map = if let Some(put) = item.put() {
+        put.item()
+    } else if let Some(update) = item.update() {
+        update.key()
+    } else if let Some(delete) = item.delete() {
+        delete.key()
+    } else {
+        item.condition_check()?.key()
+    };
+    let text = |name: &str| match map.get(name) {
+        Some(AttributeValue::S(value)) => Some(value.clone()),
+        _ => None,
+    };
+    Some((text("pk")?, text("sk")?))
+}
+
+impl GroupCommit {
+    pub(crate) fn new(max_in_flight: usize) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(Queue::default()),
+            max_in_flight: max_in_flight.max(1),
+        })
+    }
+
+    /// Sends `items` as one transaction, in a call it may share with others.
+    pub(crate) async fn submit(
+        self: &Arc<Self>,
+        client: &Client,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Attempt, StoreError> {
+        let keys: Option<Vec<ItemKey>> = items.iter().map(key_of).collect();
+        let Some(keys) = keys.filter(|_| items.len() < MAX_ACTIONS) else {
+            // Not shareable (no plain key, or as large as a call): on its own.
+            return send_transaction(client, items).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        let start_sender = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.waiting.push_back(Submission { items, keys, reply });
+            let start = queue.in_flight < self.max_in_flight;
+            if start {
+                queue.in_flight += 1;
+            }
+            start
+        };
+        if start_sender {
+            let group = Arc::clone(self);
+            let client = client.clone();
+            tokio::spawn(async move { group.send_while_waiting(&client).await });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the shared transaction call was abandoned".into(),
+            ))
+        })
+    }
+
+    /// One sender: takes waiting submissions into calls until none is left.
+    async fn send_while_waiting(&self, client: &Client) {
+        loop {
+            let batch = {
+                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let batch = take_batch(&mut queue.waiting);
+                if batch.is_empty() {
+                    queue.in_flight -= 1;
+                    return;
+                }
+                batch
+            };
+            let retry = self.send_batch(client, batch).await;
+            if !retry.is_empty() {
+                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                for submission in retry.into_iter().rev() {
+                    queue.waiting.push_front(submission);
+                }
+            }
+        }
+    }
+
+    /// Sends one call; answers each submission, and returns those to send again (they
+    /// only fell with another one).
+    async fn send_batch(&self, client: &Client, batch: Vec<Submission>) -> Vec<Submission> {
+        if batch.len() == 1 {
+            for submission in batch {
+                let answer = send_transaction(client, submission.items).await;
+                let _ = submission.reply.send(answer);
+            }
+            return Vec::new();
+        }
+        let items: Vec<TransactWriteItem> = batch
+            .iter()
+            .flat_map(|submission| submission.items.iter().cloned())
+            .collect();
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => {
+                for submission in batch {
+                    let _ = submission.reply.send(Ok(Attempt::Committed));
+                }
+                return Vec::new();
+            }
+            Err(error) => error,
+        };
+        let Some(reasons) = reasons_per_action(&error) else {
+            // No per-action answer: each goes on its own, for its own answer.
+            tracing::warn!(
+                submissions = batch.len(),
+                "a shared transaction call failed without per-action reasons; sending each on its own"
+            );
+            send_each(client, batch).await;
+            return Vec::new();
+        };
+        if reasons.len() != batch.iter().map(|s| s.items.len()).sum::<usize>() {
+            // Not the answer DynamoDB documents: each on its own as well.
+            send_each(client, batch).await;
+            return Vec::new();
+        }
+        let mut offset = 0;
+        let mut again = Vec::new();
+        for submission in batch {
+            let own = &reasons[offset..offset + submission.items.len()];
+            offset += submission.items.len();
+            match verdict(own) {
+                Verdict::Answer(answer) => {
+                    let _ = submission.reply.send(answer);
+                }
+                Verdict::SendAgain => again.push(submission),
+            }
+        }
+        again
+    }
+}
+
+/// Sends each submission in a call of its own, and answers it.
+async fn send_each(client: &Client, batch: Vec<Submission>) {
+    let answers = futures_util::future::join_all(
+        batch
+            .iter()
+            .map(|submission| send_transaction(client, submission.items.clone())),
+    )
+    .await;
+    for (submission, answer) in batch.into_iter().zip(answers) {
+        let _ = submission.reply.send(answer);
+    }
+}
+
+/// Takes the submissions that fit in one call, in order, skipping (and leaving waiting)
+/// those that touch an item already in it.
+fn take_batch(waiting: &mut VecDeque<Submission>) -> Vec<Submission> {
+    let mut batch = Vec::new();
+    let mut actions = 0;
+    let mut keys: HashSet<ItemKey> = HashSet::new();
+    let mut left = VecDeque::new();
+    while let Some(submission) = waiting.pop_front() {
+        let fits = actions + submission.items.len() <= MAX_ACTIONS
+            && submission.keys.iter().all(|key| !keys.contains(key));
+        if fits {
+            actions += submission.items.len();
+            keys.extend(submission.keys.iter().cloned());
+            batch.push(submission);
+        } else {
+            left.push_back(submission);
+        }
+        if actions == MAX_ACTIONS {
+            break;
+        }
+    }
+    left.extend(waiting.drain(..));
+    *waiting = left;
+    batch
+}
+
+/// The cancellation reason codes, one per action (`None` for an action that was fine),
+/// when the call was cancelled.
+fn reasons_per_action<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
+    let SdkError::ServiceError(service) = error else {
+        return None;
+    };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err() else {
+        return None;
+    };
+    let reasons = cancelled.cancellation_reasons();
+    if reasons.is_empty() {
+        return None;
+    }
+    Some(
+        reasons
+            .iter()
+            .map(|reason| reason.code().unwrap_or("None").to_string())
+            .collect(),
+    )
+}
+
+enum Verdict {
+    Answer(Result<Attempt, StoreError>),
+    SendAgain,
+}
+
+/// What a submission's own actions' reasons mean for it.
+fn verdict(codes: &[String]) -> Verdict {
+    if codes.iter().any(|code| code == "ConditionalCheckFailed") {
+        return Verdict::Answer(Ok(Attempt::ConditionFailed));
+    }
+    if codes.iter().any(|code| {
+        matches!(
+            code.as_str(),
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }) {
+        return Verdict::Answer(Ok(Attempt::Conflict));
+    }
+    match codes.iter().find(|code| code.as_str() != "None") {
+        Some(code) => Verdict::Answer(Err(StoreError::Unavailable(format!(
+            "the transaction was refused: {code}"
+        )))),
+        None => Verdict::SendAgain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::{Delete, Put, Update};
+
+    fn put(pk: &str, sk: &str) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name("t")
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    fn update(pk: &str, sk: &str) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name("t")
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .update_expression("SET a = :a")
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    fn submission(items: Vec<TransactWriteItem>) -> Submission {
+        let keys = items.iter().map(|item| key_of(item).unwrap()).collect();
+        Submission {
+            items,
+            keys,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_action_has_its_key() {
+        let delete = Delete::builder()
+            .table_name("t")
+            .key("pk", AttributeValue::S("p".into()))
+            .key("sk", AttributeValue::S("s".into()))
+            .build()
+            .unwrap();
+        let delete = TransactWriteItem::builder().delete(delete).build();
+        for item in [put("p", "s"), update("p", "s"), delete] {
+            assert_eq!(key_of(&item), Some(("p".into(), "s".into())));
+        }
+    }
+
+    #[test]
+    fn two_submissions_on_one_item_never_share_a_call() {
+        let mut waiting = VecDeque::from([
+            submission(vec![update("FILE#a", "FILE"), put("FILE#a", "EVENT#2")]),
+            submission(vec![update("FILE#b", "FILE")]),
+            submission(vec![update("FILE#a", "FILE")]),
+            submission(vec![update("FILE#c", "FILE")]),
+        ]);
+        let batch = take_batch(&mut waiting);
+        let firsts: Vec<String> = batch.iter().map(|s| s.keys[0].0.clone()).collect();
+        assert_eq!(firsts, ["FILE#a", "FILE#b", "FILE#c"]);
+        assert_eq!(waiting.len(), 1, "the second write of FILE#a waits");
+        assert_eq!(waiting[0].keys[0].0, "FILE#a");
+        let next = take_batch(&mut waiting);
+        assert_eq!(next.len(), 1);
+        assert!(waiting.is_empty());
+    }
+
+    #[test]
+    fn a_call_holds_at_most_a_hundred_actions_and_keeps_the_order() {
+        let mut waiting: VecDeque<Submission> = (0..30)
+            .map(|n| {
+                let pk = format!("FILE#{n}");
+                submission(vec![
+                    update(&pk, "FILE"),
+                    put(&pk, "EVENT#2"),
+                    update(&pk, "EVENT#1"),
+                    put(&format!("OUTBOX#{n}"), "OUTBOX"),
+                ])
+            })
+            .collect();
+        let batch = take_batch(&mut waiting);
+        assert_eq!(batch.len(), 25);
+        assert_eq!(batch[0].keys[0].0, "FILE#0");
+        assert_eq!(batch[24].keys[0].0, "FILE#24");
+        assert_eq!(waiting.len(), 5);
+        assert_eq!(waiting[0].keys[0].0, "FILE#25");
+    }
+
+    #[test]
+    fn each_submission_is_told_its_own_reason() {
+        let codes = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert!(matches!(
+            verdict(&codes(&["None", "ConditionalCheckFailed"])),
+            Verdict::Answer(Ok(Attempt::ConditionFailed))
+        ));
+        assert!(matches!(
+            verdict(&codes(&["TransactionConflict", "None"])),
+            Verdict::Answer(Ok(Attempt::Conflict))
+        ));
+        assert!(matches!(
+            verdict(&codes(&["None", "None"])),
+            Verdict::SendAgain
+        ));
+        assert!(matches!(
+            verdict(&codes(&["ValidationError"])),
+            Verdict::Answer(Err(StoreError::Unavailable(_)))
+        ));
+    }
+}
