@@ -490,3 +490,42 @@ async fn the_closer_logs_no_tenant_data() {
         "LOGEMENT_002",
     ]);
 }
+
+/// Sixty stragglers: read fifty to a `BatchGetItem` (no `Query` per file), their
+/// closings and delivery records sharing `TransactWriteItems` calls (two per file
+/// without group commit): well under the bound of three table operations each.
+#[tokio::test]
+async fn stragglers_are_read_in_batches_and_share_their_transactions() {
+    let bridge = Bridge::start().await;
+    let references: Vec<String> = (0..60).map(|n| format!("BATCH-{n:02}")).collect();
+    for reference in &references {
+        assert_eq!(bridge.post(&claim(reference)).await.status, 201);
+    }
+    bridge.tap.drain().await;
+
+    let log = CallLog::default();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&bridge.sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    let mut closer = bridge.closer(policy());
+    closer.store =
+        dynamodb_store::DynamoDbStore::new(dynamodb, bridge.table.clone()).with_group_commit(4);
+    let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert_eq!(summary.report.closing.as_ref().unwrap().closed, 60);
+    assert_eq!(closings(&bridge).len(), 60, "every closing on Intent");
+
+    let calls = log.calls();
+    let count = |operation: &str| calls.iter().filter(|call| *call == operation).count();
+    assert_eq!(count("BatchGetItem"), 2, "{calls:?}");
+    assert!(
+        count("TransactWriteItems") < 60,
+        "{} transaction calls for 60 files (120 unshared)",
+        count("TransactWriteItems")
+    );
+    // The index sweeps of the tick (open files, pending events, documents, outbox) do not
+    // grow with the number of files.
+    assert!(count("Query") <= 64, "{} queries", count("Query"));
+    assert!(calls.len() <= 3 * 60, "{} table operations", calls.len());
+}
