@@ -46,10 +46,9 @@ impl CoreAdapters {
         let intent = match config.intent_secret_arn {
             Some(arn) => IntentClient::with_secret_source(
                 config.intent,
-                std::sync::Arc::new(SecretsManagerSecret {
-                    client: aws_sdk_secretsmanager::Client::new(sdk),
-                    secret_id: arn,
-                }),
+                std::sync::Arc::new(
+                    crate::SecretsManagerSecret::new(sdk, arn).map_err(IntentError::Protocol)?,
+                ),
             )?,
             None => IntentClient::new(config.intent)?,
         };
@@ -61,38 +60,6 @@ impl CoreAdapters {
                 config.event_bus_name,
                 config.event_source,
             ),
-        })
-    }
-}
-
-/// Intent's client secret in AWS Secrets Manager: read when the Intent client first needs
-/// a token, and again when Intent answers `invalid_client` (after a rotation).
-pub struct SecretsManagerSecret {
-    pub client: aws_sdk_secretsmanager::Client,
-    pub secret_id: String,
-}
-
-impl intent_client::ClientSecretSource for SecretsManagerSecret {
-    fn read_secret(
-        &self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>
-    {
-        Box::pin(async move {
-            let output = self
-                .client
-                .get_secret_value()
-                .secret_id(&self.secret_id)
-                .send()
-                .await
-                .map_err(|error| {
-                    // The error names the secret and the failure, never its value.
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(error).to_string()
-                })?;
-            output
-                .secret_string()
-                .map(|secret| secret.trim().to_string())
-                .filter(|secret| !secret.is_empty())
-                .ok_or_else(|| format!("the secret {} holds no text value", self.secret_id))
         })
     }
 }

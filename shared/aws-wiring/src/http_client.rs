@@ -21,9 +21,28 @@ struct ReqwestClient {
     client: reqwest::Client,
 }
 
+/// The functions' one reqwest client for AWS (the SDK's calls and the Secrets Manager
+/// read): one connection pool, one TLS configuration per execution environment.
+static AWS_REQWEST_CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+
+/// [`AWS_REQWEST_CLIENT`], built on first use.
+pub(crate) fn aws_reqwest_client() -> Result<reqwest::Client, String> {
+    if let Some(client) = AWS_REQWEST_CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = build_aws_reqwest_client()?;
+    Ok(AWS_REQWEST_CLIENT.get_or_init(|| client).clone())
+}
+
 /// Builds the SDK's HTTP client (once per execution environment: it owns the pool).
 pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
-    let client = reqwest::Client::builder()
+    Ok(SharedHttpClient::new(ReqwestClient {
+        client: aws_reqwest_client()?,
+    }))
+}
+
+fn build_aws_reqwest_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
         .tls_backend_preconfigured(intent_client::tls_client_config()?)
         // AWS answers are read as they come (a 200 MB object is streamed): no total
         // timeout here, the SDK's own operation timeouts apply; a stalled read is cut.
@@ -32,8 +51,7 @@ pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
         .pool_idle_timeout(Duration::from_secs(50))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("HTTP client set-up: {e}"))?;
-    Ok(SharedHttpClient::new(ReqwestClient { client }))
+        .map_err(|e| format!("HTTP client set-up: {e}"))
 }
 
 impl HttpClient for ReqwestClient {

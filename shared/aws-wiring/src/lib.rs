@@ -5,10 +5,12 @@
 mod adapters;
 mod http_client;
 mod lambda_config;
+mod secrets;
 
-pub use adapters::{CoreAdapters, CoreConfig, SecretsManagerSecret};
+pub use adapters::{CoreAdapters, CoreConfig};
 pub use aws_types::SdkConfig;
 pub use lambda_config::MissingLambdaEnvironment;
+pub use secrets::SecretsManagerSecret;
 
 /// The one `SdkConfig` of a machine outside Lambda (the operator's command, the tests):
 /// region, credentials and endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, …

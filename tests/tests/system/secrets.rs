@@ -27,6 +27,8 @@ async fn secret_holding(value: &str) -> (aws_sdk_secretsmanager::Client, String)
 /// operator would) before Intent is asked for a token.
 struct RotatedAfterFirstRead {
     inner: SecretsManagerSecret,
+    secrets: aws_sdk_secretsmanager::Client,
+    secret_id: String,
     rotate_to: String,
     reads: AtomicUsize,
 }
@@ -39,10 +41,9 @@ impl ClientSecretSource for RotatedAfterFirstRead {
         Box::pin(async move {
             let value = self.inner.read_secret().await;
             if self.reads.fetch_add(1, Ordering::SeqCst) == 0 {
-                self.inner
-                    .client
+                self.secrets
                     .put_secret_value()
-                    .secret_id(&self.inner.secret_id)
+                    .secret_id(&self.secret_id)
                     .secret_string(&self.rotate_to)
                     .send()
                     .await
@@ -62,10 +63,9 @@ async fn the_secret_is_read_from_secrets_manager_once_and_again_after_invalid_cl
     // Secrets Manager still holds the old secret; Intent already wants the new one.
     let (secrets, arn) = secret_holding("the-old-secret").await;
     let source = Arc::new(RotatedAfterFirstRead {
-        inner: SecretsManagerSecret {
-            client: secrets,
-            secret_id: arn,
-        },
+        inner: SecretsManagerSecret::new(&sdk_config().await, &arn).unwrap(),
+        secrets,
+        secret_id: arn,
         rotate_to: simulator.client_secret(),
         reads: AtomicUsize::new(0),
     });
@@ -93,15 +93,18 @@ async fn a_missing_secret_is_an_authentication_error_that_names_no_value() {
     let simulator = IntentSimulator::start(SimulatorConfig::default())
         .await
         .unwrap();
-    let (secrets, _) = secret_holding("unused").await;
+    secret_holding("unused").await;
     let mut config = fast_intent_config(&simulator);
     config.client_secret = String::new();
     let client = IntentClient::with_secret_source(
         config,
-        Arc::new(SecretsManagerSecret {
-            client: secrets,
-            secret_id: "arn:aws:secretsmanager:eu-west-3:123456789012:secret:nowhere".into(),
-        }),
+        Arc::new(
+            SecretsManagerSecret::new(
+                &sdk_config().await,
+                "arn:aws:secretsmanager:eu-west-3:123456789012:secret:nowhere",
+            )
+            .unwrap(),
+        ),
     )
     .unwrap();
     let (error, _) = client
@@ -115,4 +118,25 @@ async fn a_missing_secret_is_an_authentication_error_that_names_no_value() {
         "{error}"
     );
     assert!(simulator.received_logs().is_empty());
+}
+
+/// The functions' own `SdkConfig` (Lambda's variables, no provider chain) reads the secret
+/// from the endpoint its `AWS_ENDPOINT_URL` names (moto here), signed with its
+/// credentials: the value, trimmed, and for a secret that does not exist an error that
+/// names the secret and Secrets Manager's reason.
+#[tokio::test]
+async fn the_functions_read_the_secret_with_one_signed_call_from_their_own_config() {
+    let (_, arn) = secret_holding("  s3cr3t-from-moto\n").await;
+    let sdk = aws_wiring::lambda_aws_config().expect("the emulators' variables");
+    let source = SecretsManagerSecret::new(&sdk, &arn).unwrap();
+    assert_eq!(source.read_secret().await.unwrap(), "s3cr3t-from-moto");
+
+    let missing = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:nowhere-AbCdEf";
+    let error = SecretsManagerSecret::new(&sdk, missing)
+        .unwrap()
+        .read_secret()
+        .await
+        .unwrap_err();
+    assert!(error.contains(missing), "{error}");
+    assert!(error.contains("ResourceNotFoundException"), "{error}");
 }

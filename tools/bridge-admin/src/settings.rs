@@ -33,10 +33,10 @@ pub fn intent(
     let client = match (var(env, "INTENT_CLIENT_SECRET_ARN"), sdk) {
         (Some(arn), Some(sdk)) => IntentClient::with_secret_source(
             config,
-            std::sync::Arc::new(aws_wiring::SecretsManagerSecret {
-                client: aws_sdk_secretsmanager::Client::new(sdk),
-                secret_id: arn,
-            }),
+            std::sync::Arc::new(
+                aws_wiring::SecretsManagerSecret::new(sdk, arn)
+                    .map_err(|error| format!("the Intent client secret cannot be read: {error}"))?,
+            ),
         ),
         _ => IntentClient::new(config),
     };
