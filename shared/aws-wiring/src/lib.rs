@@ -5,11 +5,13 @@
 mod adapters;
 mod http_client;
 mod lambda_config;
+mod presign;
 mod secrets;
 
 pub use adapters::{CoreAdapters, CoreConfig};
 pub use aws_types::SdkConfig;
 pub use lambda_config::MissingLambdaEnvironment;
+pub use presign::S3UploadSigner;
 pub use secrets::SecretsManagerSecret;
 
 /// The one `SdkConfig` of a machine outside Lambda (the operator's command, the tests):

@@ -3,7 +3,7 @@
 //! and the partner API's router (the same one the local run serves) run by `lambda_http`,
 //! with the caller identified from the JWT claims.
 
-use aws_wiring::{CoreAdapters, CoreConfig};
+use aws_wiring::{CoreAdapters, CoreConfig, S3UploadSigner};
 use axum::http::request::Parts;
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
@@ -15,7 +15,6 @@ use oncall_domain::ports::{PresignUpload, PresignedUpload, SystemClock};
 use oncall_domain::uploads::UploadPolicy;
 pub use partner_api::Route;
 use partner_api::{Handled, IdentifyCaller, Operation, PartnerApi, PartnerDirectory};
-use s3_documents::S3Uploads;
 use settings::Settings;
 use std::sync::Arc;
 use telemetry::intent::MeteredIntent;
@@ -73,8 +72,8 @@ pub trait FunctionUploads: PresignUpload + Sized + 'static {
     fn new(sdk: &aws_wiring::SdkConfig, config: &FunctionConfig) -> Self;
 }
 
-/// For a function that serves no upload route (claim-intake): it links no S3 client at all
-/// (the S3 SDK, its endpoint rules and checksums are about 0.4 MB of a binary).
+/// For a function that serves no upload route (claim-intake): it signs nothing, and links
+/// no signer.
 pub struct NoUploads;
 
 impl FunctionUploads for NoUploads {
@@ -96,25 +95,21 @@ impl PresignUpload for NoUploads {
     }
 }
 
-/// Partners' uploads, signed for the documents bucket. The S3 client is built on the
-/// first upload request only (the functions that never sign pay nothing at start).
+/// Partners' uploads, signed for the documents bucket (local work: no request, no S3
+/// client; see `aws_wiring::S3UploadSigner`).
 pub struct BucketUploads {
-    sdk: aws_wiring::SdkConfig,
-    bucket: Option<String>,
-    force_path_style: bool,
-    signer: std::sync::OnceLock<S3Uploads>,
+    signer: Result<S3UploadSigner, String>,
 }
 
 impl FunctionUploads for BucketUploads {
     const SIGNS: bool = true;
 
     fn new(sdk: &aws_wiring::SdkConfig, config: &FunctionConfig) -> Self {
-        Self {
-            sdk: sdk.clone(),
-            bucket: config.documents_bucket.clone(),
-            force_path_style: config.s3_force_path_style,
-            signer: std::sync::OnceLock::new(),
-        }
+        let signer = match &config.documents_bucket {
+            Some(bucket) => S3UploadSigner::new(sdk, bucket, config.s3_force_path_style),
+            None => Err("DOCUMENTS_BUCKET is not set for this function".into()),
+        };
+        Self { signer }
     }
 }
 
@@ -125,16 +120,10 @@ impl PresignUpload for BucketUploads {
         size: u64,
         lifetime: std::time::Duration,
     ) -> Result<PresignedUpload, String> {
-        let Some(bucket) = &self.bucket else {
-            return Err("DOCUMENTS_BUCKET is not set for this function".into());
-        };
-        let signer = self.signer.get_or_init(|| {
-            let config = aws_sdk_s3::config::Builder::from(&self.sdk)
-                .force_path_style(self.force_path_style)
-                .build();
-            S3Uploads::new(aws_sdk_s3::Client::from_conf(config), bucket.clone())
-        });
-        signer.presign_upload(key, size, lifetime).await
+        let signer = self.signer.as_ref().map_err(Clone::clone)?;
+        signer
+            .presign_put(key, size, lifetime, std::time::SystemTime::now())
+            .await
     }
 }
 

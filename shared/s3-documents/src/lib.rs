@@ -1,13 +1,13 @@
 //! Adapter: objects of the documents bucket, read from S3 (the body is handed out as a
 //! stream of the chunks S3 sends: memory stays flat whatever the document's size), and
-//! partners' uploads to it, signed here (presigned `PUT`).
+//! the uploads partners make to it are signed by `aws_wiring::S3UploadSigner`.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use oncall_domain::documents::{DocumentBody, ObjectInfo, ObjectRef, ObjectVersion};
-use oncall_domain::ports::{PresignUpload, PresignedUpload, ReadObject, SourceError};
+use oncall_domain::ports::{ReadObject, SourceError};
 
 #[derive(Clone, Debug)]
 pub struct S3Documents {
@@ -144,64 +144,6 @@ impl ReadObject for S3Documents {
         Ok(DocumentBody {
             length,
             chunks: chunks(response.body),
-        })
-    }
-}
-
-/// Signs partners' uploads to the documents bucket: a `PUT` of exactly the granted size
-/// (`Content-Length` is a signed header, so S3 refuses any other size) of
-/// `application/pdf`, to the granted key only. Signing is local work: no request is made.
-#[derive(Clone, Debug)]
-pub struct S3Uploads {
-    client: Client,
-    bucket: String,
-}
-
-impl S3Uploads {
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-        }
-    }
-}
-
-impl PresignUpload for S3Uploads {
-    async fn presign_upload(
-        &self,
-        key: &str,
-        size: u64,
-        lifetime: std::time::Duration,
-    ) -> Result<PresignedUpload, String> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(lifetime)
-            .map_err(|e| e.to_string())?;
-        let size = i64::try_from(size).map_err(|_| "size out of range".to_string())?;
-        let presigned = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/pdf")
-            .content_length(size)
-            .presigned(config)
-            .await
-            .map_err(|e| DisplayErrorContext(e).to_string())?;
-        let mut headers: Vec<(String, String)> = presigned
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_string()))
-            .collect();
-        for (name, value) in [
-            ("content-type", "application/pdf".to_string()),
-            ("content-length", size.to_string()),
-        ] {
-            if !headers.iter().any(|(present, _)| present == name) {
-                headers.push((name.to_string(), value));
-            }
-        }
-        Ok(PresignedUpload {
-            method: presigned.method().to_string(),
-            url: presigned.uri().to_string(),
-            headers,
         })
     }
 }

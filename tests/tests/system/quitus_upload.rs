@@ -297,3 +297,77 @@ async fn an_unauthenticated_request_is_401() {
     assert_eq!(answer.status, 401);
     assert!(answer.headers.contains_key("www-authenticate"));
 }
+
+/// The upload URL the functions sign without an S3 client is the one the S3 SDK's own
+/// presigner makes for the same inputs at the same instant (same host and path, same
+/// query parameters, same signature): path-style on the emulator's endpoint and
+/// virtual-hosted on AWS's, with temporary credentials, for a key with spaces, accents
+/// and a `#`.
+#[tokio::test]
+async fn upload_urls_are_signed_exactly_as_the_s3_sdk_signs_them() {
+    use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+    use aws_sdk_s3::presigning::PresigningConfig;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
+    let lifetime = std::time::Duration::from_secs(300);
+    let key = "quitus/contract1/INTER-0500/2c1f-quitus signé #2 (final).pdf";
+    let size = 48_213_u64;
+    let emulator = sdk_config().await;
+    let aws = aws_config::SdkConfig::builder()
+        .region(Region::new("eu-west-3"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "ASIAEXAMPLE",
+            "secret/with+chars",
+            Some("session-token/with=chars".into()),
+            None,
+            "test",
+        )))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    for (sdk, path_style, bucket) in [
+        (&emulator, true, "oncall-documents"),
+        (&aws, false, "oncall-documents"),
+        (&aws, false, "dotted.bucket.name"),
+    ] {
+        let ours = aws_wiring::S3UploadSigner::new(sdk, bucket, path_style)
+            .unwrap()
+            .presign_put(key, size, lifetime, at)
+            .await
+            .unwrap();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(path_style)
+                .build(),
+        );
+        let theirs = s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/pdf")
+            .content_length(size as i64)
+            .presigned(
+                PresigningConfig::builder()
+                    .start_time(at)
+                    .expires_in(lifetime)
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ours.url, theirs.uri(), "{bucket}");
+        assert!(
+            query_of(&ours.url).contains_key("X-Amz-Signature"),
+            "{}",
+            ours.url
+        );
+        assert_eq!(ours.method, theirs.method());
+        let mut headers = ours.headers.clone();
+        headers.sort();
+        assert_eq!(
+            headers,
+            [
+                ("content-length".to_string(), size.to_string()),
+                ("content-type".to_string(), "application/pdf".to_string())
+            ]
+        );
+    }
+}
