@@ -21,19 +21,6 @@ struct ReqwestClient {
     client: reqwest::Client,
 }
 
-/// The functions' one reqwest client for AWS (the SDK's calls and the Secrets Manager
-/// read): one connection pool, one TLS configuration per execution environment.
-static AWS_REQWEST_CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-
-/// [`AWS_REQWEST_CLIENT`], built on first use.
-pub(crate) fn aws_reqwest_client() -> Result<reqwest::Client, String> {
-    if let Some(client) = AWS_REQWEST_CLIENT.get() {
-        return Ok(client.clone());
-    }
-    let client = build_aws_reqwest_client()?;
-    Ok(AWS_REQWEST_CLIENT.get_or_init(|| client).clone())
-}
-
 /// Builds the SDK's HTTP client (once per execution environment: it owns the pool).
 pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
     Ok(SharedHttpClient::new(ReqwestClient {
@@ -41,7 +28,10 @@ pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
     }))
 }
 
-fn build_aws_reqwest_client() -> Result<reqwest::Client, String> {
+/// A reqwest client for AWS calls, on the functions' TLS configuration. Built per caller,
+/// never shared through a global: a pool is tied to the runtime that opened its
+/// connections (the tests run many runtimes in one process).
+pub(crate) fn aws_reqwest_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(intent_client::tls_client_config()?)
         // AWS answers are read as they come (a 200 MB object is streamed): no total

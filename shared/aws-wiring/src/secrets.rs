@@ -76,7 +76,8 @@ impl SecretsManagerSecret {
         })
     }
 
-    /// One signed `GetSecretValue`; the secret's text, trimmed. Errors name the secret and
+    /// One signed `GetSecretValue` (on a reqwest client of its own, built with the adapter);
+    /// the secret's text, trimmed. Errors name the secret and
     /// the failure, never a value.
     async fn get_secret_value(&self) -> Result<String, String> {
         let credentials = self

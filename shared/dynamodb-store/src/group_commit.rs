@@ -14,8 +14,12 @@
 //!   submission is told its own: a failed condition (`ConditionFailed`), a conflict with
 //!   another writer (`Conflict`: its caller retries with jitter, as for a transaction of
 //!   its own), and those that only fell with the others go again in the next call;
-//! - anything else (a network error, a validation error, reasons missing): each
-//!   submission is sent again on its own, so one bad submission never fails another.
+//! - no answer at all (a timeout, a connection lost): the same call again with the same
+//!   `ClientRequestToken`, so a call applied whose answer was lost is not applied twice;
+//! - anything else (a validation error, reasons missing, still no answer): each
+//!   submission is sent again on its own, so one bad submission never fails another (one
+//!   applied after all then finds its condition failed, and its caller reads the file, as
+//!   after any ambiguous write).
 //!
 //! Two submissions touching the same item never share a call (DynamoDB refuses a
 //! transaction with two actions on one item). The calls are made by spawned tasks: a
@@ -33,6 +37,9 @@ use tokio::sync::oneshot;
 
 /// DynamoDB's limit of actions in one `TransactWriteItems`.
 pub(crate) const MAX_ACTIONS: usize = 100;
+
+/// Attempts of a shared call that got no answer at all, with the same idempotency token.
+const UNKNOWN_OUTCOME_RETRIES: u32 = 3;
 
 /// An item's key (`pk`, `sk`), to keep two actions on one item out of a call.
 type ItemKey = (String, String);
@@ -157,13 +164,31 @@ impl GroupCommit {
             .iter()
             .flat_map(|submission| submission.items.iter().cloned())
             .collect();
-        let result = client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        // One token for the call and its retries: if an attempt was applied but its answer
+        // lost, DynamoDB answers the retry with success instead of applying it twice (or
+        // failing its conditions on our own writes).
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let mut result = Ok(());
+        for attempt in 0..UNKNOWN_OUTCOME_RETRIES {
+            result = client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await
+                .map(|_| ());
+            match &result {
+                Err(SdkError::ServiceError(_)) | Ok(_) => break,
+                // No answer (a timeout, a connection lost): the same call again.
+                Err(error) => tracing::warn!(
+                    attempt,
+                    error = %aws_sdk_dynamodb::error::DisplayErrorContext(error),
+                    "a shared transaction call got no answer; sending it again, same token"
+                ),
+            }
+        }
         let error = match result {
-            Ok(_) => {
+            Ok(()) => {
                 for submission in batch {
                     let _ = submission.reply.send(Ok(Attempt::Committed));
                 }
@@ -172,9 +197,13 @@ impl GroupCommit {
             Err(error) => error,
         };
         let Some(reasons) = reasons_per_action(&error) else {
-            // No per-action answer: each goes on its own, for its own answer.
+            // No per-action answer (refused as a whole, or never answered): each goes on
+            // its own, for its own answer; one that was applied after all finds its
+            // condition failed, and its caller reads the file, as after any ambiguous
+            // write.
             tracing::warn!(
                 submissions = batch.len(),
+                error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
                 "a shared transaction call failed without per-action reasons; sending each on its own"
             );
             send_each(client, batch).await;
