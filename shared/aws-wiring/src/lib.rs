@@ -7,6 +7,7 @@ mod http_client;
 mod lambda_config;
 mod presign;
 mod secrets;
+mod signing;
 
 pub use adapters::{CoreAdapters, CoreConfig};
 pub use aws_types::SdkConfig;

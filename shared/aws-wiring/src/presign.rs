@@ -9,14 +9,13 @@
 //! `tests/tests/system/quitus_upload.rs` compares the two at the same instant, for a key
 //! with spaces and accents, path-style and virtual-hosted.
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use crate::signing::SigningContext;
 use aws_sigv4::http_request::{
     PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
     UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_types::SdkConfig;
-use aws_types::service_config::ServiceConfigKey;
 use oncall_domain::ports::PresignedUpload;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::{Duration, SystemTime};
@@ -37,24 +36,11 @@ const QUERY_VALUE: &AsciiSet = &KEY_PATH.add(b'/');
 const PDF: &str = "application/pdf";
 
 /// Signs uploads to one bucket.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct S3UploadSigner {
     bucket: String,
-    region: String,
-    credentials: SharedCredentialsProvider,
-    /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (the emulators), without a trailing `/`.
-    endpoint: Option<String>,
+    signing: SigningContext,
     force_path_style: bool,
-}
-
-impl std::fmt::Debug for S3UploadSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3UploadSigner")
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
 }
 
 impl S3UploadSigner {
@@ -62,27 +48,9 @@ impl S3UploadSigner {
     /// override if it has one; `force_path_style` puts the bucket in the path (the
     /// emulators) instead of the host name.
     pub fn new(sdk: &SdkConfig, bucket: &str, force_path_style: bool) -> Result<Self, String> {
-        let region = sdk
-            .region()
-            .ok_or("no AWS region to sign uploads for")?
-            .to_string();
-        let credentials = sdk
-            .credentials_provider()
-            .ok_or("no AWS credentials to sign uploads with")?;
-        let endpoint = ServiceConfigKey::builder()
-            .service_id("S3")
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .ok()
-            .and_then(|key| sdk.service_config()?.load_config(key))
-            .or_else(|| sdk.endpoint_url().map(str::to_string))
-            .map(|url| url.trim_end_matches('/').to_string());
         Ok(Self {
             bucket: bucket.to_string(),
-            region,
-            credentials,
-            endpoint,
+            signing: SigningContext::of(sdk, "S3", "to sign uploads with")?,
             force_path_style,
         })
     }
@@ -93,7 +61,7 @@ impl S3UploadSigner {
         let bucket = &self.bucket;
         // A bucket name with dots is not a valid TLS host label: path-style, as the SDK.
         let path_style = self.force_path_style || bucket.contains('.');
-        Ok(match &self.endpoint {
+        Ok(match &self.signing.endpoint_override {
             Some(endpoint) if path_style => format!("{endpoint}/{bucket}/{key}"),
             Some(endpoint) => {
                 let (scheme, host) = endpoint
@@ -102,12 +70,8 @@ impl S3UploadSigner {
                 format!("{scheme}://{bucket}.{host}/{key}")
             }
             None => {
-                let region = &self.region;
-                let suffix = if region.starts_with("cn-") {
-                    "amazonaws.com.cn"
-                } else {
-                    "amazonaws.com"
-                };
+                let region = &self.signing.region;
+                let suffix = self.signing.dns_suffix();
                 if path_style {
                     format!("https://s3.{region}.{suffix}/{bucket}/{key}")
                 } else {
@@ -126,12 +90,7 @@ impl S3UploadSigner {
         lifetime: Duration,
         at: SystemTime,
     ) -> Result<PresignedUpload, String> {
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("no AWS credentials to sign the upload: {e}"))?;
-        let identity = credentials.into();
+        let identity = self.signing.identity("to sign the upload").await?;
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(lifetime);
@@ -140,7 +99,7 @@ impl S3UploadSigner {
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.region)
+            .region(&self.signing.region)
             .name("s3")
             .time(at)
             .settings(settings)

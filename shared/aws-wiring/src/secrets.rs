@@ -9,11 +9,10 @@
 //! `secretsmanager.GetSecretValue` JSON operation); the signing is the SDK's own SigV4
 //! crate (`aws-sigv4`), with the credentials and region of the function's `SdkConfig`.
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use crate::signing::SigningContext;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_types::SdkConfig;
-use aws_types::service_config::ServiceConfigKey;
 use std::time::SystemTime;
 
 /// Secrets Manager's name for the `AWS_ENDPOINT_URL_SECRETS_MANAGER` override, as the SDK
@@ -23,21 +22,12 @@ const SIGNING_NAME: &str = "secretsmanager";
 
 /// Intent's client secret in AWS Secrets Manager: read when the Intent client first needs
 /// a token, and again when Intent answers `invalid_client` (after a rotation).
+#[derive(Debug)]
 pub struct SecretsManagerSecret {
     http: reqwest::Client,
     endpoint: String,
-    region: String,
-    credentials: SharedCredentialsProvider,
+    signing: SigningContext,
     secret_id: String,
-}
-
-impl std::fmt::Debug for SecretsManagerSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretsManagerSecret")
-            .field("endpoint", &self.endpoint)
-            .field("secret_id", &self.secret_id)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SecretsManagerSecret {
@@ -45,33 +35,19 @@ impl SecretsManagerSecret {
     /// Secrets Manager's endpoint for that region or the `AWS_ENDPOINT_URL_SECRETS_MANAGER`
     /// / `AWS_ENDPOINT_URL` override `sdk` carries (the emulators).
     pub fn new(sdk: &SdkConfig, secret_id: impl Into<String>) -> Result<Self, String> {
-        let region = sdk
-            .region()
-            .ok_or("no AWS region to read the secret in")?
-            .to_string();
-        let credentials = sdk
-            .credentials_provider()
-            .ok_or("no AWS credentials to read the secret with")?;
-        let overridden = ServiceConfigKey::builder()
-            .service_id(SERVICE_ID)
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .ok()
-            .and_then(|key| sdk.service_config()?.load_config(key))
-            .or_else(|| sdk.endpoint_url().map(str::to_string));
-        let endpoint = match overridden {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None if region.starts_with("cn-") => {
-                format!("https://secretsmanager.{region}.amazonaws.com.cn")
-            }
-            None => format!("https://secretsmanager.{region}.amazonaws.com"),
+        let signing = SigningContext::of(sdk, SERVICE_ID, "to read the secret with")?;
+        let endpoint = match &signing.endpoint_override {
+            Some(url) => url.clone(),
+            None => format!(
+                "https://secretsmanager.{}.{}",
+                signing.region,
+                signing.dns_suffix()
+            ),
         };
         Ok(Self {
             http: crate::http_client::aws_reqwest_client()?,
             endpoint: format!("{endpoint}/"),
-            region,
-            credentials,
+            signing,
             secret_id: secret_id.into(),
         })
     }
@@ -80,15 +56,10 @@ impl SecretsManagerSecret {
     /// the secret's text, trimmed. Errors name the secret and
     /// the failure, never a value.
     async fn get_secret_value(&self) -> Result<String, String> {
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("no AWS credentials to read the secret: {e}"))?;
-        let identity = credentials.into();
+        let identity = self.signing.identity("to read the secret").await?;
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.region)
+            .region(&self.signing.region)
             .name(SIGNING_NAME)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
