@@ -32,6 +32,9 @@ const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC
 /// A query parameter's value: everything but the unreserved characters escaped.
 const QUERY_VALUE: &AsciiSet = &KEY_PATH.add(b'/');
 
+/// SigV4's limit for a presigned URL.
+const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The content type every upload must declare (part of the signature).
 const PDF: &str = "application/pdf";
 
@@ -90,6 +93,12 @@ impl S3UploadSigner {
         lifetime: Duration,
         at: SystemTime,
     ) -> Result<PresignedUpload, String> {
+        if lifetime > MAX_LIFETIME {
+            return Err(format!(
+                "an upload URL is valid at most 7 days, not {} s",
+                lifetime.as_secs()
+            ));
+        }
         let identity = self.signing.identity("to sign the upload").await?;
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
@@ -134,5 +143,47 @@ impl S3UploadSigner {
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_types::region::Region;
+
+    fn signer() -> S3UploadSigner {
+        let sdk = SdkConfig::builder()
+            .region(Region::new("eu-west-3"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIA", "secret", None, None, "test",
+            )))
+            .build();
+        S3UploadSigner::new(&sdk, "documents", false).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_upload_url_is_valid_seven_days_at_most() {
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let signed = signer()
+            .presign_put("quitus/a.pdf", 10, week, SystemTime::now())
+            .await
+            .unwrap();
+        assert!(
+            signed.url.contains("X-Amz-Expires=604800"),
+            "{}",
+            signed.url
+        );
+        let error = signer()
+            .presign_put(
+                "quitus/a.pdf",
+                10,
+                week + Duration::from_secs(1),
+                SystemTime::now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(error.contains("7 days"), "{error}");
     }
 }

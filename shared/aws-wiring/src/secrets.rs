@@ -20,6 +20,26 @@ use std::time::SystemTime;
 const SERVICE_ID: &str = "Secrets Manager";
 const SIGNING_NAME: &str = "secretsmanager";
 
+/// Calls made for one read, at most.
+const ATTEMPTS: u32 = 3;
+/// One call's limit, so a stalled connection does not hold a request for long.
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why one call did not give the secret, and whether another may.
+struct Failure {
+    message: String,
+    transient: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            transient: false,
+        }
+    }
+}
+
 /// Intent's client secret in AWS Secrets Manager: read when the Intent client first needs
 /// a token, and again when Intent answers `invalid_client` (after a rotation).
 #[derive(Debug)]
@@ -52,10 +72,28 @@ impl SecretsManagerSecret {
         })
     }
 
+    /// The secret's text, trimmed: up to [`ATTEMPTS`] signed `GetSecretValue` calls, again
+    /// only after no answer, a 5xx or a throttling (as the SDK client retried). Errors name
+    /// the secret and the failure, never a value.
+    async fn get_secret_value(&self) -> Result<String, String> {
+        let mut attempt = 1;
+        loop {
+            match self.get_secret_value_once().await {
+                Ok(secret) => return Ok(secret),
+                Err(Failure { message, transient }) if transient && attempt < ATTEMPTS => {
+                    tracing::warn!(attempt, error = %message, "reading the secret failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(failure) => return Err(failure.message),
+            }
+        }
+    }
+
     /// One signed `GetSecretValue` (on a reqwest client of its own, built with the adapter);
     /// the secret's text, trimmed. Errors name the secret and
     /// the failure, never a value.
-    async fn get_secret_value(&self) -> Result<String, String> {
+    async fn get_secret_value_once(&self) -> Result<String, Failure> {
         let identity = self.signing.identity("to read the secret").await?;
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -85,18 +123,25 @@ impl SecretsManagerSecret {
         for (name, value) in headers.iter().copied().chain(instructions.headers()) {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| {
-            format!(
-                "Secrets Manager could not be reached for {}: {e}",
-                self.secret_id
-            )
-        })?;
+        let response = request
+            .timeout(ATTEMPT_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| Failure {
+                message: format!(
+                    "Secrets Manager could not be reached for {}: {e}",
+                    self.secret_id
+                ),
+                transient: true,
+            })?;
         let status = response.status();
-        let answer: serde_json::Value = response.json().await.map_err(|e| {
-            format!(
+        let transient = status.is_server_error() || status.as_u16() == 429;
+        let answer: serde_json::Value = response.json().await.map_err(|e| Failure {
+            message: format!(
                 "Secrets Manager's answer for {} is unreadable ({status}): {e}",
                 self.secret_id
-            )
+            ),
+            transient,
         })?;
         if !status.is_success() {
             let kind = answer["__type"].as_str().unwrap_or("unknown error");
@@ -105,16 +150,19 @@ impl SecretsManagerSecret {
                 .as_str()
                 .or(answer["Message"].as_str())
                 .unwrap_or_default();
-            return Err(format!(
-                "Secrets Manager refused to read {} ({status}): {kind}: {message}",
-                self.secret_id
-            ));
+            return Err(Failure {
+                message: format!(
+                    "Secrets Manager refused to read {} ({status}): {kind}: {message}",
+                    self.secret_id
+                ),
+                transient: transient || kind.contains("Throttling"),
+            });
         }
         answer["SecretString"]
             .as_str()
             .map(|secret| secret.trim().to_string())
             .filter(|secret| !secret.is_empty())
-            .ok_or_else(|| format!("the secret {} holds no text value", self.secret_id))
+            .ok_or_else(|| format!("the secret {} holds no text value", self.secret_id).into())
     }
 }
 

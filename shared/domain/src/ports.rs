@@ -116,14 +116,15 @@ pub trait LoadFile: Send + Sync {
 }
 
 /// Reads several files at once (a batch of the on-call closer's stragglers), each as
-/// [`LoadFile::load_file`] reads it, in the order asked. A store that reads many items
-/// per call overrides it; the default reads them one by one.
+/// [`LoadFile::load_file`] reads it, in the order asked, each with its own outcome (one
+/// unreadable file does not keep the others from being read). A store that reads many
+/// items per call overrides it; the default reads them one by one.
 pub trait LoadFiles: LoadFile {
     fn load_files(
         &self,
         ids: &[FileId],
-    ) -> impl Future<Output = Result<Vec<Option<InterventionFile>>, StoreError>> + Send {
-        async move { futures_util::future::try_join_all(ids.iter().map(|id| self.load_file(id))).await }
+    ) -> impl Future<Output = Vec<Result<Option<InterventionFile>, StoreError>>> + Send {
+        futures_util::future::join_all(ids.iter().map(|id| self.load_file(id)))
     }
 }
 

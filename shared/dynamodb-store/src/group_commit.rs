@@ -130,12 +130,18 @@ impl GroupCommit {
 
     /// One sender: takes waiting submissions into calls until none is left.
     async fn send_while_waiting(&self, client: &Client) {
+        let mut slot = SenderSlot {
+            group: self,
+            given_back: false,
+        };
         loop {
             let batch = {
                 let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
                 let batch = take_batch(&mut queue.waiting);
                 if batch.is_empty() {
+                    // Under the lock that a new submission takes: none is left unsent.
                     queue.in_flight -= 1;
+                    slot.given_back = true;
                     return;
                 }
                 batch
@@ -178,13 +184,26 @@ impl GroupCommit {
                 .await
                 .map(|_| ());
             match &result {
-                Err(SdkError::ServiceError(_)) | Ok(_) => break,
-                // No answer (a timeout, a connection lost): the same call again.
-                Err(error) => tracing::warn!(
-                    attempt,
-                    error = %aws_sdk_dynamodb::error::DisplayErrorContext(error),
-                    "a shared transaction call got no answer; sending it again, same token"
-                ),
+                Err(SdkError::ServiceError(service))
+                    if !matches!(
+                        service.err(),
+                        TransactWriteItemsError::TransactionInProgressException(_)
+                    ) =>
+                {
+                    break;
+                }
+                Ok(_) => break,
+                // No answer (a timeout, a connection lost), or the same call still being
+                // applied: the same call again, same token, after a pause.
+                Err(error) => {
+                    tracing::warn!(
+                        attempt,
+                        error = %aws_sdk_dynamodb::error::DisplayErrorContext(error),
+                        "a shared transaction call got no answer; sending it again, same token"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(4)))
+                        .await;
+                }
             }
         }
         let error = match result {
@@ -211,6 +230,12 @@ impl GroupCommit {
         };
         if reasons.len() != batch.iter().map(|s| s.items.len()).sum::<usize>() {
             // Not the answer DynamoDB documents: each on its own as well.
+            send_each(client, batch).await;
+            return Vec::new();
+        }
+        if reasons.iter().all(|code| code == "None") {
+            // Cancelled with no action to blame: not an answer DynamoDB documents; rather
+            // than send the same call again forever, each on its own.
             send_each(client, batch).await;
             return Vec::new();
         }
@@ -243,6 +268,22 @@ async fn send_each(client: &Client, batch: Vec<Submission>) {
     }
 }
 
+/// A sender's place among the `max_in_flight`, given back even if its task is dropped
+/// mid-call (a panic, a runtime shutting down), so later submissions still find one.
+struct SenderSlot<'a> {
+    group: &'a GroupCommit,
+    given_back: bool,
+}
+
+impl Drop for SenderSlot<'_> {
+    fn drop(&mut self) {
+        if !self.given_back {
+            let mut queue = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.in_flight -= 1;
+        }
+    }
+}
+
 /// Takes the submissions that fit in one call, in order, skipping (and leaving waiting)
 /// those that touch an item already in it.
 fn take_batch(waiting: &mut VecDeque<Submission>) -> Vec<Submission> {
@@ -251,6 +292,11 @@ fn take_batch(waiting: &mut VecDeque<Submission>) -> Vec<Submission> {
     let mut keys: HashSet<ItemKey> = HashSet::new();
     let mut left = VecDeque::new();
     while let Some(submission) = waiting.pop_front() {
+        if submission.reply.is_closed() {
+            // Its caller stopped waiting (a run cut off at its deadline): it decided what
+            // an unknown outcome means; nothing is written on its behalf later.
+            continue;
+        }
         let fits = actions + submission.items.len() <= MAX_ACTIONS
             && submission.keys.iter().all(|key| !keys.contains(key));
         if fits {
@@ -342,13 +388,28 @@ mod tests {
         TransactWriteItem::builder().update(update).build()
     }
 
+    /// A submission whose caller waits for its answer (forever: the receiver is leaked).
     fn submission(items: Vec<TransactWriteItem>) -> Submission {
         let keys = items.iter().map(|item| key_of(item).unwrap()).collect();
-        Submission {
-            items,
+        let (reply, answer) = oneshot::channel();
+        std::mem::forget(answer);
+        Submission { items, keys, reply }
+    }
+
+    #[test]
+    fn a_submission_its_caller_stopped_waiting_for_is_not_sent() {
+        let keys = vec![("FILE#gone".to_string(), "FILE".to_string())];
+        let abandoned = Submission {
+            items: vec![update("FILE#gone", "FILE")],
             keys,
             reply: oneshot::channel().0,
-        }
+        };
+        let mut waiting =
+            VecDeque::from([abandoned, submission(vec![update("FILE#kept", "FILE")])]);
+        let batch = take_batch(&mut waiting);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].keys[0].0, "FILE#kept");
+        assert!(waiting.is_empty());
     }
 
     #[test]

@@ -418,7 +418,7 @@ impl LoadFiles for DynamoDbStore {
     async fn load_files(
         &self,
         ids: &[FileId],
-    ) -> Result<Vec<Option<InterventionFile>>, StoreError> {
+    ) -> Vec<Result<Option<InterventionFile>, StoreError>> {
         let mut found: HashMap<(String, String), Item> = HashMap::new();
         for chunk in ids.chunks(KEYS_PER_BATCH_GET / 2) {
             let keys = chunk
@@ -429,13 +429,15 @@ impl LoadFiles for DynamoDbStore {
                         .map(|sk| HashMap::from([("pk".to_string(), s(&pk)), ("sk".into(), s(sk))]))
                 })
                 .collect();
-            self.batch_get(keys, &mut found).await?;
+            if let Err(error) = self.batch_get(keys, &mut found).await {
+                return ids.iter().map(|_| Err(error.clone())).collect();
+            }
         }
         let mut files = Vec::with_capacity(ids.len());
         for id in ids {
             let pk = file_pk(id);
             let Some(file) = found.get(&(pk.clone(), FILE_SK.to_string())) else {
-                files.push(None);
+                files.push(Ok(None));
                 continue;
             };
             let opening = found.get(&(pk, event_sk(1)));
@@ -446,12 +448,12 @@ impl LoadFiles for DynamoDbStore {
                 && !file.contains_key("hasDocuments");
             files.push(match opening {
                 Some(opening) if only_its_opening => {
-                    file_from_items(id, &[file.clone(), opening.clone()])?
+                    file_from_items(id, &[file.clone(), opening.clone()])
                 }
-                _ => self.load_file(id).await?,
+                _ => self.load_file(id).await,
             });
         }
-        Ok(files)
+        files
     }
 }
 

@@ -308,11 +308,11 @@ async fn stragglers_are_read_fifty_to_a_call() {
     }
     log.clear();
     let ids: Vec<FileId> = files.iter().map(NewFile::id).collect();
-    let loaded = store.load_files(&ids).await.unwrap();
+    let loaded = store.load_files(&ids).await;
     assert_eq!(log.calls(), ["BatchGetItem"; 3]);
     for (file, loaded) in files.iter().zip(&loaded) {
-        let loaded = loaded.as_ref().unwrap();
+        let loaded = loaded.as_ref().unwrap().as_ref().unwrap();
         assert_eq!(loaded.id, file.id());
-        assert_eq!(loaded.events, [file.opening.clone()]);
+        assert_eq!(loaded.events, std::slice::from_ref(&file.opening));
     }
 }

@@ -182,17 +182,11 @@ async fn load_batch<S: LoadFiles>(
     deadline: Deadline,
 ) -> Vec<(FileId, Result<Option<InterventionFile>, StoreError>)> {
     let loaded = if deadline.reached() {
-        Ok(vec![None; batch.len()])
+        vec![Ok(None); batch.len()]
     } else {
         store.load_files(&batch).await
     };
-    match loaded {
-        Ok(files) => batch.into_iter().zip(files.into_iter().map(Ok)).collect(),
-        Err(error) => batch
-            .into_iter()
-            .map(|id| (id, Err(error.clone())))
-            .collect(),
-    }
+    batch.into_iter().zip(loaded).collect()
 }
 
 /// Closes one file.
