@@ -963,10 +963,7 @@ impl Bridge {
                 SOURCE,
             ),
             clock: oncall_domain::ports::SystemClock,
-            uploads: <partner_lambda::BucketUploads as partner_lambda::FunctionUploads>::new(
-                &self.sdk,
-                &function_config_of(self),
-            ),
+            uploads: partner_lambda::BucketUploads::new(&self.sdk, &function_config_of(self)),
             partners: partners(),
             closure: ClosurePolicy::default(),
             upload_policy: oncall_domain::uploads::UploadPolicy::default(),

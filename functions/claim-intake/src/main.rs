@@ -1,6 +1,6 @@
-use partner_lambda::{NoUploads, Route};
+use partner_lambda::Route;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    partner_lambda::run::<NoUploads>(&[Route::OpenIntervention, Route::GetIntervention]).await
+    partner_lambda::run(&[Route::OpenIntervention, Route::GetIntervention]).await
 }

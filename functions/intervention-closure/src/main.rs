@@ -1,7 +1,6 @@
-use partner_lambda::{BucketUploads, Route};
+use partner_lambda::Route;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    partner_lambda::run::<BucketUploads>(&[Route::CloseIntervention, Route::RequestDocumentUpload])
-        .await
+    partner_lambda::run(&[Route::CloseIntervention, Route::RequestDocumentUpload]).await
 }

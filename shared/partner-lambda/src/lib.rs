@@ -20,10 +20,13 @@ use std::sync::Arc;
 use telemetry::intent::MeteredIntent;
 use telemetry::metrics::{Invocation, Metrics, MetricsSink, Unit};
 
-/// The partner API as a function serves it; `U` signs partners' uploads (`BucketUploads`
-/// where the upload route is served, `NoUploads` elsewhere).
-pub type LambdaPartnerApi<U = BucketUploads> =
-    PartnerApi<DynamoDbStore, MeteredIntent<IntentClient>, EventBridgePublisher, SystemClock, U>;
+pub type LambdaPartnerApi = PartnerApi<
+    DynamoDbStore,
+    MeteredIntent<IntentClient>,
+    EventBridgePublisher,
+    SystemClock,
+    BucketUploads,
+>;
 
 /// Claims by `Outcome` (`created`, `replayed`, `conflict`, `rejected`, `error`): one per
 /// `POST /interventions`.
@@ -64,47 +67,14 @@ impl FunctionConfig {
     }
 }
 
-/// How a function signs partners' uploads, built once per execution environment.
-pub trait FunctionUploads: PresignUpload + Sized + 'static {
-    /// Whether it signs anything (a function serving the upload route needs one that does).
-    const SIGNS: bool;
-
-    fn new(sdk: &aws_wiring::SdkConfig, config: &FunctionConfig) -> Self;
-}
-
-/// For a function that serves no upload route (claim-intake): it signs nothing, and links
-/// no signer.
-pub struct NoUploads;
-
-impl FunctionUploads for NoUploads {
-    const SIGNS: bool = false;
-
-    fn new(_sdk: &aws_wiring::SdkConfig, _config: &FunctionConfig) -> Self {
-        NoUploads
-    }
-}
-
-impl PresignUpload for NoUploads {
-    async fn presign_upload(
-        &self,
-        _key: &str,
-        _size: u64,
-        _lifetime: std::time::Duration,
-    ) -> Result<PresignedUpload, String> {
-        Err("this function does not sign uploads (intervention-closure does)".into())
-    }
-}
-
 /// Partners' uploads, signed for the documents bucket (local work: no request, no S3
 /// client; see `aws_wiring::S3UploadSigner`).
 pub struct BucketUploads {
     signer: Result<S3UploadSigner, String>,
 }
 
-impl FunctionUploads for BucketUploads {
-    const SIGNS: bool = true;
-
-    fn new(sdk: &aws_wiring::SdkConfig, config: &FunctionConfig) -> Self {
+impl BucketUploads {
+    pub fn new(sdk: &aws_wiring::SdkConfig, config: &FunctionConfig) -> Self {
         let signer = match &config.documents_bucket {
             Some(bucket) => S3UploadSigner::new(sdk, bucket, config.s3_force_path_style),
             None => Err("DOCUMENTS_BUCKET is not set for this function".into()),
@@ -151,15 +121,7 @@ pub fn build_api(
     sdk: &aws_wiring::SdkConfig,
     config: FunctionConfig,
 ) -> Result<LambdaPartnerApi, Error> {
-    build_api_with(sdk, config)
-}
-
-/// [`build_api`], with `U` signing the uploads.
-pub fn build_api_with<U: FunctionUploads>(
-    sdk: &aws_wiring::SdkConfig,
-    config: FunctionConfig,
-) -> Result<LambdaPartnerApi<U>, Error> {
-    let uploads = U::new(sdk, &config);
+    let uploads = BucketUploads::new(sdk, &config);
     let CoreAdapters {
         store,
         intent,
@@ -178,29 +140,21 @@ pub fn build_api_with<U: FunctionUploads>(
 }
 
 /// A function's whole `main`: JSON tracing, configuration, clients, then the runtime loop
-/// serving `routes` of the partner API's router, uploads signed by `U`.
-pub async fn run<U: FunctionUploads + Send + Sync>(routes: &'static [Route]) -> Result<(), Error> {
+/// serving `routes` of the partner API's router.
+pub async fn run(routes: &'static [Route]) -> Result<(), Error> {
     telemetry::init_tracing();
     let config = FunctionConfig::from_settings(&Settings::from_process())?;
-    if routes.contains(&Route::RequestDocumentUpload) && !U::SIGNS {
-        return Err(
-            "this function serves the upload route but was built without an uploads signer".into(),
-        );
-    }
     if routes.contains(&Route::RequestDocumentUpload) && config.documents_bucket.is_none() {
         return Err("DOCUMENTS_BUCKET must name the documents bucket: this function signs partners' uploads".into());
     }
     let sdk = aws_wiring::lambda_aws_config()?;
-    let api = build_api_with::<U>(&sdk, config)?;
+    let api = build_api(&sdk, config)?;
     lambda_http::run(router(Arc::new(api), routes)).await
 }
 
 /// The partner API's router as a Lambda function serves it: callers identified by API
 /// Gateway's JWT authorizer, metrics on standard output.
-pub fn router<U: PresignUpload + 'static>(
-    api: Arc<LambdaPartnerApi<U>>,
-    routes: &[Route],
-) -> axum::Router {
+pub fn router(api: Arc<LambdaPartnerApi>, routes: &[Route]) -> axum::Router {
     router_with_metrics(api, routes, MetricsSink::stdout())
 }
 
@@ -209,8 +163,8 @@ pub fn router<U: PresignUpload + 'static>(
 /// claim or a closure is counted by outcome, with the Lambda request and X-Ray trace ids.
 /// (Lambda's runtime puts the same ids on every log line, from the span it opens around
 /// the invocation.)
-pub fn router_with_metrics<U: PresignUpload + 'static>(
-    api: Arc<LambdaPartnerApi<U>>,
+pub fn router_with_metrics(
+    api: Arc<LambdaPartnerApi>,
     routes: &[Route],
     metrics: MetricsSink,
 ) -> axum::Router {

@@ -110,23 +110,9 @@ pub async fn check_store<S: FullStore>(store: &S) {
 /// `load_files` answers, in order, what `load_file` answers for each: a file with its
 /// opening only, a closed one, one that does not exist.
 async fn many_files_read_at_once_are_read_as_each_alone<S: FullStore>(store: &S) {
-    let open = new_file(&reference());
-    let closed_reference = reference();
-    let closed = new_file(&closed_reference);
+    let (open, closed) =
+        given_an_open_and_a_closed_file(store, now() + SignedDuration::from_hours(24)).await;
     let missing = FileId::new(&reference(), "contract1");
-    store.open_file(&open, &[]).await.unwrap();
-    store.open_file(&closed, &[]).await.unwrap();
-    store
-        .close_file(
-            &closed.id(),
-            1,
-            &closing(&closed_reference, 2),
-            Outcome::Done,
-            now() + SignedDuration::from_hours(24),
-            &[],
-        )
-        .await
-        .unwrap();
     let ids = [closed.id(), missing.clone(), open.id()];
     let together = store.load_files(&ids).await;
     let mut alone = Vec::new();
@@ -481,23 +467,32 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
     );
 }
 
-async fn open_and_pending_listings<S: FullStore>(store: &S) {
+/// Two new files, the second closed (done) expiring at `expires_at`.
+async fn given_an_open_and_a_closed_file<S: FullStore>(
+    store: &S,
+    expires_at: Timestamp,
+) -> (NewFile, NewFile) {
     let open = new_file(&reference());
-    let closed_ref = reference();
-    let closed = new_file(&closed_ref);
+    let closed_reference = reference();
+    let closed = new_file(&closed_reference);
     store.open_file(&open, &[]).await.unwrap();
     store.open_file(&closed, &[]).await.unwrap();
     store
         .close_file(
             &closed.id(),
             1,
-            &closing(&closed_ref, 2),
+            &closing(&closed_reference, 2),
             Outcome::Done,
-            now(),
+            expires_at,
             &[],
         )
         .await
         .unwrap();
+    (open, closed)
+}
+
+async fn open_and_pending_listings<S: FullStore>(store: &S) {
+    let (open, closed) = given_an_open_and_a_closed_file(store, now()).await;
     // The seed's eventDate is 2020-03-06T10:45:23 Paris.
     let before_opening: Timestamp = "2020-03-06T09:00:00Z".parse().unwrap();
     let listed = store.open_files_opened_before(now()).await.unwrap();
