@@ -315,6 +315,7 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$mport
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$dport
 export DYNAMODB_ENDPOINT=http://127.0.0.1:$dport
 export MOTO_ENDPOINT=http://127.0.0.1:$mport
+export MOTO_SERVER=${ONCALL_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/oncall-bridge-tools}/venv/bin/moto_server
 EOF
 }
 

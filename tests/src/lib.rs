@@ -937,6 +937,58 @@ impl aws_sdk_dynamodb::config::Intercept for CallLog {
     }
 }
 
+/// A plain HTTP proxy on loopback in front of `upstream` (moto), logging each request it
+/// passes on by its `X-Amz-Target` into a [`CallLog`]: the round trips of calls made
+/// without an SDK client (PutEvents signed by hand). Serves until the test's runtime ends.
+pub struct CountingProxy;
+
+impl CountingProxy {
+    /// Starts the proxy; its base URL.
+    pub fn start(upstream: String, log: CallLog) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let http = reqwest::Client::new();
+        let forward = move |request: axum::extract::Request| {
+            let (http, upstream, log) = (http.clone(), upstream.clone(), log.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let target = parts
+                    .headers
+                    .get("x-amz-target")
+                    .and_then(|target| target.to_str().ok())
+                    .map(|target| target.rsplit('.').next().unwrap_or(target).to_string())
+                    .unwrap_or_else(|| parts.method.to_string());
+                log.0.lock().unwrap().push(target);
+                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut headers = parts.headers.clone();
+                headers.remove(http::header::HOST);
+                let answer = http
+                    .request(parts.method, format!("{upstream}{path}"))
+                    .headers(headers)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status();
+                let headers = answer.headers().clone();
+                let body = answer.bytes().await.unwrap();
+                let mut response = axum::response::Response::new(axum::body::Body::from(body));
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                response
+            }
+        };
+        let app = axum::Router::new().fallback(forward);
+        tokio::spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+        url
+    }
+}
+
 impl Bridge {
     /// The partner API as `build_api` wires it on this bridge's table, bus and simulator,
     /// with every DynamoDB and EventBridge call logged.
@@ -947,21 +999,27 @@ impl Bridge {
                 .interceptor(log.clone())
                 .build(),
         );
-        let eventbridge = aws_sdk_eventbridge::Client::from_conf(
-            aws_sdk_eventbridge::config::Builder::from(&self.sdk)
-                .interceptor(log.clone())
-                .build(),
-        );
+        // PutEvents is signed by hand (no SDK client, no interceptor): counted by a proxy
+        // in front of moto, into the same log.
+        let proxy = CountingProxy::start(endpoints().1, log.clone());
+        let bus_sdk = aws_wiring::SdkConfig::builder()
+            .region(self.sdk.region().cloned())
+            .credentials_provider(self.sdk.credentials_provider().unwrap())
+            .endpoint_url(proxy)
+            .build();
+        let events = aws_wiring::event_publisher(
+            &bus_sdk,
+            &aws_wiring::aws_reqwest_client().unwrap(),
+            self.tap.bus_name.clone(),
+            SOURCE,
+        )
+        .unwrap();
         let api = partner_api::PartnerApi {
             store: dynamodb_store::DynamoDbStore::new(dynamodb, self.table.clone()),
             intent: telemetry::intent::MeteredIntent::new(
                 intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
             ),
-            events: eventbridge_publisher::EventBridgePublisher::new(
-                eventbridge,
-                self.tap.bus_name.clone(),
-                SOURCE,
-            ),
+            events,
             clock: oncall_domain::ports::SystemClock,
             uploads: partner_lambda::BucketUploads::new(&self.sdk, &function_config_of(self)),
             partners: partners(),

@@ -62,17 +62,17 @@ impl ForwarderConfig {
 impl DocumentForwarder {
     /// Built once per execution environment.
     pub fn new(sdk: &aws_wiring::SdkConfig, config: ForwarderConfig) -> Result<Self, Error> {
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(config.s3_force_path_style)
-            .build();
+        let core = CoreAdapters::new(sdk, config.core)?;
+        let objects = core.documents_reader(sdk, config.s3_force_path_style)?;
         let CoreAdapters {
             store,
             intent,
             events,
-        } = CoreAdapters::new(sdk, config.core)?;
+            ..
+        } = core;
         Ok(Self {
             store,
-            objects: S3Documents::new(aws_sdk_s3::Client::from_conf(s3)),
+            objects,
             intent: MeteredIntent::new(intent),
             events,
             clock: SystemClock,

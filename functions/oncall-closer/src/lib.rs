@@ -92,21 +92,21 @@ impl<C: Clock> CloserFunction<C> {
         config: CloserConfig,
         clock: C,
     ) -> Result<Self, Error> {
+        let core = CoreAdapters::new(sdk, config.core)?;
+        let objects = core.documents_reader(sdk, config.s3_force_path_style)?;
         let CoreAdapters {
             store,
             intent,
             events,
-        } = CoreAdapters::new(sdk, config.core)?;
+            ..
+        } = core;
         // The closer writes many files at once: their transactions share calls.
         let store = store.with_group_commit(GROUP_COMMIT_CALLS);
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(config.s3_force_path_style)
-            .build();
         Ok(Self {
             store,
             intent,
             events,
-            objects: S3Documents::new(aws_sdk_s3::Client::from_conf(s3)),
+            objects,
             clock,
             calendar: OnCallCalendar::new(config.calendar)?,
             documents: config.documents,

@@ -1,9 +1,12 @@
-//! The adapters every AWS function shares (the table, the bus, Intent), built once per
-//! execution environment from one `SdkConfig`.
+//! The adapters every AWS function shares (the table, the bus, Intent, and for the
+//! forwarder and the closer the documents bucket), built once per execution environment
+//! from one `SdkConfig`.
 
+use aws_signing::{AwsJsonService, S3Endpoint};
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
 use intent_client::{IntentClient, IntentConfig, IntentError};
+use s3_documents::S3Documents;
 
 /// Where the shared adapters point.
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct CoreAdapters {
     pub store: DynamoDbStore,
     pub intent: IntentClient,
     pub events: EventBridgePublisher,
+    /// The HTTP client of the calls signed by hand (the bus, S3 reads).
+    signed_calls: reqwest::Client,
 }
 
 impl CoreAdapters {
@@ -52,14 +57,55 @@ impl CoreAdapters {
             )?,
             None => IntentClient::new(config.intent)?,
         };
+        let signed_calls =
+            crate::http_client::aws_reqwest_client().map_err(IntentError::Protocol)?;
+        let events = event_publisher(
+            sdk,
+            &signed_calls,
+            config.event_bus_name,
+            config.event_source,
+        )
+        .map_err(IntentError::Protocol)?;
         Ok(Self {
             store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
             intent,
-            events: EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                config.event_bus_name,
-                config.event_source,
-            ),
+            events,
+            signed_calls,
         })
     }
+
+    /// The documents bucket's reader (the forwarder, the closer), on the bus's HTTP
+    /// client; `force_path_style` puts the bucket in the path (the emulators).
+    pub fn documents_reader(
+        &self,
+        sdk: &crate::SdkConfig,
+        force_path_style: bool,
+    ) -> Result<S3Documents, String> {
+        documents_reader(sdk, &self.signed_calls, force_path_style)
+    }
+}
+
+/// Domain events from `source` onto `bus_name`, in the region and with the credentials of
+/// `sdk`, `PutEvents` signed by hand on `http` ([`crate::aws_reqwest_client`]).
+pub fn event_publisher(
+    sdk: &crate::SdkConfig,
+    http: &reqwest::Client,
+    bus_name: impl Into<String>,
+    source: impl Into<String>,
+) -> Result<EventBridgePublisher, String> {
+    let eventbridge = AwsJsonService::new(sdk, http.clone(), aws_signing::EVENTBRIDGE)?;
+    Ok(EventBridgePublisher::new(eventbridge, bus_name, source))
+}
+
+/// The documents bucket's objects, read with requests signed by hand on `http`;
+/// `force_path_style` puts the bucket in the path (the emulators).
+pub fn documents_reader(
+    sdk: &crate::SdkConfig,
+    http: &reqwest::Client,
+    force_path_style: bool,
+) -> Result<S3Documents, String> {
+    Ok(S3Documents::new(
+        http.clone(),
+        S3Endpoint::new(sdk, force_path_style, "to read documents with")?,
+    ))
 }

@@ -31,7 +31,7 @@ pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
 /// A reqwest client for AWS calls, on the functions' TLS configuration. Built per caller,
 /// never shared through a global: a pool is tied to the runtime that opened its
 /// connections (the tests run many runtimes in one process).
-pub(crate) fn aws_reqwest_client() -> Result<reqwest::Client, String> {
+pub fn aws_reqwest_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(intent_client::tls_client_config()?)
         // AWS answers are read as they come (a 200 MB object is streamed): no total

@@ -7,10 +7,10 @@ mod http_client;
 mod lambda_config;
 mod presign;
 mod secrets;
-mod signing;
 
-pub use adapters::{CoreAdapters, CoreConfig};
+pub use adapters::{CoreAdapters, CoreConfig, documents_reader, event_publisher};
 pub use aws_types::SdkConfig;
+pub use http_client::aws_reqwest_client;
 pub use lambda_config::MissingLambdaEnvironment;
 pub use presign::S3UploadSigner;
 pub use secrets::SecretsManagerSecret;

@@ -9,7 +9,7 @@
 //! `tests/tests/system/quitus_upload.rs` compares the two at the same instant, for a key
 //! with spaces and accents, path-style and virtual-hosted.
 
-use crate::signing::SigningContext;
+use aws_signing::{S3Endpoint, query_value};
 use aws_sigv4::http_request::{
     PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -17,20 +17,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_types::SdkConfig;
 use oncall_domain::ports::PresignedUpload;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::{Duration, SystemTime};
-
-/// What S3 leaves unescaped in an object key's path: RFC 3986's unreserved characters and
-/// the `/` between segments.
-const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
-
-/// A query parameter's value: everything but the unreserved characters escaped.
-const QUERY_VALUE: &AsciiSet = &KEY_PATH.add(b'/');
 
 /// SigV4's limit for a presigned URL.
 const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -42,8 +29,7 @@ const PDF: &str = "application/pdf";
 #[derive(Clone, Debug)]
 pub struct S3UploadSigner {
     bucket: String,
-    signing: SigningContext,
-    force_path_style: bool,
+    s3: S3Endpoint,
 }
 
 impl S3UploadSigner {
@@ -53,34 +39,7 @@ impl S3UploadSigner {
     pub fn new(sdk: &SdkConfig, bucket: &str, force_path_style: bool) -> Result<Self, String> {
         Ok(Self {
             bucket: bucket.to_string(),
-            signing: SigningContext::of(sdk, "S3", "to sign uploads with")?,
-            force_path_style,
-        })
-    }
-
-    /// The object's URL, its key escaped as S3 expects.
-    fn object_url(&self, key: &str) -> Result<String, String> {
-        let key = utf8_percent_encode(key, KEY_PATH).to_string();
-        let bucket = &self.bucket;
-        // A bucket name with dots is not a valid TLS host label: path-style, as the SDK.
-        let path_style = self.force_path_style || bucket.contains('.');
-        Ok(match &self.signing.endpoint_override {
-            Some(endpoint) if path_style => format!("{endpoint}/{bucket}/{key}"),
-            Some(endpoint) => {
-                let (scheme, host) = endpoint
-                    .split_once("://")
-                    .ok_or_else(|| format!("the S3 endpoint {endpoint} has no scheme"))?;
-                format!("{scheme}://{bucket}.{host}/{key}")
-            }
-            None => {
-                let region = &self.signing.region;
-                let suffix = self.signing.dns_suffix();
-                if path_style {
-                    format!("https://s3.{region}.{suffix}/{bucket}/{key}")
-                } else {
-                    format!("https://{bucket}.s3.{region}.{suffix}/{key}")
-                }
-            }
+            s3: S3Endpoint::new(sdk, force_path_style, "to sign uploads with")?,
         })
     }
 
@@ -99,7 +58,8 @@ impl S3UploadSigner {
                 lifetime.as_secs()
             ));
         }
-        let identity = self.signing.identity("to sign the upload").await?;
+        let signing = self.s3.signing();
+        let identity = signing.identity("to sign the upload").await?;
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(lifetime);
@@ -108,14 +68,14 @@ impl S3UploadSigner {
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.signing.region)
+            .region(&signing.region)
             .name("s3")
             .time(at)
             .settings(settings)
             .build()
             .map_err(|e| format!("signing the upload: {e}"))?
             .into();
-        let url = format!("{}?x-id=PutObject", self.object_url(key)?);
+        let url = format!("{}?x-id=PutObject", self.s3.object_url(&self.bucket, key)?);
         let length = size.to_string();
         let headers = [("content-length", length.as_str()), ("content-type", PDF)];
         let signable = SignableRequest::new(
@@ -133,7 +93,7 @@ impl S3UploadSigner {
             signed.push('&');
             signed.push_str(name);
             signed.push('=');
-            signed.extend(utf8_percent_encode(value, QUERY_VALUE));
+            signed.push_str(&query_value(value));
         }
         Ok(PresignedUpload {
             method: "PUT".into(),

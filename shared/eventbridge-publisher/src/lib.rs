@@ -1,14 +1,14 @@
-//! Adapter: domain events onto an EventBridge bus.
+//! Adapter: domain events onto an EventBridge bus, with `PutEvents` signed by hand
+//! ([`aws_signing`]: no EventBridge SDK client to build at each cold start).
 //!
 //! `PutEvents` can succeed as a call while rejecting some entries (`FailedEntryCount` > 0,
 //! an `ErrorCode` on those entries, results in request order). Those entries, and only
 //! those, are sent again with jittered backoff, up to a bounded number of attempts.
 
-use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::error::DisplayErrorContext;
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_signing::AwsJsonService;
 use oncall_domain::DomainEvent;
 use oncall_domain::ports::{DomainEventError, PublishDomainEvents};
+use serde_json::{Value, json};
 use std::future::Future;
 use std::time::Duration;
 
@@ -16,32 +16,41 @@ use std::time::Duration;
 const MAX_ENTRIES_PER_CALL: usize = 10;
 /// PutEvents calls in flight at once for a large batch.
 const CONCURRENT_CALLS: usize = 8;
+/// One call's limit: a stalled connection is given up and the call sent again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct EventBridgePublisher {
-    client: Client,
+    eventbridge: AwsJsonService,
     bus_name: String,
     source: String,
     max_attempts: u32,
 }
 
 impl EventBridgePublisher {
-    pub fn new(client: Client, bus_name: impl Into<String>, source: impl Into<String>) -> Self {
+    /// Events from `source` onto `bus_name`, through `eventbridge` (built with
+    /// [`aws_signing::EVENTBRIDGE`]).
+    pub fn new(
+        eventbridge: AwsJsonService,
+        bus_name: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
         Self {
-            client,
+            eventbridge,
             bus_name: bus_name.into(),
             source: source.into(),
             max_attempts: 4,
         }
     }
 
-    fn entry(&self, event: &DomainEvent) -> PutEventsRequestEntry {
-        PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus_name)
-            .source(&self.source)
-            .detail_type(event.detail_type())
-            .detail(event.detail_json())
-            .build()
+    /// One `PutEventsRequestEntry`, as EventBridge's JSON protocol spells it.
+    fn entry(&self, event: &DomainEvent) -> Value {
+        json!({
+            "EventBusName": self.bus_name,
+            "Source": self.source,
+            "DetailType": event.detail_type(),
+            "Detail": event.detail_json(),
+        })
     }
 }
 
@@ -50,7 +59,7 @@ impl PublishDomainEvents for EventBridgePublisher {
         use futures_util::StreamExt;
         // Calls of ten entries, a few at once: ten thousand closures at the end of a
         // period are a thousand calls, not a thousand round trips in a row.
-        let batches: Vec<Vec<PutEventsRequestEntry>> = events
+        let batches: Vec<Vec<Value>> = events
             .chunks(MAX_ENTRIES_PER_CALL)
             .map(|chunk| chunk.iter().map(|e| self.entry(e)).collect())
             .collect();
@@ -80,23 +89,37 @@ impl PublishDomainEvents for EventBridgePublisher {
 
 impl EventBridgePublisher {
     /// One `PutEvents` call (at most ten entries), re-sending what it rejects.
-    async fn put_batch(&self, entries: Vec<PutEventsRequestEntry>) -> Result<(), DomainEventError> {
+    async fn put_batch(&self, entries: Vec<Value>) -> Result<(), DomainEventError> {
         put_with_retries(entries, self.max_attempts, |batch| async move {
-            let output = self
-                .client
-                .put_events()
-                .set_entries(Some(batch))
-                .send()
+            let body = json!({ "Entries": batch }).to_string();
+            let answer = self
+                .eventbridge
+                .call("PutEvents", body, ATTEMPT_TIMEOUT)
                 .await
-                .map_err(|e| DisplayErrorContext(e).to_string())?;
-            Ok(output
-                .entries()
-                .iter()
-                .map(|result| result.error_code().map(str::to_string))
-                .collect())
+                .map_err(|failure| failure.message)?;
+            Ok(entry_results(&answer))
         })
         .await
     }
+}
+
+/// Each entry's error code (`None`: accepted), in request order, from `PutEvents`'s
+/// answer. An answer without `Entries` gives none, so every entry counts as failed.
+fn entry_results(answer: &Value) -> Vec<Option<String>> {
+    answer["Entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|entry| {
+                    entry["ErrorCode"]
+                        .as_str()
+                        .filter(|code| !code.is_empty())
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Sends `entries` with `put`, which answers one optional error code per entry sent (in
@@ -159,6 +182,23 @@ where
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn put_events_answers_give_one_result_per_entry_in_order() {
+        let answer = serde_json::json!({
+            "FailedEntryCount": 1,
+            "Entries": [
+                {"EventId": "11710aed-b79e-4468-a20b-bb3c0c3b4860"},
+                {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"},
+                {"EventId": "d804d26a-88db-4b66-9eaf-9a11c708ae82"}
+            ]
+        });
+        assert_eq!(
+            entry_results(&answer),
+            [None, Some("InternalFailure".to_string()), None]
+        );
+        assert!(entry_results(&serde_json::json!({"FailedEntryCount": 0})).is_empty());
+    }
 
     #[tokio::test]
     async fn only_the_rejected_entries_are_sent_again() {

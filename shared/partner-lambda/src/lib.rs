@@ -126,6 +126,7 @@ pub fn build_api(
         store,
         intent,
         events,
+        ..
     } = CoreAdapters::new(sdk, config.core)?;
     Ok(PartnerApi {
         store,

@@ -17,3 +17,4 @@ mod quitus_upload;
 mod readme;
 mod round_trips;
 mod secrets;
+mod signatures;

@@ -23,7 +23,6 @@ mod settings;
 
 use clap::{ArgGroup, Parser, Subcommand};
 use dynamodb_store::DynamoDbStore;
-use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
 use local_bridge::events::JsonLinesEvents;
 use local_bridge::inbox::InboxObjects;
@@ -40,7 +39,6 @@ use oncall_domain::redrive::{
     OperatorStore, RedriveError, RedrivePorts, RedriveScope, failed_events, pending_events,
     redrive, sort_documents, view_file,
 };
-use s3_documents::S3Documents;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -462,20 +460,19 @@ async fn run_aws(cli: &Cli, env: &Lookup<'_>, out: &mut dyn Write, err: &mut dyn
     };
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let intent = settings::intent(env, Some(&sdk));
+    let signed_calls = match aws_wiring::aws_reqwest_client() {
+        Ok(http) => http,
+        Err(why) => return fail(err, EXIT_CONFIG, why),
+    };
     let events = settings::var(env, "EVENT_BUS_NAME")
-        .map(|bus| {
-            EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                bus,
-                settings::event_source(env),
-            )
-        })
-        .ok_or_else(|| "a redrive needs EVENT_BUS_NAME (the domain event bus)".to_string());
-    let objects = S3Documents::new(aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(path_style)
-            .build(),
-    ));
+        .ok_or_else(|| "a redrive needs EVENT_BUS_NAME (the domain event bus)".to_string())
+        .and_then(|bus| {
+            aws_wiring::event_publisher(&sdk, &signed_calls, bus, settings::event_source(env))
+        });
+    let objects = match aws_wiring::documents_reader(&sdk, &signed_calls, path_style) {
+        Ok(objects) => objects,
+        Err(why) => return fail(err, EXIT_CONFIG, why),
+    };
     let senders = match (&intent, &events) {
         (Ok(intent), Ok(events)) => Ok(Senders {
             intent,

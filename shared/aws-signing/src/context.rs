@@ -7,8 +7,9 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
 
+/// The region, credentials and endpoint override one hand-signed service is called with.
 #[derive(Clone)]
-pub(crate) struct SigningContext {
+pub struct SigningContext {
     pub region: String,
     credentials: SharedCredentialsProvider,
     /// Without a trailing `/`.

@@ -1,0 +1,34 @@
+//! AWS calls signed by hand with the SDK's own SigV4 crate (`aws-sigv4`), on the
+//! functions' HTTP client, for the services a function calls too simply to pay for an SDK
+//! client: EventBridge's `PutEvents`, Secrets Manager's `GetSecretValue`, S3's object
+//! reads and upload URLs.
+//!
+//! Why: every SDK client's construction parses the AWS partitions document for its
+//! endpoint resolver (about 0.88 million instructions, callgrind, a quarter of a
+//! function's start), and each client links its own operation code, endpoint rules and
+//! (S3) checksum machinery. These calls are few and stable; DynamoDB, with its many
+//! operations and transactions, keeps its SDK client.
+//!
+//! What each call takes from the function's `SdkConfig` is in [`SigningContext`]: its
+//! region, its credentials (refreshed by the provider, session token included) and the
+//! endpoint override the SDK would use (`AWS_ENDPOINT_URL_{SERVICE}`, `AWS_ENDPOINT_URL`).
+//! `tests/tests/system/signatures.rs` has moto check every kind of signed call the way
+//! AWS does (botocore's SigV4), with long-term and temporary credentials.
+
+mod context;
+mod json;
+mod s3;
+
+pub use context::SigningContext;
+pub use json::{AwsJsonService, CallFailure, EVENTBRIDGE, JsonProtocol, SECRETS_MANAGER};
+pub use s3::{S3Endpoint, query_value};
+
+/// How a hand-signed call is tried again after a transient failure, as the SDK's standard
+/// retry mode: 3 attempts in all, exponential backoff from 100 ms with full jitter.
+pub fn retry_policy() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(100))
+        .with_max_delay(std::time::Duration::from_secs(2))
+        .with_max_times(2)
+        .with_jitter()
+}
