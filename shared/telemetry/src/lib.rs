@@ -27,11 +27,12 @@ pub fn init_tracing() {
 pub const INVOCATION_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
 
 /// Libraries whose debug and trace output carries request contents (S3 object keys with
-/// file names, request bodies, raw Lambda events): whatever `RUST_LOG` asks, they log at
+/// file names, request bodies — the SigV4 signer traces what it signs —, raw Lambda events): whatever `RUST_LOG` asks, they log at
 /// `warn` at most, so tenants' personal data never reaches a log line through them.
-const CAPPED_TARGETS: [&str; 12] = [
+const CAPPED_TARGETS: [&str; 13] = [
     "aws_config",
     "aws_runtime",
+    "aws_sigv4",
     "aws_sdk_dynamodb",
     "aws_sdk_eventbridge",
     "aws_sdk_s3",
@@ -108,6 +109,15 @@ mod tests {
         assert!(!enabled(&debug, "reqwest::connect", Level::DEBUG), "capped");
         assert!(!enabled(&debug, "lambda_runtime", Level::INFO), "capped");
         assert!(enabled(&debug, "lambda_runtime", Level::WARN));
+
+        // The SigV4 signer traces the request it signs (its URI: S3 keys are file names;
+        // its body: a DynamoDB transaction holds the tenant's contacts).
+        let trace = log_filter("trace");
+        assert!(enabled(&trace, "oncall_domain", Level::TRACE));
+        assert!(
+            !enabled(&trace, "aws_sigv4::http_request::sign", Level::TRACE),
+            "capped"
+        );
 
         let garbage = log_filter("=!?");
         assert!(enabled(&garbage, "oncall_domain", Level::INFO));
