@@ -2,16 +2,23 @@
 //! `SdkConfig`: its region, its credentials, and the endpoint override the SDK would use
 //! for that service (`AWS_ENDPOINT_URL_{SERVICE}`, then `AWS_ENDPOINT_URL`: the emulators).
 
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 /// The region, credentials and endpoint override one hand-signed service is called with.
 #[derive(Clone)]
 pub struct SigningContext {
     pub region: String,
     credentials: SharedCredentialsProvider,
+    /// The last credentials the provider gave, kept until shortly before they expire (the
+    /// SDK clients' identity cache does the same): with a provider chain (the operator's
+    /// command: SSO, assumed roles), every call would otherwise run the chain again.
+    cached: Arc<Mutex<Option<Credentials>>>,
     /// Without a trailing `/`.
     pub endpoint_override: Option<String>,
 }
@@ -48,6 +55,7 @@ impl SigningContext {
         Ok(Self {
             region,
             credentials,
+            cached: Arc::default(),
             endpoint_override,
         })
     }
@@ -61,13 +69,91 @@ impl SigningContext {
         }
     }
 
-    /// The credentials to sign one request with (`purpose` for the error message).
+    /// The credentials to sign one request with (`purpose` for the error message): the
+    /// cached ones while they have more than [`REFRESH_BEFORE_EXPIRY`] left, else the
+    /// provider's.
     pub async fn identity(&self, purpose: &str) -> Result<Identity, String> {
+        let fresh_enough = |credentials: &Credentials| {
+            credentials
+                .expiry()
+                .is_none_or(|expiry| SystemTime::now() + REFRESH_BEFORE_EXPIRY < expiry)
+        };
+        let cached = self.cached.lock().ok().and_then(|cached| cached.clone());
+        if let Some(credentials) = cached.filter(fresh_enough) {
+            return Ok(credentials.into());
+        }
         let credentials = self
             .credentials
             .provide_credentials()
             .await
             .map_err(|e| format!("no AWS credentials {purpose}: {e}"))?;
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = Some(credentials.clone());
+        }
         Ok(credentials.into())
+    }
+}
+
+/// How long before their expiry cached credentials are renewed (the SDK's identity cache
+/// uses the same margin).
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Gives credentials expiring `lifetime` from now, counting the calls.
+    #[derive(Debug)]
+    struct Counting {
+        calls: Arc<AtomicUsize>,
+        lifetime: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                "AKIA",
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + self.lifetime),
+                "counting",
+            )))
+        }
+    }
+
+    fn context(lifetime: Duration) -> (SigningContext, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sdk = SdkConfig::builder()
+            .region(aws_types::region::Region::new("eu-west-3"))
+            .credentials_provider(SharedCredentialsProvider::new(Counting {
+                calls: calls.clone(),
+                lifetime,
+            }))
+            .build();
+        (SigningContext::of(&sdk, "S3", "to test").unwrap(), calls)
+    }
+
+    #[tokio::test]
+    async fn credentials_are_asked_for_once_while_they_last() {
+        let (context, calls) = context(Duration::from_secs(3600));
+        for _ in 0..3 {
+            context.identity("to test").await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn credentials_about_to_expire_are_renewed() {
+        let (context, calls) = context(Duration::from_secs(60));
+        for _ in 0..3 {
+            context.identity("to test").await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 }

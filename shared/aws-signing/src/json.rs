@@ -152,14 +152,17 @@ impl AwsJsonService {
         let exchange = async {
             let response = request.send().await.map_err(|e| CallFailure {
                 error_type: None,
-                message: format!("{service} could not be reached: {e}"),
-                transient: true,
+                transient: !e.is_builder(),
+                message: format!("{service} could not be reached: {}", e.without_url()),
             })?;
             let status = response.status();
             let transient = status.is_server_error() || status.as_u16() == 429;
             let text = response.text().await.map_err(|e| CallFailure {
                 error_type: None,
-                message: format!("{service}'s answer to {operation} was cut ({status}): {e}"),
+                message: format!(
+                    "{service}'s answer to {operation} was cut ({status}): {}",
+                    e.without_url()
+                ),
                 transient: true,
             })?;
             let answer: serde_json::Value = match serde_json::from_str(&text) {
@@ -237,10 +240,7 @@ fn unreadable_refusal(
     text: &str,
     transient: bool,
 ) -> CallFailure {
-    let error_type = text
-        .split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| code.trim().to_string());
+    let error_type = crate::xml_error_code(text);
     let excerpt: String = text.chars().take(300).collect();
     CallFailure {
         transient: transient

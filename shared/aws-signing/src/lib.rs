@@ -21,14 +21,24 @@ mod s3;
 
 pub use context::SigningContext;
 pub use json::{AwsJsonService, CallFailure, EVENTBRIDGE, JsonProtocol, SECRETS_MANAGER};
-pub use s3::{S3Endpoint, query_value};
+pub use s3::{S3Endpoint, query_value, s3_signing_settings};
 
-/// How a hand-signed call is tried again after a transient failure, as the SDK's standard
-/// retry mode: 3 attempts in all, exponential backoff from 100 ms with full jitter.
+/// How a hand-signed call is tried again after a transient failure: 3 attempts in all,
+/// exponential backoff from 100 ms (at most 2 s), each pause plus a random part up to its
+/// length (backon's jitter). Shorter than the SDK's standard mode (1 s base, 20 s cap):
+/// what these calls carry waits in the store when they fail (the outbox, the documents
+/// ledger), and a partner's request should not.
 pub fn retry_policy() -> backon::ExponentialBuilder {
     backon::ExponentialBuilder::default()
         .with_min_delay(std::time::Duration::from_millis(100))
         .with_max_delay(std::time::Duration::from_secs(2))
         .with_max_times(2)
         .with_jitter()
+}
+
+/// The `<Code>` of an XML error answer (S3's, or a refusal in front of a JSON service).
+pub fn xml_error_code(text: &str) -> Option<String> {
+    text.split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.trim().to_string())
 }

@@ -28,6 +28,14 @@ pub fn query_value(value: &str) -> String {
     utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
+/// SigV4 as S3 wants it: the path escaped once and never normalised.
+pub fn s3_signing_settings() -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings
+}
+
 /// S3 in one region, with one set of credentials.
 #[derive(Debug, Clone)]
 pub struct S3Endpoint {
@@ -86,11 +94,8 @@ impl S3Endpoint {
         headers: &[(&str, &str)],
     ) -> Result<Vec<(String, String)>, String> {
         let identity = self.signing.identity("to read from S3").await?;
-        let mut settings = SigningSettings::default();
-        // S3's own rules: the path is escaped once and never normalised; the payload's
-        // hash travels in `x-amz-content-sha256`.
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let mut settings = s3_signing_settings();
+        // The payload's hash travels in `x-amz-content-sha256`.
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = v4::SigningParams::builder()
             .identity(&identity)

@@ -36,6 +36,16 @@ impl CoreConfig {
     }
 }
 
+/// Why the shared adapters could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error(transparent)]
+    Intent(#[from] IntentError),
+    /// The AWS side: no region or credentials for a signed call, the HTTP client.
+    #[error("{0}")]
+    Aws(String),
+}
+
 /// The store, the Intent client (its connection pool and token cache) and the domain
 /// event publisher.
 pub struct CoreAdapters {
@@ -47,25 +57,24 @@ pub struct CoreAdapters {
 }
 
 impl CoreAdapters {
-    pub fn new(sdk: &crate::SdkConfig, config: CoreConfig) -> Result<Self, IntentError> {
+    pub fn new(sdk: &crate::SdkConfig, config: CoreConfig) -> Result<Self, AdapterError> {
         let intent = match config.intent_secret_arn {
             Some(arn) => IntentClient::with_secret_source(
                 config.intent,
                 std::sync::Arc::new(
-                    crate::SecretsManagerSecret::new(sdk, arn).map_err(IntentError::Protocol)?,
+                    crate::SecretsManagerSecret::new(sdk, arn).map_err(AdapterError::Aws)?,
                 ),
             )?,
             None => IntentClient::new(config.intent)?,
         };
-        let signed_calls =
-            crate::http_client::aws_reqwest_client().map_err(IntentError::Protocol)?;
+        let signed_calls = crate::http_client::aws_reqwest_client().map_err(AdapterError::Aws)?;
         let events = event_publisher(
             sdk,
             &signed_calls,
             config.event_bus_name,
             config.event_source,
         )
-        .map_err(IntentError::Protocol)?;
+        .map_err(AdapterError::Aws)?;
         Ok(Self {
             store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
             intent,

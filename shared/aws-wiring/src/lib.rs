@@ -8,7 +8,7 @@ mod lambda_config;
 mod presign;
 mod secrets;
 
-pub use adapters::{CoreAdapters, CoreConfig, documents_reader, event_publisher};
+pub use adapters::{AdapterError, CoreAdapters, CoreConfig, documents_reader, event_publisher};
 pub use aws_types::SdkConfig;
 pub use http_client::aws_reqwest_client;
 pub use lambda_config::MissingLambdaEnvironment;

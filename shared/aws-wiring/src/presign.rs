@@ -9,11 +9,8 @@
 //! `tests/tests/system/quitus_upload.rs` compares the two at the same instant, for a key
 //! with spaces and accents, path-style and virtual-hosted.
 
-use aws_signing::{S3Endpoint, query_value};
-use aws_sigv4::http_request::{
-    PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode, sign,
-};
+use aws_signing::{S3Endpoint, query_value, s3_signing_settings};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, sign};
 use aws_sigv4::sign::v4;
 use aws_types::SdkConfig;
 use oncall_domain::ports::PresignedUpload;
@@ -60,12 +57,9 @@ impl S3UploadSigner {
         }
         let signing = self.s3.signing();
         let identity = signing.identity("to sign the upload").await?;
-        let mut settings = SigningSettings::default();
+        let mut settings = s3_signing_settings();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(lifetime);
-        // S3's own rules: the path is escaped once and never normalised.
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&signing.region)

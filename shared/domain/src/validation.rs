@@ -194,8 +194,9 @@ const KNOWN_FIELDS: [&str; 19] = [
     "parentReference",
 ];
 
-/// Events Intent knows in flows other than the on-call corrective one.
-const OTHER_FLOW_EVENTS: [&str; 9] = [
+/// Events Intent knows in flows other than the on-call corrective one
+/// (`hold/occupant_absent` and `closed/occupant_absent` share their event).
+const OTHER_FLOW_EVENTS: [&str; 8] = [
     "requested",
     "planned",
     "on_site",
@@ -204,7 +205,6 @@ const OTHER_FLOW_EVENTS: [&str; 9] = [
     "occupant_absent",
     "quote_request",
     "solved",
-    "occupant_absent",
 ];
 
 /// Validates a JSON document as an intervention log event of the corrective flow.

@@ -5,7 +5,7 @@
 //! an `ErrorCode` on those entries, results in request order). Those entries, and only
 //! those, are sent again with jittered backoff, up to a bounded number of attempts.
 
-use aws_signing::AwsJsonService;
+use aws_signing::{AwsJsonService, CallFailure};
 use oncall_domain::DomainEvent;
 use oncall_domain::ports::{DomainEventError, PublishDomainEvents};
 use serde_json::{Value, json};
@@ -95,8 +95,7 @@ impl EventBridgePublisher {
             let answer = self
                 .eventbridge
                 .call("PutEvents", body, ATTEMPT_TIMEOUT)
-                .await
-                .map_err(|failure| failure.message)?;
+                .await?;
             Ok(entry_results(&answer))
         })
         .await
@@ -123,7 +122,11 @@ fn entry_results(answer: &Value) -> Vec<Option<String>> {
 }
 
 /// Sends `entries` with `put`, which answers one optional error code per entry sent (in
-/// order) or an error for the whole call, re-sending only what failed.
+/// order) or a failure of the whole call, re-sending only what failed; a call failure that
+/// is not transient (access denied, a bus that does not exist) ends the attempts. A call
+/// given up on (its answer late) may have been applied: an entry can reach the bus twice,
+/// with the same `eventId` in its detail for consumers to de-duplicate on, as any
+/// at-least-once publication from the outbox.
 pub async fn put_with_retries<T, F, Fut>(
     entries: Vec<T>,
     max_attempts: u32,
@@ -132,7 +135,7 @@ pub async fn put_with_retries<T, F, Fut>(
 where
     T: Clone,
     F: FnMut(Vec<T>) -> Fut,
-    Fut: Future<Output = Result<Vec<Option<String>>, String>>,
+    Fut: Future<Output = Result<Vec<Option<String>>, CallFailure>>,
 {
     let mut remaining = entries;
     let mut last_problem = String::new();
@@ -166,9 +169,12 @@ where
                 last_problem = format!("entries rejected: {}", codes.join(", "));
                 remaining = still_failing;
             }
-            Err(error) => {
-                tracing::warn!(attempt = attempt + 1, %error, "PutEvents call failed");
-                last_problem = error;
+            Err(failure) => {
+                tracing::warn!(attempt = attempt + 1, error = %failure, "PutEvents call failed");
+                last_problem = failure.message;
+                if !failure.transient {
+                    break;
+                }
             }
         }
     }
@@ -221,18 +227,45 @@ mod tests {
         assert_eq!(*calls.lock().unwrap(), vec![vec!["a", "b", "c"], vec!["b"]]);
     }
 
+    fn call_failure(message: &str, transient: bool) -> CallFailure {
+        CallFailure {
+            error_type: None,
+            message: message.to_string(),
+            transient,
+        }
+    }
+
     #[tokio::test]
     async fn a_failing_call_is_retried_then_reported_with_the_count() {
         let mut calls = 0;
         let result = put_with_retries(vec![1, 2], 3, |_batch| {
             calls += 1;
-            async { Err::<Vec<Option<String>>, _>("connection refused".to_string()) }
+            async { Err::<Vec<Option<String>>, _>(call_failure("connection refused", true)) }
         })
         .await;
         assert_eq!(calls, 3);
         let error = result.unwrap_err();
         assert_eq!(error.failed, 2);
         assert!(error.detail.contains("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn a_call_refused_for_good_is_not_sent_again() {
+        let mut calls = 0;
+        let result = put_with_retries(vec![1, 2], 4, |_batch| {
+            calls += 1;
+            async {
+                Err::<Vec<Option<String>>, _>(call_failure(
+                    "EventBridge refused PutEvents (400 Bad Request): ResourceNotFoundException: no bus",
+                    false,
+                ))
+            }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        let error = result.unwrap_err();
+        assert_eq!(error.failed, 2);
+        assert!(error.detail.contains("ResourceNotFoundException"));
     }
 
     #[tokio::test]

@@ -84,18 +84,35 @@ impl S3Documents {
                     true,
                 )
             })?
-            .map_err(|e| ReadFailure::unavailable(format!("S3 could not be reached: {e}"), true))?;
+            // Without the URL: its key is a file name.
+            .map_err(|e| {
+                let transient = !e.is_builder();
+                ReadFailure::unavailable(
+                    format!("S3 could not be reached: {}", e.without_url()),
+                    transient,
+                )
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
+        // S3's ids of the request, for a support case.
+        let request_ids = format!(
+            "request id {}, host id {}",
+            header(&response, "x-amz-request-id").unwrap_or("none"),
+            header(&response, "x-amz-id-2").unwrap_or("none"),
+        );
         // HEAD answers carry no body: the status says it all.
         let body = if method == reqwest::Method::HEAD {
             String::new()
         } else {
             response.text().await.unwrap_or_default()
         };
-        Err(s3_error(status, &body))
+        let mut failure = s3_error(status, &body);
+        if let SourceError::Unavailable(message) = &mut failure.error {
+            message.push_str(&format!("; {request_ids}"));
+        }
+        Err(failure)
     }
 
     /// [`Self::request_once`], tried again after a transient failure (no answer, a 5xx,
@@ -115,17 +132,18 @@ impl S3Documents {
 }
 
 /// What an S3 error answer means here: the object (or its version) is gone or was
-/// replaced (`NoSuchKey`, `NoSuchVersion`, a failed `If-Match`), or S3 could not serve it.
+/// replaced (`NoSuchKey`, `NoSuchVersion`, a failed `If-Match`; a `HEAD`'s 404 or 412,
+/// which have no body), or S3 could not serve it (a missing bucket included: the document
+/// waits, it is not rejected).
 fn s3_error(status: reqwest::StatusCode, body: &str) -> ReadFailure {
-    let code = body
-        .split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| code.trim().to_string());
-    let missing = matches!(status.as_u16(), 404 | 412)
-        || matches!(
-            code.as_deref(),
-            Some("NoSuchKey" | "NoSuchVersion" | "NotFound" | "PreconditionFailed")
-        );
+    let code = aws_signing::xml_error_code(body);
+    let missing = match code.as_deref() {
+        Some(code) => matches!(
+            code,
+            "NoSuchKey" | "NoSuchVersion" | "NotFound" | "PreconditionFailed"
+        ),
+        None => matches!(status.as_u16(), 404 | 412),
+    };
     if missing {
         return ReadFailure {
             error: SourceError::Missing,
@@ -136,7 +154,7 @@ fn s3_error(status: reqwest::StatusCode, body: &str) -> ReadFailure {
         || status.as_u16() == 429
         || matches!(
             code.as_deref(),
-            Some("SlowDown" | "RequestTimeout" | "ThrottlingException" | "RequestTimeTooSkewed")
+            Some("SlowDown" | "RequestTimeout" | "ThrottlingException")
         );
     ReadFailure::unavailable(
         format!(
@@ -244,7 +262,17 @@ mod tests {
         assert!(missing(404, ""));
         assert!(missing(412, ""));
         assert!(missing(400, "<Error><Code>NoSuchVersion</Code></Error>"));
+        assert!(missing(404, "<Error><Code>NoSuchKey</Code></Error>"));
         assert!(!missing(403, "<Error><Code>AccessDenied</Code></Error>"));
+        // A missing bucket is a configuration fault: the document waits.
+        assert!(!missing(404, "<Error><Code>NoSuchBucket</Code></Error>"));
+        assert!(
+            !s3_error(
+                reqwest::StatusCode::FORBIDDEN,
+                "<Error><Code>RequestTimeTooSkewed</Code></Error>"
+            )
+            .transient
+        );
         let slow = s3_error(
             reqwest::StatusCode::SERVICE_UNAVAILABLE,
             "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",

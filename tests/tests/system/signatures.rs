@@ -367,12 +367,16 @@ async fn hand_signed_calls_pass_aws_signature_checks_and_a_wrong_key_does_not() 
         version: ObjectVersion::VersionId(resources.version_id.clone()),
         size: None,
     };
-    let refused = aws_wiring::documents_reader(&forged, &http, true)
-        .unwrap()
-        .first_bytes(&object, 9)
-        .await;
+    let forged_reader = aws_wiring::documents_reader(&forged, &http, true).unwrap();
+    let refused = forged_reader.first_bytes(&object, 9).await;
     assert!(
         matches!(&refused, Err(SourceError::Unavailable(why)) if why.contains("403") && why.contains("SignatureDoesNotMatch")),
+        "{refused:?}"
+    );
+    // A HEAD's refusal has no body: its status says it, never "missing".
+    let refused = forged_reader.object_info(&object).await;
+    assert!(
+        matches!(&refused, Err(SourceError::Unavailable(why)) if why.contains("403")),
         "{refused:?}"
     );
     let secret = aws_wiring::SecretsManagerSecret::new(&forged, &resources.secret_arn).unwrap();
