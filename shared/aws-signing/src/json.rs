@@ -223,12 +223,7 @@ fn service_error(
         .as_str()
         .or(answer["Message"].as_str())
         .unwrap_or_default();
-    let kind = error_type.as_deref().unwrap_or("unknown error");
-    CallFailure {
-        transient: transient || kind.contains("Throttling"),
-        message: format!("{service} refused {operation} ({status}): {kind}: {message}"),
-        error_type,
-    }
+    refusal(service, operation, status, error_type, message, transient)
 }
 
 /// A refusal whose body is not JSON: its `<Code>` if it is an XML error, and its first
@@ -240,17 +235,25 @@ fn unreadable_refusal(
     text: &str,
     transient: bool,
 ) -> CallFailure {
-    let error_type = crate::xml_error_code(text);
     let excerpt: String = text.chars().take(300).collect();
+    let error_type = crate::xml_error_code(text);
+    refusal(service, operation, status, error_type, &excerpt, transient)
+}
+
+/// A refusal of `operation` with the service's `error_type` and `detail`; a throttling is
+/// transient whatever its status.
+fn refusal(
+    service: &str,
+    operation: &str,
+    status: reqwest::StatusCode,
+    error_type: Option<String>,
+    detail: &str,
+    transient: bool,
+) -> CallFailure {
+    let kind = error_type.as_deref().unwrap_or("unknown error");
     CallFailure {
-        transient: transient
-            || error_type
-                .as_deref()
-                .is_some_and(|kind| kind.contains("Throttling")),
-        message: format!(
-            "{service} refused {operation} ({status}): {}: {excerpt}",
-            error_type.as_deref().unwrap_or("unknown error")
-        ),
+        transient: transient || kind.contains("Throttling"),
+        message: format!("{service} refused {operation} ({status}): {kind}: {detail}"),
         error_type,
     }
 }

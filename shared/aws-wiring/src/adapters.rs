@@ -52,22 +52,24 @@ pub struct CoreAdapters {
     pub store: DynamoDbStore,
     pub intent: IntentClient,
     pub events: EventBridgePublisher,
-    /// The HTTP client of the calls signed by hand (the bus, S3 reads).
+    /// The HTTP client of the calls signed by hand (the secret, the bus, S3 reads).
     signed_calls: reqwest::Client,
 }
 
 impl CoreAdapters {
     pub fn new(sdk: &crate::SdkConfig, config: CoreConfig) -> Result<Self, AdapterError> {
+        // One HTTP client for every call signed by hand: the secret, the bus, S3 reads.
+        let signed_calls = crate::http_client::aws_reqwest_client().map_err(AdapterError::Aws)?;
         let intent = match config.intent_secret_arn {
             Some(arn) => IntentClient::with_secret_source(
                 config.intent,
                 std::sync::Arc::new(
-                    crate::SecretsManagerSecret::new(sdk, arn).map_err(AdapterError::Aws)?,
+                    crate::SecretsManagerSecret::new(sdk, &signed_calls, arn)
+                        .map_err(AdapterError::Aws)?,
                 ),
             )?,
             None => IntentClient::new(config.intent)?,
         };
-        let signed_calls = crate::http_client::aws_reqwest_client().map_err(AdapterError::Aws)?;
         let events = event_publisher(
             sdk,
             &signed_calls,

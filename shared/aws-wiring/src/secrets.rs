@@ -27,12 +27,16 @@ pub struct SecretsManagerSecret {
 impl SecretsManagerSecret {
     /// `secret_id` (its ARN or name) in the region of `sdk`, with its credentials, at
     /// Secrets Manager's endpoint for that region or the `AWS_ENDPOINT_URL_SECRETS_MANAGER`
-    /// / `AWS_ENDPOINT_URL` override `sdk` carries (the emulators), on a reqwest client of
-    /// its own (one read per environment: no pool worth sharing).
-    pub fn new(sdk: &SdkConfig, secret_id: impl Into<String>) -> Result<Self, String> {
-        let http = crate::http_client::aws_reqwest_client()?;
+    /// / `AWS_ENDPOINT_URL` override `sdk` carries (the emulators), on `http`: the
+    /// function's client for signed calls ([`crate::aws_reqwest_client`]), not one more
+    /// built at start for one read per environment.
+    pub fn new(
+        sdk: &SdkConfig,
+        http: &reqwest::Client,
+        secret_id: impl Into<String>,
+    ) -> Result<Self, String> {
         Ok(Self {
-            secrets_manager: AwsJsonService::new(sdk, http, SECRETS_MANAGER)?,
+            secrets_manager: AwsJsonService::new(sdk, http.clone(), SECRETS_MANAGER)?,
             secret_id: secret_id.into(),
         })
     }

@@ -28,6 +28,13 @@ struct ReadFailure {
 }
 
 impl ReadFailure {
+    fn missing() -> Self {
+        Self {
+            error: SourceError::Missing,
+            transient: false,
+        }
+    }
+
     fn unavailable(message: String, transient: bool) -> Self {
         Self {
             error: SourceError::Unavailable(message),
@@ -145,10 +152,7 @@ fn s3_error(status: reqwest::StatusCode, body: &str) -> ReadFailure {
         None => matches!(status.as_u16(), 404 | 412),
     };
     if missing {
-        return ReadFailure {
-            error: SourceError::Missing,
-            transient: false,
-        };
+        return ReadFailure::missing();
     }
     let transient = status.is_server_error()
         || status.as_u16() == 429

@@ -63,7 +63,12 @@ async fn the_secret_is_read_from_secrets_manager_once_and_again_after_invalid_cl
     // Secrets Manager still holds the old secret; Intent already wants the new one.
     let (secrets, arn) = secret_holding("the-old-secret").await;
     let source = Arc::new(RotatedAfterFirstRead {
-        inner: SecretsManagerSecret::new(&sdk_config().await, &arn).unwrap(),
+        inner: SecretsManagerSecret::new(
+            &sdk_config().await,
+            &aws_wiring::aws_reqwest_client().unwrap(),
+            &arn,
+        )
+        .unwrap(),
         secrets,
         secret_id: arn,
         rotate_to: simulator.client_secret(),
@@ -101,6 +106,7 @@ async fn a_missing_secret_is_an_authentication_error_that_names_no_value() {
         Arc::new(
             SecretsManagerSecret::new(
                 &sdk_config().await,
+                &aws_wiring::aws_reqwest_client().unwrap(),
                 "arn:aws:secretsmanager:eu-west-3:123456789012:secret:nowhere",
             )
             .unwrap(),
@@ -128,15 +134,17 @@ async fn a_missing_secret_is_an_authentication_error_that_names_no_value() {
 async fn the_functions_read_the_secret_with_one_signed_call_from_their_own_config() {
     let (_, arn) = secret_holding("  s3cr3t-from-moto\n").await;
     let sdk = aws_wiring::lambda_aws_config().expect("the emulators' variables");
-    let source = SecretsManagerSecret::new(&sdk, &arn).unwrap();
+    let source =
+        SecretsManagerSecret::new(&sdk, &aws_wiring::aws_reqwest_client().unwrap(), &arn).unwrap();
     assert_eq!(source.read_secret().await.unwrap(), "s3cr3t-from-moto");
 
     let missing = "arn:aws:secretsmanager:eu-west-3:123456789012:secret:nowhere-AbCdEf";
-    let error = SecretsManagerSecret::new(&sdk, missing)
-        .unwrap()
-        .read_secret()
-        .await
-        .unwrap_err();
+    let error =
+        SecretsManagerSecret::new(&sdk, &aws_wiring::aws_reqwest_client().unwrap(), missing)
+            .unwrap()
+            .read_secret()
+            .await
+            .unwrap_err();
     assert!(error.contains(missing), "{error}");
     assert!(error.contains("ResourceNotFoundException"), "{error}");
 }

@@ -290,7 +290,7 @@ async fn every_signed_call_passes(
     let sdk = moto.sdk(credentials);
     let http = aws_wiring::aws_reqwest_client().unwrap();
 
-    let secret = aws_wiring::SecretsManagerSecret::new(&sdk, &resources.secret_arn).unwrap();
+    let secret = aws_wiring::SecretsManagerSecret::new(&sdk, &http, &resources.secret_arn).unwrap();
     let value = intent_client::ClientSecretSource::read_secret(&secret).await;
     assert_eq!(
         value.as_deref(),
@@ -379,7 +379,8 @@ async fn hand_signed_calls_pass_aws_signature_checks_and_a_wrong_key_does_not() 
         matches!(&refused, Err(SourceError::Unavailable(why)) if why.contains("403")),
         "{refused:?}"
     );
-    let secret = aws_wiring::SecretsManagerSecret::new(&forged, &resources.secret_arn).unwrap();
+    let secret =
+        aws_wiring::SecretsManagerSecret::new(&forged, &http, &resources.secret_arn).unwrap();
     let refused = intent_client::ClientSecretSource::read_secret(&secret).await;
     assert!(
         refused

@@ -34,7 +34,8 @@ pub fn intent(
         (Some(arn), Some(sdk)) => IntentClient::with_secret_source(
             config,
             std::sync::Arc::new(
-                aws_wiring::SecretsManagerSecret::new(sdk, arn)
+                aws_wiring::aws_reqwest_client()
+                    .and_then(|http| aws_wiring::SecretsManagerSecret::new(sdk, &http, arn))
                     .map_err(|error| format!("the Intent client secret cannot be read: {error}"))?,
             ),
         ),
