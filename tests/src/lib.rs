@@ -899,8 +899,9 @@ impl LogCapture {
 }
 
 /// Every AWS call a client makes (one per HTTP attempt, as billed), by its `X-Amz-Target`
-/// (`DynamoDB_20120810.TransactWriteItems`, `AWSEvents.PutEvents`, …): an SDK interceptor,
-/// so a test can state how many round trips a request costs.
+/// (`DynamoDB_20120810.TransactWriteItems`, `AWSEvents.PutEvents`, …), as a
+/// [`CountingProxy`] in front of the emulators sees them: a test can state how many round
+/// trips a request costs.
 #[derive(Clone, Debug, Default)]
 pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
@@ -915,31 +916,10 @@ impl CallLog {
     }
 }
 
-impl aws_sdk_dynamodb::config::Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .map(|target| target.rsplit('.').next().unwrap_or(target).to_string())
-            .unwrap_or_else(|| context.request().method().to_string());
-        self.0.lock().unwrap().push(target);
-        Ok(())
-    }
-}
-
-/// A plain HTTP proxy on loopback in front of `upstream` (moto), logging each request it
-/// passes on by its `X-Amz-Target` into a [`CallLog`]: the round trips of calls made
-/// without an SDK client (PutEvents signed by hand). Serves until the test's runtime ends.
+/// A plain HTTP proxy on loopback in front of `upstream` (DynamoDB Local, moto), logging
+/// each request it passes on by its `X-Amz-Target` into a [`CallLog`]: the round trips of
+/// the functions' calls, all signed by hand (no SDK client to intercept). Serves until the
+/// test's runtime ends.
 pub struct CountingProxy;
 
 impl CountingProxy {
@@ -989,24 +969,42 @@ impl CountingProxy {
     }
 }
 
+/// `sdk`'s region and credentials, every endpoint a [`CountingProxy`] in front of
+/// `upstream` logging into `log`.
+pub fn through_proxy(
+    sdk: &aws_wiring::SdkConfig,
+    upstream: String,
+    log: &CallLog,
+) -> aws_wiring::SdkConfig {
+    aws_wiring::SdkConfig::builder()
+        .region(sdk.region().cloned())
+        .credentials_provider(sdk.credentials_provider().unwrap())
+        .endpoint_url(CountingProxy::start(upstream, log.clone()))
+        .build()
+}
+
+/// A store on `table` (with `sdk`'s region and credentials) whose every DynamoDB call is
+/// logged into `log`.
+pub fn counted_store(
+    sdk: &aws_wiring::SdkConfig,
+    table: &str,
+    log: &CallLog,
+) -> dynamodb_store::DynamoDbStore {
+    aws_wiring::dynamodb_store(
+        &through_proxy(sdk, endpoints().0, log),
+        &aws_wiring::aws_reqwest_client().unwrap(),
+        table,
+    )
+    .unwrap()
+}
+
 impl Bridge {
     /// The partner API as `build_api` wires it on this bridge's table, bus and simulator,
     /// with every DynamoDB and EventBridge call logged.
     pub fn counted_api(&self) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
         let log = CallLog::default();
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&self.sdk)
-                .interceptor(log.clone())
-                .build(),
-        );
-        // PutEvents is signed by hand (no SDK client, no interceptor): counted by a proxy
-        // in front of moto, into the same log.
-        let proxy = CountingProxy::start(endpoints().1, log.clone());
-        let bus_sdk = aws_wiring::SdkConfig::builder()
-            .region(self.sdk.region().cloned())
-            .credentials_provider(self.sdk.credentials_provider().unwrap())
-            .endpoint_url(proxy)
-            .build();
+        // Each service counted by a proxy in front of its emulator, into the same log.
+        let bus_sdk = through_proxy(&self.sdk, endpoints().1, &log);
         let events = aws_wiring::event_publisher(
             &bus_sdk,
             &aws_wiring::aws_reqwest_client().unwrap(),
@@ -1015,7 +1013,7 @@ impl Bridge {
         )
         .unwrap();
         let api = partner_api::PartnerApi {
-            store: dynamodb_store::DynamoDbStore::new(dynamodb, self.table.clone()),
+            store: counted_store(&self.sdk, &self.table, &log),
             intent: telemetry::intent::MeteredIntent::new(
                 intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
             ),

@@ -40,8 +40,17 @@ pub const SECRETS_MANAGER: JsonProtocol = JsonProtocol {
     content_type: "application/x-amz-json-1.1",
 };
 
+/// Amazon DynamoDB (the table: transactions, queries, batch reads).
+pub const DYNAMODB: JsonProtocol = JsonProtocol {
+    service_id: "DynamoDB",
+    endpoint_prefix: "dynamodb",
+    signing_name: "dynamodb",
+    target_prefix: "DynamoDB_20120810",
+    content_type: "application/x-amz-json-1.0",
+};
+
 /// Why a call gave no answer to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CallFailure {
     /// The service's error type without its namespace (`ResourceNotFoundException`), when
     /// it answered one.
@@ -51,6 +60,19 @@ pub struct CallFailure {
     pub message: String,
     /// No answer, a 5xx, a 429 or a throttling: the same call may pass later.
     pub transient: bool,
+    /// The service's JSON error answer, for what only its caller can read (DynamoDB's
+    /// cancellation reasons). Left out of `Debug`: it may quote the items concerned.
+    pub answer: Option<Box<serde_json::Value>>,
+}
+
+impl std::fmt::Debug for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallFailure")
+            .field("error_type", &self.error_type)
+            .field("message", &self.message)
+            .field("transient", &self.transient)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Display for CallFailure {
@@ -103,18 +125,19 @@ impl AwsJsonService {
     }
 
     /// One signed call of `operation` with `body`, waiting at most `timeout` for the whole
-    /// answer: the answer's JSON when the service accepted the call.
-    pub async fn call(
+    /// answer: the answer's JSON, read as `T`, when the service accepted the call.
+    pub async fn call<T: serde::de::DeserializeOwned>(
         &self,
         operation: &str,
         body: String,
         timeout: Duration,
-    ) -> Result<serde_json::Value, CallFailure> {
+    ) -> Result<T, CallFailure> {
         let service = self.protocol.service_id;
         let failure = |message: String| CallFailure {
             error_type: None,
             message,
             transient: false,
+            answer: None,
         };
         let identity = self
             .signing
@@ -154,6 +177,7 @@ impl AwsJsonService {
                 error_type: None,
                 transient: !e.is_builder(),
                 message: format!("{service} could not be reached: {}", e.without_url()),
+                answer: None,
             })?;
             let status = response.status();
             let transient = status.is_server_error() || status.as_u16() == 429;
@@ -164,33 +188,25 @@ impl AwsJsonService {
                     e.without_url()
                 ),
                 transient: true,
+                answer: None,
             })?;
-            let answer: serde_json::Value = match serde_json::from_str(&text) {
-                Ok(answer) => answer,
+            if status.is_success() {
+                return serde_json::from_str::<T>(&text).map_err(|e| CallFailure {
+                    error_type: None,
+                    message: format!(
+                        "{service}'s answer to {operation} is not what it documents ({status}): {e}"
+                    ),
+                    transient: false,
+                    answer: None,
+                });
+            }
+            Err(match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(answer) => service_error(service, operation, status, &answer, transient),
                 // A refusal from in front of the service (a proxy, an XML error page):
                 // its code and opening words. A success is never quoted (it may hold a
                 // secret).
-                Err(_) if !status.is_success() => {
-                    return Err(unreadable_refusal(
-                        service, operation, status, &text, transient,
-                    ));
-                }
-                Err(e) => {
-                    return Err(CallFailure {
-                        error_type: None,
-                        message: format!(
-                            "{service}'s answer to {operation} is not JSON ({status}): {e}"
-                        ),
-                        transient,
-                    });
-                }
-            };
-            if status.is_success() {
-                return Ok(answer);
-            }
-            Err(service_error(
-                service, operation, status, &answer, transient,
-            ))
+                Err(_) => unreadable_refusal(service, operation, status, &text, transient),
+            })
         };
         tokio::time::timeout(timeout, exchange)
             .await
@@ -202,6 +218,7 @@ impl AwsJsonService {
                         timeout.as_millis()
                     ),
                     transient: true,
+                    answer: None,
                 })
             })
     }
@@ -223,7 +240,10 @@ fn service_error(
         .as_str()
         .or(answer["Message"].as_str())
         .unwrap_or_default();
-    refusal(service, operation, status, error_type, message, transient)
+    CallFailure {
+        answer: Some(Box::new(answer.clone())),
+        ..refusal(service, operation, status, error_type, message, transient)
+    }
 }
 
 /// A refusal whose body is not JSON: its `<Code>` if it is an XML error, and its first
@@ -255,6 +275,7 @@ fn refusal(
         transient: transient || kind.contains("Throttling"),
         message: format!("{service} refused {operation} ({status}): {kind}: {detail}"),
         error_type,
+        answer: None,
     }
 }
 

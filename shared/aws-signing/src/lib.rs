@@ -1,13 +1,14 @@
 //! AWS calls signed by hand with the SDK's own SigV4 crate (`aws-sigv4`), on the
-//! functions' HTTP client, for the services a function calls too simply to pay for an SDK
-//! client: EventBridge's `PutEvents`, Secrets Manager's `GetSecretValue`, S3's object
-//! reads and upload URLs.
+//! functions' HTTP client: DynamoDB (the store's own protocol code is in
+//! `dynamodb-store`), EventBridge's `PutEvents`, Secrets Manager's `GetSecretValue`, S3's
+//! object reads and upload URLs. No function links an AWS SDK client.
 //!
 //! Why: every SDK client's construction parses the AWS partitions document for its
 //! endpoint resolver (about 0.88 million instructions, callgrind, a quarter of a
 //! function's start), and each client links its own operation code, endpoint rules and
-//! (S3) checksum machinery. These calls are few and stable; DynamoDB, with its many
-//! operations and transactions, keeps its SDK client.
+//! (S3) checksum machinery. Per call, the SDK's orchestrator (interceptors,
+//! endpoint rules, serializers) was two thirds of a warm claim's instructions. These
+//! calls are few and stable.
 //!
 //! What each call takes from the function's `SdkConfig` is in [`SigningContext`]: its
 //! region, its credentials (refreshed by the provider, session token included) and the
@@ -20,7 +21,7 @@ mod json;
 mod s3;
 
 pub use context::SigningContext;
-pub use json::{AwsJsonService, CallFailure, EVENTBRIDGE, JsonProtocol, SECRETS_MANAGER};
+pub use json::{AwsJsonService, CallFailure, DYNAMODB, EVENTBRIDGE, JsonProtocol, SECRETS_MANAGER};
 pub use s3::{S3Endpoint, query_value, s3_signing_settings};
 
 /// How a hand-signed call is tried again after a transient failure: 3 attempts in all,

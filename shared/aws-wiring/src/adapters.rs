@@ -78,7 +78,8 @@ impl CoreAdapters {
         )
         .map_err(AdapterError::Aws)?;
         Ok(Self {
-            store: DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name),
+            store: dynamodb_store(sdk, &signed_calls, config.table_name)
+                .map_err(AdapterError::Aws)?,
             intent,
             events,
             signed_calls,
@@ -94,6 +95,17 @@ impl CoreAdapters {
     ) -> Result<S3Documents, String> {
         documents_reader(sdk, &self.signed_calls, force_path_style)
     }
+}
+
+/// The table `table`, in the region and with the credentials of `sdk`, its calls signed
+/// by hand on `http` ([`crate::aws_reqwest_client`]).
+pub fn dynamodb_store(
+    sdk: &crate::SdkConfig,
+    http: &reqwest::Client,
+    table: impl Into<String>,
+) -> Result<DynamoDbStore, String> {
+    let dynamodb = AwsJsonService::new(sdk, http.clone(), aws_signing::DYNAMODB)?;
+    Ok(DynamoDbStore::new(dynamodb, table))
 }
 
 /// Domain events from `source` onto `bus_name`, in the region and with the credentials of

@@ -1,26 +1,34 @@
-//! The AWS SDK's HTTP client: reqwest on the functions' one TLS configuration
-//! ([`intent_client::tls_client_config`], webpki roots compiled in). The SDK's own default
-//! client would scan the OS certificate store at its first connection and link a second
-//! HTTP/TLS stack; this one shares Intent's.
+//! The HTTP client of AWS calls: reqwest on the functions' one TLS configuration
+//! ([`intent_client::tls_client_config`], webpki roots compiled in), for the calls signed
+//! by hand and (operator's command and tests only, feature `full-chain`) as the SDK
+//! clients' HTTP client. The SDK's own default client would scan the OS certificate store
+//! at its first connection and link a second HTTP/TLS stack; this one shares Intent's.
 
+#[cfg(feature = "full-chain")]
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+#[cfg(feature = "full-chain")]
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+#[cfg(feature = "full-chain")]
 use aws_smithy_runtime_api::client::result::ConnectorError;
+#[cfg(feature = "full-chain")]
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+#[cfg(feature = "full-chain")]
 use aws_smithy_types::body::SdkBody;
 use std::time::Duration;
 
 /// How long a connection may take to open, unless the SDK says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+#[cfg(feature = "full-chain")]
 #[derive(Debug, Clone)]
 struct ReqwestClient {
     client: reqwest::Client,
 }
 
+#[cfg(feature = "full-chain")]
 /// Builds the SDK's HTTP client (once per execution environment: it owns the pool).
 pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
     Ok(SharedHttpClient::new(ReqwestClient {
@@ -44,6 +52,7 @@ pub fn aws_reqwest_client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client set-up: {e}"))
 }
 
+#[cfg(feature = "full-chain")]
 impl HttpClient for ReqwestClient {
     fn http_connector(
         &self,
@@ -54,6 +63,7 @@ impl HttpClient for ReqwestClient {
     }
 }
 
+#[cfg(feature = "full-chain")]
 impl HttpConnector for ReqwestClient {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let client = self.client.clone();
@@ -77,6 +87,7 @@ impl HttpConnector for ReqwestClient {
     }
 }
 
+#[cfg(feature = "full-chain")]
 /// Timeouts and connection failures are transient for the SDK's retries; the rest is not.
 fn connector_error(error: reqwest::Error) -> ConnectorError {
     if error.is_timeout() {

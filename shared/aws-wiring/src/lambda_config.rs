@@ -6,10 +6,6 @@
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
-use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
@@ -46,10 +42,11 @@ pub struct MissingLambdaEnvironment {
     pub missing: Vec<&'static str>,
 }
 
-/// The configuration from `lookup`'s variables: a region and the role's credentials.
+/// The configuration from `lookup`'s variables: a region and the role's credentials. No
+/// HTTP client, sleep or time source: no SDK client is built from it (every call is
+/// signed by hand, see `aws-signing`), only what signing needs is read from it.
 pub(crate) fn from_environment(
     lookup: fn(&str) -> Option<String>,
-    http: SharedHttpClient,
 ) -> Result<SdkConfig, MissingLambdaEnvironment> {
     let region = lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION"));
     let access_key = lookup("AWS_ACCESS_KEY_ID");
@@ -79,10 +76,6 @@ pub(crate) fn from_environment(
     let mut builder = SdkConfig::builder()
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(http)
-        .behavior_version(BehaviorVersion::latest())
-        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
-        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
         .service_config(EndpointOverrides { lookup });
     if let Some(url) = lookup("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
@@ -91,10 +84,8 @@ pub(crate) fn from_environment(
 }
 
 /// [`from_environment`] on the process's variables.
-pub(crate) fn from_process_environment(
-    http: SharedHttpClient,
-) -> Result<SdkConfig, MissingLambdaEnvironment> {
-    from_environment(from_process, http)
+pub(crate) fn from_process_environment() -> Result<SdkConfig, MissingLambdaEnvironment> {
+    from_environment(from_process)
 }
 
 #[cfg(test)]
@@ -118,8 +109,7 @@ mod tests {
 
     #[test]
     fn lambdas_variables_make_the_configuration() {
-        let http = crate::http_client::sdk_http_client().unwrap();
-        let config = from_environment(lambda, http.clone()).expect("a configuration");
+        let config = from_environment(lambda).expect("a configuration");
         assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-3"));
         assert!(config.credentials_provider().is_some());
         let overrides = config.service_config().unwrap();
@@ -137,7 +127,7 @@ mod tests {
         );
         assert_eq!(overrides.load_config(key("EventBridge")), None);
         assert_eq!(
-            from_environment(nothing, http.clone()).unwrap_err().missing,
+            from_environment(nothing).unwrap_err().missing,
             ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         );
         fn no_secret(name: &str) -> Option<String> {
@@ -145,7 +135,7 @@ mod tests {
                 .then(|| lambda(name))
                 .flatten()
         }
-        let error = from_environment(no_secret, http).unwrap_err();
+        let error = from_environment(no_secret).unwrap_err();
         assert_eq!(error.missing, ["AWS_SECRET_ACCESS_KEY"]);
         assert!(error.to_string().contains("AWS_SECRET_ACCESS_KEY not set"));
     }

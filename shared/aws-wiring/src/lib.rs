@@ -8,7 +8,9 @@ mod lambda_config;
 mod presign;
 mod secrets;
 
-pub use adapters::{AdapterError, CoreAdapters, CoreConfig, documents_reader, event_publisher};
+pub use adapters::{
+    AdapterError, CoreAdapters, CoreConfig, documents_reader, dynamodb_store, event_publisher,
+};
 pub use aws_types::SdkConfig;
 pub use http_client::aws_reqwest_client;
 pub use lambda_config::MissingLambdaEnvironment;
@@ -29,12 +31,12 @@ pub async fn load_aws_config() -> SdkConfig {
 }
 
 /// A Lambda function's `SdkConfig`: straight from the variables Lambda sets (region,
-/// the role's credentials, `AWS_ENDPOINT_URL[_SERVICE]`), with the same HTTP client. No
+/// the role's credentials, `AWS_ENDPOINT_URL[_SERVICE]`), for the calls signed by hand
+/// (no SDK client is built from it, so it carries no HTTP client). No
 /// provider chain is linked into the functions: without those variables the function
 /// does not start, and says which are missing.
 pub fn lambda_aws_config() -> Result<SdkConfig, MissingLambdaEnvironment> {
-    let http = http_client::sdk_http_client().expect("the TLS configuration is static");
-    lambda_config::from_process_environment(http)
+    lambda_config::from_process_environment()
 }
 
 /// `MAX_DOCUMENT_BYTES` (1 byte to 5 GiB, S3's largest single upload; default 50 MiB)

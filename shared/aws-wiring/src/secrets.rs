@@ -48,7 +48,7 @@ impl SecretsManagerSecret {
         let body = serde_json::json!({ "SecretId": self.secret_id }).to_string();
         let answer = (|| {
             self.secrets_manager
-                .call("GetSecretValue", body.clone(), ATTEMPT_TIMEOUT)
+                .call::<serde_json::Value>("GetSecretValue", body.clone(), ATTEMPT_TIMEOUT)
         })
         .retry(aws_signing::retry_policy())
         .when(|failure: &CallFailure| failure.transient)

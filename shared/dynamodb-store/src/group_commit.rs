@@ -26,10 +26,9 @@
 //! caller that stops waiting (a deadline) does not stop the others' call.
 
 use crate::store::{Attempt, send_transaction};
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use crate::wire::{
+    DynamoDb as Client, DynamoError, Operation, Request, TransactWriteItem, encode, request_token,
+};
 use oncall_domain::ports::StoreError;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -71,20 +70,7 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 fn key_of(item: &TransactWriteItem) -> Option<ItemKey> {
-    let map = if let Some(put) = item.put() {
-        put.item()
-    } else if let Some(update) = item.update() {
-        update.key()
-    } else if let Some(delete) = item.delete() {
-        delete.key()
-    } else {
-        item.condition_check()?.key()
-    };
-    let text = |name: &str| match map.get(name) {
-        Some(AttributeValue::S(value)) => Some(value.clone()),
-        _ => None,
-    };
-    Some((text("pk")?, text("sk")?))
+    item.key()
 }
 
 impl GroupCommit {
@@ -173,37 +159,31 @@ impl GroupCommit {
         // One token for the call and its retries: if an attempt was applied but its answer
         // lost, DynamoDB answers the retry with success instead of applying it twice (or
         // failing its conditions on our own writes).
-        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        let mut result = Ok(());
+        let request = Request::default()
+            .transact_items(items)
+            .client_request_token(request_token());
+        let body = encode(Operation::TransactWriteItems, &request);
+        let mut result = body.as_ref().map(|_| ()).map_err(Clone::clone);
         for attempt in 0..UNKNOWN_OUTCOME_RETRIES {
+            let Ok(body) = body.clone() else { break };
             result = client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
-                .send()
+                .send_once(Operation::TransactWriteItems, body)
                 .await
                 .map(|_| ());
             match &result {
-                Err(SdkError::ServiceError(service))
-                    if !matches!(
-                        service.err(),
-                        TransactWriteItemsError::TransactionInProgressException(_)
-                    ) =>
-                {
-                    break;
-                }
                 Ok(_) => break,
                 // No answer (a timeout, a connection lost), or the same call still being
                 // applied: the same call again, same token, after a pause.
-                Err(error) => {
+                Err(error) if error.is_unanswered() || error.is_transaction_in_progress() => {
                     tracing::warn!(
                         attempt,
-                        error = %aws_sdk_dynamodb::error::DisplayErrorContext(error),
+                        %error,
                         "a shared transaction call got no answer; sending it again, same token"
                     );
                     tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(4)))
                         .await;
                 }
+                Err(_) => break,
             }
         }
         let error = match result {
@@ -222,7 +202,7 @@ impl GroupCommit {
             // write.
             tracing::warn!(
                 submissions = batch.len(),
-                error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error),
+                %error,
                 "a shared transaction call failed without per-action reasons; sending each on its own"
             );
             send_each(client, batch).await;
@@ -317,23 +297,11 @@ fn take_batch(waiting: &mut VecDeque<Submission>) -> Vec<Submission> {
 
 /// The cancellation reason codes, one per action (`None` for an action that was fine),
 /// when the call was cancelled.
-fn reasons_per_action<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
-    let SdkError::ServiceError(service) = error else {
-        return None;
-    };
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err() else {
-        return None;
-    };
-    let reasons = cancelled.cancellation_reasons();
-    if reasons.is_empty() {
+fn reasons_per_action(error: &DynamoError) -> Option<Vec<String>> {
+    if !error.is_transaction_cancelled() || error.cancellation_reasons.is_empty() {
         return None;
     }
-    Some(
-        reasons
-            .iter()
-            .map(|reason| reason.code().unwrap_or("None").to_string())
-            .collect(),
-    )
+    Some(error.cancellation_reasons.clone())
 }
 
 enum Verdict {
@@ -365,27 +333,17 @@ fn verdict(codes: &[String]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::types::{Delete, Put, Update};
+    use crate::wire::AttributeValue;
 
     fn put(pk: &str, sk: &str) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name("t")
-            .item("pk", AttributeValue::S(pk.into()))
-            .item("sk", AttributeValue::S(sk.into()))
-            .build()
-            .unwrap();
-        TransactWriteItem::builder().put(put).build()
+        TransactWriteItem::Put(Request::on("t").item(std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("sk".to_string(), AttributeValue::S(sk.into())),
+        ])))
     }
 
     fn update(pk: &str, sk: &str) -> TransactWriteItem {
-        let update = Update::builder()
-            .table_name("t")
-            .key("pk", AttributeValue::S(pk.into()))
-            .key("sk", AttributeValue::S(sk.into()))
-            .update_expression("SET a = :a")
-            .build()
-            .unwrap();
-        TransactWriteItem::builder().update(update).build()
+        TransactWriteItem::Update(Request::on("t").key(pk, sk).update_expression("SET a = :a"))
     }
 
     /// A submission whose caller waits for its answer (forever: the receiver is leaked).
@@ -414,13 +372,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_action_has_its_key() {
-        let delete = Delete::builder()
-            .table_name("t")
-            .key("pk", AttributeValue::S("p".into()))
-            .key("sk", AttributeValue::S("s".into()))
-            .build()
-            .unwrap();
-        let delete = TransactWriteItem::builder().delete(delete).build();
+        let delete = TransactWriteItem::Delete(Request::on("t").key("p", "s"));
         for item in [put("p", "s"), update("p", "s"), delete] {
             assert_eq!(key_of(&item), Some(("p".into(), "s".into())));
         }

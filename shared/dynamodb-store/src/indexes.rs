@@ -6,14 +6,15 @@ use crate::items::{
     PENDING_PREFIX, s, sortable_time,
 };
 use crate::store::{DynamoDbStore, unavailable};
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use crate::wire::Item;
+use crate::wire::Operation;
 use jiff::Timestamp;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     Backlog, ListOpenFiles, ListPendingDocuments, ListPendingEvents, PendingDocument, ReadBacklog,
     StoreError,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 impl DynamoDbStore {
     /// Every item of one index's shards named `{shard_prefix}-N`, with `projection`.
@@ -23,25 +24,18 @@ impl DynamoDbStore {
         shard_attribute: &str,
         shard_prefix: &str,
         projection: Option<&str>,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    ) -> Result<Vec<Item>, StoreError> {
         let queries = (0..INDEX_SHARDS).map(|shard| async move {
             let mut request = self
-                .client()
-                .query()
-                .table_name(self.table())
+                .request()
                 .index_name(index)
                 .key_condition_expression("#shard = :shard")
-                .expression_attribute_names("#shard", shard_attribute)
-                .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")));
+                .name("#shard", shard_attribute)
+                .value(":shard", s(format!("{shard_prefix}-{shard}")));
             if let Some(projection) = projection {
                 request = request.projection_expression(projection);
             }
-            let mut pages = request.into_paginator().send();
-            let mut items = Vec::new();
-            while let Some(page) = pages.next().await {
-                items.extend(page.map_err(unavailable)?.items.unwrap_or_default());
-            }
-            Ok::<_, StoreError>(items)
+            self.client().query_all(request).await.map_err(unavailable)
         });
         let mut all = Vec::new();
         for items in futures_util::future::join_all(queries).await {
@@ -53,37 +47,28 @@ impl DynamoDbStore {
     /// How many items the shards `{shard_prefix}-N` hold, and the smallest range key.
     async fn index_count(&self, shard_prefix: &str) -> Result<(usize, Option<String>), StoreError> {
         let queries = (0..INDEX_SHARDS).map(|shard| async move {
-            let mut pages = self
+            let shard_query = || {
+                self.request()
+                    .index_name(PENDING_EVENTS_INDEX)
+                    .key_condition_expression("pendingShard = :shard")
+                    .value(":shard", s(format!("{shard_prefix}-{shard}")))
+            };
+            let count = self
                 .client()
-                .query()
-                .table_name(self.table())
-                .index_name(PENDING_EVENTS_INDEX)
-                .key_condition_expression("pendingShard = :shard")
-                .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")))
-                .select(Select::Count)
-                .into_paginator()
-                .send();
-            let mut count = 0usize;
-            while let Some(page) = pages.next().await {
-                count += page.map_err(unavailable)?.count.max(0) as usize;
-            }
+                .count_all(shard_query())
+                .await
+                .map_err(unavailable)? as usize;
             let oldest = if count == 0 {
                 None
             } else {
                 self.client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(PENDING_EVENTS_INDEX)
-                    .key_condition_expression("pendingShard = :shard")
-                    .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")))
-                    .projection_expression("pendingSince")
-                    .scan_index_forward(true)
-                    .limit(1)
-                    .send()
+                    .send(
+                        Operation::Query,
+                        shard_query().projection_expression("pendingSince").first(1),
+                    )
                     .await
                     .map_err(unavailable)?
                     .items
-                    .unwrap_or_default()
                     .first()
                     .and_then(|item| item.get("pendingSince"))
                     .and_then(|v| v.as_s().ok())
@@ -117,30 +102,23 @@ impl DynamoDbStore {
             async move {
                 let mut condition = "#shard = :shard".to_string();
                 let mut request = self
-                    .client()
-                    .query()
-                    .table_name(self.table())
+                    .request()
                     .index_name(index)
-                    .expression_attribute_names("#shard", shard_attribute)
-                    .expression_attribute_values(":shard", s(format!("{shard_prefix}-{shard}")))
-                    .expression_attribute_names("#reference", "reference")
-                    .expression_attribute_names("#contract", "contractReference")
+                    .name("#shard", shard_attribute)
+                    .value(":shard", s(format!("{shard_prefix}-{shard}")))
+                    .name("#reference", "reference")
+                    .name("#contract", "contractReference")
                     .projection_expression("pk, #reference, #contract");
                 if let Some((attribute, before)) = &range {
                     condition.push_str(" AND #range < :before");
                     request = request
-                        .expression_attribute_names("#range", *attribute)
-                        .expression_attribute_values(":before", s(before.clone()));
+                        .name("#range", attribute)
+                        .value(":before", s(before.clone()));
                 }
-                let mut pages = request
-                    .key_condition_expression(condition)
-                    .into_paginator()
-                    .send();
-                let mut items: Vec<HashMap<String, AttributeValue>> = Vec::new();
-                while let Some(page) = pages.next().await {
-                    items.extend(page.map_err(unavailable)?.items.unwrap_or_default());
-                }
-                Ok::<_, StoreError>(items)
+                self.client()
+                    .query_all(request.key_condition_expression(condition))
+                    .await
+                    .map_err(unavailable)
             }
         });
         let mut files = BTreeSet::new();

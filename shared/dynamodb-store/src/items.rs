@@ -1,6 +1,6 @@
 //! Mapping between domain records and DynamoDB items.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+pub use crate::wire::{AttributeValue, Item};
 use jiff::Timestamp;
 use oncall_domain::documents::DocumentRecord;
 use oncall_domain::file::{Delivery, InterventionFile, PartnerId, RecordedEvent};
@@ -8,8 +8,6 @@ use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::{Event, FileId, InterventionLog};
 use oncall_domain::ports::StoreError;
 use std::collections::HashMap;
-
-pub type Item = HashMap<String, AttributeValue>;
 
 pub const OPEN_FILES_INDEX: &str = "open-files";
 pub const PENDING_EVENTS_INDEX: &str = "pending-events";

@@ -5,8 +5,8 @@
 use crate::items::{
     OBJECT_SK, document_item, document_shard, file_pk, n, object_pk, s, sortable_time,
 };
-use crate::store::{DynamoDbStore, Transaction, is_condition_failure, unavailable};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use crate::store::{DynamoDbStore, Transaction, unavailable};
+use crate::wire::{AttributeValue, Item, Operation, TransactWriteItem};
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
 use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
@@ -18,7 +18,7 @@ use oncall_domain::ports::{
 use std::collections::HashMap;
 
 impl DynamoDbStore {
-    fn object_key(object: &ObjectRef) -> HashMap<String, AttributeValue> {
+    fn object_key(object: &ObjectRef) -> Item {
         HashMap::from([
             ("pk".to_string(), s(object_pk(&object.identity()))),
             ("sk".to_string(), s(OBJECT_SK)),
@@ -30,7 +30,7 @@ impl DynamoDbStore {
         object: &ObjectRef,
         status: &str,
         extra: [(&str, AttributeValue); N],
-    ) -> HashMap<String, AttributeValue> {
+    ) -> Item {
         let mut item = Self::object_key(object);
         item.extend([
             ("itemType".to_string(), s("object")),
@@ -47,11 +47,12 @@ impl DynamoDbStore {
     async fn object_status(&self, object: &ObjectRef) -> Result<Option<String>, StoreError> {
         let item = self
             .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(Self::object_key(object)))
-            .consistent_read(true)
-            .send()
+            .send(
+                Operation::GetItem,
+                self.request()
+                    .set_key(Self::object_key(object))
+                    .consistent_read(),
+            )
             .await
             .map_err(unavailable)?
             .item;
@@ -66,22 +67,20 @@ fn version_kind(version: &ObjectVersion) -> &'static str {
     }
 }
 
-fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
 }
 
 /// A waiting document as the index returns it.
-pub(crate) fn pending_document(
-    item: &HashMap<String, AttributeValue>,
-) -> Result<PendingDocument, StoreError> {
+pub(crate) fn pending_document(item: &Item) -> Result<PendingDocument, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("a ledger item lacks {what}"));
     let version = text(item, "version").ok_or_else(|| corrupt("version"))?;
     let object = ObjectRef {
@@ -121,10 +120,8 @@ impl DocumentLedger for DynamoDbStore {
         // One update creates or takes the item; the old image says whether an earlier
         // holder's upload is in doubt (its lease ran out, or it recorded a lost answer).
         let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::object_key(object)))
+            .request()
+            .set_key(Self::object_key(object))
             .update_expression(format!(
                 "SET itemType = :object, #status = :in_progress, leaseUntil = :until, #bucket = :bucket, \
                  objectKey = :key, #version = :version, versionKind = :kind, \
@@ -136,35 +133,33 @@ impl DocumentLedger for DynamoDbStore {
             .condition_expression(
                 "attribute_not_exists(pk) OR #status = :pending OR (#status = :in_progress AND leaseUntil < :now)",
             )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#bucket", "bucket")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":object", s("object"))
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":until", n(lease_until.as_second()))
-            .expression_attribute_values(":bucket", s(&object.bucket))
-            .expression_attribute_values(":key", s(&object.key))
-            .expression_attribute_values(":version", s(object.version.as_str()))
-            .expression_attribute_values(":kind", s(version_kind(&object.version)))
-            .expression_attribute_values(":shard", s(document_shard(&pk)))
-            .expression_attribute_values(
+            .name("#status", "status")
+            .name("#bucket", "bucket")
+            .name("#version", "version")
+            .value(":object", s("object"))
+            .value(":in_progress", s("in_progress"))
+            .value(":pending", s("pending"))
+            .value(":until", n(lease_until.as_second()))
+            .value(":bucket", s(&object.bucket))
+            .value(":key", s(&object.key))
+            .value(":version", s(object.version.as_str()))
+            .value(":kind", s(version_kind(&object.version)))
+            .value(":shard", s(document_shard(&pk)))
+            .value(
                 ":since",
                 s(format!("{}#{}", sortable_time(now), &pk[7..23.min(pk.len())])),
             )
-            .expression_attribute_values(":now_text", s(now.to_string()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", n(now.as_second()))
+            .value(":now_text", s(now.to_string()))
+            .value(":zero", n(0))
+            .value(":now", n(now.as_second()))
             // A waiting document is kept as long as a closed file's data at most; the
             // claim itself is renewed by every attempt.
-            .expression_attribute_values(":ttl", n(lease_until.as_second() + 400 * 86_400))
-            .return_values(ReturnValue::AllOld);
+            .value(":ttl", n(lease_until.as_second() + 400 * 86_400))
+            .return_values("ALL_OLD");
         if let Some(size) = object.size {
-            request = request
-                .expression_attribute_names("#size", "size")
-                .expression_attribute_values(":size", n(size));
+            request = request.name("#size", "size").value(":size", n(size));
         }
-        match request.send().await {
+        match self.client().send(Operation::UpdateItem, request).await {
             Ok(output) => {
                 let old = output.attributes.unwrap_or_default();
                 let in_doubt = text(&old, "status") == Some("in_progress")
@@ -181,7 +176,7 @@ impl DocumentLedger for DynamoDbStore {
                         .unwrap_or(now),
                 }))
             }
-            Err(error) if is_condition_failure(&error) => {
+            Err(error) if error.is_condition_failure() => {
                 Ok(match self.object_status(object).await?.as_deref() {
                     Some("published") => DocumentClaim::AlreadyPublished,
                     Some("rejected") => DocumentClaim::AlreadyRejected,
@@ -195,22 +190,18 @@ impl DocumentLedger for DynamoDbStore {
     async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
         // Back to waiting, in doubt (whatever happened before the failure may have
         // reached Intent): the re-send run takes it again.
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::object_key(object)))
+        let request = self
+            .request()
+            .set_key(Self::object_key(object))
             .update_expression("SET #status = :pending, inDoubt = :yes REMOVE leaseUntil")
             .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await;
-        match result {
+            .name("#status", "status")
+            .value(":in_progress", s("in_progress"))
+            .value(":pending", s("pending"))
+            .value(":yes", AttributeValue::Bool(true));
+        match self.client().send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) if error.is_condition_failure() => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -228,32 +219,28 @@ impl DocumentLedger for DynamoDbStore {
             "inDoubt = :doubt",
         ];
         let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::object_key(object)))
+            .request()
+            .set_key(Self::object_key(object))
             .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":attempts", n(wait.attempts))
-            .expression_attribute_values(":error", s(&wait.last_error))
-            .expression_attribute_values(":at", s(wait.last_attempt_at.to_string()))
-            .expression_attribute_values(":doubt", AttributeValue::Bool(wait.in_doubt));
+            .name("#status", "status")
+            .value(":in_progress", s("in_progress"))
+            .value(":pending", s("pending"))
+            .value(":attempts", n(wait.attempts))
+            .value(":error", s(&wait.last_error))
+            .value(":at", s(wait.last_attempt_at.to_string()))
+            .value(":doubt", AttributeValue::Bool(wait.in_doubt));
         if let Some(file) = &wait.file {
             sets.extend(["#reference = :reference", "contractReference = :contract"]);
             request = request
-                .expression_attribute_names("#reference", "reference")
-                .expression_attribute_values(":reference", s(&file.reference))
-                .expression_attribute_values(":contract", s(&file.contract_reference));
+                .name("#reference", "reference")
+                .value(":reference", s(&file.reference))
+                .value(":contract", s(&file.contract_reference));
         }
-        let result = request
-            .update_expression(format!("SET {} REMOVE leaseUntil", sets.join(", ")))
-            .send()
-            .await;
-        match result {
+        let request =
+            request.update_expression(format!("SET {} REMOVE leaseUntil", sets.join(", ")));
+        match self.client().send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Err(StoreError::Unavailable(
+            Err(error) if error.is_condition_failure() => Err(StoreError::Unavailable(
                 "the object's claim was lost before its wait was recorded".into(),
             )),
             Err(error) => Err(unavailable(error)),
@@ -283,12 +270,11 @@ impl DocumentLedger for DynamoDbStore {
                 (":ttl", n(expires_at.as_second())),
             ],
         )?;
-        let document = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(document_item(&file.id, record, expires_at)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let document = TransactWriteItem::Put(
+            self.request()
+                .item(document_item(&file.id, record, expires_at))
+                .condition_expression("attribute_not_exists(pk)"),
+        );
         // The file records that it has documents: canceling at reception is then refused
         // by the closing transaction's condition.
         let file_mark = self.update(
@@ -299,11 +285,7 @@ impl DocumentLedger for DynamoDbStore {
             &[],
             vec![(":yes", AttributeValue::Bool(true))],
         )?;
-        let mut items = vec![
-            mark,
-            TransactWriteItem::builder().put(document).build(),
-            file_mark,
-        ];
+        let mut items = vec![mark, document, file_mark];
         items.extend(self.outbox_puts(announce, record.published_at)?);
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
@@ -334,18 +316,16 @@ impl DocumentLedger for DynamoDbStore {
         );
         // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
         item.extend(crate::operator::rejection_index(object, reason, now));
-        let rejected = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(item))
+        let rejected = self
+            .request()
+            .item(item)
             .condition_expression(
                 "attribute_not_exists(pk) OR #status = :in_progress OR #status = :pending",
             )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":pending", s("pending"))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut items = vec![TransactWriteItem::builder().put(rejected).build()];
+            .name("#status", "status")
+            .value(":in_progress", s("in_progress"))
+            .value(":pending", s("pending"));
+        let mut items = vec![TransactWriteItem::Put(rejected)];
         items.extend(self.outbox_puts(announce, now)?);
         // Already published or rejected: nothing to change, nothing to announce.
         self.transact(items).await.map(|_| ())

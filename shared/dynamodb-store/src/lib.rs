@@ -31,6 +31,8 @@ mod items;
 mod ledger;
 mod operator;
 mod store;
+mod wire;
 
 pub use items::{INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX, file_pk};
 pub use store::DynamoDbStore;
+pub use wire::{AttributeValue, Item};

@@ -8,16 +8,13 @@ use crate::items::{
     DOCUMENT_PREFIX, OBJECT_SK, PENDING_EVENTS_INDEX, REJECTED_PREFIX, document_shard, n,
     object_pk, rejected_shard, s, sortable_time,
 };
-use crate::store::{DynamoDbStore, is_condition_failure, unavailable};
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::store::{DynamoDbStore, unavailable};
+use crate::wire::{AttributeValue, Item, Operation};
 use jiff::Timestamp;
 use oncall_domain::documents::{ObjectRef, RejectionReason, parse_quitus_key};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::StoreError;
 use oncall_domain::redrive::{LedgerDocument, OperatorStore};
-use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// The attributes that put a rejected ledger item in the operator's `rejected-N` index
 /// partitions: only for a refusal by Intent (the only rejection a redrive can change),
@@ -114,36 +111,31 @@ impl OperatorStore for DynamoDbStore {
         let pk = object_pk(&object.identity());
         // Back to waiting, out of the operator's partitions into the forwarders' ones
         // (its place in the index kept); the refusal stays as the last error.
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key("pk", s(&pk))
-            .key("sk", s(OBJECT_SK))
+        let request = self
+            .request()
+            .key(&pk, OBJECT_SK)
             .update_expression(
                 "SET #status = :pending, pendingShard = :shard, lastError = #detail, \
                  inDoubt = :no, attempts = if_not_exists(attempts, :zero), requeuedAt = :now \
                  REMOVE #reason, handledAt",
             )
             .condition_expression("#status = :rejected AND #reason = :intent_rejected")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#reason", "reason")
-            .expression_attribute_names("#detail", "detail")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":rejected", s("rejected"))
-            .expression_attribute_values(
+            .name("#status", "status")
+            .name("#reason", "reason")
+            .name("#detail", "detail")
+            .value(":pending", s("pending"))
+            .value(":rejected", s("rejected"))
+            .value(
                 ":intent_rejected",
                 s(RejectionReason::IntentRejected.as_str()),
             )
-            .expression_attribute_values(":shard", s(document_shard(&pk)))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", s(Timestamp::now().to_string()))
-            .send()
-            .await;
-        match result {
+            .value(":shard", s(document_shard(&pk)))
+            .value(":no", AttributeValue::Bool(false))
+            .value(":zero", n(0))
+            .value(":now", s(Timestamp::now().to_string()));
+        match self.client().send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) if error.is_condition_failure() => Ok(false),
             Err(error) => Err(unavailable(error)),
         }
     }

@@ -4,13 +4,7 @@ use crate::items::{
     event_sk, file_from_items, file_item, file_pk, n, outbox_item, outbox_pk, s, sortable_time,
     stored_event,
 };
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
-    WriteRequest,
-};
+use crate::wire::{AttributeValue, DynamoDb, DynamoError, Operation, Request, TransactWriteItem};
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
@@ -26,31 +20,17 @@ use std::time::Duration;
 /// How often a transaction that lost a race with another one is tried again.
 const CONTENTION_RETRIES: u32 = 8;
 
-/// The DynamoDB adapter. Cheap to clone (the SDK client is an `Arc` inside).
+/// The DynamoDB adapter. Cheap to clone (the HTTP client is an `Arc` inside).
 #[derive(Clone, Debug)]
 pub struct DynamoDbStore {
-    client: Client,
+    client: DynamoDb,
     table: String,
     /// Set for a process that writes many files at once (see [`DynamoDbStore::with_group_commit`]).
     group: Option<std::sync::Arc<GroupCommit>>,
 }
 
-pub(crate) fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    error: SdkError<E, R>,
-) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(error).to_string())
-}
-
-/// A conditional write refused because its condition did not hold (any operation).
-pub(crate) fn is_condition_failure<E, R>(error: &SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    matches!(
-        error,
-        SdkError::ServiceError(service)
-            if service.err().code() == Some("ConditionalCheckFailedException")
-    )
+pub(crate) fn unavailable(error: DynamoError) -> StoreError {
+    StoreError::Unavailable(error.message)
 }
 
 enum Cancellation {
@@ -60,33 +40,26 @@ enum Cancellation {
     Conflict,
 }
 
-fn cancellation<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Cancellation> {
-    let SdkError::ServiceError(service) = error else {
+fn cancellation(error: &DynamoError) -> Option<Cancellation> {
+    if error.is_transaction_in_progress() {
+        return Some(Cancellation::Conflict);
+    }
+    if !error.is_transaction_cancelled() {
         return None;
-    };
-    match service.err() {
-        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-            let codes: Vec<&str> = cancelled
-                .cancellation_reasons()
-                .iter()
-                .filter_map(|reason| reason.code())
-                .collect();
-            if codes.contains(&"ConditionalCheckFailed") {
-                Some(Cancellation::ConditionFailed)
-            } else if codes.iter().any(|code| {
-                matches!(
-                    *code,
-                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-                )
-            }) {
-                Some(Cancellation::Conflict)
-            } else {
-                // A validation error or anything else: retrying will not help.
-                None
-            }
-        }
-        TransactWriteItemsError::TransactionInProgressException(_) => Some(Cancellation::Conflict),
-        _ => None,
+    }
+    let codes = &error.cancellation_reasons;
+    if codes.iter().any(|code| code == "ConditionalCheckFailed") {
+        Some(Cancellation::ConditionFailed)
+    } else if codes.iter().any(|code| {
+        matches!(
+            code.as_str(),
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }) {
+        Some(Cancellation::Conflict)
+    } else {
+        // A validation error or anything else: retrying will not help.
+        None
     }
 }
 
@@ -97,7 +70,12 @@ async fn contention_pause(attempt: u32) {
 }
 
 impl DynamoDbStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    /// The store on `table`, through `dynamodb` (an [`AwsJsonService`] speaking
+    /// [`aws_signing::DYNAMODB`]).
+    ///
+    /// [`AwsJsonService`]: aws_signing::AwsJsonService
+    pub fn new(dynamodb: aws_signing::AwsJsonService, table: impl Into<String>) -> Self {
+        let client = DynamoDb::new(dynamodb);
         Self {
             client,
             table: table.into(),
@@ -117,35 +95,36 @@ impl DynamoDbStore {
         &self.table
     }
 
-    pub(crate) fn client(&self) -> &Client {
+    /// Where the table's calls go.
+    pub fn endpoint(&self) -> &str {
+        self.client.endpoint()
+    }
+
+    pub(crate) fn client(&self) -> &DynamoDb {
         &self.client
     }
 
+    /// A request on the table.
+    pub(crate) fn request(&self) -> Request {
+        Request::on(&self.table)
+    }
+
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        Ok(TransactWriteItem::Put(
+            self.request().item(item).condition_expression(condition),
+        ))
     }
 
     async fn query_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            items.extend(page.map_err(unavailable)?.items.unwrap_or_default());
-        }
-        Ok(items)
+        self.client
+            .query_all(
+                self.request()
+                    .key_condition_expression("pk = :pk")
+                    .value(":pk", AttributeValue::S(pk.to_string()))
+                    .consistent_read(),
+            )
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -166,13 +145,14 @@ pub(crate) enum Attempt {
 
 /// One `TransactWriteItems` call for `items`.
 pub(crate) async fn send_transaction(
-    client: &Client,
+    client: &DynamoDb,
     items: Vec<TransactWriteItem>,
 ) -> Result<Attempt, StoreError> {
     let error = match client
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
+        .send(
+            Operation::TransactWriteItems,
+            Request::default().transact_items(items),
+        )
         .await
     {
         Ok(_) => return Ok(Attempt::Committed),
@@ -215,22 +195,18 @@ impl DynamoDbStore {
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk.to_string()))
-            .key("sk", AttributeValue::S(sk))
+        let mut update = self
+            .request()
+            .key(pk, sk)
             .update_expression(expression)
             .condition_expression(condition);
         for (placeholder, name) in names {
-            update = update.expression_attribute_names(*placeholder, *name);
+            update = update.name(placeholder, name);
         }
         for (placeholder, value) in values {
-            update = update.expression_attribute_values(placeholder, value);
+            update = update.value(placeholder, value);
         }
-        let update = update
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        Ok(TransactWriteItem::Update(update))
     }
 }
 
@@ -245,12 +221,9 @@ impl DynamoDbStore {
         announce
             .iter()
             .map(|event| {
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(outbox_item(event, now)))
-                    .build()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(TransactWriteItem::builder().put(put).build())
+                Ok(TransactWriteItem::Put(
+                    self.request().item(outbox_item(event, now)),
+                ))
             })
             .collect()
     }
@@ -465,35 +438,31 @@ impl DynamoDbStore {
         keys: Vec<Item>,
         found: &mut HashMap<(String, String), Item>,
     ) -> Result<(), StoreError> {
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut request = serde_json::json!({ &self.table: {
+            "Keys": keys,
+            "ConsistentRead": true,
+        }});
         for attempt in 0..=CONTENTION_RETRIES {
-            let output = self
+            let mut output = self
                 .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
+                .send(
+                    Operation::BatchGetItem,
+                    Request::default().request_items(request),
+                )
                 .await
                 .map_err(unavailable)?;
-            for item in output
-                .responses
-                .and_then(|mut tables| tables.remove(&self.table))
-                .unwrap_or_default()
-            {
+            for item in output.responses.remove(&self.table).unwrap_or_default() {
                 let key = |name: &str| match item.get(name) {
                     Some(AttributeValue::S(value)) => value.clone(),
                     _ => String::new(),
                 };
                 found.insert((key("pk"), key("sk")), item);
             }
-            match output
-                .unprocessed_keys
-                .and_then(|mut tables| tables.remove(&self.table))
-                .filter(|rest| !rest.keys().is_empty())
-            {
+            match output.unprocessed_keys.filter(|rest| {
+                rest[&self.table]["Keys"]
+                    .as_array()
+                    .is_some_and(|keys| !keys.is_empty())
+            }) {
                 Some(rest) => {
                     request = rest;
                     contention_pause(attempt).await;
@@ -623,20 +592,17 @@ impl RecordDelivery for DynamoDbStore {
         }
         let (expression, values) = Self::delivery_update(&pk, seq, delivery);
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(event_sk(seq)))
+            .request()
+            .key(pk, event_sk(seq))
             .update_expression(expression)
             .condition_expression(DELIVERY_CONDITION)
-            .expression_attribute_names("#delivery", "delivery");
+            .name("#delivery", "delivery");
         for (placeholder, value) in values {
-            request = request.expression_attribute_values(placeholder, value);
+            request = request.value(placeholder, value);
         }
-        match request.send().await {
+        match self.client.send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => {
+            Err(error) if error.is_condition_failure() => {
                 tracing::info!(
                     seq,
                     "event already delivered (or gone); delivery state left as is"
@@ -675,13 +641,9 @@ impl FinishDelivery for DynamoDbStore {
         ];
         items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
         for event_id in published {
-            let delete = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(outbox_pk(event_id)))
-                .key("sk", s(OUTBOX_SK))
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
+            items.push(TransactWriteItem::Delete(
+                self.request().key(outbox_pk(event_id), OUTBOX_SK),
+            ));
         }
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
@@ -722,31 +684,29 @@ impl Outbox for DynamoDbStore {
     async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
         // BatchWriteItem: 25 deletes a call.
         for chunk in event_ids.chunks(25) {
-            let requests: Vec<WriteRequest> = chunk
+            let requests: Vec<serde_json::Value> = chunk
                 .iter()
                 .map(|id| {
-                    let delete = DeleteRequest::builder()
-                        .key("pk", AttributeValue::S(outbox_pk(id)))
-                        .key("sk", AttributeValue::S(OUTBOX_SK.to_string()))
-                        .build()
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
+                    serde_json::json!({ "DeleteRequest": {
+                        "Key": { "pk": s(outbox_pk(id)), "sk": s(OUTBOX_SK) }
+                    }})
                 })
-                .collect::<Result<_, StoreError>>()?;
-            let mut pending = Some(HashMap::from([(self.table.clone(), requests)]));
+                .collect();
+            let mut pending = Some(serde_json::json!({ &self.table: requests }));
             for attempt in 0..=CONTENTION_RETRIES {
-                let Some(requests) = pending.take().filter(|r| !r.is_empty()) else {
+                let Some(requests) = pending.take().filter(has_requests) else {
                     break;
                 };
                 let output = self
                     .client
-                    .batch_write_item()
-                    .set_request_items(Some(requests))
-                    .send()
+                    .send(
+                        Operation::BatchWriteItem,
+                        Request::default().request_items(requests),
+                    )
                     .await
                     .map_err(unavailable)?;
                 pending = output.unprocessed_items;
-                if pending.as_ref().is_some_and(|p| !p.is_empty()) {
+                if pending.as_ref().is_some_and(has_requests) {
                     contention_pause(attempt).await;
                 }
             }
@@ -762,22 +722,18 @@ impl SendLease for DynamoDbStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(file_pk(id)))
-            .key("sk", AttributeValue::S(FILE_SK.to_string()))
+        let request = self
+            .request()
+            .key(file_pk(id), FILE_SK)
             .update_expression("SET sendingUntil = :until")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(sendingUntil) OR sendingUntil < :now)",
             )
-            .expression_attribute_values(":until", n(until.as_millisecond()))
-            .expression_attribute_values(":now", n(now.as_millisecond()))
+            .value(":until", n(until.as_millisecond()))
+            .value(":now", n(now.as_millisecond()))
             // The old value tells a lease never given back (its holder died mid-send).
-            .return_values(ReturnValue::UpdatedOld)
-            .send()
-            .await;
+            .return_values("UPDATED_OLD");
+        let result = self.client.send(Operation::UpdateItem, request).await;
         match result {
             Ok(output) => Ok(
                 if output
@@ -789,27 +745,31 @@ impl SendLease for DynamoDbStore {
                     LeaseGrant::Taken
                 },
             ),
-            Err(error) if is_condition_failure(&error) => Ok(LeaseGrant::HeldElsewhere),
+            Err(error) if error.is_condition_failure() => Ok(LeaseGrant::HeldElsewhere),
             Err(error) => Err(unavailable(error)),
         }
     }
 
     async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(file_pk(id)))
-            .key("sk", AttributeValue::S(FILE_SK.to_string()))
+        let request = self
+            .request()
+            .key(file_pk(id), FILE_SK)
             .update_expression("REMOVE sendingUntil")
             .condition_expression("sendingUntil = :until")
-            .expression_attribute_values(":until", n(until.as_millisecond()))
-            .send()
-            .await;
-        match result {
+            .value(":until", n(until.as_millisecond()));
+        match self.client.send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(()),
-            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) if error.is_condition_failure() => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
     }
+}
+
+/// Whether a `BatchWriteItem` request (or what it left unprocessed) still holds requests.
+fn has_requests(requests: &serde_json::Value) -> bool {
+    requests.as_object().is_some_and(|tables| {
+        tables
+            .values()
+            .any(|list| list.as_array().is_some_and(|l| !l.is_empty()))
+    })
 }

@@ -94,7 +94,7 @@ impl EventBridgePublisher {
             let body = json!({ "Entries": batch }).to_string();
             let answer = self
                 .eventbridge
-                .call("PutEvents", body, ATTEMPT_TIMEOUT)
+                .call::<Value>("PutEvents", body, ATTEMPT_TIMEOUT)
                 .await?;
             Ok(entry_results(&answer))
         })
@@ -232,6 +232,7 @@ mod tests {
             error_type: None,
             message: message.to_string(),
             transient,
+            answer: None,
         }
     }
 

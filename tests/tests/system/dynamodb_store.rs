@@ -15,7 +15,9 @@ async fn store() -> (DynamoDbStore, aws_sdk_dynamodb::Client) {
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("store");
     create_table(&client, &table).await;
-    (DynamoDbStore::new(client.clone(), table), client)
+    let store = aws_wiring::dynamodb_store(&sdk, &aws_wiring::aws_reqwest_client().unwrap(), table)
+        .unwrap();
+    (store, client)
 }
 
 fn new_file(reference: &str) -> NewFile {
@@ -208,51 +210,58 @@ async fn the_dynamodb_store_with_group_commit_passes_the_store_contract() {
 }
 
 /// The functions' own `SdkConfig` (Lambda's variables, no provider chain) reaches each
-/// emulator through its `AWS_ENDPOINT_URL[_SERVICE]`, as on AWS it reaches each service.
+/// emulator through its `AWS_ENDPOINT_URL[_SERVICE]`, as on AWS it reaches each service:
+/// the store, the bus and the documents reader built from it, as the functions build them.
 #[tokio::test]
 async fn the_functions_sdk_config_reaches_dynamodb_and_moto_from_lambdas_variables() {
     endpoints();
     install_crypto_provider();
     let sdk = aws_wiring::lambda_aws_config().expect("the emulators' variables");
     assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-3"));
+    let setup = sdk_config().await;
     let table = unique("lambda-config");
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&dynamodb, &table).await;
-    let described = dynamodb
-        .describe_table()
-        .table_name(&table)
+    create_table(&aws_sdk_dynamodb::Client::new(&setup), &table).await;
+    let http = aws_wiring::aws_reqwest_client().unwrap();
+    let store = aws_wiring::dynamodb_store(&sdk, &http, &table).unwrap();
+    assert_eq!(store.endpoint(), format!("{}/", endpoints().0));
+    let file = new_file("LAMBDA-CONFIG-1");
+    assert!(matches!(
+        store.open_file_sending(&file, &[], None).await,
+        Ok(OpenFileResult::Created)
+    ));
+    let loaded = store.load_file(&file.id()).await.unwrap();
+    assert_eq!(loaded.map(|f| f.id), Some(file.id()), "DynamoDB Local");
+
+    let s3 = s3_client(&setup);
+    let bucket = create_versioned_bucket(&s3).await;
+    let put = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("quitus/probe.pdf")
+        .body(b"%PDF-1.7\n".to_vec().into())
         .send()
         .await
-        .expect("DynamoDB Local, through AWS_ENDPOINT_URL_DYNAMODB");
-    assert_eq!(
-        described.table().and_then(|t| t.table_name()),
-        Some(table.as_str())
-    );
-    let s3 = s3_client(&sdk);
-    let bucket = create_versioned_bucket(&s3).await;
-    let buckets = s3.list_buckets().send().await.unwrap();
-    assert!(
-        buckets
-            .buckets()
-            .iter()
-            .any(|b| b.name() == Some(bucket.as_str())),
-        "moto"
-    );
+        .unwrap();
+    let documents = aws_wiring::documents_reader(&sdk, &http, true).unwrap();
+    let object = oncall_domain::documents::ObjectRef {
+        bucket,
+        key: "quitus/probe.pdf".into(),
+        version: oncall_domain::documents::ObjectVersion::VersionId(
+            put.version_id().unwrap().to_string(),
+        ),
+        size: None,
+    };
+    let info = oncall_domain::ports::ReadObject::object_info(&documents, &object).await;
+    assert_eq!(info.map(|info| info.size).ok(), Some(9), "moto's S3");
 }
 
 /// A store whose every DynamoDB call is logged, on a fresh table.
-async fn counted_store() -> (DynamoDbStore, CallLog) {
+async fn store_with_call_log() -> (DynamoDbStore, CallLog) {
     let sdk = sdk_config().await;
     let log = CallLog::default();
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
     let table = unique("counted");
-    create_table(&client, &table).await;
-    log.clear();
-    (DynamoDbStore::new(client, table), log)
+    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+    (counted_store(&sdk, &table, &log), log)
 }
 
 /// Forty files opened at once (as the on-call closer writes thousands) share a few
@@ -260,7 +269,7 @@ async fn counted_store() -> (DynamoDbStore, CallLog) {
 /// either way.
 #[tokio::test]
 async fn group_commit_shares_calls_between_concurrent_transactions() {
-    let (store, log) = counted_store().await;
+    let (store, log) = store_with_call_log().await;
     let grouped = store.clone().with_group_commit(2);
     let files: Vec<NewFile> = (0..40)
         .map(|_| new_file(&format!("G-{}", uuid::Uuid::new_v4().simple())))
@@ -299,7 +308,7 @@ async fn group_commit_shares_calls_between_concurrent_transactions() {
 #[tokio::test]
 async fn stragglers_are_read_fifty_to_a_call() {
     use oncall_domain::ports::LoadFiles;
-    let (store, log) = counted_store().await;
+    let (store, log) = store_with_call_log().await;
     let files: Vec<NewFile> = (0..120)
         .map(|_| new_file(&format!("B-{}", uuid::Uuid::new_v4().simple())))
         .collect();

@@ -504,14 +504,8 @@ async fn stragglers_are_read_in_batches_and_share_their_transactions() {
     bridge.tap.drain().await;
 
     let log = CallLog::default();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&bridge.sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
     let mut closer = bridge.closer(policy());
-    closer.store =
-        dynamodb_store::DynamoDbStore::new(dynamodb, bridge.table.clone()).with_group_commit(4);
+    closer.store = counted_store(&bridge.sdk, &bridge.table, &log).with_group_commit(4);
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert_eq!(summary.report.closing.as_ref().unwrap().closed, 60);
     assert_eq!(closings(&bridge).len(), 60, "every closing on Intent");

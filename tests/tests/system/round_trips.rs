@@ -1,6 +1,6 @@
 //! What a partner's request costs in AWS calls (each is the partner's wait and a billed
-//! request), counted by an SDK interceptor on the functions' own clients, against DynamoDB
-//! Local and moto. The guarantees stay: stored first, one sender per file, the outbox.
+//! request), counted by a proxy in front of DynamoDB Local and moto (every call
+//! is signed by hand, as the functions make it). The guarantees stay: stored first, one sender per file, the outbox.
 
 use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use system_tests::*;

@@ -1,5 +1,6 @@
-//! The calls the functions sign by hand (`aws-signing`: PutEvents, GetSecretValue, S3
-//! HEAD and GET by version id and by ETag) checked the way AWS checks them: a moto server
+//! The calls the functions sign by hand (`aws-signing`: every DynamoDB operation the
+//! store makes, PutEvents, GetSecretValue, S3 HEAD and GET by version id and by ETag)
+//! checked the way AWS checks them: a moto server
 //! of this test's own, with moto's IAM authentication on, recomputes each request's SigV4
 //! signature with botocore (AWS's Python SDK) from the secret key of an IAM user it issued,
 //! or of a role session (temporary credentials, as Lambda gives), and refuses a mismatch.
@@ -9,9 +10,17 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 use oncall_domain::DomainEvent;
+use oncall_domain::documents::UploadGrant;
 use oncall_domain::documents::{ObjectRef, ObjectVersion};
 use oncall_domain::domain_events::StoredEvent;
-use oncall_domain::ports::{PublishDomainEvents, ReadObject, SourceError};
+use oncall_domain::file::fingerprint;
+use oncall_domain::intent_examples::SEED_OPENING;
+use oncall_domain::ports::{
+    LeaseGrant, ListOpenFiles, LoadFile, LoadFiles, OpenFile, OpenFileResult, Outbox,
+    PublishDomainEvents, ReadObject, SendLease, SourceError, StoreError, UploadGrants,
+};
+use oncall_domain::validation::parse_intervention_log;
+use oncall_domain::{Delivery, NewFile, PartnerId, RecordedEvent};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -213,6 +222,7 @@ async fn role_session_credentials(moto: &SigningMoto) -> Credentials {
 
 /// What the functions keep in AWS, created while checks are off.
 struct Resources {
+    table: String,
     bus: String,
     secret_arn: String,
     bucket: String,
@@ -224,6 +234,8 @@ struct Resources {
 
 async fn create_resources(moto: &SigningMoto) -> Resources {
     let admin = moto.sdk(Credentials::new("test", "test", None, None, "setup"));
+    let table = unique("signed");
+    create_table(&aws_sdk_dynamodb::Client::new(&admin), &table).await;
     let bus = unique("bus");
     aws_sdk_eventbridge::Client::new(&admin)
         .create_event_bus()
@@ -261,6 +273,7 @@ async fn create_resources(moto: &SigningMoto) -> Resources {
         .await
         .unwrap();
     Resources {
+        table,
         bus,
         secret_arn,
         bucket,
@@ -289,6 +302,8 @@ async fn every_signed_call_passes(
 ) {
     let sdk = moto.sdk(credentials);
     let http = aws_wiring::aws_reqwest_client().unwrap();
+
+    every_store_operation_passes(&sdk, &http, &resources.table, who).await;
 
     let secret = aws_wiring::SecretsManagerSecret::new(&sdk, &http, &resources.secret_arn).unwrap();
     let value = intent_client::ClientSecretSource::read_secret(&secret).await;
@@ -327,6 +342,88 @@ async fn every_signed_call_passes(
         }
         assert!(read == resources.body, "{who}: GET {object:?}");
     }
+}
+
+/// A file opened under `who`'s name (its reference is unique to the caller).
+fn new_file(who: &str) -> NewFile {
+    let reference = format!("SIG-{}", who.replace(' ', "-"));
+    let log =
+        parse_intervention_log(SEED_OPENING.replace("INTER-0500", &reference).as_bytes()).unwrap();
+    NewFile {
+        owner: PartnerId("partner-a".into()),
+        opening: RecordedEvent {
+            seq: 1,
+            pair: log.event,
+            fingerprint: fingerprint(&log),
+            recorded_at: jiff::Timestamp::now(),
+            delivery: Delivery::new_pending(),
+            log,
+        },
+    }
+}
+
+/// Each of the seven DynamoDB operations the store makes: `TransactWriteItems`, `Query`
+/// (a partition, an index), `BatchGetItem`, `UpdateItem`, `PutItem`, `GetItem`,
+/// `BatchWriteItem`.
+async fn every_store_operation_passes(
+    sdk: &aws_wiring::SdkConfig,
+    http: &reqwest::Client,
+    table: &str,
+    who: &str,
+) {
+    let store = aws_wiring::dynamodb_store(sdk, http, table).unwrap();
+    let file = new_file(who);
+    let id = file.id();
+    let opened = store.open_file_sending(&file, &[], None).await;
+    assert!(
+        matches!(opened, Ok(OpenFileResult::Created)),
+        "{who}: TransactWriteItems: {opened:?}"
+    );
+    let loaded = store.load_file(&id).await;
+    assert!(
+        loaded.as_ref().is_ok_and(|found| found.is_some()),
+        "{who}: Query: {loaded:?}"
+    );
+    let batch = store.load_files(std::slice::from_ref(&id)).await;
+    assert!(
+        matches!(batch.as_slice(), [Ok(Some(_))]),
+        "{who}: BatchGetItem: {batch:?}"
+    );
+    let now = jiff::Timestamp::now();
+    let lease = store
+        .take_send_lease(&id, now, now + jiff::SignedDuration::from_secs(30))
+        .await;
+    assert!(
+        matches!(lease, Ok(LeaseGrant::Taken)),
+        "{who}: UpdateItem: {lease:?}"
+    );
+    let grant = UploadGrant {
+        key: format!("quitus/{who}.pdf"),
+        file: id.clone(),
+        partner: PartnerId("partner-a".into()),
+        file_name: "quitus.pdf".into(),
+        size: 10,
+        granted_at: now,
+        upload_by: now,
+    };
+    let recorded = store
+        .record_upload_grant(&grant, now + jiff::SignedDuration::from_hours(1))
+        .await;
+    assert!(recorded.is_ok(), "{who}: PutItem: {recorded:?}");
+    let read = store.upload_grant(&grant.key).await;
+    assert!(
+        read.as_ref().is_ok_and(|found| found.is_some()),
+        "{who}: GetItem: {read:?}"
+    );
+    let cleared = store.clear_published(&[format!("{who}-event")]).await;
+    assert!(cleared.is_ok(), "{who}: BatchWriteItem: {cleared:?}");
+    let open = store
+        .open_files_opened_before(now + jiff::SignedDuration::from_hours(1))
+        .await;
+    assert!(
+        open.as_ref().is_ok_and(|files| files.contains(&id)),
+        "{who}: Query on an index: {open:?}"
+    );
 }
 
 #[tokio::test]
@@ -377,6 +474,14 @@ async fn hand_signed_calls_pass_aws_signature_checks_and_a_wrong_key_does_not() 
     let refused = forged_reader.object_info(&object).await;
     assert!(
         matches!(&refused, Err(SourceError::Unavailable(why)) if why.contains("403")),
+        "{refused:?}"
+    );
+    let refused = aws_wiring::dynamodb_store(&forged, &http, &resources.table)
+        .unwrap()
+        .load_file(&new_file("IAM user").id())
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("UnrecognizedClient") || why.contains("SignatureDoesNotMatch") || why.contains("InvalidSignature")),
         "{refused:?}"
     );
     let secret =

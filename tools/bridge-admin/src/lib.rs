@@ -22,7 +22,6 @@ mod render;
 mod settings;
 
 use clap::{ArgGroup, Parser, Subcommand};
-use dynamodb_store::DynamoDbStore;
 use intent_client::IntentClient;
 use local_bridge::events::JsonLinesEvents;
 use local_bridge::inbox::InboxObjects;
@@ -458,10 +457,13 @@ async fn run_aws(cli: &Cli, env: &Lookup<'_>, out: &mut dyn Write, err: &mut dyn
         Ok(path_style) => path_style,
         Err(why) => return fail(err, EXIT_CONFIG, why),
     };
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let intent = settings::intent(env, Some(&sdk));
     let signed_calls = match aws_wiring::aws_reqwest_client() {
         Ok(http) => http,
+        Err(why) => return fail(err, EXIT_CONFIG, why),
+    };
+    let store = match aws_wiring::dynamodb_store(&sdk, &signed_calls, table) {
+        Ok(store) => store,
         Err(why) => return fail(err, EXIT_CONFIG, why),
     };
     let events = settings::var(env, "EVENT_BUS_NAME")

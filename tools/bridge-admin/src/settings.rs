@@ -70,7 +70,7 @@ pub fn document_policy(env: &Lookup<'_>) -> Result<DocumentPolicy, String> {
 /// The AWS configuration from the standard chain, with a region and credentials (checked
 /// here, so that their absence is one clear line rather than an SDK error later).
 pub async fn aws_config() -> Result<aws_config::SdkConfig, String> {
-    use aws_sdk_dynamodb::config::ProvideCredentials;
+    use aws_credential_types::provider::ProvideCredentials;
     let sdk = aws_wiring::load_aws_config().await;
     if sdk.region().is_none() {
         return Err("no AWS region: set AWS_REGION (or a profile's region)".into());
