@@ -27,7 +27,8 @@
 
 use crate::store::{Attempt, send_transaction};
 use crate::wire::{
-    DynamoDb as Client, DynamoError, Operation, Request, TransactWriteItem, encode, request_token,
+    DynamoDb as Client, DynamoError, OldItems, Operation, Request, TransactWriteItem, encode,
+    request_token,
 };
 use oncall_domain::ports::StoreError;
 use std::collections::{HashSet, VecDeque};
@@ -312,7 +313,7 @@ enum Verdict {
 /// What a submission's own actions' reasons mean for it.
 fn verdict(codes: &[String]) -> Verdict {
     if codes.iter().any(|code| code == "ConditionalCheckFailed") {
-        return Verdict::Answer(Ok(Attempt::ConditionFailed));
+        return Verdict::Answer(Ok(Attempt::ConditionFailed(OldItems::default())));
     }
     if codes.iter().any(|code| {
         matches!(
@@ -422,7 +423,7 @@ mod tests {
         let codes = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
         assert!(matches!(
             verdict(&codes(&["None", "ConditionalCheckFailed"])),
-            Verdict::Answer(Ok(Attempt::ConditionFailed))
+            Verdict::Answer(Ok(Attempt::ConditionFailed(_)))
         ));
         assert!(matches!(
             verdict(&codes(&["TransactionConflict", "None"])),

@@ -289,7 +289,7 @@ impl DocumentLedger for DynamoDbStore {
         items.extend(self.outbox_puts(announce, record.published_at)?);
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
-            Transaction::ConditionFailed => Err(StoreError::Unavailable(
+            Transaction::ConditionFailed(_) => Err(StoreError::Unavailable(
                 "the object's claim was lost before the document was recorded".into(),
             )),
         }

@@ -4,7 +4,9 @@ use crate::items::{
     event_sk, file_from_items, file_item, file_pk, n, outbox_item, outbox_pk, s, sortable_time,
     stored_event,
 };
-use crate::wire::{AttributeValue, DynamoDb, DynamoError, Operation, Request, TransactWriteItem};
+use crate::wire::{
+    AttributeValue, DynamoDb, DynamoError, OldItems, Operation, Request, TransactWriteItem,
+};
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
@@ -35,7 +37,7 @@ pub(crate) fn unavailable(error: DynamoError) -> StoreError {
 
 enum Cancellation {
     /// A condition failed: the item exists, or the state moved on.
-    ConditionFailed,
+    ConditionFailed(OldItems),
     /// Lost a race with another transaction on the same items.
     Conflict,
 }
@@ -49,7 +51,7 @@ fn cancellation(error: &DynamoError) -> Option<Cancellation> {
     }
     let codes = &error.cancellation_reasons;
     if codes.iter().any(|code| code == "ConditionalCheckFailed") {
-        Some(Cancellation::ConditionFailed)
+        Some(Cancellation::ConditionFailed(error.old_items.clone()))
     } else if codes.iter().any(|code| {
         matches!(
             code.as_str(),
@@ -131,14 +133,15 @@ impl DynamoDbStore {
 /// How a transaction ended.
 pub(crate) enum Transaction {
     Committed,
-    /// A condition failed: the item exists, or the state moved on.
-    ConditionFailed,
+    /// A condition failed: the item exists, or the state moved on; with the items the
+    /// actions that asked for them gave back (none when the call was shared).
+    ConditionFailed(OldItems),
 }
 
 /// How one attempt at a transaction ended.
 pub(crate) enum Attempt {
     Committed,
-    ConditionFailed,
+    ConditionFailed(OldItems),
     /// Lost a race with another writer: try again after a pause.
     Conflict,
 }
@@ -159,7 +162,7 @@ pub(crate) async fn send_transaction(
         Err(error) => error,
     };
     match cancellation(&error) {
-        Some(Cancellation::ConditionFailed) => Ok(Attempt::ConditionFailed),
+        Some(Cancellation::ConditionFailed(old)) => Ok(Attempt::ConditionFailed(old)),
         Some(Cancellation::Conflict) => Ok(Attempt::Conflict),
         None => Err(unavailable(error)),
     }
@@ -179,7 +182,7 @@ impl DynamoDbStore {
             };
             match attempted {
                 Attempt::Committed => return Ok(Transaction::Committed),
-                Attempt::ConditionFailed => return Ok(Transaction::ConditionFailed),
+                Attempt::ConditionFailed(old) => return Ok(Transaction::ConditionFailed(old)),
                 Attempt::Conflict => contention_pause(attempt).await,
             }
         }
@@ -242,19 +245,41 @@ impl OpenFile for DynamoDbStore {
             // The send lease, held by the caller from this very write.
             file_state.insert("sendingUntil".into(), n(until.as_millisecond()));
         }
+        // A refused opening gives back the file and its opening as they are: a replay of a
+        // file with nothing more (almost always) is answered without reading it.
+        let new_item = |item: Item| {
+            TransactWriteItem::Put(
+                self.request()
+                    .item(item)
+                    .condition_expression("attribute_not_exists(pk)")
+                    .old_item_on_condition_failure(),
+            )
+        };
         let mut items = vec![
-            self.put(file_state, "attribute_not_exists(pk)")?,
-            self.put(event_item(&id, &file.opening)?, "attribute_not_exists(pk)")?,
+            new_item(file_state),
+            new_item(event_item(&id, &file.opening)?),
         ];
         items.extend(self.outbox_puts(announce, file.opening.recorded_at)?);
         match self.transact(items).await? {
             Transaction::Committed => Ok(OpenFileResult::Created),
-            Transaction::ConditionFailed => match self.load_file(&id).await? {
-                Some(existing) => Ok(OpenFileResult::AlreadyExists(existing)),
-                // The item that failed the condition is gone again: only a deletion
-                // racing with us could do that; let the caller retry.
-                None => Err(StoreError::Contention),
-            },
+            Transaction::ConditionFailed(old) => {
+                let given_back = match only_its_opening(old.get(0), old.get(1)) {
+                    Some((file, opening)) => {
+                        file_from_items(&id, &[file.clone(), opening.clone()])?
+                    }
+                    None => None,
+                };
+                let existing = match given_back {
+                    Some(existing) => Some(existing),
+                    None => self.load_file(&id).await?,
+                };
+                match existing {
+                    Some(existing) => Ok(OpenFileResult::AlreadyExists(existing)),
+                    // The item that failed the condition is gone again: only a deletion
+                    // racing with us could do that; let the caller retry.
+                    None => Err(StoreError::Contention),
+                }
+            }
         }
     }
 }
@@ -379,6 +404,21 @@ impl LoadFile for DynamoDbStore {
     }
 }
 
+/// A file item and its opening, when they are the whole file: still at version 1 (no
+/// later event) and without documents.
+fn only_its_opening<'a>(
+    file: Option<&'a Item>,
+    opening: Option<&'a Item>,
+) -> Option<(&'a Item, &'a Item)> {
+    let (file, opening) = (file?, opening?);
+    let whole = file
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .is_some_and(|version| version == "1")
+        && !file.contains_key("hasDocuments");
+    whole.then_some((file, opening))
+}
+
 /// Keys per `BatchGetItem` call (DynamoDB takes at most 100).
 const KEYS_PER_BATCH_GET: usize = 100;
 
@@ -414,16 +454,9 @@ impl LoadFiles for DynamoDbStore {
                 continue;
             };
             let opening = found.get(&(pk, event_sk(1)));
-            let only_its_opening = file
-                .get("version")
-                .and_then(|v| v.as_n().ok())
-                .is_some_and(|version| version == "1")
-                && !file.contains_key("hasDocuments");
-            files.push(match opening {
-                Some(opening) if only_its_opening => {
-                    file_from_items(id, &[file.clone(), opening.clone()])
-                }
-                _ => self.load_file(id).await,
+            files.push(match only_its_opening(Some(file), opening) {
+                Some((file, opening)) => file_from_items(id, &[file.clone(), opening.clone()]),
+                None => self.load_file(id).await,
             });
         }
         files
@@ -581,7 +614,7 @@ impl RecordDelivery for DynamoDbStore {
             items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
             return match self.transact(items).await? {
                 Transaction::Committed => Ok(()),
-                Transaction::ConditionFailed => {
+                Transaction::ConditionFailed(_) => {
                     tracing::info!(
                         seq,
                         "event already delivered (or gone); delivery state left as is"
@@ -647,7 +680,7 @@ impl FinishDelivery for DynamoDbStore {
         }
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
-            Transaction::ConditionFailed => {
+            Transaction::ConditionFailed(_) => {
                 self.record_delivery(id, seq, delivery, announce).await?;
                 self.release_send_lease(id, until).await?;
                 if !published.is_empty() {

@@ -106,6 +106,8 @@ pub struct Request {
     #[serde(skip_serializing_if = "Option::is_none")]
     return_values: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    return_values_on_condition_check_failure: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     select: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scan_index_forward: Option<bool>,
@@ -198,6 +200,13 @@ impl Request {
     /// `ReturnValues` (`ALL_OLD`, `UPDATED_OLD`, …).
     pub fn return_values(mut self, which: &'static str) -> Self {
         self.return_values = Some(which);
+        self
+    }
+
+    /// A transaction's action whose condition fails gives back the item as it is (in the
+    /// cancellation reasons): what refused the write, without reading it again.
+    pub fn old_item_on_condition_failure(mut self) -> Self {
+        self.return_values_on_condition_check_failure = Some("ALL_OLD");
         self
     }
 
@@ -294,6 +303,29 @@ pub struct DynamoError {
     /// A cancelled transaction's reason codes, one per action in order (`None` for an
     /// action that was fine).
     pub cancellation_reasons: Vec<String>,
+    /// The items as they were, for the actions that asked for them and whose condition
+    /// failed, in the same order.
+    pub old_items: OldItems,
+}
+
+/// Items a refused transaction gave back, by action. They hold tenants' personal data:
+/// `Debug` shows only which actions have one.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OldItems(pub Vec<Option<Item>>);
+
+impl std::fmt::Debug for OldItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|item| item.as_ref().map(|_| "item")))
+            .finish()
+    }
+}
+
+impl OldItems {
+    /// The item action `index` gave back.
+    pub fn get(&self, index: usize) -> Option<&Item> {
+        self.0.get(index).and_then(Option::as_ref)
+    }
 }
 
 impl DynamoError {
@@ -333,10 +365,11 @@ const THROTTLING: [&str; 4] = [
 
 impl From<CallFailure> for DynamoError {
     fn from(failure: CallFailure) -> Self {
-        let cancellation_reasons = failure
+        let reasons = failure
             .answer
             .as_deref()
-            .and_then(|answer| answer["CancellationReasons"].as_array())
+            .and_then(|answer| answer["CancellationReasons"].as_array());
+        let cancellation_reasons = reasons
             .map(|reasons| {
                 reasons
                     .iter()
@@ -344,6 +377,20 @@ impl From<CallFailure> for DynamoError {
                     .collect()
             })
             .unwrap_or_default();
+        let old_items = OldItems(
+            reasons
+                .map(|reasons| {
+                    reasons
+                        .iter()
+                        .map(|reason| {
+                            reason
+                                .get("Item")
+                                .and_then(|item| Item::deserialize(item).ok())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
         let throttled = failure
             .error_type
             .as_deref()
@@ -353,6 +400,7 @@ impl From<CallFailure> for DynamoError {
             error_type: failure.error_type,
             message: failure.message,
             cancellation_reasons,
+            old_items,
         }
     }
 }
@@ -398,6 +446,7 @@ pub fn encode(operation: Operation, request: &Request) -> Result<String, DynamoE
         message: format!("a DynamoDB {} request: {e}", operation.name()),
         transient: false,
         cancellation_reasons: Vec::new(),
+        old_items: OldItems::default(),
     })
 }
 
@@ -569,7 +618,8 @@ mod tests {
                 "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
                 "CancellationReasons": [
                     {"Code": "None"},
-                    {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}
+                    {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed",
+                     "Item": {"pk": {"S": "FILE#a"}, "phone": {"S": "06 12 34 56 78"}}}
                 ]
             }))),
         };
@@ -580,6 +630,13 @@ mod tests {
             ["None", "ConditionalCheckFailed"]
         );
         assert!(!error.transient);
+        assert!(error.old_items.get(0).is_none());
+        assert_eq!(
+            error.old_items.get(1).unwrap()["pk"].as_s().unwrap(),
+            "FILE#a"
+        );
+        let shown = format!("{error:?}");
+        assert!(!shown.contains("06 12"), "{shown}");
     }
 
     #[test]
