@@ -13,14 +13,11 @@ use oncall_domain::DomainEvent;
 use oncall_domain::documents::UploadGrant;
 use oncall_domain::documents::{ObjectRef, ObjectVersion};
 use oncall_domain::domain_events::StoredEvent;
-use oncall_domain::file::fingerprint;
-use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::ports::{
     LeaseGrant, ListOpenFiles, LoadFile, LoadFiles, OpenFile, OpenFileResult, Outbox,
     PublishDomainEvents, ReadObject, SendLease, SourceError, StoreError, UploadGrants,
 };
-use oncall_domain::validation::parse_intervention_log;
-use oncall_domain::{Delivery, NewFile, PartnerId, RecordedEvent};
+use oncall_domain::{NewFile, PartnerId};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -346,20 +343,7 @@ async fn every_signed_call_passes(
 
 /// A file opened under `who`'s name (its reference is unique to the caller).
 fn new_file(who: &str) -> NewFile {
-    let reference = format!("SIG-{}", who.replace(' ', "-"));
-    let log =
-        parse_intervention_log(SEED_OPENING.replace("INTER-0500", &reference).as_bytes()).unwrap();
-    NewFile {
-        owner: PartnerId("partner-a".into()),
-        opening: RecordedEvent {
-            seq: 1,
-            pair: log.event,
-            fingerprint: fingerprint(&log),
-            recorded_at: jiff::Timestamp::now(),
-            delivery: Delivery::new_pending(),
-            log,
-        },
-    }
+    store_contract::new_file(&format!("SIG-{}", who.replace(' ', "-")))
 }
 
 /// Each of the seven DynamoDB operations the store makes: `TransactWriteItems`, `Query`
