@@ -922,15 +922,46 @@ impl CallLog {
 /// test's runtime ends.
 pub struct CountingProxy;
 
+/// Answers a [`CountingProxy`] loses after its emulator applied the call, by operation:
+/// each comes back as DynamoDB's `InternalServerError` (a 500, after which the caller cannot
+/// know whether the call was applied), as when a connection drops after AWS acted.
+#[derive(Clone, Debug, Default)]
+pub struct LostAnswers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>);
+
+impl LostAnswers {
+    /// Loses the answers of the next `count` calls of `operation`.
+    pub fn lose(&self, operation: &str, count: u32) {
+        self.0.lock().unwrap().insert(operation.to_string(), count);
+    }
+
+    /// Whether this call's answer is lost (counting it).
+    fn take(&self, operation: &str) -> bool {
+        let mut lost = self.0.lock().unwrap();
+        match lost.get_mut(operation) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 impl CountingProxy {
     /// Starts the proxy; its base URL.
     pub fn start(upstream: String, log: CallLog) -> String {
+        Self::start_losing(upstream, log, LostAnswers::default())
+    }
+
+    /// Starts the proxy, losing the answers `lost` names; its base URL.
+    pub fn start_losing(upstream: String, log: CallLog, lost: LostAnswers) -> String {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let http = reqwest::Client::new();
         let forward = move |request: axum::extract::Request| {
-            let (http, upstream, log) = (http.clone(), upstream.clone(), log.clone());
+            let (http, upstream, log, lost) =
+                (http.clone(), upstream.clone(), log.clone(), lost.clone());
             async move {
                 let (parts, body) = request.into_parts();
                 let target = parts
@@ -939,7 +970,7 @@ impl CountingProxy {
                     .and_then(|target| target.to_str().ok())
                     .map(|target| target.rsplit('.').next().unwrap_or(target).to_string())
                     .unwrap_or_else(|| parts.method.to_string());
-                log.0.lock().unwrap().push(target);
+                log.0.lock().unwrap().push(target.clone());
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
                 let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 let mut headers = parts.headers.clone();
@@ -954,6 +985,13 @@ impl CountingProxy {
                 let status = answer.status();
                 let headers = answer.headers().clone();
                 let body = answer.bytes().await.unwrap();
+                if lost.take(&target) {
+                    let mut response = axum::response::Response::new(axum::body::Body::from(
+                        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"the answer was lost"}"#,
+                    ));
+                    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    return response;
+                }
                 let mut response = axum::response::Response::new(axum::body::Body::from(body));
                 *response.status_mut() = status;
                 *response.headers_mut() = headers;
@@ -976,10 +1014,24 @@ pub fn through_proxy(
     upstream: String,
     log: &CallLog,
 ) -> aws_wiring::SdkConfig {
+    through_lossy_proxy(sdk, upstream, log, &LostAnswers::default())
+}
+
+/// [`through_proxy`], the proxy losing the answers `lost` names.
+pub fn through_lossy_proxy(
+    sdk: &aws_wiring::SdkConfig,
+    upstream: String,
+    log: &CallLog,
+    lost: &LostAnswers,
+) -> aws_wiring::SdkConfig {
     aws_wiring::SdkConfig::builder()
         .region(sdk.region().cloned())
         .credentials_provider(sdk.credentials_provider().unwrap())
-        .endpoint_url(CountingProxy::start(upstream, log.clone()))
+        .endpoint_url(CountingProxy::start_losing(
+            upstream,
+            log.clone(),
+            lost.clone(),
+        ))
         .build()
 }
 
@@ -1002,6 +1054,14 @@ impl Bridge {
     /// The partner API as `build_api` wires it on this bridge's table, bus and simulator,
     /// with every DynamoDB and EventBridge call logged.
     pub fn counted_api(&self) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
+        self.counted_api_losing(&LostAnswers::default())
+    }
+
+    /// [`Bridge::counted_api`], its table's proxy losing the answers `lost` names.
+    pub fn counted_api_losing(
+        &self,
+        lost: &LostAnswers,
+    ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
         let log = CallLog::default();
         // Each service counted by a proxy in front of its emulator, into the same log.
         let bus_sdk = through_proxy(&self.sdk, endpoints().1, &log);
@@ -1013,7 +1073,12 @@ impl Bridge {
         )
         .unwrap();
         let api = partner_api::PartnerApi {
-            store: counted_store(&self.sdk, &self.table, &log),
+            store: aws_wiring::dynamodb_store(
+                &through_lossy_proxy(&self.sdk, endpoints().0, &log, lost),
+                &aws_wiring::aws_reqwest_client().unwrap(),
+                &self.table,
+            )
+            .unwrap(),
             intent: telemetry::intent::MeteredIntent::new(
                 intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
             ),

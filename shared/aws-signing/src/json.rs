@@ -191,10 +191,15 @@ impl AwsJsonService {
                 answer: None,
             })?;
             if status.is_success() {
+                // Where, not what: serde's message may quote the answer's values (a
+                // table's items hold tenants' contacts).
                 return serde_json::from_str::<T>(&text).map_err(|e| CallFailure {
                     error_type: None,
                     message: format!(
-                        "{service}'s answer to {operation} is not what it documents ({status}): {e}"
+                        "{service}'s answer to {operation} is not what it documents ({status}): {:?} error at line {} column {}",
+                        e.classify(),
+                        e.line(),
+                        e.column()
                     ),
                     transient: false,
                     answer: None,

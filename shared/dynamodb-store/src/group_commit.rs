@@ -173,9 +173,10 @@ impl GroupCommit {
                 .map(|_| ());
             match &result {
                 Ok(_) => break,
-                // No answer (a timeout, a connection lost), or the same call still being
-                // applied: the same call again, same token, after a pause.
-                Err(error) if error.is_unanswered() || error.is_transaction_in_progress() => {
+                // No answer (a timeout, a connection lost), a 5xx (DynamoDB does not know
+                // either), or the same call still being applied: the same call again, same
+                // token, after a pause.
+                Err(error) if error.outcome_unknown() || error.is_transaction_in_progress() => {
                     tracing::warn!(
                         attempt,
                         %error,

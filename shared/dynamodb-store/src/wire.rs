@@ -329,10 +329,18 @@ impl OldItems {
 }
 
 impl DynamoError {
-    /// No answer came (a timeout, a connection lost, an answer cut): the call may or may
-    /// not have been applied.
-    pub fn is_unanswered(&self) -> bool {
-        self.error_type.is_none() && self.transient
+    /// The call may or may not have been applied: no answer came (a timeout, a
+    /// connection lost, an answer cut) or DynamoDB failed on its side (a 5xx). A
+    /// throttling or a transaction still in progress says nothing was applied (yet).
+    pub fn outcome_unknown(&self) -> bool {
+        self.transient && !self.is_throttling() && !self.is_transaction_in_progress()
+    }
+
+    /// Refused for the rate of requests: nothing was applied.
+    pub fn is_throttling(&self) -> bool {
+        self.error_type
+            .as_deref()
+            .is_some_and(|kind| THROTTLING.contains(&kind) || kind.contains("Throttling"))
     }
 
     /// A conditional write refused because its condition did not hold.
@@ -349,11 +357,17 @@ impl DynamoError {
         self.is("TransactionCanceledException")
     }
 
-    /// A `TransactWriteItems` with this token still being applied.
+    /// A `TransactWriteItems` with this token still being applied (the same call sent
+    /// again after an attempt that timed out): asked again later, DynamoDB answers with its
+    /// outcome.
     pub fn is_transaction_in_progress(&self) -> bool {
-        self.is("TransactionInProgressException")
+        self.is(TRANSACTION_IN_PROGRESS)
     }
 }
+
+/// The same `TransactWriteItems` (same token) is still being applied: the SDK's standard
+/// retry mode retries it, with the same token, as a throttling.
+const TRANSACTION_IN_PROGRESS: &str = "TransactionInProgressException";
 
 /// DynamoDB's throttling refusals, answered with a 400: worth retrying.
 const THROTTLING: [&str; 4] = [
@@ -391,12 +405,12 @@ impl From<CallFailure> for DynamoError {
                 })
                 .unwrap_or_default(),
         );
-        let throttled = failure
+        let retryable = failure
             .error_type
             .as_deref()
-            .is_some_and(|kind| THROTTLING.contains(&kind));
+            .is_some_and(|kind| THROTTLING.contains(&kind) || kind == TRANSACTION_IN_PROGRESS);
         DynamoError {
-            transient: failure.transient || throttled,
+            transient: failure.transient || retryable,
             error_type: failure.error_type,
             message: failure.message,
             cancellation_reasons,
@@ -639,15 +653,33 @@ mod tests {
         assert!(!shown.contains("06 12"), "{shown}");
     }
 
-    #[test]
-    fn a_throttling_is_transient() {
-        let error = DynamoError::from(CallFailure {
-            error_type: Some("ProvisionedThroughputExceededException".into()),
-            message: "slow down".into(),
-            transient: false,
+    fn failure(error_type: Option<&str>, transient: bool) -> DynamoError {
+        DynamoError::from(CallFailure {
+            error_type: error_type.map(str::to_string),
+            message: "refused".into(),
+            transient,
             answer: None,
-        });
-        assert!(error.transient);
+        })
+    }
+
+    #[test]
+    fn what_may_pass_later_is_transient_and_what_was_maybe_applied_is_told_apart() {
+        // A throttling: retried, and nothing was applied.
+        let throttled = failure(Some("ProvisionedThroughputExceededException"), false);
+        assert!(throttled.transient);
+        assert!(!throttled.outcome_unknown());
+        // The same transaction still being applied: retried with its token.
+        let in_progress = failure(Some("TransactionInProgressException"), false);
+        assert!(in_progress.transient);
+        assert!(!in_progress.outcome_unknown());
+        // No answer, or a 5xx: retried, and it may have been applied.
+        assert!(failure(None, true).outcome_unknown());
+        assert!(failure(Some("InternalServerError"), true).outcome_unknown());
+        // A refusal: neither.
+        let refused = failure(Some("ConditionalCheckFailedException"), false);
+        assert!(!refused.transient && !refused.outcome_unknown());
+        let cancelled = failure(Some("TransactionCanceledException"), false);
+        assert!(!cancelled.transient && !cancelled.outcome_unknown());
     }
 
     #[test]

@@ -325,3 +325,32 @@ async fn stragglers_are_read_fifty_to_a_call() {
         assert_eq!(loaded.events, std::slice::from_ref(&file.opening));
     }
 }
+
+/// DynamoDB applied the opening, but its answer was lost (a 500 after the write): the retry
+/// carries the same `ClientRequestToken`, so DynamoDB answers it as done instead of
+/// applying it again or refusing it on the write's own conditions. The file is created
+/// once, and its writer is told it created it (not that it exists already: a partner would
+/// get a replay's 200, and the lease it took would wait for its expiry).
+#[tokio::test]
+async fn a_transaction_whose_answer_was_lost_is_applied_once_and_told_so() {
+    let sdk = sdk_config().await;
+    let table = unique("lost");
+    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+    let (log, lost) = (CallLog::default(), LostAnswers::default());
+    lost.lose("TransactWriteItems", 1);
+    let store = aws_wiring::dynamodb_store(
+        &through_lossy_proxy(&sdk, endpoints().0, &log, &lost),
+        &aws_wiring::aws_reqwest_client().unwrap(),
+        &table,
+    )
+    .unwrap();
+    let file = new_file("LOST-ANSWER-1");
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+
+    let opened = store.open_file_sending(&file, &[], Some(until)).await;
+
+    assert!(matches!(opened, Ok(OpenFileResult::Created)), "{opened:?}");
+    assert_eq!(log.calls(), ["TransactWriteItems", "TransactWriteItems"]);
+    let stored = store.load_file(&file.id()).await.unwrap().unwrap();
+    assert_eq!(stored.events.len(), 1);
+}

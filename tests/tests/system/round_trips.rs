@@ -144,3 +144,34 @@ async fn with_intent_down_a_claim_is_still_two_writes_and_stays_pending_under_no
         "queued for the re-send run"
     );
 }
+
+/// The claim's opening transaction was applied but its answer lost (a 500 after the
+/// write): the same call again, same `ClientRequestToken`, is answered as done. The partner
+/// gets its 201 with the event delivered at once, one file, one event on Intent.
+#[tokio::test]
+async fn a_claim_whose_opening_answer_was_lost_is_still_created_and_delivered_once() {
+    let bridge = Bridge::start().await;
+    let lost = LostAnswers::default();
+    lost.lose("TransactWriteItems", 1);
+    let (api, log) = bridge.counted_api_losing(&lost);
+
+    let answer = serve(
+        &api,
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["delivery"], "delivered");
+    assert_eq!(
+        log.calls(),
+        [
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "PutEvents",
+            "TransactWriteItems"
+        ]
+    );
+    assert_eq!(bridge.simulator.received_logs().len(), 1);
+}
