@@ -119,6 +119,9 @@ impl DocumentLedger for DynamoDbStore {
         let pk = object_pk(&object.identity());
         // One update creates or takes the item; the old image says whether an earlier
         // holder's upload is in doubt (its lease ran out, or it recorded a lost answer).
+        // Refused, it gives the item back as it is: published, rejected, held by another
+        // claim, or by this very claim (an attempt applied whose answer was lost).
+        let holder = crate::wire::request_token();
         let mut request = self
             .request()
             .set_key(Self::object_key(object))
@@ -127,7 +130,7 @@ impl DocumentLedger for DynamoDbStore {
                  objectKey = :key, #version = :version, versionKind = :kind, \
                  pendingShard = :shard, pendingSince = if_not_exists(pendingSince, :since), \
                  firstSeenAt = if_not_exists(firstSeenAt, :now_text), \
-                 attempts = if_not_exists(attempts, :zero), expiresAt = :ttl{}",
+                 attempts = if_not_exists(attempts, :zero), expiresAt = :ttl, claimedBy = :holder{}",
                 if object.size.is_some() { ", #size = :size" } else { "" }
             ))
             .condition_expression(
@@ -155,7 +158,9 @@ impl DocumentLedger for DynamoDbStore {
             // A waiting document is kept as long as a closed file's data at most; the
             // claim itself is renewed by every attempt.
             .value(":ttl", n(lease_until.as_second() + 400 * 86_400))
-            .return_values("ALL_OLD");
+            .value(":holder", s(&holder))
+            .return_values("ALL_OLD")
+            .old_item_on_condition_failure();
         if let Some(size) = object.size {
             request = request.name("#size", "size").value(":size", n(size));
         }
@@ -177,9 +182,27 @@ impl DocumentLedger for DynamoDbStore {
                 }))
             }
             Err(error) if error.is_condition_failure() => {
-                Ok(match self.object_status(object).await?.as_deref() {
+                let Some(current) = error.old_items.get(0) else {
+                    return Ok(match self.object_status(object).await?.as_deref() {
+                        Some("published") => DocumentClaim::AlreadyPublished,
+                        Some("rejected") => DocumentClaim::AlreadyRejected,
+                        _ => DocumentClaim::HeldElsewhere,
+                    });
+                };
+                Ok(match text(current, "status") {
                     Some("published") => DocumentClaim::AlreadyPublished,
                     Some("rejected") => DocumentClaim::AlreadyRejected,
+                    Some("in_progress") if text(current, "claimedBy") == Some(holder.as_str()) => {
+                        // Claimed by this call's own earlier attempt: what it replaced is
+                        // unknown, so Intent is read before anything is uploaded.
+                        DocumentClaim::Claimed(ClaimedObject {
+                            in_doubt: true,
+                            attempts: number(current, "attempts").unwrap_or(0) as u32,
+                            first_seen_at: text(current, "firstSeenAt")
+                                .and_then(|at| at.parse().ok())
+                                .unwrap_or(now),
+                        })
+                    }
                     _ => DocumentClaim::HeldElsewhere,
                 })
             }

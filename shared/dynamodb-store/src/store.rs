@@ -666,7 +666,7 @@ impl FinishDelivery for DynamoDbStore {
             self.update(
                 &pk,
                 FILE_SK.to_string(),
-                "REMOVE sendingUntil",
+                "REMOVE sendingUntil, sendingBy",
                 "sendingUntil = :until",
                 &[],
                 vec![(":until", n(until.as_millisecond()))],
@@ -755,17 +755,22 @@ impl SendLease for DynamoDbStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError> {
+        // Who takes it: if an attempt's answer is lost after DynamoDB applied it, the retry
+        // finds the lease held, and this tells that it is held by this very taking.
+        let holder = crate::wire::request_token();
         let request = self
             .request()
             .key(file_pk(id), FILE_SK)
-            .update_expression("SET sendingUntil = :until")
+            .update_expression("SET sendingUntil = :until, sendingBy = :holder")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(sendingUntil) OR sendingUntil < :now)",
             )
             .value(":until", n(until.as_millisecond()))
             .value(":now", n(now.as_millisecond()))
+            .value(":holder", s(&holder))
             // The old value tells a lease never given back (its holder died mid-send).
-            .return_values("UPDATED_OLD");
+            .return_values("UPDATED_OLD")
+            .old_item_on_condition_failure();
         let result = self.client.send(Operation::UpdateItem, request).await;
         match result {
             Ok(output) => Ok(
@@ -778,7 +783,21 @@ impl SendLease for DynamoDbStore {
                     LeaseGrant::Taken
                 },
             ),
-            Err(error) if error.is_condition_failure() => Ok(LeaseGrant::HeldElsewhere),
+            Err(error) if error.is_condition_failure() => {
+                let taken_by_this_call = error
+                    .old_items
+                    .get(0)
+                    .and_then(|item| item.get("sendingBy"))
+                    .and_then(|by| by.as_s().ok())
+                    .is_some_and(|by| *by == holder);
+                Ok(if taken_by_this_call {
+                    // What it replaced is unknown: as after a takeover, Intent is read
+                    // before anything is sent.
+                    LeaseGrant::TakenOver
+                } else {
+                    LeaseGrant::HeldElsewhere
+                })
+            }
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -787,7 +806,7 @@ impl SendLease for DynamoDbStore {
         let request = self
             .request()
             .key(file_pk(id), FILE_SK)
-            .update_expression("REMOVE sendingUntil")
+            .update_expression("REMOVE sendingUntil, sendingBy")
             .condition_expression("sendingUntil = :until")
             .value(":until", n(until.as_millisecond()));
         match self.client.send(Operation::UpdateItem, request).await {

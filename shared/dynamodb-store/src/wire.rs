@@ -203,8 +203,9 @@ impl Request {
         self
     }
 
-    /// A transaction's action whose condition fails gives back the item as it is (in the
-    /// cancellation reasons): what refused the write, without reading it again.
+    /// A write whose condition fails gives back the item as it is (a transaction's action
+    /// in its cancellation reasons, a single write in its error): what refused the write,
+    /// without reading it again.
     pub fn old_item_on_condition_failure(mut self) -> Self {
         self.return_values_on_condition_check_failure = Some("ALL_OLD");
         self
@@ -391,20 +392,18 @@ impl From<CallFailure> for DynamoError {
                     .collect()
             })
             .unwrap_or_default();
-        let old_items = OldItems(
-            reasons
-                .map(|reasons| {
-                    reasons
-                        .iter()
-                        .map(|reason| {
-                            reason
-                                .get("Item")
-                                .and_then(|item| Item::deserialize(item).ok())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        );
+        let item = |value: &serde_json::Value| {
+            value
+                .get("Item")
+                .and_then(|item| Item::deserialize(item).ok())
+        };
+        let old_items = OldItems(match (reasons, failure.answer.as_deref()) {
+            // A transaction: one per action.
+            (Some(reasons), _) => reasons.iter().map(item).collect(),
+            // A single write's failed condition: its one item.
+            (None, Some(answer)) if answer.get("Item").is_some() => vec![item(answer)],
+            _ => Vec::new(),
+        });
         let retryable = failure
             .error_type
             .as_deref()
@@ -660,6 +659,25 @@ mod tests {
             transient,
             answer: None,
         })
+    }
+
+    #[test]
+    fn a_single_writes_failed_condition_gives_its_item_back() {
+        let error = DynamoError::from(CallFailure {
+            error_type: Some("ConditionalCheckFailedException".into()),
+            message: "The conditional request failed".into(),
+            transient: false,
+            answer: Some(Box::new(json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                "message": "The conditional request failed",
+                "Item": {"pk": {"S": "FILE#a"}, "sendingBy": {"S": "me"}}
+            }))),
+        });
+        assert!(error.is_condition_failure());
+        assert_eq!(
+            error.old_items.get(0).unwrap()["sendingBy"].as_s().unwrap(),
+            "me"
+        );
     }
 
     #[test]

@@ -354,3 +354,87 @@ async fn a_transaction_whose_answer_was_lost_is_applied_once_and_told_so() {
     let stored = store.load_file(&file.id()).await.unwrap().unwrap();
     assert_eq!(stored.events.len(), 1);
 }
+
+/// A store on a fresh table behind a proxy that loses the answers `lost` names, its calls
+/// logged.
+async fn store_losing(lost: &LostAnswers) -> (DynamoDbStore, CallLog) {
+    let sdk = sdk_config().await;
+    let table = unique("lossy");
+    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+    let log = CallLog::default();
+    let store = aws_wiring::dynamodb_store(
+        &through_lossy_proxy(&sdk, endpoints().0, &log, lost),
+        &aws_wiring::aws_reqwest_client().unwrap(),
+        &table,
+    )
+    .unwrap();
+    (store, log)
+}
+
+/// The send lease was taken but the answer lost: the retry finds the lease held, by this
+/// very taking (its holder token), and says so (taken over: Intent is read before sending),
+/// instead of leaving the file's events to wait for the lease to run out.
+#[tokio::test]
+async fn a_lease_taken_whose_answer_was_lost_is_still_the_takers() {
+    use oncall_domain::ports::{LeaseGrant, SendLease};
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let file = new_file("LOST-LEASE-1");
+    assert!(matches!(
+        store.open_file_sending(&file, &[], None).await,
+        Ok(OpenFileResult::Created)
+    ));
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    lost.lose("UpdateItem", 1);
+    log.clear();
+
+    let taken = store.take_send_lease(&file.id(), now, until).await;
+
+    assert!(matches!(taken, Ok(LeaseGrant::TakenOver)), "{taken:?}");
+    assert_eq!(log.calls(), ["UpdateItem", "UpdateItem"]);
+    // Another taker still finds it held, and the holder gives it back.
+    let other = store.take_send_lease(&file.id(), now, until).await;
+    assert!(matches!(other, Ok(LeaseGrant::HeldElsewhere)), "{other:?}");
+    store.release_send_lease(&file.id(), until).await.unwrap();
+    let again = store.take_send_lease(&file.id(), now, until).await;
+    assert!(matches!(again, Ok(LeaseGrant::Taken)), "{again:?}");
+}
+
+fn quitus_object(name: &str) -> oncall_domain::documents::ObjectRef {
+    oncall_domain::documents::ObjectRef {
+        bucket: "documents".into(),
+        key: format!("operator-quitus/contract1/{name}/quitus.pdf"),
+        version: oncall_domain::documents::ObjectVersion::VersionId("v1".into()),
+        size: Some(1000),
+    }
+}
+
+/// A document claimed but the answer lost: the retry finds the claim this very call made
+/// and keeps it (in doubt: Intent is read before uploading); a claim held by another is
+/// told in one call, from the refused write's own answer (no second read).
+#[tokio::test]
+async fn a_document_claim_whose_answer_was_lost_is_still_the_claimers() {
+    use oncall_domain::ports::{DocumentClaim, DocumentLedger};
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let object = quitus_object("LOST-CLAIM-1");
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    lost.lose("UpdateItem", 1);
+
+    let claimed = store.claim_document(&object, now, until).await;
+
+    assert!(
+        matches!(&claimed, Ok(DocumentClaim::Claimed(claim)) if claim.in_doubt),
+        "{claimed:?}"
+    );
+    assert_eq!(log.calls(), ["UpdateItem", "UpdateItem"]);
+    log.clear();
+    let other = store.claim_document(&object, now, until).await;
+    assert!(
+        matches!(other, Ok(DocumentClaim::HeldElsewhere)),
+        "{other:?}"
+    );
+    assert_eq!(log.calls(), ["UpdateItem"], "refused, without a read");
+}
