@@ -924,25 +924,49 @@ pub struct CountingProxy;
 
 /// Answers a [`CountingProxy`] loses after its emulator applied the call, by operation:
 /// each comes back as DynamoDB's `InternalServerError` (a 500, after which the caller cannot
-/// know whether the call was applied), as when a connection drops after AWS acted.
+/// know whether the call was applied), as when a connection drops after AWS acted, or as
+/// another error DynamoDB gives in that case.
 #[derive(Clone, Debug, Default)]
-pub struct LostAnswers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>);
+pub struct LostAnswers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Loss>>>);
+
+/// How many more answers of one operation to lose, and the status and error type given
+/// instead.
+#[derive(Clone, Copy, Debug)]
+struct Loss {
+    left: u32,
+    status: u16,
+    error_type: &'static str,
+}
 
 impl LostAnswers {
-    /// Loses the answers of the next `count` calls of `operation`.
+    /// Loses the answers of the next `count` calls of `operation` (500
+    /// `InternalServerError`).
     pub fn lose(&self, operation: &str, count: u32) {
-        self.0.lock().unwrap().insert(operation.to_string(), count);
+        self.lose_as(operation, count, 500, "InternalServerError");
     }
 
-    /// Whether this call's answer is lost (counting it).
-    fn take(&self, operation: &str) -> bool {
+    /// Loses the answers of the next `count` calls of `operation`, answering `status` with
+    /// DynamoDB's `error_type` instead.
+    pub fn lose_as(&self, operation: &str, count: u32, status: u16, error_type: &'static str) {
+        self.0.lock().unwrap().insert(
+            operation.to_string(),
+            Loss {
+                left: count,
+                status,
+                error_type,
+            },
+        );
+    }
+
+    /// The answer given instead of this call's (counting it), if it is lost.
+    fn take(&self, operation: &str) -> Option<(u16, &'static str)> {
         let mut lost = self.0.lock().unwrap();
         match lost.get_mut(operation) {
-            Some(left) if *left > 0 => {
-                *left -= 1;
-                true
+            Some(loss) if loss.left > 0 => {
+                loss.left -= 1;
+                Some((loss.status, loss.error_type))
             }
-            _ => false,
+            _ => None,
         }
     }
 }
@@ -985,11 +1009,13 @@ impl CountingProxy {
                 let status = answer.status();
                 let headers = answer.headers().clone();
                 let body = answer.bytes().await.unwrap();
-                if lost.take(&target) {
+                if let Some((status, error_type)) = lost.take(&target) {
                     let mut response = axum::response::Response::new(axum::body::Body::from(
-                        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"the answer was lost"}"#,
+                        format!(
+                            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"the answer was lost"}}"#
+                        ),
                     ));
-                    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
                     return response;
                 }
                 let mut response = axum::response::Response::new(axum::body::Body::from(body));

@@ -260,7 +260,14 @@ fn unreadable_refusal(
     text: &str,
     transient: bool,
 ) -> CallFailure {
-    let excerpt: String = text.chars().take(300).collect();
+    // Not JSON: a refusal from in front of the service (its page is quoted); JSON that
+    // does not parse (an answer cut short) is never quoted: it may hold the service's
+    // items (a refused DynamoDB write gives its item back).
+    let excerpt: String = if text.trim_start().starts_with('{') {
+        "an unreadable JSON answer".to_string()
+    } else {
+        text.chars().take(300).collect()
+    };
     let error_type = crate::xml_error_code(text);
     refusal(service, operation, status, error_type, &excerpt, transient)
 }
@@ -322,6 +329,18 @@ mod tests {
         assert!(failure.message.starts_with(
             "EventBridge refused PutEvents (403 Forbidden): SignatureDoesNotMatch: <ErrorResponse>"
         ));
+    }
+
+    #[test]
+    fn json_that_does_not_parse_is_never_quoted() {
+        let failure = unreadable_refusal(
+            "DynamoDB",
+            "UpdateItem",
+            reqwest::StatusCode::BAD_REQUEST,
+            r#"{"__type":"ConditionalCheckFailedException","Item":{"phone":{"S":"06 12"#,
+            false,
+        );
+        assert!(!failure.message.contains("06 12"), "{}", failure.message);
     }
 
     #[test]

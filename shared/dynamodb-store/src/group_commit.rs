@@ -91,7 +91,7 @@ impl GroupCommit {
         let keys: Option<Vec<ItemKey>> = items.iter().map(key_of).collect();
         let Some(keys) = keys.filter(|_| items.len() < MAX_ACTIONS) else {
             // Not shareable (no plain key, or as large as a call): on its own.
-            return send_transaction(client, items).await;
+            return send_transaction(client, items, request_token()).await;
         };
         let (reply, answer) = oneshot::channel();
         let start_sender = {
@@ -148,7 +148,7 @@ impl GroupCommit {
     async fn send_batch(&self, client: &Client, batch: Vec<Submission>) -> Vec<Submission> {
         if batch.len() == 1 {
             for submission in batch {
-                let answer = send_transaction(client, submission.items).await;
+                let answer = send_transaction(client, submission.items, request_token()).await;
                 let _ = submission.reply.send(answer);
             }
             return Vec::new();
@@ -242,7 +242,7 @@ async fn send_each(client: &Client, batch: Vec<Submission>) {
     let answers = futures_util::future::join_all(
         batch
             .iter()
-            .map(|submission| send_transaction(client, submission.items.clone())),
+            .map(|submission| send_transaction(client, submission.items.clone(), request_token())),
     )
     .await;
     for (submission, answer) in batch.into_iter().zip(answers) {

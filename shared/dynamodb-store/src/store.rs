@@ -6,6 +6,7 @@ use crate::items::{
 };
 use crate::wire::{
     AttributeValue, DynamoDb, DynamoError, OldItems, Operation, Request, TransactWriteItem,
+    request_token,
 };
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
@@ -40,11 +41,13 @@ enum Cancellation {
     ConditionFailed(OldItems),
     /// Lost a race with another transaction on the same items.
     Conflict,
+    /// The same call (same token) is still being applied, past the call's own retries.
+    InProgress,
 }
 
 fn cancellation(error: &DynamoError) -> Option<Cancellation> {
     if error.is_transaction_in_progress() {
-        return Some(Cancellation::Conflict);
+        return Some(Cancellation::InProgress);
     }
     if !error.is_transaction_cancelled() {
         return None;
@@ -144,17 +147,23 @@ pub(crate) enum Attempt {
     ConditionFailed(OldItems),
     /// Lost a race with another writer: try again after a pause.
     Conflict,
+    /// The same call is still being applied: ask again, with the same token, after a
+    /// pause (a new token could find the call's own writes and fail their conditions).
+    InProgress,
 }
 
-/// One `TransactWriteItems` call for `items`.
+/// One `TransactWriteItems` call for `items`, with `token` (its idempotency token).
 pub(crate) async fn send_transaction(
     client: &DynamoDb,
     items: Vec<TransactWriteItem>,
+    token: String,
 ) -> Result<Attempt, StoreError> {
     let error = match client
         .send(
             Operation::TransactWriteItems,
-            Request::default().transact_items(items),
+            Request::default()
+                .transact_items(items)
+                .client_request_token(token),
         )
         .await
     {
@@ -164,6 +173,7 @@ pub(crate) async fn send_transaction(
     match cancellation(&error) {
         Some(Cancellation::ConditionFailed(old)) => Ok(Attempt::ConditionFailed(old)),
         Some(Cancellation::Conflict) => Ok(Attempt::Conflict),
+        Some(Cancellation::InProgress) => Ok(Attempt::InProgress),
         None => Err(unavailable(error)),
     }
 }
@@ -175,15 +185,22 @@ impl DynamoDbStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Transaction, StoreError> {
+        // One token while the same call may still be applied; a new one once DynamoDB has
+        // answered it (a token whose call was cancelled is not reused).
+        let mut token = request_token();
         for attempt in 0..=CONTENTION_RETRIES {
             let attempted = match &self.group {
                 Some(group) => group.submit(&self.client, items.clone()).await?,
-                None => send_transaction(&self.client, items.clone()).await?,
+                None => send_transaction(&self.client, items.clone(), token.clone()).await?,
             };
             match attempted {
                 Attempt::Committed => return Ok(Transaction::Committed),
                 Attempt::ConditionFailed(old) => return Ok(Transaction::ConditionFailed(old)),
-                Attempt::Conflict => contention_pause(attempt).await,
+                Attempt::InProgress => contention_pause(attempt).await,
+                Attempt::Conflict => {
+                    token = request_token();
+                    contention_pause(attempt).await;
+                }
             }
         }
         Err(StoreError::Contention)

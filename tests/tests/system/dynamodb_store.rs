@@ -438,3 +438,35 @@ async fn a_document_claim_whose_answer_was_lost_is_still_the_claimers() {
     );
     assert_eq!(log.calls(), ["UpdateItem"], "refused, without a read");
 }
+
+/// The opening was applied, but DynamoDB kept answering that the same call is still in
+/// progress, past the call's own retries: the transaction is asked again with the same
+/// token (not a new one, which would find its own writes and fail their conditions), and
+/// its writer is told it created the file.
+#[tokio::test]
+async fn a_transaction_still_in_progress_is_asked_again_with_its_token() {
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    lost.lose_as(
+        "TransactWriteItems",
+        3,
+        400,
+        "TransactionInProgressException",
+    );
+    let file = new_file("IN-PROGRESS-1");
+
+    let opened = store.open_file_sending(&file, &[], None).await;
+
+    assert!(matches!(opened, Ok(OpenFileResult::Created)), "{opened:?}");
+    assert_eq!(log.calls().len(), 4, "{:?}", log.calls());
+    assert_eq!(
+        store
+            .load_file(&file.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .events
+            .len(),
+        1
+    );
+}
