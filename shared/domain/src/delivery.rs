@@ -252,7 +252,7 @@ where
         Ok(LeaseGrant::Taken) => false,
         Ok(LeaseGrant::TakenOver) => {
             tracing::warn!(
-                "took over a send lease that was never given back: pending events are read back from Intent before being sent"
+                "took over a send lease that was not given back (its holder died, or this taking's own answer was lost): pending events are read back from Intent before being sent"
             );
             true
         }

@@ -4,10 +4,10 @@
 //!
 //! | item | `pk` | `sk` | notable attributes |
 //! | --- | --- | --- | --- |
-//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open) |
+//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open), `sendingUntil` and `sendingBy` (the send lease and its taker's token, while held) |
 //! | one event of its log | same | `EVENT#{seq:06}` | `event`, `status`, `payload` (the JSON sent to Intent), `fingerprint`, `delivery` (`pending`/`delivered`/`failed`), `attempts`, `lastError`, `pendingShard` (only while pending) |
 //! | a document published for it | same | `DOC#{publishedAt}#{object}` | `fileName`, `title`, `size`, `intentDocumentId` |
-//! | one S3 object version (documents ledger) | `OBJECT#{sha256(bucket, key, version)}` | `OBJECT` | `status` (`in_progress` with `leaseUntil`, `published`, `rejected` with `reason`) |
+//! | one S3 object version (documents ledger) | `OBJECT#{sha256(bucket, key, version)}` | `OBJECT` | `status` (`in_progress` with `leaseUntil` and `claimedBy`, `published`, `rejected` with `reason`) |
 //! | a partner's upload grant | `GRANT#{sha256(object key)}` | `GRANT` | `objectKey`, `reference`, `contractReference`, `partner`, `fileName`, `size`, `uploadBy` |
 //!
 //! `{contract}` and `{reference}` are escaped (`%` → `%25`, `#` → `%23`) so the key is
