@@ -1068,8 +1068,18 @@ pub fn counted_store(
     table: &str,
     log: &CallLog,
 ) -> dynamodb_store::DynamoDbStore {
+    lossy_store(sdk, table, log, &LostAnswers::default())
+}
+
+/// [`counted_store`], its proxy losing the answers `lost` names.
+pub fn lossy_store(
+    sdk: &aws_wiring::SdkConfig,
+    table: &str,
+    log: &CallLog,
+    lost: &LostAnswers,
+) -> dynamodb_store::DynamoDbStore {
     aws_wiring::dynamodb_store(
-        &through_proxy(sdk, endpoints().0, log),
+        &through_lossy_proxy(sdk, endpoints().0, log, lost),
         &aws_wiring::aws_reqwest_client().unwrap(),
         table,
     )
@@ -1099,12 +1109,7 @@ impl Bridge {
         )
         .unwrap();
         let api = partner_api::PartnerApi {
-            store: aws_wiring::dynamodb_store(
-                &through_lossy_proxy(&self.sdk, endpoints().0, &log, lost),
-                &aws_wiring::aws_reqwest_client().unwrap(),
-                &self.table,
-            )
-            .unwrap(),
+            store: lossy_store(&self.sdk, &self.table, &log, lost),
             intent: telemetry::intent::MeteredIntent::new(
                 intent_client::IntentClient::new(fast_intent_config(&self.simulator)).unwrap(),
             ),

@@ -87,8 +87,12 @@ pub struct AwsJsonService {
     http: reqwest::Client,
     /// With its trailing `/`: what is signed is what is sent.
     endpoint: String,
+    /// `endpoint`, parsed once (not at every call).
+    url: reqwest::Url,
     signing: SigningContext,
     protocol: JsonProtocol,
+    /// "to call {service}", for the error messages.
+    purpose: String,
 }
 
 impl AwsJsonService {
@@ -111,11 +115,15 @@ impl AwsJsonService {
                 signing.dns_suffix()
             ),
         };
+        let url = reqwest::Url::parse(&endpoint)
+            .map_err(|e| format!("the {} endpoint {endpoint}: {e}", protocol.service_id))?;
         Ok(Self {
             http,
             endpoint,
+            url,
             signing,
             protocol,
+            purpose,
         })
     }
 
@@ -141,9 +149,11 @@ impl AwsJsonService {
         };
         let identity = self
             .signing
-            .identity(&format!("to call {service}"))
+            .identity(&self.purpose)
             .await
             .map_err(failure)?;
+        let signing_failed =
+            |e: &dyn std::fmt::Display| failure(format!("signing a {service} {operation}: {e}"));
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.signing.region)
@@ -151,7 +161,7 @@ impl AwsJsonService {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| failure(format!("signing a {service} {operation}: {e}")))?
+            .map_err(|e| signing_failed(&e))?
             .into();
         let target = format!("{}.{operation}", self.protocol.target_prefix);
         let headers = [
@@ -164,11 +174,11 @@ impl AwsJsonService {
             headers.iter().copied(),
             SignableBody::Bytes(body.as_bytes()),
         )
-        .map_err(|e| failure(format!("signing a {service} {operation}: {e}")))?;
+        .map_err(|e| signing_failed(&e))?;
         let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| failure(format!("signing a {service} {operation}: {e}")))?
+            .map_err(|e| signing_failed(&e))?
             .into_parts();
-        let mut request = self.http.post(&self.endpoint).body(body);
+        let mut request = self.http.post(self.url.clone()).body(body);
         for (name, value) in headers.iter().copied().chain(instructions.headers()) {
             request = request.header(name, value);
         }

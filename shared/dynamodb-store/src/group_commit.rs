@@ -14,8 +14,10 @@
 //!   submission is told its own: a failed condition (`ConditionFailed`), a conflict with
 //!   another writer (`Conflict`: its caller retries with jitter, as for a transaction of
 //!   its own), and those that only fell with the others go again in the next call;
-//! - no answer at all (a timeout, a connection lost): the same call again with the same
-//!   `ClientRequestToken`, so a call applied whose answer was lost is not applied twice;
+//! - no answer at all (a timeout, a connection lost, a 5xx), a throttling, the same call
+//!   still in progress: the same call again with the same `ClientRequestToken`
+//!   ([`Client::send`]'s retries, as for any call), so a call applied whose answer was
+//!   lost is not applied twice;
 //! - anything else (a validation error, reasons missing, still no answer): each
 //!   submission is sent again on its own, so one bad submission never fails another (one
 //!   applied after all then finds its condition failed, and its caller reads the file, as
@@ -27,8 +29,7 @@
 
 use crate::store::{Attempt, send_transaction};
 use crate::wire::{
-    DynamoDb as Client, DynamoError, OldItems, Operation, Request, TransactWriteItem, encode,
-    request_token,
+    DynamoDb as Client, DynamoError, OldItems, Operation, Request, TransactWriteItem, request_token,
 };
 use oncall_domain::ports::StoreError;
 use std::collections::{HashSet, VecDeque};
@@ -37,9 +38,6 @@ use tokio::sync::oneshot;
 
 /// DynamoDB's limit of actions in one `TransactWriteItems`.
 pub(crate) const MAX_ACTIONS: usize = 100;
-
-/// Attempts of a shared call that got no answer at all, with the same idempotency token.
-const UNKNOWN_OUTCOME_RETRIES: u32 = 3;
 
 /// An item's key (`pk`, `sk`), to keep two actions on one item out of a call.
 type ItemKey = (String, String);
@@ -70,10 +68,6 @@ impl std::fmt::Debug for GroupCommit {
     }
 }
 
-fn key_of(item: &TransactWriteItem) -> Option<ItemKey> {
-    item.key()
-}
-
 impl GroupCommit {
     pub(crate) fn new(max_in_flight: usize) -> Arc<Self> {
         Arc::new(Self {
@@ -88,7 +82,7 @@ impl GroupCommit {
         client: &Client,
         items: Vec<TransactWriteItem>,
     ) -> Result<Attempt, StoreError> {
-        let keys: Option<Vec<ItemKey>> = items.iter().map(key_of).collect();
+        let keys: Option<Vec<ItemKey>> = items.iter().map(TransactWriteItem::key).collect();
         let Some(keys) = keys.filter(|_| items.len() < MAX_ACTIONS) else {
             // Not shareable (no plain key, or as large as a call): on its own.
             return send_transaction(client, items, request_token()).await;
@@ -157,39 +151,15 @@ impl GroupCommit {
             .iter()
             .flat_map(|submission| submission.items.iter().cloned())
             .collect();
-        // One token for the call and its retries: if an attempt was applied but its answer
-        // lost, DynamoDB answers the retry with success instead of applying it twice (or
-        // failing its conditions on our own writes).
+        // One token for the call and its retries (`Client::send` tries it again, same token,
+        // while it may pass later): if an attempt was applied but its answer lost, DynamoDB
+        // answers the retry with success instead of applying it twice (or failing its
+        // conditions on our own writes).
         let request = Request::default()
             .transact_items(items)
             .client_request_token(request_token());
-        let body = encode(Operation::TransactWriteItems, &request);
-        let mut result = body.as_ref().map(|_| ()).map_err(Clone::clone);
-        for attempt in 0..UNKNOWN_OUTCOME_RETRIES {
-            let Ok(body) = body.clone() else { break };
-            result = client
-                .send_once(Operation::TransactWriteItems, body)
-                .await
-                .map(|_| ());
-            match &result {
-                Ok(_) => break,
-                // No answer (a timeout, a connection lost), a 5xx (DynamoDB does not know
-                // either), or the same call still being applied: the same call again, same
-                // token, after a pause.
-                Err(error) if error.outcome_unknown() || error.is_transaction_in_progress() => {
-                    tracing::warn!(
-                        attempt,
-                        %error,
-                        "a shared transaction call got no answer; sending it again, same token"
-                    );
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(4)))
-                        .await;
-                }
-                Err(_) => break,
-            }
-        }
-        let error = match result {
-            Ok(()) => {
+        let error = match client.send(Operation::TransactWriteItems, request).await {
+            Ok(_) => {
                 for submission in batch {
                     let _ = submission.reply.send(Ok(Attempt::Committed));
                 }
@@ -350,7 +320,7 @@ mod tests {
 
     /// A submission whose caller waits for its answer (forever: the receiver is leaked).
     fn submission(items: Vec<TransactWriteItem>) -> Submission {
-        let keys = items.iter().map(|item| key_of(item).unwrap()).collect();
+        let keys = items.iter().map(|item| item.key().unwrap()).collect();
         let (reply, answer) = oneshot::channel();
         std::mem::forget(answer);
         Submission { items, keys, reply }
@@ -376,7 +346,7 @@ mod tests {
     fn every_kind_of_action_has_its_key() {
         let delete = TransactWriteItem::Delete(Request::on("t").key("p", "s"));
         for item in [put("p", "s"), update("p", "s"), delete] {
-            assert_eq!(key_of(&item), Some(("p".into(), "s".into())));
+            assert_eq!(item.key(), Some(("p".into(), "s".into())));
         }
     }
 

@@ -292,7 +292,7 @@ impl DocumentLedger for DynamoDbStore {
                 (":file", s(file_pk(&file.id))),
                 (":ttl", n(expires_at.as_second())),
             ],
-        )?;
+        );
         let document = TransactWriteItem::Put(
             self.request()
                 .item(document_item(&file.id, record, expires_at))
@@ -307,9 +307,9 @@ impl DocumentLedger for DynamoDbStore {
             "attribute_exists(pk)",
             &[],
             vec![(":yes", AttributeValue::Bool(true))],
-        )?;
+        );
         let mut items = vec![mark, document, file_mark];
-        items.extend(self.outbox_puts(announce, record.published_at)?);
+        items.extend(self.outbox_puts(announce, record.published_at));
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => Err(StoreError::Unavailable(
@@ -349,7 +349,7 @@ impl DocumentLedger for DynamoDbStore {
             .value(":in_progress", s("in_progress"))
             .value(":pending", s("pending"));
         let mut items = vec![TransactWriteItem::Put(rejected)];
-        items.extend(self.outbox_puts(announce, now)?);
+        items.extend(self.outbox_puts(announce, now));
         // Already published or rejected: nothing to change, nothing to announce.
         self.transact(items).await.map(|_| ())
     }

@@ -114,10 +114,8 @@ impl DynamoDbStore {
         Request::on(&self.table)
     }
 
-    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::Put(
-            self.request().item(item).condition_expression(condition),
-        ))
+    fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
+        TransactWriteItem::Put(self.request().item(item).condition_expression(condition))
     }
 
     async fn query_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
@@ -213,8 +211,8 @@ impl DynamoDbStore {
         expression: &str,
         condition: &str,
         names: &[(&str, &str)],
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<TransactWriteItem, StoreError> {
+        values: impl IntoIterator<Item = (impl Into<String>, AttributeValue)>,
+    ) -> TransactWriteItem {
         let mut update = self
             .request()
             .key(pk, sk)
@@ -226,7 +224,7 @@ impl DynamoDbStore {
         for (placeholder, value) in values {
             update = update.value(placeholder, value);
         }
-        Ok(TransactWriteItem::Update(update))
+        TransactWriteItem::Update(update)
     }
 }
 
@@ -237,14 +235,10 @@ impl DynamoDbStore {
         &self,
         announce: &[DomainEvent],
         now: Timestamp,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+    ) -> Vec<TransactWriteItem> {
         announce
             .iter()
-            .map(|event| {
-                Ok(TransactWriteItem::Put(
-                    self.request().item(outbox_item(event, now)),
-                ))
-            })
+            .map(|event| TransactWriteItem::Put(self.request().item(outbox_item(event, now))))
             .collect()
     }
 }
@@ -276,7 +270,7 @@ impl OpenFile for DynamoDbStore {
             new_item(file_state),
             new_item(event_item(&id, &file.opening)?),
         ];
-        items.extend(self.outbox_puts(announce, file.opening.recorded_at)?);
+        items.extend(self.outbox_puts(announce, file.opening.recorded_at));
         match self.transact(items).await? {
             Transaction::Committed => Ok(OpenFileResult::Created),
             Transaction::ConditionFailed(old) => {
@@ -348,10 +342,10 @@ impl DynamoDbStore {
             &condition,
             &[("#state", "state")],
             values,
-        )?];
+        )];
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
-        items.push(self.put(closing_item, "attribute_not_exists(pk)")?);
+        items.push(self.put(closing_item, "attribute_not_exists(pk)"));
         // Every earlier event expires with the file (TTL is per item).
         for seq in 1..=expected_version {
             items.push(self.update(
@@ -361,9 +355,9 @@ impl DynamoDbStore {
                 "attribute_exists(pk)",
                 &[],
                 vec![(":ttl", ttl())],
-            )?);
+            ));
         }
-        items.extend(self.outbox_puts(announce, closing.recorded_at)?);
+        items.extend(self.outbox_puts(announce, closing.recorded_at));
         self.transact(items).await
     }
 }
@@ -594,17 +588,8 @@ impl DynamoDbStore {
         (expression, values)
     }
 
-    fn delivery_item(
-        &self,
-        pk: &str,
-        seq: u32,
-        delivery: &Delivery,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn delivery_item(&self, pk: &str, seq: u32, delivery: &Delivery) -> TransactWriteItem {
         let (expression, values) = Self::delivery_update(pk, seq, delivery);
-        let values: Vec<(&str, AttributeValue)> = values
-            .iter()
-            .map(|(placeholder, value)| (placeholder.as_str(), value.clone()))
-            .collect();
         self.update(
             pk,
             event_sk(seq),
@@ -627,8 +612,8 @@ impl RecordDelivery for DynamoDbStore {
         let pk = file_pk(id);
         if !announce.is_empty() {
             // The state change and its announcement, in one transaction.
-            let mut items = vec![self.delivery_item(&pk, seq, delivery)?];
-            items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
+            let mut items = vec![self.delivery_item(&pk, seq, delivery)];
+            items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
             return match self.transact(items).await? {
                 Transaction::Committed => Ok(()),
                 Transaction::ConditionFailed(_) => {
@@ -679,7 +664,7 @@ impl FinishDelivery for DynamoDbStore {
     ) -> Result<(), StoreError> {
         let pk = file_pk(id);
         let mut items = vec![
-            self.delivery_item(&pk, seq, delivery)?,
+            self.delivery_item(&pk, seq, delivery),
             self.update(
                 &pk,
                 FILE_SK.to_string(),
@@ -687,9 +672,9 @@ impl FinishDelivery for DynamoDbStore {
                 "sendingUntil = :until",
                 &[],
                 vec![(":until", n(until.as_millisecond()))],
-            )?,
+            ),
         ];
-        items.extend(self.outbox_puts(announce, jiff::Timestamp::now())?);
+        items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
         for event_id in published {
             items.push(TransactWriteItem::Delete(
                 self.request().key(outbox_pk(event_id), OUTBOX_SK),

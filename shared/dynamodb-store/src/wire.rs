@@ -330,20 +330,6 @@ impl OldItems {
 }
 
 impl DynamoError {
-    /// The call may or may not have been applied: no answer came (a timeout, a
-    /// connection lost, an answer cut) or DynamoDB failed on its side (a 5xx). A
-    /// throttling or a transaction still in progress says nothing was applied (yet).
-    pub fn outcome_unknown(&self) -> bool {
-        self.transient && !self.is_throttling() && !self.is_transaction_in_progress()
-    }
-
-    /// Refused for the rate of requests: nothing was applied.
-    pub fn is_throttling(&self) -> bool {
-        self.error_type
-            .as_deref()
-            .is_some_and(|kind| THROTTLING.contains(&kind) || kind.contains("Throttling"))
-    }
-
     /// A conditional write refused because its condition did not hold.
     pub fn is_condition_failure(&self) -> bool {
         self.error_type.as_deref() == Some("ConditionalCheckFailedException")
@@ -453,7 +439,7 @@ pub fn request_token() -> String {
 }
 
 /// `request`'s JSON body for `operation`.
-pub fn encode(operation: Operation, request: &Request) -> Result<String, DynamoError> {
+fn encode(operation: Operation, request: &Request) -> Result<String, DynamoError> {
     serde_json::to_string(request).map_err(|e| DynamoError {
         error_type: None,
         message: format!("a DynamoDB {} request: {e}", operation.name()),
@@ -506,43 +492,44 @@ impl DynamoDb {
     }
 
     /// One attempt, without retries.
-    pub async fn send_once(
-        &self,
-        operation: Operation,
-        body: String,
-    ) -> Result<Output, DynamoError> {
+    async fn send_once(&self, operation: Operation, body: String) -> Result<Output, DynamoError> {
         Ok(self
             .service
             .call::<Output>(operation.name(), body, ATTEMPT_TIMEOUT)
             .await?)
     }
 
+    /// Each page of a `Query`, in order, handed to `take`.
+    async fn each_page(
+        &self,
+        mut request: Request,
+        mut take: impl FnMut(Output),
+    ) -> Result<(), DynamoError> {
+        loop {
+            let mut page = self.send(Operation::Query, request.clone()).await?;
+            let next = page.last_evaluated_key.take();
+            take(page);
+            match next {
+                Some(next) => request.exclusive_start_key = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Every item a `Query` matches, page after page.
     pub async fn query_all(&self, request: Request) -> Result<Vec<Item>, DynamoError> {
         let mut items = Vec::new();
-        let mut request = request;
-        loop {
-            let page = self.send(Operation::Query, request.clone()).await?;
-            items.extend(page.items);
-            match page.last_evaluated_key {
-                Some(next) => request.exclusive_start_key = Some(next),
-                None => return Ok(items),
-            }
-        }
+        self.each_page(request, |page| items.extend(page.items))
+            .await?;
+        Ok(items)
     }
 
     /// How many items a `Query` matches, page after page.
     pub async fn count_all(&self, request: Request) -> Result<u64, DynamoError> {
         let mut count = 0;
-        let mut request = request.count_only();
-        loop {
-            let page = self.send(Operation::Query, request.clone()).await?;
-            count += page.count;
-            match page.last_evaluated_key {
-                Some(next) => request.exclusive_start_key = Some(next),
-                None => return Ok(count),
-            }
-        }
+        self.each_page(request.count_only(), |page| count += page.count)
+            .await?;
+        Ok(count)
     }
 }
 
@@ -681,23 +668,22 @@ mod tests {
     }
 
     #[test]
-    fn what_may_pass_later_is_transient_and_what_was_maybe_applied_is_told_apart() {
-        // A throttling: retried, and nothing was applied.
+    fn what_may_pass_later_is_transient_and_a_refusal_is_not() {
+        // A throttling (DynamoDB answers it with a 400): retried.
         let throttled = failure(Some("ProvisionedThroughputExceededException"), false);
         assert!(throttled.transient);
-        assert!(!throttled.outcome_unknown());
-        // The same transaction still being applied: retried with its token.
+        // The same transaction still being applied (a 400 too): retried with its token.
         let in_progress = failure(Some("TransactionInProgressException"), false);
         assert!(in_progress.transient);
-        assert!(!in_progress.outcome_unknown());
-        // No answer, or a 5xx: retried, and it may have been applied.
-        assert!(failure(None, true).outcome_unknown());
-        assert!(failure(Some("InternalServerError"), true).outcome_unknown());
-        // A refusal: neither.
+        assert!(in_progress.is_transaction_in_progress());
+        // No answer, or a 5xx (it may have been applied): retried, with its token.
+        assert!(failure(None, true).transient);
+        assert!(failure(Some("InternalServerError"), true).transient);
+        // A refusal: not retried.
         let refused = failure(Some("ConditionalCheckFailedException"), false);
-        assert!(!refused.transient && !refused.outcome_unknown());
+        assert!(!refused.transient);
         let cancelled = failure(Some("TransactionCanceledException"), false);
-        assert!(!cancelled.transient && !cancelled.outcome_unknown());
+        assert!(!cancelled.transient);
     }
 
     #[test]

@@ -257,11 +257,7 @@ async fn the_functions_sdk_config_reaches_dynamodb_and_moto_from_lambdas_variabl
 
 /// A store whose every DynamoDB call is logged, on a fresh table.
 async fn store_with_call_log() -> (DynamoDbStore, CallLog) {
-    let sdk = sdk_config().await;
-    let log = CallLog::default();
-    let table = unique("counted");
-    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
-    (counted_store(&sdk, &table, &log), log)
+    store_losing(&LostAnswers::default()).await
 }
 
 /// Forty files opened at once (as the on-call closer writes thousands) share a few
@@ -333,17 +329,9 @@ async fn stragglers_are_read_fifty_to_a_call() {
 /// get a replay's 200, and the lease it took would wait for its expiry).
 #[tokio::test]
 async fn a_transaction_whose_answer_was_lost_is_applied_once_and_told_so() {
-    let sdk = sdk_config().await;
-    let table = unique("lost");
-    create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
-    let (log, lost) = (CallLog::default(), LostAnswers::default());
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
     lost.lose("TransactWriteItems", 1);
-    let store = aws_wiring::dynamodb_store(
-        &through_lossy_proxy(&sdk, endpoints().0, &log, &lost),
-        &aws_wiring::aws_reqwest_client().unwrap(),
-        &table,
-    )
-    .unwrap();
     let file = new_file("LOST-ANSWER-1");
     let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
 
@@ -359,16 +347,10 @@ async fn a_transaction_whose_answer_was_lost_is_applied_once_and_told_so() {
 /// logged.
 async fn store_losing(lost: &LostAnswers) -> (DynamoDbStore, CallLog) {
     let sdk = sdk_config().await;
-    let table = unique("lossy");
+    let table = unique("counted");
     create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
     let log = CallLog::default();
-    let store = aws_wiring::dynamodb_store(
-        &through_lossy_proxy(&sdk, endpoints().0, &log, lost),
-        &aws_wiring::aws_reqwest_client().unwrap(),
-        &table,
-    )
-    .unwrap();
-    (store, log)
+    (lossy_store(&sdk, &table, &log, lost), log)
 }
 
 /// The send lease was taken but the answer lost: the retry finds the lease held, by this
