@@ -5,7 +5,9 @@
 use document_forwarder::{DocumentForwarder, ForwarderConfig, handle_invocation};
 use lambda_runtime::{Error, service_fn};
 
-#[tokio::main]
+// One thread: Lambda hands an environment one event at a time, and a second worker only
+// adds the wake-ups between threads each awaited answer costs (lambda-bench, issue 12).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = ForwarderConfig::from_settings(&settings::Settings::from_process())?;

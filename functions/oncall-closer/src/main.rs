@@ -5,7 +5,9 @@
 use lambda_runtime::{Error, service_fn};
 use oncall_closer::{CloserConfig, CloserFunction, handle_invocation};
 
-#[tokio::main]
+// One thread: Lambda hands an environment one event at a time, and a second worker only
+// adds the wake-ups between threads each awaited answer costs (lambda-bench, issue 12).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = CloserConfig::from_settings(&settings::Settings::from_process())?;

@@ -17,6 +17,7 @@ mod proxy;
 mod report;
 mod runtime_api;
 mod scenario;
+mod sink;
 
 use child::{Check, FunctionSpec, Limits, Measurement};
 use clap::Parser;
@@ -46,10 +47,14 @@ const BUILD_FUNCTIONS: &[&str] = &[
     "document-forwarder",
     "-p",
     "oncall-closer",
+    "-p",
+    "exchange-floor",
     "--bins",
 ];
 
-/// This crate's binaries: the floor (`hello-lambda`) and the bench itself.
+/// This crate's binaries: the floor (`hello-lambda`) and the bench itself. The second
+/// floor, `exchange-floor` (a claim's HTTP exchanges and nothing else), is built with the
+/// functions above: on their HTTP client and signer, with their features.
 const BUILD_BENCH: &[&str] = &["build", "--release", "-p", "lambda-bench", "--bins"];
 
 /// The heavy benchmarks (`system-tests` binaries), with their default arguments: 10,000
@@ -64,6 +69,9 @@ const HEAVY: &[(&str, &str)] = &[
         "forwarding a 1 MB and a 200 MB quitus (peak RSS of the whole process)",
     ),
 ];
+
+/// The second floor's binary (package `tools/exchange-floor`).
+const EXCHANGE_FLOOR: &str = "exchange-floor";
 
 const EMULATORS_HINT: &str = "start the emulators first: infra/scripts/emulators.sh start && eval \"$(infra/scripts/emulators.sh env)\"";
 
@@ -195,6 +203,8 @@ struct World {
     /// Kept alive for the whole run.
     _simulator: intent_simulator::IntentSimulator,
     _proxies: (Proxy, Proxy),
+    /// Where `exchange-floor`'s exchanges go.
+    sink: sink::Sink,
     /// AWS credentials, region and endpoints (the proxies) of every function.
     aws_env: Vec<(String, String)>,
 }
@@ -233,6 +243,7 @@ async fn set_up() -> Result<World> {
     let counter = Arc::new(Counter::default());
     let dynamodb_proxy = Proxy::start(&dynamodb_url, counter.clone()).await?;
     let moto_proxy = Proxy::start(&moto_url, counter.clone()).await?;
+    let sink = sink::Sink::start(counter.clone()).await?;
     let from_env = |name: &str, default: &str| {
         std::env::var(name)
             .ok()
@@ -275,6 +286,7 @@ async fn set_up() -> Result<World> {
         counter,
         _simulator: simulator,
         _proxies: (dynamodb_proxy, moto_proxy),
+        sink,
         aws_env,
     })
 }
@@ -335,6 +347,25 @@ impl Bench<'_> {
             .map(scenario::hello_event)
             .collect::<Result<_>>()?;
         self.measure(&spec, events, &scenario::check_hello).await
+    }
+
+    /// The second floor: a claim's HTTP exchanges, made by `exchange-floor` against the
+    /// sink, with the functions' HTTP client and signer, and nothing else.
+    async fn exchange_floor(&self) -> Result<Measurement> {
+        let mut env = self.world.aws_env.clone();
+        env.extend(self.world.sink.environment(scenario::claim_body_sizes()));
+        let spec = FunctionSpec {
+            name: EXCHANGE_FLOOR.into(),
+            binary: self.bin_dir.join(EXCHANGE_FLOOR),
+            memory_mb: 128,
+            timeout: Duration::from_secs(10),
+            env,
+        };
+        let events = (0..self.requests())
+            .map(scenario::hello_event)
+            .collect::<Result<_>>()?;
+        self.measure(&spec, events, &scenario::check_exchanges)
+            .await
     }
 
     async fn intake(&self) -> Result<Measurement> {
@@ -492,7 +523,7 @@ fn snapshot_binaries(args: &Args, selected: &[Function], work: &Path) -> Result<
     let from = release_dir(args);
     let to = work.join("bin");
     std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
-    let mut binaries = vec!["hello-lambda"];
+    let mut binaries = vec!["hello-lambda", EXCHANGE_FLOOR];
     binaries.extend(selected.iter().map(|f| f.binary()));
     if selected.contains(&Function::InterventionClosure)
         || selected.contains(&Function::DocumentForwarder)
@@ -535,7 +566,7 @@ async fn measure_all(
         },
     };
     let floor = bench.floor().await?;
-    let mut measured = Vec::new();
+    let mut measured = vec![bench.exchange_floor().await?];
     for &function in selected {
         let measurement = match function {
             Function::ClaimIntake => bench.intake().await?,

@@ -53,13 +53,13 @@ impl Counter {
         self.0.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    fn call(&self, operation: &str) {
+    pub(crate) fn call(&self, operation: &str) {
         if let Ok(mut counts) = self.0.lock() {
             *counts.calls.entry(operation.to_string()).or_default() += 1;
         }
     }
 
-    fn error(&self, operation: &str, status: &str) {
+    pub(crate) fn error(&self, operation: &str, status: &str) {
         if let Ok(mut counts) = self.0.lock() {
             *counts
                 .errors

@@ -116,6 +116,8 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
         let warm = warm(&m.warm);
         let name = if index == 0 {
             format!("{} (floor)", m.name)
+        } else if m.name == EXCHANGE_FLOOR {
+            format!("{} (floor + a claim's exchanges)", m.name)
         } else {
             m.name.clone()
         };
@@ -140,12 +142,38 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
             calls_cell(m, warm.as_ref()),
         );
     }
+    out.push_str(&own_work(functions));
     if verbose {
         for m in functions {
             out.push_str(&operations(m));
         }
     }
     out
+}
+
+/// The second floor's name (`tools/exchange-floor`).
+const EXCHANGE_FLOOR: &str = "exchange-floor";
+
+/// claim-intake's CPU above `exchange-floor`'s: what its own work costs (parsing,
+/// validation, JSON, logs, metrics), once the exchanges it needs are paid.
+fn own_work(functions: &[Measurement]) -> String {
+    let find = |name: &str| functions.iter().find(|m| m.name == name);
+    let (Some(exchanges), Some(claim)) = (find(EXCHANGE_FLOOR), find("claim-intake")) else {
+        return String::new();
+    };
+    let (Some(exchanges_warm), Some(claim_warm)) = (warm(&exchanges.warm), warm(&claim.warm))
+    else {
+        return String::new();
+    };
+    format!(
+        "\nclaim-intake above {EXCHANGE_FLOOR} (its own work, the exchanges paid): first request {:+.2} ms of CPU ({:.2} against {:.2}), warm p50 {:+.2} ms ({:.2} against {:.2})\n",
+        ms(claim.first.cpu) - ms(exchanges.first.cpu),
+        ms(claim.first.cpu),
+        ms(exchanges.first.cpu),
+        ms(claim_warm.cpu_p50) - ms(exchanges_warm.cpu_p50),
+        ms(claim_warm.cpu_p50),
+        ms(exchanges_warm.cpu_p50),
+    )
 }
 
 /// One function's AWS calls by operation: at start, first request, warm median.
