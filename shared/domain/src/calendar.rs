@@ -112,7 +112,9 @@ impl CalendarConfig {
         extra_days: Option<&str>,
     ) -> Result<Self, CalendarConfigError> {
         let mut config = Self::default();
-        if let Some(name) = non_blank(time_zone) {
+        if let Some(name) = non_blank(time_zone)
+            && name != crate::datetime::LOCAL_TIME_ZONE
+        {
             config.time_zone =
                 TimeZone::get(name).map_err(|_| CalendarConfigError::UnknownTimeZone {
                     value: name.to_owned(),

@@ -34,6 +34,9 @@ pub struct FunctionSpec {
 pub struct CpuSample {
     pub cpu: Duration,
     pub ticks: u64,
+    /// Page faults so far (minor and major: `/proc/<pid>/stat` fields 10 and 12): the
+    /// code and data a process touches for the first time.
+    pub page_faults: u64,
 }
 
 /// One invocation, from the event handed out to the function's next `GET …/next`.
@@ -44,6 +47,7 @@ pub struct RequestSample {
     /// CPU used from the event handed out until the function asked for the next one.
     pub cpu: Duration,
     pub ticks: u64,
+    pub page_faults: u64,
     /// AWS calls made in that window.
     pub calls: CallCounts,
 }
@@ -152,6 +156,7 @@ pub async fn measure(
             wall: answered_at - sent_at,
             cpu: after.cpu.saturating_sub(before.cpu),
             ticks: after.ticks.saturating_sub(before.ticks),
+            page_faults: after.page_faults.saturating_sub(before.page_faults),
             calls: counter.snapshot().since(&calls_before),
         });
     }
@@ -217,13 +222,18 @@ struct Environment {
 
 impl Environment {
     fn sample(&self) -> Result<CpuSample> {
-        let ticks = stat_ticks(self.pid).map_err(|e| self.failure(&e.to_string()))?;
+        let stat = read_stat(self.pid).map_err(|e| self.failure(&e.to_string()))?;
+        let ticks = stat.ticks;
         let cpu = match &self.clock {
             Ok(clock) => clock.read().map_err(|e| self.failure(&e.to_string()))?,
             // Without the clock (not Linux-like), the ticks are all there is.
             Err(_) => Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64),
         };
-        Ok(CpuSample { cpu, ticks })
+        Ok(CpuSample {
+            cpu,
+            ticks,
+            page_faults: stat.page_faults,
+        })
     }
 
     async fn next_notice(&mut self, what: &str) -> Result<Notice> {
@@ -373,8 +383,15 @@ pub fn clock_ticks_per_second() -> u64 {
     if ticks > 0 { ticks as u64 } else { 100 }
 }
 
-/// utime + stime of `/proc/<pid>/stat` (fields 14 and 15), in clock ticks.
-fn stat_ticks(pid: u32) -> Result<u64> {
+/// What the bench reads from `/proc/<pid>/stat`.
+struct Stat {
+    /// utime + stime (fields 14 and 15), in clock ticks.
+    ticks: u64,
+    /// minflt + majflt (fields 10 and 12).
+    page_faults: u64,
+}
+
+fn read_stat(pid: u32) -> Result<Stat> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command (field 2) is in parentheses and may hold spaces: count after its end.
@@ -383,14 +400,17 @@ fn stat_ticks(pid: u32) -> Result<u64> {
         .map(|(_, rest)| rest)
         .with_context(|| format!("{path}: no command field"))?;
     let fields: Vec<&str> = after_command.split_whitespace().collect();
-    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    // fields[0] is field 3 (state).
     let field = |n: usize| -> Result<u64> {
         fields
             .get(n - 3)
             .and_then(|v| v.parse().ok())
             .with_context(|| format!("{path}: no field {n}"))
     };
-    Ok(field(14)? + field(15)?)
+    Ok(Stat {
+        ticks: field(14)? + field(15)?,
+        page_faults: field(10)? + field(12)?,
+    })
 }
 
 /// VmHWM (peak resident set size) of `/proc/<pid>/status`, in KiB.
@@ -463,7 +483,14 @@ mod tests {
         }
         assert!(spin > 0);
         assert!(CpuClock::of(pid).unwrap().read().unwrap() >= Duration::from_millis(20));
-        stat_ticks(pid).unwrap();
+        let before = read_stat(pid).unwrap();
+        let touched = vec![1u8; 8 << 20];
+        assert_eq!(touched.iter().map(|&b| b as u64).sum::<u64>(), 8 << 20);
+        let after = read_stat(pid).unwrap();
+        assert!(
+            after.page_faults > before.page_faults,
+            "8 MiB touched for the first time fault pages in"
+        );
         assert!(vm_hwm_kib(pid).unwrap() > 0);
     }
 }

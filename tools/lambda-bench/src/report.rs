@@ -40,6 +40,7 @@ struct Warm {
     cpu_p50: Duration,
     cpu_mean: Duration,
     ticks_total: u64,
+    page_faults_p50: u64,
     calls_p50: u64,
     calls_min: u64,
     calls_max: u64,
@@ -57,6 +58,7 @@ fn warm(samples: &[RequestSample]) -> Option<Warm> {
         cpu_p50: median(samples.iter().map(|s| s.cpu))?,
         cpu_mean: cpu_sum / samples.len() as u32,
         ticks_total: samples.iter().map(|s| s.ticks).sum(),
+        page_faults_p50: median(samples.iter().map(|s| s.page_faults))?,
         calls_p50: median(totals.iter().copied())?,
         calls_min: totals.iter().copied().min()?,
         calls_max: totals.iter().copied().max()?,
@@ -144,7 +146,7 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
     }
     out.push_str(&own_work(functions));
     if verbose {
-        for m in functions {
+        for m in std::iter::once(floor).chain(functions) {
             out.push_str(&operations(m));
         }
     }
@@ -218,6 +220,13 @@ fn operations(m: &Measurement) -> String {
     for (name, count) in errors {
         let _ = writeln!(out, "\nanswered with an error: {name}, {count} time(s)");
     }
+    let _ = writeln!(
+        out,
+        "\npage faults: {} at start, {} in the first request, {} in a warm one (p50)",
+        m.init_cpu.page_faults,
+        m.first.page_faults,
+        warm.as_ref().map_or(0, |w| w.page_faults_p50)
+    );
     let ticks = m.total_cpu.ticks;
     let _ = writeln!(
         out,
@@ -241,12 +250,14 @@ fn measurement_json(m: &Measurement, floor: &Measurement) -> Value {
             "wallMs": round(ms(m.init_wall), 3),
             "cpuMs": round(ms(m.init_cpu.cpu), 3),
             "cpuTicks": m.init_cpu.ticks,
+            "pageFaults": m.init_cpu.page_faults,
             "awsCalls": calls_json(&m.init_calls),
         },
         "firstRequest": {
             "wallMs": round(ms(m.first.wall), 3),
             "cpuMs": round(ms(m.first.cpu), 3),
             "cpuTicks": m.first.ticks,
+            "pageFaults": m.first.page_faults,
             "awsCalls": calls_json(&m.first.calls),
         },
         "warmRequests": warm.as_ref().map(|w| json!({
@@ -256,6 +267,7 @@ fn measurement_json(m: &Measurement, floor: &Measurement) -> Value {
             "cpuMsP50": round(ms(w.cpu_p50), 3),
             "cpuMsMean": round(ms(w.cpu_mean), 3),
             "cpuTicksTotal": w.ticks_total,
+            "pageFaultsP50": w.page_faults_p50,
             "awsCallsP50": w.calls_p50,
             "awsCallsMin": w.calls_min,
             "awsCallsMax": w.calls_max,
