@@ -16,6 +16,44 @@ use oncall_domain::ports::{
     ClaimedObject, DocumentClaim, DocumentLedger, DocumentWait, PendingDocument, StoreError,
 };
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The claims a store holds, by object `pk`: the token each claim wrote in `claimedBy`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClaimTokens(Arc<Mutex<HashMap<String, String>>>);
+
+impl ClaimTokens {
+    fn hold(&self, pk: &str, holder: &str) {
+        if let Ok(mut claims) = self.0.lock() {
+            claims.insert(pk.to_string(), holder.to_string());
+        }
+    }
+
+    /// The token of this process's claim on the object, if it holds one.
+    fn of(&self, pk: &str) -> Option<String> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|claims| claims.get(pk).cloned())
+    }
+
+    /// Forgets the claim once a write under it passed (it ended the claim). A write
+    /// refused because the claim was taken over keeps it: every later write of the
+    /// stale holder stays conditioned on a claim it no longer has.
+    fn end(&self, pk: &str) {
+        if let Ok(mut claims) = self.0.lock() {
+            claims.remove(pk);
+        }
+    }
+}
+
+/// `condition`, and while this process holds the object's claim, only if it still does.
+fn while_held(condition: &str, holder: &Option<String>) -> String {
+    match holder {
+        Some(_) => format!("({condition}) AND claimedBy = :holder"),
+        None => condition.to_string(),
+    }
+}
 
 impl DynamoDbStore {
     fn object_key(object: &ObjectRef) -> Item {
@@ -166,6 +204,7 @@ impl DocumentLedger for DynamoDbStore {
         }
         match self.client().send(Operation::UpdateItem, request).await {
             Ok(output) => {
+                self.document_claims.hold(&pk, &holder);
                 let old = output.attributes.unwrap_or_default();
                 let in_doubt = text(&old, "status") == Some("in_progress")
                     || old
@@ -195,6 +234,7 @@ impl DocumentLedger for DynamoDbStore {
                     Some("in_progress") if text(current, "claimedBy") == Some(holder.as_str()) => {
                         // Claimed by this call's own earlier attempt: what it replaced is
                         // unknown, so Intent is read before anything is uploaded.
+                        self.document_claims.hold(&pk, &holder);
                         DocumentClaim::Claimed(ClaimedObject {
                             in_doubt: true,
                             attempts: number(current, "attempts").unwrap_or(0) as u32,
@@ -212,18 +252,27 @@ impl DocumentLedger for DynamoDbStore {
 
     async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
         // Back to waiting, in doubt (whatever happened before the failure may have
-        // reached Intent): the re-send run takes it again.
-        let request = self
+        // reached Intent): the re-send run takes it again. A claim taken over meanwhile is
+        // the taker's to give back.
+        let pk = object_pk(&object.identity());
+        let holder = self.document_claims.of(&pk);
+        let mut request = self
             .request()
             .set_key(Self::object_key(object))
             .update_expression("SET #status = :pending, inDoubt = :yes REMOVE leaseUntil")
-            .condition_expression("#status = :in_progress")
+            .condition_expression(while_held("#status = :in_progress", &holder))
             .name("#status", "status")
             .value(":in_progress", s("in_progress"))
             .value(":pending", s("pending"))
             .value(":yes", AttributeValue::Bool(true));
+        if let Some(holder) = &holder {
+            request = request.value(":holder", s(holder));
+        }
         match self.client().send(Operation::UpdateItem, request).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.document_claims.end(&pk);
+                Ok(())
+            }
             Err(error) if error.is_condition_failure() => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
@@ -241,10 +290,12 @@ impl DocumentLedger for DynamoDbStore {
             "lastAttemptAt = :at",
             "inDoubt = :doubt",
         ];
+        let pk = object_pk(&object.identity());
+        let holder = self.document_claims.of(&pk);
         let mut request = self
             .request()
             .set_key(Self::object_key(object))
-            .condition_expression("#status = :in_progress")
+            .condition_expression(while_held("#status = :in_progress", &holder))
             .name("#status", "status")
             .value(":in_progress", s("in_progress"))
             .value(":pending", s("pending"))
@@ -252,6 +303,9 @@ impl DocumentLedger for DynamoDbStore {
             .value(":error", s(&wait.last_error))
             .value(":at", s(wait.last_attempt_at.to_string()))
             .value(":doubt", AttributeValue::Bool(wait.in_doubt));
+        if let Some(holder) = &holder {
+            request = request.value(":holder", s(holder));
+        }
         if let Some(file) = &wait.file {
             sets.extend(["#reference = :reference", "contractReference = :contract"]);
             request = request
@@ -262,7 +316,10 @@ impl DocumentLedger for DynamoDbStore {
         let request =
             request.update_expression(format!("SET {} REMOVE leaseUntil", sets.join(", ")));
         match self.client().send(Operation::UpdateItem, request).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.document_claims.end(&pk);
+                Ok(())
+            }
             Err(error) if error.is_condition_failure() => Err(StoreError::Unavailable(
                 "the object's claim was lost before its wait was recorded".into(),
             )),
@@ -278,20 +335,26 @@ impl DocumentLedger for DynamoDbStore {
         expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
+        let pk = object_pk(&object.identity());
+        let holder = self.document_claims.of(&pk);
+        let mut values = vec![
+            (":published", s("published")),
+            (":in_progress", s("in_progress")),
+            (":at", s(record.published_at.to_string())),
+            (":file", s(file_pk(&file.id))),
+            (":ttl", n(expires_at.as_second())),
+        ];
+        if let Some(holder) = &holder {
+            values.push((":holder", s(holder)));
+        }
         let mark = self.update(
-            &object_pk(&object.identity()),
+            &pk,
             OBJECT_SK.to_string(),
             "SET #status = :published, handledAt = :at, filePk = :file, expiresAt = :ttl \
              REMOVE leaseUntil, pendingShard, pendingSince, inDoubt",
-            "#status = :in_progress",
+            &while_held("#status = :in_progress", &holder),
             &[("#status", "status")],
-            vec![
-                (":published", s("published")),
-                (":in_progress", s("in_progress")),
-                (":at", s(record.published_at.to_string())),
-                (":file", s(file_pk(&file.id))),
-                (":ttl", n(expires_at.as_second())),
-            ],
+            values,
         );
         let document = TransactWriteItem::Put(
             self.request()
@@ -311,7 +374,10 @@ impl DocumentLedger for DynamoDbStore {
         let mut items = vec![mark, document, file_mark];
         items.extend(self.outbox_puts(announce, record.published_at));
         match self.transact(items).await? {
-            Transaction::Committed => Ok(()),
+            Transaction::Committed => {
+                self.document_claims.end(&pk);
+                Ok(())
+            }
             Transaction::ConditionFailed(_) => Err(StoreError::Unavailable(
                 "the object's claim was lost before the document was recorded".into(),
             )),
@@ -339,18 +405,29 @@ impl DocumentLedger for DynamoDbStore {
         );
         // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
         item.extend(crate::operator::rejection_index(object, reason, now));
-        let rejected = self
+        // In progress: only under this process's claim, when it holds one.
+        let pk = object_pk(&object.identity());
+        let holder = self.document_claims.of(&pk);
+        let in_progress = while_held("#status = :in_progress", &holder);
+        let mut rejected = self
             .request()
             .item(item)
-            .condition_expression(
-                "attribute_not_exists(pk) OR #status = :in_progress OR #status = :pending",
-            )
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR #status = :pending OR ({in_progress})"
+            ))
             .name("#status", "status")
             .value(":in_progress", s("in_progress"))
             .value(":pending", s("pending"));
+        if let Some(holder) = &holder {
+            rejected = rejected.value(":holder", s(holder));
+        }
         let mut items = vec![TransactWriteItem::Put(rejected)];
         items.extend(self.outbox_puts(announce, now));
-        // Already published or rejected: nothing to change, nothing to announce.
-        self.transact(items).await.map(|_| ())
+        // Already published or rejected (or held by a claim that took this one over):
+        // nothing to change, nothing to announce.
+        if let Transaction::Committed = self.transact(items).await? {
+            self.document_claims.end(&pk);
+        }
+        Ok(())
     }
 }

@@ -452,3 +452,88 @@ async fn a_transaction_still_in_progress_is_asked_again_with_its_token() {
         1
     );
 }
+
+/// A forwarder whose claim ran out while it worked (a stalled upload) and was taken over
+/// by another cannot write over the claim that took it: giving it back, recording a wait
+/// or a rejection are refused while the other holds it, which finishes its own work.
+/// (Before, these writes were conditioned on the object being in progress, by anyone.)
+#[tokio::test]
+async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it() {
+    use oncall_domain::documents::RejectionReason;
+    use oncall_domain::ports::{DocumentClaim, DocumentLedger, DocumentWait};
+    let (stale, _) = store().await;
+    let sdk = sdk_config().await;
+    let taker = aws_wiring::dynamodb_store(
+        &sdk,
+        &aws_wiring::aws_reqwest_client().unwrap(),
+        stale.table(),
+    )
+    .unwrap();
+    let object = quitus_object("TAKEN-OVER-1");
+    let now = jiff::Timestamp::now();
+    let claimed = stale
+        .claim_document(&object, now, now + jiff::SignedDuration::from_secs(1))
+        .await;
+    assert!(
+        matches!(claimed, Ok(DocumentClaim::Claimed(_))),
+        "{claimed:?}"
+    );
+    let later = now + jiff::SignedDuration::from_mins(1);
+    let taken = taker
+        .claim_document(&object, later, later + jiff::SignedDuration::from_mins(15))
+        .await;
+    assert!(
+        matches!(&taken, Ok(DocumentClaim::Claimed(claim)) if claim.in_doubt),
+        "{taken:?}"
+    );
+    let still_held = |what: &'static str| {
+        let probe = aws_wiring::dynamodb_store(
+            &sdk,
+            &aws_wiring::aws_reqwest_client().unwrap(),
+            stale.table(),
+        )
+        .unwrap();
+        let object = object.clone();
+        async move {
+            let at = later + jiff::SignedDuration::from_mins(2);
+            let claim = probe
+                .claim_document(&object, at, at + jiff::SignedDuration::from_mins(15))
+                .await;
+            assert!(
+                matches!(claim, Ok(DocumentClaim::HeldElsewhere)),
+                "after the stale holder's {what}, the object must still be the taker's: {claim:?}"
+            );
+        }
+    };
+
+    let wait = DocumentWait {
+        file: None,
+        attempts: 1,
+        last_error: "Intent unreachable".into(),
+        last_attempt_at: later,
+        in_doubt: false,
+    };
+    let recorded = stale.record_pending(&object, &wait).await;
+    assert!(
+        recorded.is_err(),
+        "a lost claim's wait is refused: {recorded:?}"
+    );
+    still_held("wait").await;
+    stale.release_document(&object).await.unwrap();
+    still_held("release").await;
+    stale
+        .record_rejected(
+            &object,
+            RejectionReason::NotPdf,
+            "not a PDF",
+            later,
+            later + jiff::SignedDuration::from_hours(1),
+            &[],
+        )
+        .await
+        .unwrap();
+    still_held("rejection").await;
+
+    // The taker's own writes pass.
+    taker.record_pending(&object, &wait).await.unwrap();
+}
