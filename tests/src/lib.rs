@@ -929,6 +929,9 @@ pub struct CountingProxy;
 #[derive(Clone, Debug, Default)]
 pub struct LostAnswers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Loss>>>);
 
+/// The "error type" of [`LostAnswers::leave_unprocessed`].
+const UNPROCESSED: &str = "UnprocessedItems";
+
 /// How many more answers of one operation to lose, and the status and error type given
 /// instead.
 #[derive(Clone, Copy, Debug)]
@@ -958,15 +961,36 @@ impl LostAnswers {
         );
     }
 
+    /// Answers the next `count` `BatchWriteItem` calls, without passing them on, as
+    /// DynamoDB does when it applies none of a batch: a 200 whose `UnprocessedItems` are
+    /// the request's own.
+    pub fn leave_unprocessed(&self, count: u32) {
+        self.lose_as("BatchWriteItem", count, 200, UNPROCESSED);
+    }
+
     /// The answer given instead of this call's (counting it), if it is lost.
     fn take(&self, operation: &str) -> Option<(u16, &'static str)> {
         let mut lost = self.0.lock().unwrap();
         match lost.get_mut(operation) {
-            Some(loss) if loss.left > 0 => {
+            Some(loss) if loss.left > 0 && loss.error_type != UNPROCESSED => {
                 loss.left -= 1;
                 Some((loss.status, loss.error_type))
             }
             _ => None,
+        }
+    }
+}
+
+impl LostAnswers {
+    /// Whether this call of `operation` is to be answered as `kind` (counting it).
+    fn take_if(&self, operation: &str, kind: &str) -> bool {
+        let mut lost = self.0.lock().unwrap();
+        match lost.get_mut(operation) {
+            Some(loss) if loss.left > 0 && loss.error_type == kind => {
+                loss.left -= 1;
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -996,6 +1020,13 @@ impl CountingProxy {
                     .unwrap_or_else(|| parts.method.to_string());
                 log.0.lock().unwrap().push(target.clone());
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                if target == "BatchWriteItem" && lost.take_if(&target, UNPROCESSED) {
+                    let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let answer = serde_json::json!({ "UnprocessedItems": request["RequestItems"] });
+                    return axum::response::Response::new(axum::body::Body::from(
+                        answer.to_string(),
+                    ));
+                }
                 let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 let mut headers = parts.headers.clone();
                 headers.remove(http::header::HOST);

@@ -724,6 +724,7 @@ impl Outbox for DynamoDbStore {
 
     async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
         // BatchWriteItem: 25 deletes a call.
+        let mut left_unprocessed = 0;
         for chunk in event_ids.chunks(25) {
             let requests: Vec<serde_json::Value> = chunk
                 .iter()
@@ -747,10 +748,22 @@ impl Outbox for DynamoDbStore {
                     .await
                     .map_err(unavailable)?;
                 pending = output.unprocessed_items;
-                if pending.as_ref().is_some_and(has_requests) {
+                if pending.as_ref().is_some_and(has_requests) && attempt < CONTENTION_RETRIES {
                     contention_pause(attempt).await;
                 }
             }
+            if let Some(left) = pending.filter(has_requests) {
+                left_unprocessed += left[self.table.as_str()].as_array().map_or(0, Vec::len);
+            }
+        }
+        // Still left after every attempt: said, not dropped (they stay in the outbox and are
+        // published again later, with the same eventId).
+        if left_unprocessed > 0 {
+            return Err(StoreError::Unavailable(format!(
+                "{left_unprocessed} outbox entr{} left unprocessed by DynamoDB after {} attempts",
+                if left_unprocessed == 1 { "y" } else { "ies" },
+                CONTENTION_RETRIES + 1
+            )));
         }
         Ok(())
     }

@@ -537,3 +537,61 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it() {
     // The taker's own writes pass.
     taker.record_pending(&object, &wait).await.unwrap();
 }
+
+/// Outbox entries DynamoDB leaves unprocessed are sent again, and if it keeps leaving them
+/// past the retries, the clearing says so (the entries stay, to be published again with
+/// the same eventId) instead of reporting them cleared.
+#[tokio::test]
+async fn outbox_entries_left_unprocessed_are_retried_then_reported() {
+    use oncall_domain::DomainEvent;
+    use oncall_domain::ports::Outbox;
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let announce = |reference: &str| {
+        let file = new_file(reference);
+        let loaded = oncall_domain::InterventionFile {
+            id: file.id(),
+            state: FileState::Open,
+            owner: file.owner.clone(),
+            events: vec![file.opening.clone()],
+            documents: Vec::new(),
+            expires_at: None,
+        };
+        let opened = DomainEvent::opened(&loaded).unwrap();
+        (file, opened)
+    };
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1);
+    let in_outbox = |store: DynamoDbStore, id: String| async move {
+        store
+            .unpublished_events(later)
+            .await
+            .unwrap()
+            .iter()
+            .any(|event| event.event_id() == id)
+    };
+
+    // Left once: sent again, cleared.
+    let (file, opened) = announce("OUTBOX-LEFT-1");
+    store
+        .open_file(&file, std::slice::from_ref(&opened))
+        .await
+        .unwrap();
+    lost.leave_unprocessed(1);
+    log.clear();
+    store.clear_published(&[opened.event_id()]).await.unwrap();
+    assert_eq!(log.calls(), ["BatchWriteItem", "BatchWriteItem"]);
+    assert!(!in_outbox(store.clone(), opened.event_id()).await);
+
+    // Left every time: reported, and still in the outbox.
+    let (file, opened) = announce("OUTBOX-LEFT-2");
+    store
+        .open_file(&file, std::slice::from_ref(&opened))
+        .await
+        .unwrap();
+    lost.leave_unprocessed(u32::MAX);
+    let cleared = store.clear_published(&[opened.event_id()]).await;
+    lost.leave_unprocessed(0);
+    let error = cleared.expect_err("entries left unprocessed are not reported cleared");
+    assert!(error.to_string().contains("1 outbox entr"), "{error}");
+    assert!(in_outbox(store, opened.event_id()).await);
+}
