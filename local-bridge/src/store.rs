@@ -464,14 +464,7 @@ impl OpenFile for EmbeddedStore {
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
     ) -> Result<OpenFileResult, StoreError> {
-        let new = InterventionFile {
-            id: file.id(),
-            state: FileState::Open,
-            owner: file.owner.clone(),
-            events: vec![file.opening.clone()],
-            documents: Vec::new(),
-            expires_at: None,
-        };
+        let new = file.opened();
         let (result, _) =
             self.update_file_sending(&file.id(), announce, sending_until, move |current| {
                 match current {

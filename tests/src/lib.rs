@@ -972,25 +972,11 @@ impl LostAnswers {
     fn take(&self, operation: &str) -> Option<(u16, &'static str)> {
         let mut lost = self.0.lock().unwrap();
         match lost.get_mut(operation) {
-            Some(loss) if loss.left > 0 && loss.error_type != UNPROCESSED => {
+            Some(loss) if loss.left > 0 => {
                 loss.left -= 1;
                 Some((loss.status, loss.error_type))
             }
             _ => None,
-        }
-    }
-}
-
-impl LostAnswers {
-    /// Whether this call of `operation` is to be answered as `kind` (counting it).
-    fn take_if(&self, operation: &str, kind: &str) -> bool {
-        let mut lost = self.0.lock().unwrap();
-        match lost.get_mut(operation) {
-            Some(loss) if loss.left > 0 && loss.error_type == kind => {
-                loss.left -= 1;
-                true
-            }
-            _ => false,
         }
     }
 }
@@ -1020,7 +1006,8 @@ impl CountingProxy {
                     .unwrap_or_else(|| parts.method.to_string());
                 log.0.lock().unwrap().push(target.clone());
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                if target == "BatchWriteItem" && lost.take_if(&target, UNPROCESSED) {
+                let loss = lost.take(&target);
+                if let Some((_, UNPROCESSED)) = loss {
                     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     let answer = serde_json::json!({ "UnprocessedItems": request["RequestItems"] });
                     return axum::response::Response::new(axum::body::Body::from(
@@ -1040,7 +1027,7 @@ impl CountingProxy {
                 let status = answer.status();
                 let headers = answer.headers().clone();
                 let body = answer.bytes().await.unwrap();
-                if let Some((status, error_type)) = lost.take(&target) {
+                if let Some((status, error_type)) = loss {
                     let mut response = axum::response::Response::new(axum::body::Body::from(
                         format!(
                             r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"the answer was lost"}}"#

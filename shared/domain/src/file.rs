@@ -156,6 +156,18 @@ impl NewFile {
     pub fn id(&self) -> FileId {
         self.opening.log.file_id()
     }
+
+    /// The file as its opening makes it: open, with nothing but its opening.
+    pub fn opened(&self) -> InterventionFile {
+        InterventionFile {
+            id: self.id(),
+            state: FileState::Open,
+            owner: self.owner.clone(),
+            events: vec![self.opening.clone()],
+            documents: Vec::new(),
+            expires_at: None,
+        }
+    }
 }
 
 #[cfg(test)]

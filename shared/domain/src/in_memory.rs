@@ -216,17 +216,7 @@ impl OpenFile for InMemoryStore {
         if let Some(until) = sending_until {
             self.leases.lock().unwrap().insert(id.clone(), until);
         }
-        files.insert(
-            id.clone(),
-            InterventionFile {
-                id,
-                state: FileState::Open,
-                owner: file.owner.clone(),
-                events: vec![file.opening.clone()],
-                documents: Vec::new(),
-                expires_at: None,
-            },
-        );
+        files.insert(id, file.opened());
         Ok(OpenFileResult::Created)
     }
 }

@@ -76,14 +76,7 @@ where
         log,
     };
     let new_file = NewFile { owner, opening };
-    let file = InterventionFile {
-        id: new_file.id(),
-        state,
-        owner: new_file.owner.clone(),
-        events: vec![new_file.opening.clone()],
-        documents: Vec::new(),
-        expires_at: None,
-    };
+    let file = new_file.opened();
     let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
 
     let now = clock.now();

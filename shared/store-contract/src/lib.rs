@@ -229,15 +229,7 @@ async fn upload_grants_round_trip<S: FullStore>(store: &S) {
 
 async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {
     let file = new_file(&reference());
-    let loaded = oncall_domain::InterventionFile {
-        id: file.id(),
-        state: FileState::Open,
-        owner: file.owner.clone(),
-        events: vec![file.opening.clone()],
-        documents: Vec::new(),
-        expires_at: None,
-    };
-    let opened = DomainEvent::opened(&loaded).unwrap();
+    let opened = DomainEvent::opened(&file.opened()).unwrap();
     store
         .open_file(&file, std::slice::from_ref(&opened))
         .await

@@ -15,9 +15,12 @@ async fn store() -> (DynamoDbStore, aws_sdk_dynamodb::Client) {
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique("store");
     create_table(&client, &table).await;
-    let store = aws_wiring::dynamodb_store(&sdk, &aws_wiring::aws_reqwest_client().unwrap(), table)
-        .unwrap();
-    (store, client)
+    (store_on(&sdk, &table), client)
+}
+
+/// Another store on `table`: another process, as far as the table can tell.
+fn store_on(sdk: &aws_wiring::SdkConfig, table: &str) -> DynamoDbStore {
+    aws_wiring::dynamodb_store(sdk, &aws_wiring::aws_reqwest_client().unwrap(), table).unwrap()
 }
 
 fn new_file(reference: &str) -> NewFile {
@@ -463,12 +466,8 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it() {
     use oncall_domain::ports::{DocumentClaim, DocumentLedger, DocumentWait};
     let (stale, _) = store().await;
     let sdk = sdk_config().await;
-    let taker = aws_wiring::dynamodb_store(
-        &sdk,
-        &aws_wiring::aws_reqwest_client().unwrap(),
-        stale.table(),
-    )
-    .unwrap();
+    let taker = store_on(&sdk, stale.table());
+    let probe = store_on(&sdk, stale.table());
     let object = quitus_object("TAKEN-OVER-1");
     let now = jiff::Timestamp::now();
     let claimed = stale
@@ -487,17 +486,11 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it() {
         "{taken:?}"
     );
     let still_held = |what: &'static str| {
-        let probe = aws_wiring::dynamodb_store(
-            &sdk,
-            &aws_wiring::aws_reqwest_client().unwrap(),
-            stale.table(),
-        )
-        .unwrap();
-        let object = object.clone();
+        let (probe, object) = (&probe, &object);
         async move {
             let at = later + jiff::SignedDuration::from_mins(2);
             let claim = probe
-                .claim_document(&object, at, at + jiff::SignedDuration::from_mins(15))
+                .claim_document(object, at, at + jiff::SignedDuration::from_mins(15))
                 .await;
             assert!(
                 matches!(claim, Ok(DocumentClaim::HeldElsewhere)),
@@ -549,15 +542,7 @@ async fn outbox_entries_left_unprocessed_are_retried_then_reported() {
     let (store, log) = store_losing(&lost).await;
     let announce = |reference: &str| {
         let file = new_file(reference);
-        let loaded = oncall_domain::InterventionFile {
-            id: file.id(),
-            state: FileState::Open,
-            owner: file.owner.clone(),
-            events: vec![file.opening.clone()],
-            documents: Vec::new(),
-            expires_at: None,
-        };
-        let opened = DomainEvent::opened(&loaded).unwrap();
+        let opened = DomainEvent::opened(&file.opened()).unwrap();
         (file, opened)
     };
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1);
