@@ -178,8 +178,24 @@ impl DomainEvent {
         value
     }
 
+    /// [`DomainEvent::detail_value`] as text, written without the intermediate tree (once
+    /// per event in the outbox and once on the bus): the same text.
     pub fn detail_json(&self) -> String {
-        self.detail_value().to_string()
+        #[derive(Serialize)]
+        struct WithId<'a> {
+            #[serde(flatten)]
+            event: &'a DomainEvent,
+            #[serde(rename = "eventId")]
+            event_id: String,
+        }
+        match self {
+            DomainEvent::Stored(stored) => stored.detail.to_string(),
+            event => serde_json::to_string(&WithId {
+                event,
+                event_id: event.event_id(),
+            })
+            .expect("domain events always serialise"),
+        }
     }
 
     /// As the outbox keeps it.
@@ -218,5 +234,57 @@ impl DomainEvent {
             closed_by,
             delivery: closing.delivery.label(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_detail_text_is_the_detail_value_written_out() {
+        let date =
+            IntentDateTime::from_timestamp(jiff::Timestamp::from_second(1_795_892_638).unwrap());
+        let opened = DomainEvent::InterventionOpened(InterventionOpened {
+            reference: "INTER-0500".into(),
+            contract_reference: "contract \"1\"".into(),
+            service_code: "CHAUFFAGE".into(),
+            event_date: date,
+            critical_level: Some(2),
+            delivery: "delivered",
+        });
+        let closed = DomainEvent::InterventionClosed(InterventionClosed {
+            reference: "INTER-0500".into(),
+            contract_reference: "contract1".into(),
+            outcome: "done",
+            event_date: date,
+            closed_by: "partner",
+            delivery: "pending",
+        });
+        let failed = DomainEvent::DeliveryFailed(DeliveryFailed {
+            reference: "INTER-0500".into(),
+            contract_reference: "contract1".into(),
+            seq: 2,
+            event: "closed/done",
+            attempts: 5,
+        });
+        let published = DomainEvent::DocumentPublished(DocumentPublished {
+            reference: "INTER-0500".into(),
+            contract_reference: "contract1".into(),
+            object_identity: "abc".into(),
+            size: 42,
+            intent_document_id: None,
+        });
+        let stored = DomainEvent::Stored(opened.stored());
+        for event in [&opened, &closed, &failed, &published, &stored] {
+            assert_eq!(event.detail_json(), event.detail_value().to_string());
+        }
+        assert!(
+            opened
+                .detail_json()
+                .ends_with(&format!(",\"eventId\":\"{}\"}}", opened.event_id())),
+            "{}",
+            opened.detail_json()
+        );
     }
 }

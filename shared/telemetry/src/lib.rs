@@ -252,6 +252,32 @@ mod tests {
     }
 
     #[test]
+    fn a_line_is_written_in_its_documented_order() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = json_subscriber(log_filter("info"), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            runtime_span("req-1", "Root=1-1").in_scope(|| {
+                tracing::info_span!("invocation", method = "POST", reference = "INTER-0500")
+                    .in_scope(|| {
+                        tracing::info_span!("record", reference = "INTER-\"0501\"", name = "n")
+                            .in_scope(|| tracing::warn!(attempt = 2_u64, ok = true, "retrying"))
+                    });
+            });
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"level":"WARN","requestId":"req-1","xrayTraceId":"Root=1-1","#,
+                r#""fields":{"message":"retrying","attempt":2,"ok":true},"#,
+                r#""span":{"method":"POST","reference":"INTER-\"0501\"","name":"record"}}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
     fn the_ids_stay_on_the_lines_when_only_warnings_are_logged() {
         let lines = logged("warn", || {
             runtime_span("req-3", "Root=1-3").in_scope(|| {

@@ -116,39 +116,67 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut spans = Map::new();
-        let mut innermost = None;
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                let extensions = span.extensions();
-                if let Some(SpanFields(fields)) = extensions.get::<SpanFields>() {
-                    for (name, value) in fields {
-                        spans.insert(name.clone(), value.clone());
-                    }
+        // Written straight to the line (no tree of cloned values: one line per event, on
+        // every request), in the order the first implementation built it: level, the
+        // invocation's ids, the event's fields, the spans' fields merged (first seen
+        // first, an inner span's value wins) with the innermost span's name.
+        let scope: Vec<_> = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().collect())
+            .unwrap_or_default();
+        let extensions: Vec<_> = scope.iter().map(|span| span.extensions()).collect();
+        let mut merged: Vec<(&str, &Value)> = Vec::new();
+        for fields in extensions.iter().filter_map(|e| e.get::<SpanFields>()) {
+            for (name, value) in &fields.0 {
+                match merged.iter_mut().find(|(seen, _)| *seen == name) {
+                    Some(slot) => slot.1 = value,
+                    None => merged.push((name, value)),
                 }
-                innermost = Some(span.name());
-            }
-        }
-        let mut line = Map::new();
-        line.insert("level".into(), event.metadata().level().as_str().into());
-        for name in INVOCATION_FIELDS {
-            if let Some(value) = spans.shift_remove(name) {
-                line.insert(name.into(), value);
             }
         }
         let mut fields = Map::new();
         event.record(&mut JsonVisitor(&mut fields));
-        line.insert("fields".into(), Value::Object(fields));
-        if let Some(name) = innermost {
-            spans.insert("name".into(), name.into());
-            line.insert("span".into(), Value::Object(spans));
+
+        let mut line = Vec::with_capacity(512);
+        line.extend_from_slice(b"{\"level\":");
+        write_json(&mut line, event.metadata().level().as_str());
+        for name in INVOCATION_FIELDS {
+            if let Some(index) = merged.iter().position(|(seen, _)| *seen == name) {
+                let (_, value) = merged.remove(index);
+                line.push(b',');
+                write_json(&mut line, name);
+                line.push(b':');
+                write_json(&mut line, value);
+            }
         }
-        let mut text = Value::Object(line).to_string();
-        text.push('\n');
+        line.extend_from_slice(b",\"fields\":");
+        write_json(&mut line, &fields);
+        if let Some(innermost) = scope.last() {
+            let name = Value::from(innermost.name());
+            match merged.iter_mut().find(|(seen, _)| *seen == "name") {
+                Some(slot) => slot.1 = &name,
+                None => merged.push(("name", &name)),
+            }
+            line.extend_from_slice(b",\"span\":{");
+            for (index, (key, value)) in merged.iter().enumerate() {
+                if index > 0 {
+                    line.push(b',');
+                }
+                write_json(&mut line, key);
+                line.push(b':');
+                write_json(&mut line, value);
+            }
+            line.push(b'}');
+        }
+        line.extend_from_slice(b"}\n");
         // One write per line: lines from concurrent tasks never interleave.
         let _ = self
             .writer
             .make_writer_for(event.metadata())
-            .write_all(text.as_bytes());
+            .write_all(&line);
     }
+}
+
+fn write_json(line: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    serde_json::to_writer(line, value).expect("log values always serialise");
 }

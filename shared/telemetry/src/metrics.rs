@@ -13,7 +13,9 @@
 //! nothing outside an invocation (the operator's command and the local run reuse that code
 //! and stay silent).
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -94,44 +96,142 @@ impl Metrics {
 
     /// The EMF document of `function`, with the invocation's ids as properties.
     pub fn document(&self, function: &'static str, ids: &InvocationIds) -> Value {
-        // One directive per dimension set, in the order the metrics came.
-        let mut directives: Vec<(&'static [&'static str], Vec<Value>)> = Vec::new();
-        for metric in &self.metrics {
-            let entry = json!({"Name": metric.name, "Unit": metric.unit.as_str()});
-            match directives.iter_mut().find(|(by, _)| *by == metric.by) {
-                Some((_, metrics)) => metrics.push(entry),
-                None => directives.push((metric.by, vec![entry])),
+        serde_json::to_value(Document {
+            metrics: self,
+            function,
+            ids,
+            timestamp_ms: self.timestamp_ms.unwrap_or_else(now_ms),
+        })
+        .expect("an EMF document always serialises")
+    }
+
+    /// The document as one line of JSON, with its newline.
+    fn line(&self, function: &'static str, ids: &InvocationIds) -> Vec<u8> {
+        let mut line = Vec::with_capacity(512);
+        let document = Document {
+            metrics: self,
+            function,
+            ids,
+            timestamp_ms: self.timestamp_ms.unwrap_or_else(now_ms),
+        };
+        serde_json::to_writer(&mut line, &document).expect("an EMF document always serialises");
+        line.push(b'\n');
+        line
+    }
+}
+
+/// An EMF document, written field by field (no intermediate JSON tree: it is written on
+/// every invocation): `_aws` with one directive per dimension set, in the order the
+/// metrics came; `Function`; the dimension values; the metric values; the ids.
+struct Document<'a> {
+    metrics: &'a Metrics,
+    function: &'static str,
+    ids: &'a InvocationIds,
+    timestamp_ms: i64,
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let metrics = &self.metrics.metrics;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry(
+            "_aws",
+            &Aws {
+                metrics,
+                timestamp_ms: self.timestamp_ms,
+            },
+        )?;
+        map.serialize_entry(FUNCTION, self.function)?;
+        for (name, value) in &self.metrics.dimensions {
+            map.serialize_entry(name, value)?;
+        }
+        for metric in metrics {
+            map.serialize_entry(metric.name, &metric.value)?;
+        }
+        if !self.ids.request_id.is_empty() {
+            map.serialize_entry("requestId", &self.ids.request_id)?;
+        }
+        if let Some(trace) = &self.ids.xray_trace_id {
+            map.serialize_entry("xrayTraceId", trace)?;
+        }
+        map.end()
+    }
+}
+
+struct Aws<'a> {
+    metrics: &'a [Metric],
+    timestamp_ms: i64,
+}
+
+impl Serialize for Aws<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The dimension sets, in the order their first metric came.
+        let mut sets: Vec<&'static [&'static str]> = Vec::new();
+        for metric in self.metrics {
+            if !sets.contains(&metric.by) {
+                sets.push(metric.by);
             }
         }
-        let directives: Vec<Value> = directives
+        let directives: Vec<Directive<'_>> = sets
             .into_iter()
-            .map(|(by, metrics)| {
-                let mut dimensions = vec![FUNCTION];
-                dimensions.extend_from_slice(by);
-                json!({"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": metrics})
+            .map(|by| Directive {
+                by,
+                metrics: self.metrics,
             })
             .collect();
-        let timestamp = self.timestamp_ms.unwrap_or_else(now_ms);
-        let mut document = Map::new();
-        document.insert(
-            "_aws".into(),
-            json!({"Timestamp": timestamp, "CloudWatchMetrics": directives}),
-        );
-        document.insert(FUNCTION.into(), function.into());
-        for (name, value) in &self.dimensions {
-            document.insert((*name).into(), (*value).into());
-        }
-        for metric in &self.metrics {
-            document.insert(metric.name.into(), metric.value.clone());
-        }
-        if !ids.request_id.is_empty() {
-            document.insert("requestId".into(), ids.request_id.clone().into());
-        }
-        if let Some(trace) = &ids.xray_trace_id {
-            document.insert("xrayTraceId".into(), trace.clone().into());
-        }
-        Value::Object(document)
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("Timestamp", &self.timestamp_ms)?;
+        map.serialize_entry("CloudWatchMetrics", &directives)?;
+        map.end()
     }
+}
+
+/// The metrics aggregated by `Function` and `by`.
+struct Directive<'a> {
+    by: &'static [&'static str],
+    metrics: &'a [Metric],
+}
+
+impl Serialize for Directive<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Dimensions(&'static [&'static str]);
+        impl Serialize for Dimensions {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut set = serializer.serialize_seq(Some(self.0.len() + 1))?;
+                set.serialize_element(FUNCTION)?;
+                for name in self.0 {
+                    set.serialize_element(name)?;
+                }
+                set.end()
+            }
+        }
+        struct Names<'a>(&'static [&'static str], &'a [Metric]);
+        impl Serialize for Names<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut names = serializer.serialize_seq(None)?;
+                for metric in self.1.iter().filter(|metric| metric.by == self.0) {
+                    names.serialize_element(&NameAndUnit {
+                        name: metric.name,
+                        unit: metric.unit.as_str(),
+                    })?;
+                }
+                names.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("Namespace", NAMESPACE)?;
+        map.serialize_entry("Dimensions", &[Dimensions(self.by)])?;
+        map.serialize_entry("Metrics", &Names(self.by, self.metrics))?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct NameAndUnit {
+    #[serde(rename = "Name")]
+    name: &'static str,
+    #[serde(rename = "Unit")]
+    unit: &'static str,
 }
 
 fn now_ms() -> i64 {
@@ -156,11 +256,9 @@ impl MetricsSink {
     }
 
     /// One line, written at once (never interleaved with a log line).
-    fn write_line(&self, document: &Value) {
-        let mut line = document.to_string();
-        line.push('\n');
+    fn write_line(&self, line: &[u8]) {
         let mut out = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = out.write_all(line.as_bytes());
+        let _ = out.write_all(line);
         let _ = out.flush();
     }
 }
@@ -223,7 +321,7 @@ impl Invocation {
     /// Writes `metrics` as this invocation's.
     pub fn emit(&self, metrics: &Metrics) {
         self.sink
-            .write_line(&metrics.document(self.function, &self.ids));
+            .write_line(&metrics.line(self.function, &self.ids));
     }
 }
 
@@ -235,6 +333,7 @@ pub fn emit(metrics: &Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[derive(Clone, Default)]
     struct Lines(Arc<Mutex<Vec<u8>>>);
@@ -303,6 +402,17 @@ mod tests {
         assert!(bare.get("requestId").is_none() && bare.get("xrayTraceId").is_none());
         let timestamp = bare["_aws"]["Timestamp"].as_i64().unwrap();
         assert!((timestamp - now_ms()).abs() < 60_000, "{timestamp}");
+        // The line written is that document, in that key order, on one line.
+        let line = String::from_utf8(metrics.line("claim-intake", &ids)).unwrap();
+        assert_eq!(
+            line,
+            format!("{}\n", metrics.document("claim-intake", &ids))
+        );
+        assert!(line.starts_with(r#"{"_aws":{"Timestamp":1795892638000,"CloudWatchMetrics":[{"Namespace":"OnCallBridge","Dimensions":[["Function","Result"]],"Metrics":[{"Name":"IntentDeliveries","Unit":"Count"},{"Name":"Other","Unit":"Seconds"}]}"#), "{line}");
+        assert!(
+            line.ends_with("\"Other\":3,\"requestId\":\"r-1\",\"xrayTraceId\":\"Root=1-abc\"}\n"),
+            "{line}"
+        );
     }
 
     #[tokio::test]
