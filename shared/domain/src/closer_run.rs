@@ -201,7 +201,14 @@ pub async fn run_closer<S, I, E, C, R>(
         .checked_sub(jiff::SignedDuration::from_mins(1))
         .unwrap_or_else(|_| ports.clock.now());
     match crate::outbox::publish_outbox(ports.store, ports.events, settled).await {
-        Ok(published) => report.outbox_published = published,
+        Ok(run) => {
+            report.outbox_published = run.published;
+            if let Some(error) = run.clearing_error {
+                report.problems.push(format!(
+                    "clearing published outbox events (they go out again, same eventId): {error}"
+                ));
+            }
+        }
         Err(error) => report
             .problems
             .push(format!("publishing the outbox: {error}")),

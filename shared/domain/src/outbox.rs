@@ -37,35 +37,53 @@ where
     }
 }
 
+/// What a pass over the outbox did.
+#[derive(Debug, Default)]
+pub struct OutboxRun {
+    /// Events put on the bus.
+    pub published: usize,
+    /// The first clearing that failed: those events are on the bus but still in the
+    /// outbox, and go out again (same `eventId`) on the next run. The batches after it were
+    /// still published and cleared.
+    pub clearing_error: Option<StoreError>,
+}
+
 /// Publishes what the outbox still holds from before `before` (events whose request
-/// died or whose bus call failed), ten at a time. Returns how many went out.
+/// died or whose bus call failed), ten at a time; a batch the bus refuses, or whose
+/// clearing fails, does not hold back the ones after it.
 pub async fn publish_outbox<S, E>(
     store: &S,
     events: &E,
     before: Timestamp,
-) -> Result<usize, StoreError>
+) -> Result<OutboxRun, StoreError>
 where
     S: Outbox,
     E: PublishDomainEvents,
 {
     let left = store.unpublished_events(before).await?;
-    let mut published = 0;
+    let mut run = OutboxRun::default();
     for batch in left.chunks(10) {
         match events.publish(batch).await {
             Ok(()) => {
+                run.published += batch.len();
                 let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
-                store.clear_published(&ids).await?;
-                published += batch.len();
+                if let Err(error) = store.clear_published(&ids).await {
+                    tracing::warn!(%error, "outbox events published but not cleared; the next run publishes them again (same eventId)");
+                    run.clearing_error.get_or_insert(error);
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "outbox events could not be published; the next run tries again");
             }
         }
     }
-    if published > 0 {
-        tracing::warn!(published, "domain events left in the outbox were published");
+    if run.published > 0 {
+        tracing::warn!(
+            published = run.published,
+            "domain events left in the outbox were published"
+        );
     }
-    Ok(published)
+    Ok(run)
 }
 
 #[cfg(test)]
@@ -100,7 +118,13 @@ mod tests {
 
         events.set_failing(false);
         let later = clock.0 + jiff::SignedDuration::from_mins(5);
-        assert_eq!(publish_outbox(&store, &events, later).await.unwrap(), 1);
+        assert_eq!(
+            publish_outbox(&store, &events, later)
+                .await
+                .unwrap()
+                .published,
+            1
+        );
         let published = events.published();
         assert_eq!(published[0].detail_type(), "InterventionOpened");
         assert_eq!(published[0].event_id(), kept[0]);
@@ -108,7 +132,13 @@ mod tests {
         assert_eq!(detail["eventId"], kept[0].as_str());
         assert_eq!(detail["reference"], "INTER-0500");
         assert!(store.outbox_ids().is_empty(), "cleared once on the bus");
-        assert_eq!(publish_outbox(&store, &events, later).await.unwrap(), 0);
+        assert_eq!(
+            publish_outbox(&store, &events, later)
+                .await
+                .unwrap()
+                .published,
+            0
+        );
     }
 
     #[tokio::test]
@@ -128,5 +158,68 @@ mod tests {
         .unwrap();
         assert_eq!(events.published().len(), 1);
         assert!(store.outbox_ids().is_empty());
+    }
+    /// An outbox whose first clearing fails (DynamoDB left the entries unprocessed).
+    struct FirstClearingFails {
+        inner: InMemoryStore,
+        failed: std::sync::atomic::AtomicBool,
+    }
+
+    impl Outbox for FirstClearingFails {
+        async fn unpublished_events(
+            &self,
+            before: Timestamp,
+        ) -> Result<Vec<DomainEvent>, StoreError> {
+            self.inner.unpublished_events(before).await
+        }
+
+        async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("entries left unprocessed".into()));
+            }
+            self.inner.clear_published(event_ids).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_be_cleared_does_not_hold_back_the_batches_after_it() {
+        let inner = InMemoryStore::default();
+        let events = RecordingEvents::default();
+        let clock = FixedClock("2026-11-28T20:00:00Z".parse().unwrap());
+        events.set_failing(true);
+        for n in 0..25 {
+            let json = SEED_OPENING.replace("INTER-0500", &format!("INTER-{n:04}"));
+            open_intervention(
+                &inner,
+                &RecordingIntent::default(),
+                &events,
+                &clock,
+                crate::PartnerId("p".into()),
+                parse_intervention_log(json.as_bytes()).unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+        events.set_failing(false);
+        let store = FirstClearingFails {
+            inner,
+            failed: Default::default(),
+        };
+        let later = clock.0 + jiff::SignedDuration::from_mins(5);
+        let run = publish_outbox(&store, &events, later).await.unwrap();
+        assert_eq!(events.published().len(), 25, "every batch went out");
+        assert_eq!(run.published, 25);
+        assert!(
+            run.clearing_error
+                .as_ref()
+                .is_some_and(|error| error.to_string().contains("unprocessed")),
+            "{:?}",
+            run.clearing_error
+        );
+        assert_eq!(
+            store.inner.outbox_ids().len(),
+            10,
+            "only the batch whose clearing failed stays, to be published again"
+        );
     }
 }
