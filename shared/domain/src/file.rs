@@ -106,6 +106,21 @@ pub struct RecordedEvent {
     pub delivery: Delivery,
 }
 
+impl RecordedEvent {
+    /// Event `seq` of a file: `log` as received at `recorded_at`, standing with Intent as
+    /// `delivery`; its pair and fingerprint are the log's.
+    pub fn new(seq: u32, log: InterventionLog, recorded_at: Timestamp, delivery: Delivery) -> Self {
+        Self {
+            seq,
+            pair: log.event,
+            fingerprint: fingerprint(&log),
+            recorded_at,
+            delivery,
+            log,
+        }
+    }
+}
+
 /// A file and its whole history. Serialisable for embedded stores that keep a file as
 /// one document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1036,7 +1036,7 @@ pub(crate) mod tests_support {
     use super::*;
     use crate::calendar::OnCallPeriod;
     use crate::documents::ObjectVersion;
-    use crate::file::{PartnerId, fingerprint};
+    use crate::file::PartnerId;
     use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
     use crate::validation::parse_intervention_log;
 
@@ -1133,14 +1133,7 @@ pub(crate) mod tests_support {
         at: Timestamp,
         delivery: Delivery,
     ) -> RecordedEvent {
-        RecordedEvent {
-            seq,
-            pair: log.event,
-            fingerprint: fingerprint(log),
-            recorded_at: at,
-            delivery,
-            log: log.clone(),
-        }
+        RecordedEvent::new(seq, log.clone(), at, delivery)
     }
 
     /// Stores a file opened by `log` (owner `partner-a`), recorded at `recorded_at`, its

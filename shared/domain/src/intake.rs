@@ -5,7 +5,7 @@
 
 use crate::delivery::{Deadline, HeldLease, SEND_LEASE, deliver_under_lease};
 use crate::domain_events::DomainEvent;
-use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent, fingerprint};
+use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent};
 use crate::lifecycle::{FileState, transition};
 use crate::model::{Event, InterventionLog};
 use crate::ports::{
@@ -67,14 +67,7 @@ where
     let state = transition(None, log.event, false).expect("acknowledged opens a file");
     debug_assert_eq!(state, FileState::Open);
 
-    let opening = RecordedEvent {
-        seq: 1,
-        pair: log.event,
-        fingerprint: fingerprint(&log),
-        recorded_at: clock.now(),
-        delivery: Delivery::new_pending(),
-        log,
-    };
+    let opening = RecordedEvent::new(1, log, clock.now(), Delivery::new_pending());
     let new_file = NewFile { owner, opening };
     let file = new_file.opened();
     let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();

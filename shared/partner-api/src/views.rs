@@ -66,7 +66,7 @@ pub fn file_view(file: &InterventionFile) -> FileView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oncall_domain::file::{NewFile, PartnerId, fingerprint};
+    use oncall_domain::file::{NewFile, PartnerId};
     use oncall_domain::intent_examples::SEED_OPENING;
     use oncall_domain::validation::parse_intervention_log;
 
@@ -79,14 +79,12 @@ mod tests {
         for log in [log, seed] {
             let file = NewFile {
                 owner: PartnerId("partner-a".into()),
-                opening: RecordedEvent {
-                    seq: 1,
-                    pair: log.event,
-                    fingerprint: fingerprint(&log),
-                    log: log.clone(),
-                    recorded_at: "2026-12-01T03:00:00Z".parse().unwrap(),
-                    delivery: Delivery::new_pending(),
-                },
+                opening: RecordedEvent::new(
+                    1,
+                    log.clone(),
+                    "2026-12-01T03:00:00Z".parse().unwrap(),
+                    Delivery::new_pending(),
+                ),
             }
             .opened();
             let text = serde_json::to_string(&file_view(&file)).unwrap();

@@ -7,7 +7,6 @@ use jiff::{SignedDuration, Timestamp};
 use oncall_domain::documents::{
     DocumentRecord, ObjectRef, ObjectVersion, RejectionReason, UploadGrant, upload_key,
 };
-use oncall_domain::file::fingerprint;
 use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::ports::{
@@ -69,28 +68,14 @@ pub fn new_file(reference: &str) -> NewFile {
     let log = parse_intervention_log(json.as_bytes()).unwrap();
     NewFile {
         owner: PartnerId("partner-a".into()),
-        opening: RecordedEvent {
-            seq: 1,
-            pair: log.event,
-            fingerprint: fingerprint(&log),
-            recorded_at: now(),
-            delivery: pending(),
-            log,
-        },
+        opening: RecordedEvent::new(1, log, now(), pending()),
     }
 }
 
 fn closing(reference: &str, seq: u32) -> RecordedEvent {
     let json = SEED_CLOSURE_DONE.replace("INTER-0500", reference);
     let log = parse_intervention_log(json.as_bytes()).unwrap();
-    RecordedEvent {
-        seq,
-        pair: log.event,
-        fingerprint: fingerprint(&log),
-        recorded_at: now(),
-        delivery: pending(),
-        log,
-    }
+    RecordedEvent::new(seq, log, now(), pending())
 }
 
 /// Runs every check of the contract; panics with the failing check's message.

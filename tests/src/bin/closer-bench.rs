@@ -8,7 +8,6 @@
 
 use futures_util::StreamExt;
 use oncall_closer::{Tick, TickKind, run_tick};
-use oncall_domain::file::fingerprint;
 use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::ports::OpenFile;
@@ -39,18 +38,16 @@ async fn main() {
                 let recorded_at = jiff::Timestamp::now();
                 let file = NewFile {
                     owner: PartnerId("partner-a".into()),
-                    opening: RecordedEvent {
-                        seq: 1,
-                        pair: log.event,
-                        fingerprint: fingerprint(&log),
+                    // The openings already reached Intent: only closures are measured.
+                    opening: RecordedEvent::new(
+                        1,
+                        log,
                         recorded_at,
-                        // The openings already reached Intent: only closures are measured.
-                        delivery: Delivery::Delivered {
+                        Delivery::Delivered {
                             attempts: 1,
                             delivered_at: recorded_at,
                         },
-                        log,
-                    },
+                    ),
                 };
                 bridge.api.store.open_file(&file, &[]).await.unwrap();
                 bridge

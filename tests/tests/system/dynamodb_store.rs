@@ -3,7 +3,6 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamodb_store::{DynamoDbStore, INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX};
-use oncall_domain::file::fingerprint;
 use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::ports::{LoadFile, OpenFile, OpenFileResult, RecordDelivery};
 use oncall_domain::validation::parse_intervention_log;
@@ -28,14 +27,12 @@ fn new_file(reference: &str) -> NewFile {
         parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes()).unwrap();
     NewFile {
         owner: PartnerId("partner-a".into()),
-        opening: RecordedEvent {
-            seq: 1,
-            pair: log.event,
-            fingerprint: fingerprint(&log),
-            recorded_at: "2026-11-28T19:00:00Z".parse().unwrap(),
-            delivery: Delivery::new_pending(),
+        opening: RecordedEvent::new(
+            1,
             log,
-        },
+            "2026-11-28T19:00:00Z".parse().unwrap(),
+            Delivery::new_pending(),
+        ),
     }
 }
 
