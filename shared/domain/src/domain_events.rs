@@ -189,7 +189,11 @@ impl DomainEvent {
             event_id: String,
         }
         match self {
-            DomainEvent::Stored(stored) => stored.detail.to_string(),
+            DomainEvent::Stored(stored) if stored.detail.get("eventId").is_some() => {
+                stored.detail.to_string()
+            }
+            // Kept without its id (not written by this code): given it, as before.
+            DomainEvent::Stored(_) => self.detail_value().to_string(),
             event => serde_json::to_string(&WithId {
                 event,
                 event_id: event.event_id(),
@@ -276,7 +280,16 @@ mod tests {
             intent_document_id: None,
         });
         let stored = DomainEvent::Stored(opened.stored());
-        for event in [&opened, &closed, &failed, &published, &stored] {
+        let without_id = DomainEvent::Stored(StoredEvent {
+            id: "0123".into(),
+            detail_type: "InterventionOpened".into(),
+            detail: serde_json::json!({"reference": "INTER-0500"}),
+        });
+        assert_eq!(
+            without_id.detail_json(),
+            r#"{"reference":"INTER-0500","eventId":"0123"}"#
+        );
+        for event in [&opened, &closed, &failed, &published, &stored, &without_id] {
             assert_eq!(event.detail_json(), event.detail_value().to_string());
         }
         assert!(
