@@ -96,27 +96,25 @@ impl Metrics {
 
     /// The EMF document of `function`, with the invocation's ids as properties.
     pub fn document(&self, function: &'static str, ids: &InvocationIds) -> Value {
-        serde_json::to_value(Document {
-            metrics: self,
-            function,
-            ids,
-            timestamp_ms: self.timestamp_ms.unwrap_or_else(now_ms),
-        })
-        .expect("an EMF document always serialises")
+        serde_json::to_value(self.emf(function, ids)).expect("an EMF document always serialises")
     }
 
     /// The document as one line of JSON, with its newline.
     fn line(&self, function: &'static str, ids: &InvocationIds) -> Vec<u8> {
         let mut line = Vec::with_capacity(512);
-        let document = Document {
+        serde_json::to_writer(&mut line, &self.emf(function, ids))
+            .expect("an EMF document always serialises");
+        line.push(b'\n');
+        line
+    }
+
+    fn emf<'a>(&'a self, function: &'static str, ids: &'a InvocationIds) -> Document<'a> {
+        Document {
             metrics: self,
             function,
             ids,
             timestamp_ms: self.timestamp_ms.unwrap_or_else(now_ms),
-        };
-        serde_json::to_writer(&mut line, &document).expect("an EMF document always serialises");
-        line.push(b'\n');
-        line
+        }
     }
 }
 
