@@ -41,7 +41,6 @@ log "building the functions and the floors (profile: profiling)"
 cargo build --profile profiling -p claim-intake -p intervention-closure \
   -p document-forwarder -p oncall-closer -p exchange-floor --bins >&2
 cargo build --profile profiling -p lambda-bench --bins >&2
-cargo build --release -p lambda-bench --bins >&2
 BUILT="${CARGO_TARGET_DIR:-$ROOT/target}/profiling"
 
 started_here=0
@@ -75,7 +74,7 @@ EOF
     chmod +x "$BIN_DIR/$binary"
   done
   log "lambda-bench with $requests warm claims, under callgrind"
-  cargo run --release -q -p lambda-bench -- --no-build --skip-heavy \
+  "$BUILT/lambda-bench" --no-build --skip-heavy \
     --only claim-intake --bin-dir "$BIN_DIR" --requests "$requests" --step-timeout 300 \
     >/dev/null
 done

@@ -6,7 +6,7 @@ use crate::items::{
     OBJECT_SK, document_item, document_shard, file_pk, n, object_pk, s, sortable_time,
 };
 use crate::store::{DynamoDbStore, Transaction, unavailable};
-use crate::wire::{AttributeValue, Item, Operation, TransactWriteItem};
+use crate::wire::{AttributeValue, Item, Operation, Request, TransactWriteItem};
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
 use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
@@ -29,12 +29,15 @@ impl ClaimTokens {
         }
     }
 
-    /// The token of this process's claim on the object, if it holds one.
-    fn of(&self, pk: &str) -> Option<String> {
-        self.0
+    /// This process's claim on `object`, if it holds one.
+    fn on(&self, object: &ObjectRef) -> Held {
+        let pk = object_pk(&object.identity());
+        let holder = self
+            .0
             .lock()
             .ok()
-            .and_then(|claims| claims.get(pk).cloned())
+            .and_then(|claims| claims.get(&pk).cloned());
+        Held { pk, holder }
     }
 
     /// Forgets the claim once a write under it passed (it ended the claim). A write
@@ -47,11 +50,33 @@ impl ClaimTokens {
     }
 }
 
-/// `condition`, and while this process holds the object's claim, only if it still does.
-fn while_held(condition: &str, holder: &Option<String>) -> String {
-    match holder {
-        Some(_) => format!("({condition}) AND claimedBy = :holder"),
-        None => condition.to_string(),
+/// An object's key, and the token of this process's claim on it if it holds one: what the
+/// claimer's later writes are conditioned on.
+struct Held {
+    pk: String,
+    holder: Option<String>,
+}
+
+impl Held {
+    /// `condition`, and while this process holds the object's claim, only if it still does.
+    fn condition(&self, condition: &str) -> String {
+        match self.holder {
+            Some(_) => format!("({condition}) AND claimedBy = :holder"),
+            None => condition.to_string(),
+        }
+    }
+
+    /// The `:holder` value [`Held::condition`] names, when it names one.
+    fn value(&self) -> Option<(&'static str, AttributeValue)> {
+        self.holder.as_ref().map(|holder| (":holder", s(holder)))
+    }
+
+    /// `request` with that value.
+    fn bind(&self, request: Request) -> Request {
+        match self.value() {
+            Some((name, value)) => request.value(name, value),
+            None => request,
+        }
     }
 }
 
@@ -254,23 +279,20 @@ impl DocumentLedger for DynamoDbStore {
         // Back to waiting, in doubt (whatever happened before the failure may have
         // reached Intent): the re-send run takes it again. A claim taken over meanwhile is
         // the taker's to give back.
-        let pk = object_pk(&object.identity());
-        let holder = self.document_claims.of(&pk);
-        let mut request = self
-            .request()
-            .set_key(Self::object_key(object))
-            .update_expression("SET #status = :pending, inDoubt = :yes REMOVE leaseUntil")
-            .condition_expression(while_held("#status = :in_progress", &holder))
-            .name("#status", "status")
-            .value(":in_progress", s("in_progress"))
-            .value(":pending", s("pending"))
-            .value(":yes", AttributeValue::Bool(true));
-        if let Some(holder) = &holder {
-            request = request.value(":holder", s(holder));
-        }
+        let held = self.document_claims.on(object);
+        let request = held.bind(
+            self.request()
+                .set_key(Self::object_key(object))
+                .update_expression("SET #status = :pending, inDoubt = :yes REMOVE leaseUntil")
+                .condition_expression(held.condition("#status = :in_progress"))
+                .name("#status", "status")
+                .value(":in_progress", s("in_progress"))
+                .value(":pending", s("pending"))
+                .value(":yes", AttributeValue::Bool(true)),
+        );
         match self.client().send(Operation::UpdateItem, request).await {
             Ok(_) => {
-                self.document_claims.end(&pk);
+                self.document_claims.end(&held.pk);
                 Ok(())
             }
             Err(error) if error.is_condition_failure() => Ok(()),
@@ -290,22 +312,19 @@ impl DocumentLedger for DynamoDbStore {
             "lastAttemptAt = :at",
             "inDoubt = :doubt",
         ];
-        let pk = object_pk(&object.identity());
-        let holder = self.document_claims.of(&pk);
-        let mut request = self
-            .request()
-            .set_key(Self::object_key(object))
-            .condition_expression(while_held("#status = :in_progress", &holder))
-            .name("#status", "status")
-            .value(":in_progress", s("in_progress"))
-            .value(":pending", s("pending"))
-            .value(":attempts", n(wait.attempts))
-            .value(":error", s(&wait.last_error))
-            .value(":at", s(wait.last_attempt_at.to_string()))
-            .value(":doubt", AttributeValue::Bool(wait.in_doubt));
-        if let Some(holder) = &holder {
-            request = request.value(":holder", s(holder));
-        }
+        let held = self.document_claims.on(object);
+        let mut request = held.bind(
+            self.request()
+                .set_key(Self::object_key(object))
+                .condition_expression(held.condition("#status = :in_progress"))
+                .name("#status", "status")
+                .value(":in_progress", s("in_progress"))
+                .value(":pending", s("pending"))
+                .value(":attempts", n(wait.attempts))
+                .value(":error", s(&wait.last_error))
+                .value(":at", s(wait.last_attempt_at.to_string()))
+                .value(":doubt", AttributeValue::Bool(wait.in_doubt)),
+        );
         if let Some(file) = &wait.file {
             sets.extend(["#reference = :reference", "contractReference = :contract"]);
             request = request
@@ -317,7 +336,7 @@ impl DocumentLedger for DynamoDbStore {
             request.update_expression(format!("SET {} REMOVE leaseUntil", sets.join(", ")));
         match self.client().send(Operation::UpdateItem, request).await {
             Ok(_) => {
-                self.document_claims.end(&pk);
+                self.document_claims.end(&held.pk);
                 Ok(())
             }
             Err(error) if error.is_condition_failure() => Err(StoreError::Unavailable(
@@ -335,8 +354,7 @@ impl DocumentLedger for DynamoDbStore {
         expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
-        let pk = object_pk(&object.identity());
-        let holder = self.document_claims.of(&pk);
+        let held = self.document_claims.on(object);
         let mut values = vec![
             (":published", s("published")),
             (":in_progress", s("in_progress")),
@@ -344,15 +362,13 @@ impl DocumentLedger for DynamoDbStore {
             (":file", s(file_pk(&file.id))),
             (":ttl", n(expires_at.as_second())),
         ];
-        if let Some(holder) = &holder {
-            values.push((":holder", s(holder)));
-        }
+        values.extend(held.value());
         let mark = self.update(
-            &pk,
+            &held.pk,
             OBJECT_SK.to_string(),
             "SET #status = :published, handledAt = :at, filePk = :file, expiresAt = :ttl \
              REMOVE leaseUntil, pendingShard, pendingSince, inDoubt",
-            &while_held("#status = :in_progress", &holder),
+            &held.condition("#status = :in_progress"),
             &[("#status", "status")],
             values,
         );
@@ -375,7 +391,7 @@ impl DocumentLedger for DynamoDbStore {
         items.extend(self.outbox_puts(announce, record.published_at));
         match self.transact(items).await? {
             Transaction::Committed => {
-                self.document_claims.end(&pk);
+                self.document_claims.end(&held.pk);
                 Ok(())
             }
             Transaction::ConditionFailed(_) => Err(StoreError::Unavailable(
@@ -406,27 +422,24 @@ impl DocumentLedger for DynamoDbStore {
         // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
         item.extend(crate::operator::rejection_index(object, reason, now));
         // In progress: only under this process's claim, when it holds one.
-        let pk = object_pk(&object.identity());
-        let holder = self.document_claims.of(&pk);
-        let in_progress = while_held("#status = :in_progress", &holder);
-        let mut rejected = self
-            .request()
-            .item(item)
-            .condition_expression(format!(
-                "attribute_not_exists(pk) OR #status = :pending OR ({in_progress})"
-            ))
-            .name("#status", "status")
-            .value(":in_progress", s("in_progress"))
-            .value(":pending", s("pending"));
-        if let Some(holder) = &holder {
-            rejected = rejected.value(":holder", s(holder));
-        }
+        let held = self.document_claims.on(object);
+        let in_progress = held.condition("#status = :in_progress");
+        let rejected = held.bind(
+            self.request()
+                .item(item)
+                .condition_expression(format!(
+                    "attribute_not_exists(pk) OR #status = :pending OR ({in_progress})"
+                ))
+                .name("#status", "status")
+                .value(":in_progress", s("in_progress"))
+                .value(":pending", s("pending")),
+        );
         let mut items = vec![TransactWriteItem::Put(rejected)];
         items.extend(self.outbox_puts(announce, now));
         // Already published or rejected (or held by a claim that took this one over):
         // nothing to change, nothing to announce.
         if let Transaction::Committed = self.transact(items).await? {
-            self.document_claims.end(&pk);
+            self.document_claims.end(&held.pk);
         }
         Ok(())
     }

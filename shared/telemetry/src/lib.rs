@@ -162,14 +162,19 @@ mod tests {
         }
     }
 
-    /// The JSON lines `work` logs through the functions' subscriber at `level`.
-    fn logged(level: &str, work: impl FnOnce()) -> Vec<serde_json::Value> {
+    /// The text `work` logs through the functions' subscriber at `level`.
+    fn logged_text(level: &str, work: impl FnOnce()) -> String {
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = json_subscriber(log_filter(level), move || writer.clone());
         tracing::subscriber::with_default(subscriber, work);
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        text.lines()
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The JSON lines `work` logs through the functions' subscriber at `level`.
+    fn logged(level: &str, work: impl FnOnce()) -> Vec<serde_json::Value> {
+        logged_text(level, work)
+            .lines()
             .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
             .collect()
     }
@@ -253,10 +258,7 @@ mod tests {
 
     #[test]
     fn a_line_is_written_in_its_documented_order() {
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = json_subscriber(log_filter("info"), move || writer.clone());
-        tracing::subscriber::with_default(subscriber, || {
+        let text = logged_text("info", || {
             runtime_span("req-1", "Root=1-1").in_scope(|| {
                 tracing::info_span!("invocation", method = "POST", reference = "INTER-0500")
                     .in_scope(|| {
@@ -265,7 +267,6 @@ mod tests {
                     });
             });
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,
             concat!(

@@ -71,7 +71,7 @@ const HEAVY: &[(&str, &str)] = &[
 ];
 
 /// The second floor's binary (package `tools/exchange-floor`).
-const EXCHANGE_FLOOR: &str = "exchange-floor";
+pub(crate) const EXCHANGE_FLOOR: &str = "exchange-floor";
 
 const EMULATORS_HINT: &str = "start the emulators first: infra/scripts/emulators.sh start && eval \"$(infra/scripts/emulators.sh env)\"";
 

@@ -1,5 +1,6 @@
 //! The table (markdown) and the JSON document.
 
+use crate::EXCHANGE_FLOOR;
 use crate::child::{Measurement, RequestSample};
 use crate::proxy::CallCounts;
 use serde_json::{Value, json};
@@ -152,9 +153,6 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
     }
     out
 }
-
-/// The second floor's name (`tools/exchange-floor`).
-const EXCHANGE_FLOOR: &str = "exchange-floor";
 
 /// claim-intake's CPU above `exchange-floor`'s: what its own work costs (parsing,
 /// validation, JSON, logs, metrics), once the exchanges it needs are paid.
