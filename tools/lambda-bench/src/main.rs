@@ -73,6 +73,10 @@ const HEAVY: &[(&str, &str)] = &[
 /// The second floor's binary (package `tools/exchange-floor`).
 pub(crate) const EXCHANGE_FLOOR: &str = "exchange-floor";
 
+/// The second floor again, its exchanges answered as slowly as the emulators answered
+/// claim-intake's (measured when claim-intake is).
+pub(crate) const EXCHANGE_FLOOR_PACED: &str = "exchange-floor, paced";
+
 const EMULATORS_HINT: &str = "start the emulators first: infra/scripts/emulators.sh start && eval \"$(infra/scripts/emulators.sh env)\"";
 
 /// Measures the four Lambda functions as AWS runs them (child processes on a local Lambda
@@ -350,12 +354,13 @@ impl Bench<'_> {
     }
 
     /// The second floor: a claim's HTTP exchanges, made by `exchange-floor` against the
-    /// sink, with the functions' HTTP client and signer, and nothing else.
-    async fn exchange_floor(&self) -> Result<Measurement> {
+    /// sink, with the functions' HTTP client and signer, and nothing else; `name` in the
+    /// table.
+    async fn exchange_floor(&self, name: &str) -> Result<Measurement> {
         let mut env = self.world.aws_env.clone();
         env.extend(self.world.sink.environment(scenario::claim_body_sizes()));
         let spec = FunctionSpec {
-            name: EXCHANGE_FLOOR.into(),
+            name: name.into(),
             binary: self.bin_dir.join(EXCHANGE_FLOOR),
             memory_mb: 128,
             timeout: Duration::from_secs(10),
@@ -566,10 +571,17 @@ async fn measure_all(
         },
     };
     let floor = bench.floor().await?;
-    let mut measured = vec![bench.exchange_floor().await?];
+    let mut measured = vec![bench.exchange_floor(EXCHANGE_FLOOR).await?];
+    // The emulators' median answer time per operation while claim-intake was measured.
+    let mut claim_pace = None;
     for &function in selected {
         let measurement = match function {
-            Function::ClaimIntake => bench.intake().await?,
+            Function::ClaimIntake => {
+                world.counter.take_latencies();
+                let measurement = bench.intake().await?;
+                claim_pace = Some(report::median_latencies(world.counter.take_latencies()));
+                measurement
+            }
             Function::InterventionClosure => {
                 if !selected.contains(&Function::ClaimIntake) {
                     eprintln!(
@@ -596,6 +608,13 @@ async fn measure_all(
         measured.push(measurement);
     }
     check_clocks(&floor);
+    if let Some(pace) = &claim_pace {
+        world.sink.pace(pace.clone());
+        let paced = bench.exchange_floor(EXCHANGE_FLOOR_PACED).await?;
+        world.sink.pace(Default::default());
+        check_clocks(&paced);
+        measured.insert(1, paced);
+    }
 
     let mut heavy_results = Vec::new();
     if !args.skip_heavy {
@@ -613,6 +632,7 @@ async fn measure_all(
             "quitusPrefix": args.quitus_prefix,
             "pdfBytes": args.pdf_bytes,
             "closerTick": "resend",
+            "claimPaceMs": claim_pace.as_ref().map(report::pace_json),
         });
         let heavy = heavy_results
             .iter()
@@ -636,7 +656,10 @@ async fn measure_all(
         args.pdf_bytes,
         args.quitus_prefix,
     );
-    print!("{}", report::markdown(&floor, &measured, args.verbose));
+    print!(
+        "{}",
+        report::markdown(&floor, &measured, claim_pace.as_ref(), args.verbose)
+    );
     for (binary, what, lines) in heavy_results {
         println!("\n{binary} ({what}):\n");
         println!("```");

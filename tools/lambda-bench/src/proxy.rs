@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Calls counted so far, by `service:Operation`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,21 +47,43 @@ impl CallCounts {
 }
 
 #[derive(Default)]
-pub struct Counter(Mutex<CallCounts>);
+pub struct Counter {
+    counts: Mutex<CallCounts>,
+    /// How long the emulator took to answer each call passed on, by operation, since the
+    /// last [`Counter::take_latencies`].
+    latencies: Mutex<BTreeMap<String, Vec<Duration>>>,
+}
 
 impl Counter {
     pub fn snapshot(&self) -> CallCounts {
-        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The emulators' answer times recorded so far, by operation; the record starts afresh.
+    pub fn take_latencies(&self) -> BTreeMap<String, Vec<Duration>> {
+        self.latencies
+            .lock()
+            .map(|mut latencies| std::mem::take(&mut *latencies))
+            .unwrap_or_default()
     }
 
     pub(crate) fn call(&self, operation: &str) {
-        if let Ok(mut counts) = self.0.lock() {
+        if let Ok(mut counts) = self.counts.lock() {
             *counts.calls.entry(operation.to_string()).or_default() += 1;
         }
     }
 
+    fn answered(&self, operation: &str, took: Duration) {
+        if let Ok(mut latencies) = self.latencies.lock() {
+            latencies
+                .entry(operation.to_string())
+                .or_default()
+                .push(took);
+        }
+    }
+
     pub(crate) fn error(&self, operation: &str, status: &str) {
-        if let Ok(mut counts) = self.0.lock() {
+        if let Ok(mut counts) = self.counts.lock() {
             *counts
                 .errors
                 .entry(format!("{operation} {status}"))
@@ -153,6 +176,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             outgoing = outgoing.header(name, value);
         }
     }
+    let sent = Instant::now();
     let answer = match outgoing.body(body).send().await {
         Ok(answer) => answer,
         Err(error) => {
@@ -180,6 +204,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
                 .into_response();
         }
     };
+    upstream.counter.answered(&operation, sent.elapsed());
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     for (name, value) in &headers {
@@ -330,5 +355,20 @@ mod tests {
         let delta = counter.snapshot().since(&before);
         assert_eq!(delta.total(), 2);
         assert_eq!(delta.calls["dynamodb:Query"], 1);
+    }
+
+    #[test]
+    fn answer_times_are_kept_by_operation_until_taken() {
+        let counter = Counter::default();
+        counter.answered("dynamodb:Query", Duration::from_millis(3));
+        counter.answered("dynamodb:Query", Duration::from_millis(5));
+        counter.answered("events:PutEvents", Duration::from_millis(1));
+        let taken = counter.take_latencies();
+        assert_eq!(
+            taken["dynamodb:Query"],
+            [Duration::from_millis(3), Duration::from_millis(5)]
+        );
+        assert_eq!(taken["events:PutEvents"], [Duration::from_millis(1)]);
+        assert!(counter.take_latencies().is_empty());
     }
 }

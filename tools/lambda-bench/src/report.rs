@@ -1,8 +1,8 @@
 //! The table (markdown) and the JSON document.
 
-use crate::EXCHANGE_FLOOR;
 use crate::child::{Measurement, RequestSample};
 use crate::proxy::CallCounts;
+use crate::{EXCHANGE_FLOOR, EXCHANGE_FLOOR_PACED};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -104,8 +104,30 @@ fn calls_cell(m: &Measurement, warm: Option<&Warm>) -> String {
     cell
 }
 
-/// The markdown table: the floor first, then the functions, with ratios to the floor.
-pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -> String {
+/// Each operation's median answer time.
+pub fn median_latencies(latencies: BTreeMap<String, Vec<Duration>>) -> BTreeMap<String, Duration> {
+    latencies
+        .into_iter()
+        .filter_map(|(operation, times)| Some((operation, median(times)?)))
+        .collect()
+}
+
+/// The pace as JSON: milliseconds by operation.
+pub fn pace_json(pace: &BTreeMap<String, Duration>) -> Value {
+    pace.iter()
+        .map(|(operation, time)| (operation.clone(), json!(round(ms(*time), 3))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The markdown table: the floor first, then the functions, with ratios to the floor;
+/// `pace`, the emulators' median answer times the paced floor was answered after.
+pub fn markdown(
+    floor: &Measurement,
+    functions: &[Measurement],
+    pace: Option<&BTreeMap<String, Duration>>,
+    verbose: bool,
+) -> String {
     let mut out = String::new();
     out.push_str(
         "| function | binary | init wall | init CPU | init CPU vs floor | 1st request wall | 1st request CPU | warm wall p50 (p90) | warm CPU p50 | peak RSS | RSS vs floor | AWS calls 1st / warm p50 |\n",
@@ -121,6 +143,8 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
             format!("{} (floor)", m.name)
         } else if m.name == EXCHANGE_FLOOR {
             format!("{} (floor + a claim's exchanges)", m.name)
+        } else if m.name == EXCHANGE_FLOOR_PACED {
+            format!("{} (the same, answered as slowly as the emulators)", m.name)
         } else {
             m.name.clone()
         };
@@ -145,7 +169,11 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
             calls_cell(m, warm.as_ref()),
         );
     }
-    out.push_str(&own_work(functions));
+    out.push_str(&own_work(functions, EXCHANGE_FLOOR));
+    if let Some(pace) = pace {
+        out.push_str(&own_work(functions, EXCHANGE_FLOOR_PACED));
+        out.push_str(&pace_line(pace));
+    }
     if verbose {
         for m in std::iter::once(floor).chain(functions) {
             out.push_str(&operations(m));
@@ -154,11 +182,12 @@ pub fn markdown(floor: &Measurement, functions: &[Measurement], verbose: bool) -
     out
 }
 
-/// claim-intake's CPU above `exchange-floor`'s: what its own work costs (parsing,
-/// validation, JSON, logs, metrics), once the exchanges it needs are paid.
-fn own_work(functions: &[Measurement]) -> String {
+/// claim-intake's CPU above that of `floor` (`exchange-floor`, paced or not): what its own
+/// work costs (parsing, validation, JSON, logs, metrics), once the exchanges it needs are
+/// paid.
+fn own_work(functions: &[Measurement], floor: &str) -> String {
     let find = |name: &str| functions.iter().find(|m| m.name == name);
-    let (Some(exchanges), Some(claim)) = (find(EXCHANGE_FLOOR), find("claim-intake")) else {
+    let (Some(exchanges), Some(claim)) = (find(floor), find("claim-intake")) else {
         return String::new();
     };
     let (Some(exchanges_warm), Some(claim_warm)) = (warm(&exchanges.warm), warm(&claim.warm))
@@ -166,13 +195,24 @@ fn own_work(functions: &[Measurement]) -> String {
         return String::new();
     };
     format!(
-        "\nclaim-intake above {EXCHANGE_FLOOR} (its own work, the exchanges paid): first request {:+.2} ms of CPU ({:.2} against {:.2}), warm p50 {:+.2} ms ({:.2} against {:.2})\n",
+        "\nclaim-intake above {floor} (its own work, the exchanges paid): first request {:+.2} ms of CPU ({:.2} against {:.2}), warm p50 {:+.2} ms ({:.2} against {:.2})\n",
         ms(claim.first.cpu) - ms(exchanges.first.cpu),
         ms(claim.first.cpu),
         ms(exchanges.first.cpu),
         ms(claim_warm.cpu_p50) - ms(exchanges_warm.cpu_p50),
         ms(claim_warm.cpu_p50),
         ms(exchanges_warm.cpu_p50),
+    )
+}
+
+fn pace_line(pace: &BTreeMap<String, Duration>) -> String {
+    let times: Vec<String> = pace
+        .iter()
+        .map(|(operation, time)| format!("{operation} {:.1} ms", ms(*time)))
+        .collect();
+    format!(
+        "\n{EXCHANGE_FLOOR_PACED}: each AWS call answered after the emulators' median answer time for claim-intake ({}; Intent, the simulator in this process, at once)\n",
+        times.join(", ")
     )
 }
 
@@ -306,5 +346,38 @@ mod tests {
         assert_eq!(median(Vec::<u32>::new()), None);
         assert_eq!(percentile(1..=10, 0.9), Some(9));
         assert_eq!(percentile([5], 0.9), Some(5));
+    }
+
+    #[test]
+    fn the_pace_is_each_operations_median_answer_time() {
+        let pace = median_latencies(BTreeMap::from([
+            (
+                "dynamodb:TransactWriteItems".to_string(),
+                vec![
+                    Duration::from_millis(9),
+                    Duration::from_millis(4),
+                    Duration::from_millis(5),
+                ],
+            ),
+            (
+                "events:PutEvents".to_string(),
+                vec![Duration::from_micros(1500)],
+            ),
+            ("s3:GetObject".to_string(), vec![]),
+        ]));
+        assert_eq!(
+            pace,
+            BTreeMap::from([
+                (
+                    "dynamodb:TransactWriteItems".to_string(),
+                    Duration::from_millis(5)
+                ),
+                ("events:PutEvents".to_string(), Duration::from_micros(1500)),
+            ])
+        );
+        assert_eq!(
+            pace_json(&pace),
+            json!({"dynamodb:TransactWriteItems": 5.0, "events:PutEvents": 1.5})
+        );
     }
 }

@@ -5,6 +5,12 @@
 //! entry's id to `PutEvents`, the secret, a token, 204 to an Intent event. Every AWS
 //! call is counted, as the proxy counts the functions'; anything else is refused, so the
 //! floor cannot pass by doing less than a claim.
+//!
+//! By default it answers at once. Paced ([`Sink::pace`]), it answers each AWS operation
+//! after the time given for it (the emulators' median answer time during claim-intake's
+//! run): the floor then waits as long as a claim waits between its exchanges, which costs
+//! CPU of its own on this kind of machine (a process woken after a few milliseconds'
+//! sleep runs on cold caches). Tokio's timer rounds each wait up to the next millisecond.
 
 use crate::error::{Context, Result};
 use crate::proxy::{Counter, operation_of};
@@ -12,14 +18,34 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What `exchange-floor` needs to reach the sink.
 pub struct Sink {
     pub dynamodb_url: String,
     pub moto_url: String,
     pub intent_url: String,
+    pacing: Arc<Pacing>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How long to wait before answering each operation (`dynamodb:TransactWriteItems`…);
+/// those not named are answered at once.
+#[derive(Default)]
+struct Pacing(Mutex<BTreeMap<String, Duration>>);
+
+impl Pacing {
+    fn delay(&self, operation: &str) -> Option<Duration> {
+        self.0.lock().ok()?.get(operation).copied()
+    }
+}
+
+#[derive(Clone)]
+struct SinkState {
+    counter: Arc<Counter>,
+    pacing: Arc<Pacing>,
 }
 
 impl Drop for Sink {
@@ -39,10 +65,15 @@ impl Sink {
     pub async fn start(counter: Arc<Counter>) -> Result<Self> {
         let mut urls = Vec::new();
         let mut servers = Vec::new();
+        let pacing = Arc::new(Pacing::default());
+        let state = SinkState {
+            counter,
+            pacing: pacing.clone(),
+        };
         for _ in 0..3 {
             let app = axum::Router::new()
                 .fallback(answer)
-                .with_state(counter.clone());
+                .with_state(state.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("binding the exchange sink on 127.0.0.1")?;
@@ -60,8 +91,17 @@ impl Sink {
             dynamodb_url,
             moto_url,
             intent_url,
+            pacing,
             servers,
         })
+    }
+
+    /// From now on, each operation named is answered after its time (an empty map: all at
+    /// once again).
+    pub fn pace(&self, delays: BTreeMap<String, Duration>) {
+        if let Ok(mut pacing) = self.pacing.0.lock() {
+            *pacing = delays;
+        }
     }
 
     /// `exchange-floor`'s own variables (the AWS ones point at the sink too).
@@ -90,7 +130,8 @@ fn json(body: String) -> Response {
     response
 }
 
-async fn answer(State(counter): State<Arc<Counter>>, request: Request) -> Response {
+async fn answer(State(state): State<SinkState>, request: Request) -> Response {
+    let counter = &state.counter;
     let (parts, body) = request.into_parts();
     let signed = parts
         .headers
@@ -114,6 +155,9 @@ async fn answer(State(counter): State<Arc<Counter>>, request: Request) -> Respon
     };
     if signed {
         counter.call(&operation);
+    }
+    if let Some(delay) = state.pacing.delay(&operation) {
+        tokio::time::sleep(delay).await;
     }
     match (target.as_deref(), parts.uri.path()) {
         (Some("DynamoDB_20120810.TransactWriteItems"), "/") if signed => json("{}".into()),
