@@ -14,7 +14,7 @@ use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    Backlog, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
+    Backlog, ClaimToken, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
     DocumentWait, FinishDelivery, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments,
     ListPendingEvents, LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog,
     RecordDelivery, SendLease, StoreError, UploadGrants,
@@ -99,6 +99,9 @@ struct ObjectEntry {
     reason: Option<RejectionReason>,
     #[serde(default)]
     at: Option<Timestamp>,
+    /// The claim that last took it (the writes under a claim check it still holds).
+    #[serde(default)]
+    claimed_by: Option<String>,
 }
 
 impl ObjectEntry {
@@ -119,7 +122,16 @@ impl ObjectEntry {
             first_seen_at: Some(now),
             reason: None,
             at: None,
+            claimed_by: None,
         }
+    }
+
+    /// Still in progress under `claim`.
+    fn held_by(&self, claim: &ClaimToken) -> bool {
+        claim.holds(
+            self.status == ObjectStatus::InProgress,
+            self.claimed_by.as_deref().map(ClaimToken::new).as_ref(),
+        )
     }
 
     fn object(&self) -> ObjectRef {
@@ -584,9 +596,12 @@ impl DocumentLedger for EmbeddedStore {
                 Err(answer) => return (answer, None),
             };
             let mut entry = current.unwrap_or(fresh);
+            let token = uuid::Uuid::new_v4().to_string();
             entry.status = ObjectStatus::InProgress;
             entry.lease_until = Some(lease_until);
+            entry.claimed_by = Some(token.clone());
             let claim = DocumentClaim::Claimed(ClaimedObject {
+                token: ClaimToken::new(token),
                 in_doubt,
                 attempts: entry.attempts,
                 first_seen_at: entry.first_seen_at.unwrap_or(now),
@@ -596,9 +611,14 @@ impl DocumentLedger for EmbeddedStore {
         .await
     }
 
-    async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
-        self.update_object(object.identity(), |current| match current {
-            Some(mut entry) if entry.status == ObjectStatus::InProgress => {
+    async fn release_document(
+        &self,
+        object: &ObjectRef,
+        claim: &ClaimToken,
+    ) -> Result<(), StoreError> {
+        let claim = claim.clone();
+        self.update_object(object.identity(), move |current| match current {
+            Some(mut entry) if entry.held_by(&claim) => {
                 entry.status = ObjectStatus::Pending;
                 entry.lease_until = None;
                 entry.in_doubt = true;
@@ -612,11 +632,13 @@ impl DocumentLedger for EmbeddedStore {
     async fn record_pending(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         wait: &DocumentWait,
     ) -> Result<(), StoreError> {
         let wait = wait.clone();
+        let claim = claim.clone();
         self.update_object(object.identity(), move |current| match current {
-            Some(mut entry) if entry.status == ObjectStatus::InProgress => {
+            Some(mut entry) if entry.held_by(&claim) => {
                 entry.status = ObjectStatus::Pending;
                 entry.lease_until = None;
                 entry.attempts = wait.attempts;
@@ -641,12 +663,29 @@ impl DocumentLedger for EmbeddedStore {
     async fn record_published(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         file: &InterventionFile,
         record: &DocumentRecord,
         _expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
-        // The document first (idempotent on its object identity), then the ledger.
+        let lost = || {
+            StoreError::Unavailable(
+                "the object's claim was lost before the document was recorded".into(),
+            )
+        };
+        // Under this claim only: checked first, then the document (idempotent on its
+        // object identity), then the ledger, under the claim again.
+        let held = {
+            let claim = claim.clone();
+            self.update_object(object.identity(), move |current| {
+                (current.is_some_and(|entry| entry.held_by(&claim)), None)
+            })
+            .await?
+        };
+        if !held {
+            return Err(lost());
+        }
         let record = record.clone();
         let at = record.published_at;
         self.update_file(&file.id, move |current| {
@@ -664,21 +703,26 @@ impl DocumentLedger for EmbeddedStore {
             Ok(((), Some(file)))
         })
         .await?;
-        let fresh = ObjectEntry::new(object, at);
-        self.update_object_announcing(object.identity(), announce, move |current| {
-            let mut entry = current.unwrap_or(fresh);
-            entry.status = ObjectStatus::Published;
-            entry.lease_until = None;
-            entry.in_doubt = false;
-            entry.at = Some(at);
-            ((), Some(Some(entry)))
-        })
-        .await
+        let claim = claim.clone();
+        let recorded = self
+            .update_object_announcing(object.identity(), announce, move |current| match current {
+                Some(mut entry) if entry.held_by(&claim) => {
+                    entry.status = ObjectStatus::Published;
+                    entry.lease_until = None;
+                    entry.in_doubt = false;
+                    entry.at = Some(at);
+                    (true, Some(Some(entry)))
+                }
+                _ => (false, None),
+            })
+            .await?;
+        if recorded { Ok(()) } else { Err(lost()) }
     }
 
     async fn record_rejected(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         reason: RejectionReason,
         detail: &str,
         now: Timestamp,
@@ -687,15 +731,13 @@ impl DocumentLedger for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let detail = detail.to_string();
         let fresh = ObjectEntry::new(object, now);
+        let claim = claim.clone();
         self.update_object_announcing(object.identity(), announce, move |current| {
+            // Pending, or in progress under this claim; otherwise already handled or held
+            // by a claim that took this one over.
             let mut entry = match current {
                 None => fresh,
-                Some(entry)
-                    if matches!(
-                        entry.status,
-                        ObjectStatus::InProgress | ObjectStatus::Pending
-                    ) =>
-                {
+                Some(entry) if entry.status == ObjectStatus::Pending || entry.held_by(&claim) => {
                     entry
                 }
                 Some(_) => return ((), None),

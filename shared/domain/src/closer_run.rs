@@ -293,7 +293,7 @@ mod tests {
     use crate::in_memory::{FixedClock, RecordingEvents};
     use crate::intake::open_intervention;
     use crate::lifecycle::Outcome;
-    use crate::ports::{DeliveryFailure, DocumentWait};
+    use crate::ports::{DeliveryFailure, DocumentClaim, DocumentWait};
     use jiff::Timestamp;
 
     fn end() -> Timestamp {
@@ -339,11 +339,14 @@ mod tests {
         given_closed(&world.store, &waiting, Outcome::Done, closed_at, not_due).await;
         // A quitus waiting in the ledger, not due either.
         let object = quitus("S-3", "v1");
-        world
+        let DocumentClaim::Claimed(claimed) = world
             .store
             .claim_document(&object, now, now + minutes(15))
             .await
-            .unwrap();
+            .unwrap()
+        else {
+            panic!("a new object is claimed");
+        };
         let wait = DocumentWait {
             file: Some(waiting.clone()),
             attempts: 4,
@@ -351,7 +354,11 @@ mod tests {
             last_attempt_at: now,
             in_doubt: false,
         };
-        world.store.record_pending(&object, &wait).await.unwrap();
+        world
+            .store
+            .record_pending(&object, &claimed.token, &wait)
+            .await
+            .unwrap();
         // Intent refuses one of the two closings of the run.
         world.intent.fail_next(DeliveryFailure::refused(
             1,

@@ -26,7 +26,7 @@ use crate::model::FileId;
 use crate::oncall::CloserPolicy;
 use crate::outbox::publish_announced;
 use crate::ports::{
-    ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
+    ClaimToken, ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
     FinishDelivery, ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument,
     PublishDomainEvents, PublishToIntent, PublishedDocument, ReadObject, SourceError, StoreError,
     UploadGrants,
@@ -118,7 +118,7 @@ where
     };
     let result = forward_claimed(ports, policy, object, &claimed).await;
     if result.is_err()
-        && let Err(error) = ports.ledger.release_document(object).await
+        && let Err(error) = ports.ledger.release_document(object, &claimed.token).await
     {
         tracing::warn!(%error, "could not release the object; its lease will expire and the re-send run takes it");
     }
@@ -147,6 +147,7 @@ where
                 ports,
                 policy,
                 object,
+                &claimed.token,
                 None,
                 RejectionReason::KeyConvention,
                 &detail,
@@ -171,6 +172,7 @@ where
                     ports,
                     policy,
                     object,
+                    &claimed.token,
                     Some(id),
                     RejectionReason::NotAuthorized,
                     detail,
@@ -185,6 +187,7 @@ where
     let wait = Waiting {
         ports,
         object,
+        claim: &claimed.token,
         file: Some(id),
         attempts: claimed.attempts,
     };
@@ -200,6 +203,7 @@ where
                 ports,
                 policy,
                 object,
+                &claimed.token,
                 Some(id),
                 RejectionReason::UnknownFile,
                 &detail,
@@ -222,6 +226,7 @@ where
             ports,
             policy,
             object,
+            &claimed.token,
             Some(id),
             RejectionReason::NotAuthorized,
             detail,
@@ -234,6 +239,7 @@ where
             ports,
             policy,
             object,
+            &claimed.token,
             Some(id),
             RejectionReason::FileCanceled,
             detail,
@@ -263,6 +269,7 @@ where
                 ports,
                 policy,
                 object,
+                &claimed.token,
                 Some(id),
                 RejectionReason::Missing,
                 detail,
@@ -280,6 +287,7 @@ where
             ports,
             policy,
             object,
+            &claimed.token,
             Some(id),
             RejectionReason::TooLarge,
             &detail,
@@ -297,6 +305,7 @@ where
             ports,
             policy,
             object,
+            &claimed.token,
             Some(id),
             RejectionReason::NotAuthorized,
             &detail,
@@ -309,6 +318,7 @@ where
             ports,
             policy,
             object,
+            &claimed.token,
             Some(id),
             RejectionReason::NotPdf,
             detail,
@@ -369,14 +379,16 @@ where
                     )
                     .await
                 }
-                Ok(None) if failure.conflict => refused(ports, policy, object, id, &failure).await,
+                Ok(None) if failure.conflict => {
+                    refused(ports, policy, object, &claimed.token, id, &failure).await
+                }
                 _ => wait.keep(&failure.detail, true, failure.attempts).await,
             }
         }
         Err(failure) if failure.retryable => {
             wait.keep(&failure.detail, false, failure.attempts).await
         }
-        Err(failure) => refused(ports, policy, object, id, &failure).await,
+        Err(failure) => refused(ports, policy, object, &claimed.token, id, &failure).await,
     }
 }
 
@@ -422,6 +434,7 @@ where
 struct Waiting<'p, 'a, L, F, R, I, E, C> {
     ports: &'p ForwardPorts<'a, L, F, R, I, E, C>,
     object: &'p ObjectRef,
+    claim: &'p ClaimToken,
     file: Option<&'p FileId>,
     attempts: u32,
 }
@@ -441,7 +454,10 @@ impl<L: DocumentLedger, F, R, I, E, C: Clock> Waiting<'_, '_, L, F, R, I, E, C> 
             last_attempt_at: self.ports.clock.now(),
             in_doubt,
         };
-        self.ports.ledger.record_pending(self.object, &wait).await?;
+        self.ports
+            .ledger
+            .record_pending(self.object, self.claim, &wait)
+            .await?;
         Ok(Forwarded::Pending(why.to_string()))
     }
 }
@@ -487,7 +503,7 @@ where
     );
     match ports
         .ledger
-        .record_published(object, file, &record, expires_at, &announce)
+        .record_published(object, &claimed.token, file, &record, expires_at, &announce)
         .await
     {
         Ok(()) => publish_announced(ports.ledger, ports.events, &announce).await,
@@ -505,6 +521,7 @@ async fn refused<L, F, R, I, E, C>(
     ports: &ForwardPorts<'_, L, F, R, I, E, C>,
     policy: DocumentPolicy,
     object: &ObjectRef,
+    claim: &ClaimToken,
     id: &FileId,
     failure: &DeliveryFailure,
 ) -> Result<Forwarded, RetryLater>
@@ -517,6 +534,7 @@ where
         ports,
         policy,
         object,
+        claim,
         Some(id),
         RejectionReason::IntentRejected,
         &failure.detail,
@@ -597,10 +615,12 @@ where
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn reject<L, F, R, I, E, C>(
     ports: &ForwardPorts<'_, L, F, R, I, E, C>,
     policy: DocumentPolicy,
     object: &ObjectRef,
+    claim: &ClaimToken,
     id: Option<&FileId>,
     reason: RejectionReason,
     detail: &str,
@@ -623,7 +643,7 @@ where
     })];
     ports
         .ledger
-        .record_rejected(object, reason, detail, now, expires_at, &announce)
+        .record_rejected(object, claim, reason, detail, now, expires_at, &announce)
         .await?;
     publish_announced(ports.ledger, ports.events, &announce).await;
     Ok(Forwarded::Rejected(reason))

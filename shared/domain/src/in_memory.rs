@@ -16,12 +16,13 @@ use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{Event, FileId, InterventionLog, Status};
 use crate::ports::{
-    Backlog, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure, DocumentClaim,
-    DocumentLedger, DocumentWait, DomainEventError, FinishDelivery, HubIntervention, LeaseGrant,
-    LedgerStatus, ListOpenFiles, ListOpenOnIntent, ListPendingDocuments, ListPendingEvents,
-    LoadFile, OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PresignUpload,
-    PresignedUpload, PublishDocument, PublishDomainEvents, PublishToIntent, PublishedDocument,
-    ReadBacklog, ReadObject, RecordDelivery, SendLease, SourceError, StoreError, UploadGrants,
+    Backlog, ClaimToken, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure,
+    DocumentClaim, DocumentLedger, DocumentWait, DomainEventError, FinishDelivery, HubIntervention,
+    LeaseGrant, LedgerStatus, ListOpenFiles, ListOpenOnIntent, ListPendingDocuments,
+    ListPendingEvents, LoadFile, OpenDocument, OpenFile, OpenFileResult, OpenListing,
+    PendingDocument, PresignUpload, PresignedUpload, PublishDocument, PublishDomainEvents,
+    PublishToIntent, PublishedDocument, ReadBacklog, ReadObject, RecordDelivery, SendLease,
+    SourceError, StoreError, UploadGrants,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -69,6 +70,8 @@ struct LedgerEntry {
     last_attempt_at: Option<Timestamp>,
     in_doubt: bool,
     first_seen_at: Timestamp,
+    /// The claim that last took it (the writes under a claim check it still holds).
+    claimed_by: Option<ClaimToken>,
 }
 
 impl LedgerEntry {
@@ -83,7 +86,16 @@ impl LedgerEntry {
             last_attempt_at: None,
             in_doubt: false,
             first_seen_at: now,
+            claimed_by: None,
         }
+    }
+
+    /// Still in progress under `claim`.
+    fn held_by(&self, claim: &ClaimToken) -> bool {
+        claim.holds(
+            self.state == DocumentState::InProgress,
+            self.claimed_by.as_ref(),
+        )
     }
 }
 
@@ -437,19 +449,26 @@ impl DocumentLedger for InMemoryStore {
         let entry = ledger
             .entry(identity)
             .or_insert_with(|| LedgerEntry::first_seen(object, now));
+        let token = ClaimToken::new(uuid::Uuid::new_v4().to_string());
         entry.state = DocumentState::InProgress;
         entry.lease_until = Some(lease_until);
+        entry.claimed_by = Some(token.clone());
         Ok(DocumentClaim::Claimed(ClaimedObject {
+            token,
             in_doubt,
             attempts: entry.attempts,
             first_seen_at: entry.first_seen_at,
         }))
     }
 
-    async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
+    async fn release_document(
+        &self,
+        object: &ObjectRef,
+        claim: &ClaimToken,
+    ) -> Result<(), StoreError> {
         self.check_available()?;
         if let Some(entry) = self.ledger.lock().unwrap().get_mut(&object.identity())
-            && entry.state == DocumentState::InProgress
+            && entry.held_by(claim)
         {
             // An upload may have gone out before the failure.
             entry.state = DocumentState::Pending;
@@ -462,13 +481,14 @@ impl DocumentLedger for InMemoryStore {
     async fn record_pending(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         wait: &DocumentWait,
     ) -> Result<(), StoreError> {
         self.check_available()?;
         let mut ledger = self.ledger.lock().unwrap();
         let Some(entry) = ledger
             .get_mut(&object.identity())
-            .filter(|entry| entry.state == DocumentState::InProgress)
+            .filter(|entry| entry.held_by(claim))
         else {
             return Err(StoreError::Unavailable(
                 "the object's claim was lost before its wait was recorded".into(),
@@ -489,12 +509,26 @@ impl DocumentLedger for InMemoryStore {
     async fn record_published(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         file: &InterventionFile,
         record: &DocumentRecord,
         _expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         self.check_available()?;
+        let identity = object.identity();
+        let mut ledger = self.ledger.lock().unwrap();
+        let Some(entry) = ledger
+            .get_mut(&identity)
+            .filter(|entry| entry.held_by(claim))
+        else {
+            return Err(StoreError::Unavailable(
+                "the object's claim was lost before the document was recorded".into(),
+            ));
+        };
+        // The ledger's lock is held throughout: the claim cannot be taken over between
+        // its check and the document's recording (the file's lock is taken inside it,
+        // as nowhere the other way round).
         if let Some(stored) = self.files.lock().unwrap().get_mut(&file.id)
             && !stored
                 .documents
@@ -503,10 +537,6 @@ impl DocumentLedger for InMemoryStore {
         {
             stored.documents.push(record.clone());
         }
-        let mut ledger = self.ledger.lock().unwrap();
-        let entry = ledger
-            .entry(object.identity())
-            .or_insert_with(|| LedgerEntry::first_seen(object, record.published_at));
         entry.state = DocumentState::Published;
         entry.lease_until = None;
         entry.in_doubt = false;
@@ -518,6 +548,7 @@ impl DocumentLedger for InMemoryStore {
     async fn record_rejected(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         reason: RejectionReason,
         detail: &str,
         now: Timestamp,
@@ -529,10 +560,9 @@ impl DocumentLedger for InMemoryStore {
         let entry = ledger
             .entry(object.identity())
             .or_insert_with(|| LedgerEntry::first_seen(object, now));
-        if matches!(
-            entry.state,
-            DocumentState::Published | DocumentState::Rejected(_)
-        ) {
+        // Pending, or in progress under this claim; otherwise already handled or held by
+        // a claim that took this one over.
+        if !(entry.state == DocumentState::Pending || entry.held_by(claim)) {
             return Ok(());
         }
         entry.state = DocumentState::Rejected(reason);

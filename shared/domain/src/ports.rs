@@ -379,9 +379,34 @@ pub trait PublishDocument: Send + Sync {
     ) -> impl Future<Output = Result<Option<PublishedDocument>, DeliveryFailure>> + Send;
 }
 
+/// One claim on an object version, made by the ledger when it grants the claim: every
+/// later write of the claimer names it, and passes only while that very claim holds the
+/// object. A claimer whose lease ran out and was taken over (by another process, or by
+/// another task of the same one) cannot write over the claim that took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The ledger's rule for a write under this claim, the same in every adapter: the
+    /// object is in progress, claimed by this very token.
+    pub fn holds(&self, in_progress: bool, claimed_by: Option<&ClaimToken>) -> bool {
+        in_progress && claimed_by == Some(self)
+    }
+}
+
 /// The ledger's word on an object version this forwarder now holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedObject {
+    /// This claim: the ledger writes that follow name it.
+    pub token: ClaimToken,
     /// An earlier upload of it may have reached Intent (a forwarder died holding it, or
     /// lost the answer): Intent's documents are read before uploading again.
     pub in_doubt: bool,
@@ -456,36 +481,45 @@ pub trait DocumentLedger: Send + Sync {
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<DocumentClaim, StoreError>> + Send;
 
-    /// Gives a claimed object back (a store failure: the next delivery takes it).
+    /// Gives a claimed object back (a store failure: the next delivery takes it); nothing
+    /// to do if `claim` no longer holds it.
     fn release_document(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Keeps the object pending (its file's opening is not on Intent yet, or Intent is
-    /// unreachable): the re-send run forwards it later, from the bucket again.
+    /// unreachable): the re-send run forwards it later, from the bucket again. An error
+    /// if `claim` no longer holds it.
     fn record_pending(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         wait: &DocumentWait,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks the object published and adds the document to its file's history,
-    /// atomically (with `announce` in the outbox); both expire at `expires_at`.
+    /// atomically (with `announce` in the outbox); both expire at `expires_at`. An error,
+    /// and nothing written, if `claim` no longer holds the object.
+    #[allow(clippy::too_many_arguments)]
     fn record_published(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         file: &InterventionFile,
         record: &DocumentRecord,
         expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks the object rejected for good (with `announce` in the outbox).
+    /// Marks the object rejected for good (with `announce` in the outbox); nothing to do
+    /// if it is already published or rejected, or held by another claim than `claim`.
     #[allow(clippy::too_many_arguments)]
     fn record_rejected(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         reason: RejectionReason,
         detail: &str,
         now: Timestamp,

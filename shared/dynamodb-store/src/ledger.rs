@@ -13,70 +13,40 @@ use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, Rejecti
 use oncall_domain::file::InterventionFile;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    ClaimedObject, DocumentClaim, DocumentLedger, DocumentWait, PendingDocument, StoreError,
+    ClaimToken, ClaimedObject, DocumentClaim, DocumentLedger, DocumentWait, PendingDocument,
+    StoreError,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-/// The claims a store holds, by object `pk`: the token each claim wrote in `claimedBy`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ClaimTokens(Arc<Mutex<HashMap<String, String>>>);
-
-impl ClaimTokens {
-    fn hold(&self, pk: &str, holder: &str) {
-        if let Ok(mut claims) = self.0.lock() {
-            claims.insert(pk.to_string(), holder.to_string());
-        }
-    }
-
-    /// This process's claim on `object`, if it holds one.
-    fn on(&self, object: &ObjectRef) -> Held {
-        let pk = object_pk(&object.identity());
-        let holder = self
-            .0
-            .lock()
-            .ok()
-            .and_then(|claims| claims.get(&pk).cloned());
-        Held { pk, holder }
-    }
-
-    /// Forgets the claim once a write under it passed (it ended the claim). A write
-    /// refused because the claim was taken over keeps it: every later write of the
-    /// stale holder stays conditioned on a claim it no longer has.
-    fn end(&self, pk: &str) {
-        if let Ok(mut claims) = self.0.lock() {
-            claims.remove(pk);
-        }
-    }
-}
-
-/// An object's key, and the token of this process's claim on it if it holds one: what the
-/// claimer's later writes are conditioned on.
-struct Held {
+/// An object's key and the claim a write is made under: what the claimer's later writes
+/// are conditioned on.
+struct Held<'a> {
     pk: String,
-    holder: Option<String>,
+    claim: &'a ClaimToken,
 }
 
-impl Held {
-    /// `condition`, and while this process holds the object's claim, only if it still does.
-    fn condition(&self, condition: &str) -> String {
-        match self.holder {
-            Some(_) => format!("({condition}) AND claimedBy = :holder"),
-            None => condition.to_string(),
+impl<'a> Held<'a> {
+    fn on(object: &ObjectRef, claim: &'a ClaimToken) -> Self {
+        Self {
+            pk: object_pk(&object.identity()),
+            claim,
         }
     }
 
-    /// The `:holder` value [`Held::condition`] names, when it names one.
-    fn value(&self) -> Option<(&'static str, AttributeValue)> {
-        self.holder.as_ref().map(|holder| (":holder", s(holder)))
+    /// `condition`, and only while this claim still holds the object.
+    fn condition(&self, condition: &str) -> String {
+        format!("({condition}) AND claimedBy = :holder")
+    }
+
+    /// The `:holder` value [`Held::condition`] names.
+    fn value(&self) -> (&'static str, AttributeValue) {
+        (":holder", s(self.claim.as_str()))
     }
 
     /// `request` with that value.
     fn bind(&self, request: Request) -> Request {
-        match self.value() {
-            Some((name, value)) => request.value(name, value),
-            None => request,
-        }
+        let (name, value) = self.value();
+        request.value(name, value)
     }
 }
 
@@ -229,7 +199,6 @@ impl DocumentLedger for DynamoDbStore {
         }
         match self.client().send(Operation::UpdateItem, request).await {
             Ok(output) => {
-                self.document_claims.hold(&pk, &holder);
                 let old = output.attributes.unwrap_or_default();
                 let in_doubt = text(&old, "status") == Some("in_progress")
                     || old
@@ -238,6 +207,7 @@ impl DocumentLedger for DynamoDbStore {
                         .copied()
                         .unwrap_or(false);
                 Ok(DocumentClaim::Claimed(ClaimedObject {
+                    token: ClaimToken::new(holder),
                     in_doubt,
                     attempts: number(&old, "attempts").unwrap_or(0) as u32,
                     first_seen_at: text(&old, "firstSeenAt")
@@ -259,8 +229,8 @@ impl DocumentLedger for DynamoDbStore {
                     Some("in_progress") if text(current, "claimedBy") == Some(holder.as_str()) => {
                         // Claimed by this call's own earlier attempt: what it replaced is
                         // unknown, so Intent is read before anything is uploaded.
-                        self.document_claims.hold(&pk, &holder);
                         DocumentClaim::Claimed(ClaimedObject {
+                            token: ClaimToken::new(holder),
                             in_doubt: true,
                             attempts: number(current, "attempts").unwrap_or(0) as u32,
                             first_seen_at: text(current, "firstSeenAt")
@@ -275,11 +245,15 @@ impl DocumentLedger for DynamoDbStore {
         }
     }
 
-    async fn release_document(&self, object: &ObjectRef) -> Result<(), StoreError> {
+    async fn release_document(
+        &self,
+        object: &ObjectRef,
+        claim: &ClaimToken,
+    ) -> Result<(), StoreError> {
         // Back to waiting, in doubt (whatever happened before the failure may have
         // reached Intent): the re-send run takes it again. A claim taken over meanwhile is
         // the taker's to give back.
-        let held = self.document_claims.on(object);
+        let held = Held::on(object, claim);
         let request = held.bind(
             self.request()
                 .set_key(Self::object_key(object))
@@ -291,10 +265,7 @@ impl DocumentLedger for DynamoDbStore {
                 .value(":yes", AttributeValue::Bool(true)),
         );
         match self.client().send(Operation::UpdateItem, request).await {
-            Ok(_) => {
-                self.document_claims.end(&held.pk);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(error) if error.is_condition_failure() => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
@@ -303,6 +274,7 @@ impl DocumentLedger for DynamoDbStore {
     async fn record_pending(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         wait: &DocumentWait,
     ) -> Result<(), StoreError> {
         let mut sets = vec![
@@ -312,7 +284,7 @@ impl DocumentLedger for DynamoDbStore {
             "lastAttemptAt = :at",
             "inDoubt = :doubt",
         ];
-        let held = self.document_claims.on(object);
+        let held = Held::on(object, claim);
         let mut request = held.bind(
             self.request()
                 .set_key(Self::object_key(object))
@@ -335,10 +307,7 @@ impl DocumentLedger for DynamoDbStore {
         let request =
             request.update_expression(format!("SET {} REMOVE leaseUntil", sets.join(", ")));
         match self.client().send(Operation::UpdateItem, request).await {
-            Ok(_) => {
-                self.document_claims.end(&held.pk);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(error) if error.is_condition_failure() => Err(StoreError::Unavailable(
                 "the object's claim was lost before its wait was recorded".into(),
             )),
@@ -349,12 +318,13 @@ impl DocumentLedger for DynamoDbStore {
     async fn record_published(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         file: &InterventionFile,
         record: &DocumentRecord,
         expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
-        let held = self.document_claims.on(object);
+        let held = Held::on(object, claim);
         let mut values = vec![
             (":published", s("published")),
             (":in_progress", s("in_progress")),
@@ -362,7 +332,7 @@ impl DocumentLedger for DynamoDbStore {
             (":file", s(file_pk(&file.id))),
             (":ttl", n(expires_at.as_second())),
         ];
-        values.extend(held.value());
+        values.push(held.value());
         let mark = self.update(
             &held.pk,
             OBJECT_SK.to_string(),
@@ -390,10 +360,7 @@ impl DocumentLedger for DynamoDbStore {
         let mut items = vec![mark, document, file_mark];
         items.extend(self.outbox_puts(announce, record.published_at));
         match self.transact(items).await? {
-            Transaction::Committed => {
-                self.document_claims.end(&held.pk);
-                Ok(())
-            }
+            Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => Err(StoreError::Unavailable(
                 "the object's claim was lost before the document was recorded".into(),
             )),
@@ -403,6 +370,7 @@ impl DocumentLedger for DynamoDbStore {
     async fn record_rejected(
         &self,
         object: &ObjectRef,
+        claim: &ClaimToken,
         reason: RejectionReason,
         detail: &str,
         now: Timestamp,
@@ -421,8 +389,8 @@ impl DocumentLedger for DynamoDbStore {
         );
         // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
         item.extend(crate::operator::rejection_index(object, reason, now));
-        // In progress: only under this process's claim, when it holds one.
-        let held = self.document_claims.on(object);
+        // In progress: only under this claim.
+        let held = Held::on(object, claim);
         let in_progress = held.condition("#status = :in_progress");
         let rejected = held.bind(
             self.request()
@@ -438,9 +406,7 @@ impl DocumentLedger for DynamoDbStore {
         items.extend(self.outbox_puts(announce, now));
         // Already published or rejected (or held by a claim that took this one over):
         // nothing to change, nothing to announce.
-        if let Transaction::Committed = self.transact(items).await? {
-            self.document_claims.end(&held.pk);
-        }
+        self.transact(items).await?;
         Ok(())
     }
 }

@@ -30,11 +30,6 @@ pub struct DynamoDbStore {
     table: String,
     /// Set for a process that writes many files at once (see [`DynamoDbStore::with_group_commit`]).
     group: Option<std::sync::Arc<GroupCommit>>,
-    /// The documents this process holds a claim on: each object's `pk` and the random
-    /// token its claim wrote (`claimedBy`), so that what the claimer writes next (a wait,
-    /// a release, the outcome) applies only while the claim is still its own, not over a
-    /// claim that took it over after its lease ran out. Shared by the clones.
-    pub(crate) document_claims: crate::ledger::ClaimTokens,
 }
 
 pub(crate) fn unavailable(error: DynamoError) -> StoreError {
@@ -90,7 +85,6 @@ impl DynamoDbStore {
             client,
             table: table.into(),
             group: None,
-            document_claims: Default::default(),
         }
     }
 

@@ -85,6 +85,7 @@ pub async fn check_store<S: FullStore>(store: &S) {
     closing_is_conditional_on_the_version(store).await;
     open_and_pending_listings(store).await;
     documents_ledger_claims_once(store).await;
+    a_claim_taken_over_cannot_write_over_the_claim_that_took_it(store).await;
     one_sender_at_a_time(store).await;
     events_wait_in_the_outbox_until_published(store).await;
     upload_grants_round_trip(store).await;
@@ -529,6 +530,123 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
     assert_eq!(after.pending_events, before.pending_events - 1);
 }
 
+/// The claim a claim answer grants (panics on any other answer).
+fn claimed(answer: DocumentClaim) -> ClaimedObject {
+    match answer {
+        DocumentClaim::Claimed(claimed) => claimed,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+/// Two forwarders of one process (the local run, one Lambda invocation's batch, the
+/// re-send run beside a forwarder): the first stalls past its lease and the second takes
+/// the object over. The first's later writes (a wait, a release, a rejection, a
+/// publication) do not pass under the second's claim; the second's do.
+async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStore>(store: &S) {
+    let reference = reference();
+    let file = new_file(&reference);
+    store.open_file(&file, &[]).await.unwrap();
+    let object = ObjectRef {
+        bucket: "docs".into(),
+        key: format!("quitus/contract1/{reference}/q.pdf"),
+        version: ObjectVersion::VersionId("v1".into()),
+        size: Some(10),
+    };
+    let stale = claimed(
+        store
+            .claim_document(&object, now(), now() + SignedDuration::from_secs(1))
+            .await
+            .unwrap(),
+    );
+    let later = now() + SignedDuration::from_mins(1);
+    let lease = later + SignedDuration::from_mins(15);
+    let taker = claimed(store.claim_document(&object, later, lease).await.unwrap());
+    assert!(taker.in_doubt, "its first holder's upload is in doubt");
+    assert_ne!(stale.token, taker.token, "each claim is its own");
+    let still_the_takers = |what: &'static str| {
+        let object = &object;
+        async move {
+            assert_eq!(
+                store.claim_document(object, later, lease).await.unwrap(),
+                DocumentClaim::HeldElsewhere,
+                "after the stale holder's {what}, the object is still the taker's"
+            );
+        }
+    };
+
+    let wait = DocumentWait {
+        file: Some(file.id()),
+        attempts: 1,
+        last_error: "Intent unreachable".into(),
+        last_attempt_at: later,
+        in_doubt: false,
+    };
+    let recorded = store.record_pending(&object, &stale.token, &wait).await;
+    assert!(
+        recorded.is_err(),
+        "the stale claim's wait is refused: {recorded:?}"
+    );
+    still_the_takers("wait").await;
+    store.release_document(&object, &stale.token).await.unwrap();
+    still_the_takers("release").await;
+    store
+        .record_rejected(
+            &object,
+            &stale.token,
+            RejectionReason::NotPdf,
+            "not a PDF",
+            later,
+            lease,
+            &[],
+        )
+        .await
+        .unwrap();
+    still_the_takers("rejection").await;
+    let record = DocumentRecord {
+        object_identity: object.identity(),
+        file_name: "q.pdf".into(),
+        title: "quitus d'intervention".into(),
+        size: 10,
+        intent_document_id: Some("doc-stale".into()),
+        published_at: later,
+        attempts: 1,
+    };
+    let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
+    let published = store
+        .record_published(&object, &stale.token, &loaded, &record, lease, &[])
+        .await;
+    assert!(
+        published.is_err(),
+        "the stale claim's publication is refused: {published:?}"
+    );
+    still_the_takers("publication").await;
+    assert!(
+        store
+            .load_file(&file.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .documents
+            .is_empty(),
+        "a refused publication adds no document"
+    );
+
+    // The taker's own writes pass.
+    store
+        .record_pending(&object, &taker.token, &wait)
+        .await
+        .unwrap();
+    let again = claimed(store.claim_document(&object, later, lease).await.unwrap());
+    store
+        .record_published(&object, &again.token, &loaded, &record, lease, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_document(&object, later, lease).await.unwrap(),
+        DocumentClaim::AlreadyPublished
+    );
+}
+
 async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     let reference = reference();
     let file = new_file(&reference);
@@ -540,13 +658,10 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         size: Some(10),
     };
     let lease = now() + SignedDuration::from_mins(15);
+    let first = claimed(store.claim_document(&object, now(), lease).await.unwrap());
     assert_eq!(
-        store.claim_document(&object, now(), lease).await.unwrap(),
-        DocumentClaim::Claimed(ClaimedObject {
-            in_doubt: false,
-            attempts: 0,
-            first_seen_at: now(),
-        })
+        (first.in_doubt, first.attempts, first.first_seen_at),
+        (false, 0, now())
     );
     assert_eq!(
         store.claim_document(&object, now(), lease).await.unwrap(),
@@ -560,7 +675,10 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         last_attempt_at: now(),
         in_doubt: false,
     };
-    store.record_pending(&object, &wait).await.unwrap();
+    store
+        .record_pending(&object, &first.token, &wait)
+        .await
+        .unwrap();
     let waiting = store.pending_documents().await.unwrap();
     let listed = waiting
         .iter()
@@ -571,21 +689,19 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     assert_eq!(listed.file, Some(file.id()));
     assert!(store.backlog().await.unwrap().pending_documents >= 1);
     let later = now() + SignedDuration::from_mins(5);
+    let second = claimed(store.claim_document(&object, later, lease).await.unwrap());
     assert_eq!(
-        store.claim_document(&object, later, lease).await.unwrap(),
-        DocumentClaim::Claimed(ClaimedObject {
-            in_doubt: false,
-            attempts: 2,
-            first_seen_at: now(),
-        }),
+        (second.in_doubt, second.attempts, second.first_seen_at),
+        (false, 2, now()),
         "a waiting document is claimed again, its history kept"
     );
     // A store failure gives it back, in doubt (an upload may have gone out).
-    store.release_document(&object).await.unwrap();
-    assert!(matches!(
-        store.claim_document(&object, now(), lease).await.unwrap(),
-        DocumentClaim::Claimed(ClaimedObject { in_doubt: true, .. })
-    ));
+    store
+        .release_document(&object, &second.token)
+        .await
+        .unwrap();
+    let third = claimed(store.claim_document(&object, now(), lease).await.unwrap());
+    assert!(third.in_doubt);
     let record = DocumentRecord {
         object_identity: object.identity(),
         file_name: "q.pdf".into(),
@@ -597,7 +713,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     };
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
     store
-        .record_published(&object, &loaded, &record, lease, &[])
+        .record_published(&object, &third.token, &loaded, &record, lease, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -627,10 +743,11 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         version: ObjectVersion::VersionId("v2".into()),
         ..object.clone()
     };
-    store.claim_document(&rejected, now(), lease).await.unwrap();
+    let claim = claimed(store.claim_document(&rejected, now(), lease).await.unwrap());
     store
         .record_rejected(
             &rejected,
+            &claim.token,
             RejectionReason::NotPdf,
             "not a PDF",
             now(),
@@ -673,4 +790,14 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
             .any(|pending| pending.object.identity() == abandoned.identity()),
         "a held document is listed, so a dead holder's work is found again"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The unit tests' fake store keeps the contract too, so that what the domain's
+    /// given/when/then tests see is what the real stores do.
+    #[tokio::test]
+    async fn the_in_memory_store_passes_the_store_contract() {
+        super::check_store(&oncall_domain::in_memory::InMemoryStore::default()).await;
+    }
 }
