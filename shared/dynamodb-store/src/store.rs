@@ -156,13 +156,23 @@ pub(crate) async fn send_transaction(
     items: Vec<TransactWriteItem>,
     token: String,
 ) -> Result<Attempt, StoreError> {
+    send_kept_transaction(
+        client,
+        &Request::default()
+            .transact_items(items)
+            .client_request_token(token),
+    )
+    .await
+}
+
+/// [`send_transaction`] of a request (its items and token) the caller keeps, to send it
+/// again as it is.
+async fn send_kept_transaction(
+    client: &DynamoDb,
+    request: &Request,
+) -> Result<Attempt, StoreError> {
     let error = match client
-        .send(
-            Operation::TransactWriteItems,
-            Request::default()
-                .transact_items(items)
-                .client_request_token(token),
-        )
+        .send_kept(Operation::TransactWriteItems, request)
         .await
     {
         Ok(_) => return Ok(Attempt::Committed),
@@ -184,19 +194,36 @@ impl DynamoDbStore {
         items: Vec<TransactWriteItem>,
     ) -> Result<Transaction, StoreError> {
         // One token while the same call may still be applied; a new one once DynamoDB has
-        // answered it (a token whose call was cancelled is not reused).
-        let mut token = request_token();
+        // answered it (a token whose call was cancelled is not reused). Alone, the request
+        // is built once and sent again as it is; shared, each attempt is submitted anew.
+        // One per transaction, on the stack: boxing the request would only add an
+        // allocation.
+        #[allow(clippy::large_enum_variant)]
+        enum Sending<'a> {
+            Alone(Request),
+            Shared(&'a std::sync::Arc<GroupCommit>, Vec<TransactWriteItem>),
+        }
+        let mut sending = match &self.group {
+            Some(group) => Sending::Shared(group, items),
+            None => Sending::Alone(
+                Request::default()
+                    .transact_items(items)
+                    .client_request_token(request_token()),
+            ),
+        };
         for attempt in 0..=CONTENTION_RETRIES {
-            let attempted = match &self.group {
-                Some(group) => group.submit(&self.client, items.clone()).await?,
-                None => send_transaction(&self.client, items.clone(), token.clone()).await?,
+            let attempted = match &sending {
+                Sending::Alone(request) => send_kept_transaction(&self.client, request).await?,
+                Sending::Shared(group, items) => group.submit(&self.client, items.clone()).await?,
             };
             match attempted {
                 Attempt::Committed => return Ok(Transaction::Committed),
                 Attempt::ConditionFailed(old) => return Ok(Transaction::ConditionFailed(old)),
                 Attempt::InProgress => contention_pause(attempt).await,
                 Attempt::Conflict => {
-                    token = request_token();
+                    if let Sending::Alone(request) = sending {
+                        sending = Sending::Alone(request.client_request_token(request_token()));
+                    }
                     contention_pause(attempt).await;
                 }
             }

@@ -481,7 +481,17 @@ impl DynamoDb {
         } else {
             request
         };
-        let body = encode(operation, &request)?;
+        self.send_kept(operation, &request).await
+    }
+
+    /// [`Client::send`] of a request the caller keeps (a transaction sent again as it is
+    /// after a refusal, without copying its items).
+    pub async fn send_kept(
+        &self,
+        operation: Operation,
+        request: &Request,
+    ) -> Result<Output, DynamoError> {
+        let body = encode(operation, request)?;
         (|| self.send_once(operation, body.clone()))
             .retry(aws_signing::retry_policy())
             .when(|error: &DynamoError| error.transient)
