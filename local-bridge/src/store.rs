@@ -213,20 +213,9 @@ impl EmbeddedStore {
             .map_err(failure)?
     }
 
-    /// Changes one file inside a write transaction; `change` returns what to answer and
+    /// Changes one file inside a write transaction, writing `announce` to the outbox in
+    /// the same transaction when the file is written; `change` returns what to answer and
     /// whether to write the file back.
-    async fn update_file<T, F>(&self, id: &FileId, change: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Option<InterventionFile>) -> Result<(T, Option<InterventionFile>), StoreError>
-            + Send
-            + 'static,
-    {
-        self.update_file_announcing(id, &[], change).await
-    }
-
-    /// [`Self::update_file`], writing `announce` to the outbox in the same transaction
-    /// when the file is written.
     async fn update_file_announcing<T, F>(
         &self,
         id: &FileId,
@@ -669,54 +658,68 @@ impl DocumentLedger for EmbeddedStore {
         _expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
-        let lost = || {
-            StoreError::Unavailable(
-                "the object's claim was lost before the document was recorded".into(),
-            )
-        };
-        // Under this claim only: checked first, then the document (idempotent on its
-        // object identity), then the ledger, under the claim again.
-        let held = {
-            let claim = claim.clone();
-            self.update_object(object.identity(), move |current| {
-                (current.is_some_and(|entry| entry.held_by(&claim)), None)
-            })
-            .await?
-        };
-        if !held {
-            return Err(lost());
-        }
-        let record = record.clone();
-        let at = record.published_at;
-        self.update_file(&file.id, move |current| {
-            let Some(mut file) = current else {
-                return Ok(((), None));
-            };
-            if file
-                .documents
-                .iter()
-                .any(|d| d.object_identity == record.object_identity)
-            {
-                return Ok(((), None));
-            }
-            file.documents.push(record);
-            Ok(((), Some(file)))
-        })
-        .await?;
+        // One write transaction: the ledger under this claim, the document on its file
+        // (once per object identity), the announcement; nothing if the claim is lost.
+        let identity = object.identity();
+        let file_key = key(&file.id);
+        let outbox = outbox_entries(announce)?;
         let claim = claim.clone();
-        let recorded = self
-            .update_object_announcing(object.identity(), announce, move |current| match current {
-                Some(mut entry) if entry.held_by(&claim) => {
-                    entry.status = ObjectStatus::Published;
-                    entry.lease_until = None;
-                    entry.in_doubt = false;
-                    entry.at = Some(at);
-                    (true, Some(Some(entry)))
+        let record = record.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            {
+                let mut objects = txn.open_table(OBJECTS).map_err(failure)?;
+                let current: Option<ObjectEntry> =
+                    match objects.get(identity.as_str()).map_err(failure)? {
+                        Some(bytes) => Some(
+                            serde_json::from_slice(bytes.value())
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        ),
+                        None => None,
+                    };
+                let Some(mut entry) = current.filter(|entry| entry.held_by(&claim)) else {
+                    // Dropped uncommitted: nothing written.
+                    return Err(StoreError::Unavailable(
+                        "the object's claim was lost before the document was recorded".into(),
+                    ));
+                };
+                entry.status = ObjectStatus::Published;
+                entry.lease_until = None;
+                entry.in_doubt = false;
+                entry.at = Some(record.published_at);
+                objects
+                    .insert(identity.as_str(), encode(&entry)?.as_slice())
+                    .map_err(failure)?;
+            }
+            {
+                let mut files = txn.open_table(FILES).map_err(failure)?;
+                let stored = match files.get(file_key.as_str()).map_err(failure)? {
+                    Some(bytes) => Some(decode(bytes.value())?),
+                    None => None,
+                };
+                if let Some(mut stored) = stored
+                    && !stored
+                        .documents
+                        .iter()
+                        .any(|d| d.object_identity == record.object_identity)
+                {
+                    stored.documents.push(record);
+                    files
+                        .insert(file_key.as_str(), encode(&stored)?.as_slice())
+                        .map_err(failure)?;
                 }
-                _ => (false, None),
-            })
-            .await?;
-        if recorded { Ok(()) } else { Err(lost()) }
+            }
+            {
+                let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
+                for (event_id, entry) in &outbox {
+                    entries
+                        .insert(event_id.as_str(), entry.as_slice())
+                        .map_err(failure)?;
+                }
+            }
+            txn.commit().map_err(failure)
+        })
+        .await
     }
 
     async fn record_rejected(
@@ -728,26 +731,21 @@ impl DocumentLedger for EmbeddedStore {
         now: Timestamp,
         _expires_at: Timestamp,
         announce: &[DomainEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let detail = detail.to_string();
-        let fresh = ObjectEntry::new(object, now);
         let claim = claim.clone();
         self.update_object_announcing(object.identity(), announce, move |current| {
-            // Pending, or in progress under this claim; otherwise already handled or held
-            // by a claim that took this one over.
-            let mut entry = match current {
-                None => fresh,
-                Some(entry) if entry.status == ObjectStatus::Pending || entry.held_by(&claim) => {
-                    entry
-                }
-                Some(_) => return ((), None),
+            // Under this claim only; otherwise already handled, or taken over by another
+            // claim (which decides for itself).
+            let Some(mut entry) = current.filter(|entry| entry.held_by(&claim)) else {
+                return (false, None);
             };
             entry.status = ObjectStatus::Rejected;
             entry.lease_until = None;
             entry.reason = Some(reason);
             entry.last_error = Some(detail);
             entry.at = Some(now);
-            ((), Some(Some(entry)))
+            (true, Some(Some(entry)))
         })
         .await
     }

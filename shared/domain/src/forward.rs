@@ -630,7 +630,6 @@ where
     E: PublishDomainEvents,
     C: Clock,
 {
-    tracing::warn!(reason = reason.as_str(), %detail, "document rejected for good");
     let now = ports.clock.now();
     let expires_at = crate::lifecycle::expiry_after(now, policy.retention);
     let announce = [DomainEvent::DocumentRejected(DocumentRejected {
@@ -641,10 +640,19 @@ where
         reason,
         detail: detail.to_string(),
     })];
-    ports
+    let recorded = ports
         .ledger
         .record_rejected(object, claim, reason, detail, now, expires_at, &announce)
         .await?;
+    if !recorded {
+        tracing::warn!(
+            "the object's claim was taken over before its rejection was recorded; the claim that took it decides"
+        );
+        return Ok(Forwarded::Pending(
+            "another forwarder took the object over".into(),
+        ));
+    }
+    tracing::warn!(reason = reason.as_str(), %detail, "document rejected for good");
     publish_announced(ports.ledger, ports.events, &announce).await;
     Ok(Forwarded::Rejected(reason))
 }
@@ -724,6 +732,56 @@ mod tests {
     /// The file a quitus belongs to, from its key.
     fn object_file(object: &ObjectRef) -> FileId {
         parse_quitus_key(&object.key).unwrap().file
+    }
+
+    /// A forwarder whose claim was taken over (its lease ran out while it worked) then
+    /// finds a reason to refuse the object: nothing is recorded and nothing announced; the
+    /// claim that took it over decides (it may be publishing it right now).
+    #[tokio::test]
+    async fn a_rejection_under_a_claim_taken_over_is_neither_recorded_nor_announced() {
+        let world = world();
+        let object = dropped(&world, "INTER-0510");
+        let DocumentClaim::Claimed(stale) = world
+            .store
+            .claim_document(&object, now(), now() + jiff::SignedDuration::from_secs(1))
+            .await
+            .unwrap()
+        else {
+            panic!("a new object is claimed");
+        };
+        let later = now() + jiff::SignedDuration::from_mins(1);
+        let taken = world
+            .store
+            .claim_document(&object, later, later + jiff::SignedDuration::from_mins(15))
+            .await
+            .unwrap();
+        assert!(matches!(taken, DocumentClaim::Claimed(_)), "{taken:?}");
+
+        let forwarded = reject(
+            &ports(&world, &world.clock),
+            DocumentPolicy::default(),
+            &object,
+            &stale.token,
+            None,
+            RejectionReason::NotPdf,
+            "not a PDF",
+        )
+        .await
+        .unwrap();
+
+        assert!(matches!(forwarded, Forwarded::Pending(_)), "{forwarded:?}");
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::InProgress)
+        );
+        assert!(
+            world
+                .events
+                .published()
+                .iter()
+                .all(|event| event.detail_type() != "DocumentRejected"),
+            "nothing announced"
+        );
     }
 
     /// Refused for good with `reason`: recorded, announced, nothing uploaded.

@@ -554,23 +554,23 @@ impl DocumentLedger for InMemoryStore {
         now: Timestamp,
         _expires_at: Timestamp,
         announce: &[DomainEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.check_available()?;
         let mut ledger = self.ledger.lock().unwrap();
-        let entry = ledger
-            .entry(object.identity())
-            .or_insert_with(|| LedgerEntry::first_seen(object, now));
-        // Pending, or in progress under this claim; otherwise already handled or held by
-        // a claim that took this one over.
-        if !(entry.state == DocumentState::Pending || entry.held_by(claim)) {
-            return Ok(());
-        }
+        // Under this claim only; otherwise already handled, or taken over by another
+        // claim (which decides for itself).
+        let Some(entry) = ledger
+            .get_mut(&object.identity())
+            .filter(|entry| entry.held_by(claim))
+        else {
+            return Ok(false);
+        };
         entry.state = DocumentState::Rejected(reason);
         entry.lease_until = None;
         entry.last_error = Some(detail.to_string());
         entry.last_attempt_at = Some(now);
         self.write_outbox(announce, now);
-        Ok(())
+        Ok(true)
     }
 }
 

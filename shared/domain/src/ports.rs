@@ -513,8 +513,10 @@ pub trait DocumentLedger: Send + Sync {
         announce: &[DomainEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks the object rejected for good (with `announce` in the outbox); nothing to do
-    /// if it is already published or rejected, or held by another claim than `claim`.
+    /// Marks the object rejected for good (with `announce` in the outbox), only while
+    /// `claim` holds it: `true` when recorded; `false` and nothing written (nothing to
+    /// announce) when it no longer does (another claim took it over; or it was published
+    /// or rejected meanwhile).
     #[allow(clippy::too_many_arguments)]
     fn record_rejected(
         &self,
@@ -525,7 +527,7 @@ pub trait DocumentLedger: Send + Sync {
         now: Timestamp,
         expires_at: Timestamp,
         announce: &[DomainEvent],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Partners' upload grants: written by the upload route before it hands out a URL, read

@@ -376,7 +376,7 @@ impl DocumentLedger for DynamoDbStore {
         now: Timestamp,
         expires_at: Timestamp,
         announce: &[DomainEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut item = Self::object_item(
             object,
             "rejected",
@@ -389,24 +389,22 @@ impl DocumentLedger for DynamoDbStore {
         );
         // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
         item.extend(crate::operator::rejection_index(object, reason, now));
-        // In progress: only under this claim.
+        // In progress under this claim only.
         let held = Held::on(object, claim);
-        let in_progress = held.condition("#status = :in_progress");
         let rejected = held.bind(
             self.request()
                 .item(item)
-                .condition_expression(format!(
-                    "attribute_not_exists(pk) OR #status = :pending OR ({in_progress})"
-                ))
+                .condition_expression(held.condition("#status = :in_progress"))
                 .name("#status", "status")
-                .value(":in_progress", s("in_progress"))
-                .value(":pending", s("pending")),
+                .value(":in_progress", s("in_progress")),
         );
         let mut items = vec![TransactWriteItem::Put(rejected)];
         items.extend(self.outbox_puts(announce, now));
-        // Already published or rejected (or held by a claim that took this one over):
-        // nothing to change, nothing to announce.
-        self.transact(items).await?;
-        Ok(())
+        // Already published or rejected, or taken over by another claim: nothing written,
+        // nothing to announce.
+        Ok(matches!(
+            self.transact(items).await?,
+            Transaction::Committed
+        ))
     }
 }

@@ -589,7 +589,7 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
     still_the_takers("wait").await;
     store.release_document(&object, &stale.token).await.unwrap();
     still_the_takers("release").await;
-    store
+    let rejected = store
         .record_rejected(
             &object,
             &stale.token,
@@ -601,6 +601,7 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
         )
         .await
         .unwrap();
+    assert!(!rejected, "the stale claim's rejection is not recorded");
     still_the_takers("rejection").await;
     let record = DocumentRecord {
         object_identity: object.identity(),
@@ -636,6 +637,22 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
         .record_pending(&object, &taker.token, &wait)
         .await
         .unwrap();
+    let rejected = store
+        .record_rejected(
+            &object,
+            &stale.token,
+            RejectionReason::NotPdf,
+            "not a PDF",
+            later,
+            lease,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        !rejected,
+        "nor does it reject the object once the taker left it waiting"
+    );
     let again = claimed(store.claim_document(&object, later, lease).await.unwrap());
     store
         .record_published(&object, &again.token, &loaded, &record, lease, &[])
@@ -744,7 +761,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         ..object.clone()
     };
     let claim = claimed(store.claim_document(&rejected, now(), lease).await.unwrap());
-    store
+    let recorded = store
         .record_rejected(
             &rejected,
             &claim.token,
@@ -756,6 +773,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         )
         .await
         .unwrap();
+    assert!(recorded, "a rejection under the claim is recorded");
     assert_eq!(
         store.claim_document(&rejected, now(), lease).await.unwrap(),
         DocumentClaim::AlreadyRejected
