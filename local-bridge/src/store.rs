@@ -186,6 +186,34 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The JSON value stored under `key` in `table`, if any.
+fn read_entry<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    table
+        .get(key)
+        .map_err(failure)?
+        .map(|bytes| {
+            serde_json::from_slice(bytes.value()).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+}
+
+/// Writes announcements (from [`outbox_entries`]) to the outbox, inside `txn`.
+fn put_outbox(
+    txn: &redb::WriteTransaction,
+    outbox: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
+    for (event_id, entry) in outbox {
+        entries
+            .insert(event_id.as_str(), entry.as_slice())
+            .map_err(failure)?;
+    }
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Opens (or creates) the store file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -256,22 +284,14 @@ impl EmbeddedStore {
             let txn = db.begin_write().map_err(failure)?;
             let answer = {
                 let mut table = txn.open_table(FILES).map_err(failure)?;
-                let current = match table.get(key.as_str()).map_err(failure)? {
-                    Some(bytes) => Some(decode(bytes.value())?),
-                    None => None,
-                };
+                let current = read_entry(&table, key.as_str())?;
                 let (answer, write) = change(current)?;
                 let mut sending = false;
                 if let Some(file) = write {
                     table
                         .insert(key.as_str(), encode(&file)?.as_slice())
                         .map_err(failure)?;
-                    let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
-                    for (event_id, entry) in &outbox {
-                        entries
-                            .insert(event_id.as_str(), entry.as_slice())
-                            .map_err(failure)?;
-                    }
+                    put_outbox(&txn, &outbox)?;
                     if let Some(until) = sending_until {
                         let mut leases = txn.open_table(LEASES).map_err(failure)?;
                         if leases.get(key.as_str()).map_err(failure)?.is_none() {
@@ -421,22 +441,10 @@ impl EmbeddedStore {
             let txn = db.begin_write().map_err(failure)?;
             let answer = {
                 let mut table = txn.open_table(OBJECTS).map_err(failure)?;
-                let current: Option<ObjectEntry> =
-                    match table.get(identity.as_str()).map_err(failure)? {
-                        Some(bytes) => Some(
-                            serde_json::from_slice(bytes.value())
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        ),
-                        None => None,
-                    };
+                let current: Option<ObjectEntry> = read_entry(&table, identity.as_str())?;
                 let (answer, write) = change(current);
                 if matches!(write, Some(Some(_))) {
-                    let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
-                    for (event_id, entry) in &outbox {
-                        entries
-                            .insert(event_id.as_str(), entry.as_slice())
-                            .map_err(failure)?;
-                    }
+                    put_outbox(&txn, &outbox)?;
                 }
                 match write {
                     Some(Some(entry)) => {
@@ -669,14 +677,7 @@ impl DocumentLedger for EmbeddedStore {
             let txn = db.begin_write().map_err(failure)?;
             {
                 let mut objects = txn.open_table(OBJECTS).map_err(failure)?;
-                let current: Option<ObjectEntry> =
-                    match objects.get(identity.as_str()).map_err(failure)? {
-                        Some(bytes) => Some(
-                            serde_json::from_slice(bytes.value())
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        ),
-                        None => None,
-                    };
+                let current: Option<ObjectEntry> = read_entry(&objects, identity.as_str())?;
                 let Some(mut entry) = current.filter(|entry| entry.held_by(&claim)) else {
                     // Dropped uncommitted: nothing written.
                     return Err(StoreError::Unavailable(
@@ -693,10 +694,7 @@ impl DocumentLedger for EmbeddedStore {
             }
             {
                 let mut files = txn.open_table(FILES).map_err(failure)?;
-                let stored = match files.get(file_key.as_str()).map_err(failure)? {
-                    Some(bytes) => Some(decode(bytes.value())?),
-                    None => None,
-                };
+                let stored: Option<InterventionFile> = read_entry(&files, file_key.as_str())?;
                 if let Some(mut stored) = stored
                     && !stored
                         .documents
@@ -709,14 +707,7 @@ impl DocumentLedger for EmbeddedStore {
                         .map_err(failure)?;
                 }
             }
-            {
-                let mut entries = txn.open_table(OUTBOX).map_err(failure)?;
-                for (event_id, entry) in &outbox {
-                    entries
-                        .insert(event_id.as_str(), entry.as_slice())
-                        .map_err(failure)?;
-                }
-            }
+            put_outbox(&txn, &outbox)?;
             txn.commit().map_err(failure)
         })
         .await

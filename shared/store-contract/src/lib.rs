@@ -530,6 +530,33 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
     assert_eq!(after.pending_events, before.pending_events - 1);
 }
 
+/// A new open file, and the quitus a partner dropped for it (version `v1`, 10 bytes).
+async fn given_a_file_and_its_quitus<S: FullStore>(store: &S) -> (NewFile, ObjectRef) {
+    let reference = reference();
+    let file = new_file(&reference);
+    store.open_file(&file, &[]).await.unwrap();
+    let object = ObjectRef {
+        bucket: "docs".into(),
+        key: format!("quitus/contract1/{reference}/q.pdf"),
+        version: ObjectVersion::VersionId("v1".into()),
+        size: Some(10),
+    };
+    (file, object)
+}
+
+/// `object` as Intent published it (document `intent_id`).
+fn published_record(object: &ObjectRef, intent_id: &str, at: Timestamp) -> DocumentRecord {
+    DocumentRecord {
+        object_identity: object.identity(),
+        file_name: "q.pdf".into(),
+        title: "quitus d'intervention".into(),
+        size: 10,
+        intent_document_id: Some(intent_id.into()),
+        published_at: at,
+        attempts: 1,
+    }
+}
+
 /// The claim a claim answer grants (panics on any other answer).
 fn claimed(answer: DocumentClaim) -> ClaimedObject {
     match answer {
@@ -543,15 +570,7 @@ fn claimed(answer: DocumentClaim) -> ClaimedObject {
 /// the object over. The first's later writes (a wait, a release, a rejection, a
 /// publication) do not pass under the second's claim; the second's do.
 async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStore>(store: &S) {
-    let reference = reference();
-    let file = new_file(&reference);
-    store.open_file(&file, &[]).await.unwrap();
-    let object = ObjectRef {
-        bucket: "docs".into(),
-        key: format!("quitus/contract1/{reference}/q.pdf"),
-        version: ObjectVersion::VersionId("v1".into()),
-        size: Some(10),
-    };
+    let (file, object) = given_a_file_and_its_quitus(store).await;
     let stale = claimed(
         store
             .claim_document(&object, now(), now() + SignedDuration::from_secs(1))
@@ -589,8 +608,8 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
     still_the_takers("wait").await;
     store.release_document(&object, &stale.token).await.unwrap();
     still_the_takers("release").await;
-    let rejected = store
-        .record_rejected(
+    let stale_rejection = || {
+        store.record_rejected(
             &object,
             &stale.token,
             RejectionReason::NotPdf,
@@ -599,19 +618,11 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
             lease,
             &[],
         )
-        .await
-        .unwrap();
+    };
+    let rejected = stale_rejection().await.unwrap();
     assert!(!rejected, "the stale claim's rejection is not recorded");
     still_the_takers("rejection").await;
-    let record = DocumentRecord {
-        object_identity: object.identity(),
-        file_name: "q.pdf".into(),
-        title: "quitus d'intervention".into(),
-        size: 10,
-        intent_document_id: Some("doc-stale".into()),
-        published_at: later,
-        attempts: 1,
-    };
+    let record = published_record(&object, "doc-stale", later);
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
     let published = store
         .record_published(&object, &stale.token, &loaded, &record, lease, &[])
@@ -637,18 +648,7 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
         .record_pending(&object, &taker.token, &wait)
         .await
         .unwrap();
-    let rejected = store
-        .record_rejected(
-            &object,
-            &stale.token,
-            RejectionReason::NotPdf,
-            "not a PDF",
-            later,
-            lease,
-            &[],
-        )
-        .await
-        .unwrap();
+    let rejected = stale_rejection().await.unwrap();
     assert!(
         !rejected,
         "nor does it reject the object once the taker left it waiting"
@@ -665,15 +665,7 @@ async fn a_claim_taken_over_cannot_write_over_the_claim_that_took_it<S: FullStor
 }
 
 async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
-    let reference = reference();
-    let file = new_file(&reference);
-    store.open_file(&file, &[]).await.unwrap();
-    let object = ObjectRef {
-        bucket: "docs".into(),
-        key: format!("quitus/contract1/{reference}/q.pdf"),
-        version: ObjectVersion::VersionId("v1".into()),
-        size: Some(10),
-    };
+    let (file, object) = given_a_file_and_its_quitus(store).await;
     let lease = now() + SignedDuration::from_mins(15);
     let first = claimed(store.claim_document(&object, now(), lease).await.unwrap());
     assert_eq!(
@@ -719,15 +711,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         .unwrap();
     let third = claimed(store.claim_document(&object, now(), lease).await.unwrap());
     assert!(third.in_doubt);
-    let record = DocumentRecord {
-        object_identity: object.identity(),
-        file_name: "q.pdf".into(),
-        title: "quitus d'intervention".into(),
-        size: 10,
-        intent_document_id: Some("doc-1".into()),
-        published_at: now(),
-        attempts: 1,
-    };
+    let record = published_record(&object, "doc-1", now());
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
     store
         .record_published(&object, &third.token, &loaded, &record, lease, &[])
