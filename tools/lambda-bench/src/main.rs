@@ -6,7 +6,11 @@
 //! front of DynamoDB Local and moto, Intent is the simulator, Intent's client secret is in
 //! moto's Secrets Manager. Per function: start (spawn → first `GET /next`) CPU and wall
 //! time, the first request's, the warm requests' medians, peak RSS, binary size and AWS
-//! calls per request. Then the two heavy benchmarks of `system-tests`.
+//! calls per request. Beside the hello-world floor, `exchange-floor` makes a claim's HTTP
+//! exchanges and nothing else, against a sink that answers at once; after claim-intake it
+//! runs again with each AWS call answered after the emulators' median answer time for the
+//! claim (`exchange-floor, paced`), since on this kind of machine waiting costs CPU too.
+//! Then the two heavy benchmarks of `system-tests`.
 //!
 //! Needs the emulators: `infra/scripts/emulators.sh start && eval "$(infra/scripts/emulators.sh env)"`,
 //! then `cargo run --release -p lambda-bench [-- --help]`.
