@@ -1,6 +1,7 @@
 //! Benchmark: the on-call closer closing N stragglers (default 10,000) at the end of a
 //! period, with every Intent call delayed by a simulated latency (default 50 ms), through
 //! the real closer against DynamoDB Local and the Intent simulator. Prints the wall time.
+//! The closer runs on one thread, as in its Lambda (`flavor = "current_thread"`).
 //!
 //! Needs the emulators (`infra/scripts/emulators.sh start`, then
 //! `eval "$(infra/scripts/emulators.sh env)"`), then:
@@ -16,7 +17,7 @@ use oncall_domain::{Delivery, NewFile, PartnerId, RecordedEvent};
 use std::time::{Duration, Instant};
 use system_tests::*;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<u64> = std::env::args()
         .skip(1)
