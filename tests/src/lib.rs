@@ -903,16 +903,52 @@ impl LogCapture {
 /// [`CountingProxy`] in front of the emulators sees them: a test can state how many round
 /// trips a request costs.
 #[derive(Clone, Debug, Default)]
-pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct CallLog {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    written: std::sync::Arc<std::sync::Mutex<WrittenItems>>,
+}
+
+/// The items DynamoDB write calls asked for, counted from their bodies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WrittenItems {
+    /// Actions of `TransactWriteItems` calls (puts, updates, deletes, condition checks).
+    pub transactional: u64,
+    /// Items of `BatchWriteItem`, `PutItem`, `UpdateItem` and `DeleteItem` calls.
+    pub other: u64,
+}
 
 impl CallLog {
     /// The operations called so far, in order (the part after the dot).
     pub fn calls(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The items the write calls so far asked DynamoDB to write.
+    pub fn written(&self) -> WrittenItems {
+        *self.written.lock().unwrap()
     }
 
     pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
+        self.calls.lock().unwrap().clear();
+        *self.written.lock().unwrap() = WrittenItems::default();
+    }
+
+    /// Logs one call of `operation` with its request `body`.
+    fn record(&self, operation: &str, body: &[u8]) {
+        self.calls.lock().unwrap().push(operation.to_string());
+        let items = |value: &serde_json::Value| value.as_array().map_or(0, Vec::len) as u64;
+        let request = || serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+        let mut written = self.written.lock().unwrap();
+        match operation {
+            "TransactWriteItems" => written.transactional += items(&request()["TransactItems"]),
+            "BatchWriteItem" => {
+                written.other += request()["RequestItems"]
+                    .as_object()
+                    .map_or(0, |tables| tables.values().map(items).sum())
+            }
+            "PutItem" | "UpdateItem" | "DeleteItem" => written.other += 1,
+            _ => {}
+        }
     }
 }
 
@@ -1004,8 +1040,8 @@ impl CountingProxy {
                     .and_then(|target| target.to_str().ok())
                     .map(|target| target.rsplit('.').next().unwrap_or(target).to_string())
                     .unwrap_or_else(|| parts.method.to_string());
-                log.0.lock().unwrap().push(target.clone());
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                log.record(&target, &body);
                 let loss = lost.take(&target);
                 if let Some((_, UNPROCESSED)) = loss {
                     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -1059,6 +1095,39 @@ pub fn through_proxy(
     log: &CallLog,
 ) -> aws_wiring::SdkConfig {
     through_lossy_proxy(sdk, upstream, log, &LostAnswers::default())
+}
+
+/// `sdk` as it is, but for DynamoDB: its calls go through a [`CountingProxy`] in front of
+/// `upstream` (DynamoDB Local), logged into `log`; the other services keep their
+/// endpoints.
+pub fn dynamodb_through_proxy(
+    sdk: &aws_wiring::SdkConfig,
+    upstream: String,
+    log: &CallLog,
+) -> aws_wiring::SdkConfig {
+    #[derive(Debug)]
+    struct DynamoDbEndpoint {
+        proxy: String,
+        others: aws_wiring::SdkConfig,
+    }
+    impl aws_types::service_config::LoadServiceConfig for DynamoDbEndpoint {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            if key.service_id() == "DynamoDB" && key.env() == "AWS_ENDPOINT_URL" {
+                return Some(self.proxy.clone());
+            }
+            self.others.service_config()?.load_config(key)
+        }
+    }
+    let proxy = CountingProxy::start(upstream, log.clone());
+    sdk.to_builder()
+        .service_config(DynamoDbEndpoint {
+            proxy,
+            others: sdk.clone(),
+        })
+        .build()
 }
 
 /// [`through_proxy`], the proxy losing the answers `lost` names.
