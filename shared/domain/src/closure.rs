@@ -267,7 +267,10 @@ where
         // An opening still pending is retried first; if that used the time budget, the
         // closure waits for the re-send run.
         let file = if sending {
-            // The lease came with the closing write, and the file as written is current.
+            // The lease came with the closing write. The closing is as written; the events
+            // before it are as read before the write, and one still pending there may have
+            // been delivered since by the sender that held the lease then: it is read back
+            // from Intent before being sent again (never sent twice).
             deliver_under_lease(
                 store,
                 intent,
@@ -278,6 +281,7 @@ where
                 HeldLease {
                     until: sending_until,
                     taken_over: false,
+                    earlier_events_read_before: true,
                 },
                 closed_event,
             )

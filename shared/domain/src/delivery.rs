@@ -214,6 +214,11 @@ pub struct HeldLease {
     pub until: jiff::Timestamp,
     /// Taken over from a sender that never gave it back: every pending event is in doubt.
     pub taken_over: bool,
+    /// Taken by the write that stored the file's last event, on a copy of the file read
+    /// before that write: an earlier event still pending in the copy may have been
+    /// delivered meanwhile by the sender that held the lease then (and gave it back before
+    /// the write), so it is read back from Intent before being sent again.
+    pub earlier_events_read_before: bool,
 }
 
 /// Sends a file's undelivered events to Intent strictly in order: an event is only sent
@@ -282,14 +287,21 @@ where
         clock,
         current,
         deadline,
-        HeldLease { until, taken_over },
+        // Read again under the lease: as current as the store is.
+        HeldLease {
+            until,
+            taken_over,
+            earlier_events_read_before: false,
+        },
         |_| Vec::new(),
     )
     .await
 }
 
 /// [`deliver_in_order`]'s work once the caller holds the send lease and `file` is as
-/// stored (taken in the write that stored it, for a new claim or a closure). The last
+/// stored (taken in the write that stored it, for a new claim or a closure; for a
+/// closure, its earlier events as read before that write: see
+/// [`HeldLease::earlier_events_read_before`]). The last
 /// outcome, the lease's release and the outbox's clearing of `announce(file)` (the
 /// caller's domain events, published on the bus just before, with the delivery known) are
 /// one write: a claim costs its opening write and this one.
@@ -328,7 +340,8 @@ where
             Delivery::Pending { .. } if deadline.reached() => break,
             Delivery::Pending { .. } => {}
         }
-        let delivery = attempt_event(intent, clock, event, lease.taken_over).await;
+        let in_doubt = lease.taken_over || (lease.earlier_events_read_before && index + 1 < count);
+        let delivery = attempt_event(intent, clock, event, in_doubt).await;
         let refusal = failure_announcement(&id, event, &delivery);
         let seq = event.seq;
         let last = !delivery.is_delivered() || index + 1 == count;

@@ -1426,6 +1426,53 @@ mod tests {
             assert_eq!(closed.file.events[0].delivery.attempts(), 5);
         }
 
+        /// A closing decided on a copy read while another sender was delivering the
+        /// opening: that sender delivered it and gave the lease back before the closing
+        /// was written, so the closing write took the lease with a copy whose opening still
+        /// looks pending (the on-call closer reads its stragglers in batches, then closes).
+        /// The opening is read back from Intent, not sent a second time.
+        #[tokio::test]
+        async fn a_closing_decided_on_a_copy_read_before_its_opening_was_delivered_does_not_send_the_opening_again()
+         {
+            let world = world();
+            world
+                .intent
+                .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
+            let opened = world.open(SEED_OPENING).await.unwrap();
+            let stale = world.store.file(&opened.file.id).unwrap();
+            assert!(stale.events[0].delivery.is_pending());
+            // Another sender (the re-send run, a forwarder) delivers the opening meanwhile.
+            crate::delivery::deliver_in_order(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                stale.clone(),
+                crate::delivery::Deadline::none(),
+            )
+            .await;
+            assert_eq!(world.intent.accepted().len(), 1);
+
+            let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
+            let closed = crate::closure::close_loaded_intervention(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                ClosurePolicy::default(),
+                ClosedBy::Partner(&partner()),
+                log,
+                Some(stale),
+                crate::delivery::Deadline::none(),
+            )
+            .await
+            .unwrap();
+
+            let sent: Vec<_> = world.intent.accepted().iter().map(|l| l.event).collect();
+            assert_eq!(sent, [crate::Event::Acknowledged, crate::Event::Done]);
+            assert!(closed.file.events.iter().all(|e| e.delivery.is_delivered()));
+        }
+
         #[tokio::test]
         async fn if_the_opening_still_fails_the_closure_is_not_even_tried() {
             let world = world();
