@@ -6,7 +6,7 @@
 //! (an identical replay, or a conflict).
 
 use crate::datetime::IntentDateTime;
-use crate::delivery::{Deadline, HeldLease, SEND_LEASE, deliver_in_order, deliver_under_lease};
+use crate::delivery::{Deadline, HeldLease, deliver_in_order, deliver_under_lease, send_lease_for};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
@@ -232,7 +232,7 @@ where
         let announce: Vec<DomainEvent> = DomainEvent::closed(&closed, closer.label())
             .into_iter()
             .collect();
-        let sending_until = now.checked_add(SEND_LEASE).unwrap_or(now);
+        let sending_until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
         let written = store
             .close_file_sending(
                 &id,

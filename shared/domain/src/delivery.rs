@@ -208,6 +208,25 @@ pub use crate::deadline::Deadline;
 /// How long a sender may hold a file: longer than any delivery with its retries.
 pub const SEND_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(3);
 
+/// The Intent calls one event may need under the lease: a read when its outcome is in
+/// doubt, the send, a read to settle a failure whose outcome is unknown.
+const CALLS_PER_EVENT: u32 = 3;
+
+/// The longest one event's calls to `intent` can take.
+fn longest_event(intent: &impl PublishToIntent) -> std::time::Duration {
+    intent.longest_call() * CALLS_PER_EVENT
+}
+
+/// How long a sender takes a file's send lease for: [`SEND_LEASE`], or more when one
+/// event's calls to `intent` may take longer (a slow Intent configuration), so the first
+/// event always fits in it.
+pub fn send_lease_for(intent: &impl PublishToIntent) -> jiff::SignedDuration {
+    let event = jiff::SignedDuration::try_from(longest_event(intent))
+        .unwrap_or(jiff::SignedDuration::MAX)
+        .saturating_add(jiff::SignedDuration::from_secs(30));
+    SEND_LEASE.max(event)
+}
+
 /// The file's send lease, held by the caller until `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeldLease {
@@ -252,7 +271,7 @@ where
         return file;
     }
     let now = clock.now();
-    let until = now.checked_add(SEND_LEASE).unwrap_or(now);
+    let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
     let taken_over = match store.take_send_lease(&file.id, now, until).await {
         Ok(LeaseGrant::Taken) => false,
         Ok(LeaseGrant::TakenOver) => {
@@ -339,6 +358,18 @@ where
             }
             Delivery::Pending { .. } if deadline.reached() => break,
             Delivery::Pending { .. } => {}
+        }
+        // Started only if it cannot outlast the lease: once the lease runs out, another
+        // sender may take it and send the same event.
+        let room = lease.until.duration_since(clock.now());
+        if jiff::SignedDuration::try_from(longest_event(intent))
+            .map_or(true, |needed| room < needed)
+        {
+            tracing::warn!(
+                seq = event.seq,
+                "the send lease has no room left for this event's calls to Intent; it stays pending for the next sender"
+            );
+            break;
         }
         let in_doubt = lease.taken_over || (lease.earlier_events_read_before && index + 1 < count);
         let delivery = attempt_event(intent, clock, event, in_doubt).await;
@@ -449,6 +480,114 @@ mod tests {
             )
             .await
         }
+    }
+
+    /// A clock that moves on by `step` every time it is read (each Intent call takes a
+    /// while).
+    struct SteppingClock {
+        now: std::sync::Mutex<jiff::Timestamp>,
+        step: jiff::SignedDuration,
+    }
+
+    impl Clock for SteppingClock {
+        fn now(&self) -> jiff::Timestamp {
+            let mut now = self.now.lock().unwrap();
+            let read = *now;
+            *now = read + self.step;
+            read
+        }
+    }
+
+    /// Intent is slow (each call may take 40 s, an event's three 120 s) and the opening
+    /// took its time: the lease has no room left for the closing, which is not started
+    /// (it would still be in flight when the lease runs out, and the next sender, taking
+    /// the lease over, could send it too). It stays pending for the next sender; the
+    /// lease is given back.
+    #[tokio::test]
+    async fn an_event_that_could_outlast_the_send_lease_is_not_started() {
+        let world = world();
+        world
+            .intent
+            .set_longest_call(std::time::Duration::from_secs(40));
+        let id = given_open_file(
+            &world.store,
+            &opening_log("INTER-0500"),
+            world.clock.0,
+            Delivery::new_pending(),
+        )
+        .await;
+        crate::in_memory::tests_support::given_closed(
+            &world.store,
+            &id,
+            crate::lifecycle::Outcome::Done,
+            world.clock.0,
+            Delivery::new_pending(),
+        )
+        .await;
+        let file = world.store.file(&id).unwrap();
+        let start = world.clock.0;
+        let until = start + jiff::SignedDuration::from_secs(180);
+        world
+            .store
+            .take_send_lease(&id, start, until)
+            .await
+            .unwrap();
+        let clock = SteppingClock {
+            now: std::sync::Mutex::new(start),
+            step: jiff::SignedDuration::from_secs(50),
+        };
+
+        let file = deliver_under_lease(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &clock,
+            file,
+            Deadline::none(),
+            HeldLease {
+                until,
+                taken_over: false,
+                earlier_events_read_before: false,
+            },
+            |_| Vec::new(),
+        )
+        .await;
+
+        let sent: Vec<_> = world
+            .intent
+            .accepted()
+            .iter()
+            .map(|log| log.event)
+            .collect();
+        assert_eq!(
+            sent,
+            [crate::Event::Acknowledged],
+            "the closing is not started"
+        );
+        assert!(file.events[0].delivery.is_delivered());
+        assert!(file.events[1].delivery.is_pending());
+        assert_eq!(file.events[1].delivery.attempts(), 0);
+        assert_eq!(
+            world
+                .store
+                .take_send_lease(&id, start + jiff::SignedDuration::from_secs(1), until)
+                .await
+                .unwrap(),
+            LeaseGrant::Taken,
+            "the lease was given back"
+        );
+    }
+
+    /// A slow Intent configuration lengthens the lease so that one event always fits.
+    #[test]
+    fn the_lease_has_room_for_one_event_whatever_intents_timeouts() {
+        let intent = crate::in_memory::RecordingIntent::default();
+        assert_eq!(send_lease_for(&intent), SEND_LEASE);
+        intent.set_longest_call(std::time::Duration::from_secs(128));
+        assert_eq!(
+            send_lease_for(&intent),
+            jiff::SignedDuration::from_secs(3 * 128 + 30)
+        );
     }
 
     #[tokio::test]

@@ -754,9 +754,16 @@ pub struct RecordingIntent {
     document_script: Mutex<VecDeque<Scripted>>,
     document_reads: Mutex<usize>,
     documents_need_opening: Mutex<bool>,
+    /// What [`PublishToIntent::longest_call`] answers (zero unless set).
+    longest_call: Mutex<std::time::Duration>,
 }
 
 impl RecordingIntent {
+    /// Says its calls may take up to `longest` each (a slow Intent configuration).
+    pub fn set_longest_call(&self, longest: std::time::Duration) {
+        *self.longest_call.lock().unwrap() = longest;
+    }
+
     /// The next publications fail like this, in order.
     pub fn fail_next(&self, failure: DeliveryFailure) {
         self.script
@@ -895,6 +902,10 @@ impl PublishToIntent for RecordingIntent {
                 Ok(1)
             }
         }
+    }
+
+    fn longest_call(&self) -> std::time::Duration {
+        *self.longest_call.lock().unwrap()
     }
 
     async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {

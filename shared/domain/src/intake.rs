@@ -3,7 +3,7 @@
 //! Store first, then Intent: once `open_file` succeeded the claim is safe, whatever
 //! happens to Intent or to the domain event.
 
-use crate::delivery::{Deadline, HeldLease, SEND_LEASE, deliver_under_lease};
+use crate::delivery::{Deadline, HeldLease, deliver_under_lease, send_lease_for};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, PartnerId, RecordedEvent};
 use crate::lifecycle::{FileState, transition};
@@ -73,7 +73,7 @@ where
     let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
 
     let now = clock.now();
-    let sending_until = now.checked_add(SEND_LEASE).unwrap_or(now);
+    let sending_until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
     match store
         .open_file_sending(&new_file, &announce, Some(sending_until))
         .await?

@@ -294,6 +294,14 @@ pub trait PublishToIntent: Send + Sync {
         &self,
         log: &InterventionLog,
     ) -> impl Future<Output = Result<bool, DeliveryFailure>> + Send;
+
+    /// The longest one of these calls can take, its retries, their pauses and a token
+    /// renewal included: a sender holding a file's send lease starts an event only while
+    /// the lease has room for that event's calls, so no event is still in flight when the
+    /// lease runs out (another sender could then send it too). Fakes answer at once.
+    fn longest_call(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -639,6 +639,10 @@ impl PublishToIntent for IntentClient {
             .await
             .map_err(|(error, attempts)| error.into_failure(attempts))
     }
+
+    fn longest_call(&self) -> std::time::Duration {
+        self.config.longest_call()
+    }
 }
 
 impl PublishDocument for IntentClient {

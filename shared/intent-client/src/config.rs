@@ -84,6 +84,13 @@ pub fn is_acceptable_url(url: &str) -> bool {
 pub struct ConfigError(#[from] pub settings::SettingError);
 
 impl IntentConfig {
+    /// The longest one call (a publication, a read) can take: each attempt may renew the
+    /// token first (two requests, each within `request_timeout`), plus the pauses
+    /// between attempts (at most `max_total_delay`).
+    pub fn longest_call(&self) -> Duration {
+        self.request_timeout * 2 * self.retry.max_attempts + self.retry.max_total_delay
+    }
+
     pub fn new(base_url: &str, token_url: &str, client_id: &str, client_secret: &str) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -166,6 +173,8 @@ mod tests {
         .unwrap();
         assert_eq!(config.base_url, "https://apisandbox.hubintent.com/api");
         assert_eq!(config.retry.max_attempts, 6);
+        // Six attempts of two 10 s requests, and 8 s of pauses at most.
+        assert_eq!(config.longest_call(), Duration::from_secs(128));
         assert!(!format!("{config:?}").contains("secret\""));
 
         let missing = IntentConfig::from_settings(&settings::Settings::from_lookup(move |k| {

@@ -100,6 +100,10 @@ impl<I: PublishToIntent> PublishToIntent for MeteredIntent<I> {
         report_lookup("event_lookup", started);
         found
     }
+
+    fn longest_call(&self) -> std::time::Duration {
+        self.inner.longest_call()
+    }
 }
 
 impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
