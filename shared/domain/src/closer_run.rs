@@ -142,6 +142,13 @@ pub async fn run_closer<S, I, E, C, R>(
         .await
         {
             report.problems.push(format!("closing: {error}"));
+        } else if closing.errors > 0 {
+            // Left open on Intent: the run is not a success (Lambda tries the tick again,
+            // and the closer's error alarm says so).
+            report.problems.push(format!(
+                "closing: {} straggler(s) could not be closed (store errors); the next tick tries again",
+                closing.errors
+            ));
         }
     }
     let resend = report.resend.insert(ResendReport::default());
@@ -292,7 +299,7 @@ mod tests {
     use crate::in_memory::tests_support::*;
     use crate::in_memory::{FixedClock, RecordingEvents};
     use crate::intake::open_intervention;
-    use crate::lifecycle::Outcome;
+    use crate::lifecycle::{FileState, Outcome};
     use crate::ports::{DeliveryFailure, DocumentClaim, DocumentWait};
     use jiff::Timestamp;
 
@@ -315,6 +322,38 @@ mod tests {
         let mut report = RunReport::default();
         run_closer(&ports, kind, period, Deadline::none(), &mut report).await;
         report
+    }
+
+    /// A straggler the store would not close (its closing write refused) stays open on
+    /// Intent: the run says so as a problem (the Lambda then fails the tick, which is tried
+    /// again and raises the closer's error alarm) instead of ending as a success with the
+    /// failure only counted in its log line.
+    #[tokio::test]
+    async fn a_straggler_left_open_by_a_store_error_is_a_problem_of_the_run() {
+        let now = end() + minutes(5);
+        let world = World::at(now);
+        let night = end() - minutes(120);
+        let closed =
+            given_open_file(&world.store, &opening_log("E-1"), night, delivered(night)).await;
+        let refused =
+            given_open_file(&world.store, &opening_log("E-2"), night, delivered(night)).await;
+        world.store.refuse_closing_of(&refused);
+
+        let report = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+
+        let closing = report.closing.clone().unwrap();
+        assert_eq!((closing.closed, closing.errors), (1, 1));
+        assert_eq!(
+            world.store.file(&closed).unwrap().state,
+            FileState::Closed(Outcome::PartialRepair)
+        );
+        assert_eq!(world.store.file(&refused).unwrap().state, FileState::Open);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("1 straggler(s) could not be closed"),
+            "{:?}",
+            report.problems
+        );
     }
 
     #[tokio::test]

@@ -45,6 +45,8 @@ pub struct InMemoryStore {
     stale_listings: Mutex<Option<Vec<InterventionFile>>>,
     /// Partners' upload grants, by object key.
     grants: Mutex<HashMap<String, UploadGrant>>,
+    /// Files whose closing write the store refuses (unavailable for them).
+    closings_refused: Mutex<Vec<FileId>>,
 }
 
 /// Where an object version stands in the in-memory documents ledger.
@@ -102,6 +104,11 @@ impl LedgerEntry {
 impl InMemoryStore {
     pub fn set_unavailable(&self, unavailable: bool) {
         *self.unavailable.lock().unwrap() = unavailable;
+    }
+
+    /// Closing this file fails: the store is unavailable for that write.
+    pub fn refuse_closing_of(&self, id: &FileId) {
+        self.closings_refused.lock().unwrap().push(id.clone());
     }
 
     /// Recording a delivery state fails (the store is lost after Intent answered).
@@ -245,6 +252,11 @@ impl CloseFile for InMemoryStore {
         sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
         self.check_available()?;
+        if self.closings_refused.lock().unwrap().contains(id) {
+            return Err(StoreError::Unavailable(format!(
+                "the closing of {id} was refused"
+            )));
+        }
         let mut files = self.files.lock().unwrap();
         let file = files
             .get_mut(id)
