@@ -130,6 +130,9 @@ pub struct RunSummary {
     pub report: RunReport,
 }
 
+/// How long after a period's end a resend tick leaves its closing to the end's own run.
+const END_RUN_FIRST: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 /// One tick. `deadline` is when new work stops (the function's deadline minus a margin);
 /// `hard_stop` (if any) is when work still running is cut off: the summary, the domain
 /// events gathered so far and the metrics still go out after it, and the next tick
@@ -148,9 +151,20 @@ pub async fn run_tick<C: Clock>(
                 .calendar
                 .period_ending_at(scheduled_time, closer.tolerance),
         ),
+        // A resend tick finishes the last ended period's closing, but not in the first
+        // minutes after its end: at the end both ticks fire, in either order, and the
+        // end's run closes the period (its summary counts what it closed).
         TickKind::Resend => (
             RunKind::Resend,
-            closer.calendar.last_period_ended_by(scheduled_time),
+            closer
+                .calendar
+                .last_period_ended_by(scheduled_time)
+                .filter(|period| {
+                    period
+                        .end
+                        .checked_add(END_RUN_FIRST)
+                        .is_ok_and(|after| scheduled_time >= after)
+                }),
         ),
     };
     let mut summary = RunSummary {

@@ -451,6 +451,52 @@ async fn near_its_deadline_the_run_stops_cleanly_and_the_next_tick_continues() {
     assert_eq!(closings(&bridge).len(), 3);
 }
 
+/// At the period's end both ticks fire (the end's and a resend one), in either order.
+/// The resend tick leaves the closing to the end's run for a few minutes, so the period's
+/// summary (`OnCallPeriodClosed`) counts the files its run closed instead of finding
+/// them already closed.
+#[tokio::test]
+async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
+    use oncall_domain::ports::OpenFile;
+    let bridge = Bridge::start().await;
+    // Two claims of the night, stored and on Intent before the period's end.
+    let night: jiff::Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
+    for reference in ["R-1", "R-2"] {
+        let log =
+            oncall_domain::validation::parse_intervention_log(claim(reference).as_bytes()).unwrap();
+        let delivered = oncall_domain::Delivery::Delivered {
+            attempts: 1,
+            delivered_at: night,
+        };
+        let file = oncall_domain::NewFile {
+            owner: oncall_domain::PartnerId("partner-a".into()),
+            opening: oncall_domain::RecordedEvent::new(1, log, night, delivered),
+        };
+        bridge.api.store.open_file(&file, &[]).await.unwrap();
+        bridge
+            .simulator
+            .seed_open_intervention(reference, "contract1");
+    }
+    let closer = bridge.closer(policy());
+
+    let resend = run(&closer, TickKind::Resend, END_TICK).await;
+    let end = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+
+    assert!(
+        resend.report.closing.is_none(),
+        "{:?}",
+        resend.report.closing
+    );
+    let closing = end.report.closing.unwrap();
+    assert_eq!((closing.closed, closing.already_closed), (2, 0));
+    let events = bridge.tap.drain().await;
+    let period_closed = events
+        .iter()
+        .find(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .expect("the summary event");
+    assert_eq!(period_closed["detail"]["filesClosed"], 2);
+}
+
 #[tokio::test]
 async fn a_resend_tick_leaves_alone_a_claim_filed_after_the_period_ended() {
     let bridge = Bridge::start().await;
