@@ -16,7 +16,9 @@ use std::future::Future;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// The store could not be reached or refused the request; nothing was written.
+    /// The store could not be reached or refused the request. Nothing was written, unless
+    /// the store applied a write whose answer was lost past the retries: the same write
+    /// again is then refused by its own conditions (a replay), never applied twice.
     #[error("the file store is unavailable: {0}")]
     Unavailable(String),
     /// Too many concurrent writers on the same file; retrying later will do.

@@ -37,7 +37,9 @@ pub enum ApiError {
     NotAllowed { action: &'static str },
     #[error("no route for {method} {path}")]
     NoRoute { method: String, path: String },
-    #[error("the file store is unavailable; nothing was stored, try again")]
+    #[error(
+        "the file store is unavailable; send the same request again (a request already stored is answered as its replay)"
+    )]
     StoreUnavailable,
     #[error("uploads cannot be signed right now; nothing was granted, try again")]
     UploadsUnavailable,
