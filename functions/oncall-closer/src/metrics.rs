@@ -27,6 +27,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         closings_refused = closing.delivery_failed,
         closings_pending = closing.delivery_pending,
         already_closed = closing.already_closed,
+        left_open = closing.left_open,
         close_errors = closing.errors,
         resent = resend.delivered,
         still_pending = resend.still_pending,

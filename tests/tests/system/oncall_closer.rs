@@ -505,7 +505,12 @@ async fn a_resend_tick_leaves_alone_a_claim_filed_after_the_period_ended() {
     bridge.post(&claim("R-1")).await;
     let closer = bridge.closer(policy());
     let summary = run(&closer, TickKind::Resend, "2026-11-24T07:05:00Z").await;
-    assert_eq!(summary.report.closing.unwrap().closed, 0);
+    let closing = summary.report.closing.unwrap();
+    assert_eq!(
+        (closing.closed, closing.already_closed, closing.left_open),
+        (0, 0, 1),
+        "left open, not counted as closed by someone else"
+    );
     assert!(closings(&bridge).is_empty());
 }
 

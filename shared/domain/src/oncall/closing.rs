@@ -59,6 +59,10 @@ pub struct ClosingReport {
     pub delivery_pending: usize,
     /// Files someone else closed first (a partner at the same moment).
     pub already_closed: usize,
+    /// Open files this pass leaves open on purpose: filed after the period's end (a
+    /// resend tick's pass), for the next period's end to close.
+    #[serde(default)]
+    pub left_open: usize,
     /// Files that could not be closed (store errors); the next tick tries again.
     pub errors: usize,
     /// The deadline came before every file was handled.
@@ -85,8 +89,10 @@ const LOAD_BATCH: usize = 50;
 enum Straggler {
     /// Closed by us; where its closing event stands with Intent.
     Closed(Delivery),
-    /// Closed by someone else first, or out of scope.
+    /// Closed by someone else first (or gone).
     Untouched,
+    /// Still open, and out of this pass's scope: left for the next period's end.
+    LeftOpen,
 }
 
 /// Closes every file still open that was opened before `period.end` (within `scope`),
@@ -142,6 +148,7 @@ where
                     }
                 }
                 Some(Ok(Straggler::Untouched)) => report.already_closed += 1,
+                Some(Ok(Straggler::LeftOpen)) => report.left_open += 1,
                 Some(Err(error)) => {
                     tracing::error!(%error, "a straggler could not be closed; the next tick retries");
                     report.errors += 1;
@@ -218,7 +225,7 @@ where
         return Ok(Straggler::Untouched);
     };
     if scope == StragglerScope::RecordedBeforeEnd && opening.recorded_at > period.end {
-        return Ok(Straggler::Untouched);
+        return Ok(Straggler::LeftOpen);
     }
     let log = automatic_closure(
         &opening.log,
