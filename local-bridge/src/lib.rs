@@ -69,6 +69,7 @@ impl LocalBridge {
                 partners: config.partners.directory(),
                 closure: Default::default(),
                 upload_policy: Default::default(),
+                request_limit: partner_api::REQUEST_LIMIT,
             }),
             objects: InboxObjects::new(config.inbox_dir.clone()),
             calendar: OnCallCalendar::new(config.calendar.clone())

@@ -1185,6 +1185,16 @@ impl Bridge {
         &self,
         lost: &LostAnswers,
     ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
+        self.counted_api_within(lost, partner_api::REQUEST_LIMIT)
+    }
+
+    /// [`Bridge::counted_api_losing`], answering a claim or a closure within
+    /// `request_limit`.
+    pub fn counted_api_within(
+        &self,
+        lost: &LostAnswers,
+        request_limit: std::time::Duration,
+    ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
         let log = CallLog::default();
         // Each service counted by a proxy in front of its emulator, into the same log.
         let bus_sdk = through_proxy(&self.sdk, endpoints().1, &log);
@@ -1206,6 +1216,7 @@ impl Bridge {
             partners: partners(),
             closure: ClosurePolicy::default(),
             upload_policy: oncall_domain::uploads::UploadPolicy::default(),
+            request_limit,
         };
         (std::sync::Arc::new(api), log)
     }

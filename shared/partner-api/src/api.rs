@@ -81,7 +81,16 @@ pub struct PartnerApi<S, I, E, C, U> {
     pub partners: PartnerDirectory,
     pub closure: ClosurePolicy,
     pub upload_policy: UploadPolicy,
+    /// The longest a claim or a closure may take before it is answered 503 (send the same
+    /// request again): [`REQUEST_LIMIT`].
+    pub request_limit: std::time::Duration,
 }
+
+/// A claim or a closure is answered within this, whatever Intent does: API Gateway gives
+/// up at 30 s. Past it, the work in flight is dropped (as a crash would: what was stored
+/// stays, a send lease left behind is taken over, Intent read first) and the partner is
+/// told to send the same request again, which is answered as its replay.
+pub const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Accepts `application/json` or `application/*+json`, with no charset or UTF-8.
 pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -164,6 +173,13 @@ fn addressed_file<'a>(
     Ok(contract)
 }
 
+fn out_of_time() -> ApiError {
+    tracing::error!(
+        "the request ran out of time; what was stored stays, and is delivered by the next sender"
+    );
+    ApiError::OutOfTime
+}
+
 /// `contractReference` of a parsed body, if it is a string: needed to authorise before the
 /// full validation runs.
 fn contract_of(value: &Value) -> Option<&str> {
@@ -185,7 +201,10 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        marked(self.try_open(caller, headers, body).await, Operation::Claim)
+        let opened = tokio::time::timeout(self.request_limit, self.try_open(caller, headers, body))
+            .await
+            .unwrap_or_else(|_| Err(out_of_time()));
+        marked(opened, Operation::Claim)
     }
 
     async fn try_open(
@@ -289,11 +308,13 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        marked(
-            self.try_close(caller, reference, contract, headers, body)
-                .await,
-            Operation::Closure,
+        let closed = tokio::time::timeout(
+            self.request_limit,
+            self.try_close(caller, reference, contract, headers, body),
         )
+        .await
+        .unwrap_or_else(|_| Err(out_of_time()));
+        marked(closed, Operation::Closure)
     }
 
     async fn try_close(

@@ -9,7 +9,8 @@ pub mod router;
 pub mod views;
 
 pub use api::{
-    Handled, MAX_BODY_BYTES, Operation, PartnerApi, check_json_content_type, percent_encode,
+    Handled, MAX_BODY_BYTES, Operation, PartnerApi, REQUEST_LIMIT, check_json_content_type,
+    percent_encode,
 };
 pub use partners::{PartnerConfigError, PartnerDirectory};
 pub use problem::{ApiError, PROBLEM_JSON};

@@ -41,6 +41,10 @@ pub enum ApiError {
         "the file store is unavailable; send the same request again (a request already stored is answered as its replay)"
     )]
     StoreUnavailable,
+    #[error(
+        "the request ran out of time (Intent or the file store too slow to answer); send the same request again (what was stored is answered as its replay)"
+    )]
+    OutOfTime,
     #[error("uploads cannot be signed right now; nothing was granted, try again")]
     UploadsUnavailable,
     #[error("internal error")]
@@ -62,7 +66,7 @@ impl ApiError {
             }
             ApiError::NotFound { .. } | ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::StoreUnavailable | ApiError::UploadsUnavailable => {
+            ApiError::StoreUnavailable | ApiError::UploadsUnavailable | ApiError::OutOfTime => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::NoRoute { .. } => "no-route",
             ApiError::StoreUnavailable => "store-unavailable",
+            ApiError::OutOfTime => "out-of-time",
             ApiError::UploadsUnavailable => "uploads-unavailable",
             ApiError::Internal => "internal",
         }
@@ -104,6 +109,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict with the file's current state",
             ApiError::NoRoute { .. } => "No such route",
             ApiError::StoreUnavailable | ApiError::UploadsUnavailable => "Service unavailable",
+            ApiError::OutOfTime => "Out of time",
             ApiError::Internal => "Internal error",
         }
     }
@@ -135,7 +141,7 @@ impl ApiError {
             .header(http::header::CONTENT_TYPE, PROBLEM_JSON);
         if matches!(
             self,
-            ApiError::StoreUnavailable | ApiError::UploadsUnavailable
+            ApiError::StoreUnavailable | ApiError::UploadsUnavailable | ApiError::OutOfTime
         ) {
             builder = builder.header(http::header::RETRY_AFTER, "5");
         }

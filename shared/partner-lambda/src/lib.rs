@@ -137,6 +137,7 @@ pub fn build_api(
         partners: config.partners,
         closure: config.closure,
         upload_policy: config.uploads,
+        request_limit: partner_api::REQUEST_LIMIT,
     })
 }
 

@@ -329,3 +329,39 @@ async fn closed_files_get_a_ttl_on_every_item_and_leave_the_open_index() {
     assert!(!file.contains_key("openShard"), "no longer listed as open");
     assert_eq!(file["state"].as_s().unwrap(), "closed");
 }
+
+/// Intent too slow to answer within the request's limit (API Gateway gives up at 30 s):
+/// the partner gets a 503 in time, telling it to send the same request again, instead of
+/// a gateway error; the closure was stored, and the same request again is answered as its
+/// replay.
+#[tokio::test]
+async fn a_closure_that_runs_out_of_time_is_answered_503_and_its_replay_200() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    bridge.simulator.inject(Fault::delay(
+        Endpoint::InterventionLogs,
+        std::time::Duration::from_secs(5),
+        1,
+    ));
+    let (api, _) = bridge.counted_api_within(
+        &LostAnswers::default(),
+        std::time::Duration::from_millis(800),
+    );
+    let closure =
+        || ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes());
+
+    let started = std::time::Instant::now();
+    let answer = serve(&api, CLOSURE, closure()).await;
+
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(answer.status, 503, "{:#}", answer.body);
+    assert_eq!(answer.body["type"], "urn:oncall-bridge:problem:out-of-time");
+    assert!(
+        answer.headers.contains_key("retry-after"),
+        "{:?}",
+        answer.headers
+    );
+    let replay = serve(&api, CLOSURE, closure()).await;
+    assert_eq!(replay.status, 200, "{:#}", replay.body);
+    assert_eq!(replay.body["state"], "closed");
+}
