@@ -213,18 +213,16 @@ pub const SEND_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_mins(3);
 const CALLS_PER_EVENT: u32 = 3;
 
 /// The longest one event's calls to `intent` can take.
-fn longest_event(intent: &impl PublishToIntent) -> std::time::Duration {
-    intent.longest_call() * CALLS_PER_EVENT
+fn longest_event(intent: &impl PublishToIntent) -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(intent.longest_call() * CALLS_PER_EVENT)
+        .unwrap_or(jiff::SignedDuration::MAX)
 }
 
 /// How long a sender takes a file's send lease for: [`SEND_LEASE`], or more when one
 /// event's calls to `intent` may take longer (a slow Intent configuration), so the first
 /// event always fits in it.
 pub fn send_lease_for(intent: &impl PublishToIntent) -> jiff::SignedDuration {
-    let event = jiff::SignedDuration::try_from(longest_event(intent))
-        .unwrap_or(jiff::SignedDuration::MAX)
-        .saturating_add(jiff::SignedDuration::from_secs(30));
-    SEND_LEASE.max(event)
+    SEND_LEASE.max(longest_event(intent).saturating_add(jiff::SignedDuration::from_secs(30)))
 }
 
 /// The file's send lease, held by the caller until `until`.
@@ -361,10 +359,7 @@ where
         }
         // Started only if it cannot outlast the lease: once the lease runs out, another
         // sender may take it and send the same event.
-        let room = lease.until.duration_since(clock.now());
-        if jiff::SignedDuration::try_from(longest_event(intent))
-            .map_or(true, |needed| room < needed)
-        {
+        if lease.until.duration_since(clock.now()) < longest_event(intent) {
             tracing::warn!(
                 seq = event.seq,
                 "the send lease has no room left for this event's calls to Intent; it stays pending for the next sender"

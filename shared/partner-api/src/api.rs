@@ -173,13 +173,6 @@ fn addressed_file<'a>(
     Ok(contract)
 }
 
-fn out_of_time() -> ApiError {
-    tracing::error!(
-        "the request ran out of time; what was stored stays, and is delivered by the next sender"
-    );
-    ApiError::OutOfTime
-}
-
 /// `contractReference` of a parsed body, if it is a string: needed to authorise before the
 /// full validation runs.
 fn contract_of(value: &Value) -> Option<&str> {
@@ -194,6 +187,23 @@ where
     C: Clock,
     U: PresignUpload,
 {
+    /// `answer`, unless it takes longer than `request_limit`: then it is dropped (as a
+    /// crash would drop it: what was stored stays, and the next sender delivers it) and
+    /// the answer is `OutOfTime`.
+    async fn within_limit(
+        &self,
+        answer: impl std::future::Future<Output = Result<Response<Vec<u8>>, ApiError>>,
+    ) -> Result<Response<Vec<u8>>, ApiError> {
+        tokio::time::timeout(self.request_limit, answer)
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(
+                    "the request ran out of time; what was stored stays, and is delivered by the next sender"
+                );
+                Err(ApiError::OutOfTime)
+            })
+    }
+
     /// `POST /interventions`: a partner reports a claim (open/acknowledged).
     pub async fn open_intervention(
         &self,
@@ -201,10 +211,11 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        let opened = tokio::time::timeout(self.request_limit, self.try_open(caller, headers, body))
-            .await
-            .unwrap_or_else(|_| Err(out_of_time()));
-        marked(opened, Operation::Claim)
+        marked(
+            self.within_limit(self.try_open(caller, headers, body))
+                .await,
+            Operation::Claim,
+        )
     }
 
     async fn try_open(
@@ -308,13 +319,11 @@ where
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        let closed = tokio::time::timeout(
-            self.request_limit,
-            self.try_close(caller, reference, contract, headers, body),
+        marked(
+            self.within_limit(self.try_close(caller, reference, contract, headers, body))
+                .await,
+            Operation::Closure,
         )
-        .await
-        .unwrap_or_else(|_| Err(out_of_time()));
-        marked(closed, Operation::Closure)
     }
 
     async fn try_close(
