@@ -20,8 +20,8 @@
 //!   lost is not applied twice;
 //! - anything else (a validation error, reasons missing, still no answer): each
 //!   submission is sent again on its own, so one bad submission never fails another (one
-//!   applied after all then finds its condition failed, and its caller reads the file, as
-//!   after any ambiguous write).
+//!   applied after all then finds its condition failed: a closing recognises its own write
+//!   by the token it carries, a delivery record or a lease release finds its work done).
 //!
 //! Two submissions touching the same item never share a call (DynamoDB refuses a
 //! transaction with two actions on one item). The calls are made by spawned tasks: a
@@ -170,8 +170,7 @@ impl GroupCommit {
         let Some(reasons) = reasons_per_action(&error) else {
             // No per-action answer (refused as a whole, or never answered): each goes on
             // its own, for its own answer; one that was applied after all finds its
-            // condition failed, and its caller reads the file, as after any ambiguous
-            // write.
+            // condition failed (see the module's documentation for what it then does).
             tracing::warn!(
                 submissions = batch.len(),
                 %error,

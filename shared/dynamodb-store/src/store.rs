@@ -334,10 +334,11 @@ impl DynamoDbStore {
         expires_at: Timestamp,
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
+        closing_token: &str,
     ) -> Result<Transaction, StoreError> {
         let pk = file_pk(id);
         let ttl = || AttributeValue::N(expires_at.as_second().to_string());
-        let mut expression = "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl".to_string();
+        let mut expression = "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl, closingToken = :token".to_string();
         let mut condition = if outcome == Outcome::Canceled {
             "#state = :open AND version = :expected AND attribute_not_exists(hasDocuments)"
         } else {
@@ -352,6 +353,7 @@ impl DynamoDbStore {
             (":expected", n(expected_version)),
             (":now", s(closing.recorded_at.to_string())),
             (":ttl", ttl()),
+            (":token", s(closing_token)),
         ];
         if let Some(until) = sending_until {
             // The lease comes with the write only if nobody holds it nor left it behind
@@ -362,14 +364,20 @@ impl DynamoDbStore {
             values.push((":until", n(until.as_millisecond())));
         }
         expression.push_str(" REMOVE openShard");
-        let mut items = vec![self.update(
+        let mut file_update = self.update(
             &pk,
             FILE_SK.to_string(),
             &expression,
             &condition,
             &[("#state", "state")],
             values,
-        )];
+        );
+        if let TransactWriteItem::Update(update) = file_update {
+            // A refusal gives the file back: it tells a closing this very request applied
+            // (its token) from another writer's.
+            file_update = TransactWriteItem::Update(update.old_item_on_condition_failure());
+        }
+        let mut items = vec![file_update];
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
         items.push(self.put(closing_item, "attribute_not_exists(pk)"));
@@ -400,6 +408,11 @@ impl CloseFile for DynamoDbStore {
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
+        // Marks the closing as this request's: a write applied whose answer was lost (a
+        // shared call past its retries, whose members go again on their own with new
+        // tokens) is then recognised when its repetition is refused, instead of being taken
+        // for another writer's closing (whose lease this request would wait for).
+        let closing_token = request_token();
         let close = |sending_until| {
             self.closing_transaction(
                 id,
@@ -409,22 +422,19 @@ impl CloseFile for DynamoDbStore {
                 expires_at,
                 announce,
                 sending_until,
+                &closing_token,
             )
         };
         let mut written = close(sending_until).await?;
-        if let Transaction::Committed = written {
-            return Ok(if sending_until.is_some() {
-                CloseFileResult::ClosedSending
-            } else {
-                CloseFileResult::Closed
-            });
+        if let Some(applied) = own_closing(&written, &closing_token, sending_until) {
+            return Ok(applied);
         }
         if sending_until.is_some() {
             // The lease was held (or left behind), or the state moved on: closing without
             // the lease tells which.
             written = close(None).await?;
-            if let Transaction::Committed = written {
-                return Ok(CloseFileResult::Closed);
+            if let Some(applied) = own_closing(&written, &closing_token, None) {
+                return Ok(applied);
             }
         }
         let current = self
@@ -433,6 +443,46 @@ impl CloseFile for DynamoDbStore {
             .ok_or_else(|| StoreError::Corrupt(format!("file {id} vanished")))?;
         Ok(CloseFileResult::StateChanged(current))
     }
+}
+
+/// The closing's outcome when `written` was applied by this request (committed, or refused
+/// because its own earlier attempt applied it: the file carries its `closing_token`), with
+/// the lease if the applied write took it (`sending_until` is the file's).
+fn own_closing(
+    written: &Transaction,
+    closing_token: &str,
+    sending_until: Option<Timestamp>,
+) -> Option<CloseFileResult> {
+    let with_lease = |file: Option<&Item>| match (sending_until, file) {
+        (Some(_), None) => true,
+        (Some(until), Some(file)) => file
+            .get("sendingUntil")
+            .and_then(|value| value.as_n().ok())
+            .is_some_and(|value| *value == until.as_millisecond().to_string()),
+        (None, _) => false,
+    };
+    let applied = match written {
+        Transaction::Committed => None,
+        Transaction::ConditionFailed(old) => {
+            let file = old.get(0)?;
+            let ours = file
+                .get("closingToken")
+                .and_then(|value| value.as_s().ok())
+                .is_some_and(|token| token == closing_token);
+            if !ours {
+                return None;
+            }
+            tracing::info!(
+                "the closing's answer was lost after it was applied; it is this request's"
+            );
+            Some(file)
+        }
+    };
+    Some(if with_lease(applied) {
+        CloseFileResult::ClosedSending
+    } else {
+        CloseFileResult::Closed
+    })
 }
 
 impl LoadFile for DynamoDbStore {

@@ -502,3 +502,66 @@ async fn outbox_entries_left_unprocessed_are_retried_then_reported() {
     assert!(error.to_string().contains("1 outbox entr"), "{error}");
     assert!(in_outbox(store, opened.event_id()).await);
 }
+
+/// With group commit, two closings share a call that DynamoDB applies but whose answers are
+/// all lost past the call's retries. Each closing is then sent again on its own (with a new
+/// token) and finds the file closed by its own write: it is told so, with the lease it
+/// took, not that the file changed meanwhile (the closer would count it replayed, and its
+/// closing would wait for that lease to run out before the re-send run delivered it).
+#[tokio::test]
+async fn closings_applied_by_a_shared_call_whose_answers_were_lost_are_told_their_own() {
+    use oncall_domain::lifecycle::Outcome;
+    use oncall_domain::ports::{CloseFile, CloseFileResult};
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let files = [new_file("SHARED-LOST-1"), new_file("SHARED-LOST-2")];
+    for file in &files {
+        store.open_file(file, &[]).await.unwrap();
+    }
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    let expires = now + jiff::SignedDuration::from_hours(24);
+    let closings = files.each_ref().map(|file| {
+        let log = parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", &file.opening.log.reference)
+                .as_bytes(),
+        )
+        .unwrap();
+        RecordedEvent::new(2, log, now, Delivery::new_pending())
+    });
+    let ids = files.each_ref().map(NewFile::id);
+    let grouped = store.clone().with_group_commit(1);
+    // The shared call's three attempts (the first applied) all go unanswered.
+    lost.lose("TransactWriteItems", 3);
+    log.clear();
+
+    let close = |index: usize| {
+        grouped.close_file_sending(
+            &ids[index],
+            1,
+            &closings[index],
+            Outcome::Done,
+            expires,
+            &[],
+            Some(until),
+        )
+    };
+    let (first, second) = tokio::join!(close(0), close(1));
+
+    for closed in [&first, &second] {
+        assert!(
+            matches!(closed, Ok(CloseFileResult::ClosedSending)),
+            "{closed:?}"
+        );
+    }
+    let calls = log.calls();
+    assert!(
+        calls.iter().all(|call| call == "TransactWriteItems") && calls.len() == 5,
+        "one shared call tried three times, then each on its own: {calls:?}"
+    );
+    for file in &files {
+        let stored = store.load_file(&file.id()).await.unwrap().unwrap();
+        assert_eq!(stored.events.len(), 2);
+    }
+}
