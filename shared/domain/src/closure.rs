@@ -269,8 +269,11 @@ where
         let file = if sending {
             // The lease came with the closing write. The closing is as written; the events
             // before it are as read before the write, and one still pending there may have
-            // been delivered since by the sender that held the lease then: it is read back
-            // from Intent before being sent again (never sent twice).
+            // been delivered, or refused for good, since by the sender that held the lease
+            // then. The file is read again under the lease (nobody else sends now): its
+            // record says (never sent twice, never sent again after a refusal). Should that
+            // read fail, such an event is read back from Intent before being sent.
+            let (file, earlier_events_read_before) = earlier_events_as_stored(store, file).await;
             deliver_under_lease(
                 store,
                 intent,
@@ -281,7 +284,7 @@ where
                 HeldLease {
                     until: sending_until,
                     taken_over: false,
-                    earlier_events_read_before: true,
+                    earlier_events_read_before,
                 },
                 closed_event,
             )
@@ -297,4 +300,30 @@ where
         });
     }
     Err(CloseError::Store(StoreError::Contention))
+}
+
+/// `file` (its closing just written under the send lease, its earlier events as read before
+/// that write) with its earlier events as stored now, when one of them was still pending:
+/// and whether they are still the copy's (the read failed).
+async fn earlier_events_as_stored<S: LoadFile>(
+    store: &S,
+    file: InterventionFile,
+) -> (InterventionFile, bool) {
+    let earlier = &file.events[..file.events.len().saturating_sub(1)];
+    if !earlier.iter().any(|event| event.delivery.is_pending()) {
+        return (file, false);
+    }
+    match store.load_file(&file.id).await {
+        Ok(Some(stored)) if stored.events.len() == file.events.len() => (stored, false),
+        Ok(_) => {
+            tracing::warn!(
+                "the file read under the lease is not the one just closed; its earlier events are read back from Intent"
+            );
+            (file, true)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the file could not be read again under the lease; its earlier events are read back from Intent");
+            (file, true)
+        }
+    }
 }

@@ -232,9 +232,10 @@ pub struct HeldLease {
     /// Taken over from a sender that never gave it back: every pending event is in doubt.
     pub taken_over: bool,
     /// Taken by the write that stored the file's last event, on a copy of the file read
-    /// before that write: an earlier event still pending in the copy may have been
-    /// delivered meanwhile by the sender that held the lease then (and gave it back before
-    /// the write), so it is read back from Intent before being sent again.
+    /// before that write, which could not be read again under the lease: an earlier event
+    /// still pending in the copy may have been delivered meanwhile by the sender that held
+    /// the lease then (and gave it back before the write), so it is read back from Intent
+    /// before being sent again.
     pub earlier_events_read_before: bool,
 }
 

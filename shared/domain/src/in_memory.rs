@@ -1453,7 +1453,7 @@ mod tests {
         /// opening: that sender delivered it and gave the lease back before the closing
         /// was written, so the closing write took the lease with a copy whose opening still
         /// looks pending (the on-call closer reads its stragglers in batches, then closes).
-        /// The opening is read back from Intent, not sent a second time.
+        /// The file is read again under the lease: the opening is not sent a second time.
         #[tokio::test]
         async fn a_closing_decided_on_a_copy_read_before_its_opening_was_delivered_does_not_send_the_opening_again()
          {
@@ -1494,6 +1494,67 @@ mod tests {
             let sent: Vec<_> = world.intent.accepted().iter().map(|l| l.event).collect();
             assert_eq!(sent, [crate::Event::Acknowledged, crate::Event::Done]);
             assert!(closed.file.events.iter().all(|e| e.delivery.is_delivered()));
+        }
+
+        /// The same window, but the other sender's opening was refused by Intent for good
+        /// (recorded failed, announced once): the closure does not send that opening again
+        /// from its stale copy, nor announce its failure a second time.
+        #[tokio::test]
+        async fn a_closing_decided_on_a_copy_read_before_its_opening_was_refused_does_not_send_the_opening_again()
+         {
+            let world = world();
+            world
+                .intent
+                .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
+            let opened = world.open(SEED_OPENING).await.unwrap();
+            let stale = world.store.file(&opened.file.id).unwrap();
+            assert!(stale.events[0].delivery.is_pending());
+            // Another sender tries the opening meanwhile; Intent refuses it for good.
+            world
+                .intent
+                .fail_next(DeliveryFailure::refused(1, "Intent answered 422"));
+            crate::delivery::deliver_in_order(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                stale.clone(),
+                crate::delivery::Deadline::none(),
+            )
+            .await;
+            let failed = |world: &World| {
+                world
+                    .events
+                    .published()
+                    .iter()
+                    .filter(|event| matches!(event, DomainEvent::DeliveryFailed(_)))
+                    .count()
+            };
+            assert_eq!(failed(&world), 1);
+
+            let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
+            let closed = crate::closure::close_loaded_intervention(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                ClosurePolicy::default(),
+                ClosedBy::Partner(&partner()),
+                log,
+                Some(stale),
+                crate::delivery::Deadline::none(),
+            )
+            .await
+            .unwrap();
+
+            assert!(
+                world.intent.accepted().is_empty(),
+                "the refused opening was sent again: {:?}",
+                world.intent.accepted()
+            );
+            assert_eq!(failed(&world), 1, "{:?}", world.events.published());
+            assert_eq!(closed.file.events[0].delivery.label(), "failed");
+            assert_eq!(closed.file.events[1].delivery.label(), "pending");
         }
 
         #[tokio::test]
