@@ -461,6 +461,14 @@ impl IntentSimulator {
         self.shared().save_blocking();
     }
 
+    /// Intent loses the intervention's last event (a closing it accepted, say): its log and
+    /// its status go back to the event before; [`IntentSimulator::received_logs`] keeps
+    /// it. Saves the state file, if any.
+    pub fn lose_last_event(&self, reference: &str, contract_reference: &str) {
+        self.shared().lose_last_event(reference, contract_reference);
+        self.shared().save_blocking();
+    }
+
     /// Current hub state per intervention, sorted by (contractReference, reference).
     pub fn interventions(&self) -> Vec<HubIntervention> {
         self.shared().interventions()

@@ -300,6 +300,35 @@ impl Shared {
         inner.changed();
     }
 
+    /// Intent loses the intervention's last event: its log and its state go back to the
+    /// event before (what it received stays in the received logs).
+    pub(crate) fn lose_last_event(&self, reference: &str, contract_reference: &str) {
+        let key = (contract_reference.to_owned(), reference.to_owned());
+        let mut inner = self.lock();
+        let Some(logs) = inner.intervention_logs.get_mut(&key) else {
+            return;
+        };
+        logs.pop();
+        let Some(last) = logs.last().cloned() else {
+            inner.intervention_logs.remove(&key);
+            inner.interventions.remove(&key);
+            inner.changed();
+            return;
+        };
+        let text = |name: &str| {
+            last.get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if let Some(intervention) = inner.interventions.get_mut(&key) {
+            intervention.status = text("status");
+            intervention.event = text("event");
+            intervention.last_event_date = text("eventDate");
+        }
+        inner.changed();
+    }
+
     pub(crate) fn interventions(&self) -> Vec<HubIntervention> {
         self.lock().interventions.values().cloned().collect()
     }

@@ -268,7 +268,7 @@ async fn reconciliation_resends_our_closures_and_reports_unknown_files() {
     bridge.post(&claim("R-1")).await;
     assert_eq!(bridge.close("R-1", &closure("R-1")).await.status, 200);
     // Intent lost our closure (it shows R-1 open again) and shows a file we never knew.
-    bridge.simulator.seed_open_intervention("R-1", "contract1");
+    bridge.simulator.lose_last_event("R-1", "contract1");
     bridge
         .simulator
         .seed_open_intervention("FOREIGN-1", "contract1");

@@ -1,11 +1,13 @@
-//! What Intent itself still shows open is compared with our files: a file we closed gets
-//! its closing event sent again; a file we never knew is reported. And the counts of a
+//! What Intent itself still shows open is compared with our files: a file we closed, whose
+//! closing Intent accepted but no longer shows in its log, gets its closing event sent
+//! again; a file we never knew is reported. And the counts of a
 //! run, as the period's summary tells them.
 
 use super::closing::ClosingReport;
 use super::resend::ResendReport;
 use crate::calendar::OnCallPeriod;
-use crate::delivery::Deadline;
+use crate::delivery::{Deadline, send_lease_for};
+use crate::file::Delivery;
 use crate::lifecycle::FileState;
 use crate::model::FileId;
 use crate::ports::{
@@ -78,28 +80,48 @@ where
                 let Some(closing) = file.last_event() else {
                     continue;
                 };
-                // Still pending: the re-send pass owns it. Delivered (or refused) and
-                // yet open on Intent: Intent lost it; send it again, under the lease.
-                if closing.delivery.is_pending() {
-                    continue;
+                match &closing.delivery {
+                    // Still pending: the re-send pass owns it.
+                    Delivery::Pending { .. } => continue,
+                    // Refused for good: only an operator's redrive sends it again.
+                    Delivery::Failed { .. } => {
+                        tracing::warn!(reference = %id.reference, "closed here, open on Intent, which refused the closing; left to an operator's redrive");
+                        continue;
+                    }
+                    // Delivered, and yet open on Intent: Intent lost it, or its listing
+                    // lags behind its log.
+                    Delivery::Delivered { .. } => {}
                 }
                 let now = clock.now();
-                let until = now.checked_add(crate::delivery::SEND_LEASE).unwrap_or(now);
+                let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
                 if store.take_send_lease(&id, now, until).await?
                     == crate::ports::LeaseGrant::HeldElsewhere
                 {
                     continue;
                 }
-                tracing::warn!(reference = %id.reference, "closed here but open on Intent; sending the closing event again");
-                let resent = intent.publish_log(&closing.log).await;
+                let resent = match intent.log_is_on_intent(&closing.log).await {
+                    Ok(true) => {
+                        tracing::info!(reference = %id.reference, "open on Intent's listing, yet the closing is in its log; not sent again");
+                        None
+                    }
+                    Ok(false) => {
+                        tracing::warn!(reference = %id.reference, "closed here but open on Intent; sending the closing event again");
+                        Some(intent.publish_log(&closing.log).await)
+                    }
+                    Err(failure) => {
+                        tracing::warn!(error = %failure, "Intent's log could not be read; the closing is not sent again this time");
+                        None
+                    }
+                };
                 if let Err(error) = store.release_send_lease(&id, until).await {
                     tracing::warn!(%error, "could not release the send lease; it ends by itself");
                 }
                 match resent {
-                    Ok(_) => report.closing_resent += 1,
-                    Err(failure) => {
+                    Some(Ok(_)) => report.closing_resent += 1,
+                    Some(Err(failure)) => {
                         tracing::warn!(error = %failure, "the closing event could not be sent again")
                     }
+                    None => {}
                 }
             }
             // Open here too: opened after the period's end, or failing to close; the
@@ -247,6 +269,88 @@ mod tests {
             None,
             "the send lease was given back"
         );
+    }
+
+    /// Intent refused the closing for good: only an operator's redrive sends it again (it
+    /// would be refused again, or delivered while recorded refused here).
+    #[tokio::test]
+    async fn a_closing_intent_refused_is_left_to_the_operator() {
+        let world = World::at(now());
+        let id = world.given_open_on_intent("V-2").await;
+        let closed_at = now() - minutes(5);
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            closed_at,
+            refused(closed_at),
+        )
+        .await;
+
+        let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+
+        assert_eq!(
+            report,
+            ReconcileReport {
+                open_on_intent: 1,
+                ..ReconcileReport::default()
+            }
+        );
+        assert_eq!(world.intent.journal().len(), 1, "only the opening was sent");
+        assert_eq!(world.store.lease(&id), None);
+    }
+
+    /// Intent's listing lags behind its log: the intervention still shows open though our
+    /// closing is in its log. The closing is read back from Intent's log, not sent twice.
+    #[tokio::test]
+    async fn a_closing_already_in_intents_log_is_not_sent_again_on_a_lagging_listing() {
+        use crate::ports::OpenListing;
+        struct LaggingListing(OpenListing);
+        impl ListOpenOnIntent for LaggingListing {
+            async fn list_open_interventions(
+                &self,
+                _deadline: Deadline,
+            ) -> Result<OpenListing, crate::ports::DeliveryFailure> {
+                Ok(self.0.clone())
+            }
+        }
+        let world = World::at(now());
+        let id = world.given_open_on_intent("V-3").await;
+        let before_closing = world.intent.list_open_interventions(Deadline::none()).await;
+        let closed_at = now() - minutes(5);
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            closed_at,
+            delivered(closed_at),
+        )
+        .await;
+        let closing = world.store.file(&id).unwrap().events[1].log.clone();
+        world.intent.publish_log(&closing).await.unwrap();
+        let reads = world.intent.reads();
+
+        let mut report = ReconcileReport::default();
+        reconcile(
+            &world.store,
+            &world.intent,
+            &LaggingListing(before_closing.unwrap()),
+            &world.clock,
+            &HashSet::from(["contract1".to_string()]),
+            Deadline::none(),
+            &mut report,
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(report.closing_resent, 0, "{report:?}");
+        assert_eq!(
+            world.intent.accepted().len(),
+            2,
+            "opening and closing, once"
+        );
+        assert_eq!(world.intent.reads(), reads + 1, "Intent's log read once");
+        assert_eq!(world.store.lease(&id), None);
     }
 
     #[tokio::test]
