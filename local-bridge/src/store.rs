@@ -537,7 +537,7 @@ impl CloseFile for EmbeddedStore {
         expected_version: u32,
         closing: &RecordedEvent,
         outcome: Outcome,
-        expires_at: Timestamp,
+        expiry: oncall_domain::lifecycle::ClosingExpiry,
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
@@ -556,7 +556,7 @@ impl CloseFile for EmbeddedStore {
                 }
                 file.state = FileState::Closed(outcome);
                 file.events.push(closing);
-                file.expires_at = Some(expires_at);
+                file.expires_at = Some(expiry.at);
                 Ok((CloseFileResult::Closed, Some(file)))
             })
             .await?;

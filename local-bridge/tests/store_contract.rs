@@ -50,7 +50,7 @@ async fn closed_files_past_their_retention_are_erased_as_dynamodb_ttl_does() {
             1,
             &closing(&expired),
             oncall_domain::lifecycle::Outcome::Done,
-            now - day,
+            oncall_domain::lifecycle::ClosingExpiry::new(now - day, None),
             &[],
         )
         .await
@@ -61,7 +61,7 @@ async fn closed_files_past_their_retention_are_erased_as_dynamodb_ttl_does() {
             1,
             &closing(&kept),
             oncall_domain::lifecycle::Outcome::Done,
-            now + day,
+            oncall_domain::lifecycle::ClosingExpiry::new(now + day, None),
             &[],
         )
         .await

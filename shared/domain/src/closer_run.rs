@@ -445,6 +445,7 @@ mod tests {
                 &world.intent,
                 &world.events,
                 &clock,
+                crate::closure::ClosurePolicy::default(),
                 partner,
                 opening_log(reference),
             )

@@ -226,6 +226,7 @@ where
             delivery: Delivery::new_pending(),
         };
         let expires_at = crate::lifecycle::expiry_after(now, policy.retention);
+        let expiry = crate::lifecycle::ClosingExpiry::new(expires_at, file.expires_at);
         let mut closed = file.clone();
         closed.state = state;
         closed.events.push(closing.clone());
@@ -239,7 +240,7 @@ where
                 file.version(),
                 &closing,
                 outcome,
-                expires_at,
+                expiry,
                 &announce,
                 Some(sending_until),
             )

@@ -131,7 +131,9 @@ pub struct InterventionFile {
     pub events: Vec<RecordedEvent>,
     /// Documents (quitus) published on Intent for this file, oldest first.
     pub documents: Vec<DocumentRecord>,
-    /// When the file's data expires (set on closure).
+    /// When the file's data expires: closing time + retention once closed; while open, the
+    /// expiry its opening got when it was stored (none for files stored before openings got
+    /// one).
     pub expires_at: Option<Timestamp>,
 }
 
@@ -165,6 +167,9 @@ impl InterventionFile {
 pub struct NewFile {
     pub owner: PartnerId,
     pub opening: RecordedEvent,
+    /// When its items expire unless its closing extends it
+    /// ([`crate::lifecycle::open_file_expiry`]); none: never until it is closed.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl NewFile {
@@ -180,7 +185,7 @@ impl NewFile {
             owner: self.owner.clone(),
             events: vec![self.opening.clone()],
             documents: Vec::new(),
-            expires_at: None,
+            expires_at: self.expires_at,
         }
     }
 }

@@ -247,7 +247,7 @@ impl CloseFile for InMemoryStore {
         expected_version: u32,
         closing: &RecordedEvent,
         outcome: Outcome,
-        expires_at: Timestamp,
+        expiry: crate::lifecycle::ClosingExpiry,
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
@@ -268,7 +268,7 @@ impl CloseFile for InMemoryStore {
         }
         file.state = FileState::Closed(outcome);
         file.events.push(closing.clone());
-        file.expires_at = Some(expires_at);
+        file.expires_at = Some(expiry.at);
         self.write_outbox(announce, closing.recorded_at);
         // The lease comes with the write only if no sender holds it nor left it behind.
         let mut leases = self.leases.lock().unwrap();
@@ -1200,6 +1200,7 @@ pub(crate) mod tests_support {
         let new = NewFile {
             owner: PartnerId("partner-a".into()),
             opening: recorded(log, 1, recorded_at, delivery),
+            expires_at: None,
         };
         store.open_file(&new, &[]).await.unwrap();
         new.id()
@@ -1217,7 +1218,14 @@ pub(crate) mod tests_support {
         let log = closing_log(&id.reference, outcome);
         let closing = recorded(&log, 2, recorded_at, delivery);
         let closed = store
-            .close_file(id, 1, &closing, outcome, recorded_at, &[])
+            .close_file(
+                id,
+                1,
+                &closing,
+                outcome,
+                crate::lifecycle::ClosingExpiry::new(recorded_at, None),
+                &[],
+            )
             .await
             .unwrap();
         assert_eq!(closed, CloseFileResult::Closed);
@@ -1287,6 +1295,7 @@ mod tests {
                 &self.intent,
                 &self.events,
                 &self.clock,
+                crate::closure::ClosurePolicy::default(),
                 partner(),
                 log,
             )
@@ -1303,6 +1312,14 @@ mod tests {
         assert_eq!(world.intent.accepted().len(), 1);
         let stored = world.store.file(&opened.file.id).unwrap();
         assert_eq!(stored.events[0].delivery.label(), "delivered");
+        assert_eq!(
+            stored.expires_at,
+            Some(crate::lifecycle::open_file_expiry(
+                world.clock.now(),
+                crate::closure::ClosurePolicy::default().retention
+            )),
+            "stored with an expiry its closing need not write again"
+        );
         let published = world.events.published();
         assert_eq!(published.len(), 1);
         assert_eq!(published[0].detail_type(), "InterventionOpened");

@@ -44,11 +44,14 @@ pub enum OpenError {
 /// Opens the file for `log` on behalf of `owner`: two writes for a new claim (the file,
 /// its opening, its outbox entry and the send lease; then the delivery's outcome, the
 /// lease's release and the outbox's clearing), and one `PutEvents`; a replay is one read.
+/// The file's items are stored with an expiry that covers their retention once the file is
+/// closed within [`crate::lifecycle::OPEN_FILE_EXPIRY_MARGIN_DAYS`] (`policy`).
 pub async fn open_intervention<S, I, E, C>(
     store: &S,
     intent: &I,
     events: &E,
     clock: &C,
+    policy: crate::closure::ClosurePolicy,
     owner: PartnerId,
     log: InterventionLog,
 ) -> Result<Opened, OpenError>
@@ -67,8 +70,13 @@ where
     let state = transition(None, log.event, false).expect("acknowledged opens a file");
     debug_assert_eq!(state, FileState::Open);
 
-    let opening = RecordedEvent::new(1, log, clock.now(), Delivery::new_pending());
-    let new_file = NewFile { owner, opening };
+    let now = clock.now();
+    let opening = RecordedEvent::new(1, log, now, Delivery::new_pending());
+    let new_file = NewFile {
+        owner,
+        opening,
+        expires_at: Some(crate::lifecycle::open_file_expiry(now, policy.retention)),
+    };
     let file = new_file.opened();
     let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
 

@@ -107,6 +107,7 @@ mod tests {
             &intent,
             &events,
             &clock,
+            crate::closure::ClosurePolicy::default(),
             crate::PartnerId("p".into()),
             log,
         )
@@ -151,6 +152,7 @@ mod tests {
             &RecordingIntent::default(),
             &events,
             &FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
+            crate::closure::ClosurePolicy::default(),
             crate::PartnerId("p".into()),
             log,
         )
@@ -194,6 +196,7 @@ mod tests {
                 &RecordingIntent::default(),
                 &events,
                 &clock,
+                crate::closure::ClosurePolicy::default(),
                 crate::PartnerId("p".into()),
                 parse_intervention_log(json.as_bytes()).unwrap(),
             )

@@ -8,7 +8,7 @@ use crate::documents::{
 };
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
-use crate::lifecycle::Outcome;
+use crate::lifecycle::{ClosingExpiry, Outcome};
 use crate::model::{FileId, InterventionLog};
 
 use jiff::Timestamp;
@@ -75,7 +75,9 @@ pub enum CloseFileResult {
 pub trait CloseFile: Send + Sync {
     /// With `sending_until`, the send lease is also taken in the same write if no sender
     /// holds it and none left it behind (`ClosedSending`); otherwise the file is closed
-    /// all the same (`Closed`) and the lease is left to the usual taking.
+    /// all the same (`Closed`) and the lease is left to the usual taking. The file's items
+    /// expire as `expiry` says (the closing and the file always; the earlier events when
+    /// `expiry.earlier_items`).
     #[allow(clippy::too_many_arguments)]
     fn close_file_sending(
         &self,
@@ -83,7 +85,7 @@ pub trait CloseFile: Send + Sync {
         expected_version: u32,
         closing: &RecordedEvent,
         outcome: Outcome,
-        expires_at: Timestamp,
+        expiry: ClosingExpiry,
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
     ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send;
@@ -94,7 +96,7 @@ pub trait CloseFile: Send + Sync {
         expected_version: u32,
         closing: &RecordedEvent,
         outcome: Outcome,
-        expires_at: Timestamp,
+        expiry: ClosingExpiry,
         announce: &[DomainEvent],
     ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send {
         self.close_file_sending(
@@ -102,7 +104,7 @@ pub trait CloseFile: Send + Sync {
             expected_version,
             closing,
             outcome,
-            expires_at,
+            expiry,
             announce,
             None,
         )

@@ -11,7 +11,7 @@ use crate::wire::{
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
 use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
-use oncall_domain::lifecycle::Outcome;
+use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles, OpenFile,
@@ -293,10 +293,14 @@ impl OpenFile for DynamoDbStore {
                     .old_item_on_condition_failure(),
             )
         };
-        let mut items = vec![
-            new_item(file_state),
-            new_item(event_item(&id, &file.opening)?),
-        ];
+        let mut opening = event_item(&id, &file.opening)?;
+        if let Some(expires_at) = file.expires_at {
+            // Its closing, within the margin, then need not write the opening again.
+            let ttl = n(expires_at.as_second());
+            file_state.insert("expiresAt".into(), ttl.clone());
+            opening.insert("expiresAt".into(), ttl);
+        }
+        let mut items = vec![new_item(file_state), new_item(opening)];
         items.extend(self.outbox_puts(announce, file.opening.recorded_at));
         match self.transact(items).await? {
             Transaction::Committed => Ok(OpenFileResult::Created),
@@ -331,13 +335,13 @@ impl DynamoDbStore {
         expected_version: u32,
         closing: &RecordedEvent,
         outcome: Outcome,
-        expires_at: Timestamp,
+        expiry: ClosingExpiry,
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
         closing_token: &str,
     ) -> Result<Transaction, StoreError> {
         let pk = file_pk(id);
-        let ttl = || AttributeValue::N(expires_at.as_second().to_string());
+        let ttl = || AttributeValue::N(expiry.at.as_second().to_string());
         let mut expression = "SET #state = :closed, outcome = :outcome, version = :next, closedAt = :now, expiresAt = :ttl, closingToken = :token".to_string();
         let mut condition = if outcome == Outcome::Canceled {
             "#state = :open AND version = :expected AND attribute_not_exists(hasDocuments)"
@@ -381,8 +385,14 @@ impl DynamoDbStore {
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
         items.push(self.put(closing_item, "attribute_not_exists(pk)"));
-        // Every earlier event expires with the file (TTL is per item).
-        for seq in 1..=expected_version {
+        // Every earlier event expires with the file (TTL is per item): written here unless
+        // the expiry it was stored with already covers the file's.
+        let earlier = if expiry.earlier_items {
+            expected_version
+        } else {
+            0
+        };
+        for seq in 1..=earlier {
             items.push(self.update(
                 &pk,
                 event_sk(seq),
@@ -404,7 +414,7 @@ impl CloseFile for DynamoDbStore {
         expected_version: u32,
         closing: &RecordedEvent,
         outcome: Outcome,
-        expires_at: Timestamp,
+        expiry: ClosingExpiry,
         announce: &[DomainEvent],
         sending_until: Option<Timestamp>,
     ) -> Result<CloseFileResult, StoreError> {
@@ -419,7 +429,7 @@ impl CloseFile for DynamoDbStore {
                 expected_version,
                 closing,
                 outcome,
-                expires_at,
+                expiry,
                 announce,
                 sending_until,
                 &closing_token,

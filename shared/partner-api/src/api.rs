@@ -231,6 +231,7 @@ where
             &self.intent,
             &self.events,
             &self.clock,
+            self.closure,
             owner,
             log,
         )

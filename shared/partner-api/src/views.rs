@@ -85,6 +85,7 @@ mod tests {
                     "2026-12-01T03:00:00Z".parse().unwrap(),
                     Delivery::new_pending(),
                 ),
+                expires_at: None,
             }
             .opened();
             let text = serde_json::to_string(&file_view(&file)).unwrap();

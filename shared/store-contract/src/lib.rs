@@ -8,7 +8,7 @@ use oncall_domain::documents::{
     DocumentRecord, ObjectRef, ObjectVersion, RejectionReason, UploadGrant, upload_key,
 };
 use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
-use oncall_domain::lifecycle::{FileState, Outcome};
+use oncall_domain::lifecycle::{ClosingExpiry, FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles, OpenFile,
@@ -69,6 +69,7 @@ pub fn new_file(reference: &str) -> NewFile {
     NewFile {
         owner: PartnerId("partner-a".into()),
         opening: RecordedEvent::new(1, log, now(), pending()),
+        expires_at: None,
     }
 }
 
@@ -153,7 +154,7 @@ async fn concurrent_writes_each_get_their_own_answer<S: FullStore>(store: &S) {
                         version,
                         &closing(reference, seq),
                         Outcome::Done,
-                        expires_at,
+                        ClosingExpiry::new(expires_at, None),
                         &[],
                     )
                     .await
@@ -403,7 +404,7 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
             7,
             &closing(&reference, 8),
             Outcome::Done,
-            expires_at,
+            ClosingExpiry::new(expires_at, None),
             &[],
         )
         .await
@@ -418,7 +419,7 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
             1,
             &closing(&reference, 2),
             Outcome::Done,
-            expires_at,
+            ClosingExpiry::new(expires_at, None),
             &[],
         )
         .await
@@ -434,7 +435,7 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
             1,
             &closing(&reference, 2),
             Outcome::PartialRepair,
-            expires_at,
+            ClosingExpiry::new(expires_at, None),
             &[],
         )
         .await
@@ -461,7 +462,7 @@ async fn given_an_open_and_a_closed_file<S: FullStore>(
             1,
             &closing(&closed_reference, 2),
             Outcome::Done,
-            expires_at,
+            ClosingExpiry::new(expires_at, None),
             &[],
         )
         .await

@@ -49,6 +49,11 @@ async fn main() {
                             delivered_at: recorded_at,
                         },
                     ),
+                    // As a claim stores it: the closing need not write the opening again.
+                    expires_at: Some(oncall_domain::lifecycle::open_file_expiry(
+                        recorded_at,
+                        oncall_domain::closure::ClosurePolicy::default().retention,
+                    )),
                 };
                 bridge.api.store.open_file(&file, &[]).await.unwrap();
                 bridge

@@ -636,6 +636,7 @@ async fn on_the_local_runs_store_the_refused_opening_is_listed_and_redriven() {
             &intent,
             &events,
             &oncall_domain::ports::SystemClock,
+            oncall_domain::closure::ClosurePolicy::default(),
             oncall_domain::PartnerId("demo-partner".into()),
             log,
         )

@@ -33,6 +33,7 @@ fn new_file(reference: &str) -> NewFile {
             "2026-11-28T19:00:00Z".parse().unwrap(),
             Delivery::new_pending(),
         ),
+        expires_at: None,
     }
 }
 
@@ -542,7 +543,7 @@ async fn closings_applied_by_a_shared_call_whose_answers_were_lost_are_told_thei
             1,
             &closings[index],
             Outcome::Done,
-            expires,
+            oncall_domain::lifecycle::ClosingExpiry::new(expires, None),
             &[],
             Some(until),
         )
@@ -563,5 +564,82 @@ async fn closings_applied_by_a_shared_call_whose_answers_were_lost_are_told_thei
     for file in &files {
         let stored = store.load_file(&file.id()).await.unwrap().unwrap();
         assert_eq!(stored.events.len(), 2);
+    }
+}
+
+/// A closing writes the opening's expiry only when the one it was stored with does not
+/// cover the file's (a file stored before openings got one, or closed past the margin);
+/// otherwise the opening is left as stored, and expires no earlier than the file.
+#[tokio::test]
+async fn a_closing_extends_the_openings_expiry_only_when_it_falls_short() {
+    use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
+    use oncall_domain::ports::CloseFile;
+    let (store, client) = store().await;
+    let now = jiff::Timestamp::now();
+    let day = jiff::SignedDuration::from_hours(24);
+    let closing_expiry = now + 400 * day;
+    let expiry_of = |sk: &'static str, reference: &'static str| {
+        let client = client.clone();
+        let table = store.table().to_string();
+        async move {
+            let item = client
+                .get_item()
+                .table_name(table)
+                .key(
+                    "pk",
+                    AttributeValue::S(format!("FILE#contract1#{reference}")),
+                )
+                .key("sk", AttributeValue::S(sk.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap();
+            item.get("expiresAt")
+                .map(|at| at.as_n().unwrap().parse::<i64>().unwrap())
+        }
+    };
+    for (reference, stored_with, extended) in [
+        ("EXPIRY-COVERED", Some(now + 409 * day), false),
+        ("EXPIRY-SHORT", Some(now + 399 * day), true),
+        ("EXPIRY-NONE", None, true),
+    ] {
+        let mut file = new_file(reference);
+        file.expires_at = stored_with;
+        store.open_file(&file, &[]).await.unwrap();
+        assert_eq!(
+            expiry_of("EVENT#000001", reference).await,
+            stored_with.map(|at| at.as_second())
+        );
+        let expiry = ClosingExpiry::new(closing_expiry, stored_with);
+        assert_eq!(expiry.earlier_items, extended, "{reference}");
+        let log = parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", reference)
+                .as_bytes(),
+        )
+        .unwrap();
+        let closing = RecordedEvent::new(2, log, now, Delivery::new_pending());
+        store
+            .close_file(&file.id(), 1, &closing, Outcome::Done, expiry, &[])
+            .await
+            .unwrap();
+
+        let opening = expiry_of("EVENT#000001", reference).await.unwrap();
+        assert!(opening >= closing_expiry.as_second(), "{reference}");
+        let expected = if extended {
+            closing_expiry
+        } else {
+            stored_with.unwrap()
+        };
+        assert_eq!(opening, expected.as_second(), "{reference}");
+        for sk in ["FILE", "EVENT#000002"] {
+            assert_eq!(
+                expiry_of(sk, reference).await,
+                Some(closing_expiry.as_second()),
+                "{reference} {sk}"
+            );
+        }
     }
 }

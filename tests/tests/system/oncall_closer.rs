@@ -471,6 +471,7 @@ async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
         let file = oncall_domain::NewFile {
             owner: oncall_domain::PartnerId("partner-a".into()),
             opening: oncall_domain::RecordedEvent::new(1, log, night, delivered),
+            expires_at: None,
         };
         bridge.api.store.open_file(&file, &[]).await.unwrap();
         bridge

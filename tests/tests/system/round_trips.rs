@@ -97,6 +97,13 @@ async fn a_closure_is_one_read_two_table_writes_and_one_put_events() {
         "the file (its state and version decide the transition), the closing write with \
          the send lease, the announcement, the outcome with the lease's release"
     );
+    assert_eq!(
+        log.written().transactional,
+        3 + 3,
+        "the closing write: the file, the closing, its outbox entry (the opening, given its \
+         expiry when it was stored, is not written again); the outcome: the closing, the \
+         file, the outbox entry"
+    );
     let items = bridge.items().await;
     assert_eq!(items_named(&items, "OUTBOX"), 0);
     let closed = bridge.tap.drain().await;
