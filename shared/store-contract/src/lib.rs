@@ -279,7 +279,10 @@ async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {
 
 async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
     let reference = reference();
-    let file = new_file(&reference);
+    let mut file = new_file(&reference);
+    // Stored with the expiry a claim gives it (whole seconds, as TTL keeps them).
+    let expires_at = now() + SignedDuration::from_hours(24 * 409);
+    file.expires_at = Some(expires_at);
     assert_eq!(
         store.open_file(&file, &[]).await.unwrap(),
         OpenFileResult::Created,
@@ -293,6 +296,7 @@ async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
         vec![file.opening.clone()],
         "the opening round-trips"
     );
+    assert_eq!(loaded.expires_at, Some(expires_at), "with its expiry");
     match store.open_file(&file, &[]).await.unwrap() {
         OpenFileResult::AlreadyExists(existing) => assert_eq!(existing, loaded),
         other => panic!("a second opening must find the first, got {other:?}"),
