@@ -54,7 +54,8 @@ pub fn open_file_expiry(
 
 /// When a closed file's items expire (`at`: closing time + retention), and whether the
 /// closing must write that on the items stored before it (`earlier_items`: they have no
-/// expiry, or one before `at`).
+/// expiry, one before `at`, or one more than the margin after it: the retention was
+/// shortened since they were stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClosingExpiry {
     pub at: jiff::Timestamp,
@@ -65,9 +66,14 @@ impl ClosingExpiry {
     /// The expiry of a file closed now, whose items stored so far expire at
     /// `earlier_expire_at` (none: never, a file stored before they were given one).
     pub fn new(at: jiff::Timestamp, earlier_expire_at: Option<jiff::Timestamp>) -> Self {
+        let latest = at
+            .checked_add(jiff::SignedDuration::from_hours(
+                24 * OPEN_FILE_EXPIRY_MARGIN_DAYS,
+            ))
+            .unwrap_or(jiff::Timestamp::MAX);
         Self {
             at,
-            earlier_items: earlier_expire_at.is_none_or(|earlier| earlier < at),
+            earlier_items: earlier_expire_at.is_none_or(|earlier| earlier < at || earlier > latest),
         }
     }
 }
@@ -191,6 +197,10 @@ mod tests {
             );
         }
         assert!(ClosingExpiry::new(stored + retention, None).earlier_items);
+        // The retention was shortened since the claim: the opening would outlive the file
+        // by more than the margin; its closing writes it again.
+        let shortened = expiry_after(stored + day, 30 * day);
+        assert!(ClosingExpiry::new(shortened, Some(opening)).earlier_items);
     }
 
     #[test]

@@ -245,3 +245,33 @@ fn the_templates_parameter_bounds_are_the_ranges_the_code_enforces() {
         );
     }
 }
+
+/// The retention reaches every function that stores a file's items: the claim's intake
+/// stores the opening with its expiry (a closing within the margin does not write it
+/// again), so a retention the stack shortens must reach it as it reaches the closure.
+#[test]
+fn every_function_that_stores_items_gets_the_retention() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    for function in [
+        "ClaimIntakeFunction",
+        "InterventionClosureFunction",
+        "DocumentForwarderFunction",
+        "OnCallCloserFunction",
+    ] {
+        let start = template
+            .find(&format!("\n  {function}:\n"))
+            .unwrap_or_else(|| panic!("no {function}"));
+        let rest = &template[start + 1..];
+        // Up to the next resource (two spaces, then a name).
+        let end = rest
+            .match_indices("\n  ")
+            .map(|(at, _)| at)
+            .find(|&at| rest[at + 3..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            .unwrap_or(rest.len());
+        assert!(
+            rest[..end].contains("CLOSED_FILE_RETENTION_DAYS: !Ref ClosedFileRetentionDays"),
+            "{function} does not get CLOSED_FILE_RETENTION_DAYS"
+        );
+    }
+}
