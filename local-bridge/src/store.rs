@@ -358,9 +358,10 @@ impl EmbeddedStore {
                 let mut expired = Vec::new();
                 for entry in files.iter().map_err(failure)? {
                     let (key, value) = entry.map_err(failure)?;
-                    if decode(value.value())?
-                        .expires_at
-                        .is_some_and(|at| at <= now)
+                    // Closed files only: an open file's expiry is its opening's, and
+                    // it is erased once closed.
+                    let file = decode(value.value())?;
+                    if file.state != FileState::Open && file.expires_at.is_some_and(|at| at <= now)
                     {
                         expired.push(key.value().to_string());
                     }

@@ -33,7 +33,9 @@ async fn closed_files_past_their_retention_are_erased_as_dynamodb_ttl_does() {
     let store = local_bridge::store::EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
     let expired = store_contract::new_file("EXPIRED-1");
     let kept = store_contract::new_file("KEPT-1");
-    let open = store_contract::new_file("OPEN-1");
+    let mut open = store_contract::new_file("OPEN-1");
+    // An open file is not erased, even past the expiry it was stored with.
+    open.expires_at = Some(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1));
     for file in [&expired, &kept, &open] {
         store.open_file(file, &[]).await.unwrap();
     }

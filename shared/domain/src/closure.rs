@@ -259,7 +259,7 @@ where
         );
         file.state = state;
         file.events.push(closing);
-        file.expires_at = Some(expires_at);
+        file.expires_at = Some(expiry.at);
         let closed_event = |file: &InterventionFile| -> Vec<DomainEvent> {
             DomainEvent::closed(file, closer.label())
                 .into_iter()

@@ -1424,10 +1424,12 @@ mod tests {
             assert_eq!(closed.file.state, FileState::Closed(Outcome::Done));
             let sent: Vec<_> = world.intent.accepted().iter().map(|l| l.event).collect();
             assert_eq!(sent, [crate::Event::Acknowledged, crate::Event::Done]);
+            // Closed at once: the file expires with its opening, stored with the retention
+            // and the margin ahead.
             let expiry = world.store.expiry(&closed.file.id).unwrap();
             assert_eq!(
                 expiry.duration_since(world.clock.0),
-                jiff::SignedDuration::from_hours(24 * 395)
+                jiff::SignedDuration::from_hours(24 * (395 + 14))
             );
             let published = world.events.published();
             assert_eq!(published[1].detail_type(), "InterventionClosed");

@@ -30,32 +30,37 @@ pub fn expiry_after(from: jiff::Timestamp, retention: jiff::SignedDuration) -> j
 /// Days an open file's items are kept beyond the retention, counted from when they are
 /// stored. A file is closed at the latest when its on-call period ends (days; about two
 /// weeks over Christmas with company closures), so the expiry its opening gets when it is
-/// stored (its time + retention + these days) already covers the closing's (closing time +
-/// retention): the closing need not write the opening again (one item less in its
-/// transaction: a billed write, and a sixth of what each of the closer's stragglers costs).
-/// A file closed later gets its earlier items' expiry extended by its closing. The opening
-/// of a closed file is thus kept at most these days longer than the rest of it (DynamoDB's
-/// TTL itself erases items within days of their expiry).
+/// stored already covers the closing's (closing time + retention): the closing need not
+/// write the opening again (one item less in its transaction: a billed write, and a sixth
+/// of what each of the closer's stragglers cost); the file's other items then expire with
+/// the opening, at most these days after closing time + retention (DynamoDB's TTL itself
+/// erases items within days of their expiry). A file closed later, or whose retention was
+/// shortened since its claim, has its opening's expiry written again by its closing.
 pub const OPEN_FILE_EXPIRY_MARGIN_DAYS: i64 = 14;
 
-/// The expiry an open file's items get when they are stored at `stored_at`: see
-/// [`OPEN_FILE_EXPIRY_MARGIN_DAYS`].
+/// The least an open file's items are kept from when they are stored: longer than any
+/// on-call period (company closures included: one range may cover up to
+/// [`crate::calendar::MAX_CLOSURE_RANGE_DAYS`]), so an open file never expires before it
+/// is closed, whatever the retention.
+pub const OPEN_FILE_MIN_KEPT_DAYS: i64 = 400;
+
+/// The expiry an open file's items get when they are stored at `stored_at`: the retention
+/// and [`OPEN_FILE_EXPIRY_MARGIN_DAYS`] ahead, [`OPEN_FILE_MIN_KEPT_DAYS`] at least.
 pub fn open_file_expiry(
     stored_at: jiff::Timestamp,
     retention: jiff::SignedDuration,
 ) -> jiff::Timestamp {
+    let days = |count: i64| jiff::SignedDuration::from_hours(24 * count);
     expiry_after(
         stored_at,
-        retention.saturating_add(jiff::SignedDuration::from_hours(
-            24 * OPEN_FILE_EXPIRY_MARGIN_DAYS,
-        )),
+        retention
+            .saturating_add(days(OPEN_FILE_EXPIRY_MARGIN_DAYS))
+            .max(days(OPEN_FILE_MIN_KEPT_DAYS)),
     )
 }
 
-/// When a closed file's items expire (`at`: closing time + retention), and whether the
-/// closing must write that on the items stored before it (`earlier_items`: they have no
-/// expiry, one before `at`, or one more than the margin after it: the retention was
-/// shortened since they were stored).
+/// When a closed file's items expire (`at`), and whether the closing writes that on the
+/// items stored before it (`earlier_items`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClosingExpiry {
     pub at: jiff::Timestamp,
@@ -63,20 +68,34 @@ pub struct ClosingExpiry {
 }
 
 impl ClosingExpiry {
-    /// The expiry of a file closed now, whose items stored so far expire at
-    /// `earlier_expire_at` (none: never, a file stored before they were given one).
-    pub fn new(at: jiff::Timestamp, earlier_expire_at: Option<jiff::Timestamp>) -> Self {
-        let latest = at
+    /// The expiry of a file closed with `retention_ends` (closing time + retention), whose
+    /// items stored so far expire at `earlier_expire_at` (none: never, a file stored before
+    /// they were given one). When that lies from `retention_ends` to the margin after it,
+    /// the whole file expires with it and the earlier items are left as stored; otherwise
+    /// (none, too early, or too late: the retention was shortened since) the file expires at
+    /// `retention_ends` and the closing writes that on the earlier items too.
+    pub fn new(
+        retention_ends: jiff::Timestamp,
+        earlier_expire_at: Option<jiff::Timestamp>,
+    ) -> Self {
+        let latest = retention_ends
             .checked_add(jiff::SignedDuration::from_hours(
                 24 * OPEN_FILE_EXPIRY_MARGIN_DAYS,
             ))
             .unwrap_or(jiff::Timestamp::MAX);
-        Self {
-            at,
-            earlier_items: earlier_expire_at.is_none_or(|earlier| earlier < at || earlier > latest),
+        match earlier_expire_at {
+            Some(earlier) if (retention_ends..=latest).contains(&earlier) => Self {
+                at: earlier,
+                earlier_items: false,
+            },
+            _ => Self {
+                at: retention_ends,
+                earlier_items: true,
+            },
         }
     }
 }
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -179,8 +198,8 @@ mod tests {
     use super::*;
 
     /// An opening is stored with the retention and the margin ahead of it: a closing
-    /// within the margin leaves it as stored; a later one, or a file stored without an
-    /// expiry, has it extended.
+    /// within the margin leaves it as stored, and the file expires with it; a later one, a
+    /// file stored without an expiry, or a retention shortened since, has it written again.
     #[test]
     fn a_closing_writes_the_earlier_items_expiry_only_when_it_falls_short() {
         let day = jiff::SignedDuration::from_hours(24);
@@ -189,18 +208,41 @@ mod tests {
         let opening = open_file_expiry(stored, retention);
         assert_eq!(opening, stored + retention + 14 * day);
         for (closed_after, extended) in [(day, false), (14 * day, false), (15 * day, true)] {
-            let at = expiry_after(stored + closed_after, retention);
+            let ends = expiry_after(stored + closed_after, retention);
+            let expiry = ClosingExpiry::new(ends, Some(opening));
             assert_eq!(
-                ClosingExpiry::new(at, Some(opening)).earlier_items,
-                extended,
+                expiry.earlier_items, extended,
                 "closed {closed_after:?} after"
             );
+            let at = if extended { ends } else { opening };
+            assert_eq!(expiry.at, at, "closed {closed_after:?} after");
         }
-        assert!(ClosingExpiry::new(stored + retention, None).earlier_items);
-        // The retention was shortened since the claim: the opening would outlive the file
-        // by more than the margin; its closing writes it again.
+        assert_eq!(
+            ClosingExpiry::new(stored + retention, None),
+            ClosingExpiry {
+                at: stored + retention,
+                earlier_items: true
+            }
+        );
+        // The retention was shortened since the claim: the file expires with the new one.
         let shortened = expiry_after(stored + day, 30 * day);
-        assert!(ClosingExpiry::new(shortened, Some(opening)).earlier_items);
+        assert_eq!(
+            ClosingExpiry::new(shortened, Some(opening)),
+            ClosingExpiry {
+                at: shortened,
+                earlier_items: true
+            }
+        );
+    }
+
+    /// However short the retention, an open file is kept longer than any on-call period.
+    #[test]
+    fn an_open_file_is_kept_at_least_four_hundred_days() {
+        let day = jiff::SignedDuration::from_hours(24);
+        let stored: jiff::Timestamp = "2026-07-30T22:00:00Z".parse().unwrap();
+        assert_eq!(open_file_expiry(stored, day), stored + 400 * day);
+        assert_eq!(open_file_expiry(stored, 7 * day), stored + 400 * day);
+        assert_eq!(open_file_expiry(stored, 395 * day), stored + 409 * day);
     }
 
     #[test]

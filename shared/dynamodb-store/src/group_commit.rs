@@ -193,9 +193,19 @@ impl GroupCommit {
         let mut offset = 0;
         let mut again = Vec::new();
         for submission in batch {
-            let own = &reasons[offset..offset + submission.items.len()];
+            let actions = offset..offset + submission.items.len();
             offset += submission.items.len();
-            match verdict(own) {
+            // The items DynamoDB gave back come one per action, in the call's order: each
+            // submission gets its own (a closing tells its own earlier write by them).
+            let old = OldItems(
+                error
+                    .old_items
+                    .0
+                    .get(actions.clone())
+                    .map(<[_]>::to_vec)
+                    .unwrap_or_default(),
+            );
+            match verdict(&reasons[actions], old) {
                 Verdict::Answer(answer) => {
                     let _ = submission.reply.send(answer);
                 }
@@ -280,10 +290,11 @@ enum Verdict {
     SendAgain,
 }
 
-/// What a submission's own actions' reasons mean for it.
-fn verdict(codes: &[String]) -> Verdict {
+/// What a submission's own actions' reasons mean for it, `old` the items its actions gave
+/// back.
+fn verdict(codes: &[String], old: OldItems) -> Verdict {
     if codes.iter().any(|code| code == "ConditionalCheckFailed") {
-        return Verdict::Answer(Ok(Attempt::ConditionFailed(OldItems::default())));
+        return Verdict::Answer(Ok(Attempt::ConditionFailed(old)));
     }
     if codes.iter().any(|code| {
         matches!(
@@ -323,6 +334,24 @@ mod tests {
         let (reply, answer) = oneshot::channel();
         std::mem::forget(answer);
         Submission { items, keys, reply }
+    }
+
+    /// A submission refused inside a shared call gets the items its own actions gave back
+    /// (a closing recognises its own earlier write by them), not an empty answer.
+    #[test]
+    fn a_refused_submission_gets_its_own_old_items() {
+        let file = std::collections::HashMap::from([(
+            "closingToken".to_string(),
+            AttributeValue::S("t1".into()),
+        )]);
+        let codes = ["ConditionalCheckFailed".to_string(), "None".to_string()];
+        let old = OldItems(vec![Some(file.clone()), None]);
+        match verdict(&codes, old) {
+            Verdict::Answer(Ok(Attempt::ConditionFailed(old))) => {
+                assert_eq!(old.get(0), Some(&file));
+            }
+            _ => panic!("a failed condition"),
+        }
     }
 
     #[test]
@@ -392,19 +421,25 @@ mod tests {
     fn each_submission_is_told_its_own_reason() {
         let codes = |list: &[&str]| list.iter().map(|c| c.to_string()).collect::<Vec<_>>();
         assert!(matches!(
-            verdict(&codes(&["None", "ConditionalCheckFailed"])),
+            verdict(
+                &codes(&["None", "ConditionalCheckFailed"]),
+                OldItems::default()
+            ),
             Verdict::Answer(Ok(Attempt::ConditionFailed(_)))
         ));
         assert!(matches!(
-            verdict(&codes(&["TransactionConflict", "None"])),
+            verdict(
+                &codes(&["TransactionConflict", "None"]),
+                OldItems::default()
+            ),
             Verdict::Answer(Ok(Attempt::Conflict))
         ));
         assert!(matches!(
-            verdict(&codes(&["None", "None"])),
+            verdict(&codes(&["None", "None"]), OldItems::default()),
             Verdict::SendAgain
         ));
         assert!(matches!(
-            verdict(&codes(&["ValidationError"])),
+            verdict(&codes(&["ValidationError"]), OldItems::default()),
             Verdict::Answer(Err(StoreError::Unavailable(_)))
         ));
     }

@@ -318,17 +318,23 @@ async fn closed_files_get_a_ttl_on_every_item_and_leave_the_open_index() {
     for item in &items {
         let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
         // The opening got its expiry when it was stored (its claim's time, the retention
-        // and the margin): later than the closing's, and at most the margin later.
-        let kept = match item["sk"].as_s().unwrap().as_str() {
-            "EVENT#000001" => before + retention..=before + retention + margin + 60,
-            _ => before + retention..=before + retention + 60,
-        };
+        // and the margin): the whole file expires with it, at most the margin after the
+        // closing's time + retention.
         assert!(
-            kept.contains(&expires),
+            (before + retention..=before + retention + margin + 60).contains(&expires),
             "{} expires at {expires}",
             item["sk"].as_s().unwrap()
         );
     }
+    let expiries: std::collections::HashSet<&str> = items
+        .iter()
+        .map(|item| item["expiresAt"].as_n().unwrap().as_str())
+        .collect();
+    assert_eq!(
+        expiries.len(),
+        1,
+        "one expiry for the whole file: {expiries:?}"
+    );
     let file = items
         .iter()
         .find(|i| i["sk"].as_s().unwrap() == "FILE")

@@ -569,7 +569,7 @@ async fn closings_applied_by_a_shared_call_whose_answers_were_lost_are_told_thei
 
 /// A closing writes the opening's expiry only when the one it was stored with does not
 /// cover the file's (a file stored before openings got one, or closed past the margin);
-/// otherwise the opening is left as stored, and expires no earlier than the file.
+/// otherwise the opening is left as stored, and the whole file expires with it.
 #[tokio::test]
 async fn a_closing_extends_the_openings_expiry_only_when_it_falls_short() {
     use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
@@ -634,10 +634,11 @@ async fn a_closing_extends_the_openings_expiry_only_when_it_falls_short() {
             stored_with.unwrap()
         };
         assert_eq!(opening, expected.as_second(), "{reference}");
+        // The rest of the file expires with its opening.
         for sk in ["FILE", "EVENT#000002"] {
             assert_eq!(
                 expiry_of(sk, reference).await,
-                Some(closing_expiry.as_second()),
+                Some(expected.as_second()),
                 "{reference} {sk}"
             );
         }
