@@ -135,7 +135,8 @@ impl DynamoDbStore {
 pub(crate) enum Transaction {
     Committed,
     /// A condition failed: the item exists, or the state moved on; with the items the
-    /// actions that asked for them gave back (none when the call was shared).
+    /// actions that asked for them gave back (one per action of this transaction, also
+    /// when its call was shared).
     ConditionFailed(OldItems),
 }
 
