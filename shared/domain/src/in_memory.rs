@@ -1468,6 +1468,49 @@ mod tests {
             assert_eq!(closed.file.events[0].delivery.attempts(), 5);
         }
 
+        /// A copy of a file just claimed, read while its opening is pending (Intent
+        /// answered 503), as a closure or the on-call closer may hold it.
+        async fn a_copy_with_its_opening_pending(world: &World) -> InterventionFile {
+            world
+                .intent
+                .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
+            let opened = world.open(SEED_OPENING).await.unwrap();
+            let copy = world.store.file(&opened.file.id).unwrap();
+            assert!(copy.events[0].delivery.is_pending());
+            copy
+        }
+
+        /// Another sender (the re-send run, a forwarder) tries the file's pending events.
+        async fn another_sender_tries(world: &World, copy: &InterventionFile) {
+            crate::delivery::deliver_in_order(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                copy.clone(),
+                crate::delivery::Deadline::none(),
+            )
+            .await;
+        }
+
+        /// The seed's closure by its partner, decided on `copy`.
+        async fn closed_from(world: &World, copy: InterventionFile) -> crate::closure::ClosedFile {
+            let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
+            crate::closure::close_loaded_intervention(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                ClosurePolicy::default(),
+                ClosedBy::Partner(&partner()),
+                log,
+                Some(copy),
+                crate::delivery::Deadline::none(),
+            )
+            .await
+            .unwrap()
+        }
+
         /// A closing decided on a copy read while another sender was delivering the
         /// opening: that sender delivered it and gave the lease back before the closing
         /// was written, so the closing write took the lease with a copy whose opening still
@@ -1477,38 +1520,11 @@ mod tests {
         async fn a_closing_decided_on_a_copy_read_before_its_opening_was_delivered_does_not_send_the_opening_again()
          {
             let world = world();
-            world
-                .intent
-                .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
-            let opened = world.open(SEED_OPENING).await.unwrap();
-            let stale = world.store.file(&opened.file.id).unwrap();
-            assert!(stale.events[0].delivery.is_pending());
-            // Another sender (the re-send run, a forwarder) delivers the opening meanwhile.
-            crate::delivery::deliver_in_order(
-                &world.store,
-                &world.intent,
-                &world.events,
-                &world.clock,
-                stale.clone(),
-                crate::delivery::Deadline::none(),
-            )
-            .await;
+            let stale = a_copy_with_its_opening_pending(&world).await;
+            another_sender_tries(&world, &stale).await;
             assert_eq!(world.intent.accepted().len(), 1);
 
-            let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
-            let closed = crate::closure::close_loaded_intervention(
-                &world.store,
-                &world.intent,
-                &world.events,
-                &world.clock,
-                ClosurePolicy::default(),
-                ClosedBy::Partner(&partner()),
-                log,
-                Some(stale),
-                crate::delivery::Deadline::none(),
-            )
-            .await
-            .unwrap();
+            let closed = closed_from(&world, stale).await;
 
             let sent: Vec<_> = world.intent.accepted().iter().map(|l| l.event).collect();
             assert_eq!(sent, [crate::Event::Acknowledged, crate::Event::Done]);
@@ -1522,25 +1538,11 @@ mod tests {
         async fn a_closing_decided_on_a_copy_read_before_its_opening_was_refused_does_not_send_the_opening_again()
          {
             let world = world();
-            world
-                .intent
-                .fail_next(DeliveryFailure::retryable(4, "Intent answered 503"));
-            let opened = world.open(SEED_OPENING).await.unwrap();
-            let stale = world.store.file(&opened.file.id).unwrap();
-            assert!(stale.events[0].delivery.is_pending());
-            // Another sender tries the opening meanwhile; Intent refuses it for good.
+            let stale = a_copy_with_its_opening_pending(&world).await;
             world
                 .intent
                 .fail_next(DeliveryFailure::refused(1, "Intent answered 422"));
-            crate::delivery::deliver_in_order(
-                &world.store,
-                &world.intent,
-                &world.events,
-                &world.clock,
-                stale.clone(),
-                crate::delivery::Deadline::none(),
-            )
-            .await;
+            another_sender_tries(&world, &stale).await;
             let failed = |world: &World| {
                 world
                     .events
@@ -1551,20 +1553,7 @@ mod tests {
             };
             assert_eq!(failed(&world), 1);
 
-            let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
-            let closed = crate::closure::close_loaded_intervention(
-                &world.store,
-                &world.intent,
-                &world.events,
-                &world.clock,
-                ClosurePolicy::default(),
-                ClosedBy::Partner(&partner()),
-                log,
-                Some(stale),
-                crate::delivery::Deadline::none(),
-            )
-            .await
-            .unwrap();
+            let closed = closed_from(&world, stale).await;
 
             assert!(
                 world.intent.accepted().is_empty(),

@@ -230,20 +230,24 @@ mod tests {
         assert_eq!(world.intent.accepted().len(), 2, "nothing sent");
     }
 
+    /// A file closed here five minutes ago, its closing standing with Intent as
+    /// `delivery(closed_at)` says, while Intent shows it open.
+    async fn closed_here_open_on_intent(
+        world: &World,
+        reference: &str,
+        outcome: Outcome,
+        delivery: fn(Timestamp) -> crate::file::Delivery,
+    ) -> FileId {
+        let id = world.given_open_on_intent(reference).await;
+        let closed_at = now() - minutes(5);
+        given_closed(&world.store, &id, outcome, closed_at, delivery(closed_at)).await;
+        id
+    }
+
     #[tokio::test]
     async fn a_file_we_closed_but_intent_shows_open_gets_its_closing_sent_again() {
         let world = World::at(now());
-        let id = world.given_open_on_intent("V-1").await;
-        // Closed and delivered here, yet Intent lost the closing.
-        let closed_at = now() - minutes(5);
-        given_closed(
-            &world.store,
-            &id,
-            Outcome::PartialRepair,
-            closed_at,
-            delivered(closed_at),
-        )
-        .await;
+        let id = closed_here_open_on_intent(&world, "V-1", Outcome::PartialRepair, delivered).await;
 
         let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
 
@@ -276,16 +280,7 @@ mod tests {
     #[tokio::test]
     async fn a_closing_intent_refused_is_left_to_the_operator() {
         let world = World::at(now());
-        let id = world.given_open_on_intent("V-2").await;
-        let closed_at = now() - minutes(5);
-        given_closed(
-            &world.store,
-            &id,
-            Outcome::Done,
-            closed_at,
-            refused(closed_at),
-        )
-        .await;
+        let id = closed_here_open_on_intent(&world, "V-2", Outcome::Done, refused).await;
 
         let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
 
@@ -315,17 +310,9 @@ mod tests {
             }
         }
         let world = World::at(now());
-        let id = world.given_open_on_intent("V-3").await;
+        let id = closed_here_open_on_intent(&world, "V-3", Outcome::Done, delivered).await;
+        // The listing as read before the closing reached Intent's log.
         let before_closing = world.intent.list_open_interventions(Deadline::none()).await;
-        let closed_at = now() - minutes(5);
-        given_closed(
-            &world.store,
-            &id,
-            Outcome::Done,
-            closed_at,
-            delivered(closed_at),
-        )
-        .await;
         let closing = world.store.file(&id).unwrap().events[1].log.clone();
         world.intent.publish_log(&closing).await.unwrap();
         let reads = world.intent.reads();
