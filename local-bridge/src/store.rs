@@ -932,6 +932,16 @@ impl SendLease for EmbeddedStore {
         let key = key(id);
         self.run(move |db| {
             let txn = db.begin_write().map_err(failure)?;
+            // No file, nothing to send: no lease (as DynamoDB's condition on the file item).
+            if txn
+                .open_table(FILES)
+                .map_err(failure)?
+                .get(key.as_str())
+                .map_err(failure)?
+                .is_none()
+            {
+                return Ok(LeaseGrant::HeldElsewhere);
+            }
             let taken = {
                 let mut leases = txn.open_table(LEASES).map_err(failure)?;
                 let held = leases

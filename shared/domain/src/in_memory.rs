@@ -292,6 +292,10 @@ impl SendLease for InMemoryStore {
         until: Timestamp,
     ) -> Result<LeaseGrant, StoreError> {
         self.check_available()?;
+        // No file, nothing to send: no lease (as DynamoDB's condition on the file item).
+        if !self.files.lock().unwrap().contains_key(id) {
+            return Ok(LeaseGrant::HeldElsewhere);
+        }
         let mut leases = self.leases.lock().unwrap();
         let grant = match leases.get(id) {
             Some(held) if *held >= now => return Ok(LeaseGrant::HeldElsewhere),

@@ -351,6 +351,13 @@ async fn one_sender_at_a_time<S: FullStore>(store: &S) {
             .unwrap(),
         LeaseGrant::TakenOver
     );
+    // A file that is not there (never stored, or erased) has nothing to send: no lease.
+    let missing = new_file(&reference()).id();
+    assert_eq!(
+        store.take_send_lease(&missing, now(), until).await.unwrap(),
+        LeaseGrant::HeldElsewhere,
+        "no lease on a file that is not there"
+    );
 }
 
 async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: &S) {
