@@ -213,7 +213,7 @@ where
         return wait
             .keep(
                 "no file with that reference yet: the quitus waits for its claim",
-                false,
+                claimed.in_doubt,
                 0,
             )
             .await;
@@ -276,7 +276,10 @@ where
             )
             .await;
         }
-        Err(SourceError::Unavailable(detail)) => return wait.keep(&detail, false, 0).await,
+        // Intent not read yet: a claim in doubt stays in doubt.
+        Err(SourceError::Unavailable(detail)) => {
+            return wait.keep(&detail, claimed.in_doubt, 0).await;
+        }
     };
     if info.size > policy.max_bytes {
         let detail = format!(
@@ -385,6 +388,7 @@ where
                 _ => wait.keep(&failure.detail, true, failure.attempts).await,
             }
         }
+        // Refused for now (Intent read first if the claim was in doubt): not on Intent.
         Err(failure) if failure.retryable => {
             wait.keep(&failure.detail, false, failure.attempts).await
         }
@@ -440,6 +444,9 @@ struct Waiting<'p, 'a, L, F, R, I, E, C> {
 }
 
 impl<L: DocumentLedger, F, R, I, E, C: Clock> Waiting<'_, '_, L, F, R, I, E, C> {
+    /// Records the wait; `in_doubt` when an upload may be on Intent (a claim in doubt
+    /// whose Intent was not read yet, or an upload whose outcome is unknown): the next
+    /// attempt reads Intent before uploading.
     async fn keep(
         &self,
         why: &str,
@@ -1212,6 +1219,31 @@ mod tests {
         assert_eq!(world.intent.documents().len(), 1, "not uploaded again");
         assert_eq!(world.objects.opened(), 1);
         assert_eq!(world.store.file(&id).unwrap().documents, [record]);
+    }
+
+    /// An upload whose answer was lost, and Intent could not be read to settle it: the
+    /// quitus waits in doubt. If the bucket cannot be read at the next attempt, it waits
+    /// again, still in doubt: the attempt after reads Intent, finds the upload, and does
+    /// not upload it a second time.
+    #[tokio::test]
+    async fn a_quitus_in_doubt_stays_in_doubt_while_the_bucket_cannot_be_read() {
+        let world = world();
+        world.given_open_on_intent("Q-11").await;
+        let object = dropped(&world, "Q-11");
+        world.intent.lose_next_document_answer();
+        world.intent.fail_document_reads(true);
+        let first = forward(&world, &object).await;
+        assert!(matches!(first, Forwarded::Pending(_)), "{first:?}");
+        world.intent.fail_document_reads(false);
+
+        world.objects.set_unavailable(true);
+        let second = forward(&world, &object).await;
+        assert!(matches!(second, Forwarded::Pending(_)), "{second:?}");
+        world.objects.set_unavailable(false);
+        let third = forward(&world, &object).await;
+
+        assert!(matches!(third, Forwarded::Published(_)), "{third:?}");
+        assert_eq!(world.intent.documents().len(), 1, "uploaded once");
     }
 
     #[tokio::test]

@@ -769,6 +769,8 @@ pub struct RecordingIntent {
     documents: Mutex<Vec<ReceivedDocument>>,
     document_script: Mutex<VecDeque<Scripted>>,
     document_reads: Mutex<usize>,
+    /// While set, reading Intent's documents fails (Intent unreachable).
+    document_reads_fail: Mutex<bool>,
     documents_need_opening: Mutex<bool>,
     /// What [`PublishToIntent::longest_call`] answers (zero unless set).
     longest_call: Mutex<std::time::Duration>,
@@ -810,6 +812,12 @@ impl RecordingIntent {
             .lock()
             .unwrap()
             .push_back(Scripted::ApplyThenFail(lost_answer()));
+    }
+
+    /// While `failing` is set, reading Intent's documents fails like an Intent that cannot
+    /// be reached.
+    pub fn fail_document_reads(&self, failing: bool) {
+        *self.document_reads_fail.lock().unwrap() = failing;
     }
 
     /// While `refuse` is set, a document for an intervention whose opening this Intent
@@ -996,6 +1004,12 @@ impl PublishDocument for RecordingIntent {
         size: u64,
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         *self.document_reads.lock().unwrap() += 1;
+        if *self.document_reads_fail.lock().unwrap() {
+            return Err(DeliveryFailure::retryable(
+                1,
+                "Intent's documents could not be read",
+            ));
+        }
         Ok(self
             .documents
             .lock()
