@@ -85,6 +85,8 @@ impl PresignUpload for LocalUploads {
             headers: vec![
                 ("content-type".into(), "application/pdf".into()),
                 ("content-length".into(), size.to_string()),
+                // As on S3: the key is written once (a PUT sent again gets 412).
+                ("if-none-match".into(), "*".into()),
             ],
         })
     }
@@ -170,6 +172,14 @@ pub async fn put_upload(
         );
     }
     let path = bridge.config.inbox_dir.join(&key);
+    // The key is written once, as the S3 URL's `If-None-Match: *` has it: a PUT sent
+    // again (a client's retry, a double click) would be forwarded as a second quitus.
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return refused(
+            StatusCode::PRECONDITION_FAILED,
+            "this upload URL's key was already written (an upload is taken once)",
+        );
+    }
     match write_whole(&path, body, query.size).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(WriteError::Size(received)) => refused(

@@ -181,6 +181,12 @@ async fn the_walkthrough_survives_restarts() {
         .as_u16();
     assert_eq!(status, 403);
     assert_eq!(put(pdf.clone(), pdf.len()).await, 200);
+    assert_eq!(ticket["headers"]["if-none-match"], "*");
+    assert_eq!(
+        put(pdf.clone(), pdf.len()).await,
+        412,
+        "the same upload again is refused, not stored twice"
+    );
     // A PDF written straight into the partners' folder, without a grant, never goes.
     let stray = data.path().join("inbox/quitus/contract1/INTER-0500");
     std::fs::create_dir_all(&stray).unwrap();

@@ -40,8 +40,8 @@ impl S3UploadSigner {
         })
     }
 
-    /// A `PUT` of exactly `size` bytes of `application/pdf` to `key`, valid for `lifetime`
-    /// from `at`.
+    /// A `PUT` of exactly `size` bytes of `application/pdf` to `key`, once (`If-None-Match:
+    /// *`), valid for `lifetime` from `at`.
     pub async fn presign_put(
         &self,
         key: &str,
@@ -71,7 +71,14 @@ impl S3UploadSigner {
             .into();
         let url = format!("{}?x-id=PutObject", self.s3.object_url(&self.bucket, key)?);
         let length = size.to_string();
-        let headers = [("content-length", length.as_str()), ("content-type", PDF)];
+        // `If-None-Match: *`: the key is written once. A PUT sent again (a client's retry
+        // after a timeout, a double click) is refused with 412 instead of making a second
+        // version, which would be forwarded to Intent as a second quitus.
+        let headers = [
+            ("content-length", length.as_str()),
+            ("content-type", PDF),
+            ("if-none-match", "*"),
+        ];
         let signable = SignableRequest::new(
             "PUT",
             url.as_str(),

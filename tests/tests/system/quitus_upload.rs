@@ -149,6 +149,40 @@ async fn a_partner_uploads_with_the_signed_put_and_the_quitus_reaches_intent_und
     assert_eq!(received[0].file_size, pdf.len() as u64);
 }
 
+/// The partner's PUT sent a second time (its HTTP client retried after a timeout, or a
+/// double click within the URL's five minutes): the bucket keeps the first (the URL is
+/// signed with `If-None-Match: *`, S3 answers 412), so one quitus reaches Intent, not two
+/// versions of the key each forwarded.
+#[tokio::test]
+async fn an_upload_sent_twice_is_stored_once_and_forwarded_once() {
+    let uploads = uploads().await;
+    assert_eq!(uploads.bridge.post(SEED_OPENING).await.status, 201);
+    let pdf = pdf_bytes(20_000);
+    let answer = uploads
+        .ask(
+            "partner-a",
+            "INTER-0500",
+            "contract1",
+            json!({"fileName": "quitus.pdf", "size": pdf.len()}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let ticket = &answer.body;
+
+    let (first, object) = uploads.upload(ticket, pdf.clone()).await;
+    let (second, again) = uploads.upload(ticket, pdf.clone()).await;
+
+    assert_eq!(first, 200);
+    assert_eq!(second, 412, "the key is written once");
+    let objects: Vec<StoredObject> = [object, again].into_iter().flatten().collect();
+    let refs: Vec<&StoredObject> = objects.iter().collect();
+    document_forwarder::handle(&uploads.forwarder, s3_event(&refs))
+        .await
+        .unwrap();
+    assert_eq!(uploads.bridge.simulator.received_documents().len(), 1);
+    assert_eq!(ticket["headers"]["if-none-match"], "*");
+}
+
 #[tokio::test]
 async fn a_pdf_written_to_the_bucket_without_a_grant_is_rejected_and_the_owner_can_still_cancel() {
     let uploads = uploads().await;
@@ -344,6 +378,7 @@ async fn upload_urls_are_signed_exactly_as_the_s3_sdk_signs_them() {
             .key(key)
             .content_type("application/pdf")
             .content_length(size as i64)
+            .if_none_match("*")
             .presigned(
                 PresigningConfig::builder()
                     .start_time(at)
@@ -366,7 +401,8 @@ async fn upload_urls_are_signed_exactly_as_the_s3_sdk_signs_them() {
             headers,
             [
                 ("content-length".to_string(), size.to_string()),
-                ("content-type".to_string(), "application/pdf".to_string())
+                ("content-type".to_string(), "application/pdf".to_string()),
+                ("if-none-match".to_string(), "*".to_string())
             ]
         );
     }
