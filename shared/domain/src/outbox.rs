@@ -40,7 +40,7 @@ where
 /// What a pass over the outbox did.
 #[derive(Debug, Default)]
 pub struct OutboxRun {
-    /// Events put on the bus.
+    /// Events put on the bus (or in its queue, which sends them and clears them).
     pub published: usize,
     /// The first clearing that failed: those events are on the bus but still in the
     /// outbox, and go out again (same `eventId`) on the next run. The batches after it were
@@ -64,6 +64,8 @@ where
     let mut run = OutboxRun::default();
     for batch in left.chunks(10) {
         match events.publish(batch).await {
+            // Only queued is not on the bus: the queue clears the outbox once it is.
+            Ok(()) if events.queues() => run.published += batch.len(),
             Ok(()) => {
                 run.published += batch.len();
                 let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
@@ -161,6 +163,42 @@ mod tests {
         assert_eq!(events.published().len(), 1);
         assert!(store.outbox_ids().is_empty());
     }
+
+    /// The closer's relay publishes through its queue (`BatchedEvents`, ten to a call):
+    /// an entry only queued is not on the bus, so it stays in the outbox until the queue's
+    /// call succeeds (a bus that refuses the flush, or a run that dies first, loses nothing).
+    #[tokio::test]
+    async fn the_relay_through_a_queue_clears_entries_only_once_they_are_on_the_bus() {
+        let store = InMemoryStore::default();
+        let bus = RecordingEvents::default();
+        bus.set_failing(true);
+        let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
+        open_intervention(
+            &store,
+            &RecordingIntent::default(),
+            &bus,
+            &FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
+            crate::closure::ClosurePolicy::default(),
+            crate::PartnerId("p".into()),
+            log,
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.outbox_ids().len(), 1, "left by the request");
+        let later: Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
+
+        let queue = crate::closer_run::BatchedEvents::new(&bus, &store);
+        publish_outbox(&store, &queue, later).await.unwrap();
+        assert!(queue.flush().await.is_err(), "the bus is still down");
+        assert_eq!(store.outbox_ids().len(), 1, "still waiting for the bus");
+
+        bus.set_failing(false);
+        publish_outbox(&store, &queue, later).await.unwrap();
+        queue.flush().await.unwrap();
+        assert!(store.outbox_ids().is_empty());
+        assert_eq!(bus.published().len(), 1);
+    }
+
     /// An outbox whose first clearing fails (DynamoDB left the entries unprocessed).
     struct FirstClearingFails {
         inner: InMemoryStore,
