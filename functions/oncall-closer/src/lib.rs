@@ -203,6 +203,9 @@ pub async fn run_tick<C: Clock>(
     }
     if let Err(error) = events.flush().await {
         tracing::error!(%error, "domain events of the run were not all published");
+        summary.report.problems.push(format!(
+            "publishing the run's last domain events (they stay in the outbox for the next run): {error}"
+        ));
     }
     if tick.kind == TickKind::EndOfPeriod
         && let Some(period_summary) = summary.report.period_summary()

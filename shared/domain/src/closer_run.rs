@@ -215,6 +215,11 @@ pub async fn run_closer<S, I, E, C, R>(
                     "clearing published outbox events (they go out again, same eventId): {error}"
                 ));
             }
+            if let Some((error, refused)) = run.publishing_error {
+                report.problems.push(format!(
+                    "publishing the outbox: the bus refused {refused} event(s), kept for the next run: {error}"
+                ));
+            }
         }
         Err(error) => report
             .problems
@@ -351,6 +356,41 @@ mod tests {
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(
             report.problems[0].contains("1 straggler(s) could not be closed"),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    /// Domain events the bus keeps refusing wait in the outbox (nothing is lost), and the
+    /// run says so: a problem, so the tick fails and the errors alarm fires, rather than a
+    /// log line nobody reads while the outbox fills.
+    #[tokio::test]
+    async fn outbox_events_the_bus_refuses_are_a_problem_of_the_run() {
+        let now = end() + minutes(5);
+        let world = World::at(now);
+        world.events.set_failing(true);
+        // A claim half an hour ago, whose announcement the bus refused.
+        open_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &FixedClock(now - minutes(30)),
+            crate::closure::ClosurePolicy::default(),
+            PartnerId("partner-a".into()),
+            opening_log("B-1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(world.store.outbox_ids().len(), 1);
+
+        let report = run(&world, RunKind::Resend, None).await;
+
+        assert_eq!(world.store.outbox_ids().len(), 1, "kept for the next run");
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|problem| problem.contains("publishing the outbox")),
             "{:?}",
             report.problems
         );

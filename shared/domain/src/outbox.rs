@@ -46,6 +46,9 @@ pub struct OutboxRun {
     /// outbox, and go out again (same `eventId`) on the next run. The batches after it were
     /// still published and cleared.
     pub clearing_error: Option<StoreError>,
+    /// The first batch the bus refused, and how many events it refused in all: they stay
+    /// in the outbox for the next run.
+    pub publishing_error: Option<(crate::ports::DomainEventError, usize)>,
 }
 
 /// Publishes what the outbox still holds from before `before` (events whose request
@@ -76,6 +79,8 @@ where
             }
             Err(error) => {
                 tracing::error!(%error, "outbox events could not be published; the next run tries again");
+                let (_, refused) = run.publishing_error.get_or_insert((error, 0));
+                *refused += batch.len();
             }
         }
     }
