@@ -401,6 +401,15 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
         delivered,
         "a late writer cannot undo a delivery"
     );
+    // An event that is not there (a later seq, a file erased meanwhile): nothing written.
+    store.record_delivery(&id, 9, &retrying, &[]).await.unwrap();
+    let missing = new_file(&reference()).id();
+    store
+        .record_delivery(&missing, 1, &retrying, &[])
+        .await
+        .unwrap();
+    assert!(store.load_file(&missing).await.unwrap().is_none());
+    assert_eq!(store.load_file(&id).await.unwrap().unwrap().events.len(), 1);
 }
 
 async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
