@@ -368,6 +368,19 @@ where
         object,
     };
     match ports.intent.publish_document(&upload, &opener).await {
+        // The object version was deleted since it was checked: nothing reached Intent.
+        Err(failure) if failure.source_missing => {
+            reject(
+                ports,
+                policy,
+                object,
+                &claimed.token,
+                Some(id),
+                RejectionReason::Missing,
+                &failure.detail,
+            )
+            .await
+        }
         Ok(document) => {
             published(
                 ports, policy, object, &file, upload, info.size, document, claimed,
@@ -1219,6 +1232,63 @@ mod tests {
         assert_eq!(world.intent.documents().len(), 1, "not uploaded again");
         assert_eq!(world.objects.opened(), 1);
         assert_eq!(world.store.file(&id).unwrap().documents, [record]);
+    }
+
+    /// The bucket as it is when the object version is deleted between its check and its
+    /// upload: its description and first bytes read, its body no longer there.
+    struct GoneBeforeUpload<'a>(&'a crate::in_memory::InMemoryObjects);
+
+    impl ReadObject for GoneBeforeUpload<'_> {
+        async fn object_info(
+            &self,
+            object: &ObjectRef,
+        ) -> Result<crate::documents::ObjectInfo, SourceError> {
+            self.0.object_info(object).await
+        }
+
+        async fn first_bytes(
+            &self,
+            object: &ObjectRef,
+            count: u64,
+        ) -> Result<Vec<u8>, SourceError> {
+            self.0.first_bytes(object, count).await
+        }
+
+        async fn open(
+            &self,
+            _object: &ObjectRef,
+        ) -> Result<crate::documents::DocumentBody, SourceError> {
+            Err(SourceError::Missing)
+        }
+    }
+
+    /// A quitus deleted from the bucket while being forwarded is rejected as missing (the
+    /// object's fault), not as refused by Intent: nothing reached Intent, and Intent's
+    /// refusals are what operators are alerted on and redrive.
+    #[tokio::test]
+    async fn a_quitus_gone_before_its_upload_is_rejected_as_missing() {
+        let world = world();
+        world.given_open_on_intent("Q-12").await;
+        let object = dropped(&world, "Q-12");
+        let gone = GoneBeforeUpload(&world.objects);
+        let ports = ForwardPorts {
+            ledger: &world.store,
+            files: &world.store,
+            objects: &gone,
+            intent: &world.intent,
+            events: &world.events,
+            clock: &world.clock,
+        };
+
+        let forwarded = forward_document(&ports, DocumentPolicy::default(), &object)
+            .await
+            .unwrap();
+
+        assert!(
+            matches!(forwarded, Forwarded::Rejected(RejectionReason::Missing)),
+            "{forwarded:?}"
+        );
+        assert!(world.intent.documents().is_empty());
     }
 
     /// An upload whose answer was lost, and Intent could not be read to settle it: the

@@ -951,7 +951,7 @@ async fn read_body<O: OpenDocument>(body: &O) -> Result<u64, DeliveryFailure> {
     let unreadable =
         |error: &dyn std::fmt::Display| format!("the document could not be read: {error}");
     let document = body.open_body().await.map_err(|error| match error {
-        SourceError::Missing => DeliveryFailure::refused(1, unreadable(&error)),
+        SourceError::Missing => DeliveryFailure::source_missing(1, unreadable(&error)),
         SourceError::Unavailable(_) => DeliveryFailure::retryable(1, unreadable(&error)),
     })?;
     let mut chunks = document.chunks;

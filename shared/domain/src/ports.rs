@@ -240,6 +240,10 @@ pub struct DeliveryFailure {
     /// Intent refused it as conflicting with what it holds (HTTP 409): it may already be
     /// there, which a read of Intent tells.
     pub conflict: bool,
+    /// A document whose body was gone when the upload opened it (its object version
+    /// deleted since it was checked): nothing reached Intent, and it is the object's fault,
+    /// not a refusal by Intent.
+    pub source_missing: bool,
     pub attempts: u32,
     /// What went wrong, without personal data.
     pub detail: String,
@@ -252,6 +256,7 @@ impl DeliveryFailure {
             retryable: true,
             outcome_unknown: false,
             conflict: false,
+            source_missing: false,
             attempts,
             detail: detail.into(),
         }
@@ -270,6 +275,14 @@ impl DeliveryFailure {
         Self {
             retryable: false,
             ..Self::retryable(attempts, detail)
+        }
+    }
+
+    /// The document's body was gone when the upload opened it.
+    pub fn source_missing(attempts: u32, detail: impl Into<String>) -> Self {
+        Self {
+            source_missing: true,
+            ..Self::refused(attempts, detail)
         }
     }
 

@@ -76,6 +76,7 @@ impl IntentError {
             retryable: self.is_retryable_later(),
             outcome_unknown: self.outcome_unknown(),
             conflict: self.is_conflict(),
+            source_missing: matches!(self, IntentError::DocumentUnreadable { missing: true, .. }),
             attempts,
             detail: self.to_string(),
         }
