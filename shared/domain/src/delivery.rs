@@ -71,7 +71,8 @@ where
             Ok(false) => {}
             Err(failure) => {
                 tracing::warn!(seq = event.seq, error = %failure.detail, "Intent could not be read to settle an earlier attempt; the event stays pending");
-                return pending(previous, failure.detail, true);
+                // The read's HTTP attempts count: the backoff across runs grows with them.
+                return pending(previous + failure.attempts, failure.detail, true);
             }
         }
     }
@@ -178,7 +179,10 @@ async fn settle_failure<I: PublishToIntent>(
 ) -> Delivery {
     if failure.conflict || failure.outcome_unknown {
         // Intent may hold it: read its log once now.
-        match confirm_on_intent(intent, event).await {
+        let read = confirm_on_intent(intent, event).await;
+        // A failed read's HTTP attempts count (the backoff across runs grows with them).
+        let attempts = attempts + read.as_ref().err().map_or(0, |failed| failed.attempts);
+        match read {
             Ok(true) => return delivered(attempts),
             Ok(false) if failure.conflict => {}
             Ok(false) | Err(_) if failure.outcome_unknown => {

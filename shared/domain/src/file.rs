@@ -17,7 +17,9 @@ pub struct PartnerId(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Delivery {
-    /// Not yet accepted by Intent; it will be sent (again).
+    /// Not yet accepted by Intent; it will be sent (again). `attempts` counts the HTTP
+    /// calls made for it, failed reads of Intent included (the backoff across runs grows
+    /// with them).
     #[serde(rename_all = "camelCase")]
     Pending {
         attempts: u32,

@@ -774,6 +774,8 @@ pub struct RecordingIntent {
     document_reads: Mutex<usize>,
     /// While set, reading Intent's documents fails (Intent unreachable).
     document_reads_fail: Mutex<bool>,
+    /// While set, reading Intent's log fails (Intent unreachable).
+    log_reads_fail: Mutex<bool>,
     documents_need_opening: Mutex<bool>,
     /// What [`PublishToIntent::longest_call`] answers (zero unless set).
     longest_call: Mutex<std::time::Duration>,
@@ -831,6 +833,12 @@ impl RecordingIntent {
 
     pub fn accepted(&self) -> Vec<InterventionLog> {
         self.accepted.lock().unwrap().clone()
+    }
+
+    /// While `failing` is set, reading Intent's log fails like an Intent that cannot be
+    /// reached (after four HTTP attempts, as the client's reads retry).
+    pub fn fail_log_reads(&self, failing: bool) {
+        *self.log_reads_fail.lock().unwrap() = failing;
     }
 
     /// How often Intent's log was read.
@@ -937,6 +945,9 @@ impl PublishToIntent for RecordingIntent {
 
     async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {
         *self.reads.lock().unwrap() += 1;
+        if *self.log_reads_fail.lock().unwrap() {
+            return Err(DeliveryFailure::retryable(4, "Intent could not be reached"));
+        }
         Ok(self
             .accepted
             .lock()

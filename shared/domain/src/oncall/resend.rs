@@ -212,6 +212,29 @@ mod tests {
         assert!(world.intent.accepted().is_empty());
     }
 
+    /// An event in doubt whose read of Intent keeps failing (Intent unreachable) backs off
+    /// like any failed run: the read's HTTP attempts count, so the wait doubles, instead of
+    /// the event being read again at every tick of a long outage.
+    #[tokio::test]
+    async fn an_event_whose_intent_cannot_be_read_backs_off_like_any_failed_run() {
+        let world = World::at(now());
+        let id = given(&world, "R-9", pending_since(4, now() - minutes(5), true)).await;
+        world.intent.fail_log_reads(true);
+
+        let report = resend(&world).await;
+
+        assert_eq!(report.still_pending, 1, "{report:?}");
+        let after = world.store.file(&id).unwrap().events[0].delivery.clone();
+        assert_eq!(after.attempts(), 8, "the failed read's four attempts count");
+        let policy = CloserPolicy::default();
+        let seconds = jiff::SignedDuration::from_secs;
+        assert!(
+            !policy.is_due(&after, now() + seconds(90)),
+            "a second failed run waits 2 min"
+        );
+        assert!(policy.is_due(&after, now() + seconds(120)));
+    }
+
     #[tokio::test]
     async fn a_due_event_is_delivered_once() {
         let world = World::at(now());
