@@ -149,15 +149,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_published_event_leaves_the_outbox_at_once() {
-        let store = InMemoryStore::default();
-        let events = RecordingEvents::default();
+    /// The seed's claim, stored in `store` at 20:00, its announcement put on `bus`.
+    async fn claimed(store: &InMemoryStore, bus: &RecordingEvents) {
         let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
         open_intervention(
-            &store,
+            store,
             &RecordingIntent::default(),
-            &events,
+            bus,
             &FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
             crate::closure::ClosurePolicy::default(),
             crate::PartnerId("p".into()),
@@ -165,6 +163,13 @@ mod tests {
         )
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_published_event_leaves_the_outbox_at_once() {
+        let store = InMemoryStore::default();
+        let events = RecordingEvents::default();
+        claimed(&store, &events).await;
         assert_eq!(events.published().len(), 1);
         assert!(store.outbox_ids().is_empty());
     }
@@ -177,18 +182,7 @@ mod tests {
         let store = InMemoryStore::default();
         let bus = RecordingEvents::default();
         bus.set_failing(true);
-        let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
-        open_intervention(
-            &store,
-            &RecordingIntent::default(),
-            &bus,
-            &FixedClock("2026-11-28T20:00:00Z".parse().unwrap()),
-            crate::closure::ClosurePolicy::default(),
-            crate::PartnerId("p".into()),
-            log,
-        )
-        .await
-        .unwrap();
+        claimed(&store, &bus).await;
         assert_eq!(store.outbox_ids().len(), 1, "left by the request");
         let later: Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
 
