@@ -26,10 +26,9 @@ use crate::model::FileId;
 use crate::oncall::CloserPolicy;
 use crate::outbox::publish_announced;
 use crate::ports::{
-    ClaimToken, ClaimedObject, Clock, DeliveryFailure, DocumentClaim, DocumentLedger, DocumentWait,
-    FinishDelivery, ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, PublishedDocument, ReadObject, SourceError, StoreError,
-    UploadGrants,
+    ClaimToken, ClaimedObject, Clock, DocumentClaim, DocumentLedger, DocumentWait, FinishDelivery,
+    ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument, PublishDomainEvents,
+    PublishToIntent, PublishedDocument, ReadObject, SourceError, StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -186,6 +185,7 @@ where
         .map_or(key.file_name.as_str(), |grant| grant.file_name.as_str());
     let wait = Waiting {
         ports,
+        policy,
         object,
         claim: &claimed.token,
         file: Some(id),
@@ -199,16 +199,7 @@ where
                 "no file was opened for it within {} hours",
                 policy.unknown_file_grace.as_hours()
             );
-            return reject(
-                ports,
-                policy,
-                object,
-                &claimed.token,
-                Some(id),
-                RejectionReason::UnknownFile,
-                &detail,
-            )
-            .await;
+            return wait.reject(RejectionReason::UnknownFile, &detail).await;
         }
         return wait
             .keep(
@@ -222,29 +213,11 @@ where
         && grant.partner != file.owner
     {
         let detail = "the upload grant was given to another partner than the file's owner";
-        return reject(
-            ports,
-            policy,
-            object,
-            &claimed.token,
-            Some(id),
-            RejectionReason::NotAuthorized,
-            detail,
-        )
-        .await;
+        return wait.reject(RejectionReason::NotAuthorized, detail).await;
     }
     if file.state == FileState::Closed(Outcome::Canceled) {
         let detail = "the file was canceled at reception: there is no intervention to prove";
-        return reject(
-            ports,
-            policy,
-            object,
-            &claimed.token,
-            Some(id),
-            RejectionReason::FileCanceled,
-            detail,
-        )
-        .await;
+        return wait.reject(RejectionReason::FileCanceled, detail).await;
     }
 
     // What S3 says of the object, and its first bytes for the PDF signature (an object
@@ -265,16 +238,7 @@ where
         Ok(read) => read,
         Err(SourceError::Missing) => {
             let detail = "the object no longer exists";
-            return reject(
-                ports,
-                policy,
-                object,
-                &claimed.token,
-                Some(id),
-                RejectionReason::Missing,
-                detail,
-            )
-            .await;
+            return wait.reject(RejectionReason::Missing, detail).await;
         }
         // Intent not read yet: a claim in doubt stays in doubt.
         Err(SourceError::Unavailable(detail)) => {
@@ -286,16 +250,7 @@ where
             "{} bytes, over the {} byte limit",
             info.size, policy.max_bytes
         );
-        return reject(
-            ports,
-            policy,
-            object,
-            &claimed.token,
-            Some(id),
-            RejectionReason::TooLarge,
-            &detail,
-        )
-        .await;
+        return wait.reject(RejectionReason::TooLarge, &detail).await;
     }
     if let Some(grant) = &grant
         && grant.size != info.size
@@ -304,29 +259,11 @@ where
             "{} bytes where the upload grant allows exactly {}",
             info.size, grant.size
         );
-        return reject(
-            ports,
-            policy,
-            object,
-            &claimed.token,
-            Some(id),
-            RejectionReason::NotAuthorized,
-            &detail,
-        )
-        .await;
+        return wait.reject(RejectionReason::NotAuthorized, &detail).await;
     }
     if !looks_like_pdf(&head) {
         let detail = "the content does not start with %PDF-";
-        return reject(
-            ports,
-            policy,
-            object,
-            &claimed.token,
-            Some(id),
-            RejectionReason::NotPdf,
-            detail,
-        )
-        .await;
+        return wait.reject(RejectionReason::NotPdf, detail).await;
     }
 
     // Never a document for an intervention Intent does not know: its opening first.
@@ -370,16 +307,7 @@ where
     match ports.intent.publish_document(&upload, &opener).await {
         // The object version was deleted since it was checked: nothing reached Intent.
         Err(failure) if failure.source_missing => {
-            reject(
-                ports,
-                policy,
-                object,
-                &claimed.token,
-                Some(id),
-                RejectionReason::Missing,
-                &failure.detail,
-            )
-            .await
+            wait.reject(RejectionReason::Missing, &failure.detail).await
         }
         Ok(document) => {
             published(
@@ -396,7 +324,8 @@ where
                     .await
                 }
                 Ok(None) if failure.conflict => {
-                    refused(ports, policy, object, &claimed.token, id, &failure).await
+                    wait.reject(RejectionReason::IntentRejected, &failure.detail)
+                        .await
                 }
                 _ => wait.keep(&failure.detail, true, failure.attempts).await,
             }
@@ -405,7 +334,10 @@ where
         Err(failure) if failure.retryable => {
             wait.keep(&failure.detail, false, failure.attempts).await
         }
-        Err(failure) => refused(ports, policy, object, &claimed.token, id, &failure).await,
+        Err(failure) => {
+            wait.reject(RejectionReason::IntentRejected, &failure.detail)
+                .await
+        }
     }
 }
 
@@ -447,13 +379,33 @@ where
     }
 }
 
-/// Keeps an object pending in the ledger.
+/// What a claimed object's outcome is written with: kept pending in the ledger, or
+/// rejected.
 struct Waiting<'p, 'a, L, F, R, I, E, C> {
     ports: &'p ForwardPorts<'a, L, F, R, I, E, C>,
+    policy: DocumentPolicy,
     object: &'p ObjectRef,
     claim: &'p ClaimToken,
     file: Option<&'p FileId>,
     attempts: u32,
+}
+
+impl<L: DocumentLedger + Outbox, F, R, I, E: PublishDomainEvents, C: Clock>
+    Waiting<'_, '_, L, F, R, I, E, C>
+{
+    /// Rejects the object for good ([`reject`], under this claim, for this file).
+    async fn reject(&self, reason: RejectionReason, detail: &str) -> Result<Forwarded, RetryLater> {
+        reject(
+            self.ports,
+            self.policy,
+            self.object,
+            self.claim,
+            self.file,
+            reason,
+            detail,
+        )
+        .await
+    }
 }
 
 impl<L: DocumentLedger, F, R, I, E, C: Clock> Waiting<'_, '_, L, F, R, I, E, C> {
@@ -535,31 +487,6 @@ where
         }
     }
     Ok(Forwarded::Published(record))
-}
-
-async fn refused<L, F, R, I, E, C>(
-    ports: &ForwardPorts<'_, L, F, R, I, E, C>,
-    policy: DocumentPolicy,
-    object: &ObjectRef,
-    claim: &ClaimToken,
-    id: &FileId,
-    failure: &DeliveryFailure,
-) -> Result<Forwarded, RetryLater>
-where
-    L: DocumentLedger + Outbox,
-    E: PublishDomainEvents,
-    C: Clock,
-{
-    reject(
-        ports,
-        policy,
-        object,
-        claim,
-        Some(id),
-        RejectionReason::IntentRejected,
-        &failure.detail,
-    )
-    .await
 }
 
 /// What a pass over the waiting documents did.
@@ -688,6 +615,7 @@ mod tests {
         RecordingEvents, RecordingIntent,
     };
     use crate::model::Event;
+    use crate::ports::DeliveryFailure;
     use jiff::Timestamp;
 
     type Ports<'a> = ForwardPorts<
@@ -1236,7 +1164,7 @@ mod tests {
 
     /// The bucket as it is when the object version is deleted between its check and its
     /// upload: its description and first bytes read, its body no longer there.
-    struct GoneBeforeUpload<'a>(&'a crate::in_memory::InMemoryObjects);
+    struct GoneBeforeUpload<'a>(&'a InMemoryObjects);
 
     impl ReadObject for GoneBeforeUpload<'_> {
         async fn object_info(
