@@ -369,20 +369,19 @@ impl DynamoDbStore {
             values.push((":until", n(until.as_millisecond())));
         }
         expression.push_str(" REMOVE openShard");
-        let mut file_update = self.update(
-            &pk,
-            FILE_SK.to_string(),
-            &expression,
-            &condition,
-            &[("#state", "state")],
-            values,
-        );
-        if let TransactWriteItem::Update(update) = file_update {
-            // A refusal gives the file back: it tells a closing this very request applied
-            // (its token) from another writer's.
-            file_update = TransactWriteItem::Update(update.old_item_on_condition_failure());
-        }
-        let mut items = vec![file_update];
+        // A refusal gives the file back: it tells a closing this very request applied (its
+        // token) from another writer's.
+        let mut items = vec![
+            self.update(
+                &pk,
+                FILE_SK.to_string(),
+                &expression,
+                &condition,
+                &[("#state", "state")],
+                values,
+            )
+            .old_item_on_condition_failure(),
+        ];
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
         items.push(self.put(closing_item, "attribute_not_exists(pk)"));
@@ -458,38 +457,32 @@ impl CloseFile for DynamoDbStore {
 
 /// The closing's outcome when `written` was applied by this request (committed, or refused
 /// because its own earlier attempt applied it: the file carries its `closing_token`), with
-/// the lease if the applied write took it (`sending_until` is the file's).
+/// the lease if the applied write took it (`sending_until`, found on the file).
 fn own_closing(
     written: &Transaction,
     closing_token: &str,
     sending_until: Option<Timestamp>,
 ) -> Option<CloseFileResult> {
-    let with_lease = |file: Option<&Item>| match (sending_until, file) {
-        (Some(_), None) => true,
-        (Some(until), Some(file)) => file
-            .get("sendingUntil")
-            .and_then(|value| value.as_n().ok())
-            .is_some_and(|value| *value == until.as_millisecond().to_string()),
-        (None, _) => false,
-    };
-    let applied = match written {
-        Transaction::Committed => None,
+    let took_lease = match written {
+        Transaction::Committed => sending_until.is_some(),
         Transaction::ConditionFailed(old) => {
-            let file = old.get(0)?;
-            let ours = file
-                .get("closingToken")
-                .and_then(|value| value.as_s().ok())
-                .is_some_and(|token| token == closing_token);
-            if !ours {
-                return None;
-            }
+            let text = |file: &Item, name: &str| {
+                file.get(name)
+                    .and_then(|value| value.as_s().or_else(|_| value.as_n()).ok())
+                    .cloned()
+            };
+            let file = old
+                .get(0)
+                .filter(|file| text(file, "closingToken").as_deref() == Some(closing_token))?;
             tracing::info!(
                 "the closing's answer was lost after it was applied; it is this request's"
             );
-            Some(file)
+            sending_until.is_some_and(|until| {
+                text(file, "sendingUntil") == Some(until.as_millisecond().to_string())
+            })
         }
     };
-    Some(if with_lease(applied) {
+    Some(if took_lease {
         CloseFileResult::ClosedSending
     } else {
         CloseFileResult::Closed

@@ -259,6 +259,21 @@ pub enum TransactWriteItem {
 }
 
 impl TransactWriteItem {
+    /// The action, asking for its item as it is when its condition fails.
+    pub fn old_item_on_condition_failure(self) -> Self {
+        match self {
+            TransactWriteItem::Put(request) => {
+                TransactWriteItem::Put(request.old_item_on_condition_failure())
+            }
+            TransactWriteItem::Update(request) => {
+                TransactWriteItem::Update(request.old_item_on_condition_failure())
+            }
+            TransactWriteItem::Delete(request) => {
+                TransactWriteItem::Delete(request.old_item_on_condition_failure())
+            }
+        }
+    }
+
     /// The `pk` and `sk` of the item the action is on.
     pub fn key(&self) -> Option<(String, String)> {
         match self {
