@@ -80,7 +80,6 @@ where
     let file = new_file.opened();
     let announce: Vec<DomainEvent> = DomainEvent::opened(&file).into_iter().collect();
 
-    let now = clock.now();
     let sending_until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
     match store
         .open_file_sending(&new_file, &announce, Some(sending_until))

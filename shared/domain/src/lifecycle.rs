@@ -44,13 +44,16 @@ pub const OPEN_FILE_EXPIRY_MARGIN_DAYS: i64 = 14;
 /// is closed, whatever the retention.
 pub const OPEN_FILE_MIN_KEPT_DAYS: i64 = 400;
 
+fn days(count: i64) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_hours(24 * count)
+}
+
 /// The expiry an open file's items get when they are stored at `stored_at`: the retention
 /// and [`OPEN_FILE_EXPIRY_MARGIN_DAYS`] ahead, [`OPEN_FILE_MIN_KEPT_DAYS`] at least.
 pub fn open_file_expiry(
     stored_at: jiff::Timestamp,
     retention: jiff::SignedDuration,
 ) -> jiff::Timestamp {
-    let days = |count: i64| jiff::SignedDuration::from_hours(24 * count);
     expiry_after(
         stored_at,
         retention
@@ -79,9 +82,7 @@ impl ClosingExpiry {
         earlier_expire_at: Option<jiff::Timestamp>,
     ) -> Self {
         let latest = retention_ends
-            .checked_add(jiff::SignedDuration::from_hours(
-                24 * OPEN_FILE_EXPIRY_MARGIN_DAYS,
-            ))
+            .checked_add(days(OPEN_FILE_EXPIRY_MARGIN_DAYS))
             .unwrap_or(jiff::Timestamp::MAX);
         match earlier_expire_at {
             Some(earlier) if (retention_ends..=latest).contains(&earlier) => Self {
