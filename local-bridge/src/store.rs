@@ -505,6 +505,28 @@ impl LoadFile for EmbeddedStore {
     }
 }
 
+impl oncall_domain::ports::MarkQuitusReceived for EmbeddedStore {
+    async fn mark_quitus_received(
+        &self,
+        id: &FileId,
+    ) -> Result<oncall_domain::ports::QuitusMark, StoreError> {
+        use oncall_domain::ports::QuitusMark;
+        self.update_file_announcing(id, &[], |current| {
+            Ok(match current {
+                None => (QuitusMark::NoFile, None),
+                Some(file) if file.state == FileState::Closed(Outcome::Canceled) => {
+                    (QuitusMark::FileCanceled, None)
+                }
+                Some(mut file) => {
+                    file.quitus_received = true;
+                    (QuitusMark::Marked, Some(file))
+                }
+            })
+        })
+        .await
+    }
+}
+
 impl RecordDelivery for EmbeddedStore {
     async fn record_delivery(
         &self,
@@ -548,7 +570,8 @@ impl CloseFile for EmbeddedStore {
             .update_file_sending(id, announce, sending_until, move |current| {
                 let mut file =
                     current.ok_or_else(|| StoreError::Corrupt(format!("no file {missing}")))?;
-                let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
+                let canceled_too_late =
+                    outcome == Outcome::Canceled && file.activity_since_opening().is_some();
                 if file.state != FileState::Open
                     || file.version() != expected_version
                     || canceled_too_late
@@ -703,6 +726,7 @@ impl DocumentLedger for EmbeddedStore {
                         .any(|d| d.object_identity == record.object_identity)
                 {
                     stored.documents.push(record);
+                    stored.quitus_received = true;
                     files
                         .insert(file_key.as_str(), encode(&stored)?.as_slice())
                         .map_err(failure)?;

@@ -110,6 +110,7 @@ pub async fn run_closer<S, I, E, C, R>(
         + CloseFile
         + RecordDelivery
         + FinishDelivery
+        + crate::ports::MarkQuitusReceived
         + ListPendingEvents
         + DocumentLedger
         + UploadGrants

@@ -133,6 +133,12 @@ pub struct InterventionFile {
     pub events: Vec<RecordedEvent>,
     /// Documents (quitus) published on Intent for this file, oldest first.
     pub documents: Vec<DocumentRecord>,
+    /// A quitus for this file was received and passed its checks: marked before it is
+    /// uploaded to Intent (so a cancellation racing the upload is refused, the mark being
+    /// tested by the closing's own write), and kept whatever Intent answers: a signed
+    /// quitus proves the intervention took place. Set whenever `documents` is not empty.
+    #[serde(default)]
+    pub quitus_received: bool,
     /// When the file's data expires: closing time + retention once closed; while open, the
     /// expiry its opening got when it was stored (none for files stored before openings got
     /// one).
@@ -153,10 +159,16 @@ impl InterventionFile {
         self.last_event().map_or(0, |event| event.seq)
     }
 
-    /// Whether anything happened to the file since it was opened (a later event, a
-    /// document): canceling at reception is then no longer possible.
-    pub fn activity_since_opening(&self) -> bool {
-        self.events.len() > 1 || !self.documents.is_empty()
+    /// What happened to the file since it was opened (a later event, a quitus), if
+    /// anything: canceling at reception is then no longer possible.
+    pub fn activity_since_opening(&self) -> Option<&'static str> {
+        if self.events.len() > 1 {
+            Some("a later event was recorded")
+        } else if self.quitus_received || !self.documents.is_empty() {
+            Some("a signed quitus was received for it")
+        } else {
+            None
+        }
     }
 
     pub fn event(&self, seq: u32) -> Option<&RecordedEvent> {
@@ -187,6 +199,7 @@ impl NewFile {
             owner: self.owner.clone(),
             events: vec![self.opening.clone()],
             documents: Vec::new(),
+            quitus_received: false,
             expires_at: self.expires_at,
         }
     }

@@ -27,8 +27,9 @@ use crate::oncall::CloserPolicy;
 use crate::outbox::publish_announced;
 use crate::ports::{
     ClaimToken, ClaimedObject, Clock, DocumentClaim, DocumentLedger, DocumentWait, FinishDelivery,
-    ListPendingDocuments, LoadFile, OpenDocument, Outbox, PublishDocument, PublishDomainEvents,
-    PublishToIntent, PublishedDocument, ReadObject, SourceError, StoreError, UploadGrants,
+    ListPendingDocuments, LoadFile, MarkQuitusReceived, OpenDocument, Outbox, PublishDocument,
+    PublishDomainEvents, PublishToIntent, PublishedDocument, QuitusMark, ReadObject, SourceError,
+    StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -56,6 +57,8 @@ impl From<StoreError> for RetryLater {
         RetryLater(error.to_string())
     }
 }
+
+const CANCELED: &str = "the file was canceled at reception: there is no intervention to prove";
 
 /// The ports the forwarder needs.
 pub struct ForwardPorts<'a, L, F, R, I, E, C> {
@@ -88,7 +91,7 @@ pub async fn forward_document<L, F, R, I, E, C>(
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger + UploadGrants + Outbox,
-    F: LoadFile + FinishDelivery,
+    F: LoadFile + FinishDelivery + MarkQuitusReceived,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -132,7 +135,7 @@ async fn forward_claimed<L, F, R, I, E, C>(
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger + UploadGrants + Outbox,
-    F: LoadFile + FinishDelivery,
+    F: LoadFile + FinishDelivery + MarkQuitusReceived,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -192,6 +195,14 @@ where
         attempts: claimed.attempts,
     };
 
+    let upload_of = |title: &str, description: &str| DocumentUpload {
+        file_name: file_name.to_string(),
+        title: title.to_string(),
+        description: description.to_string(),
+        element_reference: id.reference.clone(),
+        contract_reference: id.contract_reference.clone(),
+    };
+
     let Some(file) = ports.files.load_file(id).await? else {
         let waited = ports.clock.now().duration_since(claimed.first_seen_at);
         if waited >= policy.unknown_file_grace {
@@ -216,8 +227,7 @@ where
         return wait.reject(RejectionReason::NotAuthorized, detail).await;
     }
     if file.state == FileState::Closed(Outcome::Canceled) {
-        let detail = "the file was canceled at reception: there is no intervention to prove";
-        return wait.reject(RejectionReason::FileCanceled, detail).await;
+        return wait.reject(RejectionReason::FileCanceled, CANCELED).await;
     }
 
     // What S3 says of the object, and its first bytes for the PDF signature (an object
@@ -266,25 +276,33 @@ where
         return wait.reject(RejectionReason::NotPdf, detail).await;
     }
 
+    // A quitus proves the intervention: the file is marked before anything is uploaded, so
+    // a cancellation at reception racing this forward either was written first (the mark
+    // is refused and the quitus rejected) or is refused itself.
+    if file.state == FileState::Open && !file.quitus_received {
+        match ports.files.mark_quitus_received(id).await? {
+            QuitusMark::Marked => {}
+            QuitusMark::FileCanceled => {
+                return wait.reject(RejectionReason::FileCanceled, CANCELED).await;
+            }
+            QuitusMark::NoFile => {
+                return wait
+                    .keep("the file is no longer stored", claimed.in_doubt, 0)
+                    .await;
+            }
+        }
+    }
+
     // Never a document for an intervention Intent does not know: its opening first.
     let file = match opening_on_intent(ports, file).await {
         Ok(file) => file,
         Err(why) => return wait.keep(why, claimed.in_doubt, 0).await,
     };
 
-    let upload = DocumentUpload {
-        file_name: file_name.to_string(),
-        title: info
-            .title
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TITLE.to_string()),
-        description: info
-            .description
-            .clone()
-            .unwrap_or_else(|| DEFAULT_DESCRIPTION.to_string()),
-        element_reference: id.reference.clone(),
-        contract_reference: id.contract_reference.clone(),
-    };
+    let upload = upload_of(
+        info.title.as_deref().unwrap_or(DEFAULT_TITLE),
+        info.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION),
+    );
     if claimed.in_doubt {
         match ports.intent.find_document(&upload, info.size).await {
             Ok(Some(found)) => {
@@ -515,7 +533,7 @@ pub async fn forward_pending_documents<L, F, R, I, E, C>(
 ) -> Result<(), StoreError>
 where
     L: DocumentLedger + UploadGrants + ListPendingDocuments + Outbox,
-    F: LoadFile + FinishDelivery,
+    F: LoadFile + FinishDelivery + MarkQuitusReceived,
     R: ReadObject,
     I: PublishDocument + PublishToIntent,
     E: PublishDomainEvents,
@@ -1242,6 +1260,135 @@ mod tests {
 
         assert!(matches!(third, Forwarded::Published(_)), "{third:?}");
         assert_eq!(world.intent.documents().len(), 1, "uploaded once");
+    }
+
+    /// When a partner's cancellation of the quitus's file lands while the forwarder works.
+    #[derive(Clone, Copy, PartialEq)]
+    enum CancelLands {
+        /// While the object's first bytes are read: after the file's state was checked.
+        WhileChecked,
+        /// While the object is streamed to Intent.
+        WhileUploaded,
+    }
+
+    /// The bucket as it is while the file's owner cancels it at reception, at `when`; the
+    /// cancellation's result is kept.
+    struct CanceledMeanwhile<'a> {
+        world: &'a World,
+        when: CancelLands,
+        canceled: std::sync::Mutex<Option<Result<CloseOutcome, String>>>,
+    }
+
+    impl CanceledMeanwhile<'_> {
+        async fn cancel(&self, now: CancelLands) {
+            if now != self.when || self.canceled.lock().unwrap().is_some() {
+                return;
+            }
+            let reference = "Q-13";
+            let owner = crate::file::PartnerId("partner-a".into());
+            let result = crate::closure::close_intervention(
+                &self.world.store,
+                &self.world.intent,
+                &self.world.events,
+                &self.world.clock,
+                crate::closure::ClosurePolicy::default(),
+                crate::closure::ClosedBy::Partner(&owner),
+                closing_log(reference, Outcome::Canceled),
+            )
+            .await
+            .map(|closed| closed.outcome)
+            .map_err(|error| error.to_string());
+            *self.canceled.lock().unwrap() = Some(result);
+        }
+    }
+
+    use crate::closure::CloseOutcome;
+
+    impl ReadObject for CanceledMeanwhile<'_> {
+        async fn object_info(
+            &self,
+            object: &ObjectRef,
+        ) -> Result<crate::documents::ObjectInfo, SourceError> {
+            self.world.objects.object_info(object).await
+        }
+
+        async fn first_bytes(
+            &self,
+            object: &ObjectRef,
+            count: u64,
+        ) -> Result<Vec<u8>, SourceError> {
+            self.cancel(CancelLands::WhileChecked).await;
+            self.world.objects.first_bytes(object, count).await
+        }
+
+        async fn open(
+            &self,
+            object: &ObjectRef,
+        ) -> Result<crate::documents::DocumentBody, SourceError> {
+            self.cancel(CancelLands::WhileUploaded).await;
+            self.world.objects.open(object).await
+        }
+    }
+
+    /// Forwards the quitus of `Q-13` (open, on Intent) while its owner cancels the file at
+    /// `when`: what the forwarder did, and what the cancellation got.
+    async fn forward_while_canceled(
+        world: &World,
+        when: CancelLands,
+    ) -> (ObjectRef, Forwarded, Result<CloseOutcome, String>) {
+        world.given_open_on_intent("Q-13").await;
+        let object = dropped(world, "Q-13");
+        let bucket = CanceledMeanwhile {
+            world,
+            when,
+            canceled: std::sync::Mutex::new(None),
+        };
+        let ports = ForwardPorts {
+            ledger: &world.store,
+            files: &world.store,
+            objects: &bucket,
+            intent: &world.intent,
+            events: &world.events,
+            clock: &world.clock,
+        };
+        let forwarded = forward_document(&ports, DocumentPolicy::default(), &object)
+            .await
+            .unwrap();
+        let canceled = bucket.canceled.lock().unwrap().take().expect("canceled");
+        (object, forwarded, canceled)
+    }
+
+    /// A cancellation that lands after the forwarder checked the file's state, before the
+    /// upload: the file is canceled, and its quitus never reaches Intent.
+    #[tokio::test]
+    async fn a_quitus_whose_file_is_canceled_while_it_is_checked_never_reaches_intent() {
+        let world = world();
+
+        let (object, forwarded, canceled) =
+            forward_while_canceled(&world, CancelLands::WhileChecked).await;
+
+        assert_eq!(canceled, Ok(CloseOutcome::Closed));
+        assert_rejected(&world, &object, forwarded, RejectionReason::FileCanceled).await;
+    }
+
+    /// A cancellation that lands while the quitus is being uploaded is refused: a quitus
+    /// proves the intervention took place. The file stays open, its quitus on Intent.
+    #[tokio::test]
+    async fn a_cancellation_during_the_quitus_upload_is_refused() {
+        let world = world();
+
+        let (object, forwarded, canceled) =
+            forward_while_canceled(&world, CancelLands::WhileUploaded).await;
+
+        let refusal = canceled.expect_err("the cancellation is refused");
+        assert!(refusal.contains("quitus"), "{refusal}");
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        assert_eq!(world.intent.documents().len(), 1);
+        let file = world.store.file(&object_file(&object)).unwrap();
+        assert_eq!(file.state, FileState::Open);
     }
 
     #[tokio::test]

@@ -261,7 +261,8 @@ impl CloseFile for InMemoryStore {
         let file = files
             .get_mut(id)
             .ok_or_else(|| StoreError::Corrupt(format!("no file {id}")))?;
-        let canceled_too_late = outcome == Outcome::Canceled && !file.documents.is_empty();
+        let canceled_too_late =
+            outcome == Outcome::Canceled && file.activity_since_opening().is_some();
         if file.state != FileState::Open || file.version() != expected_version || canceled_too_late
         {
             return Ok(CloseFileResult::StateChanged(file.clone()));
@@ -317,6 +318,26 @@ impl SendLease for InMemoryStore {
 }
 
 impl crate::ports::LoadFiles for InMemoryStore {}
+
+impl crate::ports::MarkQuitusReceived for InMemoryStore {
+    async fn mark_quitus_received(
+        &self,
+        id: &FileId,
+    ) -> Result<crate::ports::QuitusMark, StoreError> {
+        self.check_available()?;
+        let mut files = self.files.lock().unwrap();
+        Ok(match files.get_mut(id) {
+            None => crate::ports::QuitusMark::NoFile,
+            Some(file) if file.state == FileState::Closed(Outcome::Canceled) => {
+                crate::ports::QuitusMark::FileCanceled
+            }
+            Some(file) => {
+                file.quitus_received = true;
+                crate::ports::QuitusMark::Marked
+            }
+        })
+    }
+}
 
 impl LoadFile for InMemoryStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
@@ -555,6 +576,7 @@ impl DocumentLedger for InMemoryStore {
                 .any(|document| document.object_identity == record.object_identity)
         {
             stored.documents.push(record.clone());
+            stored.quitus_received = true;
         }
         entry.state = DocumentState::Published;
         entry.lease_until = None;

@@ -67,7 +67,7 @@ where
         });
     }
     crate::lifecycle::check_not_in_future(log.event_date, clock.now())?;
-    let state = transition(None, log.event, false).expect("acknowledged opens a file");
+    let state = transition(None, log.event, None).expect("acknowledged opens a file");
     debug_assert_eq!(state, FileState::Open);
 
     let now = clock.now();

@@ -167,27 +167,26 @@ pub enum TransitionError {
 
 /// Applies `event` to a file in `current` state (None: no file yet).
 ///
-/// `activity_since_opening` tells whether anything happened to an open file since it was
-/// opened (a document published, …): canceling at reception is only legal before that.
+/// `activity_since_opening` tells what happened to an open file since it was opened (a
+/// later event, a quitus received), if anything: canceling at reception is only legal
+/// before that.
 pub fn transition(
     current: Option<FileState>,
     event: Event,
-    activity_since_opening: bool,
+    activity_since_opening: Option<&'static str>,
 ) -> Result<FileState, TransitionError> {
     match (current, event) {
         (None, Event::Acknowledged) => Ok(FileState::Open),
         (None, attempted) => Err(TransitionError::NotOpened { attempted }),
         (Some(FileState::Open), Event::Acknowledged) => Err(TransitionError::AlreadyOpen),
-        (Some(FileState::Open), Event::Canceled) if activity_since_opening => {
-            Err(TransitionError::CancelTooLate {
-                reason: "something already happened on the file since it was opened",
-            })
-        }
         (Some(FileState::Open), Event::Done) => Ok(FileState::Closed(Outcome::Done)),
         (Some(FileState::Open), Event::PartialRepair) => {
             Ok(FileState::Closed(Outcome::PartialRepair))
         }
-        (Some(FileState::Open), Event::Canceled) => Ok(FileState::Closed(Outcome::Canceled)),
+        (Some(FileState::Open), Event::Canceled) => match activity_since_opening {
+            Some(reason) => Err(TransitionError::CancelTooLate { reason }),
+            None => Ok(FileState::Closed(Outcome::Canceled)),
+        },
         (Some(current @ FileState::Closed(_)), attempted) => {
             Err(TransitionError::AlreadyClosed { current, attempted })
         }
@@ -249,7 +248,7 @@ mod tests {
     #[test]
     fn a_file_opens_once_then_closes_once() {
         assert_eq!(
-            transition(None, Event::Acknowledged, false),
+            transition(None, Event::Acknowledged, None),
             Ok(FileState::Open)
         );
         for (event, outcome) in [
@@ -257,10 +256,10 @@ mod tests {
             (Event::PartialRepair, Outcome::PartialRepair),
             (Event::Canceled, Outcome::Canceled),
         ] {
-            let closed = transition(Some(FileState::Open), event, false).unwrap();
+            let closed = transition(Some(FileState::Open), event, None).unwrap();
             assert_eq!(closed, FileState::Closed(outcome));
             for next in Event::ALL {
-                let error = transition(Some(closed), next, false).unwrap_err();
+                let error = transition(Some(closed), next, None).unwrap_err();
                 assert!(
                     error.to_string().contains(&closed.to_string()),
                     "{error} names the current state"
@@ -273,20 +272,26 @@ mod tests {
     fn nothing_but_an_opening_starts_a_file() {
         for event in [Event::Done, Event::PartialRepair, Event::Canceled] {
             assert_eq!(
-                transition(None, event, false),
+                transition(None, event, None),
                 Err(TransitionError::NotOpened { attempted: event })
             );
         }
         assert_eq!(
-            transition(Some(FileState::Open), Event::Acknowledged, false),
+            transition(Some(FileState::Open), Event::Acknowledged, None),
             Err(TransitionError::AlreadyOpen)
         );
     }
 
     #[test]
     fn cancel_at_reception_only_while_nothing_happened() {
-        assert!(transition(Some(FileState::Open), Event::Canceled, true).is_err());
-        assert!(transition(Some(FileState::Open), Event::Done, true).is_ok());
+        let quitus = Some("a signed quitus was received for it");
+        assert_eq!(
+            transition(Some(FileState::Open), Event::Canceled, quitus),
+            Err(TransitionError::CancelTooLate {
+                reason: "a signed quitus was received for it"
+            })
+        );
+        assert!(transition(Some(FileState::Open), Event::Done, quitus).is_ok());
     }
 
     #[test]

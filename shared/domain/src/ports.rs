@@ -70,7 +70,8 @@ pub enum CloseFileResult {
 }
 
 /// Closes an open file: appends the closing event and moves the state, atomically, only if
-/// the file is still open at `expected_version`. Every item of the file gets its expiry;
+/// the file is still open at `expected_version` (and, for a cancellation, has received no
+/// quitus: [`MarkQuitusReceived`] may have marked it since it was read). Every item of the file gets its expiry;
 /// `announce` goes to the outbox in the same write.
 pub trait CloseFile: Send + Sync {
     /// With `sending_until`, the send lease is also taken in the same write if no sender
@@ -109,6 +110,28 @@ pub trait CloseFile: Send + Sync {
             None,
         )
     }
+}
+
+/// What marking a file for a quitus found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitusMark {
+    /// Marked (or marked already): a cancellation at reception can no longer win.
+    Marked,
+    /// The file was canceled at reception first.
+    FileCanceled,
+    /// No such file (any more).
+    NoFile,
+}
+
+/// Marks a file as having received a quitus (`quitus_received`), before the quitus is
+/// uploaded, in one conditional write unless the file was canceled: the closing write of
+/// a cancellation refuses a marked file, so of a cancellation and a quitus racing, exactly
+/// one wins, and a canceled file never gets a quitus on Intent.
+pub trait MarkQuitusReceived: Send + Sync {
+    fn mark_quitus_received(
+        &self,
+        id: &FileId,
+    ) -> impl Future<Output = Result<QuitusMark, StoreError>> + Send;
 }
 
 /// Reads a file and its whole event log.

@@ -365,7 +365,12 @@ pub async fn redrive_document<S, I, E, R, C>(
     document: LedgerDocument,
 ) -> DocumentRedrive
 where
-    S: LoadFile + FinishDelivery + DocumentLedger + UploadGrants + OperatorStore,
+    S: LoadFile
+        + FinishDelivery
+        + crate::ports::MarkQuitusReceived
+        + DocumentLedger
+        + UploadGrants
+        + OperatorStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,
@@ -478,7 +483,12 @@ pub async fn redrive<S, I, E, R, C>(
     deadline: Deadline,
 ) -> Result<RedriveReport, RedriveError>
 where
-    S: LoadFile + FinishDelivery + DocumentLedger + UploadGrants + OperatorStore,
+    S: LoadFile
+        + FinishDelivery
+        + crate::ports::MarkQuitusReceived
+        + DocumentLedger
+        + UploadGrants
+        + OperatorStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,

@@ -408,6 +408,8 @@ pub fn file_from_items(
         owner: PartnerId(get_s(file_item, "owner", "file")?.to_string()),
         events,
         documents,
+        // Set by the mark a quitus gets before its upload, and by its publication.
+        quitus_received: file_item.contains_key("hasDocuments"),
         expires_at,
     }))
 }

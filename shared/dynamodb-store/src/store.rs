@@ -14,8 +14,9 @@ use oncall_domain::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles, OpenFile,
-    OpenFileResult, Outbox, RecordDelivery, SendLease, StoreError,
+    CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles,
+    MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, RecordDelivery, SendLease,
+    StoreError,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -493,6 +494,34 @@ impl LoadFile for DynamoDbStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
         let items = self.query_partition(&file_pk(id)).await?;
         file_from_items(id, &items)
+    }
+}
+
+impl MarkQuitusReceived for DynamoDbStore {
+    /// One conditional `UpdateItem` of `FILE` (`hasDocuments`, which a cancellation's
+    /// closing write requires absent); refused, the item it gives back tells a canceled
+    /// file from a missing one.
+    async fn mark_quitus_received(&self, id: &FileId) -> Result<QuitusMark, StoreError> {
+        let request = self
+            .request()
+            .key(file_pk(id), FILE_SK)
+            .update_expression("SET hasDocuments = :yes")
+            .condition_expression(
+                "attribute_exists(pk) AND NOT (#state = :closed AND outcome = :canceled)",
+            )
+            .name("#state", "state")
+            .value(":yes", AttributeValue::Bool(true))
+            .value(":closed", s("closed"))
+            .value(":canceled", s(Outcome::Canceled.as_str()))
+            .old_item_on_condition_failure();
+        match self.client().send(Operation::UpdateItem, request).await {
+            Ok(_) => Ok(QuitusMark::Marked),
+            Err(error) if error.is_condition_failure() => Ok(match error.old_items.get(0) {
+                Some(_) => QuitusMark::FileCanceled,
+                None => QuitusMark::NoFile,
+            }),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{ClosingExpiry, FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
-    LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles, OpenFile,
-    OpenFileResult, Outbox, ReadBacklog, RecordDelivery, SendLease, UploadGrants,
+    LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles,
+    MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, ReadBacklog, RecordDelivery,
+    SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -31,6 +32,7 @@ pub trait FullStore:
     + SendLease
     + Outbox
     + UploadGrants
+    + MarkQuitusReceived
 {
 }
 
@@ -47,6 +49,7 @@ impl<T> FullStore for T where
         + SendLease
         + Outbox
         + UploadGrants
+        + MarkQuitusReceived
 {
 }
 
@@ -92,6 +95,72 @@ pub async fn check_store<S: FullStore>(store: &S) {
     upload_grants_round_trip(store).await;
     many_files_read_at_once_are_read_as_each_alone(store).await;
     concurrent_writes_each_get_their_own_answer(store).await;
+    a_quitus_and_a_cancellation_exclude_each_other(store).await;
+}
+
+/// The closing of a cancellation at reception of `reference`, as event `seq`.
+fn canceling(reference: &str, seq: u32) -> RecordedEvent {
+    let mut event = closing(reference, seq);
+    event.log.event = Outcome::Canceled.event();
+    event.log.status = event.log.event.status();
+    RecordedEvent::new(seq, event.log, now(), pending())
+}
+
+/// A file marked for a quitus can no longer be canceled (it can be closed otherwise); a
+/// canceled file cannot be marked; the mark is kept, and marking twice is marking.
+async fn a_quitus_and_a_cancellation_exclude_each_other<S: FullStore>(store: &S) {
+    let expiry = ClosingExpiry::new(now() + SignedDuration::from_hours(24), None);
+    let cancel = |reference: String| async move {
+        let id = FileId::new(&reference, "contract1");
+        let event = canceling(&reference, 2);
+        store
+            .close_file(&id, 1, &event, Outcome::Canceled, expiry, &[])
+            .await
+            .unwrap()
+    };
+
+    let marked = reference();
+    store.open_file(&new_file(&marked), &[]).await.unwrap();
+    let id = FileId::new(&marked, "contract1");
+    assert!(!store.load_file(&id).await.unwrap().unwrap().quitus_received);
+    assert_eq!(
+        store.mark_quitus_received(&id).await,
+        Ok(QuitusMark::Marked)
+    );
+    assert_eq!(
+        store.mark_quitus_received(&id).await,
+        Ok(QuitusMark::Marked)
+    );
+    let refused = cancel(marked.clone()).await;
+    assert!(
+        matches!(&refused, CloseFileResult::StateChanged(file) if file.quitus_received && file.state == FileState::Open),
+        "{refused:?}"
+    );
+    let stored = store.load_file(&id).await.unwrap().unwrap();
+    assert!(stored.quitus_received);
+    assert_eq!(stored.state, FileState::Open);
+    let done = store
+        .close_file(&id, 1, &closing(&marked, 2), Outcome::Done, expiry, &[])
+        .await
+        .unwrap();
+    assert_eq!(done, CloseFileResult::Closed);
+
+    let canceled = reference();
+    store.open_file(&new_file(&canceled), &[]).await.unwrap();
+    assert_eq!(cancel(canceled.clone()).await, CloseFileResult::Closed);
+    let id = FileId::new(&canceled, "contract1");
+    assert_eq!(
+        store.mark_quitus_received(&id).await,
+        Ok(QuitusMark::FileCanceled)
+    );
+    assert!(!store.load_file(&id).await.unwrap().unwrap().quitus_received);
+
+    let missing = FileId::new(&reference(), "contract1");
+    assert_eq!(
+        store.mark_quitus_received(&missing).await,
+        Ok(QuitusMark::NoFile)
+    );
+    assert_eq!(store.load_file(&missing).await.unwrap(), None);
 }
 
 /// `load_files` answers, in order, what `load_file` answers for each: a file with its
