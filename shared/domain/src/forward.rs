@@ -247,6 +247,28 @@ where
     let (info, head) = match read.await {
         Ok(read) => read,
         Err(SourceError::Missing) => {
+            // An attempt in doubt may have uploaded it before the version was deleted:
+            // Intent is read first when the size is known (S3's notification, the grant).
+            let size = object.size.or(grant.as_ref().map(|grant| grant.size));
+            if claimed.in_doubt
+                && let Some(size) = size
+            {
+                // Its title and description went with the object: the defaults stand.
+                let upload = upload_of(DEFAULT_TITLE, DEFAULT_DESCRIPTION);
+                match ports.intent.find_document(&upload, size).await {
+                    Ok(Some(found)) => {
+                        tracing::info!(
+                            "the object is gone, but an earlier upload of it is on Intent"
+                        );
+                        return published(
+                            ports, policy, object, &file, upload, size, found, claimed,
+                        )
+                        .await;
+                    }
+                    Ok(None) => {}
+                    Err(failure) => return wait.keep(&failure.detail, true, 0).await,
+                }
+            }
             let detail = "the object no longer exists";
             return wait.reject(RejectionReason::Missing, detail).await;
         }
@@ -1178,6 +1200,73 @@ mod tests {
         assert_eq!(world.intent.documents().len(), 1, "not uploaded again");
         assert_eq!(world.objects.opened(), 1);
         assert_eq!(world.store.file(&id).unwrap().documents, [record]);
+    }
+
+    /// A forwarder uploaded the quitus and died before recording it; the object version
+    /// was deleted before the next attempt. That attempt, in doubt, reads Intent before
+    /// rejecting the object as missing: the upload is found and recorded as published.
+    #[tokio::test]
+    async fn a_claim_in_doubt_whose_object_is_gone_finds_its_upload_on_intent() {
+        let world = world();
+        let id = world.given_open_on_intent("Q-14").await;
+        let mut object = dropped(&world, "Q-14");
+        // As S3's notification names it: with its size.
+        object.size = Some(3000);
+        let lease = DocumentPolicy::default().lease;
+        world
+            .store
+            .claim_document(&object, now(), now() + lease)
+            .await
+            .unwrap();
+        let opener = ObjectOpener {
+            objects: &world.objects,
+            object: &object,
+        };
+        world
+            .intent
+            .publish_document(&upload("Q-14", DEFAULT_TITLE), &opener)
+            .await
+            .unwrap();
+        world.objects.remove(&object);
+
+        let later = FixedClock(now() + lease + minutes(1));
+        let forwarded = forward_at(&world, &later, &object).await;
+
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        assert_eq!(world.intent.document_reads(), 1, "Intent was read");
+        assert_eq!(world.intent.documents().len(), 1, "not uploaded again");
+        assert_eq!(
+            world.store.document_state(&object),
+            Some(DocumentState::Published)
+        );
+        assert_eq!(world.store.file(&id).unwrap().documents.len(), 1);
+    }
+
+    /// The same, but Intent does not have it (the forwarder died before its upload): the
+    /// object is rejected as missing.
+    #[tokio::test]
+    async fn a_claim_in_doubt_whose_object_is_gone_and_not_on_intent_is_rejected_as_missing() {
+        let world = world();
+        world.given_open_on_intent("Q-15").await;
+        let mut object = dropped(&world, "Q-15");
+        object.size = Some(3000);
+        let lease = DocumentPolicy::default().lease;
+        world
+            .store
+            .claim_document(&object, now(), now() + lease)
+            .await
+            .unwrap();
+        world.objects.remove(&object);
+
+        let later = FixedClock(now() + lease + minutes(1));
+        let forwarded = forward_at(&world, &later, &object).await;
+
+        assert_eq!(forwarded, Forwarded::Rejected(RejectionReason::Missing));
+        assert_eq!(world.intent.document_reads(), 1, "Intent was read");
+        assert!(world.intent.documents().is_empty());
     }
 
     /// The bucket as it is when the object version is deleted between its check and its
