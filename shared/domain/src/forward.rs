@@ -255,7 +255,11 @@ where
             {
                 // Its title and description went with the object: the defaults stand.
                 let upload = upload_of(DEFAULT_TITLE, DEFAULT_DESCRIPTION);
-                match ports.intent.find_document(&upload, size).await {
+                match ports
+                    .intent
+                    .find_document(&upload, size, &recorded_ids(&file))
+                    .await
+                {
                     Ok(Some(found)) => {
                         tracing::info!(
                             "the object is gone, but an earlier upload of it is on Intent"
@@ -326,7 +330,11 @@ where
         info.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION),
     );
     if claimed.in_doubt {
-        match ports.intent.find_document(&upload, info.size).await {
+        match ports
+            .intent
+            .find_document(&upload, info.size, &recorded_ids(&file))
+            .await
+        {
             Ok(Some(found)) => {
                 tracing::info!(
                     "the document is already on Intent (an earlier answer was lost); not uploaded again"
@@ -356,7 +364,11 @@ where
             .await
         }
         Err(failure) if failure.conflict || failure.outcome_unknown => {
-            match ports.intent.find_document(&upload, info.size).await {
+            match ports
+                .intent
+                .find_document(&upload, info.size, &recorded_ids(&file))
+                .await
+            {
                 Ok(Some(found)) => {
                     published(
                         ports, policy, object, &file, upload, info.size, found, claimed,
@@ -379,6 +391,14 @@ where
                 .await
         }
     }
+}
+
+/// The Intent ids of the documents recorded for `file`: other uploads than the one in doubt.
+fn recorded_ids(file: &InterventionFile) -> Vec<&str> {
+    file.documents
+        .iter()
+        .filter_map(|document| document.intent_document_id.as_deref())
+        .collect()
 }
 
 /// The file with its opening on Intent, delivering its pending events first (in order,
@@ -1478,6 +1498,38 @@ mod tests {
         assert_eq!(world.intent.documents().len(), 1);
         let file = world.store.file(&object_file(&object)).unwrap();
         assert_eq!(file.state, FileState::Open);
+    }
+
+    /// A second quitus under the same name and of the same size as one already published
+    /// for the file (a corrected scan): its upload's answer is lost. Reading Intent back
+    /// finds the first one, which is not this upload: it is not taken for it.
+    #[tokio::test]
+    async fn a_lost_upload_answer_is_not_settled_by_an_earlier_document_of_the_same_name_and_size()
+    {
+        let world = world();
+        let id = world.given_open_on_intent("Q-16").await;
+        let first = dropped(&world, "Q-16");
+        assert!(matches!(
+            forward(&world, &first).await,
+            Forwarded::Published(_)
+        ));
+        let second = quitus("Q-16", "v2");
+        world.objects.put(&second, pdf(3000));
+        world.intent.lose_next_document_answer();
+
+        let forwarded = forward(&world, &second).await;
+
+        let Forwarded::Published(record) = forwarded else {
+            panic!("expected a publication, got {forwarded:?}");
+        };
+        assert_eq!(world.intent.documents().len(), 2, "both on Intent");
+        assert_eq!(record.intent_document_id.as_deref(), Some("doc-2"));
+        let documents = world.store.file(&id).unwrap().documents;
+        assert_eq!(documents.len(), 2);
+        assert_ne!(
+            documents[0].intent_document_id,
+            documents[1].intent_document_id
+        );
     }
 
     #[tokio::test]

@@ -1038,6 +1038,7 @@ impl PublishDocument for RecordingIntent {
         &self,
         upload: &DocumentUpload,
         size: u64,
+        recorded: &[&str],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         *self.document_reads.lock().unwrap() += 1;
         if *self.document_reads_fail.lock().unwrap() {
@@ -1056,6 +1057,7 @@ impl PublishDocument for RecordingIntent {
                     && held.upload.element_reference == upload.element_reference
                     && held.upload.file_name == upload.file_name
                     && held.size == size
+                    && !recorded.contains(&held.intent_document_id.as_str())
             })
             .map(|held| PublishedDocument {
                 attempts: 0,

@@ -418,12 +418,14 @@ pub trait PublishDocument: Send + Sync {
     ) -> impl Future<Output = Result<PublishedDocument, DeliveryFailure>> + Send;
 
     /// The document Intent already holds for this upload, if any (Intent's documents of
-    /// the intervention, matched on contract, file name and size): read after an upload
-    /// whose outcome is unknown, before uploading again.
+    /// the intervention, matched on contract, file name and size, none of `recorded`: the
+    /// Intent ids of the file's documents already recorded, which are other uploads): read
+    /// after an upload whose outcome is unknown, before uploading again.
     fn find_document(
         &self,
         upload: &DocumentUpload,
         size: u64,
+        recorded: &[&str],
     ) -> impl Future<Output = Result<Option<PublishedDocument>, DeliveryFailure>> + Send;
 }
 

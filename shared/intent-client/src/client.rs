@@ -461,6 +461,7 @@ impl IntentClient {
         &self,
         upload: &DocumentUpload,
         size: u64,
+        recorded: &[&str],
     ) -> Result<Option<PublishedDocument>, (IntentError, u32)> {
         let mut total_attempts = 0;
         for page in 1..=MAX_PAGES {
@@ -485,16 +486,19 @@ impl IntentClient {
             if documents.is_empty() {
                 return Ok(None);
             }
-            if let Some(found) = documents
-                .iter()
-                .find(|document| document_matches(document, upload, size))
-            {
+            let id_of = |document: &serde_json::Value| {
+                document.get("id").map(|id| match id {
+                    serde_json::Value::String(id) => id.clone(),
+                    other => other.to_string(),
+                })
+            };
+            if let Some(found) = documents.iter().find(|document| {
+                document_matches(document, upload, size)
+                    && id_of(document).is_none_or(|id| !recorded.contains(&id.as_str()))
+            }) {
                 return Ok(Some(PublishedDocument {
                     attempts: 0,
-                    intent_document_id: found.get("id").map(|id| match id {
-                        serde_json::Value::String(id) => id.clone(),
-                        other => other.to_string(),
-                    }),
+                    intent_document_id: id_of(found),
                 }));
             }
             if documents.len() < PER_PAGE as usize {
@@ -660,8 +664,9 @@ impl PublishDocument for IntentClient {
         &self,
         upload: &DocumentUpload,
         size: u64,
+        recorded: &[&str],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
-        self.find_uploaded_document(upload, size)
+        self.find_uploaded_document(upload, size, recorded)
             .await
             .map_err(|(error, attempts)| error.into_failure(attempts))
     }

@@ -122,9 +122,10 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
         &self,
         upload: &DocumentUpload,
         size: u64,
+        recorded: &[&str],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         let started = Instant::now();
-        let found = self.inner.find_document(upload, size).await;
+        let found = self.inner.find_document(upload, size, recorded).await;
         report_lookup("document_lookup", started);
         found
     }

@@ -260,7 +260,10 @@ async fn intent_is_read_back_for_logs_and_documents() {
         contract_reference: "contract1".into(),
     };
     assert_eq!(
-        client.find_uploaded_document(&upload, 2_000).await.unwrap(),
+        client
+            .find_uploaded_document(&upload, 2_000, &[])
+            .await
+            .unwrap(),
         None
     );
     struct Body(Vec<u8>);
@@ -281,13 +284,28 @@ async fn intent_is_read_back_for_logs_and_documents() {
         .await
         .unwrap();
     let found = client
-        .find_uploaded_document(&upload, 2_000)
+        .find_uploaded_document(&upload, 2_000, &[])
         .await
         .unwrap()
         .expect("found by file name and size");
     assert_eq!(found.intent_document_id, published.intent_document_id);
+    let recorded = published
+        .intent_document_id
+        .as_deref()
+        .expect("Intent gives an id");
     assert_eq!(
-        client.find_uploaded_document(&upload, 2_001).await.unwrap(),
+        client
+            .find_uploaded_document(&upload, 2_000, &[recorded])
+            .await
+            .unwrap(),
+        None,
+        "a document already recorded for the file is another upload"
+    );
+    assert_eq!(
+        client
+            .find_uploaded_document(&upload, 2_001, &[])
+            .await
+            .unwrap(),
         None,
         "another size is another document"
     );
