@@ -520,7 +520,12 @@ where
         published_at: ports.clock.now(),
         attempts: claimed.attempts + document.attempts,
     };
-    let expires_at = crate::lifecycle::expiry_after(record.published_at, policy.retention);
+    // The record expires with its file (whose expiry its opening or its closing set), not
+    // on its own: published after the closing it would outlive the file, before it go
+    // first. A file stored before openings got an expiry: the publication's.
+    let expires_at = file
+        .expires_at
+        .unwrap_or_else(|| crate::lifecycle::expiry_after(record.published_at, policy.retention));
     let announce = [DomainEvent::DocumentPublished(DocumentPublished {
         reference: id.reference.clone(),
         contract_reference: id.contract_reference.clone(),

@@ -378,22 +378,44 @@ pub fn document_record(item: &Item) -> Result<DocumentRecord, StoreError> {
     })
 }
 
-/// Rebuilds a file from the items of its partition (file item first, events in order).
+/// Whether `item`'s data has expired at `now` (`expiresAt` passed): DynamoDB's TTL erases
+/// such items lazily, item by item, typically within days; until then they are read and
+/// written as if they were not there.
+pub fn expired(item: &Item, now: Timestamp) -> bool {
+    item.get("expiresAt")
+        .and_then(|at| at.as_n().ok())
+        .and_then(|at| at.parse::<i64>().ok())
+        .is_some_and(|at| at <= now.as_second())
+}
+
+/// The condition of a put that creates an item, over one whose data has expired (`:now`,
+/// in seconds, bound by [`not_expired_condition_value`]) but TTL has not erased yet.
+pub const CREATES_ITEM: &str = "attribute_not_exists(pk) OR expiresAt <= :now";
+
+/// The `:now` of [`CREATES_ITEM`].
+pub fn not_expired_condition_value(now: Timestamp) -> (&'static str, AttributeValue) {
+    (":now", n(now.as_second()))
+}
+
+/// Rebuilds a file from the items of its partition (file item first, events in order),
+/// leaving out items expired at `now` (a file whose data has expired is not there, even
+/// while TTL has erased only some of its items; a new file of the same reference is
+/// written over them).
 pub fn file_from_items(
     id: &FileId,
     items: &[Item],
+    now: Timestamp,
 ) -> Result<Option<InterventionFile>, StoreError> {
-    let Some(file_item) = items.iter().find(|item| opt_s(item, "sk") == Some(FILE_SK)) else {
+    let items = || items.iter().filter(|item| !expired(item, now));
+    let Some(file_item) = items().find(|item| opt_s(item, "sk") == Some(FILE_SK)) else {
         return Ok(None);
     };
-    let mut events = items
-        .iter()
+    let mut events = items()
         .filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("EVENT#")))
         .map(recorded_event)
         .collect::<Result<Vec<_>, _>>()?;
     events.sort_by_key(|event| event.seq);
-    let documents = items
-        .iter()
+    let documents = items()
         .filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("DOC#")))
         .map(document_record)
         .collect::<Result<Vec<_>, _>>()?;

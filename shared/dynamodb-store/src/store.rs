@@ -1,8 +1,8 @@
 use crate::group_commit::GroupCommit;
 use crate::items::{
-    FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX, delivery_attributes, event_item,
-    event_sk, file_from_items, file_item, file_pk, n, outbox_item, outbox_pk, s, sortable_time,
-    stored_event,
+    CREATES_ITEM, FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX,
+    delivery_attributes, event_item, event_sk, file_from_items, file_item, file_pk, n,
+    not_expired_condition_value, outbox_item, outbox_pk, s, sortable_time, stored_event,
 };
 use crate::wire::{
     AttributeValue, DynamoDb, DynamoError, OldItems, Operation, Request, TransactWriteItem,
@@ -113,10 +113,6 @@ impl DynamoDbStore {
     /// A request on the table.
     pub(crate) fn request(&self) -> Request {
         Request::on(&self.table)
-    }
-
-    fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
-        TransactWriteItem::Put(self.request().item(item).condition_expression(condition))
     }
 
     async fn query_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
@@ -287,11 +283,13 @@ impl OpenFile for DynamoDbStore {
         }
         // A refused opening gives back the file and its opening as they are: a replay of a
         // file with nothing more (almost always) is answered without reading it.
+        let (now, now_value) = not_expired_condition_value(Timestamp::now());
         let new_item = |item: Item| {
             TransactWriteItem::Put(
                 self.request()
                     .item(item)
-                    .condition_expression("attribute_not_exists(pk)")
+                    .condition_expression(CREATES_ITEM)
+                    .value(now, now_value.clone())
                     .old_item_on_condition_failure(),
             )
         };
@@ -309,7 +307,7 @@ impl OpenFile for DynamoDbStore {
             Transaction::ConditionFailed(old) => {
                 let given_back = match only_its_opening(old.get(0), old.get(1)) {
                     Some((file, opening)) => {
-                        file_from_items(&id, &[file.clone(), opening.clone()])?
+                        file_from_items(&id, &[file.clone(), opening.clone()], Timestamp::now())?
                     }
                     None => None,
                 };
@@ -385,7 +383,13 @@ impl DynamoDbStore {
         ];
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
-        items.push(self.put(closing_item, "attribute_not_exists(pk)"));
+        let (now, now_value) = not_expired_condition_value(Timestamp::now());
+        items.push(TransactWriteItem::Put(
+            self.request()
+                .item(closing_item)
+                .condition_expression(CREATES_ITEM)
+                .value(now, now_value),
+        ));
         // Every earlier event expires with the file (TTL is per item): written here unless
         // the expiry it was stored with already covers the file's.
         let earlier = if expiry.earlier_items {
@@ -493,7 +497,7 @@ fn own_closing(
 impl LoadFile for DynamoDbStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
         let items = self.query_partition(&file_pk(id)).await?;
-        file_from_items(id, &items)
+        file_from_items(id, &items, Timestamp::now())
     }
 }
 
@@ -576,7 +580,9 @@ impl LoadFiles for DynamoDbStore {
             };
             let opening = found.get(&(pk, event_sk(1)));
             files.push(match only_its_opening(Some(file), opening) {
-                Some((file, opening)) => file_from_items(id, &[file.clone(), opening.clone()]),
+                Some((file, opening)) => {
+                    file_from_items(id, &[file.clone(), opening.clone()], Timestamp::now())
+                }
                 None => self.load_file(id).await,
             });
         }

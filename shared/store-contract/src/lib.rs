@@ -57,6 +57,13 @@ fn now() -> Timestamp {
     "2026-11-28T19:00:00Z".parse().unwrap()
 }
 
+/// A closed file's expiry that has not passed yet (a store may leave out what has).
+fn kept_until() -> Timestamp {
+    // In seconds, as DynamoDB's `expiresAt` keeps it.
+    Timestamp::from_second(Timestamp::now().as_second()).unwrap()
+        + SignedDuration::from_hours(24 * 395)
+}
+
 fn reference() -> String {
     format!("C-{}", uuid::Uuid::new_v4().simple())
 }
@@ -109,7 +116,7 @@ fn canceling(reference: &str, seq: u32) -> RecordedEvent {
 /// A file marked for a quitus can no longer be canceled (it can be closed otherwise); a
 /// canceled file cannot be marked; the mark is kept, and marking twice is marking.
 async fn a_quitus_and_a_cancellation_exclude_each_other<S: FullStore>(store: &S) {
-    let expiry = ClosingExpiry::new(now() + SignedDuration::from_hours(24), None);
+    let expiry = ClosingExpiry::new(kept_until(), None);
     let cancel = |reference: String| async move {
         let id = FileId::new(&reference, "contract1");
         let event = canceling(&reference, 2);
@@ -166,8 +173,7 @@ async fn a_quitus_and_a_cancellation_exclude_each_other<S: FullStore>(store: &S)
 /// `load_files` answers, in order, what `load_file` answers for each: a file with its
 /// opening only, a closed one, one that does not exist.
 async fn many_files_read_at_once_are_read_as_each_alone<S: FullStore>(store: &S) {
-    let (open, closed) =
-        given_an_open_and_a_closed_file(store, now() + SignedDuration::from_hours(24)).await;
+    let (open, closed) = given_an_open_and_a_closed_file(store, kept_until()).await;
     let missing = FileId::new(&reference(), "contract1");
     let ids = [closed.id(), missing.clone(), open.id()];
     let together = store.load_files(&ids).await;
@@ -211,7 +217,7 @@ async fn concurrent_writes_each_get_their_own_answer<S: FullStore>(store: &S) {
         assert_eq!(created, 1, "{id}: {answers:?}");
     }
     // Half the closings name a stale version: they fail; the other half close.
-    let expires_at = now() + SignedDuration::from_hours(24);
+    let expires_at = kept_until();
     let closings = futures_util::future::join_all(files.iter().zip(&references).enumerate().map(
         |(index, (file, reference))| {
             let (version, seq) = if index % 2 == 0 { (1, 2) } else { (4, 5) };
@@ -486,7 +492,7 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
     let file = new_file(&reference);
     let id = file.id();
     store.open_file(&file, &[]).await.unwrap();
-    let expires_at = now() + SignedDuration::from_hours(24);
+    let expires_at = kept_until();
     let stale = store
         .close_file(
             &id,
@@ -804,7 +810,7 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     let record = published_record(&object, "doc-1", now());
     let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
     store
-        .record_published(&object, &third.token, &loaded, &record, lease, &[])
+        .record_published(&object, &third.token, &loaded, &record, kept_until(), &[])
         .await
         .unwrap();
     assert_eq!(

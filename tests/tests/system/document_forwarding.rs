@@ -391,6 +391,41 @@ async fn after_a_quitus_the_file_can_no_longer_be_canceled_at_reception() {
     );
 }
 
+/// A quitus forwarded after its file was closed, and one forwarded while it was open: the
+/// file's items expire as one, its documents' records with them (none outlives the file,
+/// none goes before it).
+#[tokio::test]
+async fn a_quitus_record_expires_with_its_file() {
+    let docs = docs().await;
+    docs.bridge.post(SEED_OPENING).await;
+    let before = docs.drop_pdf(KEY, pdf_bytes(1_000)).await;
+    docs.deliver(&[&before]).await.unwrap();
+    let closed = docs
+        .bridge
+        .close(
+            "INTER-0500",
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE,
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{:#}", closed.body);
+    let after = docs.drop_pdf(KEY, pdf_bytes(2_000)).await;
+    assert_eq!(docs.deliver(&[&after]).await.unwrap().published, 1);
+
+    let items = docs.bridge.items().await;
+    let expiry_of = |prefix: &str| -> Vec<String> {
+        items
+            .iter()
+            .filter(|item| item["sk"].as_s().unwrap().starts_with(prefix))
+            .map(|item| item["expiresAt"].as_n().unwrap().clone())
+            .collect()
+    };
+    let file = expiry_of("FILE");
+    assert_eq!(file.len(), 1);
+    let documents = expiry_of("DOC#");
+    assert_eq!(documents.len(), 2);
+    assert_eq!(documents, [file[0].clone(), file[0].clone()]);
+}
+
 #[tokio::test]
 async fn a_quitus_for_a_file_canceled_at_reception_is_rejected() {
     let docs = docs().await;

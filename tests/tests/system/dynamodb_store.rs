@@ -644,3 +644,102 @@ async fn a_closing_extends_the_openings_expiry_only_when_it_falls_short() {
         }
     }
 }
+
+/// A file whose data has expired is gone, whatever DynamoDB's TTL (which erases item by
+/// item, typically within days) has erased of it yet: its reference can be claimed again,
+/// and the new file is read, closed and closed again as if the old one had never been.
+#[tokio::test]
+async fn a_reference_whose_file_has_expired_can_be_claimed_again_whatever_ttl_has_erased() {
+    use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
+    use oncall_domain::ports::CloseFile;
+    let (store, client) = store().await;
+    // In seconds, as `expiresAt` keeps it.
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let day = jiff::SignedDuration::from_hours(24);
+    let closing_of = |reference: &str, recorded_at| {
+        let log = parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", reference)
+                .as_bytes(),
+        )
+        .unwrap();
+        RecordedEvent::new(2, log, recorded_at, Delivery::new_pending())
+    };
+    // Each case: the old file's items TTL erased already.
+    for (reference, erased) in [
+        ("EXPIRED-NONE-ERASED", &[][..]),
+        ("EXPIRED-FILE-ERASED", &["FILE"][..]),
+        ("EXPIRED-OPENING-ERASED", &["FILE", "EVENT#000001"][..]),
+    ] {
+        // The old file: claimed, closed, expired yesterday.
+        let mut old = new_file(reference);
+        old.expires_at = Some(now - day);
+        store.open_file(&old, &[]).await.unwrap();
+        let closed = store
+            .close_file(
+                &old.id(),
+                1,
+                &closing_of(reference, now - 400 * day),
+                Outcome::Done,
+                ClosingExpiry::new(now - day, old.expires_at),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(closed, oncall_domain::ports::CloseFileResult::Closed);
+        for sk in erased {
+            client
+                .delete_item()
+                .table_name(store.table())
+                .key(
+                    "pk",
+                    AttributeValue::S(format!("FILE#contract1#{reference}")),
+                )
+                .key("sk", AttributeValue::S(sk.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.load_file(&old.id()).await.unwrap(),
+            None,
+            "{reference}: an expired file is not there"
+        );
+
+        // The same reference claimed again.
+        let mut new = new_file(reference);
+        new.expires_at = Some(now + 400 * day);
+        assert_eq!(
+            store.open_file(&new, &[]).await,
+            Ok(OpenFileResult::Created),
+            "{reference}"
+        );
+        let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
+        assert_eq!(loaded.state, FileState::Open, "{reference}");
+        assert_eq!(loaded.events, vec![new.opening.clone()], "{reference}");
+        assert_eq!(loaded.expires_at, new.expires_at, "{reference}");
+        let closed = store
+            .close_file(
+                &new.id(),
+                1,
+                &closing_of(reference, now),
+                Outcome::Done,
+                ClosingExpiry::new(now + 395 * day, new.expires_at),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            closed,
+            oncall_domain::ports::CloseFileResult::Closed,
+            "{reference}"
+        );
+        let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
+        assert_eq!(
+            loaded.state,
+            FileState::Closed(Outcome::Done),
+            "{reference}"
+        );
+        assert_eq!(loaded.events.len(), 2, "{reference}");
+    }
+}
