@@ -200,6 +200,15 @@ pub async fn run_closer<S, I, E, C, R>(
         {
             report.problems.push(format!("reconciling: {error}"));
         }
+        if report
+            .reconcile
+            .as_ref()
+            .is_some_and(|reconciled| reconciled.listing_failed)
+        {
+            report
+                .problems
+                .push("reconciling: Intent's open interventions could not be listed".into());
+        }
     }
     // Events a request left in the outbox a while ago (not those being published right
     // now by their own request).
@@ -357,6 +366,28 @@ mod tests {
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(
             report.problems[0].contains("1 straggler(s) could not be closed"),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    /// Intent's open list cannot be read at a period's end: what Intent still shows open
+    /// (a closing it lost) is not reconciled. The run says so as a problem (the tick is
+    /// tried again, the errors alarm fires), as the README promises for a listing, rather
+    /// than ending as a success.
+    #[tokio::test]
+    async fn an_open_list_intent_cannot_give_is_a_problem_of_the_run() {
+        let world = World::at(end() + minutes(5));
+        world.intent.fail_listings(true);
+
+        let report = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+
+        assert!(report.reconcile.as_ref().unwrap().listing_failed);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|problem| problem.contains("reconciling")),
             "{:?}",
             report.problems
         );

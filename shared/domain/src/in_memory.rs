@@ -798,6 +798,8 @@ pub struct RecordingIntent {
     document_reads_fail: Mutex<bool>,
     /// While set, reading Intent's log fails (Intent unreachable).
     log_reads_fail: Mutex<bool>,
+    /// While set, listing Intent's open interventions fails (Intent unreachable).
+    listings_fail: Mutex<bool>,
     documents_need_opening: Mutex<bool>,
     /// What [`PublishToIntent::longest_call`] answers (zero unless set).
     longest_call: Mutex<std::time::Duration>,
@@ -861,6 +863,11 @@ impl RecordingIntent {
     /// reached (after four HTTP attempts, as the client's reads retry).
     pub fn fail_log_reads(&self, failing: bool) {
         *self.log_reads_fail.lock().unwrap() = failing;
+    }
+
+    /// While `failing` is set, listing Intent's open interventions fails.
+    pub fn fail_listings(&self, failing: bool) {
+        *self.listings_fail.lock().unwrap() = failing;
     }
 
     /// How often Intent's log was read.
@@ -1073,6 +1080,12 @@ impl ListOpenOnIntent for RecordingIntent {
         &self,
         deadline: Deadline,
     ) -> Result<OpenListing, DeliveryFailure> {
+        if *self.listings_fail.lock().unwrap() {
+            return Err(DeliveryFailure::retryable(
+                4,
+                "Intent's open interventions could not be listed: HTTP 503",
+            ));
+        }
         let open = self.open_interventions();
         let mut listing = OpenListing::default();
         // The last page is an empty one, as Intent ends its listing.
