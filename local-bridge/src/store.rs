@@ -923,7 +923,7 @@ impl ListOpenFiles for EmbeddedStore {
             .filter(|file| file.state == FileState::Open)
             .filter(|file| {
                 file.opening()
-                    .is_some_and(|opening| opening.log.event_date.timestamp() < before)
+                    .is_some_and(|opening| oncall_domain::file::opened_at(opening) < before)
             })
             .map(|file| file.id)
             .collect())

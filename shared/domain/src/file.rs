@@ -176,6 +176,13 @@ impl InterventionFile {
     }
 }
 
+/// When a file counts as opened for the on-call calendar: its opening's `eventDate`, or
+/// when the bridge received it if that was earlier (a partner's clock running ahead,
+/// within the skew accepted): a claim received during a period is that period's.
+pub fn opened_at(opening: &RecordedEvent) -> Timestamp {
+    opening.log.event_date.timestamp().min(opening.recorded_at)
+}
+
 /// What is stored when a partner opens a file.
 #[derive(Debug, Clone)]
 pub struct NewFile {

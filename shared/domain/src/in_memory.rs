@@ -385,7 +385,7 @@ impl ListOpenFiles for InMemoryStore {
             .filter(|file| file.state == FileState::Open)
             .filter(|file| {
                 file.opening()
-                    .is_some_and(|opening| opening.log.event_date.timestamp() < before)
+                    .is_some_and(|opening| crate::file::opened_at(opening) < before)
             })
             .map(|file| file.id)
             .collect())

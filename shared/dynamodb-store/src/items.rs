@@ -153,7 +153,7 @@ pub fn file_item(id: &FileId, owner: &PartnerId, opening: &RecordedEvent) -> Ite
         ("version".to_string(), n(opening.seq)),
         (
             "openedAt".to_string(),
-            s(sortable_time(opening.log.event_date.timestamp())),
+            s(sortable_time(oncall_domain::file::opened_at(opening))),
         ),
         ("createdAt".to_string(), s(opening.recorded_at.to_string())),
         ("openShard".to_string(), s(open_shard(&pk))),

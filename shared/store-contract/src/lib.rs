@@ -583,6 +583,21 @@ async fn open_and_pending_listings<S: FullStore>(store: &S) {
         !early.contains(&open.id()),
         "only files opened before the bound"
     );
+    // Received before its eventDate (the partner's clock ahead): opened at its reception.
+    let mut ahead = new_file(&reference());
+    let received = ahead.opening.recorded_at;
+    ahead.opening.log.event_date = oncall_domain::datetime::IntentDateTime::from_timestamp(
+        received + SignedDuration::from_mins(10),
+    );
+    store.open_file(&ahead, &[]).await.unwrap();
+    let listed = store
+        .open_files_opened_before(received + SignedDuration::from_mins(5))
+        .await
+        .unwrap();
+    assert!(
+        listed.contains(&ahead.id()),
+        "a file received before the bound is listed, whatever its eventDate"
+    );
 
     let pending = store.files_with_pending_events().await.unwrap();
     assert!(pending.contains(&open.id()) && pending.contains(&closed.id()));

@@ -72,8 +72,8 @@ pub struct ClosingReport {
 /// Which open files a closing pass takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StragglerScope {
-    /// Every file opened (by its `eventDate`) before the period's end: the end-of-period
-    /// run.
+    /// Every file opened before the period's end ([`crate::file::opened_at`]: by its
+    /// `eventDate`, or by its reception if that was earlier): the end-of-period run.
     OpenedBeforeEnd,
     /// Only those our table already held at the period's end: finishing a run that had
     /// to stop early, without touching a claim for a call of the night that a partner
@@ -452,6 +452,34 @@ mod tests {
         );
         assert_eq!(state(&filed_in_the_day), FileState::Open);
         assert_eq!(world.intent.accepted().len(), 1);
+    }
+
+    /// A claim that reached us before the period's end whose `eventDate` lies a few
+    /// minutes after it (the partner's clock runs ahead, within the skew accepted) was
+    /// filed during the period: its end closes it, it does not stay open on Intent until
+    /// the next period's end.
+    #[tokio::test]
+    async fn a_claim_received_before_the_end_but_dated_after_it_is_closed_at_the_end() {
+        let world = World::at(end() + minutes(1));
+        let mut log = opening_log("F-1");
+        log.event_date = crate::datetime::IntentDateTime::from_timestamp(end() + minutes(5));
+        let received = end() - minutes(5);
+        let id = given_open_file(&world.store, &log, received, delivered(received)).await;
+
+        let policy = CloserPolicy::default();
+        let report = close(
+            &world,
+            &policy,
+            StragglerScope::OpenedBeforeEnd,
+            Deadline::none(),
+        )
+        .await;
+
+        assert_eq!(report.closed, 1, "{report:?}");
+        assert_eq!(
+            world.store.file(&id).unwrap().state,
+            FileState::Closed(Outcome::PartialRepair)
+        );
     }
 
     #[tokio::test]
