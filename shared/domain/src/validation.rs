@@ -433,8 +433,14 @@ impl Fields<'_, '_> {
             Some(text) => match parse(text) {
                 Some(parsed) => Some(parsed),
                 None => {
-                    self.errors
-                        .push_allowed(&path, format!("unknown value {text:?}"), allowed);
+                    // Quoted back only when it is a token (a misspelt value), never
+                    // what could be personal data put in its place.
+                    let message = if is_safe_reference(text) {
+                        format!("unknown value {text:?}")
+                    } else {
+                        "unknown value".to_string()
+                    };
+                    self.errors.push_allowed(&path, message, allowed);
                     None
                 }
             },
@@ -749,6 +755,29 @@ mod tests {
             ["open", "pending", "hold", "closed", "denied"]
         );
         assert_eq!(errors[6].allowed.as_deref().unwrap(), ["corrective"]);
+    }
+
+    /// A value that could be personal data put in an enumeration's place is not quoted
+    /// back; a token (a misspelt value) is.
+    #[test]
+    fn an_unknown_enumeration_value_is_quoted_back_only_when_it_is_a_token() {
+        let mut value: Value = serde_json::from_str(SEED_OPENING).unwrap();
+        value["status"] = json!("Pierre DUPONT 06 85 87 44 45");
+        value["workType"] = json!("corective");
+        let errors = invalid(value);
+        let message = |path: &str| {
+            errors
+                .iter()
+                .find(|error| error.path == path)
+                .unwrap()
+                .message
+                .clone()
+        };
+        assert!(!message("$.status").contains("DUPONT"), "{errors:?}");
+        assert!(
+            message("$.workType").contains("\"corective\""),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -59,6 +59,23 @@ impl PartnerDirectory {
 mod tests {
     use super::*;
 
+    /// A contract refused is named back only when it is an identifier (a name or a phone
+    /// put in its place is not quoted).
+    #[test]
+    fn a_refused_contract_is_named_only_when_it_is_an_identifier() {
+        let directory = PartnerDirectory::from_json(r#"{"alice": ["contract1"]}"#).unwrap();
+        let refused = |contract: &str| {
+            directory
+                .authorize(Some("alice"), contract)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused("contract2").contains("\"contract2\""));
+        let personal = refused("Pierre DUPONT 0685874445");
+        assert!(!personal.contains("DUPONT"), "{personal}");
+        assert!(personal.contains("not one of this partner's contracts"));
+    }
+
     #[test]
     fn a_partner_acts_only_on_its_contracts() {
         let directory =

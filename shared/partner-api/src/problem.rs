@@ -11,7 +11,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub enum ApiError {
     #[error("no authenticated partner on the request")]
     Unauthenticated,
-    #[error("contract {contract:?} is not one of this partner's contracts")]
+    #[error("{}", forbidden_contract(.contract))]
     ForbiddenContract { contract: String },
     #[error("{}; send application/json (UTF-8)", describe_media_type(.found))]
     UnsupportedMediaType { found: Option<String> },
@@ -49,6 +49,16 @@ pub enum ApiError {
     UploadsUnavailable,
     #[error("internal error")]
     Internal,
+}
+
+/// The contract refused, named only when it is an identifier (never what could be personal
+/// data put in its place).
+fn forbidden_contract(contract: &str) -> String {
+    if oncall_domain::validation::is_safe_reference(contract) {
+        format!("contract {contract:?} is not one of this partner's contracts")
+    } else {
+        "the contract given is not one of this partner's contracts".to_string()
+    }
 }
 
 impl ApiError {
