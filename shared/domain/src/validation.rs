@@ -67,6 +67,12 @@ pub fn parse_json(body: &[u8]) -> Result<Value, InputError> {
                 None => full,
             };
             let (mut line, mut column) = (error.line(), error.column());
+            // serde_json counts bytes; partners read characters (French text: é is two
+            // bytes).
+            if let Some(text) = body.split(|&b| b == b'\n').nth(line.saturating_sub(1)) {
+                let through = &text[..column.min(text.len())];
+                column = String::from_utf8_lossy(through).chars().count();
+            }
             // A line break inside a string is reported at column 0 of the next line; the
             // break really is at the end of the previous one (usually a stray or missing
             // quote there, as in Intent's own partial_repair example).
@@ -700,6 +706,22 @@ mod tests {
         let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
         assert_eq!((log.status, log.event), (Status::Closed, Event::Done));
         assert_eq!(log.equipment_status.as_deref(), Some("ok"));
+    }
+
+    /// Columns count characters, not bytes: French text before the break (é, °: two bytes
+    /// each) does not push the column past it.
+    #[test]
+    fn a_syntax_error_after_accented_text_is_placed_by_characters() {
+        let body = "{\n  \"description\": \"Température 16°C\" \"x\"\n}";
+        let second_line = body.split('\n').nth(1).unwrap();
+        let quote = second_line.find("\"x\"").unwrap();
+        let expected = second_line[..quote].chars().count() + 1;
+        match parse_json(body.as_bytes()) {
+            Err(InputError::Syntax { line, column, .. }) => {
+                assert_eq!((line, column), (2, expected));
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
     }
 
     #[test]
