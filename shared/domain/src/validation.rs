@@ -417,7 +417,8 @@ impl Fields<'_, '_> {
     /// A file or contract reference: part of the file's identity on Intent, of its keys in
     /// our table and of the partner API's paths, so it must round-trip everywhere.
     fn identifier(&mut self, name: &str) -> Option<String> {
-        let text = self.required_text(name, MAX_REFERENCE_CHARS)?;
+        // Its length is checked by the rule itself (64 characters), told whole.
+        let text = self.required_text(name, usize::MAX)?;
         if !is_safe_reference(&text) {
             let path = self.path(name);
             self.errors.push(&path, REFERENCE_RULE);
@@ -432,9 +433,17 @@ impl Fields<'_, '_> {
         parse: impl Fn(&str) -> Option<T>,
         allowed: &[&str],
     ) -> Option<T> {
-        let value = self.required(name)?.clone();
         let path = self.path(name);
         let allowed: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+        let Some(value) = self
+            .object
+            .get(name)
+            .filter(|value| !value.is_null())
+            .cloned()
+        else {
+            self.errors.push_allowed(&path, "is required", allowed);
+            return None;
+        };
         match value.as_str() {
             Some(text) => match parse(text) {
                 Some(parsed) => Some(parsed),
@@ -706,6 +715,22 @@ mod tests {
         let log = parse_intervention_log(SEED_CLOSURE_DONE.as_bytes()).unwrap();
         assert_eq!((log.status, log.event), (Status::Closed, Event::Done));
         assert_eq!(log.equipment_status.as_deref(), Some("ok"));
+    }
+
+    /// A reference too long is told the rule it breaks (64 characters), and a missing
+    /// enumeration the values it takes.
+    #[test]
+    fn a_long_reference_and_a_missing_enumeration_are_told_the_rule() {
+        let mut value: Value = serde_json::from_str(SEED_OPENING).unwrap();
+        value["reference"] = json!("R".repeat(200));
+        value.as_object_mut().unwrap().remove("workType");
+        let errors = invalid(value);
+        let error = |path: &str| errors.iter().find(|error| error.path == path).unwrap();
+        assert_eq!(error("$.reference").message, REFERENCE_RULE);
+        assert_eq!(
+            error("$.workType").allowed.as_deref(),
+            Some(&["corrective".to_string()][..])
+        );
     }
 
     /// Columns count characters, not bytes: French text before the break (é, °: two bytes
