@@ -70,10 +70,14 @@ pub fn upload_policy(
     })
 }
 
-/// `CLOSED_FILE_RETENTION_DAYS`: days a closed file's data is kept, 1 to 3650 (ten years;
-/// past that, TTL arithmetic is not worth the risk), default 395.
+/// `CLOSED_FILE_RETENTION_DAYS`: days a closed file's data is kept, 30 to 3650, default
+/// 395. At least 30: TTL erases a closed file's items whatever their delivery, so a
+/// closing still pending through an outage of Intent, or refused and waiting for an
+/// operator's redrive, and a quitus waiting with its upload grant, must outlive those waits
+/// (the alarms on failed and old pending events fire within hours). At most ten years: past
+/// that, TTL arithmetic is not worth the risk.
 pub fn retention_days(settings: &settings::Settings) -> Result<i64, settings::SettingError> {
-    settings.number("CLOSED_FILE_RETENTION_DAYS", 1..=3650, 395)
+    settings.number("CLOSED_FILE_RETENTION_DAYS", 30..=3650, 395)
 }
 
 /// Why an invocation of the closer or the forwarder failed, as Lambda reports it
@@ -104,6 +108,21 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A retention shorter than the time an event or a quitus may wait (an outage of
+    /// Intent, an operator's redrive) would let TTL erase what was never delivered.
+    #[test]
+    fn a_retention_under_thirty_days_is_refused() {
+        let with = |days: &'static str| {
+            retention_days(&settings::Settings::from_lookup(move |name| {
+                (name == "CLOSED_FILE_RETENTION_DAYS").then(|| days.to_string())
+            }))
+        };
+        assert!(with("29").is_err());
+        assert!(with("1").is_err());
+        assert_eq!(with("30").unwrap(), 30);
+        assert_eq!(with("395").unwrap(), 395);
+    }
 
     #[test]
     fn lambda_reports_retryable_and_final_failures_by_type() {
