@@ -117,6 +117,27 @@ where
     }
 }
 
+/// The file reference in the path. Percent-encoded bytes that are not UTF-8 are no
+/// file's reference: given as one no file can have, so the operation answers its own 404
+/// (as `application/problem+json`) instead of axum's plain-text 400.
+pub struct FileReference(pub String);
+
+/// What a path that does not decode stands for: no file can have it.
+const NO_FILES_REFERENCE: &str = "\u{FFFD}";
+
+impl<S: Send + Sync> FromRequestParts<S> for FileReference {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(FileReference(
+            match Path::<String>::from_request_parts(parts, state).await {
+                Ok(Path(reference)) => reference,
+                Err(_) => NO_FILES_REFERENCE.to_string(),
+            },
+        ))
+    }
+}
+
 #[derive(Deserialize)]
 struct ContractQuery {
     #[serde(rename = "contractReference")]
@@ -180,7 +201,7 @@ where
 async fn read<S, I, E, C, U, A>(
     State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
-    Path(reference): Path<String>,
+    FileReference(reference): FileReference,
     Query(query): Query<ContractQuery>,
 ) -> Response
 where
@@ -206,7 +227,7 @@ where
 async fn close<S, I, E, C, U, A>(
     State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
-    Path(reference): Path<String>,
+    FileReference(reference): FileReference,
     Query(query): Query<ContractQuery>,
     headers: HeaderMap,
     body: Body,
@@ -240,7 +261,7 @@ where
 async fn request_upload<S, I, E, C, U, A>(
     State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
-    Path(reference): Path<String>,
+    FileReference(reference): FileReference,
     Query(query): Query<ContractQuery>,
     headers: HeaderMap,
     body: Body,

@@ -302,6 +302,23 @@ fn corpus() -> Vec<Case> {
         read("reading without a contract", "INTER-0500", None),
         read("reading an unknown file", "INTER-9999", Some("contract1")),
         read("reading a slash reference", "INTER/0500", Some("contract1")),
+        Case {
+            // Percent-encoded bytes that are not UTF-8: no file can have that reference.
+            path: "/interventions/%FF%FE".into(),
+            ..read(
+                "reading a reference that is not UTF-8",
+                "-",
+                Some("contract1"),
+            )
+        },
+        Case {
+            path: "/interventions/%C3%28/closure".into(),
+            ..closure(
+                "closing a reference that is not UTF-8",
+                "-",
+                SEED_CLOSURE_DONE,
+            )
+        },
         read(
             "reading a 2 KB reference",
             &"R".repeat(2_000),
