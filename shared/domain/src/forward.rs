@@ -302,9 +302,16 @@ where
         return wait.reject(RejectionReason::NotPdf, detail).await;
     }
 
-    // A quitus proves the intervention: the file is marked before anything is uploaded, so
-    // a cancellation at reception racing this forward either was written first (the mark
-    // is refused and the quitus rejected) or is refused itself.
+    // Never a document for an intervention Intent does not know: its opening first.
+    let file = match opening_on_intent(ports, file).await {
+        Ok(file) => file,
+        Err(why) => return wait.keep(why, claimed.in_doubt, 0).await,
+    };
+
+    // A quitus proves the intervention: the file is marked before anything is uploaded
+    // (once its opening is on Intent: a quitus that waits for it leaves the file as it
+    // is), so a cancellation at reception racing this forward either was written first
+    // (the mark is refused and the quitus rejected) or is refused itself.
     if file.state == FileState::Open && !file.quitus_received {
         match ports.files.mark_quitus_received(id).await? {
             QuitusMark::Marked => {}
@@ -318,12 +325,6 @@ where
             }
         }
     }
-
-    // Never a document for an intervention Intent does not know: its opening first.
-    let file = match opening_on_intent(ports, file).await {
-        Ok(file) => file,
-        Err(why) => return wait.keep(why, claimed.in_doubt, 0).await,
-    };
 
     let upload = upload_of(
         info.title.as_deref().unwrap_or(DEFAULT_TITLE),
@@ -520,12 +521,10 @@ where
         published_at: ports.clock.now(),
         attempts: claimed.attempts + document.attempts,
     };
-    // The record expires with its file (whose expiry its opening or its closing set), not
-    // on its own: published after the closing it would outlive the file, before it go
-    // first. A file stored before openings got an expiry: the publication's.
-    let expires_at = file
-        .expires_at
-        .unwrap_or_else(|| crate::lifecycle::expiry_after(record.published_at, policy.retention));
+    // The record expires with its file, not on its own: published after the closing it
+    // would outlive the file, before it go first.
+    let expires_at =
+        crate::lifecycle::document_expiry(file.expires_at, record.published_at, policy.retention);
     let announce = [DomainEvent::DocumentPublished(DocumentPublished {
         reference: id.reference.clone(),
         contract_reference: id.contract_reference.clone(),
@@ -1065,6 +1064,33 @@ mod tests {
                 .delivery
                 .is_delivered()
         );
+    }
+
+    /// A quitus waiting for its file's opening to reach Intent has sent nothing: the file
+    /// can still be canceled at reception meanwhile (the quitus is then rejected).
+    #[tokio::test]
+    async fn a_quitus_waiting_for_its_opening_leaves_the_file_cancelable() {
+        let world = world();
+        let recorded_at = now() - minutes(60);
+        let id = given_open_file(
+            &world.store,
+            &opening_log("Q-17"),
+            recorded_at,
+            crate::Delivery::new_pending(),
+        )
+        .await;
+        let object = dropped(&world, "Q-17");
+        world.intent.fail_next(DeliveryFailure::retryable(
+            4,
+            "Intent is unavailable: HTTP 503",
+        ));
+
+        let forwarded = forward(&world, &object).await;
+
+        assert!(matches!(forwarded, Forwarded::Pending(_)), "{forwarded:?}");
+        let file = world.store.file(&id).unwrap();
+        assert!(!file.quitus_received);
+        assert_eq!(file.activity_since_opening(), None);
     }
 
     #[tokio::test]

@@ -62,6 +62,23 @@ pub fn open_file_expiry(
     )
 }
 
+/// When a quitus's record, published at `published_at`, expires: with its file (whose
+/// expiry, `file_expires_at`, its opening or its closing set), never more than
+/// [`OPEN_FILE_EXPIRY_MARGIN_DAYS`] after its publication + `retention`: an open file's
+/// expiry, set at its claim, lies far beyond its closing's when the retention is short (400
+/// days at least), and the closing does not write the records again.
+pub fn document_expiry(
+    file_expires_at: Option<jiff::Timestamp>,
+    published_at: jiff::Timestamp,
+    retention: jiff::SignedDuration,
+) -> jiff::Timestamp {
+    let own = expiry_after(
+        published_at,
+        retention.saturating_add(days(OPEN_FILE_EXPIRY_MARGIN_DAYS)),
+    );
+    file_expires_at.map_or(own, |file| file.min(own))
+}
+
 /// When a closed file's items expire (`at`), and whether the closing writes that on the
 /// items stored before it (`earlier_items`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +213,36 @@ pub fn transition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A quitus's record goes with its file: the opening's expiry with the default
+    /// retention, the closing's once closed; with a short retention, the margin after its
+    /// own publication + retention, not the 400 days an open file is kept.
+    #[test]
+    fn a_quitus_record_expires_with_its_file_never_long_after_its_retention() {
+        let claimed: jiff::Timestamp = "2026-11-27T22:00:00Z".parse().unwrap();
+        let published = claimed + days(1);
+        let default = days(CLOSED_FILE_RETENTION_DAYS);
+        let opening = open_file_expiry(claimed, default);
+        assert_eq!(document_expiry(Some(opening), published, default), opening);
+        let closed = ClosingExpiry::new(expiry_after(claimed, default), Some(opening)).at;
+        let after_closing = claimed + days(2);
+        assert_eq!(
+            document_expiry(Some(closed), after_closing, default),
+            closed
+        );
+
+        let short = days(30);
+        let opening = open_file_expiry(claimed, short);
+        assert_eq!(opening, claimed + days(OPEN_FILE_MIN_KEPT_DAYS));
+        assert_eq!(
+            document_expiry(Some(opening), published, short),
+            published + days(30 + OPEN_FILE_EXPIRY_MARGIN_DAYS)
+        );
+        assert_eq!(
+            document_expiry(None, published, short),
+            published + days(30 + OPEN_FILE_EXPIRY_MARGIN_DAYS)
+        );
+    }
 
     /// An opening is stored with the retention and the margin ahead of it: a closing
     /// within the margin leaves it as stored, and the file expires with it; a later one, a

@@ -415,9 +415,17 @@ pub fn file_from_items(
         .map(recorded_event)
         .collect::<Result<Vec<_>, _>>()?;
     events.sort_by_key(|event| event.seq);
+    // A record published before the file was created is an earlier file's of the same
+    // reference (records may outlive their file by a margin: `document_expiry`).
+    let created_at = opt_s(file_item, "createdAt").and_then(|at| at.parse::<Timestamp>().ok());
     let documents = items()
         .filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("DOC#")))
         .map(document_record)
+        .filter(|record| {
+            record.as_ref().map_or(true, |record| {
+                created_at.is_none_or(|created| record.published_at >= created)
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let expires_at = file_item
         .get("expiresAt")

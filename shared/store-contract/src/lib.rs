@@ -355,8 +355,9 @@ async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {
 async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {
     let reference = reference();
     let mut file = new_file(&reference);
-    // Stored with the expiry a claim gives it (whole seconds, as TTL keeps them).
-    let expires_at = now() + SignedDuration::from_hours(24 * 409);
+    // Stored with the expiry a claim gives it (whole seconds, as TTL keeps them), ahead of
+    // the wall clock (a store may leave out what has expired).
+    let expires_at = kept_until() + SignedDuration::from_hours(24 * 14);
     file.expires_at = Some(expires_at);
     assert_eq!(
         store.open_file(&file, &[]).await.unwrap(),

@@ -687,6 +687,42 @@ async fn a_reference_whose_file_has_expired_can_be_claimed_again_whatever_ttl_ha
             .await
             .unwrap();
         assert_eq!(closed, oncall_domain::ports::CloseFileResult::Closed);
+        // A quitus's record of the old file that has not expired yet (it may outlive its
+        // file by a margin).
+        let record = |name: &str, value: AttributeValue| (name.to_string(), value);
+        client
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(std::collections::HashMap::from([
+                record(
+                    "pk",
+                    AttributeValue::S(format!("FILE#contract1#{reference}")),
+                ),
+                record(
+                    "sk",
+                    AttributeValue::S("DOC#2025-10-30T10:00:00Z#0123456789abcdef".into()),
+                ),
+                record("itemType", AttributeValue::S("document".into())),
+                record(
+                    "objectIdentity",
+                    AttributeValue::S("0123456789abcdef0123".into()),
+                ),
+                record("fileName", AttributeValue::S("quitus.pdf".into())),
+                record("title", AttributeValue::S("quitus".into())),
+                record("size", AttributeValue::N("1000".into())),
+                record(
+                    "publishedAt",
+                    AttributeValue::S("2025-10-30T10:00:00Z".into()),
+                ),
+                record("attempts", AttributeValue::N("1".into())),
+                record(
+                    "expiresAt",
+                    AttributeValue::N((now + 10 * day).as_second().to_string()),
+                ),
+            ])))
+            .send()
+            .await
+            .unwrap();
         for sk in erased {
             client
                 .delete_item()
@@ -717,6 +753,10 @@ async fn a_reference_whose_file_has_expired_can_be_claimed_again_whatever_ttl_ha
         let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
         assert_eq!(loaded.state, FileState::Open, "{reference}");
         assert_eq!(loaded.events, vec![new.opening.clone()], "{reference}");
+        assert!(
+            loaded.documents.is_empty(),
+            "{reference}: the old file's quitus"
+        );
         assert_eq!(loaded.expires_at, new.expires_at, "{reference}");
         let closed = store
             .close_file(
