@@ -611,6 +611,20 @@ impl Bridge {
         self.closer_with_clock(policy, oncall_domain::ports::SystemClock)
     }
 
+    /// The closer as the schedule runs it at the period's end `end` (UTC), on time: its clock
+    /// 30 s after it. The claims a test posts are received now, after that period's end in
+    /// real time; a closer that runs that late closes only what an on-time run would have
+    /// seen (`StragglerScope::of_end_run`), so an end-of-period test runs on time.
+    pub fn closer_on_time(
+        &self,
+        policy: oncall_domain::oncall::CloserPolicy,
+        end: &str,
+    ) -> oncall_closer::CloserFunction<oncall_domain::in_memory::FixedClock> {
+        let end: jiff::Timestamp = end.parse().expect("a UTC instant");
+        let clock = oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30));
+        self.closer_with_clock(policy, clock)
+    }
+
     /// The closer with its own clock (to run a period that has not ended yet in real time).
     pub fn closer_with_clock<C: oncall_domain::ports::Clock>(
         &self,

@@ -125,7 +125,7 @@ pub async fn run_closer<S, I, E, C, R>(
     report.period = period.cloned();
     if let Some(period) = period {
         let scope = match kind {
-            RunKind::PeriodEnd => StragglerScope::OpenedBeforeEnd,
+            RunKind::PeriodEnd => StragglerScope::of_end_run(period.end, ports.clock.now()),
             RunKind::Resend => StragglerScope::RecordedBeforeEnd,
         };
         let closing = report.closing.insert(ClosingReport::default());
@@ -369,6 +369,37 @@ mod tests {
             "{:?}",
             report.problems
         );
+    }
+
+    /// The end's run started late (its slot held by a long re-send run, or tried again
+    /// after a failure): a claim racing the end (received within a minute after it) is the
+    /// period's; a call of the night that a partner filed after that, during the day, keeps
+    /// its chance of a real report.
+    #[tokio::test]
+    async fn a_late_end_run_leaves_alone_a_claim_filed_after_the_end() {
+        let world = World::at(end() + minutes(15));
+        let racing = end() + jiff::SignedDuration::from_secs(20);
+        let racing_the_end =
+            given_open_file(&world.store, &opening_log("L-1"), racing, delivered(racing)).await;
+        let filed_later = end() + minutes(10);
+        let filed_in_the_day = given_open_file(
+            &world.store,
+            &opening_log("L-2"),
+            filed_later,
+            delivered(filed_later),
+        )
+        .await;
+
+        let report = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+
+        let state = |id: &crate::model::FileId| world.store.file(id).unwrap().state;
+        assert_eq!(
+            state(&racing_the_end),
+            FileState::Closed(Outcome::PartialRepair)
+        );
+        assert_eq!(state(&filed_in_the_day), FileState::Open);
+        let closing = report.closing.unwrap();
+        assert_eq!((closing.closed, closing.left_open), (1, 1));
     }
 
     /// Intent's open list cannot be read at a period's end: what Intent still shows open

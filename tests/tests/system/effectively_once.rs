@@ -276,7 +276,7 @@ async fn closings_refused_at_the_periods_end_are_reported() {
     bridge
         .simulator
         .inject(Fault::status(Endpoint::InterventionLogs, 400, 2));
-    let closer = bridge.closer(CloserPolicy::default());
+    let closer = bridge.closer_on_time(CloserPolicy::default(), "2026-11-24T07:00:00Z");
     let tick = Tick {
         kind: TickKind::EndOfPeriod,
         scheduled_time: Some("2026-11-24T07:00:00Z".parse().unwrap()),

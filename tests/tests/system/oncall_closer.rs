@@ -78,7 +78,7 @@ async fn three_open_and_two_closed_files_give_exactly_three_closing_events() {
     assert_eq!(bridge.post(&late).await.status, 201);
     bridge.tap.drain().await;
 
-    let closer = bridge.closer(policy());
+    let closer = bridge.closer_on_time(policy(), END_TICK);
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert_eq!(
         summary.report.period.as_ref().unwrap().id,
@@ -149,7 +149,7 @@ async fn the_same_tick_twice_changes_nothing_the_second_time() {
     let bridge = Bridge::start().await;
     bridge.post(&claim("R-1")).await;
     bridge.post(&claim("R-2")).await;
-    let closer = bridge.closer(policy());
+    let closer = bridge.closer_on_time(policy(), END_TICK);
     let first = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert_eq!(first.report.closing.unwrap().closed, 2);
     let requests = bridge.simulator.requests().len();
@@ -173,7 +173,7 @@ async fn a_partner_closing_at_the_same_moment_wins_or_loses_cleanly() {
     for round in 0..4 {
         let bridge = Arc::new(Bridge::start().await);
         bridge.post(&claim("R-1")).await;
-        let closer = Arc::new(bridge.closer(policy()));
+        let closer = Arc::new(bridge.closer_on_time(policy(), END_TICK));
         let partner = {
             let bridge = bridge.clone();
             tokio::spawn(async move { bridge.close("R-1", &closure("R-1")).await })
@@ -211,7 +211,7 @@ async fn intent_failing_during_the_run_then_recovering_on_the_resend_tick() {
     bridge
         .simulator
         .inject(Fault::status(Endpoint::InterventionLogs, 503, 1_000));
-    let closer = bridge.closer(policy());
+    let closer = bridge.closer_on_time(policy(), END_TICK);
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert_eq!(
         summary.report.closing.as_ref().unwrap().closed,
@@ -245,7 +245,7 @@ async fn openings_still_pending_go_first_then_the_automatic_closures() {
         .simulator
         .inject(Fault::status(Endpoint::InterventionLogs, 503, 4));
     assert_eq!(bridge.post(&claim("R-1")).await.status, 202);
-    let closer = bridge.closer(policy());
+    let closer = bridge.closer_on_time(policy(), END_TICK);
     run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     let received: Vec<String> = bridge
         .simulator
@@ -526,7 +526,7 @@ async fn the_closer_logs_no_tenant_data() {
     bridge
         .simulator
         .seed_open_intervention("FOREIGN-1", "contract1");
-    let closer = bridge.closer(policy());
+    let closer = bridge.closer_on_time(policy(), END_TICK);
     run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert!(
         logs.text().contains("on-call closer run"),
@@ -556,7 +556,7 @@ async fn stragglers_are_read_in_batches_and_share_their_transactions() {
     bridge.tap.drain().await;
 
     let log = CallLog::default();
-    let mut closer = bridge.closer(policy());
+    let mut closer = bridge.closer_on_time(policy(), END_TICK);
     closer.store = counted_store(&bridge.sdk, &bridge.table, &log).with_group_commit(4);
     let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert_eq!(summary.report.closing.as_ref().unwrap().closed, 60);

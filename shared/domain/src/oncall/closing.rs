@@ -79,6 +79,28 @@ pub enum StragglerScope {
     /// to stop early, without touching a claim for a call of the night that a partner
     /// files during the day (the next period's end closes it).
     RecordedBeforeEnd,
+    /// Only those received by then: the end-of-period run started late.
+    ReceivedBy(Timestamp),
+}
+
+/// How long after a period's end a claim received still counts as the period's (it was in
+/// flight as the period ended), for an end-of-period run that starts late.
+pub const RACING_THE_END: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+impl StragglerScope {
+    /// The end-of-period run's, started at `now`: on time, every file opened before the end
+    /// (none filed after it can be there yet); started later (its concurrency slot held by
+    /// a long re-send run, or tried again after a failure), what it would have closed on
+    /// time: the files received by [`RACING_THE_END`] after the end. A call of the night
+    /// that a partner files later, during the day, keeps its chance of a real report.
+    pub fn of_end_run(end: Timestamp, now: Timestamp) -> Self {
+        let received_by = end.checked_add(RACING_THE_END).unwrap_or(end);
+        if now <= received_by {
+            StragglerScope::OpenedBeforeEnd
+        } else {
+            StragglerScope::ReceivedBy(received_by)
+        }
+    }
 }
 
 /// Stragglers read per call to the store (`LoadFiles`): a `BatchGetItem` takes 100 keys,
@@ -224,7 +246,12 @@ where
     let Some(opening) = file.opening() else {
         return Ok(Straggler::Untouched);
     };
-    if scope == StragglerScope::RecordedBeforeEnd && opening.recorded_at > period.end {
+    let received_by = match scope {
+        StragglerScope::OpenedBeforeEnd => None,
+        StragglerScope::RecordedBeforeEnd => Some(period.end),
+        StragglerScope::ReceivedBy(at) => Some(at),
+    };
+    if received_by.is_some_and(|by| opening.recorded_at > by) {
         return Ok(Straggler::LeftOpen);
     }
     let log = automatic_closure(
