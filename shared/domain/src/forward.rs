@@ -1217,31 +1217,44 @@ mod tests {
         assert_rejected(&world, &object, forwarded, RejectionReason::UnknownFile).await;
     }
 
+    /// A forwarder claimed `object` and died holding it (before recording anything).
+    async fn claimed_by_a_forwarder_that_died(world: &World, object: &ObjectRef) {
+        let lease = DocumentPolicy::default().lease;
+        world
+            .store
+            .claim_document(object, now(), now() + lease)
+            .await
+            .unwrap();
+    }
+
+    /// A forwarder claimed `object` (of `reference`), uploaded it, and died before
+    /// recording anything.
+    async fn uploaded_by_a_forwarder_that_died(world: &World, object: &ObjectRef, reference: &str) {
+        claimed_by_a_forwarder_that_died(world, object).await;
+        let opener = ObjectOpener {
+            objects: &world.objects,
+            object,
+        };
+        world
+            .intent
+            .publish_document(&upload(reference, DEFAULT_TITLE), &opener)
+            .await
+            .unwrap();
+    }
+
+    /// Once the dead forwarder's claim ran out: the next one takes the object over, in doubt.
+    fn after_its_lease() -> FixedClock {
+        FixedClock(now() + DocumentPolicy::default().lease + minutes(1))
+    }
+
     #[tokio::test]
     async fn a_claim_in_doubt_finds_the_document_on_intent_and_does_not_upload_again() {
         let world = world();
         let id = world.given_open_on_intent("Q-9").await;
         let object = dropped(&world, "Q-9");
-        // A forwarder claimed it, uploaded it, and died before recording anything.
-        let lease = DocumentPolicy::default().lease;
-        world
-            .store
-            .claim_document(&object, now(), now() + lease)
-            .await
-            .unwrap();
-        let opener = ObjectOpener {
-            objects: &world.objects,
-            object: &object,
-        };
-        world
-            .intent
-            .publish_document(&upload("Q-9", DEFAULT_TITLE), &opener)
-            .await
-            .unwrap();
+        uploaded_by_a_forwarder_that_died(&world, &object, "Q-9").await;
 
-        // Its lease has run out: the next forwarder takes it over, in doubt.
-        let later = FixedClock(now() + lease + minutes(1));
-        let forwarded = forward_at(&world, &later, &object).await;
+        let forwarded = forward_at(&world, &after_its_lease(), &object).await;
 
         let Forwarded::Published(record) = forwarded else {
             panic!("expected a publication, got {forwarded:?}");
@@ -1263,25 +1276,10 @@ mod tests {
         let mut object = dropped(&world, "Q-14");
         // As S3's notification names it: with its size.
         object.size = Some(3000);
-        let lease = DocumentPolicy::default().lease;
-        world
-            .store
-            .claim_document(&object, now(), now() + lease)
-            .await
-            .unwrap();
-        let opener = ObjectOpener {
-            objects: &world.objects,
-            object: &object,
-        };
-        world
-            .intent
-            .publish_document(&upload("Q-14", DEFAULT_TITLE), &opener)
-            .await
-            .unwrap();
+        uploaded_by_a_forwarder_that_died(&world, &object, "Q-14").await;
         world.objects.remove(&object);
 
-        let later = FixedClock(now() + lease + minutes(1));
-        let forwarded = forward_at(&world, &later, &object).await;
+        let forwarded = forward_at(&world, &after_its_lease(), &object).await;
 
         assert!(
             matches!(forwarded, Forwarded::Published(_)),
@@ -1304,16 +1302,10 @@ mod tests {
         world.given_open_on_intent("Q-15").await;
         let mut object = dropped(&world, "Q-15");
         object.size = Some(3000);
-        let lease = DocumentPolicy::default().lease;
-        world
-            .store
-            .claim_document(&object, now(), now() + lease)
-            .await
-            .unwrap();
+        claimed_by_a_forwarder_that_died(&world, &object).await;
         world.objects.remove(&object);
 
-        let later = FixedClock(now() + lease + minutes(1));
-        let forwarded = forward_at(&world, &later, &object).await;
+        let forwarded = forward_at(&world, &after_its_lease(), &object).await;
 
         assert_eq!(forwarded, Forwarded::Rejected(RejectionReason::Missing));
         assert_eq!(world.intent.document_reads(), 1, "Intent was read");

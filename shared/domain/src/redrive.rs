@@ -359,18 +359,35 @@ pub struct RedrivePorts<'a, S, I, E, R, C> {
     pub documents: DocumentPolicy,
 }
 
+/// What a redrive needs of the store: the files, their deliveries, the documents' ledger
+/// and grants (a redriven quitus is forwarded again), and the operator's listings.
+pub trait RedriveStore:
+    LoadFile
+    + FinishDelivery
+    + crate::ports::MarkQuitusReceived
+    + DocumentLedger
+    + UploadGrants
+    + OperatorStore
+{
+}
+
+impl<S> RedriveStore for S where
+    S: LoadFile
+        + FinishDelivery
+        + crate::ports::MarkQuitusReceived
+        + DocumentLedger
+        + UploadGrants
+        + OperatorStore
+{
+}
+
 /// Puts a document Intent refused back to waiting, then forwards it now.
 pub async fn redrive_document<S, I, E, R, C>(
     ports: &RedrivePorts<'_, S, I, E, R, C>,
     document: LedgerDocument,
 ) -> DocumentRedrive
 where
-    S: LoadFile
-        + FinishDelivery
-        + crate::ports::MarkQuitusReceived
-        + DocumentLedger
-        + UploadGrants
-        + OperatorStore,
+    S: RedriveStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,
@@ -483,12 +500,7 @@ pub async fn redrive<S, I, E, R, C>(
     deadline: Deadline,
 ) -> Result<RedriveReport, RedriveError>
 where
-    S: LoadFile
-        + FinishDelivery
-        + crate::ports::MarkQuitusReceived
-        + DocumentLedger
-        + UploadGrants
-        + OperatorStore,
+    S: RedriveStore,
     I: PublishToIntent + PublishDocument,
     E: PublishDomainEvents,
     R: ReadObject,
