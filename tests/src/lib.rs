@@ -477,7 +477,7 @@ impl MetricCapture {
     }
 }
 
-async fn read_answer(response: axum::response::Response) -> Answer {
+pub async fn read_answer(response: axum::response::Response) -> Answer {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await

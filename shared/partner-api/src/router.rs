@@ -16,7 +16,6 @@ use oncall_domain::ports::{
     Clock, CloseFile, FinishDelivery, LoadFile, OpenFile, Outbox, PresignUpload,
     PublishDomainEvents, PublishToIntent, RecordDelivery, UploadGrants,
 };
-use serde::Deserialize;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -138,10 +137,26 @@ impl<S: Send + Sync> FromRequestParts<S> for FileReference {
     }
 }
 
-#[derive(Deserialize)]
-struct ContractQuery {
-    #[serde(rename = "contractReference")]
-    contract_reference: Option<String>,
+/// `?contractReference=`; given more than once, the first counts. (axum's `Query` refuses
+/// a repeated field with a plain-text 400, the one answer that would not be a problem
+/// document; a query that does not decode at all is taken as none: the operation then
+/// answers its own 400.)
+pub struct ContractParam(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ContractParam {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let pairs = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| pairs)
+            .unwrap_or_default();
+        Ok(ContractParam(
+            pairs
+                .into_iter()
+                .find(|(name, _)| name == "contractReference")
+                .map(|(_, value)| value),
+        ))
+    }
 }
 
 fn into_axum(response: http::Response<Vec<u8>>) -> Response {
@@ -202,7 +217,7 @@ async fn read<S, I, E, C, U, A>(
     State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
     FileReference(reference): FileReference,
-    Query(query): Query<ContractQuery>,
+    ContractParam(contract): ContractParam,
 ) -> Response
 where
     S: PartnerStore,
@@ -215,11 +230,7 @@ where
     into_axum(
         state
             .api
-            .get_intervention(
-                caller.as_deref(),
-                &reference,
-                query.contract_reference.as_deref(),
-            )
+            .get_intervention(caller.as_deref(), &reference, contract.as_deref())
             .await,
     )
 }
@@ -228,7 +239,7 @@ async fn close<S, I, E, C, U, A>(
     State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
     FileReference(reference): FileReference,
-    Query(query): Query<ContractQuery>,
+    ContractParam(contract): ContractParam,
     headers: HeaderMap,
     body: Body,
 ) -> Response
@@ -250,7 +261,7 @@ where
             .close_intervention(
                 caller.as_deref(),
                 &reference,
-                query.contract_reference.as_deref(),
+                contract.as_deref(),
                 &headers,
                 &body,
             )
@@ -262,7 +273,7 @@ async fn request_upload<S, I, E, C, U, A>(
     State(state): State<ApiState<S, I, E, C, U, A>>,
     Caller(caller): Caller,
     FileReference(reference): FileReference,
-    Query(query): Query<ContractQuery>,
+    ContractParam(contract): ContractParam,
     headers: HeaderMap,
     body: Body,
 ) -> Response
@@ -284,7 +295,7 @@ where
             .request_document_upload(
                 caller.as_deref(),
                 &reference,
-                query.contract_reference.as_deref(),
+                contract.as_deref(),
                 &headers,
                 &body,
             )

@@ -519,3 +519,33 @@ async fn every_hostile_request_gets_a_clean_4xx_on_the_local_host_and_nothing_is
         "nothing sent to Intent"
     );
 }
+
+/// A query naming `contractReference` twice (as API Gateway passes it on: both in the raw
+/// query string) gets a problem document like every other answer, not a plain-text 400 of
+/// the framework's query parsing. The first value counts.
+#[tokio::test]
+async fn a_contract_given_twice_in_the_query_gets_a_problem_document() {
+    let bridge = Bridge::start().await;
+    let request = ApiGatewayRequest {
+        route_key: "",
+        method: "GET",
+        path: "/interventions/INTER-0500".into(),
+        path_parameters: None,
+        query: Some(("contractReference".into(), "contract1".into())),
+        client_id: Some("partner-a".into()),
+        content_type: None,
+        body: None,
+    };
+    let mut request = request.into_request();
+    *request.uri_mut() =
+        "https://api.example.test/interventions/INTER-0500?contractReference=contract1&contractReference=contract2"
+            .parse()
+            .unwrap();
+    let response = partner_lambda::router(bridge.api.clone(), &partner_lambda::Route::ALL)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let answer = read_answer(response).await;
+    // No such file under contract1 (the first value): its own 404.
+    assert_problem(&answer, 404);
+}
