@@ -126,7 +126,7 @@ pub async fn run_closer<S, I, E, C, R>(
     if let Some(period) = period {
         let scope = match kind {
             RunKind::PeriodEnd => StragglerScope::of_end_run(period.end, ports.clock.now()),
-            RunKind::Resend => StragglerScope::RecordedBeforeEnd,
+            RunKind::Resend => StragglerScope::recorded_before_end(period.end),
         };
         let closing = report.closing.insert(ClosingReport::default());
         if let Err(error) = close_stragglers(

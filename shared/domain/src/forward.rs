@@ -1027,18 +1027,27 @@ mod tests {
         assert_eq!(world.published_types(), ["DocumentPublished"]);
     }
 
-    #[tokio::test]
-    async fn a_pending_opening_is_delivered_first_then_the_document() {
-        let world = world();
+    /// A file of `reference` claimed an hour ago whose opening is not on Intent yet, and
+    /// its quitus dropped in the bucket.
+    async fn opening_pending_with_its_quitus(
+        world: &World,
+        reference: &str,
+    ) -> (FileId, ObjectRef) {
         let recorded_at = now() - minutes(60);
         let id = given_open_file(
             &world.store,
-            &opening_log("Q-3"),
+            &opening_log(reference),
             recorded_at,
             crate::Delivery::new_pending(),
         )
         .await;
-        let object = dropped(&world, "Q-3");
+        (id, dropped(world, reference))
+    }
+
+    #[tokio::test]
+    async fn a_pending_opening_is_delivered_first_then_the_document() {
+        let world = world();
+        let (id, object) = opening_pending_with_its_quitus(&world, "Q-3").await;
 
         let forwarded = forward(&world, &object).await;
 
@@ -1071,15 +1080,7 @@ mod tests {
     #[tokio::test]
     async fn a_quitus_waiting_for_its_opening_leaves_the_file_cancelable() {
         let world = world();
-        let recorded_at = now() - minutes(60);
-        let id = given_open_file(
-            &world.store,
-            &opening_log("Q-17"),
-            recorded_at,
-            crate::Delivery::new_pending(),
-        )
-        .await;
-        let object = dropped(&world, "Q-17");
+        let (id, object) = opening_pending_with_its_quitus(&world, "Q-17").await;
         world.intent.fail_next(DeliveryFailure::retryable(
             4,
             "Intent is unavailable: HTTP 503",

@@ -115,6 +115,16 @@ impl DynamoDbStore {
         Request::on(&self.table)
     }
 
+    /// A put that creates `item`, over one whose data has expired but that TTL has not
+    /// erased yet ([`CREATES_ITEM`]).
+    fn creating(&self, item: Item) -> Request {
+        let (now, now_value) = not_expired_condition_value(Timestamp::now());
+        self.request()
+            .item(item)
+            .condition_expression(CREATES_ITEM)
+            .value(now, now_value)
+    }
+
     async fn query_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         self.client
             .query_all(
@@ -283,15 +293,8 @@ impl OpenFile for DynamoDbStore {
         }
         // A refused opening gives back the file and its opening as they are: a replay of a
         // file with nothing more (almost always) is answered without reading it.
-        let (now, now_value) = not_expired_condition_value(Timestamp::now());
         let new_item = |item: Item| {
-            TransactWriteItem::Put(
-                self.request()
-                    .item(item)
-                    .condition_expression(CREATES_ITEM)
-                    .value(now, now_value.clone())
-                    .old_item_on_condition_failure(),
-            )
+            TransactWriteItem::Put(self.creating(item).old_item_on_condition_failure())
         };
         let mut opening = event_item(&id, &file.opening)?;
         if let Some(expires_at) = file.expires_at {
@@ -383,13 +386,7 @@ impl DynamoDbStore {
         ];
         let mut closing_item = event_item(id, closing)?;
         closing_item.insert("expiresAt".into(), ttl());
-        let (now, now_value) = not_expired_condition_value(Timestamp::now());
-        items.push(TransactWriteItem::Put(
-            self.request()
-                .item(closing_item)
-                .condition_expression(CREATES_ITEM)
-                .value(now, now_value),
-        ));
+        items.push(TransactWriteItem::Put(self.creating(closing_item)));
         // Every earlier event expires with the file (TTL is per item): written here unless
         // the expiry it was stored with already covers the file's.
         let earlier = if expiry.earlier_items {

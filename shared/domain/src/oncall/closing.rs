@@ -75,11 +75,10 @@ pub enum StragglerScope {
     /// Every file opened before the period's end ([`crate::file::opened_at`]: by its
     /// `eventDate`, or by its reception if that was earlier): the end-of-period run.
     OpenedBeforeEnd,
-    /// Only those our table already held at the period's end: finishing a run that had
-    /// to stop early, without touching a claim for a call of the night that a partner
-    /// files during the day (the next period's end closes it).
-    RecordedBeforeEnd,
-    /// Only those received by then: the end-of-period run started late.
+    /// Only those received by then: the end-of-period run started late
+    /// ([`StragglerScope::of_end_run`]), or, by the period's end
+    /// ([`StragglerScope::recorded_before_end`]), a re-send tick finishing a run that had
+    /// to stop early.
     ReceivedBy(Timestamp),
 }
 
@@ -100,6 +99,13 @@ impl StragglerScope {
         } else {
             StragglerScope::ReceivedBy(received_by)
         }
+    }
+
+    /// Only the files our table already held at the period's end: finishing a run that
+    /// had to stop early, without touching a claim for a call of the night that a partner
+    /// files during the day (the next period's end closes it).
+    pub fn recorded_before_end(end: Timestamp) -> Self {
+        StragglerScope::ReceivedBy(end)
     }
 }
 
@@ -248,7 +254,6 @@ where
     };
     let received_by = match scope {
         StragglerScope::OpenedBeforeEnd => None,
-        StragglerScope::RecordedBeforeEnd => Some(period.end),
         StragglerScope::ReceivedBy(at) => Some(at),
     };
     if received_by.is_some_and(|by| opening.recorded_at > by) {
@@ -466,7 +471,7 @@ mod tests {
         let report = close(
             &world,
             &policy,
-            StragglerScope::RecordedBeforeEnd,
+            StragglerScope::recorded_before_end(end()),
             Deadline::none(),
         )
         .await;
