@@ -17,6 +17,8 @@ pub enum ApiError {
     UnsupportedMediaType { found: Option<String> },
     #[error("the body is {size} bytes; the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
+    #[error("the body broke off before its end; send the request again")]
+    UnreadableBody,
     #[error("malformed JSON at line {line}, column {column}: {message}")]
     MalformedJson {
         line: usize,
@@ -70,7 +72,9 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MalformedJson { .. } | ApiError::MissingQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson { .. }
+            | ApiError::MissingQuery(_)
+            | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } | ApiError::Unprocessable(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -90,6 +94,7 @@ impl ApiError {
             ApiError::NotAllowed { .. } => "not-allowed",
             ApiError::UnsupportedMediaType { .. } => "unsupported-media-type",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::UnreadableBody => "unreadable-body",
             ApiError::MalformedJson { .. } => "malformed-json",
             ApiError::Invalid { .. } => "invalid-fields",
             ApiError::Unprocessable(_) => "unprocessable",
@@ -111,6 +116,7 @@ impl ApiError {
             ApiError::NotAllowed { .. } => "Not allowed",
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::UnreadableBody => "Unreadable body",
             ApiError::MalformedJson { .. } => "Malformed JSON",
             ApiError::Invalid { .. } => "Invalid fields",
             ApiError::Unprocessable(_) => "Request cannot be applied",

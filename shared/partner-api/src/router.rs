@@ -172,18 +172,24 @@ fn counted(mut response: Response, operation: Operation) -> Response {
 }
 
 /// The body, read up to the API's limit (a larger one is answered 413 as problem+json,
-/// without reading the rest).
+/// without reading the rest; one that breaks off before its end, 400).
 async fn limited_body(body: Body) -> Result<bytes::Bytes, Response> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
-            into_axum(
+        .map_err(|error| {
+            let too_large = error
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            let error = if too_large {
                 ApiError::PayloadTooLarge {
                     size: MAX_BODY_BYTES + 1,
                     limit: MAX_BODY_BYTES,
                 }
-                .into_response(),
-            )
+            } else {
+                ApiError::UnreadableBody
+            };
+            into_axum(error.into_response())
         })
 }
 

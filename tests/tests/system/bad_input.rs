@@ -549,3 +549,48 @@ async fn a_contract_given_twice_in_the_query_gets_a_problem_document() {
     // No such file under contract1 (the first value): its own 404.
     assert_problem(&answer, 404);
 }
+
+/// A body that breaks off before its end (the client gone mid-request, a malformed chunked
+/// encoding) is a 400 saying so: it is not too large, and nothing is stored.
+#[tokio::test]
+async fn a_body_that_breaks_off_is_a_bad_request_not_a_payload_too_large() {
+    let bridge = Bridge::start().await;
+    let first_half = &SEED_OPENING.as_bytes()[..SEED_OPENING.len() / 2];
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::copy_from_slice(first_half)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "client went away",
+        )),
+    ];
+    let request = ApiGatewayRequest {
+        route_key: "",
+        method: "POST",
+        path: "/interventions".into(),
+        path_parameters: None,
+        query: None,
+        client_id: Some("partner-a".into()),
+        content_type: Some("application/json".into()),
+        body: None,
+    };
+    let (parts, _) = request.into_request().into_parts();
+    let request = http::Request::from_parts(
+        parts,
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+    );
+    let response = partner_lambda::router(bridge.api.clone(), &partner_lambda::Route::ALL)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let answer = read_answer(response).await;
+    assert_problem(&answer, 400);
+    assert_eq!(
+        answer.body["type"], "urn:oncall-bridge:problem:unreadable-body",
+        "{:#}",
+        answer.body
+    );
+    assert!(
+        bridge.simulator.received_logs().is_empty(),
+        "nothing sent to Intent"
+    );
+}

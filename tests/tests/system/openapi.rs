@@ -334,8 +334,9 @@ impl Host {
                     content_type: content_type.map(str::to_string),
                     body: (!body.is_empty()).then(|| body.to_vec()),
                 };
+                let (parts, _) = request.into_request().into_parts();
                 partner_lambda::router(api.clone(), routes)
-                    .oneshot(request.into_request())
+                    .oneshot(http::Request::from_parts(parts, body_of(body)))
                     .await
                     .expect("the router always answers")
             }
@@ -355,7 +356,7 @@ impl Host {
                 }
                 router
                     .clone()
-                    .oneshot(request.body(axum::body::Body::from(body.to_vec())).unwrap())
+                    .oneshot(request.body(body_of(body)).unwrap())
                     .await
                     .expect("the router always answers")
             }
@@ -370,6 +371,25 @@ impl Host {
                 .to_vec(),
         }
     }
+}
+
+/// A step's body that stands for one breaking off before its end: its first bytes come,
+/// then the connection fails.
+const BREAKS_OFF: &[u8] = b"{\"status\": \"open\", \"event\": <the body breaks off here>";
+
+/// `body` as a request body ([`BREAKS_OFF`] as one that breaks off).
+fn body_of(body: &[u8]) -> axum::body::Body {
+    if body != BREAKS_OFF {
+        return axum::body::Body::from(body.to_vec());
+    }
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::from_static(&BREAKS_OFF[..24])),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "the client went away",
+        )),
+    ];
+    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
 }
 
 /// The local run's router on a fresh data folder, Intent being `simulator`, with the test
@@ -493,6 +513,7 @@ fn steps_of_both_hosts() -> Vec<Step> {
         step(413, "a claim over 128 KiB", "POST /interventions", A, JSON, too_large()),
         step(400, "the seed's partial repair as published", "POST /interventions", A, JSON,
              SEED_CLOSURE_PARTIAL_REPAIR_MALFORMED),
+        step(400, "a claim whose body breaks off", "POST /interventions", A, JSON, BREAKS_OFF),
         step(422, "an unknown status", "POST /interventions", A, JSON,
              seed_with(SEED_OPENING, "INTER-0500", |v| v["status"] = json!("exploded"))),
         step(422, "an empty object", "POST /interventions", A, JSON, "{}"),
@@ -518,6 +539,7 @@ fn steps_of_both_hosts() -> Vec<Step> {
         step(415, "a closure in text/plain", "POST /interventions/OA-1/closure", A, TEXT, done()),
         step(413, "a closure over 128 KiB", "POST /interventions/OA-1/closure", A, JSON, too_large()),
         step(400, "a malformed closure", "POST /interventions/OA-1/closure", A, JSON, "{\"status\": \"closed\","),
+        step(400, "a closure whose body breaks off", "POST /interventions/OA-1/closure", A, JSON, BREAKS_OFF),
         step(422, "a closure with an unknown workType", "POST /interventions/OA-1/closure", A, JSON,
              seed_with(SEED_CLOSURE_DONE, "OA-1", |v| v["workType"] = json!("magic"))),
         step(422, "a body for another reference", "POST /interventions/OA-3/closure", A, JSON, done()),
@@ -535,6 +557,8 @@ fn steps_of_both_hosts() -> Vec<Step> {
         step(400, "an upload without a contract", "POST /interventions/OA-1/documents", A, JSON, upload("quitus.pdf")),
         step(400, "a malformed upload request", "POST /interventions/OA-1/documents?contractReference=contract1",
              A, JSON, "{\"fileName\": "),
+        step(400, "an upload request whose body breaks off",
+             "POST /interventions/OA-1/documents?contractReference=contract1", A, JSON, BREAKS_OFF),
         step(401, "an upload without a caller", "POST /interventions/OA-1/documents?contractReference=contract1",
              Nobody, JSON, upload("quitus.pdf")),
         step(403, "an upload under another partner's contract",
