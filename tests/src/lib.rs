@@ -631,8 +631,18 @@ impl Bridge {
         policy: oncall_domain::oncall::CloserPolicy,
         clock: C,
     ) -> oncall_closer::CloserFunction<C> {
+        self.closer_on(&self.sdk, policy, clock)
+    }
+
+    /// [`Bridge::closer_with_clock`], its AWS clients built on `sdk`.
+    pub fn closer_on<C: oncall_domain::ports::Clock>(
+        &self,
+        sdk: &aws_wiring::SdkConfig,
+        policy: oncall_domain::oncall::CloserPolicy,
+        clock: C,
+    ) -> oncall_closer::CloserFunction<C> {
         oncall_closer::CloserFunction::with_clock(
-            &self.sdk,
+            sdk,
             oncall_closer::CloserConfig {
                 core: aws_wiring::CoreConfig {
                     table_name: self.table.clone(),
@@ -677,8 +687,17 @@ impl Bridge {
         &self,
         policy: oncall_domain::documents::DocumentPolicy,
     ) -> document_forwarder::DocumentForwarder {
+        self.forwarder_on(&self.sdk, policy)
+    }
+
+    /// [`Bridge::forwarder`], its AWS clients built on `sdk`.
+    pub fn forwarder_on(
+        &self,
+        sdk: &aws_wiring::SdkConfig,
+        policy: oncall_domain::documents::DocumentPolicy,
+    ) -> document_forwarder::DocumentForwarder {
         document_forwarder::DocumentForwarder::new(
-            &self.sdk,
+            sdk,
             document_forwarder::ForwarderConfig {
                 core: aws_wiring::CoreConfig {
                     table_name: self.table.clone(),
@@ -920,6 +939,19 @@ impl LogCapture {
 pub struct CallLog {
     calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     written: std::sync::Arc<std::sync::Mutex<WrittenItems>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<LoggedRequest>>>,
+}
+
+/// One request a [`CountingProxy`] passed on, as the service received it.
+#[derive(Clone, Debug)]
+pub struct LoggedRequest {
+    /// The operation of a JSON protocol call (the `X-Amz-Target` after the dot), else the
+    /// HTTP method (S3's REST calls).
+    pub operation: String,
+    /// The path and query.
+    pub path: String,
+    /// The body of a JSON protocol call (`Null` for others).
+    pub body: serde_json::Value,
 }
 
 /// The items DynamoDB write calls asked for, counted from their bodies.
@@ -942,14 +974,28 @@ impl CallLog {
         *self.written.lock().unwrap()
     }
 
+    /// The requests passed on so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
     pub fn clear(&self) {
         self.calls.lock().unwrap().clear();
+        self.requests.lock().unwrap().clear();
         *self.written.lock().unwrap() = WrittenItems::default();
     }
 
-    /// Logs one call of `operation` with its request `body`.
-    fn record(&self, operation: &str, body: &[u8]) {
+    /// Logs one call of `operation` to `path` with its request `body`.
+    fn record(&self, operation: &str, path: &str, body: &[u8]) {
         self.calls.lock().unwrap().push(operation.to_string());
+        self.requests.lock().unwrap().push(LoggedRequest {
+            operation: operation.to_string(),
+            path: path.to_string(),
+            body: match body.first() {
+                Some(b'{') => serde_json::from_slice(body).unwrap_or_default(),
+                _ => serde_json::Value::Null,
+            },
+        });
         let items = |value: &serde_json::Value| value.as_array().map_or(0, Vec::len) as u64;
         let request = || serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
         let mut written = self.written.lock().unwrap();
@@ -1055,7 +1101,8 @@ impl CountingProxy {
                     .map(|target| target.rsplit('.').next().unwrap_or(target).to_string())
                     .unwrap_or_else(|| parts.method.to_string());
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                log.record(&target, &body);
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                log.record(&target, path, &body);
                 let loss = lost.take(&target);
                 if let Some((_, UNPROCESSED)) = loss {
                     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -1064,7 +1111,6 @@ impl CountingProxy {
                         answer.to_string(),
                     ));
                 }
-                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 let mut headers = parts.headers.clone();
                 headers.remove(http::header::HOST);
                 let answer = http
@@ -1140,6 +1186,46 @@ pub fn dynamodb_through_proxy(
         .service_config(DynamoDbEndpoint {
             proxy,
             others: sdk.clone(),
+        })
+        .build()
+}
+
+/// `sdk` with every service's calls going through a [`CountingProxy`] in front of its
+/// emulator (DynamoDB's in front of DynamoDB Local, the others' in front of moto), all
+/// logged into `log`: what a function built on it calls, as its role must allow.
+pub fn every_service_through_proxies(
+    sdk: &aws_wiring::SdkConfig,
+    log: &CallLog,
+) -> aws_wiring::SdkConfig {
+    #[derive(Debug)]
+    struct Endpoints {
+        dynamodb: String,
+        others: String,
+        given: aws_wiring::SdkConfig,
+    }
+    impl aws_types::service_config::LoadServiceConfig for Endpoints {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            if key.env() == "AWS_ENDPOINT_URL" {
+                return Some(if key.service_id() == "DynamoDB" {
+                    self.dynamodb.clone()
+                } else {
+                    self.others.clone()
+                });
+            }
+            self.given.service_config()?.load_config(key)
+        }
+    }
+    let (dynamodb, moto) = endpoints();
+    let others = CountingProxy::start(moto, log.clone());
+    sdk.to_builder()
+        .endpoint_url(others.clone())
+        .service_config(Endpoints {
+            dynamodb: CountingProxy::start(dynamodb, log.clone()),
+            others,
+            given: sdk.clone(),
         })
         .build()
 }
@@ -1233,6 +1319,14 @@ impl Bridge {
             request_limit,
         };
         (std::sync::Arc::new(api), log)
+    }
+}
+
+impl Bridge {
+    /// The partner functions' API as `build_api` wires it on this bridge's table, bus,
+    /// bucket and simulator, its AWS clients built on `sdk`.
+    pub fn api_on(&self, sdk: &aws_wiring::SdkConfig) -> std::sync::Arc<LambdaPartnerApi> {
+        std::sync::Arc::new(build_api(sdk, function_config_of(self)).unwrap())
     }
 }
 

@@ -9,6 +9,7 @@ mod closure;
 mod document_forwarding;
 mod dynamodb_store;
 mod effectively_once;
+mod iam;
 mod intent_client;
 mod observability;
 mod oncall_closer;

@@ -18,7 +18,7 @@
 //! `the_document_checks_refuse_a_broken_document` and
 //! `the_drift_check_names_what_differs` feed them what they must refuse.
 
-mod contract;
+pub(crate) mod contract;
 
 use contract::{Answer, Contract, Variant};
 use oncall_domain::intent_examples::{
@@ -31,7 +31,7 @@ use std::sync::Arc;
 use system_tests::*;
 use tower::ServiceExt;
 
-fn repository_file(name: &str) -> String {
+pub(crate) fn repository_file(name: &str) -> String {
     let path = format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }

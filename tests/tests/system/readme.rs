@@ -275,3 +275,40 @@ fn every_function_that_stores_items_gets_the_retention() {
         );
     }
 }
+
+/// The stack's Intent URLs are refused at deploy time where the functions would refuse
+/// them at start (an `http` URL off loopback: the client secret and the tokens would travel
+/// in clear), not accepted by CloudFormation and then failing every cold start.
+#[test]
+fn the_templates_intent_urls_are_those_the_functions_accept() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    for parameter in ["IntentBaseUrl", "IntentTokenUrl"] {
+        let start = template
+            .find(&format!("\n  {parameter}:\n"))
+            .unwrap_or_else(|| panic!("no {parameter}"));
+        let pattern = template[start..]
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("AllowedPattern: "))
+            .unwrap_or_else(|| panic!("{parameter} has no AllowedPattern"));
+        // The pattern is a scheme (`s?` an optional `s`) and anything after it.
+        let scheme = pattern
+            .strip_prefix('^')
+            .and_then(|rest| rest.strip_suffix(".+"))
+            .unwrap_or_else(|| panic!("{parameter}: {pattern} is not ^<scheme>://.+"));
+        for url in [
+            "http://api.hubintent.com/api",
+            "https://api.hubintent.com/api",
+        ] {
+            let schemes = [scheme.replace("s?", ""), scheme.replace("s?", "s")];
+            let matched = schemes
+                .iter()
+                .any(|scheme| url.starts_with(scheme.as_str()) && url.len() > scheme.len());
+            assert_eq!(
+                matched,
+                intent_client::is_acceptable_url(url),
+                "{parameter} ({pattern}) and the functions disagree on {url}"
+            );
+        }
+    }
+}
