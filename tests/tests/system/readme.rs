@@ -312,3 +312,53 @@ fn the_templates_intent_urls_are_those_the_functions_accept() {
         }
     }
 }
+
+/// Every quitus key the forwarder takes reaches it: the bucket's notifications (a prefix and
+/// a suffix each, matched as written, case included) let through a partner's upload under
+/// any name the API accepts (`.PDF` as well as `.pdf`) and an operator's drop. A key they
+/// filtered out would never be forwarded, nor recorded anywhere: lost without a trace.
+#[test]
+fn every_quitus_key_the_forwarder_takes_reaches_it() {
+    use oncall_domain::documents::{parse_quitus_key, upload_key};
+    use oncall_domain::uploads::is_acceptable_file_name;
+    let template = crate::openapi::contract::parse_yaml(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let events = template["Resources"]["DocumentForwarderFunction"]["Properties"]["Events"]
+        .as_object()
+        .expect("the forwarder's events");
+    let filters: Vec<(String, String)> = events
+        .values()
+        .filter(|event| event["Type"] == "S3")
+        .map(|event| {
+            let rule = |name: &str| {
+                event["Properties"]["Filter"]["S3Key"]["Rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|rule| rule["Name"] == name)
+                    .map(|rule| rule["Value"].as_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            (rule("prefix"), rule("suffix"))
+        })
+        .collect();
+    assert_eq!(filters.len(), 2, "{filters:?}");
+    let file = oncall_domain::model::FileId::new("INTER-0500", "contract1");
+    for name in ["quitus.pdf", "Scan 0042.PDF", "quitus signé.Pdf"] {
+        assert!(is_acceptable_file_name(name), "{name}");
+        for key in [
+            upload_key(&file, "6f1c0b7e", name),
+            format!("operator-quitus/contract1/INTER-0500/{name}"),
+        ] {
+            assert!(parse_quitus_key(&key).is_ok(), "{key}");
+            assert!(
+                filters
+                    .iter()
+                    .any(|(prefix, suffix)| key.starts_with(prefix) && key.ends_with(suffix)),
+                "{key} never reaches the forwarder ({filters:?})"
+            );
+        }
+    }
+}
