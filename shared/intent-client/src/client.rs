@@ -512,15 +512,41 @@ impl IntentClient {
 const HAL: &str = "application/json+hal";
 
 /// Same status, event and instant (dates compared as instants: Intent may render them
-/// with another offset or precision).
+/// with another offset, and to a coarser precision: see [`same_instant`]).
 fn same_event(entry: &serde_json::Value, log: &InterventionLog) -> bool {
     let text = |name: &str| entry.get(name).and_then(|v| v.as_str());
-    let same_date = text("eventDate")
-        .and_then(|date| oncall_domain::IntentDateTime::parse(date).ok())
-        .is_some_and(|date| date.timestamp() == log.event_date.timestamp());
+    let same_date =
+        text("eventDate").is_some_and(|date| same_instant(date, log.event_date.timestamp()));
     text("status") == Some(log.status.as_str())
         && text("event") == Some(log.event.as_str())
         && same_date
+}
+
+/// Whether `rendered` (a date Intent gave back) is the instant `sent`, written to the
+/// precision `rendered` has: Intent keeps dates to the millisecond at most, and an event
+/// sent with microseconds comes back truncated or rounded. Two events of the same status
+/// and event a fraction of that precision apart are one.
+fn same_instant(rendered: &str, sent: jiff::Timestamp) -> bool {
+    let Ok(date) = oncall_domain::IntentDateTime::parse(rendered) else {
+        return false;
+    };
+    let unit = 10_i128.pow(9 - fraction_digits(rendered).min(9));
+    let sent = sent.as_nanosecond();
+    let truncated = sent.div_euclid(unit) * unit;
+    let rounded = (sent + unit / 2).div_euclid(unit) * unit;
+    let got = date.timestamp().as_nanosecond();
+    got == truncated || got == rounded
+}
+
+/// The digits of a date's fraction of a second (`…T10:45:23.123+01:00`: 3).
+fn fraction_digits(date: &str) -> u32 {
+    let Some(time) = date.split_once('T').map(|(_, time)| time) else {
+        return 0;
+    };
+    match time.split_once('.') {
+        Some((_, fraction)) => fraction.bytes().take_while(u8::is_ascii_digit).count() as u32,
+        None => 0,
+    }
 }
 
 fn operation_holds(operation: &serde_json::Value, log: &InterventionLog) -> bool {
@@ -669,5 +695,54 @@ impl PublishDocument for IntentClient {
         self.find_uploaded_document(upload, size, recorded)
             .await
             .map_err(|(error, attempts)| error.into_failure(attempts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oncall_domain::intent_examples::SEED_OPENING;
+    use oncall_domain::validation::parse_intervention_log;
+    use serde_json::json;
+
+    fn opening_dated(event_date: &str) -> InterventionLog {
+        let body = SEED_OPENING.replace("2020-03-06T10:45:23", event_date);
+        parse_intervention_log(body.as_bytes()).expect("a valid opening")
+    }
+
+    fn entry(event_date: &str) -> serde_json::Value {
+        json!({"status": "open", "event": "acknowledged", "eventDate": event_date})
+    }
+
+    /// Intent keeps dates to the millisecond at most (its own examples: `…T10:45:23`,
+    /// `…T10:00:00.000`): an event sent with microseconds is read back rounded, and is the
+    /// same event; one a second or more away is another.
+    #[test]
+    fn an_event_read_back_at_intents_precision_is_the_same_event() {
+        let sent = opening_dated("2026-11-28T22:04:00.123456+01:00");
+        for (rendered, same) in [
+            ("2026-11-28T22:04:00.123456+01:00", true),
+            ("2026-11-28T22:04:00.123+01:00", true),
+            ("2026-11-28T21:04:00.123Z", true),
+            ("2026-11-28T22:04:00+01:00", true),
+            ("2026-11-28T22:04:01.123+01:00", false),
+            ("2026-11-28T22:03:59.123+01:00", false),
+            ("2026-11-28T22:05:00+01:00", false),
+        ] {
+            assert_eq!(
+                operation_holds(&entry(rendered), &sent),
+                same,
+                "{rendered} read back for 22:04:00.123456+01:00"
+            );
+        }
+        let whole = opening_dated("2026-11-28T22:04:00+01:00");
+        assert!(operation_holds(
+            &entry("2026-11-28T22:04:00.000+01:00"),
+            &whole
+        ));
+        assert!(!operation_holds(
+            &entry("2026-11-28T22:04:01+01:00"),
+            &whole
+        ));
     }
 }
