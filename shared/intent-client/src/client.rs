@@ -612,6 +612,18 @@ async fn document_form<O: OpenDocument>(
         ))
 }
 
+/// Intent's error `code`, kept (it goes into messages that are logged and announced)
+/// only when it is an identifier such as `validation_error`: anything else could echo
+/// what was refused.
+fn error_code(code: serde_json::Value) -> Option<String> {
+    match code {
+        serde_json::Value::String(code) if oncall_domain::validation::is_safe_reference(&code) => {
+            Some(code)
+        }
+        _ => None,
+    }
+}
+
 /// Maps a response to success (any 2xx, with its JSON body if it has one) or a typed
 /// error.
 async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Value>, IntentError> {
@@ -620,6 +632,9 @@ async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Valu
         return Ok(response.json().await.ok());
     }
     let code = status.as_u16();
+    if status.is_redirection() {
+        return Err(IntentError::Redirected { status: code });
+    }
     if status.is_server_error() || code == 429 || code == 408 {
         return Err(IntentError::Unavailable {
             status: code,
@@ -630,10 +645,7 @@ async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Valu
     let (api_code, message) = error
         .map(|e| {
             (
-                e.code.map(|c| match c {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                }),
+                e.code.and_then(error_code),
                 e.message.map(|m| m.chars().take(300).collect()),
             )
         })

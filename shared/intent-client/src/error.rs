@@ -34,6 +34,12 @@ pub enum IntentError {
     /// Still 401 with a fresh token, or the token endpoint refused our credentials.
     #[error("Intent refused our credentials: {0}")]
     Authentication(String),
+    /// A 3xx, never followed (the bearer token or the secret would go along). Whether
+    /// Intent applied the request is not known (a 303 after a POST says it did, a gateway
+    /// sending callers to a maintenance page that it did not): read back before sending
+    /// again, as after a lost answer.
+    #[error("Intent answered HTTP {status} (a redirection, not followed)")]
+    Redirected { status: u16 },
     /// Intent answered something we cannot understand.
     #[error("unexpected answer from Intent: {0}")]
     Protocol(String),
@@ -62,7 +68,10 @@ impl IntentError {
 
     /// The request may have been applied by Intent although no success came back.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, IntentError::AnswerLost(_))
+        matches!(
+            self,
+            IntentError::AnswerLost(_) | IntentError::Redirected { .. }
+        )
     }
 
     /// Intent refused it as conflicting with what it holds (409): maybe already there.

@@ -462,3 +462,63 @@ async fn a_redirect_is_never_followed_so_the_secret_stays_home() {
         seen.lock().unwrap()
     );
 }
+
+/// A redirection from Intent's API (a gateway sending callers to a maintenance page, or a
+/// 303 after a POST it applied) is not followed, and is no refusal: whether the event was
+/// applied is not known, so it stays to be sent, read back from Intent first.
+#[tokio::test]
+async fn a_redirection_is_not_a_refusal_but_an_unknown_outcome() {
+    let (simulator, client) = setup().await;
+    for code in [302, 303, 307] {
+        simulator.inject(Fault {
+            endpoint: Endpoint::InterventionLogs,
+            behaviour: FaultBehaviour::Status {
+                code,
+                retry_after: None,
+                body: None,
+            },
+            times: 1,
+        });
+        let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+        assert!(failure.retryable, "{code}: {failure:?}");
+        assert!(failure.outcome_unknown, "{code}: {failure:?}");
+    }
+}
+
+/// Intent's error `code` goes into the failure's detail (logged, stored, announced in a
+/// `DocumentRejected`): only an identifier is kept, never a structure or text that could
+/// echo the refused value.
+#[tokio::test]
+async fn only_an_identifier_of_intents_error_code_is_kept() {
+    let (simulator, client) = setup().await;
+    for (code, kept) in [
+        (serde_json::json!("validation_error"), true),
+        (
+            serde_json::json!({"field": "title", "value": "quitus Pierre DUPONT"}),
+            false,
+        ),
+        (
+            serde_json::json!("le titre « Pierre DUPONT » est refusé"),
+            false,
+        ),
+    ] {
+        simulator.inject(Fault {
+            endpoint: Endpoint::InterventionLogs,
+            behaviour: FaultBehaviour::Status {
+                code: 400,
+                retry_after: None,
+                body: Some(serde_json::json!({"code": code, "message": "refused"})),
+            },
+            times: 1,
+        });
+        let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+        assert!(!failure.retryable, "{failure:?}");
+        assert!(!failure.detail.contains("DUPONT"), "{}", failure.detail);
+        assert_eq!(
+            failure.detail.contains("validation_error"),
+            kept,
+            "{}",
+            failure.detail
+        );
+    }
+}
