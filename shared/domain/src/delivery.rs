@@ -255,7 +255,8 @@ pub struct HeldLease {
 /// (that sender, or the next re-send run, delivers). A lease taken over from a sender
 /// that never gave it back puts every pending event in doubt; a lease under which an
 /// outcome could not be recorded is not given back (it ends by itself), for the same
-/// reason. Returns the file as it stands.
+/// reason, nor one taken over that is left before its pending events were read back from
+/// Intent (the deadline, no room left, the file unreadable). Returns the file as it stands.
 pub async fn deliver_in_order<S, I, E, C>(
     store: &S,
     intent: &I,
@@ -298,7 +299,14 @@ where
         Ok(None) => file,
         Err(error) => {
             tracing::warn!(%error, "could not re-read the file; events stay pending");
-            let _ = store.release_send_lease(&id, until).await;
+            if taken_over {
+                // Intent was not read: the next sender must take it over in turn.
+                tracing::warn!(
+                    "keeping the send lease taken over: nothing was read back from Intent"
+                );
+            } else {
+                let _ = store.release_send_lease(&id, until).await;
+            }
             return file;
         }
     };
@@ -348,6 +356,9 @@ where
     let mut all_recorded = true;
     let mut finished = false;
     let count = file.events.len();
+    // Under a lease taken over, the events up to the first one refused are each read back
+    // from Intent as they are attempted (the dead holder may have sent them, in order).
+    let mut read_back = 0;
     for index in 0..count {
         let event = &file.events[index];
         match &event.delivery {
@@ -373,6 +384,7 @@ where
         }
         let in_doubt = lease.taken_over || (lease.earlier_events_read_before && index + 1 < count);
         let delivery = attempt_event(intent, clock, event, in_doubt).await;
+        read_back = index + 1;
         let refusal = failure_announcement(&id, event, &delivery);
         let seq = event.seq;
         let last = !delivery.is_delivered() || index + 1 == count;
@@ -430,9 +442,21 @@ where
         finished = true;
         break;
     }
+    // Events the dead holder may have sent that were not read back here (the deadline,
+    // no room left): the lease is kept, so the next sender takes it over and reads them
+    // back, instead of sending them blind.
+    let left_in_doubt = lease.taken_over
+        && file.events[read_back..]
+            .iter()
+            .take_while(|event| !event.delivery.is_failed())
+            .any(|event| event.delivery.is_pending());
     if !all_recorded {
         tracing::warn!(
             "keeping the send lease: an outcome was not recorded, so the next sender reads Intent first"
+        );
+    } else if !finished && left_in_doubt {
+        tracing::warn!(
+            "keeping the send lease taken over: events its holder may have sent were not read back from Intent"
         );
     } else if !finished && let Err(error) = store.release_send_lease(&id, lease.until).await {
         tracing::warn!(%error, "could not release the send lease; it ends by itself");
@@ -630,6 +654,71 @@ mod tests {
         assert_eq!(world.intent.accepted().len(), 1, "not sent twice");
         assert_eq!(world.intent.reads(), 1, "Intent was read first");
         assert_eq!(world.store.lease(&file.id), None, "lease given back");
+    }
+
+    /// A sender that takes over a lease and then stops before reading Intent (its run's
+    /// deadline reached) does not give the lease back: the next sender takes it over in
+    /// turn and reads Intent first, instead of sending blind what the dead holder may have
+    /// sent.
+    #[tokio::test]
+    async fn a_lease_taken_over_and_left_before_reading_intent_is_not_given_back() {
+        let world = world();
+        let file = world.stored_opening().await;
+        let earlier = world.clock.0 - jiff::SignedDuration::from_mins(10);
+        world
+            .store
+            .take_send_lease(&file.id, earlier, earlier + SEND_LEASE)
+            .await
+            .unwrap();
+        world.intent.publish_log(&file.events[0].log).await.unwrap();
+
+        let out_of_time = Deadline {
+            stop_at: Some(std::time::Instant::now()),
+        };
+        let file = deliver_in_order(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            file,
+            out_of_time,
+        )
+        .await;
+        assert!(file.events[0].delivery.is_pending());
+        assert!(
+            world.store.lease(&file.id).is_some(),
+            "kept: it ends by itself"
+        );
+
+        let later = World {
+            clock: FixedClock(world.clock.0 + SEND_LEASE + jiff::SignedDuration::from_secs(1)),
+            ..world
+        };
+        let file = later.deliver(file).await;
+        assert!(file.events[0].delivery.is_delivered());
+        assert_eq!(later.intent.accepted().len(), 1, "not sent twice");
+        assert_eq!(later.intent.reads(), 1, "Intent was read first");
+    }
+
+    /// The same when the file cannot be read again under the lease taken over.
+    #[tokio::test]
+    async fn a_lease_taken_over_whose_file_cannot_be_read_again_is_not_given_back() {
+        let world = world();
+        let file = world.stored_opening().await;
+        let earlier = world.clock.0 - jiff::SignedDuration::from_mins(10);
+        world
+            .store
+            .take_send_lease(&file.id, earlier, earlier + SEND_LEASE)
+            .await
+            .unwrap();
+        world.store.set_loading_fails(true);
+        let file = world.deliver(file).await;
+        assert!(file.events[0].delivery.is_pending());
+        assert!(world.intent.accepted().is_empty());
+        assert!(
+            world.store.lease(&file.id).is_some(),
+            "kept: it ends by itself"
+        );
     }
 
     #[tokio::test]

@@ -37,6 +37,7 @@ pub struct InMemoryStore {
     leases: Mutex<HashMap<FileId, Timestamp>>,
     unavailable: Mutex<bool>,
     recording_fails: Mutex<bool>,
+    loading_fails: Mutex<bool>,
     /// The outbox: (written at, event), in write order.
     outbox: Mutex<Vec<(Timestamp, DomainEvent)>>,
     /// The documents ledger, by object identity.
@@ -114,6 +115,11 @@ impl InMemoryStore {
     /// Recording a delivery state fails (the store is lost after Intent answered).
     pub fn set_recording_fails(&self, fails: bool) {
         *self.recording_fails.lock().unwrap() = fails;
+    }
+
+    /// Reading a file fails (the store lost for reads only).
+    pub fn set_loading_fails(&self, fails: bool) {
+        *self.loading_fails.lock().unwrap() = fails;
     }
 
     /// The send lease held on a file, if any (it ends at the returned time).
@@ -342,6 +348,9 @@ impl crate::ports::MarkQuitusReceived for InMemoryStore {
 impl LoadFile for InMemoryStore {
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
         self.check_available()?;
+        if *self.loading_fails.lock().unwrap() {
+            return Err(StoreError::Unavailable("reads fail".into()));
+        }
         Ok(self.files.lock().unwrap().get(id).cloned())
     }
 }
