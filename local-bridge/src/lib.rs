@@ -28,7 +28,7 @@ use oncall_domain::documents::{DocumentPolicy, OPERATOR_PREFIX, QUITUS_PREFIX};
 use oncall_domain::domain_events::{DomainEvent, OnCallPeriodClosed};
 use oncall_domain::forward::{ForwardPorts, forward_document};
 use oncall_domain::oncall::{CloserPolicy, Deadline};
-use oncall_domain::ports::{PublishDomainEvents, StoreError, SystemClock};
+use oncall_domain::ports::{Clock, StoreError, SystemClock};
 use partner_api::{IdentifyCaller, PartnerApi, Route};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -122,17 +122,20 @@ impl LocalBridge {
             .period_summary()
             .expect("a period-end run has a period");
         tracing::info!(period = %period.id, files_closed = summary.files_closed, resent = summary.resent, still_failing = summary.still_failing, unknown_on_intent = summary.unknown_on_intent, "on-call period closed");
-        if let Err(error) = self
-            .api
-            .events
-            .publish(&[DomainEvent::OnCallPeriodClosed(summary.clone())])
-            .await
-        {
-            tracing::error!(%error, "the OnCallPeriodClosed event was not written");
+        let kept = oncall_domain::outbox::publish_or_keep(
+            &self.api.store,
+            &self.api.events,
+            &[DomainEvent::OnCallPeriodClosed(summary.clone())],
+            self.api.clock.now(),
+        )
+        .await;
+        if let Err(error) = &kept {
+            tracing::error!(%error, "the OnCallPeriodClosed event was neither written nor kept");
         }
         if let Some(problem) = report.problems.first() {
             return Err(StoreError::Unavailable(problem.clone()));
         }
+        kept?;
         Ok(summary)
     }
 

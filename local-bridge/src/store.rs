@@ -157,11 +157,18 @@ struct OutboxEntry {
 }
 
 fn outbox_entries(announce: &[DomainEvent]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    outbox_entries_at(announce, Timestamp::now())
+}
+
+fn outbox_entries_at(
+    announce: &[DomainEvent],
+    written_at: Timestamp,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     announce
         .iter()
         .map(|event| {
             let entry = OutboxEntry {
-                written_at: Timestamp::now(),
+                written_at,
                 detail_type: event.detail_type().to_string(),
                 detail: event.detail_value(),
             };
@@ -908,6 +915,16 @@ impl Outbox for EmbeddedStore {
                     table.remove(id.as_str()).map_err(failure)?;
                 }
             }
+            txn.commit().map_err(failure)
+        })
+        .await
+    }
+
+    async fn keep(&self, events: &[DomainEvent], now: Timestamp) -> Result<(), StoreError> {
+        let entries = outbox_entries_at(events, now)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            put_outbox(&txn, &entries)?;
             txn.commit().map_err(failure)
         })
         .await

@@ -1035,6 +1035,9 @@ struct Loss {
     left: u32,
     status: u16,
     error_type: &'static str,
+    /// Whether the call reaches the emulator before its answer is lost (else the service
+    /// refuses it unapplied, as when it is down).
+    applied: bool,
 }
 
 impl LostAnswers {
@@ -1053,6 +1056,21 @@ impl LostAnswers {
                 left: count,
                 status,
                 error_type,
+                applied: true,
+            },
+        );
+    }
+
+    /// Refuses the next `count` calls of `operation` without passing them on (a 500
+    /// `InternalServerError`, nothing applied): the service down.
+    pub fn refuse(&self, operation: &str, count: u32) {
+        self.0.lock().unwrap().insert(
+            operation.to_string(),
+            Loss {
+                left: count,
+                status: 500,
+                error_type: "InternalServerError",
+                applied: false,
             },
         );
     }
@@ -1064,13 +1082,14 @@ impl LostAnswers {
         self.lose_as("BatchWriteItem", count, 200, UNPROCESSED);
     }
 
-    /// The answer given instead of this call's (counting it), if it is lost.
-    fn take(&self, operation: &str) -> Option<(u16, &'static str)> {
+    /// The answer given instead of this call's (counting it), if it is lost, and whether
+    /// the call is passed on first.
+    fn take(&self, operation: &str) -> Option<(u16, &'static str, bool)> {
         let mut lost = self.0.lock().unwrap();
         match lost.get_mut(operation) {
             Some(loss) if loss.left > 0 => {
                 loss.left -= 1;
-                Some((loss.status, loss.error_type))
+                Some((loss.status, loss.error_type, loss.applied))
             }
             _ => None,
         }
@@ -1104,7 +1123,14 @@ impl CountingProxy {
                 let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 log.record(&target, path, &body);
                 let loss = lost.take(&target);
-                if let Some((_, UNPROCESSED)) = loss {
+                if let Some((status, error_type, false)) = loss {
+                    let mut response = axum::response::Response::new(axum::body::Body::from(
+                        format!(r#"{{"__type":"{error_type}","message":"the service is down"}}"#),
+                    ));
+                    *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    return response;
+                }
+                if let Some((_, UNPROCESSED, _)) = loss {
                     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     let answer = serde_json::json!({ "UnprocessedItems": request["RequestItems"] });
                     return axum::response::Response::new(axum::body::Body::from(
@@ -1123,7 +1149,7 @@ impl CountingProxy {
                 let status = answer.status();
                 let headers = answer.headers().clone();
                 let body = answer.bytes().await.unwrap();
-                if let Some((status, error_type)) = loss {
+                if let Some((status, error_type, _)) = loss {
                     let mut response = axum::response::Response::new(axum::body::Body::from(
                         format!(
                             r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"the answer was lost"}}"#
@@ -1197,6 +1223,16 @@ pub fn every_service_through_proxies(
     sdk: &aws_wiring::SdkConfig,
     log: &CallLog,
 ) -> aws_wiring::SdkConfig {
+    every_service_through_lossy_proxies(sdk, log, &LostAnswers::default())
+}
+
+/// [`every_service_through_proxies`], the proxies losing (or refusing) the answers `lost`
+/// names.
+pub fn every_service_through_lossy_proxies(
+    sdk: &aws_wiring::SdkConfig,
+    log: &CallLog,
+    lost: &LostAnswers,
+) -> aws_wiring::SdkConfig {
     #[derive(Debug)]
     struct Endpoints {
         dynamodb: String,
@@ -1219,11 +1255,11 @@ pub fn every_service_through_proxies(
         }
     }
     let (dynamodb, moto) = endpoints();
-    let others = CountingProxy::start(moto, log.clone());
+    let others = CountingProxy::start_losing(moto, log.clone(), lost.clone());
     sdk.to_builder()
         .endpoint_url(others.clone())
         .service_config(Endpoints {
-            dynamodb: CountingProxy::start(dynamodb, log.clone()),
+            dynamodb: CountingProxy::start_losing(dynamodb, log.clone(), lost.clone()),
             others,
             given: sdk.clone(),
         })

@@ -24,7 +24,8 @@ use oncall_domain::closer_run::{BatchedEvents, CloserPorts, RunKind, RunReport, 
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::DomainEvent;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
-use oncall_domain::ports::{Clock, PublishDomainEvents, SystemClock};
+use oncall_domain::outbox::publish_or_keep;
+use oncall_domain::ports::{Clock, SystemClock};
 use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -209,12 +210,18 @@ pub async fn run_tick<C: Clock>(
     }
     if tick.kind == TickKind::EndOfPeriod
         && let Some(period_summary) = summary.report.period_summary()
-        && let Err(error) = closer
-            .events
-            .publish(&[DomainEvent::OnCallPeriodClosed(period_summary)])
-            .await
+        && let Err(error) = publish_or_keep(
+            &closer.store,
+            &closer.events,
+            &[DomainEvent::OnCallPeriodClosed(period_summary)],
+            closer.clock.now(),
+        )
+        .await
     {
-        tracing::error!(%error, "the OnCallPeriodClosed event was not published");
+        tracing::error!(%error, "the OnCallPeriodClosed event was neither published nor kept");
+        summary.report.problems.push(format!(
+            "the period's summary was neither published nor kept in the outbox: {error}"
+        ));
     }
     // The log line always; the metrics as the invocation's (none when a test or a tool runs
     // a tick outside one).

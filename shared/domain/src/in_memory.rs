@@ -222,6 +222,12 @@ impl crate::ports::Outbox for InMemoryStore {
             .retain(|(_, event)| !event_ids.contains(&event.event_id()));
         Ok(())
     }
+
+    async fn keep(&self, events: &[DomainEvent], now: Timestamp) -> Result<(), StoreError> {
+        self.check_available()?;
+        self.write_outbox(events, now);
+        Ok(())
+    }
 }
 
 impl OpenFile for InMemoryStore {

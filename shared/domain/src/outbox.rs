@@ -37,6 +37,28 @@ where
     }
 }
 
+/// Publishes `announced`, events tied to no state change (a run's summary, which no
+/// transaction wrote into the outbox); those the bus does not take are kept in the outbox
+/// for the re-send run. An error: neither published nor kept.
+pub async fn publish_or_keep<S, E>(
+    store: &S,
+    events: &E,
+    announced: &[DomainEvent],
+    now: Timestamp,
+) -> Result<(), StoreError>
+where
+    S: Outbox,
+    E: PublishDomainEvents,
+{
+    match events.publish(announced).await {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            tracing::warn!(%error, "domain events the bus did not take; kept in the outbox for the re-send run");
+            store.keep(announced, now).await
+        }
+    }
+}
+
 /// What a pass over the outbox did.
 #[derive(Debug, Default)]
 pub struct OutboxRun {
@@ -217,6 +239,10 @@ mod tests {
                 return Err(StoreError::Unavailable("entries left unprocessed".into()));
             }
             self.inner.clear_published(event_ids).await
+        }
+
+        async fn keep(&self, events: &[DomainEvent], now: Timestamp) -> Result<(), StoreError> {
+            self.inner.keep(events, now).await
         }
     }
 

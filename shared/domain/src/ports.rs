@@ -182,6 +182,15 @@ pub trait Outbox: Send + Sync {
         &self,
         event_ids: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes `events` into the outbox on their own, as written at `now`: events tied to
+    /// no state change (a run's summary) that the bus did not take, for the re-send run to
+    /// publish.
+    fn keep(
+        &self,
+        events: &[DomainEvent],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The end of a delivery under the send lease: the last outcome recorded, the lease given

@@ -874,6 +874,20 @@ impl Outbox for DynamoDbStore {
         }
         Ok(())
     }
+
+    /// One `PutItem` per event (a run's summary: one).
+    async fn keep(&self, events: &[DomainEvent], now: Timestamp) -> Result<(), StoreError> {
+        for event in events {
+            self.client()
+                .send(
+                    Operation::PutItem,
+                    self.request().item(outbox_item(event, now)),
+                )
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
 }
 
 impl SendLease for DynamoDbStore {

@@ -350,6 +350,39 @@ async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {
             .any(|event| event.event_id() == failed.event_id())
     );
     store.clear_published(&[failed.event_id()]).await.unwrap();
+    // An event tied to no state change, kept on its own (a run's summary the bus refused):
+    // waiting as written, from when it was written.
+    let summary = DomainEvent::DeliveryFailed(oncall_domain::domain_events::DeliveryFailed {
+        reference: reference(),
+        contract_reference: "contract1".into(),
+        seq: 2,
+        event: "done",
+        attempts: 3,
+    });
+    let written = now();
+    store
+        .keep(std::slice::from_ref(&summary), written)
+        .await
+        .unwrap();
+    let id = summary.event_id();
+    let waiting_after = async |at: Timestamp| {
+        store
+            .unpublished_events(at)
+            .await
+            .unwrap()
+            .iter()
+            .any(|event| event.event_id() == id)
+    };
+    assert!(
+        !waiting_after(written - SignedDuration::from_secs(1)).await,
+        "not before it was written"
+    );
+    assert!(waiting_after(later).await, "kept in the outbox");
+    store
+        .clear_published(std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert!(!waiting_after(later).await, "cleared once published");
 }
 
 async fn opening_is_atomic_and_once<S: FullStore>(store: &S) {

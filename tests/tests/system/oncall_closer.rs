@@ -575,3 +575,61 @@ async fn stragglers_are_read_in_batches_and_share_their_transactions() {
     assert!(count("Query") <= 64, "{} queries", count("Query"));
     assert!(calls.len() <= 3 * 60, "{} table operations", calls.len());
 }
+
+/// The summary of a period's end that the bus does not take (EventBridge down) is kept in
+/// the outbox, and a later re-send run publishes it: it is not lost with the run that made
+/// it.
+#[tokio::test]
+async fn a_period_summary_the_bus_refuses_is_published_by_a_later_resend_run() {
+    let bridge = Bridge::start().await;
+    let bus_down = LostAnswers::default();
+    bus_down.refuse("PutEvents", 1_000);
+    let sdk = every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), &bus_down);
+    let end: jiff::Timestamp = END_TICK.parse().unwrap();
+    let closer = bridge.closer_on(
+        &sdk,
+        policy(),
+        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
+    );
+    let ended = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::none(),
+        None,
+    )
+    .await;
+    assert!(ended.is_ok(), "kept for later, the run is done: {ended:?}");
+    assert!(
+        bridge.tap.drain().await.is_empty(),
+        "nothing reached the bus"
+    );
+    let kept: Vec<Item> = bridge
+        .items()
+        .await
+        .into_iter()
+        .filter(|item| item["sk"].as_s().unwrap() == "OUTBOX")
+        .collect();
+    assert_eq!(kept.len(), 1, "the summary waits in the outbox");
+    assert_eq!(kept[0]["detailType"].as_s().unwrap(), "OnCallPeriodClosed");
+
+    let resent = bridge.resend_run().await;
+    assert!(
+        resent.report.problems.is_empty(),
+        "{:?}",
+        resent.report.problems
+    );
+    let published = bridge.tap.drain().await;
+    let summary = published
+        .iter()
+        .find(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .expect("the summary on the bus");
+    assert_eq!(summary["detail"]["period"]["end"], "2026-11-24T07:00:00Z");
+    assert!(
+        !bridge
+            .items()
+            .await
+            .iter()
+            .any(|item| item["sk"].as_s().unwrap() == "OUTBOX"),
+        "the outbox is cleared"
+    );
+}
