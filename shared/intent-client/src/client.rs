@@ -133,10 +133,14 @@ impl IntentClient {
     /// 408, 5xx, connections that could not be made), honouring `Retry-After` within the
     /// budget. A lost answer (a timeout or a connection dropped after the request left)
     /// is retried only for a read (`idempotent`): a write may have been applied, and is
-    /// settled by reading Intent instead. Returns the result and the attempts made.
+    /// settled by reading Intent instead. A `bounded` call ends within `longest_call()`,
+    /// whatever its path (a 401's renewal, a wait for the token): cut off then, a write may
+    /// have been applied (`AnswerLost`: read back before it is sent again). Returns the
+    /// result and the attempts made.
     async fn with_retries<T, F, Fut>(
         &self,
         idempotent: bool,
+        bounded: bool,
         attempt: F,
     ) -> (Result<T, IntentError>, u32)
     where
@@ -145,30 +149,51 @@ impl IntentClient {
     {
         let attempts = AtomicU32::new(0);
         let policy = self.config.retry;
+        // The pauses as actually waited (Intent's Retry-After included), within the budget
+        // `longest_call()` counts on.
+        let mut waited = Duration::ZERO;
         let backoff = ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(policy.min_delay)
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_attempts.saturating_sub(1) as usize)
             .with_total_delay(Some(policy.max_total_delay));
-        let result = (|| {
+        let retried = (|| {
             attempts.fetch_add(1, Ordering::Relaxed);
             attempt()
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
         .when(|error| error.is_transient() || (idempotent && error.outcome_unknown()))
-        .adjust(|error, planned| match (error.retry_after(), planned) {
+        .adjust(|error, planned| {
             // Intent said when: wait that long, unless it is beyond our budget.
-            (Some(wait), Some(_)) if wait <= policy.max_total_delay => Some(wait),
-            (Some(_), Some(_)) => None,
-            (None, planned) => planned,
-            (_, None) => None,
+            let wait = match (error.retry_after(), planned) {
+                (_, None) => return None,
+                (Some(wait), Some(_)) => wait,
+                (None, Some(planned)) => planned,
+            };
+            if waited + wait > policy.max_total_delay {
+                return None;
+            }
+            waited += wait;
+            Some(wait)
         })
         .notify(|error, wait| {
             tracing::warn!(%error, wait_ms = wait.as_millis() as u64, "Intent call failed; retrying");
-        })
-        .await;
+        });
+        let result = if bounded {
+            match tokio::time::timeout(self.config.longest_call(), retried).await {
+                Ok(result) => result,
+                Err(_) if idempotent => Err(IntentError::Transport(
+                    "the call ran past its time bound".into(),
+                )),
+                Err(_) => Err(IntentError::AnswerLost(
+                    "the call ran past its time bound; Intent may have applied it".into(),
+                )),
+            }
+        } else {
+            retried.await
+        };
         (result, attempts.load(Ordering::Relaxed))
     }
 
@@ -242,7 +267,7 @@ impl IntentClient {
         })?;
         let url = format!("{}{}", self.config.base_url, LOGS_PATH);
         let (result, attempts) = self
-            .with_retries(false, || async {
+            .with_retries(false, true, || async {
                 let response = self
                     .send_authorized(|token| {
                         let request = self
@@ -271,7 +296,9 @@ impl IntentClient {
     ) -> Result<PublishedDocument, (IntentError, u32)> {
         let url = format!("{}{}", self.config.base_url, DOCUMENTS_PATH);
         let (result, attempts) = self
-            .with_retries(false, || async {
+            // Unbounded by `longest_call()`: an upload takes as long as its size needs (the
+            // document's claim is sized by the function's timeout instead).
+            .with_retries(false, false, || async {
                 let response = self
                     .send_authorized(|token| async {
                         let form = document_form(upload, body).await?;
@@ -318,7 +345,7 @@ impl IntentClient {
         url: &reqwest::Url,
         accept: &'static str,
     ) -> (Result<Option<serde_json::Value>, IntentError>, u32) {
-        self.with_retries(true, || async {
+        self.with_retries(true, true, || async {
             let response = self
                 .send_authorized(|token| {
                     let request = self

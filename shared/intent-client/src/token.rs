@@ -40,18 +40,29 @@ fn refresh_margin(lifetime: Duration) -> Duration {
 }
 
 pub(crate) struct TokenCache {
-    current: Mutex<Option<Token>>,
+    current: Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    token: Option<Token>,
+    /// The last fetch's failure and when it ended: what the callers that waited for that
+    /// fetch are answered.
+    failure: Option<(Instant, IntentError)>,
 }
 
 impl TokenCache {
     pub fn new() -> Self {
         Self {
-            current: Mutex::new(None),
+            current: Mutex::new(Cached::default()),
         }
     }
 
     /// A valid token, fetched if none is cached or the cached one is about to expire.
-    /// The lock is held while fetching, so concurrent callers share one fetch.
+    /// The lock is held while fetching, so concurrent callers share one fetch, and its
+    /// outcome: a caller that was waiting while it failed gets its failure rather than
+    /// asking again (a failing token endpoint is asked once per round of callers, not once
+    /// per caller, one after the other).
     pub async fn get(
         &self,
         http: &reqwest::Client,
@@ -59,22 +70,40 @@ impl TokenCache {
         client_id: &str,
         client_secret: &str,
     ) -> Result<Token, IntentError> {
+        let asked_at = Instant::now();
         let mut current = self.current.lock().await;
-        if let Some(token) = current.as_ref()
+        if let Some(token) = current.token.as_ref()
             && Instant::now() < token.refresh_at
         {
             return Ok(token.clone());
         }
-        let token = fetch(http, token_url, client_id, client_secret).await?;
-        *current = Some(token.clone());
-        Ok(token)
+        if let Some((failed_at, error)) = &current.failure
+            && *failed_at >= asked_at
+        {
+            return Err(error.clone());
+        }
+        match fetch(http, token_url, client_id, client_secret).await {
+            Ok(token) => {
+                current.token = Some(token.clone());
+                current.failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                current.failure = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 
     /// Forgets `stale` (unless another caller already replaced it).
     pub async fn invalidate(&self, stale: &Token) {
         let mut current = self.current.lock().await;
-        if current.as_ref().is_some_and(|t| t.value == stale.value) {
-            *current = None;
+        if current
+            .token
+            .as_ref()
+            .is_some_and(|t| t.value == stale.value)
+        {
+            current.token = None;
         }
     }
 }

@@ -522,3 +522,97 @@ async fn only_an_identifier_of_intents_error_code_is_kept() {
         );
     }
 }
+
+/// Callers waiting for the same token share the outcome of its one fetch, a failure as
+/// well: thirty deliveries started while Intent's token endpoint fails ask it once, not
+/// thirty times in a row (each waiting for the one before, past their send leases).
+#[tokio::test]
+async fn callers_waiting_for_a_token_share_its_fetch_even_when_it_fails() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
+    let mut config = fast_intent_config(&simulator);
+    config.retry.max_attempts = 1;
+    let client = IntentClient::new(config).unwrap();
+    simulator.inject(Fault::status(Endpoint::Token, 503, 1_000));
+    let logs: Vec<InterventionLog> = (0..30).map(|n| opening(&format!("R-{n}"))).collect();
+    let results =
+        futures_util::future::join_all(logs.iter().map(|log| client.publish_log(log))).await;
+    assert!(results.iter().all(|result| result.is_err()));
+    let token_requests = simulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/oauth/token"))
+        .count();
+    assert!(token_requests <= 2, "{token_requests} token requests");
+}
+
+/// A call never takes longer than `longest_call()`, which a send lease is sized by (a
+/// sender starts an event only while its lease has that much room): Intent's `Retry-After`
+/// waits count against the retry budget as they are, not as planned.
+#[tokio::test]
+async fn retry_after_waits_stay_within_the_calls_bound() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
+    let mut config = fast_intent_config(&simulator);
+    config.request_timeout = Duration::from_millis(100);
+    config.retry.max_total_delay = Duration::from_millis(1_500);
+    let bound = config.longest_call();
+    let client = IntentClient::new(config).unwrap();
+    simulator.inject(Fault {
+        endpoint: Endpoint::InterventionLogs,
+        behaviour: FaultBehaviour::Status {
+            code: 503,
+            retry_after: Some("1".into()),
+            body: None,
+        },
+        times: 4,
+    });
+    let started = Instant::now();
+    let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(failure.retryable, "{failure:?}");
+    assert!(took <= bound, "took {took:?}, bound {bound:?}");
+}
+
+/// Whatever the path (a 401 renewing the token costs four requests in one attempt), a call
+/// ends within `longest_call()`: one cut off then may have been applied, and is read back
+/// before being sent again, never sent blind by a sender whose lease ran out meanwhile.
+#[tokio::test]
+async fn a_call_is_cut_off_at_its_bound_and_then_in_doubt() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
+    let mut config = fast_intent_config(&simulator);
+    config.request_timeout = Duration::from_millis(500);
+    config.retry.max_attempts = 1;
+    config.retry.max_total_delay = Duration::ZERO;
+    let bound = config.longest_call();
+    let client = IntentClient::new(config).unwrap();
+    // Each request within the timeout; three of them past the bound (two timeouts).
+    let slow = Duration::from_millis(460);
+    simulator.inject(Fault {
+        endpoint: Endpoint::Token,
+        behaviour: FaultBehaviour::Delay(slow),
+        times: 2,
+    });
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 401, 1));
+    simulator.inject(Fault {
+        endpoint: Endpoint::InterventionLogs,
+        behaviour: FaultBehaviour::ApplyThenDelay(slow),
+        times: 1,
+    });
+    let started = Instant::now();
+    let result = client.publish_log(&opening("R-1")).await;
+    let took = started.elapsed();
+    assert!(
+        took <= bound + Duration::from_millis(200),
+        "took {took:?}, bound {bound:?}"
+    );
+    let failure = result.expect_err("cut off at its bound");
+    assert!(failure.retryable && failure.outcome_unknown, "{failure:?}");
+}
