@@ -1028,4 +1028,17 @@ impl SendLease for EmbeddedStore {
         })
         .await
     }
+
+    async fn holds_send_lease(&self, id: &FileId, until: Timestamp) -> Result<bool, StoreError> {
+        let key = key(id);
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let leases = txn.open_table(LEASES).map_err(failure)?;
+            Ok(leases
+                .get(key.as_str())
+                .map_err(failure)?
+                .is_some_and(|held| held.value() == until.as_millisecond()))
+        })
+        .await
+    }
 }

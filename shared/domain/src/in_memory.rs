@@ -327,6 +327,11 @@ impl SendLease for InMemoryStore {
         }
         Ok(())
     }
+
+    async fn holds_send_lease(&self, id: &FileId, until: Timestamp) -> Result<bool, StoreError> {
+        self.check_available()?;
+        Ok(self.leases.lock().unwrap().get(id) == Some(&until))
+    }
 }
 
 impl crate::ports::LoadFiles for InMemoryStore {}

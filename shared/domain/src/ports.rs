@@ -200,6 +200,10 @@ pub trait FinishDelivery: RecordDelivery + SendLease + Outbox {
     /// Records `delivery` of event `seq` (with `announce` in the outbox), gives back the
     /// lease held until `until` and clears `published` from the outbox. An error means the
     /// outcome was not recorded (the lease is then kept: it ends by itself).
+    ///
+    /// A lease taken over meanwhile (it ran out while this sender was held up after its
+    /// call): the taker read Intent back and records what it found, so this sender's
+    /// outcome is stale and is not written over the taker's; only `published` is cleared.
     #[allow(clippy::too_many_arguments)]
     fn finish_delivery(
         &self,
@@ -211,7 +215,13 @@ pub trait FinishDelivery: RecordDelivery + SendLease + Outbox {
         published: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move {
-            self.record_delivery(id, seq, delivery, announce).await?;
+            if !self.holds_send_lease(id, until).await? {
+                tracing::warn!(
+                    "the send lease was taken over before this outcome was recorded; the taker's stands"
+                );
+            } else {
+                self.record_delivery(id, seq, delivery, announce).await?;
+            }
             if let Err(error) = self.release_send_lease(id, until).await {
                 tracing::warn!(%error, "could not release the send lease; it ends by itself");
             }
@@ -256,6 +266,14 @@ pub trait SendLease: Send + Sync {
         id: &FileId,
         until: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the lease taken until `until` is still the file's (run out or not): not
+    /// taken over nor given back since.
+    fn holds_send_lease(
+        &self,
+        id: &FileId,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Why Intent does not have an event (or a document).

@@ -764,8 +764,12 @@ impl RecordDelivery for DynamoDbStore {
 
 impl FinishDelivery for DynamoDbStore {
     /// One transaction: the outcome, the lease's release and the outbox's clearing. If a
-    /// condition fails (the event was delivered meanwhile, the lease ran out and was taken
-    /// over), each part is done on its own, with its own condition.
+    /// condition fails, the outcome is not recorded: either the event was delivered
+    /// meanwhile (delivered is final), or the lease ran out and was taken over, and the
+    /// taker read Intent back and records what it found (this outcome is stale, and written
+    /// over the taker's it could put back to pending an event Intent refused, or take away
+    /// a doubt). The lease (if still this sender's) is given back and the published events
+    /// cleared, each on its own.
     async fn finish_delivery(
         &self,
         id: &FileId,
@@ -796,7 +800,10 @@ impl FinishDelivery for DynamoDbStore {
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => {
-                self.record_delivery(id, seq, delivery, announce).await?;
+                tracing::warn!(
+                    seq,
+                    "the outcome was not recorded: the event was delivered meanwhile, or the send lease was taken over"
+                );
                 self.release_send_lease(id, until).await?;
                 if !published.is_empty() {
                     self.clear_published(published).await?;
@@ -956,6 +963,26 @@ impl SendLease for DynamoDbStore {
             Err(error) if error.is_condition_failure() => Ok(()),
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    async fn holds_send_lease(&self, id: &FileId, until: Timestamp) -> Result<bool, StoreError> {
+        let item = self
+            .client
+            .send(
+                Operation::GetItem,
+                self.request()
+                    .key(file_pk(id), FILE_SK)
+                    .projection_expression("sendingUntil")
+                    .consistent_read(),
+            )
+            .await
+            .map_err(unavailable)?
+            .item;
+        let held = item
+            .as_ref()
+            .and_then(|item| item.get("sendingUntil"))
+            .and_then(|until| until.as_n().ok().cloned());
+        Ok(held.is_some_and(|held| held == until.as_millisecond().to_string()))
     }
 }
 

@@ -11,7 +11,7 @@ use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{ClosingExpiry, FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
-    LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles,
+    FinishDelivery, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles,
     MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, ReadBacklog, RecordDelivery,
     SendLease, UploadGrants,
 };
@@ -33,6 +33,7 @@ pub trait FullStore:
     + Outbox
     + UploadGrants
     + MarkQuitusReceived
+    + FinishDelivery
 {
 }
 
@@ -50,6 +51,7 @@ impl<T> FullStore for T where
         + Outbox
         + UploadGrants
         + MarkQuitusReceived
+        + FinishDelivery
 {
 }
 
@@ -98,6 +100,7 @@ pub async fn check_store<S: FullStore>(store: &S) {
     documents_ledger_claims_once(store).await;
     a_claim_taken_over_cannot_write_over_the_claim_that_took_it(store).await;
     one_sender_at_a_time(store).await;
+    a_stale_sender_does_not_write_over_the_sender_that_took_its_lease_over(store).await;
     events_wait_in_the_outbox_until_published(store).await;
     upload_grants_round_trip(store).await;
     many_files_read_at_once_are_read_as_each_alone(store).await;
@@ -466,6 +469,68 @@ async fn one_sender_at_a_time<S: FullStore>(store: &S) {
         store.take_send_lease(&missing, now(), until).await.unwrap(),
         LeaseGrant::HeldElsewhere,
         "no lease on a file that is not there"
+    );
+}
+
+/// A sender whose lease ran out (held up after its call to Intent) and was taken over
+/// finishes late: its outcome is stale. The sender that took over read Intent back and
+/// recorded what it found (here: Intent refused the event for good); the late finish
+/// leaves that, and the lease the taker gave back, alone.
+async fn a_stale_sender_does_not_write_over_the_sender_that_took_its_lease_over<S: FullStore>(
+    store: &S,
+) {
+    let file = new_file(&reference());
+    let id = file.id();
+    store.open_file(&file, &[]).await.unwrap();
+    let first_until = now() + SignedDuration::from_mins(3);
+    assert_eq!(
+        store
+            .take_send_lease(&id, now(), first_until)
+            .await
+            .unwrap(),
+        LeaseGrant::Taken
+    );
+    let later = first_until + SignedDuration::from_secs(1);
+    let second_until = later + SignedDuration::from_mins(3);
+    assert_eq!(
+        store
+            .take_send_lease(&id, later, second_until)
+            .await
+            .unwrap(),
+        LeaseGrant::TakenOver
+    );
+    let refused = Delivery::Failed {
+        attempts: 2,
+        last_error: "Intent rejected the request with HTTP 400".into(),
+        last_attempt_at: later,
+    };
+    store
+        .finish_delivery(&id, 1, &refused, &[], second_until, &[])
+        .await
+        .unwrap();
+    // The first sender, late: Intent was unavailable when it tried.
+    let stale = Delivery::Pending {
+        attempts: 1,
+        last_error: Some("Intent is unavailable: HTTP 503".into()),
+        last_attempt_at: Some(now()),
+        in_doubt: false,
+    };
+    let _ = store
+        .finish_delivery(&id, 1, &stale, &[], first_until, &[])
+        .await;
+    let stored = store.load_file(&id).await.unwrap().unwrap();
+    assert!(
+        stored.events[0].delivery.is_failed(),
+        "the late outcome is not written over the taker's: {:?}",
+        stored.events[0].delivery
+    );
+    assert_eq!(
+        store
+            .take_send_lease(&id, later, second_until)
+            .await
+            .unwrap(),
+        LeaseGrant::Taken,
+        "the lease is free, not held by the late sender"
     );
 }
 
