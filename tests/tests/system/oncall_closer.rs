@@ -526,6 +526,10 @@ async fn the_closer_logs_no_tenant_data() {
     bridge
         .simulator
         .seed_open_intervention("FOREIGN-1", "contract1");
+    // Opened on Intent by someone else, under a reference that is free text.
+    bridge
+        .simulator
+        .seed_open_intervention("Pierre DUPONT fuite", "contract1");
     let closer = bridge.closer_on_time(policy(), END_TICK);
     run(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert!(

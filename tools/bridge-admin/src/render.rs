@@ -59,8 +59,7 @@ pub fn tidy_error(text: &str) -> String {
 
 /// Where a Rust debug dump starts: ` (Name(` or ` Name {`.
 fn debug_dump_start(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    (0..bytes.len()).find(|&at| {
+    text.char_indices().map(|(at, _)| at).find(|&at| {
         let rest = &text[at..];
         let name_then = |skip: usize, open: char| {
             let name: String = rest[skip..]
@@ -627,6 +626,20 @@ mod tests {
         assert_eq!(age(now, ago(2 * 86_400 + 4 * 3600)), "2d04h");
         assert_eq!(age(now, ago(-5)), "0s");
         assert_eq!(age(now, None), "-");
+    }
+
+    /// An error text with accents (a French message, a file name) is tidied, not a panic
+    /// (which would print the whole text).
+    #[test]
+    fn an_error_with_accents_is_tidied() {
+        assert_eq!(
+            tidy_error("le fichier é est illisible"),
+            "le fichier é est illisible"
+        );
+        assert_eq!(
+            tidy_error("échec réseau: dispatch failure (DispatchFailure(ConnectorError { é }))"),
+            "échec réseau: dispatch failure"
+        );
     }
 
     #[test]

@@ -73,7 +73,14 @@ where
         let id = FileId::new(&hub.reference, &hub.contract_reference);
         match store.load_file(&id).await? {
             None => {
-                tracing::warn!(reference = %id.reference, contract = %id.contract_reference, "open on Intent but unknown to us; reported, not closed");
+                // Named only when it is an identifier: opened on Intent by someone else, its
+                // reference may be free text naming a tenant.
+                let reference = if crate::validation::is_safe_reference(&id.reference) {
+                    id.reference.as_str()
+                } else {
+                    "(not an identifier: not logged)"
+                };
+                tracing::warn!(reference, contract = %id.contract_reference, "open on Intent but unknown to us; reported, not closed");
                 report.unknown_on_intent.push(id);
             }
             Some(file) if matches!(file.state, FileState::Closed(_)) => {
