@@ -3,13 +3,33 @@
 
 use crate::error::IntentError;
 use serde::Deserialize;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Mutex;
 
 #[derive(Clone)]
 pub(crate) struct Token {
     pub value: String,
     refresh_at: Instant,
+    /// The same moment on the wall clock: the monotonic clock may stand still while a
+    /// Lambda execution environment is frozen between invocations, the wall clock does
+    /// not (a token kept across a long freeze would be served expired).
+    refresh_at_wall: SystemTime,
+}
+
+impl Token {
+    fn new(value: String, lifetime: Duration) -> Self {
+        let fresh_for = lifetime - refresh_margin(lifetime);
+        Self {
+            value,
+            refresh_at: Instant::now() + fresh_for,
+            refresh_at_wall: SystemTime::now() + fresh_for,
+        }
+    }
+
+    /// Still to be used, by both clocks.
+    fn is_fresh(&self) -> bool {
+        Instant::now() < self.refresh_at && SystemTime::now() < self.refresh_at_wall
+    }
 }
 
 #[derive(Deserialize)]
@@ -73,7 +93,7 @@ impl TokenCache {
         let asked_at = Instant::now();
         let mut current = self.current.lock().await;
         if let Some(token) = current.token.as_ref()
-            && Instant::now() < token.refresh_at
+            && token.is_fresh()
         {
             return Ok(token.clone());
         }
@@ -149,10 +169,7 @@ async fn fetch(
             .map(|seconds| Duration::from_secs(seconds.clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS)))
             .unwrap_or(DEFAULT_LIFETIME);
         tracing::debug!(lifetime_s = lifetime.as_secs(), "Intent token obtained");
-        return Ok(Token {
-            value: body.access_token,
-            refresh_at: Instant::now() + lifetime - refresh_margin(lifetime),
-        });
+        return Ok(Token::new(body.access_token, lifetime));
     }
     let retry_after = crate::error::retry_after(response.headers());
     let code = status.as_u16();
@@ -183,6 +200,24 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token is stale once either clock says so: the monotonic one may have stood
+    /// still through a freeze of the execution environment.
+    #[test]
+    fn a_token_is_stale_by_the_wall_clock_too() {
+        let token = Token::new("t".into(), Duration::from_secs(3600));
+        assert!(token.is_fresh());
+        let frozen_through_the_night = Token {
+            refresh_at_wall: SystemTime::now() - Duration::from_secs(1),
+            ..token.clone()
+        };
+        assert!(!frozen_through_the_night.is_fresh());
+        let past = Token {
+            refresh_at: Instant::now(),
+            ..token
+        };
+        assert!(!past.is_fresh());
+    }
 
     #[test]
     fn the_refresh_margin_is_a_tenth_capped_at_a_minute() {
