@@ -198,13 +198,27 @@ pub fn upload_key(file: &FileId, uuid: &str, file_name: &str) -> String {
 }
 
 /// What S3 says of the object before we read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub size: u64,
     /// Object metadata `title`, overriding the default title.
     pub title: Option<String>,
     /// Object metadata `description`, overriding the default description.
     pub description: Option<String>,
+}
+
+/// Its title and description may name the tenant: `Debug` leaves them out.
+impl fmt::Debug for ObjectInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectInfo")
+            .field("size", &self.size)
+            .field("title", &self.title.as_ref().map(|_| "[redacted]"))
+            .field(
+                "description",
+                &self.description.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 pub const DEFAULT_TITLE: &str = "quitus d'intervention";
@@ -250,7 +264,7 @@ pub struct DocumentBody {
 }
 
 /// What is sent to Intent with the file (Intent's form field names in comments).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DocumentUpload {
     /// `file` part's file name.
     pub file_name: String,
@@ -264,8 +278,18 @@ pub struct DocumentUpload {
     pub contract_reference: String,
 }
 
+/// The file name, title and description may name the tenant: `Debug` leaves them out.
+impl fmt::Debug for DocumentUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocumentUpload")
+            .field("element_reference", &self.element_reference)
+            .field("contract_reference", &self.contract_reference)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A document Intent accepted, as recorded on its file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentRecord {
     /// Identity of the S3 object version it came from.
@@ -277,6 +301,19 @@ pub struct DocumentRecord {
     pub intent_document_id: Option<String>,
     pub published_at: Timestamp,
     pub attempts: u32,
+}
+
+/// The file name and title may name the tenant: `Debug` leaves them out.
+impl fmt::Debug for DocumentRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocumentRecord")
+            .field("object_identity", &self.object_identity)
+            .field("size", &self.size)
+            .field("intent_document_id", &self.intent_document_id)
+            .field("published_at", &self.published_at)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a document was refused for good (it is not retried).

@@ -219,6 +219,58 @@ mod tests {
     use crate::validation::parse_intervention_log;
     use serde_json::Value;
 
+    /// No `Debug` of a file says what is personal in it: one `{:?}` in a log line or an
+    /// error must not carry a tenant's name, a dwelling's reference or a quitus' name.
+    #[test]
+    fn a_files_debug_carries_no_personal_data() {
+        let log = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
+        let mut file = NewFile {
+            owner: PartnerId("partner-a".into()),
+            opening: RecordedEvent::new(
+                1,
+                log,
+                "2026-12-01T03:00:00Z".parse().unwrap(),
+                Delivery::new_pending(),
+            ),
+            expires_at: None,
+        }
+        .opened();
+        file.documents.push(crate::documents::DocumentRecord {
+            object_identity: "0f3a".into(),
+            file_name: "quitus Pierre DUPONT.pdf".into(),
+            title: "Quitus de Mme Martin".into(),
+            size: 48_213,
+            intent_document_id: Some("doc-1".into()),
+            published_at: "2026-12-01T04:00:00Z".parse().unwrap(),
+            attempts: 1,
+        });
+        let upload = crate::documents::DocumentUpload {
+            file_name: "quitus Pierre DUPONT.pdf".into(),
+            title: "Quitus de Mme Martin".into(),
+            description: "remis à Pierre DUPONT".into(),
+            element_reference: "INTER-0500".into(),
+            contract_reference: "contract1".into(),
+        };
+        let info = crate::documents::ObjectInfo {
+            size: 1,
+            title: Some("Quitus de Mme Martin".into()),
+            description: Some("remis à Pierre DUPONT".into()),
+        };
+        for text in [
+            format!("{file:?}"),
+            format!("{upload:?}"),
+            format!("{info:?}"),
+        ] {
+            for personal in ["DUPONT", "Pierre", "Martin", "LOGEMENT_002", "0685874445"] {
+                assert!(!text.contains(personal), "{personal} in {text}");
+            }
+        }
+        assert!(
+            format!("{file:?}").contains("INTER-0500"),
+            "the identifiers stay"
+        );
+    }
+
     #[test]
     fn fingerprint_ignores_key_order_and_log_date_but_not_content() {
         let original = parse_intervention_log(SEED_OPENING.as_bytes()).unwrap();
