@@ -84,6 +84,9 @@ impl<R: ReadObject> OpenDocument for ObjectOpener<'_, R> {
 /// Past this, a forwarder delivering a file's pending opening starts no further event.
 const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Time kept in an object's claim after its upload, to record the outcome.
+const AFTER_THE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub async fn forward_document<L, F, R, I, E, C>(
     ports: &ForwardPorts<'_, L, F, R, I, E, C>,
     policy: DocumentPolicy,
@@ -118,7 +121,7 @@ where
             ));
         }
     };
-    let result = forward_claimed(ports, policy, object, &claimed).await;
+    let result = forward_claimed(ports, policy, object, &claimed, lease_until).await;
     if result.is_err()
         && let Err(error) = ports.ledger.release_document(object, &claimed.token).await
     {
@@ -132,6 +135,7 @@ async fn forward_claimed<L, F, R, I, E, C>(
     policy: DocumentPolicy,
     object: &ObjectRef,
     claimed: &ClaimedObject,
+    claimed_until: jiff::Timestamp,
 ) -> Result<Forwarded, RetryLater>
 where
     L: DocumentLedger + UploadGrants + Outbox,
@@ -353,7 +357,26 @@ where
         objects: ports.objects,
         object,
     };
-    match ports.intent.publish_document(&upload, &opener).await {
+    // The upload ends while the claim holds, with time left to record it: past the claim,
+    // another forwarder may take the object, find nothing on Intent yet and upload it too.
+    let left = claimed_until.duration_since(ports.clock.now());
+    let within = std::time::Duration::try_from(left)
+        .unwrap_or_default()
+        .saturating_sub(AFTER_THE_UPLOAD);
+    if within.is_zero() {
+        return wait
+            .keep(
+                "no time left in the object's claim for the upload",
+                false,
+                0,
+            )
+            .await;
+    }
+    match ports
+        .intent
+        .publish_document(&upload, &opener, within)
+        .await
+    {
         // The object version was deleted since it was checked: nothing reached Intent.
         Err(failure) if failure.source_missing => {
             wait.reject(RejectionReason::Missing, &failure.detail).await
@@ -815,6 +838,27 @@ mod tests {
         assert_eq!(last.detail_value()["reason"], reason.as_str());
     }
 
+    /// The upload is given the time the object's claim leaves, less a minute to record it:
+    /// it cannot outlast the claim (then another forwarder may upload it too), whatever
+    /// runs it (a function has its own timeout, bridge-admin's replay has none).
+    #[tokio::test]
+    async fn the_upload_ends_within_the_objects_claim() {
+        let world = world();
+        world.given_open_on_intent("Q-1").await;
+        let object = quitus("Q-1", "v1");
+        world.objects.put(&object, pdf(3000));
+        let forwarded = forward(&world, &object).await;
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        let claim = std::time::Duration::try_from(DocumentPolicy::default().lease).unwrap();
+        assert_eq!(
+            world.intent.upload_bounds(),
+            [claim - std::time::Duration::from_secs(60)]
+        );
+    }
+
     #[tokio::test]
     async fn a_quitus_is_published_once_with_the_upload_fields() {
         let world = world();
@@ -1238,7 +1282,11 @@ mod tests {
         };
         world
             .intent
-            .publish_document(&upload(reference, DEFAULT_TITLE), &opener)
+            .publish_document(
+                &upload(reference, DEFAULT_TITLE),
+                &opener,
+                std::time::Duration::from_secs(60),
+            )
             .await
             .unwrap();
     }

@@ -813,6 +813,8 @@ pub struct RecordingIntent {
     journal: Mutex<Vec<Accepted>>,
     documents: Mutex<Vec<ReceivedDocument>>,
     document_script: Mutex<VecDeque<Scripted>>,
+    /// The time each upload was given (`within`).
+    upload_bounds: Mutex<Vec<std::time::Duration>>,
     document_reads: Mutex<usize>,
     /// While set, reading Intent's documents fails (Intent unreachable).
     document_reads_fail: Mutex<bool>,
@@ -901,6 +903,11 @@ impl RecordingIntent {
     }
 
     /// How often Intent's documents were read (`find_document`).
+    /// The time each upload was given to end in.
+    pub fn upload_bounds(&self) -> Vec<std::time::Duration> {
+        self.upload_bounds.lock().unwrap().clone()
+    }
+
     pub fn document_reads(&self) -> usize {
         *self.document_reads.lock().unwrap()
     }
@@ -1037,7 +1044,9 @@ impl PublishDocument for RecordingIntent {
         &self,
         upload: &DocumentUpload,
         body: &O,
+        within: std::time::Duration,
     ) -> Result<PublishedDocument, DeliveryFailure> {
+        self.upload_bounds.lock().unwrap().push(within);
         let next = self.document_script.lock().unwrap().pop_front();
         if let Some(Scripted::Fail(failure)) = next {
             return Err(failure);

@@ -438,10 +438,14 @@ pub struct PublishedDocument {
 
 /// Publishes a document to Intent (multipart upload, streamed), effectively once.
 pub trait PublishDocument: Send + Sync {
+    /// Uploads `body`, its attempts ending within `within` (the time the object's claim
+    /// leaves: past it, another forwarder may take the object and upload it again). Cut
+    /// off then, the upload may have reached Intent (`outcome_unknown`).
     fn publish_document<O: OpenDocument>(
         &self,
         upload: &DocumentUpload,
         body: &O,
+        within: std::time::Duration,
     ) -> impl Future<Output = Result<PublishedDocument, DeliveryFailure>> + Send;
 
     /// The document Intent already holds for this upload, if any (Intent's documents of

@@ -133,14 +133,14 @@ impl IntentClient {
     /// 408, 5xx, connections that could not be made), honouring `Retry-After` within the
     /// budget. A lost answer (a timeout or a connection dropped after the request left)
     /// is retried only for a read (`idempotent`): a write may have been applied, and is
-    /// settled by reading Intent instead. A `bounded` call ends within `longest_call()`,
-    /// whatever its path (a 401's renewal, a wait for the token): cut off then, a write may
-    /// have been applied (`AnswerLost`: read back before it is sent again). Returns the
-    /// result and the attempts made.
+    /// settled by reading Intent instead. The call ends within `bound` (`longest_call()`
+    /// for publications and reads), whatever its path (a 401's renewal, a wait for the
+    /// token): cut off then, a write may have been applied (`AnswerLost`: read back before
+    /// it is sent again). Returns the result and the attempts made.
     async fn with_retries<T, F, Fut>(
         &self,
         idempotent: bool,
-        bounded: bool,
+        bound: Duration,
         attempt: F,
     ) -> (Result<T, IntentError>, u32)
     where
@@ -181,18 +181,14 @@ impl IntentClient {
         .notify(|error, wait| {
             tracing::warn!(%error, wait_ms = wait.as_millis() as u64, "Intent call failed; retrying");
         });
-        let result = if bounded {
-            match tokio::time::timeout(self.config.longest_call(), retried).await {
-                Ok(result) => result,
-                Err(_) if idempotent => Err(IntentError::Transport(
-                    "the call ran past its time bound".into(),
-                )),
-                Err(_) => Err(IntentError::AnswerLost(
-                    "the call ran past its time bound; Intent may have applied it".into(),
-                )),
-            }
-        } else {
-            retried.await
+        let result = match tokio::time::timeout(bound, retried).await {
+            Ok(result) => result,
+            Err(_) if idempotent => Err(IntentError::Transport(
+                "the call ran past its time bound".into(),
+            )),
+            Err(_) => Err(IntentError::AnswerLost(
+                "the call ran past its time bound; Intent may have applied it".into(),
+            )),
         };
         (result, attempts.load(Ordering::Relaxed))
     }
@@ -267,7 +263,7 @@ impl IntentClient {
         })?;
         let url = format!("{}{}", self.config.base_url, LOGS_PATH);
         let (result, attempts) = self
-            .with_retries(false, true, || async {
+            .with_retries(false, self.config.longest_call(), || async {
                 let response = self
                     .send_authorized(|token| {
                         let request = self
@@ -287,18 +283,20 @@ impl IntentClient {
     }
 
     /// `POST {base}/documents/v1/documents` (multipart, expecting 201), the file part
-    /// streamed from `body`, re-opened for every attempt. Returns Intent's document id
+    /// streamed from `body`, re-opened for every attempt, every attempt ended within
+    /// `within` (see [`PublishDocument::publish_document`]). Returns Intent's document id
     /// when its answer names one, and the attempts it took.
     pub async fn post_document<O: OpenDocument>(
         &self,
         upload: &DocumentUpload,
         body: &O,
+        within: Duration,
     ) -> Result<PublishedDocument, (IntentError, u32)> {
         let url = format!("{}{}", self.config.base_url, DOCUMENTS_PATH);
         let (result, attempts) = self
-            // Unbounded by `longest_call()`: an upload takes as long as its size needs (the
-            // document's claim is sized by the function's timeout instead).
-            .with_retries(false, false, || async {
+            // Within the time its object's claim leaves, not `longest_call()`: an upload
+            // takes as long as its size needs.
+            .with_retries(false, within, || async {
                 let response = self
                     .send_authorized(|token| async {
                         let form = document_form(upload, body).await?;
@@ -345,7 +343,7 @@ impl IntentClient {
         url: &reqwest::Url,
         accept: &'static str,
     ) -> (Result<Option<serde_json::Value>, IntentError>, u32) {
-        self.with_retries(true, true, || async {
+        self.with_retries(true, self.config.longest_call(), || async {
             let response = self
                 .send_authorized(|token| {
                     let request = self
@@ -719,8 +717,9 @@ impl PublishDocument for IntentClient {
         &self,
         upload: &DocumentUpload,
         body: &O,
+        within: Duration,
     ) -> Result<PublishedDocument, DeliveryFailure> {
-        self.post_document(upload, body)
+        self.post_document(upload, body, within)
             .await
             .map_err(|(error, attempts)| error.into_failure(attempts))
     }

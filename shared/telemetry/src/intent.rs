@@ -111,9 +111,10 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
         &self,
         upload: &DocumentUpload,
         body: &O,
+        within: std::time::Duration,
     ) -> Result<PublishedDocument, DeliveryFailure> {
         let started = Instant::now();
-        let sent = self.inner.publish_document(upload, body).await;
+        let sent = self.inner.publish_document(upload, body, within).await;
         report_delivery("document", started, sent.as_ref().map(|_| ()));
         sent
     }

@@ -5,7 +5,10 @@
 use intent_client::{IntentClient, IntentError};
 use oncall_domain::intent_examples::SEED_OPENING;
 use oncall_domain::validation::parse_intervention_log;
-use oncall_domain::{InterventionLog, ports::PublishToIntent};
+use oncall_domain::{
+    InterventionLog,
+    ports::{PublishDocument, PublishToIntent},
+};
 use std::time::{Duration, Instant};
 use system_tests::*;
 
@@ -280,7 +283,7 @@ async fn intent_is_read_back_for_logs_and_documents() {
         }
     }
     let published = client
-        .post_document(&upload, &Body(pdf_bytes(2_000)))
+        .post_document(&upload, &Body(pdf_bytes(2_000)), Duration::from_secs(60))
         .await
         .unwrap();
     let found = client
@@ -615,4 +618,51 @@ async fn a_call_is_cut_off_at_its_bound_and_then_in_doubt() {
     );
     let failure = result.expect_err("cut off at its bound");
     assert!(failure.retryable && failure.outcome_unknown, "{failure:?}");
+}
+
+/// An upload ends within the time it is given (what its object's claim leaves): cut off
+/// then, it may have reached Intent, and is read back before being uploaded again.
+#[tokio::test]
+async fn an_upload_is_cut_off_within_its_time_and_then_in_doubt() {
+    let (simulator, client) = setup().await;
+    assert_eq!(
+        client.post_intervention_log(&opening("R-1")).await.unwrap(),
+        1
+    );
+    simulator.inject(Fault {
+        endpoint: Endpoint::Documents,
+        behaviour: FaultBehaviour::ApplyThenDelay(Duration::from_secs(3)),
+        times: 1,
+    });
+    struct Body(Vec<u8>);
+    impl oncall_domain::ports::OpenDocument for Body {
+        async fn open_body(
+            &self,
+        ) -> Result<oncall_domain::documents::DocumentBody, oncall_domain::ports::SourceError>
+        {
+            let bytes = bytes::Bytes::from(self.0.clone());
+            Ok(oncall_domain::documents::DocumentBody {
+                length: bytes.len() as u64,
+                chunks: Box::pin(futures_util::stream::iter([Ok(bytes)])),
+            })
+        }
+    }
+    let upload = oncall_domain::documents::DocumentUpload {
+        file_name: "quitus.pdf".into(),
+        title: "Quitus".into(),
+        description: "Quitus".into(),
+        element_reference: "R-1".into(),
+        contract_reference: "contract1".into(),
+    };
+    let started = Instant::now();
+    let failure = client
+        .publish_document(&upload, &Body(pdf_bytes(2_000)), Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(failure.outcome_unknown && failure.retryable, "{failure:?}");
 }
