@@ -738,6 +738,15 @@ impl Bridge {
         .await
     }
 
+    /// The outbox's items (domain events not yet known to be on the bus).
+    pub async fn outbox_items(&self) -> Vec<Item> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|item| item["sk"].as_s().is_ok_and(|sk| sk == "OUTBOX"))
+            .collect()
+    }
+
     /// Every item of the table (tests only: production code never scans).
     pub async fn items(&self) -> Vec<Item> {
         self.dynamodb

@@ -656,6 +656,16 @@ mod tests {
         assert_eq!(world.store.lease(&file.id), None, "lease given back");
     }
 
+    /// A sender took the file's lease ten minutes ago and died holding it.
+    async fn given_a_lease_its_holder_never_gave_back(world: &World, file: &InterventionFile) {
+        let earlier = world.clock.0 - jiff::SignedDuration::from_mins(10);
+        world
+            .store
+            .take_send_lease(&file.id, earlier, earlier + SEND_LEASE)
+            .await
+            .unwrap();
+    }
+
     /// A sender that takes over a lease and then stops before reading Intent (its run's
     /// deadline reached) does not give the lease back: the next sender takes it over in
     /// turn and reads Intent first, instead of sending blind what the dead holder may have
@@ -664,12 +674,7 @@ mod tests {
     async fn a_lease_taken_over_and_left_before_reading_intent_is_not_given_back() {
         let world = world();
         let file = world.stored_opening().await;
-        let earlier = world.clock.0 - jiff::SignedDuration::from_mins(10);
-        world
-            .store
-            .take_send_lease(&file.id, earlier, earlier + SEND_LEASE)
-            .await
-            .unwrap();
+        given_a_lease_its_holder_never_gave_back(&world, &file).await;
         world.intent.publish_log(&file.events[0].log).await.unwrap();
 
         let out_of_time = Deadline {
@@ -705,12 +710,7 @@ mod tests {
     async fn a_lease_taken_over_whose_file_cannot_be_read_again_is_not_given_back() {
         let world = world();
         let file = world.stored_opening().await;
-        let earlier = world.clock.0 - jiff::SignedDuration::from_mins(10);
-        world
-            .store
-            .take_send_lease(&file.id, earlier, earlier + SEND_LEASE)
-            .await
-            .unwrap();
+        given_a_lease_its_holder_never_gave_back(&world, &file).await;
         world.store.set_loading_fails(true);
         let file = world.deliver(file).await;
         assert!(file.events[0].delivery.is_pending());

@@ -25,6 +25,32 @@ fn opening(reference: &str) -> InterventionLog {
     parse_intervention_log(SEED_OPENING.replace("INTER-0500", reference).as_bytes()).unwrap()
 }
 
+/// A PDF's bytes as a document body, in one chunk.
+struct Body(Vec<u8>);
+
+impl oncall_domain::ports::OpenDocument for Body {
+    async fn open_body(
+        &self,
+    ) -> Result<oncall_domain::documents::DocumentBody, oncall_domain::ports::SourceError> {
+        let bytes = bytes::Bytes::from(self.0.clone());
+        Ok(oncall_domain::documents::DocumentBody {
+            length: bytes.len() as u64,
+            chunks: Box::pin(futures_util::stream::iter([Ok(bytes)])),
+        })
+    }
+}
+
+/// `quitus.pdf` for the intervention `reference` under contract1, with the default title.
+fn quitus_upload(reference: &str) -> oncall_domain::documents::DocumentUpload {
+    oncall_domain::documents::DocumentUpload {
+        file_name: "quitus.pdf".into(),
+        title: "quitus d'intervention".into(),
+        description: "Quitus".into(),
+        element_reference: reference.into(),
+        contract_reference: "contract1".into(),
+    }
+}
+
 fn log_posts(simulator: &IntentSimulator) -> Vec<u16> {
     simulator
         .requests()
@@ -255,13 +281,7 @@ async fn intent_is_read_back_for_logs_and_documents() {
     simulator.inject(Fault::drop_connection(Endpoint::Operations, 1));
     assert!(client.log_is_on_intent(&log).await.unwrap());
 
-    let upload = oncall_domain::documents::DocumentUpload {
-        file_name: "quitus.pdf".into(),
-        title: "quitus d'intervention".into(),
-        description: "Quitus".into(),
-        element_reference: "R-1".into(),
-        contract_reference: "contract1".into(),
-    };
+    let upload = quitus_upload("R-1");
     assert_eq!(
         client
             .find_uploaded_document(&upload, 2_000, &[])
@@ -269,19 +289,6 @@ async fn intent_is_read_back_for_logs_and_documents() {
             .unwrap(),
         None
     );
-    struct Body(Vec<u8>);
-    impl oncall_domain::ports::OpenDocument for Body {
-        async fn open_body(
-            &self,
-        ) -> Result<oncall_domain::documents::DocumentBody, oncall_domain::ports::SourceError>
-        {
-            let bytes = bytes::Bytes::from(self.0.clone());
-            Ok(oncall_domain::documents::DocumentBody {
-                length: bytes.len() as u64,
-                chunks: Box::pin(futures_util::stream::iter([Ok(bytes)])),
-            })
-        }
-    }
     let published = client
         .post_document(&upload, &Body(pdf_bytes(2_000)), Duration::from_secs(60))
         .await
@@ -634,26 +641,7 @@ async fn an_upload_is_cut_off_within_its_time_and_then_in_doubt() {
         behaviour: FaultBehaviour::ApplyThenDelay(Duration::from_secs(3)),
         times: 1,
     });
-    struct Body(Vec<u8>);
-    impl oncall_domain::ports::OpenDocument for Body {
-        async fn open_body(
-            &self,
-        ) -> Result<oncall_domain::documents::DocumentBody, oncall_domain::ports::SourceError>
-        {
-            let bytes = bytes::Bytes::from(self.0.clone());
-            Ok(oncall_domain::documents::DocumentBody {
-                length: bytes.len() as u64,
-                chunks: Box::pin(futures_util::stream::iter([Ok(bytes)])),
-            })
-        }
-    }
-    let upload = oncall_domain::documents::DocumentUpload {
-        file_name: "quitus.pdf".into(),
-        title: "Quitus".into(),
-        description: "Quitus".into(),
-        element_reference: "R-1".into(),
-        contract_reference: "contract1".into(),
-    };
+    let upload = quitus_upload("R-1");
     let started = Instant::now();
     let failure = client
         .publish_document(&upload, &Body(pdf_bytes(2_000)), Duration::from_millis(500))
