@@ -77,17 +77,12 @@ impl InboxObjects {
                 if !key.to_ascii_lowercase().ends_with(".pdf") || is_temporary(&path) {
                     continue;
                 }
-                let modified = metadata
-                    .modified()
-                    .ok()
-                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos() as i128);
-                let stamp = (metadata.len(), modified);
+                let stamp = stamp_of(&metadata);
                 found.push((
                     ObjectRef {
                         bucket: INBOX_BUCKET.into(),
                         key,
-                        version: ObjectVersion::ETag(format!("{modified}-{}", metadata.len())),
+                        version: version_of(stamp),
                         size: Some(metadata.len()),
                     },
                     stamp,
@@ -95,6 +90,34 @@ impl InboxObjects {
             }
         }
         found
+    }
+}
+
+/// A file's size and modification time (nanoseconds since the epoch).
+fn stamp_of(metadata: &std::fs::Metadata) -> (u64, i128) {
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    (metadata.len(), modified)
+}
+
+/// The version a file's stamp stands for: a replaced file is a new version.
+fn version_of((size, modified): (u64, i128)) -> ObjectVersion {
+    ObjectVersion::ETag(format!("{modified}-{size}"))
+}
+
+/// `metadata` when it is the version `object` names; else that version is gone (the file
+/// was replaced since: its bytes are another version's), as a deleted S3 object version.
+fn same_version(
+    object: &ObjectRef,
+    metadata: std::fs::Metadata,
+) -> Result<std::fs::Metadata, SourceError> {
+    if version_of(stamp_of(&metadata)) == object.version {
+        Ok(metadata)
+    } else {
+        Err(SourceError::Missing)
     }
 }
 
@@ -213,6 +236,7 @@ impl ReadObject for InboxObjects {
         let metadata = tokio::fs::metadata(self.path(object))
             .await
             .map_err(missing_or)?;
+        let metadata = same_version(object, metadata)?;
         Ok(ObjectInfo {
             size: metadata.len(),
             title: None,
@@ -224,6 +248,7 @@ impl ReadObject for InboxObjects {
         let file = tokio::fs::File::open(self.path(object))
             .await
             .map_err(missing_or)?;
+        same_version(object, file.metadata().await.map_err(missing_or)?)?;
         let mut head = Vec::with_capacity(count as usize);
         file.take(count)
             .read_to_end(&mut head)
@@ -236,7 +261,7 @@ impl ReadObject for InboxObjects {
         let file = tokio::fs::File::open(self.path(object))
             .await
             .map_err(missing_or)?;
-        let length = file.metadata().await.map_err(missing_or)?.len();
+        let length = same_version(object, file.metadata().await.map_err(missing_or)?)?.len();
         // 64 KiB at a time; an I/O error ends the stream after being reported.
         let chunks: ByteChunks = Box::pin(futures_util::stream::unfold(
             Some(file),
@@ -254,5 +279,42 @@ impl ReadObject for InboxObjects {
             },
         ));
         Ok(DocumentBody { length, chunks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file replaced since it was seen is a new version: the one seen is gone (as an S3
+    /// object version deleted), never read with the new one's bytes under its identity.
+    #[tokio::test]
+    async fn a_replaced_file_is_not_read_as_the_version_seen_before() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("operator-quitus/contract1/INTER-0600");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("quitus.pdf");
+        std::fs::write(&path, b"%PDF-1.7 first\n%%EOF\n").unwrap();
+        let inbox = InboxObjects::new(root.path().to_path_buf());
+        let (first, _) = inbox.scan().pop().unwrap();
+        assert!(inbox.object_info(&first).await.is_ok());
+
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&path, b"%PDF-1.7 the right one, longer\n%%EOF\n").unwrap();
+        assert!(matches!(
+            inbox.object_info(&first).await,
+            Err(SourceError::Missing)
+        ));
+        assert!(matches!(
+            inbox.first_bytes(&first, 5).await,
+            Err(SourceError::Missing)
+        ));
+        assert!(matches!(
+            inbox.open(&first).await,
+            Err(SourceError::Missing)
+        ));
+        let (second, _) = inbox.scan().pop().unwrap();
+        assert_ne!(second.version, first.version);
+        assert_eq!(inbox.object_info(&second).await.unwrap().size, 37);
     }
 }
