@@ -189,6 +189,10 @@ pub async fn put_upload(
                 query.size
             ),
         ),
+        Err(WriteError::AlreadyWritten) => refused(
+            StatusCode::PRECONDITION_FAILED,
+            "this upload URL's key was already written (an upload is taken once)",
+        ),
         Err(WriteError::Io(error)) => {
             tracing::error!(%error, "upload not written to the inbox");
             refused(
@@ -201,11 +205,15 @@ pub async fn put_upload(
 
 enum WriteError {
     Size(u64),
+    /// Another PUT of the same key was written first.
+    AlreadyWritten,
     Io(std::io::Error),
 }
 
-/// Streams the body to `{path}.part`, then renames it (the inbox ignores `.part` names),
-/// only if exactly `size` bytes came.
+/// Streams the body to a temporary file of its own (`{path}.{uuid}.part`: the inbox
+/// ignores names not ending in `.pdf`), then, only if exactly `size` bytes came, links it
+/// under `path` unless something is there already (two PUTs of one key at once: the first
+/// to finish is the upload, as S3's `If-None-Match: *` has it).
 async fn write_whole(path: &std::path::Path, body: Body, size: u64) -> Result<(), WriteError> {
     let parent = path
         .parent()
@@ -214,9 +222,12 @@ async fn write_whole(path: &std::path::Path, body: Body, size: u64) -> Result<()
         .await
         .map_err(WriteError::Io)?;
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".part");
+    temporary.push(format!(".{}.part", uuid::Uuid::new_v4().simple()));
     let temporary = PathBuf::from(temporary);
-    let mut file = tokio::fs::File::create(&temporary)
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
         .await
         .map_err(WriteError::Io)?;
     let mut received = 0u64;
@@ -238,20 +249,77 @@ async fn write_whole(path: &std::path::Path, body: Body, size: u64) -> Result<()
     }
     .await;
     drop(file);
-    match outcome {
-        Ok(()) => tokio::fs::rename(&temporary, path)
-            .await
-            .map_err(WriteError::Io),
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&temporary).await;
-            Err(error)
-        }
-    }
+    // A hard link, unlike a rename, never replaces what is there.
+    let outcome = match outcome {
+        Ok(()) => match tokio::fs::hard_link(&temporary, path).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(WriteError::AlreadyWritten)
+            }
+            Err(error) => Err(WriteError::Io(error)),
+        },
+        Err(error) => Err(error),
+    };
+    let _ = tokio::fs::remove_file(&temporary).await;
+    outcome
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two PUTs of the same upload URL at once (a client's retry while its first try is
+    /// still streaming): one is written whole, the other refused; never one file made of
+    /// both.
+    #[tokio::test]
+    async fn two_puts_of_one_key_at_once_leave_one_whole_file() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("quitus/contract1/INTER-0500/k-quitus.pdf");
+        let size = 64 * 1024;
+        let (slow_sender, slow_chunks) =
+            tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+        let slow = Body::from_stream(tokio_stream_of(slow_chunks));
+        slow_sender
+            .send(Ok(bytes::Bytes::from(vec![b'b'; 1024])))
+            .await
+            .unwrap();
+        let slow_write = tokio::spawn({
+            let path = path.clone();
+            async move { write_whole(&path, slow, size).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let fast = write_whole(&path, Body::from(vec![b'a'; size as usize]), size).await;
+        slow_sender
+            .send(Ok(bytes::Bytes::from(vec![b'b'; size as usize - 1024])))
+            .await
+            .unwrap();
+        drop(slow_sender);
+        let slow = slow_write.await.unwrap();
+        assert_eq!(
+            [fast.is_ok(), slow.is_ok()]
+                .iter()
+                .filter(|ok| **ok)
+                .count(),
+            1,
+            "one of the two is written"
+        );
+        let written = std::fs::read(&path).unwrap();
+        assert!(
+            written.iter().all(|b| *b == b'a') || written.iter().all(|b| *b == b'b'),
+            "one writer's bytes only"
+        );
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+    }
+
+    fn tokio_stream_of(
+        mut receiver: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+        futures_util::stream::poll_fn(move |context| receiver.poll_recv(context))
+    }
 
     #[tokio::test]
     async fn urls_are_signed_for_one_key_size_and_deadline() {
