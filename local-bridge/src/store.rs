@@ -17,7 +17,7 @@ use oncall_domain::ports::{
     Backlog, ClaimToken, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
     DocumentWait, FinishDelivery, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments,
     ListPendingEvents, LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog,
-    RecordDelivery, SendLease, StoreError, UploadGrants,
+    RecordDelivery, RecordUnderLease, SendLease, StoreError, UploadGrants,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -595,6 +595,57 @@ impl CloseFile for EmbeddedStore {
             CloseFileResult::Closed if sending => CloseFileResult::ClosedSending,
             other => other,
         })
+    }
+}
+
+impl RecordUnderLease for EmbeddedStore {
+    /// One write transaction: the lease checked and the outcome written together (a
+    /// takeover cannot land between them).
+    async fn record_under_lease(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = key(id);
+        let delivery = delivery.clone();
+        let outbox = outbox_entries(announce)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(failure)?;
+            {
+                let leases = txn.open_table(LEASES).map_err(failure)?;
+                let held = leases
+                    .get(key.as_str())
+                    .map_err(failure)?
+                    .is_some_and(|held| held.value() == until.as_millisecond());
+                if !held {
+                    tracing::warn!(
+                        seq,
+                        "the send lease was taken over before this outcome was recorded; the taker's stands"
+                    );
+                    return Ok(());
+                }
+                let mut table = txn.open_table(FILES).map_err(failure)?;
+                let Some(mut file) = read_entry::<InterventionFile>(&table, key.as_str())? else {
+                    return Ok(());
+                };
+                match file.events.iter_mut().find(|event| event.seq == seq) {
+                    // Never overwrite a delivery Intent already acknowledged.
+                    Some(event) if !matches!(event.delivery, Delivery::Delivered { .. }) => {
+                        event.delivery = delivery;
+                    }
+                    _ => return Ok(()),
+                }
+                table
+                    .insert(key.as_str(), encode(&file)?.as_slice())
+                    .map_err(failure)?;
+                put_outbox(&txn, &outbox)?;
+            }
+            txn.commit().map_err(failure)
+        })
+        .await
     }
 }
 

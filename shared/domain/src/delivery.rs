@@ -428,8 +428,11 @@ where
                 .await
         } else {
             // An earlier outcome is not recorded: the lease is kept (the next sender reads
-            // Intent first), so only this outcome is recorded.
-            store.record_delivery(&id, seq, &delivery, to_outbox).await
+            // Intent first), so only this outcome is recorded, while the lease is still
+            // this sender's (held up past it and taken over, its outcome is stale).
+            store
+                .record_under_lease(&id, seq, &delivery, to_outbox, lease.until)
+                .await
         };
         let recorded = match recorded {
             Ok(()) => true,

@@ -295,6 +295,8 @@ impl CloseFile for InMemoryStore {
     }
 }
 
+impl crate::ports::RecordUnderLease for InMemoryStore {}
+
 impl FinishDelivery for InMemoryStore {}
 
 impl SendLease for InMemoryStore {

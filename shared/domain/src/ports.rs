@@ -196,7 +196,7 @@ pub trait Outbox: Send + Sync {
 /// The end of a delivery under the send lease: the last outcome recorded, the lease given
 /// back, and the domain events already on the bus taken out of the outbox, in one write
 /// where the store can (DynamoDB: one transaction); otherwise one after the other.
-pub trait FinishDelivery: RecordDelivery + SendLease + Outbox {
+pub trait FinishDelivery: RecordUnderLease + Outbox {
     /// Records `delivery` of event `seq` (with `announce` in the outbox), gives back the
     /// lease held until `until` and clears `published` from the outbox. An error means the
     /// outcome was not recorded (the lease is then kept: it ends by itself).
@@ -215,13 +215,8 @@ pub trait FinishDelivery: RecordDelivery + SendLease + Outbox {
         published: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move {
-            if !self.holds_send_lease(id, until).await? {
-                tracing::warn!(
-                    "the send lease was taken over before this outcome was recorded; the taker's stands"
-                );
-            } else {
-                self.record_delivery(id, seq, delivery, announce).await?;
-            }
+            self.record_under_lease(id, seq, delivery, announce, until)
+                .await?;
             if let Err(error) = self.release_send_lease(id, until).await {
                 tracing::warn!(%error, "could not release the send lease; it ends by itself");
             }
@@ -231,6 +226,32 @@ pub trait FinishDelivery: RecordDelivery + SendLease + Outbox {
                 tracing::warn!(%error, "published domain events left in the outbox; they will be published again");
             }
             Ok(())
+        }
+    }
+}
+
+/// [`RecordDelivery::record_delivery`] by the holder of the lease taken until `until`:
+/// recorded only while that lease is still the file's (run out or not, but not taken
+/// over); else the taker's outcome stands and nothing is written (`Ok`).
+pub trait RecordUnderLease: RecordDelivery + SendLease {
+    fn record_under_lease(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            if self.holds_send_lease(id, until).await? {
+                self.record_delivery(id, seq, delivery, announce).await
+            } else {
+                tracing::warn!(
+                    seq,
+                    "the send lease was taken over before this outcome was recorded; the taker's stands"
+                );
+                Ok(())
+            }
         }
     }
 }

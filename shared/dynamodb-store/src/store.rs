@@ -15,8 +15,8 @@ use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles,
-    MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, RecordDelivery, SendLease,
-    StoreError,
+    MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, RecordDelivery,
+    RecordUnderLease, SendLease, StoreError,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -758,6 +758,44 @@ impl RecordDelivery for DynamoDbStore {
                 Ok(())
             }
             Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+impl RecordUnderLease for DynamoDbStore {
+    /// One transaction: the outcome, and the file's lease as a fence (an update that
+    /// rewrites `sendingUntil` only if it is still `until`: its condition fails once the
+    /// lease was taken over or given back).
+    async fn record_under_lease(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let pk = file_pk(id);
+        let mut items = vec![
+            self.delivery_item(&pk, seq, delivery),
+            self.update(
+                &pk,
+                FILE_SK.to_string(),
+                "SET sendingUntil = :until",
+                "sendingUntil = :until",
+                &[],
+                vec![(":until", n(until.as_millisecond()))],
+            ),
+        ];
+        items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(()),
+            Transaction::ConditionFailed(_) => {
+                tracing::warn!(
+                    seq,
+                    "the outcome was not recorded: the event was delivered meanwhile, or the send lease was taken over"
+                );
+                Ok(())
+            }
         }
     }
 }

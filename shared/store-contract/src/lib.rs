@@ -13,7 +13,7 @@ use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     FinishDelivery, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles,
     MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, ReadBacklog, RecordDelivery,
-    SendLease, UploadGrants,
+    RecordUnderLease, SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -515,6 +515,9 @@ async fn a_stale_sender_does_not_write_over_the_sender_that_took_its_lease_over<
         last_attempt_at: Some(now()),
         in_doubt: false,
     };
+    let _ = store
+        .record_under_lease(&id, 1, &stale, &[], first_until)
+        .await;
     let _ = store
         .finish_delivery(&id, 1, &stale, &[], first_until, &[])
         .await;
