@@ -13,7 +13,7 @@ use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     FinishDelivery, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles,
     MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, ReadBacklog, RecordDelivery,
-    RecordUnderLease, SendLease, UploadGrants,
+    SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
