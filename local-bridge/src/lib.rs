@@ -122,7 +122,7 @@ impl LocalBridge {
             .period_summary()
             .expect("a period-end run has a period");
         tracing::info!(period = %period.id, files_closed = summary.files_closed, resent = summary.resent, still_failing = summary.still_failing, unknown_on_intent = summary.unknown_on_intent, "on-call period closed");
-        let kept = oncall_domain::outbox::publish_or_keep(
+        let kept = oncall_domain::outbox::keep_and_publish(
             &self.api.store,
             &self.api.events,
             &[DomainEvent::OnCallPeriodClosed(summary.clone())],

@@ -24,7 +24,7 @@ use oncall_domain::closer_run::{BatchedEvents, CloserPorts, RunKind, RunReport, 
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::DomainEvent;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
-use oncall_domain::outbox::publish_or_keep;
+use oncall_domain::outbox::keep_and_publish;
 use oncall_domain::ports::{Clock, SystemClock};
 use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
@@ -210,7 +210,7 @@ pub async fn run_tick<C: Clock>(
     }
     if tick.kind == TickKind::EndOfPeriod
         && let Some(period_summary) = summary.report.period_summary()
-        && let Err(error) = publish_or_keep(
+        && let Err(error) = keep_and_publish(
             &closer.store,
             &closer.events,
             &[DomainEvent::OnCallPeriodClosed(period_summary)],

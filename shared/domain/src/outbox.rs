@@ -37,10 +37,12 @@ where
     }
 }
 
-/// Publishes `announced`, events tied to no state change (a run's summary, which no
-/// transaction wrote into the outbox); those the bus does not take are kept in the outbox
-/// for the re-send run. An error: neither published nor kept.
-pub async fn publish_or_keep<S, E>(
+/// Announces `announced`, events tied to no state change (a run's summary, which no
+/// transaction wrote into the outbox), as every event is: stored in the outbox first (a
+/// crash or a timeout during the publication loses nothing), then published, then taken
+/// out of the outbox; what the bus does not take waits there for the re-send run. An
+/// error: neither published nor kept.
+pub async fn keep_and_publish<S, E>(
     store: &S,
     events: &E,
     announced: &[DomainEvent],
@@ -50,11 +52,23 @@ where
     S: Outbox,
     E: PublishDomainEvents,
 {
+    let kept = store.keep(announced, now).await;
+    if let Err(error) = &kept {
+        tracing::warn!(%error, "domain events not kept in the outbox; published without it");
+    }
     match events.publish(announced).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if kept.is_ok() && !events.queues() {
+                let ids: Vec<String> = announced.iter().map(DomainEvent::event_id).collect();
+                if let Err(error) = store.clear_published(&ids).await {
+                    tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
+                }
+            }
+            Ok(())
+        }
         Err(error) => {
-            tracing::warn!(%error, "domain events the bus did not take; kept in the outbox for the re-send run");
-            store.keep(announced, now).await
+            tracing::warn!(%error, "domain events the bus did not take; the outbox keeps them for the re-send run");
+            kept
         }
     }
 }

@@ -131,6 +131,8 @@ async fn three_open_and_two_closed_files_give_exactly_three_closing_events() {
     assert_eq!(period_closed["detail"]["stillFailing"], 0);
     assert_eq!(period_closed["detail"]["unknownOnIntent"], 0);
     assert_eq!(period_closed["detail"]["period"]["id"], "oncall-2026-11-24");
+    // Stored in the outbox before it was published, and taken out once on the bus.
+    assert!(bridge.outbox_items().await.is_empty());
 }
 
 #[tokio::test]
