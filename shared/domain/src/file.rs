@@ -256,10 +256,18 @@ mod tests {
             title: Some("Quitus de Mme Martin".into()),
             description: Some("remis à Pierre DUPONT".into()),
         };
+        let ticket = crate::uploads::UploadTicket {
+            method: "PUT".into(),
+            url: "https://bucket.s3/quitus/contract1/INTER-0500/u-quitus%20Pierre%20DUPONT.pdf?X-Amz-Signature=abc".into(),
+            headers: Default::default(),
+            key: "quitus/contract1/INTER-0500/u-quitus Pierre DUPONT.pdf".into(),
+            expires_at: "2026-12-01T04:05:00Z".parse().unwrap(),
+        };
         for text in [
             format!("{file:?}"),
             format!("{upload:?}"),
             format!("{info:?}"),
+            format!("{ticket:?}"),
         ] {
             for personal in ["DUPONT", "Pierre", "Martin", "LOGEMENT_002", "0685874445"] {
                 assert!(!text.contains(personal), "{personal} in {text}");

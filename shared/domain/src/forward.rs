@@ -84,7 +84,8 @@ impl<R: ReadObject> OpenDocument for ObjectOpener<'_, R> {
 /// Past this, a forwarder delivering a file's pending opening starts no further event.
 const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Time kept in an object's claim after its upload, to record the outcome.
+/// Time kept in an object's claim after its upload and the read of Intent that may follow
+/// it, to record the outcome.
 const AFTER_THE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn forward_document<L, F, R, I, E, C>(
@@ -359,10 +360,11 @@ where
     };
     // The upload ends while the claim holds, with time left to record it: past the claim,
     // another forwarder may take the object, find nothing on Intent yet and upload it too.
+    // After it: reading Intent back (an upload cut off or answered 409), then the record.
     let left = claimed_until.duration_since(ports.clock.now());
     let within = std::time::Duration::try_from(left)
         .unwrap_or_default()
-        .saturating_sub(AFTER_THE_UPLOAD);
+        .saturating_sub(ports.intent.longest_call() + AFTER_THE_UPLOAD);
     if within.is_zero() {
         return wait
             .keep(

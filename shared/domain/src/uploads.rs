@@ -142,7 +142,7 @@ pub fn validate_upload_request(value: &Value, max_bytes: u64) -> Result<UploadRe
 }
 
 /// The upload the partner makes next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadTicket {
     pub method: String,
@@ -152,6 +152,17 @@ pub struct UploadTicket {
     /// The object key (for the partner's records and support).
     pub key: String,
     pub expires_at: Timestamp,
+}
+
+/// Its key and URL hold the partner's file name (which may name the tenant), and the URL
+/// is a signed permission to write: `Debug` leaves both out.
+impl std::fmt::Debug for UploadTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadTicket")
+            .field("method", &self.method)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -563,13 +563,17 @@ fn same_instant(rendered: &str, sent: jiff::Timestamp) -> bool {
     got == truncated || got == rounded
 }
 
-/// The digits of a date's fraction of a second (`…T10:45:23.123+01:00`: 3).
+/// The significant digits of a date's fraction of a second (`…T10:45:23.123+01:00` and
+/// `….123000+01:00`: 3; trailing zeros may be padding of a coarser precision).
 fn fraction_digits(date: &str) -> u32 {
     let Some(time) = date.split_once('T').map(|(_, time)| time) else {
         return 0;
     };
     match time.split_once('.') {
-        Some((_, fraction)) => fraction.bytes().take_while(u8::is_ascii_digit).count() as u32,
+        Some((_, fraction)) => {
+            let digits: &str = &fraction[..fraction.bytes().take_while(u8::is_ascii_digit).count()];
+            digits.trim_end_matches('0').len() as u32
+        }
         None => 0,
     }
 }
@@ -761,6 +765,9 @@ mod tests {
         for (rendered, same) in [
             ("2026-11-28T22:04:00.123456+01:00", true),
             ("2026-11-28T22:04:00.123+01:00", true),
+            // Kept to the millisecond, written with six digits.
+            ("2026-11-28T22:04:00.123000+01:00", true),
+            ("2026-11-28T22:04:00.124000+01:00", false),
             ("2026-11-28T21:04:00.123Z", true),
             ("2026-11-28T22:04:00+01:00", true),
             ("2026-11-28T22:04:01.123+01:00", false),

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 /// Why a call to Intent did not succeed. Messages carry status codes and Intent's error
 /// codes, never request bodies (they hold tenants' personal data).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntentError {
     /// A 4xx other than 401/408/429: the request itself is wrong; sending it again will
     /// not help.
@@ -46,6 +46,25 @@ pub enum IntentError {
     /// The document to upload could not be read from its source.
     #[error("the document could not be read: {detail}")]
     DocumentUnreadable { missing: bool, detail: String },
+}
+
+/// As `Display`, but for the variant's name: Intent's `message` of a rejection (which may
+/// echo the refused values) is left out here too.
+impl std::fmt::Debug for IntentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let variant = match self {
+            IntentError::Rejected { .. } => "Rejected",
+            IntentError::Unavailable { .. } => "Unavailable",
+            IntentError::Transport(_) => "Transport",
+            IntentError::AnswerLost(_) => "AnswerLost",
+            IntentError::UnknownIntervention { .. } => "UnknownIntervention",
+            IntentError::Authentication(_) => "Authentication",
+            IntentError::Redirected { .. } => "Redirected",
+            IntentError::Protocol(_) => "Protocol",
+            IntentError::DocumentUnreadable { .. } => "DocumentUnreadable",
+        };
+        write!(f, "{variant}({self})")
+    }
 }
 
 fn describe(code: &Option<String>) -> String {
@@ -165,6 +184,19 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn a_rejections_message_is_in_no_rendering() {
+        let error = IntentError::Rejected {
+            status: 400,
+            code: Some("validation_error".into()),
+            message: Some("le titre « Pierre DUPONT » est refusé".into()),
+        };
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains("DUPONT"), "{text}");
+            assert!(text.contains("validation_error"), "{text}");
+        }
+    }
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {
