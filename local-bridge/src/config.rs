@@ -27,6 +27,17 @@ pub struct PartnerEntry {
     pub contracts: Vec<String>,
 }
 
+/// Where domain events go, from `EVENTS_FILE`: that file, standard output for `-` (`None`),
+/// `DATA_DIR/domain-events.jsonl` when unset. The local run and `bridge-admin --local`
+/// read it the same way.
+pub fn events_file(value: Option<&str>, data_dir: &std::path::Path) -> Option<PathBuf> {
+    match value {
+        Some("-") => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => Some(data_dir.join("domain-events.jsonl")),
+    }
+}
+
 impl PartnersConfig {
     /// The demo partner: token `demo-partner-token`, contract `contract1` (the seed's);
     /// operator token `demo-admin-token`.
@@ -119,11 +130,7 @@ impl LocalConfig {
                 .text("INBOX_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("inbox")),
-            events_file: match settings.text("EVENTS_FILE").as_deref() {
-                Some("-") => None,
-                Some(path) => Some(PathBuf::from(path)),
-                None => Some(data_dir.join("domain-events.jsonl")),
-            },
+            events_file: events_file(settings.text("EVENTS_FILE").as_deref(), &data_dir),
             data_dir,
             partners,
             calendar: CalendarConfig::from_env_values(
@@ -180,6 +187,20 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| value.to_string())
         }))
+    }
+
+    #[test]
+    fn events_go_to_a_file_or_standard_output() {
+        let data = std::path::Path::new("data");
+        assert_eq!(events_file(Some("-"), data), None);
+        assert_eq!(
+            events_file(Some("/tmp/e.jsonl"), data),
+            Some(PathBuf::from("/tmp/e.jsonl"))
+        );
+        assert_eq!(
+            events_file(None, data),
+            Some(PathBuf::from("data/domain-events.jsonl"))
+        );
     }
 
     #[test]

@@ -388,11 +388,7 @@ async fn run_local(
     };
     let intent = settings::intent(env, None);
     let events = JsonLinesEvents::new(
-        Some(
-            settings::var(env, "EVENTS_FILE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| dir.join("domain-events.jsonl")),
-        ),
+        local_bridge::config::events_file(settings::var(env, "EVENTS_FILE").as_deref(), dir),
         &settings::event_source(env),
     );
     let objects = InboxObjects::new(
