@@ -50,6 +50,20 @@ impl InboxObjects {
         self.root.join(&object.key)
     }
 
+    /// Erases `object`'s file if it is still that version (a file replaced since is
+    /// another document, left alone); one already gone is fine.
+    pub async fn remove_version(&self, object: &ObjectRef) -> std::io::Result<()> {
+        let path = self.path(object);
+        match tokio::fs::metadata(&path).await {
+            Ok(metadata) => match same_version(object, metadata) {
+                Ok(_) => tokio::fs::remove_file(&path).await,
+                Err(_) => Ok(()),
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Every PDF-looking file under `quitus/` and `operator-quitus/`, with its key and
     /// version.
     pub fn scan(&self) -> Vec<(ObjectRef, (u64, i128))> {
@@ -316,5 +330,11 @@ mod tests {
         let (second, _) = inbox.scan().pop().unwrap();
         assert_ne!(second.version, first.version);
         assert_eq!(inbox.object_info(&second).await.unwrap().size, 37);
+        // Erasing the version seen before leaves the file that replaced it.
+        inbox.remove_version(&first).await.unwrap();
+        assert!(path.exists());
+        inbox.remove_version(&second).await.unwrap();
+        assert!(!path.exists());
+        inbox.remove_version(&second).await.unwrap();
     }
 }

@@ -145,8 +145,19 @@ impl LocalBridge {
     pub async fn closer_pass(&self) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let purged = self.api.store.purge_expired(now).await?;
-        if purged > 0 {
-            tracing::info!(files = purged, "closed files past their retention erased");
+        for object in &purged.documents {
+            // As the bucket's lifecycle rule expires its objects: the version whose record
+            // passed its retention (not a newer one dropped under the same name).
+            if let Err(error) = self.objects.remove_version(object).await {
+                tracing::warn!(%error, "an inbox file past its retention could not be erased");
+            }
+        }
+        if purged.files > 0 || !purged.documents.is_empty() {
+            tracing::info!(
+                files = purged.files,
+                documents = purged.documents.len(),
+                "closed files and quitus past their retention erased"
+            );
         }
         if let Some(period) = self.calendar.last_period_ended_by(now) {
             let handled = self.api.store.meta("last_period").await?;

@@ -102,6 +102,9 @@ struct ObjectEntry {
     /// The claim that last took it (the writes under a claim check it still holds).
     #[serde(default)]
     claimed_by: Option<String>,
+    /// When its record's retention ends (published or rejected): then it is erased.
+    #[serde(default)]
+    expires_at: Option<Timestamp>,
 }
 
 impl ObjectEntry {
@@ -123,6 +126,7 @@ impl ObjectEntry {
             reason: None,
             at: None,
             claimed_by: None,
+            expires_at: None,
         }
     }
 
@@ -219,6 +223,15 @@ fn put_outbox(
             .map_err(failure)?;
     }
     Ok(())
+}
+
+/// What [`EmbeddedStore::purge_expired`] erased.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Closed files past their retention.
+    pub files: usize,
+    /// Objects whose ledger entry (published or rejected) passed its retention.
+    pub documents: Vec<ObjectRef>,
 }
 
 impl EmbeddedStore {
@@ -356,8 +369,9 @@ impl EmbeddedStore {
     }
 
     /// Erases the files whose retention ended (as DynamoDB's TTL does): their events hold
-    /// tenants' personal data. Returns how many went.
-    pub async fn purge_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+    /// tenants' personal data; and the quitus' ledger entries whose record's retention
+    /// ended (their keys name the files). Says what went.
+    pub async fn purge_expired(&self, now: Timestamp) -> Result<Purged, StoreError> {
         self.run(move |db| {
             let txn = db.begin_write().map_err(failure)?;
             let purged = {
@@ -391,7 +405,26 @@ impl EmbeddedStore {
                 for key in &expired_grants {
                     grants.remove(key.as_str()).map_err(failure)?;
                 }
-                expired.len()
+                let mut objects = txn.open_table(OBJECTS).map_err(failure)?;
+                let mut expired_objects = Vec::new();
+                for entry in objects.iter().map_err(failure)? {
+                    let (key, value) = entry.map_err(failure)?;
+                    let object: ObjectEntry = serde_json::from_slice(value.value())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if object.expires_at.is_some_and(|at| at <= now) {
+                        expired_objects.push((key.value().to_string(), object.object()));
+                    }
+                }
+                for (key, _) in &expired_objects {
+                    objects.remove(key.as_str()).map_err(failure)?;
+                }
+                Purged {
+                    files: expired.len(),
+                    documents: expired_objects
+                        .into_iter()
+                        .map(|(_, object)| object)
+                        .collect(),
+                }
             };
             txn.commit().map_err(failure)?;
             Ok(purged)
@@ -745,7 +778,7 @@ impl DocumentLedger for EmbeddedStore {
         claim: &ClaimToken,
         file: &InterventionFile,
         record: &DocumentRecord,
-        _expires_at: Timestamp,
+        expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<(), StoreError> {
         // One write transaction: the ledger under this claim, the document on its file
@@ -770,6 +803,7 @@ impl DocumentLedger for EmbeddedStore {
                 entry.lease_until = None;
                 entry.in_doubt = false;
                 entry.at = Some(record.published_at);
+                entry.expires_at = Some(expires_at);
                 objects
                     .insert(identity.as_str(), encode(&entry)?.as_slice())
                     .map_err(failure)?;
@@ -803,7 +837,7 @@ impl DocumentLedger for EmbeddedStore {
         reason: RejectionReason,
         detail: &str,
         now: Timestamp,
-        _expires_at: Timestamp,
+        expires_at: Timestamp,
         announce: &[DomainEvent],
     ) -> Result<bool, StoreError> {
         let detail = detail.to_string();
@@ -819,6 +853,7 @@ impl DocumentLedger for EmbeddedStore {
             entry.reason = Some(reason);
             entry.last_error = Some(detail);
             entry.at = Some(now);
+            entry.expires_at = Some(expires_at);
             (true, Some(Some(entry)))
         })
         .await

@@ -68,8 +68,72 @@ async fn closed_files_past_their_retention_are_erased_as_dynamodb_ttl_does() {
         )
         .await
         .unwrap();
-    assert_eq!(store.purge_expired(now).await.unwrap(), 1);
+    assert_eq!(store.purge_expired(now).await.unwrap().files, 1);
     assert!(store.load_file(&expired.id()).await.unwrap().is_none());
     assert!(store.load_file(&kept.id()).await.unwrap().is_some());
     assert!(store.load_file(&open.id()).await.unwrap().is_some());
+}
+
+/// A quitus' ledger entry (its key names the file, which may name the tenant) is erased
+/// with the retention its record was given, as DynamoDB's TTL erases it; the purge names
+/// the objects whose entries it erased, for the inbox to let their files go too.
+#[tokio::test]
+async fn quitus_ledger_entries_past_their_retention_are_erased_as_dynamodb_ttl_does() {
+    use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion};
+    use oncall_domain::ports::{DocumentClaim, DocumentLedger, OpenFile};
+    let dir = tempfile::tempdir().unwrap();
+    let store = local_bridge::store::EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let file = store_contract::new_file("QUITUS-1");
+    store.open_file(&file, &[]).await.unwrap();
+    let now = jiff::Timestamp::now();
+    let day = jiff::SignedDuration::from_hours(24);
+    let object = |name: &str| ObjectRef {
+        bucket: "inbox".into(),
+        key: format!("operator-quitus/contract1/QUITUS-1/{name}.pdf"),
+        version: ObjectVersion::ETag("1-10".into()),
+        size: Some(10),
+    };
+    let (old, recent) = (object("quitus Pierre DUPONT"), object("quitus 2"));
+    for (object, expires_at) in [(&old, now - day), (&recent, now + day)] {
+        let DocumentClaim::Claimed(claim) = store
+            .claim_document(object, now - day * 400, now + day)
+            .await
+            .unwrap()
+        else {
+            panic!("claimed");
+        };
+        let record = DocumentRecord {
+            object_identity: object.identity(),
+            file_name: "q.pdf".into(),
+            title: "quitus".into(),
+            size: 10,
+            intent_document_id: None,
+            published_at: now - day * 400,
+            attempts: 1,
+        };
+        store
+            .record_published(
+                object,
+                &claim.token,
+                &file.opened(),
+                &record,
+                expires_at,
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    let purged = store.purge_expired(now).await.unwrap();
+    assert_eq!(purged.documents, std::slice::from_ref(&old));
+    assert!(
+        matches!(
+            store.claim_document(&old, now, now + day).await.unwrap(),
+            DocumentClaim::Claimed(_)
+        ),
+        "its entry is gone: a new delivery of it is a new object"
+    );
+    assert!(matches!(
+        store.claim_document(&recent, now, now + day).await.unwrap(),
+        DocumentClaim::AlreadyPublished
+    ));
 }
