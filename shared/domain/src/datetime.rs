@@ -60,6 +60,12 @@ impl IntentDateTime {
 
     fn parse_any(text: &str) -> Result<Self, DateTimeParseError> {
         let text = text.trim();
+        // RFC 9557's bracketed time zone (`…T10:00:00[America/New_York]`): read as a civil
+        // time it would be taken for Paris time, silently hours off; with an offset, the
+        // zone could hide a second one past ±14:00. Intent's dates carry none.
+        if text.contains('[') {
+            return Err(DateTimeParseError);
+        }
         if let Ok(timestamp) = text.parse::<Timestamp>() {
             // An offset past ±14:00 is no place's (jiff accepts up to ±25:59:59).
             if !offset_is_plausible(text) {
@@ -123,6 +129,19 @@ mod tests {
 
     fn sent(text: &str) -> String {
         IntentDateTime::parse(text).unwrap().to_intent_string()
+    }
+
+    /// A bracketed time zone is refused: read as a civil time it would be taken for Paris
+    /// time, six hours off for New York; after an offset, it could hide one past ±14:00.
+    #[test]
+    fn a_bracketed_time_zone_is_refused() {
+        for text in [
+            "2026-11-01T10:00:00[America/New_York]",
+            "2026-11-01T10:00:00+20:00[Etc/GMT-1]",
+            "2026-11-01T10:00:00+01:00[Europe/Paris]",
+        ] {
+            assert!(IntentDateTime::parse(text).is_err(), "{text}");
+        }
     }
 
     #[test]

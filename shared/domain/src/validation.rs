@@ -598,10 +598,13 @@ impl Fields<'_, '_> {
         let asset_reference = inner.required_text("assetReference", MAX_REFERENCE_CHARS);
         let address = match inner.get("address").cloned() {
             None => Some(None),
-            Some(Value::Object(address)) => {
+            Some(Value::Object(mut address)) => {
+                // A null member counts as absent, as at the top level (Intent takes
+                // strings only).
+                address.retain(|_, field| !field.is_null());
                 let mut valid = true;
                 for (key, field) in &address {
-                    if !(field.is_string() || field.is_null()) {
+                    if !field.is_string() {
                         inner.errors.push(
                             &format!("$.location.address.{key}"),
                             format!("expected a string, found {}", kind(field)),
@@ -870,6 +873,20 @@ mod tests {
         value["criticalLevel"] = json!("3");
         let log = validate_intervention_log(&value).unwrap();
         assert_eq!(log.to_wire_json()["criticalLevel"], json!(3));
+    }
+
+    /// A null member of the address counts as absent, as a null field does at the top
+    /// level: Intent takes strings only there, and would refuse the event after the
+    /// partner was told it was stored.
+    #[test]
+    fn a_null_address_member_is_left_out() {
+        let mut value: Value = serde_json::from_str(SEED_OPENING).unwrap();
+        value["location"]["address"] = json!({"way": "165 Avenue de Bretagne", "complement": null});
+        let log = validate_intervention_log(&value).unwrap();
+        assert_eq!(
+            log.to_wire_json()["location"]["address"],
+            json!({"way": "165 Avenue de Bretagne"})
+        );
     }
 
     #[test]
