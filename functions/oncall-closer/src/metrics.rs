@@ -37,6 +37,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         documents_waiting = documents.still_pending,
         unknown_on_intent = reconcile.unknown_on_intent.len(),
         closing_resent = reconcile.closing_resent,
+        closing_resend_refused = reconcile.closing_resend_refused,
         pending_events = backlog.as_ref().map(|b| b.pending_events),
         failed_events = backlog.as_ref().map(|b| b.failed_events),
         oldest_pending_age_seconds = oldest_pending_age,

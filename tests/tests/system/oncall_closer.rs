@@ -630,3 +630,42 @@ async fn a_period_summary_the_bus_refuses_is_published_by_a_later_resend_run() {
         "the outbox is cleared"
     );
 }
+
+/// A closing Intent lost and then refuses for good when reconciliation sends it again is
+/// counted in the run's report (the file stays open on Intent, for an operator), and every
+/// line reconciliation writes about it names the file (its span).
+#[tokio::test]
+async fn a_lost_closing_intent_refuses_again_is_counted_and_its_lines_name_the_file() {
+    let logs = LogCapture::global();
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("RECON-1")).await;
+    assert_eq!(
+        bridge.close("RECON-1", &closure("RECON-1")).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event("RECON-1", "contract1");
+    bridge.simulator.inject(Fault {
+        endpoint: Endpoint::InterventionLogs,
+        behaviour: FaultBehaviour::Status {
+            code: 400,
+            retry_after: None,
+            body: Some(serde_json::json!({"code": "validation_error", "message": "refused"})),
+        },
+        times: 1,
+    });
+    let closer = bridge.closer(policy());
+    let summary = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    let reconcile = summary.report.reconcile.unwrap();
+    assert_eq!(reconcile.closing_resend_refused, 1, "{reconcile:?}");
+    assert_eq!(reconcile.closing_resent, 0);
+    let refused: Vec<Value> = logs
+        .text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["fields"]["message"] == "the closing event could not be sent again"
+                && line["span"]["reference"] == "RECON-1"
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", logs.text());
+}

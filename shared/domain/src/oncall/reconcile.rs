@@ -15,6 +15,7 @@ use crate::ports::{
 };
 use serde::Serialize;
 use std::collections::HashSet;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +24,10 @@ pub struct ReconcileReport {
     pub open_on_intent: usize,
     /// Files we closed that Intent still showed open: their closing event was sent again.
     pub closing_resent: usize,
+    /// Closings Intent refused for good when sent again: the file stays open on Intent
+    /// (counted in the run's log line, for an operator; sending it again would be refused
+    /// again).
+    pub closing_resend_refused: usize,
     /// Open on Intent, unknown to us: reported, not closed (we did not open them).
     pub unknown_on_intent: Vec<FileId>,
     /// The listing could not be read (Intent down): nothing reconciled this time.
@@ -87,48 +92,19 @@ where
                 let Some(closing) = file.last_event() else {
                     continue;
                 };
-                match &closing.delivery {
-                    // Still pending: the re-send pass owns it.
-                    Delivery::Pending { .. } => continue,
-                    // Refused for good: only an operator's redrive sends it again.
-                    Delivery::Failed { .. } => {
-                        tracing::warn!(reference = %id.reference, "closed here, open on Intent, which refused the closing; left to an operator's redrive");
-                        continue;
-                    }
-                    // Delivered, and yet open on Intent: Intent lost it, or its listing
-                    // lags behind its log.
-                    Delivery::Delivered { .. } => {}
-                }
-                let now = clock.now();
-                let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
-                if store.take_send_lease(&id, now, until).await?
-                    == crate::ports::LeaseGrant::HeldElsewhere
+                // Our file: its reference is an identifier, named on every line below.
+                let span = tracing::info_span!(
+                    "reconciled",
+                    reference = %id.reference,
+                    contract = %id.contract_reference
+                );
+                match resend_closing_if_lost(store, intent, clock, &id, closing)
+                    .instrument(span)
+                    .await?
                 {
-                    continue;
-                }
-                let resent = match intent.log_is_on_intent(&closing.log).await {
-                    Ok(true) => {
-                        tracing::info!(reference = %id.reference, "open on Intent's listing, yet the closing is in its log; not sent again");
-                        None
-                    }
-                    Ok(false) => {
-                        tracing::warn!(reference = %id.reference, "closed here but open on Intent; sending the closing event again");
-                        Some(intent.publish_log(&closing.log).await)
-                    }
-                    Err(failure) => {
-                        tracing::warn!(error = %failure, "Intent's log could not be read; the closing is not sent again this time");
-                        None
-                    }
-                };
-                if let Err(error) = store.release_send_lease(&id, until).await {
-                    tracing::warn!(%error, "could not release the send lease; it ends by itself");
-                }
-                match resent {
-                    Some(Ok(_)) => report.closing_resent += 1,
-                    Some(Err(failure)) => {
-                        tracing::warn!(error = %failure, "the closing event could not be sent again")
-                    }
-                    None => {}
+                    Resent::Sent => report.closing_resent += 1,
+                    Resent::Refused => report.closing_resend_refused += 1,
+                    Resent::Not => {}
                 }
             }
             // Open here too: opened after the period's end, or failing to close; the
@@ -137,6 +113,80 @@ where
         }
     }
     Ok(())
+}
+
+/// What became of a closing found lost on Intent.
+enum Resent {
+    Not,
+    Sent,
+    Refused,
+}
+
+/// A file we closed that Intent still shows open: its closing is sent again, under the
+/// file's send lease, unless Intent's log already holds it (the listing lags) or it is
+/// still pending (the re-send pass owns it) or refused for good (an operator's redrive).
+async fn resend_closing_if_lost<S, I, C>(
+    store: &S,
+    intent: &I,
+    clock: &C,
+    id: &FileId,
+    closing: &crate::file::RecordedEvent,
+) -> Result<Resent, StoreError>
+where
+    S: SendLease,
+    I: PublishToIntent,
+    C: Clock,
+{
+    match &closing.delivery {
+        // Still pending: the re-send pass owns it.
+        Delivery::Pending { .. } => return Ok(Resent::Not),
+        // Refused for good: only an operator's redrive sends it again.
+        Delivery::Failed { .. } => {
+            tracing::warn!(
+                "closed here, open on Intent, which refused the closing; left to an operator's redrive"
+            );
+            return Ok(Resent::Not);
+        }
+        // Delivered, and yet open on Intent: Intent lost it, or its listing lags behind
+        // its log.
+        Delivery::Delivered { .. } => {}
+    }
+    let now = clock.now();
+    let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
+    if store.take_send_lease(id, now, until).await? == crate::ports::LeaseGrant::HeldElsewhere {
+        return Ok(Resent::Not);
+    }
+    let resent = match intent.log_is_on_intent(&closing.log).await {
+        Ok(true) => {
+            tracing::info!(
+                "open on Intent's listing, yet the closing is in its log; not sent again"
+            );
+            None
+        }
+        Ok(false) => {
+            tracing::warn!("closed here but open on Intent; sending the closing event again");
+            Some(intent.publish_log(&closing.log).await)
+        }
+        Err(failure) => {
+            tracing::warn!(error = %failure, "Intent's log could not be read; the closing is not sent again this time");
+            None
+        }
+    };
+    if let Err(error) = store.release_send_lease(id, until).await {
+        tracing::warn!(%error, "could not release the send lease; it ends by itself");
+    }
+    Ok(match resent {
+        Some(Ok(_)) => Resent::Sent,
+        Some(Err(failure)) => {
+            tracing::warn!(error = %failure, "the closing event could not be sent again");
+            if failure.retryable {
+                Resent::Not
+            } else {
+                Resent::Refused
+            }
+        }
+        None => Resent::Not,
+    })
 }
 
 /// The counts of a run, as the `OnCallPeriodClosed` domain event tells them. `backlog` is
