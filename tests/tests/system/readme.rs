@@ -362,3 +362,95 @@ fn every_quitus_key_the_forwarder_takes_reaches_it() {
         }
     }
 }
+
+/// The closer's backlog alarms (`OldestPendingEventAge`, `FailedEvents`: one data point per
+/// closer run) work at every run cadence the stack allows (`ResendEveryMinutes`, 1 to 60):
+/// a backlog that stays raises the alarm within a period and a run, and the alarm stays on
+/// while it lasts (no "resolved" between two runs). CloudWatch's rule, for these settings:
+/// each period holds a data point if a run fell in it; the alarm looks at the last
+/// `EvaluationPeriods` periods and needs `DatapointsToAlarm` of them breaching; a period
+/// without data is good (`notBreaching`), bad (`breaching`), or skipped, the state held
+/// when none is left (`ignore`, `missing`).
+#[test]
+fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
+    let template = crate::openapi::contract::parse_yaml(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let mut checked = 0;
+    for (name, alarm) in resources {
+        let properties = &alarm["Properties"];
+        let metric = properties["MetricName"].as_str().unwrap_or_default();
+        if alarm["Type"] != "AWS::CloudWatch::Alarm"
+            || !["OldestPendingEventAge", "FailedEvents"].contains(&metric)
+        {
+            continue;
+        }
+        checked += 1;
+        let number = |key: &str, default: u64| {
+            properties[key]
+                .as_u64()
+                .or_else(|| properties[key].as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(default)
+        };
+        let period_minutes = number("Period", 300) / 60;
+        let evaluation = number("EvaluationPeriods", 1) as usize;
+        let needed = number("DatapointsToAlarm", evaluation as u64) as usize;
+        let missing = properties["TreatMissingData"]
+            .as_str()
+            .unwrap_or("missing")
+            .to_string();
+        for cadence in [1_u64, 5, 10, 15, 30, 60] {
+            // Four hours of runs, each seeing the backlog (a breaching value).
+            let periods = 4 * 60 / period_minutes;
+            let has_data: Vec<bool> = (0..periods)
+                .map(|p| {
+                    let (start, end) = (p * period_minutes, (p + 1) * period_minutes);
+                    (0..=4 * 60 / cadence).any(|run| (start..end).contains(&(run * cadence)))
+                })
+                .collect();
+            let mut state = "OK";
+            let mut alarmed_at = None;
+            for at in (evaluation - 1)..periods as usize {
+                let window = &has_data[at + 1 - evaluation..=at];
+                let present = window.iter().filter(|data| **data).count();
+                let breaching = match missing.as_str() {
+                    "breaching" => window.len(),
+                    _ => present,
+                };
+                let counted = match missing.as_str() {
+                    "notBreaching" | "breaching" => window.len(),
+                    _ => present,
+                };
+                let next = if counted == 0 {
+                    state
+                } else if breaching >= needed.min(counted) {
+                    "ALARM"
+                } else {
+                    "OK"
+                };
+                if next == "ALARM" && alarmed_at.is_none() {
+                    alarmed_at = Some(at as u64 * period_minutes);
+                }
+                assert!(
+                    !(state == "ALARM" && next == "OK"),
+                    "{name}: with a run every {cadence} min the alarm clears between runs \
+                     while the backlog stays ({missing}, {evaluation} period(s) of {period_minutes} min)"
+                );
+                state = next;
+            }
+            let alarmed_at = alarmed_at.unwrap_or_else(|| {
+                panic!(
+                    "{name}: with a run every {cadence} min the alarm never fires \
+                     ({missing}, {needed} of {evaluation} period(s) of {period_minutes} min)"
+                )
+            });
+            assert!(
+                alarmed_at <= period_minutes * evaluation as u64 + cadence,
+                "{name}: fires after {alarmed_at} min with a run every {cadence} min"
+            );
+        }
+    }
+    assert_eq!(checked, 2, "both backlog alarms found");
+}
