@@ -762,6 +762,36 @@ impl RecordDelivery for DynamoDbStore {
     }
 }
 
+impl DynamoDbStore {
+    /// A transaction's items recording `delivery` of event `seq` (with `announce` in the
+    /// outbox) only while the file's lease is the one taken until `until`: the file's
+    /// update `lease` (keeping or giving back the lease) is conditioned on it.
+    fn outcome_under_lease(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+        lease: &str,
+    ) -> Vec<TransactWriteItem> {
+        let pk = file_pk(id);
+        let mut items = vec![
+            self.delivery_item(&pk, seq, delivery),
+            self.update(
+                &pk,
+                FILE_SK.to_string(),
+                lease,
+                "sendingUntil = :until",
+                &[],
+                vec![(":until", n(until.as_millisecond()))],
+            ),
+        ];
+        items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
+        items
+    }
+}
+
 impl RecordUnderLease for DynamoDbStore {
     /// One transaction: the outcome, and the file's lease as a fence (an update that
     /// rewrites `sendingUntil` only if it is still `until`: its condition fails once the
@@ -774,19 +804,14 @@ impl RecordUnderLease for DynamoDbStore {
         announce: &[DomainEvent],
         until: Timestamp,
     ) -> Result<(), StoreError> {
-        let pk = file_pk(id);
-        let mut items = vec![
-            self.delivery_item(&pk, seq, delivery),
-            self.update(
-                &pk,
-                FILE_SK.to_string(),
-                "SET sendingUntil = :until",
-                "sendingUntil = :until",
-                &[],
-                vec![(":until", n(until.as_millisecond()))],
-            ),
-        ];
-        items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
+        let items = self.outcome_under_lease(
+            id,
+            seq,
+            delivery,
+            announce,
+            until,
+            "SET sendingUntil = :until",
+        );
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => {
@@ -817,19 +842,14 @@ impl FinishDelivery for DynamoDbStore {
         until: Timestamp,
         published: &[String],
     ) -> Result<(), StoreError> {
-        let pk = file_pk(id);
-        let mut items = vec![
-            self.delivery_item(&pk, seq, delivery),
-            self.update(
-                &pk,
-                FILE_SK.to_string(),
-                "REMOVE sendingUntil, sendingBy",
-                "sendingUntil = :until",
-                &[],
-                vec![(":until", n(until.as_millisecond()))],
-            ),
-        ];
-        items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
+        let mut items = self.outcome_under_lease(
+            id,
+            seq,
+            delivery,
+            announce,
+            until,
+            "REMOVE sendingUntil, sendingBy",
+        );
         for event_id in published {
             items.push(TransactWriteItem::Delete(
                 self.request().key(outbox_pk(event_id), OUTBOX_SK),
