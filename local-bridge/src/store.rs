@@ -181,6 +181,18 @@ fn outbox_entries_at(
         .collect()
 }
 
+/// Sets event `seq`'s delivery, unless Intent already acknowledged it (delivered is
+/// final); whether it was set.
+fn set_delivery(file: &mut InterventionFile, seq: u32, delivery: Delivery) -> bool {
+    match file.events.iter_mut().find(|event| event.seq == seq) {
+        Some(event) if !matches!(event.delivery, Delivery::Delivered { .. }) => {
+            event.delivery = delivery;
+            true
+        }
+        _ => false,
+    }
+}
+
 fn key(id: &FileId) -> String {
     format!("{}\0{}", id.contract_reference, id.reference)
 }
@@ -580,14 +592,8 @@ impl RecordDelivery for EmbeddedStore {
             let Some(mut file) = current else {
                 return Ok(((), None));
             };
-            match file.events.iter_mut().find(|event| event.seq == seq) {
-                // Never overwrite a delivery Intent already acknowledged.
-                Some(event) if !matches!(event.delivery, Delivery::Delivered { .. }) => {
-                    event.delivery = delivery;
-                    Ok(((), Some(file)))
-                }
-                _ => Ok(((), None)),
-            }
+            let written = set_delivery(&mut file, seq, delivery);
+            Ok(((), written.then_some(file)))
         })
         .await
     }
@@ -664,12 +670,8 @@ impl RecordUnderLease for EmbeddedStore {
                 let Some(mut file) = read_entry::<InterventionFile>(&table, key.as_str())? else {
                     return Ok(());
                 };
-                match file.events.iter_mut().find(|event| event.seq == seq) {
-                    // Never overwrite a delivery Intent already acknowledged.
-                    Some(event) if !matches!(event.delivery, Delivery::Delivered { .. }) => {
-                        event.delivery = delivery;
-                    }
-                    _ => return Ok(()),
+                if !set_delivery(&mut file, seq, delivery) {
+                    return Ok(());
                 }
                 table
                     .insert(key.as_str(), encode(&file)?.as_slice())
@@ -1111,19 +1113,6 @@ impl SendLease for EmbeddedStore {
                 }
             }
             txn.commit().map_err(failure)
-        })
-        .await
-    }
-
-    async fn holds_send_lease(&self, id: &FileId, until: Timestamp) -> Result<bool, StoreError> {
-        let key = key(id);
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(failure)?;
-            let leases = txn.open_table(LEASES).map_err(failure)?;
-            Ok(leases
-                .get(key.as_str())
-                .map_err(failure)?
-                .is_some_and(|held| held.value() == until.as_millisecond()))
         })
         .await
     }

@@ -295,7 +295,27 @@ impl CloseFile for InMemoryStore {
     }
 }
 
-impl crate::ports::RecordUnderLease for InMemoryStore {}
+impl crate::ports::RecordUnderLease for InMemoryStore {
+    /// The lease checked, then the outcome recorded (a test adapter: not atomic).
+    async fn record_under_lease(
+        &self,
+        id: &FileId,
+        seq: u32,
+        delivery: &Delivery,
+        announce: &[DomainEvent],
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        if self.leases.lock().unwrap().get(id) != Some(&until) {
+            tracing::warn!(
+                seq,
+                "the send lease was taken over before this outcome was recorded; the taker's stands"
+            );
+            return Ok(());
+        }
+        self.record_delivery(id, seq, delivery, announce).await
+    }
+}
 
 impl FinishDelivery for InMemoryStore {}
 
@@ -328,11 +348,6 @@ impl SendLease for InMemoryStore {
             leases.remove(id);
         }
         Ok(())
-    }
-
-    async fn holds_send_lease(&self, id: &FileId, until: Timestamp) -> Result<bool, StoreError> {
-        self.check_available()?;
-        Ok(self.leases.lock().unwrap().get(id) == Some(&until))
     }
 }
 

@@ -241,19 +241,7 @@ pub trait RecordUnderLease: RecordDelivery + SendLease {
         delivery: &Delivery,
         announce: &[DomainEvent],
         until: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            if self.holds_send_lease(id, until).await? {
-                self.record_delivery(id, seq, delivery, announce).await
-            } else {
-                tracing::warn!(
-                    seq,
-                    "the send lease was taken over before this outcome was recorded; the taker's stands"
-                );
-                Ok(())
-            }
-        }
-    }
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What taking the send lease gave.
@@ -287,14 +275,6 @@ pub trait SendLease: Send + Sync {
         id: &FileId,
         until: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Whether the lease taken until `until` is still the file's (run out or not): not
-    /// taken over nor given back since.
-    fn holds_send_lease(
-        &self,
-        id: &FileId,
-        until: Timestamp,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Why Intent does not have an event (or a document).

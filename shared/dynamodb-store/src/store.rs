@@ -1022,26 +1022,6 @@ impl SendLease for DynamoDbStore {
             Err(error) => Err(unavailable(error)),
         }
     }
-
-    async fn holds_send_lease(&self, id: &FileId, until: Timestamp) -> Result<bool, StoreError> {
-        let item = self
-            .client
-            .send(
-                Operation::GetItem,
-                self.request()
-                    .key(file_pk(id), FILE_SK)
-                    .projection_expression("sendingUntil")
-                    .consistent_read(),
-            )
-            .await
-            .map_err(unavailable)?
-            .item;
-        let held = item
-            .as_ref()
-            .and_then(|item| item.get("sendingUntil"))
-            .and_then(|until| until.as_n().ok().cloned());
-        Ok(held.is_some_and(|held| held == until.as_millisecond().to_string()))
-    }
 }
 
 /// Whether a `BatchWriteItem` request (or what it left unprocessed) still holds requests.
