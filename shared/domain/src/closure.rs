@@ -172,7 +172,6 @@ where
     };
     crate::lifecycle::check_not_in_future(log.event_date, clock.now())?;
     let id = log.file_id();
-    let closing_fingerprint = fingerprint(&log);
 
     for _ in 0..RACE_RETRIES {
         let mut file = match loaded.take().filter(|file| file.id == id) {
@@ -187,6 +186,8 @@ where
         {
             return Err(CloseError::NotFound(id));
         }
+        let log = dated_after_opening(&log, &file, clock);
+        let closing_fingerprint = fingerprint(&log);
         if matches!(file.state, FileState::Closed(_))
             && file
                 .last_event()
@@ -301,6 +302,29 @@ where
         });
     }
     Err(CloseError::Store(StoreError::Contention))
+}
+
+/// `log`, its date read in the autumn fold's second pass when the first is before the
+/// file's opening and the second is not (nor in the future): sent without offset, the
+/// partner's 02:10 half an hour after an opening at 02:40 is the second 02:10.
+fn dated_after_opening(
+    log: &InterventionLog,
+    file: &InterventionFile,
+    clock: &impl Clock,
+) -> InterventionLog {
+    let Some(opening) = file.opening() else {
+        return log.clone();
+    };
+    let event_date = log.event_date.not_before(opening.log.event_date);
+    if event_date == log.event_date
+        || crate::lifecycle::check_not_in_future(event_date, clock.now()).is_err()
+    {
+        return log.clone();
+    }
+    InterventionLog {
+        event_date,
+        ..log.clone()
+    }
 }
 
 /// `file` (its closing just written under the send lease, its earlier events as read before

@@ -25,9 +25,40 @@ pub fn paris() -> &'static TimeZone {
     &PARIS
 }
 
-/// An instant as Intent exchanges it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IntentDateTime(Timestamp);
+/// An instant as Intent exchanges it. Equal, ordered and hashed as its instant.
+#[derive(Clone, Copy)]
+pub struct IntentDateTime {
+    instant: Timestamp,
+    /// Read from a Paris time without offset that happens twice (the autumn fold):
+    /// the second occurrence, an hour after `instant` (the first).
+    second_occurrence: Option<Timestamp>,
+}
+
+impl PartialEq for IntentDateTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.instant == other.instant
+    }
+}
+
+impl Eq for IntentDateTime {}
+
+impl PartialOrd for IntentDateTime {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IntentDateTime {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.instant.cmp(&other.instant)
+    }
+}
+
+impl std::hash::Hash for IntentDateTime {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.instant.hash(state);
+    }
+}
 
 /// 2000-01-01T00:00:00Z.
 const EARLIEST: Timestamp = Timestamp::constant(946_684_800, 0);
@@ -40,11 +71,26 @@ pub struct DateTimeParseError;
 
 impl IntentDateTime {
     pub fn from_timestamp(timestamp: Timestamp) -> Self {
-        Self(timestamp)
+        Self {
+            instant: timestamp,
+            second_occurrence: None,
+        }
     }
 
     pub fn timestamp(&self) -> Timestamp {
-        self.0
+        self.instant
+    }
+
+    /// This date, or, when it was a Paris time without offset in the autumn fold read as
+    /// its first occurrence and that one is before `floor`, its second occurrence if that
+    /// one is not (the partner's clock went back an hour between the two events).
+    pub fn not_before(self, floor: IntentDateTime) -> IntentDateTime {
+        match self.second_occurrence {
+            Some(second) if self.instant < floor.instant && second >= floor.instant => {
+                Self::from_timestamp(second)
+            }
+            _ => self,
+        }
     }
 
     /// Parses any of the forms seen on Intent; without offset, the time is Paris local time.
@@ -52,7 +98,7 @@ impl IntentDateTime {
     /// sent with Paris' local mean time offset, +00:09).
     pub fn parse(text: &str) -> Result<Self, DateTimeParseError> {
         let parsed = Self::parse_any(text)?;
-        if parsed.0 < EARLIEST {
+        if parsed.instant < EARLIEST {
             return Err(DateTimeParseError);
         }
         Ok(parsed)
@@ -71,7 +117,7 @@ impl IntentDateTime {
             if !offset_is_plausible(text) {
                 return Err(DateTimeParseError);
             }
-            return Ok(Self(timestamp));
+            return Ok(Self::from_timestamp(timestamp));
         }
         let civil: DateTime = text.parse().map_err(|_| DateTimeParseError)?;
         // A bare date ("2020-03-06") parses as a civil DateTime at midnight; Intent wants
@@ -79,22 +125,29 @@ impl IntentDateTime {
         if !text.contains(['T', 't', ' ']) {
             return Err(DateTimeParseError);
         }
-        let zoned = paris()
-            .to_ambiguous_zoned_datetime(civil)
-            .compatible()
-            .map_err(|_| DateTimeParseError)?;
-        Ok(Self(zoned.timestamp()))
+        let ambiguous = paris().to_ambiguous_timestamp(civil);
+        let second_occurrence = match ambiguous.offset() {
+            jiff::tz::AmbiguousOffset::Fold { after, .. } => {
+                Some(after.to_timestamp(civil).map_err(|_| DateTimeParseError)?)
+            }
+            _ => None,
+        };
+        let first = ambiguous.compatible().map_err(|_| DateTimeParseError)?;
+        Ok(Self {
+            instant: first,
+            second_occurrence,
+        })
     }
 
     /// The instant in Paris time, for calendars and display.
     pub fn in_paris(&self) -> ZonedDateTime {
-        self.0.to_zoned_datetime(paris().clone())
+        self.instant.to_zoned_datetime(paris().clone())
     }
 
     /// RFC 3339 with the Paris offset of that instant, as sent to Intent.
     pub fn to_intent_string(&self) -> String {
-        let offset = paris().to_offset(self.0);
-        self.0.display_with_offset(offset).to_string()
+        let offset = paris().to_offset(self.instant);
+        self.instant.display_with_offset(offset).to_string()
     }
 }
 
@@ -196,6 +249,28 @@ mod tests {
             sent("2026-10-25T02:30:00+01:00"),
             "2026-10-25T02:30:00+01:00"
         );
+    }
+
+    #[test]
+    fn a_time_in_the_fold_takes_its_second_pass_only_to_stay_after_a_floor() {
+        let at = |text: &str| IntentDateTime::parse(text).unwrap();
+        let fold = at("2026-10-25T02:10:00");
+        assert_eq!(fold.to_intent_string(), "2026-10-25T02:10:00+02:00");
+        // After a floor in the first pass, before its own: the second pass.
+        let moved = fold.not_before(at("2026-10-25T02:40:00+02:00"));
+        assert_eq!(moved.to_intent_string(), "2026-10-25T02:10:00+01:00");
+        // Already after the floor, or the second pass still before it: unchanged.
+        for floor in ["2026-10-25T02:00:00+02:00", "2026-10-25T02:20:00+01:00"] {
+            assert_eq!(
+                fold.not_before(at(floor)).to_intent_string(),
+                "2026-10-25T02:10:00+02:00"
+            );
+        }
+        // Not in the fold, or with an offset: nothing to choose.
+        for text in ["2026-10-25T03:10:00", "2026-10-25T02:10:00+02:00"] {
+            let date = at(text);
+            assert_eq!(date.not_before(at("2026-10-25T05:00:00+01:00")), date);
+        }
     }
 
     #[test]

@@ -1706,6 +1706,63 @@ mod tests {
             ));
         }
 
+        /// The night clocks go back (2026-10-25, 03:00 summer time becomes 02:00 winter
+        /// time): a file opened at 02:40 summer time and closed half an hour later, at
+        /// 02:10 winter time, sent without offset. Read as the first 02:10 it would be
+        /// before the opening; it is the second, the one not before the opening.
+        #[tokio::test]
+        async fn a_closure_in_the_repeated_hour_after_its_opening_is_the_second_pass() {
+            let world = World {
+                clock: FixedClock("2026-10-25T01:20:00Z".parse().unwrap()),
+                ..world()
+            };
+            let opening = SEED_OPENING.replace("2020-03-06T10:45:23", "2026-10-25T02:40:00+02:00");
+            world.open(&opening).await.unwrap();
+            let closure = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T02:10:00");
+
+            let closed = world.close(&closure).await.unwrap();
+
+            assert_eq!(closed.outcome, CloseOutcome::Closed);
+            let sent = world.intent.accepted();
+            assert_eq!(
+                sent[1].event_date.to_intent_string(),
+                "2026-10-25T02:10:00+01:00"
+            );
+            // The partner sends it again: the same closure, replayed.
+            assert_eq!(
+                world.close(&closure).await.unwrap().outcome,
+                CloseOutcome::Replayed
+            );
+            // Both passes before the opening: still refused.
+            let early = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T01:50:00");
+            let world = World {
+                clock: FixedClock("2026-10-25T01:20:00Z".parse().unwrap()),
+                ..super::world()
+            };
+            world.open(&opening).await.unwrap();
+            assert!(matches!(
+                world.close(&early).await,
+                Err(CloseError::BeforeOpening { .. })
+            ));
+        }
+
+        /// A closure in the repeated hour whose second pass would be in the future is not
+        /// moved there.
+        #[tokio::test]
+        async fn a_closure_in_the_repeated_hour_is_not_moved_into_the_future() {
+            let world = World {
+                clock: FixedClock("2026-10-25T00:50:00Z".parse().unwrap()),
+                ..world()
+            };
+            let opening = SEED_OPENING.replace("2020-03-06T10:45:23", "2026-10-25T02:40:00+02:00");
+            world.open(&opening).await.unwrap();
+            let closure = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T02:10:00");
+            assert!(matches!(
+                world.close(&closure).await,
+                Err(CloseError::BeforeOpening { .. })
+            ));
+        }
+
         #[tokio::test]
         async fn unknown_files_and_other_partners_files_are_not_found() {
             let world = world();
