@@ -29,6 +29,18 @@ fn document(entry: ObjectEntry, since: Option<jiff::Timestamp>) -> LedgerDocumen
     }
 }
 
+impl EmbeddedStore {
+    /// How many documents Intent refused for good wait for a redrive (the backlog's).
+    pub(super) async fn documents_refused_by_intent(&self) -> Result<usize, StoreError> {
+        Ok(self
+            .all_objects()
+            .await?
+            .iter()
+            .filter(|entry| refused_by_intent(entry))
+            .count())
+    }
+}
+
 impl OperatorStore for EmbeddedStore {
     async fn files_with_failed_events(&self) -> Result<Vec<FileId>, StoreError> {
         Ok(self

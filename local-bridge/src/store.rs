@@ -910,6 +910,7 @@ impl ReadBacklog for EmbeddedStore {
         let mut backlog = Backlog::default();
         backlog.count_events(files.iter().flat_map(|file| file.events.iter()));
         backlog.pending_documents = self.pending_documents().await?.len();
+        backlog.rejected_documents = self.documents_refused_by_intent().await?;
         Ok(backlog)
     }
 }

@@ -40,6 +40,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         closing_resend_refused = reconcile.closing_resend_refused,
         pending_events = backlog.as_ref().map(|b| b.pending_events),
         failed_events = backlog.as_ref().map(|b| b.failed_events),
+        rejected_documents = backlog.as_ref().map(|b| b.rejected_documents),
         oldest_pending_age_seconds = oldest_pending_age,
         stopped_early = report.stopped_early(),
         "on-call closer run"
@@ -90,6 +91,7 @@ fn summary_metrics(summary: &RunSummary, now: Timestamp) -> Metrics {
         );
         metrics = count(metrics, "FailedEvents", backlog.failed_events);
         metrics = count(metrics, "PendingDocuments", backlog.pending_documents);
+        metrics = count(metrics, "RejectedDocuments", backlog.rejected_documents);
     }
     metrics
 }
@@ -138,6 +140,7 @@ mod tests {
                     oldest_pending_since: Some("2026-11-30T06:10:00Z".parse().unwrap()),
                     failed_events: 5,
                     pending_documents: 1,
+                    rejected_documents: 2,
                 }),
                 interrupted: true,
                 ..Default::default()
@@ -164,7 +167,8 @@ mod tests {
                         count("DocumentsForwarded"), count("UnknownOnIntent"),
                         count("RunStoppedEarly"), count("PendingEvents"),
                         {"Name": "OldestPendingEventAge", "Unit": "Seconds"},
-                        count("FailedEvents"), count("PendingDocuments")
+                        count("FailedEvents"), count("PendingDocuments"),
+                        count("RejectedDocuments")
                     ]
                 }]
             })
@@ -181,6 +185,7 @@ mod tests {
             ("OldestPendingEventAge", 3600),
             ("FailedEvents", 5),
             ("PendingDocuments", 1),
+            ("RejectedDocuments", 2),
         ] {
             assert_eq!(document[name], json!(value), "{name}");
         }

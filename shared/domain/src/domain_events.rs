@@ -90,6 +90,8 @@ pub struct OnCallPeriodClosed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_pending_since: Option<jiff::Timestamp>,
     pub pending_documents: usize,
+    /// Documents Intent refused for good, waiting for an operator's redrive.
+    pub rejected_documents: usize,
     pub unknown_on_intent: usize,
     pub closing_resent_after_reconciliation: usize,
     pub stopped_early: bool,

@@ -453,6 +453,13 @@ impl ReadBacklog for InMemoryStore {
                 .flat_map(|file| file.events.iter()),
         );
         backlog.pending_documents = self.pending_documents().await?.len();
+        backlog.rejected_documents = self
+            .ledger
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|entry| entry.state == DocumentState::Rejected(RejectionReason::IntentRejected))
+            .count();
         Ok(backlog)
     }
 }

@@ -677,6 +677,8 @@ pub struct Backlog {
     pub failed_events: usize,
     /// Documents waiting to be forwarded.
     pub pending_documents: usize,
+    /// Documents Intent refused for good, waiting for an operator's redrive.
+    pub rejected_documents: usize,
 }
 
 impl Backlog {

@@ -3,7 +3,7 @@
 
 use crate::items::{
     DOCUMENT_PREFIX, FAILED_PREFIX, INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX,
-    PENDING_PREFIX, s, sortable_time,
+    PENDING_PREFIX, REJECTED_PREFIX, s, sortable_time,
 };
 use crate::store::{DynamoDbStore, unavailable};
 use crate::wire::Item;
@@ -180,10 +180,11 @@ impl ListPendingDocuments for DynamoDbStore {
 
 impl ReadBacklog for DynamoDbStore {
     async fn backlog(&self) -> Result<Backlog, StoreError> {
-        let (pending, failed, documents) = futures_util::future::join3(
+        let (pending, failed, documents, rejected) = futures_util::future::join4(
             self.index_count(PENDING_PREFIX),
             self.index_count(FAILED_PREFIX),
             self.index_count(DOCUMENT_PREFIX),
+            self.index_count(REJECTED_PREFIX),
         )
         .await;
         let (pending_events, oldest) = pending?;
@@ -194,6 +195,7 @@ impl ReadBacklog for DynamoDbStore {
                 .and_then(|since| since.get(..20).and_then(|t| t.parse::<Timestamp>().ok())),
             failed_events: failed?.0,
             pending_documents: documents?.0,
+            rejected_documents: rejected?.0,
         })
     }
 }

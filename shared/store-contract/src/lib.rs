@@ -975,6 +975,33 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
         store.claim_document(&rejected, now(), lease).await.unwrap(),
         DocumentClaim::AlreadyRejected
     );
+    // A refusal by Intent waits for an operator: the backlog counts it (a document that
+    // is not a PDF does not).
+    let before = store.backlog().await.unwrap().rejected_documents;
+    let refused = ObjectRef {
+        version: ObjectVersion::VersionId("v4".into()),
+        ..object.clone()
+    };
+    let claim = claimed(store.claim_document(&refused, now(), lease).await.unwrap());
+    assert!(
+        store
+            .record_rejected(
+                &refused,
+                &claim.token,
+                RejectionReason::IntentRejected,
+                "Intent answered 422",
+                now(),
+                lease,
+                &[],
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.backlog().await.unwrap().rejected_documents,
+        before + 1,
+        "a document Intent refused is in the backlog"
+    );
     // An expired lease can be taken over.
     let abandoned = ObjectRef {
         version: ObjectVersion::VersionId("v3".into()),

@@ -10,7 +10,8 @@
 //! `pending`: not taken now, sent again later (Intent unreachable, 5xx, 429, a timeout, an
 //! intervention it does not know yet); `conflict`: Intent answered 409, read back before
 //! anything else; `failed`: Intent refused the content for good (the event or document is
-//! recorded failed and needs an operator).
+//! recorded failed and needs an operator), or the read-back after a 409 did not find it
+//! (counted on that read, `event_lookup` or `document_lookup`: the 409 ends in a refusal).
 
 use crate::metrics::{Metrics, Unit, emit};
 use oncall_domain::documents::DocumentUpload;
@@ -18,6 +19,8 @@ use oncall_domain::model::InterventionLog;
 use oncall_domain::ports::{
     DeliveryFailure, OpenDocument, PublishDocument, PublishToIntent, PublishedDocument,
 };
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 pub const INTENT_DELIVERIES: &str = "IntentDeliveries";
@@ -31,11 +34,40 @@ pub const OPERATION: &str = "Operation";
 #[derive(Debug)]
 pub struct MeteredIntent<I> {
     inner: I,
+    /// What Intent answered 409 for, not read back yet: the read-back that does not find
+    /// it settles a refusal (counted `failed`).
+    conflicts: Mutex<HashSet<String>>,
 }
+
+/// More conflicts waiting for their read-back than this is a caller that never reads back:
+/// they are forgotten rather than kept for the execution environment's life.
+const CONFLICTS_REMEMBERED: usize = 1024;
 
 impl<I> MeteredIntent<I> {
     pub fn new(inner: I) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            conflicts: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn remember_conflict(&self, what: String) {
+        let mut conflicts = self
+            .conflicts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if conflicts.len() >= CONFLICTS_REMEMBERED {
+            conflicts.clear();
+        }
+        conflicts.insert(what);
+    }
+
+    /// Whether `what` was answered 409 and not read back since (forgotten now).
+    fn take_conflict(&self, what: &str) -> bool {
+        self.conflicts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(what)
     }
 
     pub fn inner(&self) -> &I {
@@ -77,7 +109,14 @@ fn report_delivery(
     );
 }
 
-fn report_lookup(operation: &'static str, started: Instant) {
+/// A read of Intent; `refusal_settled`: it read back, and did not find, what Intent
+/// answered 409 for (the delivery ends refused: counted `failed`).
+fn report_lookup(operation: &'static str, started: Instant, refusal_settled: bool) {
+    if refusal_settled {
+        let refused = DeliveryFailure::refused(0, "");
+        report_delivery(operation, started, Err(&refused));
+        return;
+    }
     emit(&Metrics::new().dimension(OPERATION, operation).metric(
         INTENT_LATENCY,
         Unit::Milliseconds,
@@ -86,18 +125,48 @@ fn report_lookup(operation: &'static str, started: Instant) {
     ));
 }
 
+/// What an event is to Intent (the conflict it may meet is the same event's).
+fn event_identity(log: &InterventionLog) -> String {
+    oncall_domain::fingerprint::fingerprint_text(&[
+        "event",
+        &log.contract_reference,
+        &log.reference,
+        &log.event.pair(),
+    ])
+}
+
+/// What a document upload is to Intent.
+fn document_identity(upload: &DocumentUpload) -> String {
+    oncall_domain::fingerprint::fingerprint_text(&[
+        "document",
+        &upload.contract_reference,
+        &upload.element_reference,
+        &upload.file_name,
+        &upload.title,
+        &upload.description,
+    ])
+}
+
 impl<I: PublishToIntent> PublishToIntent for MeteredIntent<I> {
     async fn publish_log(&self, log: &InterventionLog) -> Result<u32, DeliveryFailure> {
         let started = Instant::now();
         let sent = self.inner.publish_log(log).await;
         report_delivery("event", started, sent.as_ref().map(|_| ()));
+        if sent.as_ref().is_err_and(|failure| failure.conflict) {
+            self.remember_conflict(event_identity(log));
+        }
         sent
     }
 
     async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {
         let started = Instant::now();
         let found = self.inner.log_is_on_intent(log).await;
-        report_lookup("event_lookup", started);
+        let after_conflict = self.take_conflict(&event_identity(log));
+        report_lookup(
+            "event_lookup",
+            started,
+            after_conflict && matches!(found, Ok(false)),
+        );
         found
     }
 
@@ -116,6 +185,9 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
         let started = Instant::now();
         let sent = self.inner.publish_document(upload, body, within).await;
         report_delivery("document", started, sent.as_ref().map(|_| ()));
+        if sent.as_ref().is_err_and(|failure| failure.conflict) {
+            self.remember_conflict(document_identity(upload));
+        }
         sent
     }
 
@@ -127,7 +199,12 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         let started = Instant::now();
         let found = self.inner.find_document(upload, size, recorded).await;
-        report_lookup("document_lookup", started);
+        let after_conflict = self.take_conflict(&document_identity(upload));
+        report_lookup(
+            "document_lookup",
+            started,
+            after_conflict && matches!(found, Ok(None)),
+        );
         found
     }
 }

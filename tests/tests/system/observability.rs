@@ -480,3 +480,124 @@ async fn every_log_line_of_an_invocation_carries_its_request_and_trace_ids() {
     }
     logs.assert_free_of(&["DUPONT", "Pierre", "0685874445", "Bretagne"]);
 }
+
+/// A 409 for an event Intent does not hold ends the event `failed`: the read-back that
+/// settles it is counted `failed`, which `IntentDeliveryFailuresAlarm` watches (the 409
+/// itself is counted `conflict`).
+#[tokio::test]
+async fn a_conflict_intent_does_not_hold_is_counted_failed_as_the_alarm_expects() {
+    let bridge = Bridge::start().await;
+    let metrics = MetricCapture::default();
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 409, 1));
+    let context = lambda_context();
+    let answer = serve_invocation(
+        &bridge.api,
+        INTAKE,
+        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
+        &context,
+        &metrics,
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{:#}", answer.body);
+    assert_eq!(answer.body["delivery"], "failed");
+    let documents = metrics.take();
+    let results: Vec<&Value> = documents
+        .iter()
+        .filter(|document| document.get("IntentDeliveries").is_some())
+        .map(|document| &document["Result"])
+        .collect();
+    assert_eq!(
+        results,
+        [&json!("conflict"), &json!("failed")],
+        "{documents:#?}"
+    );
+    let settled = documents
+        .iter()
+        .find(|document| document["Result"] == "failed")
+        .unwrap();
+    delivery_document(settled, "claim-intake", "failed", "event_lookup");
+    assert_of_invocation(settled, &context);
+}
+
+/// A quitus Intent refused for good waits for an operator's redrive: every closer run
+/// counts those waiting (`RejectedDocuments`), whoever was refused (a forwarder, the
+/// closer's own re-send run), and an alarm watches the count.
+#[tokio::test]
+async fn a_quitus_intent_refused_is_counted_by_every_closer_run_and_alarmed() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    let s3 = s3_client(&bridge.sdk);
+    let bucket = create_versioned_bucket(&s3).await;
+    let object = put_object(
+        &s3,
+        &bucket,
+        "operator-quitus/contract1/INTER-0500/quitus.pdf",
+        pdf_bytes(20_000),
+        &[],
+    )
+    .await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Documents, 422, 1));
+    let forwarder = bridge.forwarder(DocumentPolicy::default());
+    let context = lambda_context();
+    let summary = in_invocation(
+        &context,
+        document_forwarder::handle_invocation(
+            &forwarder,
+            LambdaEvent::new(s3_event(&[&object]), context.clone()),
+        ),
+    )
+    .await
+    .expect("the invocation succeeds");
+    assert_eq!(summary.published, 0, "{summary:?}");
+
+    let metrics = MetricCapture::default();
+    let mut closer = bridge.closer(oncall_domain::oncall::CloserPolicy::default());
+    closer.metrics = metrics.sink();
+    for _ in 0..2 {
+        let context = lambda_context();
+        let tick = oncall_closer::Tick {
+            kind: oncall_closer::TickKind::Resend,
+            scheduled_time: None,
+        };
+        in_invocation(
+            &context,
+            oncall_closer::handle_invocation(&closer, LambdaEvent::new(tick, context.clone())),
+        )
+        .await
+        .expect("a re-send run");
+        let documents = metrics.take();
+        let run = &documents[0];
+        let (_, names) = directives(run).remove(0);
+        assert!(
+            names.contains(&metric("RejectedDocuments", "Count")),
+            "{run}"
+        );
+        assert_eq!(run["RejectedDocuments"], 1, "{run}");
+    }
+    assert!(bridge.simulator.received_documents().is_empty());
+
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let alarm = template
+        .split("\n  OnCallCloserRejectedDocumentsAlarm:\n")
+        .nth(1)
+        .expect("an alarm on refused documents")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    for line in [
+        "Namespace: OnCallBridge",
+        "MetricName: RejectedDocuments",
+        "- Name: Function",
+        "Value: oncall-closer",
+        "Threshold: 1",
+        "ComparisonOperator: GreaterThanOrEqualToThreshold",
+        "- !Ref OperationsTopic",
+    ] {
+        assert!(alarm.contains(line), "the alarm lacks {line}:\n{alarm}");
+    }
+}

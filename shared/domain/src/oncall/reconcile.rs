@@ -218,6 +218,7 @@ pub fn period_summary(
         failed_events: failed,
         oldest_pending_since: backlog.and_then(|b| b.oldest_pending_since),
         pending_documents: backlog.map_or(0, |b| b.pending_documents),
+        rejected_documents: backlog.map_or(0, |b| b.rejected_documents),
         unknown_on_intent: reconcile.unknown_on_intent.len(),
         closing_resent_after_reconciliation: reconcile.closing_resent,
         stopped_early: closing.stopped_early || resend.stopped_early || reconcile.stopped_early,
