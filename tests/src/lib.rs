@@ -1047,6 +1047,8 @@ struct Loss {
     /// Whether the call reaches the emulator before its answer is lost (else the service
     /// refuses it unapplied, as when it is down).
     applied: bool,
+    /// Whether no answer comes at all (the call hangs, unapplied).
+    hangs: bool,
 }
 
 impl LostAnswers {
@@ -1066,6 +1068,7 @@ impl LostAnswers {
                 status,
                 error_type,
                 applied: true,
+                hangs: false,
             },
         );
     }
@@ -1080,6 +1083,22 @@ impl LostAnswers {
                 status: 500,
                 error_type: "InternalServerError",
                 applied: false,
+                hangs: false,
+            },
+        );
+    }
+
+    /// Leaves the next `count` calls of `operation` unanswered (nothing applied; the
+    /// connection stays open for an hour): the service hanging.
+    pub fn hang(&self, operation: &str, count: u32) {
+        self.0.lock().unwrap().insert(
+            operation.to_string(),
+            Loss {
+                left: count,
+                status: 500,
+                error_type: "InternalServerError",
+                applied: false,
+                hangs: true,
             },
         );
     }
@@ -1102,6 +1121,15 @@ impl LostAnswers {
             }
             _ => None,
         }
+    }
+
+    /// Whether this operation's lost answers never come.
+    fn hangs(&self, operation: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .get(operation)
+            .is_some_and(|loss| loss.hangs)
     }
 }
 
@@ -1131,7 +1159,11 @@ impl CountingProxy {
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
                 let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 log.record(&target, path, &body);
+                let hangs = lost.hangs(&target);
                 let loss = lost.take(&target);
+                if loss.is_some() && hangs {
+                    tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+                }
                 if let Some((status, error_type, false)) = loss {
                     let mut response = axum::response::Response::new(axum::body::Body::from(
                         format!(r#"{{"__type":"{error_type}","message":"the service is down"}}"#),

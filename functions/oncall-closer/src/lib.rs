@@ -202,27 +202,31 @@ pub async fn run_tick<C: Clock>(
         }
         None => run.await,
     }
-    if let Err(error) = events.flush().await {
-        tracing::error!(%error, "domain events of the run were not all published");
-        summary.report.problems.push(format!(
-            "publishing the run's last domain events (they stay in the outbox for the next run): {error}"
-        ));
-    }
-    if tick.kind == TickKind::EndOfPeriod
-        && let Some(period_summary) = summary.report.period_summary()
-        && let Err(error) = keep_and_publish(
-            &closer.store,
-            &closer.events,
-            &[DomainEvent::OnCallPeriodClosed(period_summary)],
-            closer.clock.now(),
-        )
-        .await
-    {
-        tracing::error!(%error, "the OnCallPeriodClosed event was neither published nor kept");
-        summary.report.problems.push(format!(
-            "the period's summary was neither published nor kept in the outbox: {error}"
-        ));
-    }
+    // The run's last domain events and its period's summary: after a hard stop, within
+    // what is left of the function's time (less a moment for the log line and metrics),
+    // whatever the bus does.
+    let period_summary = if tick.kind == TickKind::EndOfPeriod {
+        summary.report.period_summary()
+    } else {
+        None
+    };
+    let tail = publish_run_events(closer, &events, period_summary);
+    let problems = match hard_stop {
+        Some(at) => {
+            let until = at + closer.hard_stop_margin.saturating_sub(LOG_LINE_TIME);
+            tokio::time::timeout_at(until.into(), tail)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("the run's last domain events were cut off before the function's deadline");
+                    vec![
+                        "publishing the run's last domain events and its summary did not end before the function's deadline (the events stay in the outbox for the next run; the tick is tried again)"
+                            .to_string(),
+                    ]
+                })
+        }
+        None => tail.await,
+    };
+    summary.report.problems.extend(problems);
     // The log line always; the metrics as the invocation's (none when a test or a tool runs
     // a tick outside one).
     metrics::log_summary(&summary, closer.clock.now());
@@ -234,6 +238,41 @@ pub async fn run_tick<C: Clock>(
             summary.report.problems.join("; "),
         ))
     }
+}
+
+/// What the run keeps, after publishing its last domain events, to write its log line and
+/// metrics before the function's deadline.
+const LOG_LINE_TIME: Duration = Duration::from_secs(2);
+
+/// Publishes the domain events the run gathered and not yet published, then the period's
+/// summary (kept in the outbox first); the problems met.
+async fn publish_run_events<C: Clock>(
+    closer: &CloserFunction<C>,
+    events: &BatchedEvents<'_, EventBridgePublisher, DynamoDbStore>,
+    period_summary: Option<oncall_domain::domain_events::OnCallPeriodClosed>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(error) = events.flush().await {
+        tracing::error!(%error, "domain events of the run were not all published");
+        problems.push(format!(
+            "publishing the run's last domain events (they stay in the outbox for the next run): {error}"
+        ));
+    }
+    if let Some(period_summary) = period_summary
+        && let Err(error) = keep_and_publish(
+            &closer.store,
+            &closer.events,
+            &[DomainEvent::OnCallPeriodClosed(period_summary)],
+            closer.clock.now(),
+        )
+        .await
+    {
+        tracing::error!(%error, "the OnCallPeriodClosed event was neither published nor kept");
+        problems.push(format!(
+            "the period's summary was neither published nor kept in the outbox: {error}"
+        ));
+    }
+    problems
 }
 
 /// The runtime's entry: one span per invocation (inside the runtime's, which carries the

@@ -631,6 +631,54 @@ async fn a_period_summary_the_bus_refuses_is_published_by_a_later_resend_run() {
     );
 }
 
+/// With EventBridge hanging, what a run does after its hard stop (the last domain events,
+/// the period's summary) is cut off too, before the function's deadline: the run still
+/// ends with its log line and metrics, as a failed invocation (Lambda tries the tick
+/// again), instead of being killed by Lambda without a word.
+#[tokio::test]
+async fn a_hanging_bus_does_not_keep_the_run_past_its_deadline() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(&claim("HANG-1")).await.status, 201);
+    bridge.tap.drain().await;
+    let bus_hangs = LostAnswers::default();
+    bus_hangs.hang("PutEvents", 1_000);
+    let sdk = every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), &bus_hangs);
+    let end: jiff::Timestamp = END_TICK.parse().unwrap();
+    let mut closer = bridge.closer_on(
+        &sdk,
+        policy(),
+        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
+    );
+    // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        run_tick(
+            &closer,
+            tick(TickKind::EndOfPeriod, END_TICK),
+            Deadline::none(),
+            Some(hard_stop),
+        ),
+    )
+    .await
+    .expect("the run ends before the function's deadline, not when the bus answers");
+    let problem = ended.expect_err("the events not published are a problem of the run");
+    assert!(
+        problem
+            .to_string()
+            .contains("before the function's deadline"),
+        "{problem}"
+    );
+    assert!(
+        std::time::Instant::now() < hard_stop + closer.hard_stop_margin,
+        "ended after the function's deadline"
+    );
+    // The closing is stored and on Intent; its announcement waits in the outbox.
+    assert_eq!(closings(&bridge).len(), 1);
+    assert!(!bridge.outbox_items().await.is_empty());
+}
+
 /// A closing Intent lost and then refuses for good when reconciliation sends it again is
 /// counted in the run's report (the file stays open on Intent, for an operator), and every
 /// line reconciliation writes about it names the file (its span).
