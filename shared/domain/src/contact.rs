@@ -71,8 +71,9 @@ fn check_vcard(text: &str) -> Result<(), ContactError> {
         .filter(|line| !line.trim().is_empty())
         .flat_map(|line| [line, "\r\n"])
         .collect();
+    // CR alone ends a line too (old Mac files), as in the normalised text.
     let terminated = text
-        .lines()
+        .split(['\n', '\r'])
         .rev()
         .find(|line| !line.trim().is_empty())
         .is_some_and(|last| last.trim().eq_ignore_ascii_case("END:VCARD"));
@@ -119,6 +120,20 @@ mod tests {
         for secret in ["DUPONT", "0685874445", "Bretagne", "p.dupont", "Pierre"] {
             assert!(!shown.contains(secret), "{shown} leaks {secret}");
         }
+    }
+
+    /// Old Mac line ends (CR only) are line ends too, as the parser is told after
+    /// normalising; kept verbatim.
+    #[test]
+    fn a_vcard_with_cr_only_line_ends_is_accepted() {
+        let cr_only = SEED_VCARD.replace("\r\n", "\r").replace('\n', "\r");
+        let contact = Contact::parse(&cr_only).unwrap();
+        assert!(contact.is_vcard());
+        assert_eq!(contact.expose(), cr_only);
+        assert_eq!(
+            Contact::parse("BEGIN:VCARD\rVERSION:3.0\rFN:Jo"),
+            Err(ContactError::MalformedVCard)
+        );
     }
 
     #[test]
