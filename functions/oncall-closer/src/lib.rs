@@ -24,7 +24,8 @@ use oncall_domain::closer_run::{BatchedEvents, CloserPorts, RunKind, RunReport, 
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::DomainEvent;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
-use oncall_domain::outbox::keep_and_publish;
+use oncall_domain::outbox::publish_kept;
+use oncall_domain::ports::Outbox;
 use oncall_domain::ports::{Clock, SystemClock};
 use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
@@ -205,7 +206,15 @@ pub async fn run_tick<C: Clock>(
     // The run's last domain events and its period's summary: after a hard stop, within
     // what is left of the function's time (less a moment for the log line and metrics),
     // whatever the bus does.
-    let period_summary = if tick.kind == TickKind::EndOfPeriod {
+    // The end's run always sums its period up; a resend tick that closed files of the
+    // period (the end's run came late, or stopped early) counts them in a summary of its
+    // own, so that `filesClosed` adds up across the period's summaries.
+    let closed_files = summary
+        .report
+        .closing
+        .as_ref()
+        .is_some_and(|closing| closing.closed > 0);
+    let period_summary = if tick.kind == TickKind::EndOfPeriod || closed_files {
         summary.report.period_summary()
     } else {
         None
@@ -244,13 +253,24 @@ pub async fn run_tick<C: Clock>(
 /// metrics before the function's deadline.
 const LOG_LINE_TIME: Duration = Duration::from_secs(2);
 
-/// Publishes the domain events the run gathered and not yet published, then the period's
-/// summary (kept in the outbox first); the problems met.
+/// Keeps the period's summary in the outbox, publishes the domain events the run gathered
+/// and not yet published, then the summary (taken out of the outbox once on the bus); the
+/// problems met. The summary is kept first: should the bus hang until the run is cut off,
+/// it waits in the outbox with the run's other events.
 async fn publish_run_events<C: Clock>(
     closer: &CloserFunction<C>,
     events: &BatchedEvents<'_, EventBridgePublisher, DynamoDbStore>,
     period_summary: Option<oncall_domain::domain_events::OnCallPeriodClosed>,
 ) -> Vec<String> {
+    let summary: Vec<DomainEvent> = period_summary
+        .map(DomainEvent::OnCallPeriodClosed)
+        .into_iter()
+        .collect();
+    let kept = if summary.is_empty() {
+        Ok(())
+    } else {
+        closer.store.keep(&summary, closer.clock.now()).await
+    };
     let mut problems = Vec::new();
     if let Err(error) = events.flush().await {
         tracing::error!(%error, "domain events of the run were not all published");
@@ -258,14 +278,8 @@ async fn publish_run_events<C: Clock>(
             "publishing the run's last domain events (they stay in the outbox for the next run): {error}"
         ));
     }
-    if let Some(period_summary) = period_summary
-        && let Err(error) = keep_and_publish(
-            &closer.store,
-            &closer.events,
-            &[DomainEvent::OnCallPeriodClosed(period_summary)],
-            closer.clock.now(),
-        )
-        .await
+    if !summary.is_empty()
+        && let Err(error) = publish_kept(&closer.store, &closer.events, &summary, kept).await
     {
         tracing::error!(%error, "the OnCallPeriodClosed event was neither published nor kept");
         problems.push(format!(

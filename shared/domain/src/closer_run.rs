@@ -376,6 +376,32 @@ mod tests {
     /// period's; a call of the night that a partner filed after that, during the day, keeps
     /// its chance of a real report.
     #[tokio::test]
+    async fn a_claim_racing_the_end_missed_by_an_on_time_end_run_is_closed_by_a_resend_run() {
+        // The end's run, on time, lists the open files before the claim arrives.
+        let world = World::at(end() + jiff::SignedDuration::from_secs(5));
+        run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+        // A call of the period's last minute, received 30 s after its end.
+        let received = end() + jiff::SignedDuration::from_secs(30);
+        let mut log = opening_log("L-1");
+        log.event_date =
+            crate::IntentDateTime::from_timestamp(end() - jiff::SignedDuration::from_secs(20));
+        let racing = given_open_file(&world.store, &log, received, delivered(received)).await;
+
+        let world = World {
+            clock: crate::in_memory::FixedClock(end() + minutes(10)),
+            ..world
+        };
+        let report = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+
+        assert_eq!(
+            world.store.file(&racing).unwrap().state,
+            FileState::Closed(Outcome::PartialRepair),
+            "a late end run would have closed it: {:?}",
+            report.closing
+        );
+    }
+
+    #[tokio::test]
     async fn a_late_end_run_leaves_alone_a_claim_filed_after_the_end() {
         let world = World::at(end() + minutes(15));
         let racing = end() + jiff::SignedDuration::from_secs(20);

@@ -53,6 +53,23 @@ where
     E: PublishDomainEvents,
 {
     let kept = store.keep(announced, now).await;
+    publish_kept(store, events, announced, kept).await
+}
+
+/// The second half of [`keep_and_publish`], for a caller with other work between the two
+/// (the closer keeps its period's summary before flushing the run's events to a bus that
+/// may hang): publishes `announced`, whose keeping in the outbox ended as `kept`, and
+/// takes them out of the outbox once on the bus. An error: neither published nor kept.
+pub async fn publish_kept<S, E>(
+    store: &S,
+    events: &E,
+    announced: &[DomainEvent],
+    kept: Result<(), StoreError>,
+) -> Result<(), StoreError>
+where
+    S: Outbox,
+    E: PublishDomainEvents,
+{
     if let Err(error) = &kept {
         tracing::warn!(%error, "domain events not kept in the outbox; published without it");
     }

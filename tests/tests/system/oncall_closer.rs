@@ -500,6 +500,49 @@ async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
     assert_eq!(period_closed["detail"]["filesClosed"], 2);
 }
 
+/// The end's run held back past the resend tick's wait (its slot taken by a long re-send
+/// run, Lambda retrying it with back-off): the resend tick closes the period's files first.
+/// Its closings are counted in a period summary of their own, so that `filesClosed` still
+/// adds up, across the period's summaries, to every file closed for it.
+#[tokio::test]
+async fn a_resend_tick_that_closes_the_periods_files_publishes_their_summary() {
+    use oncall_domain::ports::OpenFile;
+    let bridge = Bridge::start().await;
+    // Two claims of the night, stored and on Intent before the period's end.
+    let night: jiff::Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
+    for reference in ["R-1", "R-2"] {
+        let log =
+            oncall_domain::validation::parse_intervention_log(claim(reference).as_bytes()).unwrap();
+        let delivered = oncall_domain::Delivery::Delivered {
+            attempts: 1,
+            delivered_at: night,
+        };
+        let file = oncall_domain::NewFile {
+            owner: oncall_domain::PartnerId("partner-a".into()),
+            opening: oncall_domain::RecordedEvent::new(1, log, night, delivered),
+            expires_at: None,
+        };
+        bridge.api.store.open_file(&file, &[]).await.unwrap();
+        bridge
+            .simulator
+            .seed_open_intervention(reference, "contract1");
+    }
+    let closer = bridge.closer(policy());
+
+    let resend = run(&closer, TickKind::Resend, "2026-11-24T07:08:00Z").await;
+    let end_run = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+
+    let closed_by = |summary: &RunSummary| summary.report.closing.as_ref().map_or(0, |c| c.closed);
+    assert_eq!(closed_by(&resend) + closed_by(&end_run), 2);
+    let events = bridge.tap.drain().await;
+    let files_closed: u64 = events
+        .iter()
+        .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .map(|e| e["detail"]["filesClosed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(files_closed, 2, "{events:#?}");
+}
+
 #[tokio::test]
 async fn a_resend_tick_leaves_alone_a_claim_filed_after_the_period_ended() {
     let bridge = Bridge::start().await;
@@ -674,9 +717,17 @@ async fn a_hanging_bus_does_not_keep_the_run_past_its_deadline() {
         std::time::Instant::now() < hard_stop + closer.hard_stop_margin,
         "ended after the function's deadline"
     );
-    // The closing is stored and on Intent; its announcement waits in the outbox.
+    // The closing is stored and on Intent; its announcement and the period's summary
+    // wait in the outbox.
     assert_eq!(closings(&bridge).len(), 1);
-    assert!(!bridge.outbox_items().await.is_empty());
+    let kept: Vec<String> = bridge
+        .outbox_items()
+        .await
+        .iter()
+        .map(|item| item["detailType"].as_s().unwrap().clone())
+        .collect();
+    assert!(kept.contains(&"InterventionClosed".to_string()), "{kept:?}");
+    assert!(kept.contains(&"OnCallPeriodClosed".to_string()), "{kept:?}");
 }
 
 /// A closing Intent lost and then refuses for good when reconciliation sends it again is

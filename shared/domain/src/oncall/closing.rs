@@ -75,10 +75,10 @@ pub enum StragglerScope {
     /// Every file opened before the period's end ([`crate::file::opened_at`]: by its
     /// `eventDate`, or by its reception if that was earlier): the end-of-period run.
     OpenedBeforeEnd,
-    /// Only those received by then: the end-of-period run started late
-    /// ([`StragglerScope::of_end_run`]), or, by the period's end
-    /// ([`StragglerScope::recorded_before_end`]), a re-send tick finishing a run that had
-    /// to stop early.
+    /// Only those received by then ([`RACING_THE_END`] after the period's end): the
+    /// end-of-period run started late ([`StragglerScope::of_end_run`]), or a re-send tick
+    /// finishing a run that had to stop early or came late
+    /// ([`StragglerScope::recorded_before_end`]).
     ReceivedBy(Timestamp),
 }
 
@@ -101,11 +101,13 @@ impl StragglerScope {
         }
     }
 
-    /// Only the files our table already held at the period's end: finishing a run that
-    /// had to stop early, without touching a claim for a call of the night that a partner
-    /// files during the day (the next period's end closes it).
+    /// What the end's run closes, however late it starts: the files our table held by
+    /// [`RACING_THE_END`] after the period's end (a claim in flight as the period ended,
+    /// which an end run on time may have listed too early to see, included), without
+    /// touching a claim for a call of the night that a partner files during the day (the
+    /// next period's end closes it).
     pub fn recorded_before_end(end: Timestamp) -> Self {
-        StragglerScope::ReceivedBy(end)
+        StragglerScope::ReceivedBy(end.checked_add(RACING_THE_END).unwrap_or(end))
     }
 }
 
