@@ -305,8 +305,10 @@ where
 }
 
 /// `log`, its date read in the autumn fold's second pass when the first is before the
-/// file's opening and the second is not (nor in the future): sent without offset, the
-/// partner's 02:10 half an hour after an opening at 02:40 is the second 02:10.
+/// file's opening and the second is not, nor after now (the clock skew allowed to partners
+/// does not apply: before the second pass has begun, neither reading is possible): sent
+/// without offset, the partner's 02:10 half an hour after an opening at 02:40 is the second
+/// 02:10. Its `logDate`, in the fold too, then moves with it unless already after it.
 fn dated_after_opening(
     log: &InterventionLog,
     file: &InterventionFile,
@@ -316,13 +318,12 @@ fn dated_after_opening(
         return log.clone();
     };
     let event_date = log.event_date.not_before(opening.log.event_date);
-    if event_date == log.event_date
-        || crate::lifecycle::check_not_in_future(event_date, clock.now()).is_err()
-    {
+    if event_date == log.event_date || event_date.timestamp() > clock.now() {
         return log.clone();
     }
     InterventionLog {
         event_date,
+        log_date: log.log_date.not_before(event_date),
         ..log.clone()
     }
 }

@@ -5,7 +5,10 @@
 //! Local times that do not exist (the spring-forward gap) or exist twice (the autumn
 //! fold) are resolved the "compatible" way, as RFC 5545 and most calendars do: a time in
 //! the gap moves forward by the gap's length, a time in the fold takes the first (summer
-//! time) occurrence.
+//! time) occurrence, unless the event is a closure that would then fall before its
+//! opening: such a time remembers its second occurrence, which the closure takes then
+//! ([`IntentDateTime::not_before`]); and a date Intent gives back without offset in the
+//! fold matches either ([`IntentDateTime::occurrences`]).
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -79,6 +82,12 @@ impl IntentDateTime {
 
     pub fn timestamp(&self) -> Timestamp {
         self.instant
+    }
+
+    /// The instants this date may be: its own, and its second occurrence when it was read
+    /// from a Paris time without offset in the autumn fold.
+    pub fn occurrences(&self) -> impl Iterator<Item = Timestamp> + use<> {
+        std::iter::once(self.instant).chain(self.second_occurrence)
     }
 
     /// This date, or, when it was a Paris time without offset in the autumn fold read as

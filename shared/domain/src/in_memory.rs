@@ -1725,7 +1725,9 @@ mod tests {
             };
             let opening = SEED_OPENING.replace("2020-03-06T10:45:23", "2026-10-25T02:40:00+02:00");
             world.open(&opening).await.unwrap();
-            let closure = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T02:10:00");
+            let closure = SEED_CLOSURE_DONE
+                .replace("2020-03-06T15:35:00", "2026-10-25T02:10:00")
+                .replace("2020-03-06T15:35:26", "2026-10-25T02:12:00");
 
             let closed = world.close(&closure).await.unwrap();
 
@@ -1735,18 +1737,25 @@ mod tests {
                 sent[1].event_date.to_intent_string(),
                 "2026-10-25T02:10:00+01:00"
             );
+            // Written two minutes after, in the same second pass.
+            assert_eq!(
+                sent[1].log_date.to_intent_string(),
+                "2026-10-25T02:12:00+01:00"
+            );
             // The partner sends it again: the same closure, replayed.
             assert_eq!(
                 world.close(&closure).await.unwrap().outcome,
                 CloseOutcome::Replayed
             );
-            // Both passes before the opening: still refused.
-            let early = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T01:50:00");
+            // Both passes before the opening (itself in the second pass): still refused.
+            let late_opening =
+                SEED_OPENING.replace("2020-03-06T10:45:23", "2026-10-25T02:40:00+01:00");
+            let early = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T02:10:00");
             let world = World {
-                clock: FixedClock("2026-10-25T01:20:00Z".parse().unwrap()),
+                clock: FixedClock("2026-10-25T01:50:00Z".parse().unwrap()),
                 ..super::world()
             };
-            world.open(&opening).await.unwrap();
+            world.open(&late_opening).await.unwrap();
             assert!(matches!(
                 world.close(&early).await,
                 Err(CloseError::BeforeOpening { .. })
@@ -1754,20 +1763,26 @@ mod tests {
         }
 
         /// A closure in the repeated hour whose second pass would be in the future is not
-        /// moved there.
+        /// moved there, not even within the clock skew allowed to partners' clocks (the
+        /// second pass has not begun: neither reading is possible).
         #[tokio::test]
         async fn a_closure_in_the_repeated_hour_is_not_moved_into_the_future() {
-            let world = World {
-                clock: FixedClock("2026-10-25T00:50:00Z".parse().unwrap()),
-                ..world()
-            };
-            let opening = SEED_OPENING.replace("2020-03-06T10:45:23", "2026-10-25T02:40:00+02:00");
-            world.open(&opening).await.unwrap();
-            let closure = SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T02:10:00");
-            assert!(matches!(
-                world.close(&closure).await,
-                Err(CloseError::BeforeOpening { .. })
-            ));
+            for now in ["2026-10-25T00:50:00Z", "2026-10-25T00:58:00Z"] {
+                let world = World {
+                    clock: FixedClock(now.parse().unwrap()),
+                    ..world()
+                };
+                let opening =
+                    SEED_OPENING.replace("2020-03-06T10:45:23", "2026-10-25T02:40:00+02:00");
+                world.open(&opening).await.unwrap();
+                let closure =
+                    SEED_CLOSURE_DONE.replace("2020-03-06T15:35:00", "2026-10-25T02:10:00");
+                let closed = world.close(&closure).await;
+                assert!(
+                    matches!(closed, Err(CloseError::BeforeOpening { .. })),
+                    "at {now}: {closed:?}"
+                );
+            }
         }
 
         #[tokio::test]

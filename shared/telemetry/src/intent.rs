@@ -160,8 +160,10 @@ impl<I: PublishToIntent> PublishToIntent for MeteredIntent<I> {
 
     async fn log_is_on_intent(&self, log: &InterventionLog) -> Result<bool, DeliveryFailure> {
         let started = Instant::now();
-        let found = self.inner.log_is_on_intent(log).await;
+        // Taken before the read: a read dropped mid-way (a request's time limit) settles
+        // nothing, and the next read of the event does not follow its 409.
         let after_conflict = self.take_conflict(&event_identity(log));
+        let found = self.inner.log_is_on_intent(log).await;
         report_lookup(
             "event_lookup",
             started,
@@ -198,8 +200,8 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
         recorded: &[&str],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         let started = Instant::now();
-        let found = self.inner.find_document(upload, size, recorded).await;
         let after_conflict = self.take_conflict(&document_identity(upload));
+        let found = self.inner.find_document(upload, size, recorded).await;
         report_lookup(
             "document_lookup",
             started,
@@ -212,6 +214,70 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::tests::Lines;
+    use crate::metrics::{Invocation, MetricsSink};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Intent answering 409 to every event; its first read-back never answers, the later
+    /// ones do not find the event.
+    #[derive(Default)]
+    struct ConflictThenLookups {
+        lookups: AtomicUsize,
+    }
+
+    impl PublishToIntent for ConflictThenLookups {
+        async fn publish_log(&self, _log: &InterventionLog) -> Result<u32, DeliveryFailure> {
+            Err(DeliveryFailure::conflict(1, "HTTP 409"))
+        }
+
+        async fn log_is_on_intent(&self, _log: &InterventionLog) -> Result<bool, DeliveryFailure> {
+            if self.lookups.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(false)
+        }
+    }
+
+    /// The read-back after a 409 that is dropped (the request's time limit) settles
+    /// nothing: a later read of the same event (a sender taking the lease over, checking
+    /// Intent before sending) is not counted `failed`; one that follows its own 409 is.
+    #[tokio::test]
+    async fn only_the_read_back_that_follows_a_409_counts_its_refusal() {
+        let log = oncall_domain::validation::parse_intervention_log(
+            oncall_domain::intent_examples::SEED_OPENING.as_bytes(),
+        )
+        .unwrap();
+        let intent = MeteredIntent::new(ConflictThenLookups::default());
+        let lines = Lines::default();
+        let invocation = Invocation::new(
+            "claim-intake",
+            "r-1",
+            None,
+            MetricsSink::writer(lines.clone()),
+        );
+        invocation
+            .run(async {
+                assert!(intent.publish_log(&log).await.is_err());
+                let cut = tokio::time::timeout(
+                    std::time::Duration::from_millis(20),
+                    intent.log_is_on_intent(&log),
+                )
+                .await;
+                assert!(cut.is_err(), "the first read-back hangs");
+                assert_eq!(intent.log_is_on_intent(&log).await, Ok(false));
+                // A 409 read back in full: a refusal.
+                assert!(intent.publish_log(&log).await.is_err());
+                assert_eq!(intent.log_is_on_intent(&log).await, Ok(false));
+            })
+            .await;
+        let results: Vec<String> = lines
+            .documents()
+            .iter()
+            .filter(|document| document.get("IntentDeliveries").is_some())
+            .map(|document| document["Result"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(results, ["conflict", "conflict", "failed"]);
+    }
 
     #[test]
     fn a_delivery_ends_in_one_of_four_results() {

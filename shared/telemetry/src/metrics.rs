@@ -329,12 +329,13 @@ pub fn emit(metrics: &Metrics) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A sink keeping the lines written, for tests.
     #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Lines(Arc<Mutex<Vec<u8>>>);
 
     impl Write for Lines {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -347,7 +348,7 @@ mod tests {
     }
 
     impl Lines {
-        fn documents(&self) -> Vec<Value> {
+        pub(crate) fn documents(&self) -> Vec<Value> {
             String::from_utf8(self.0.lock().unwrap().clone())
                 .unwrap()
                 .lines()
