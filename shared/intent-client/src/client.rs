@@ -34,7 +34,9 @@ pub fn tls_client_config() -> Result<rustls::ClientConfig, String> {
         .map_err(|e| format!("TLS set-up: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: reqwest and hyper are built without HTTP/2, and a server choosing
+    // `h2` from the offer would make hyper-util panic on the connection.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
 }
 
@@ -792,6 +794,15 @@ mod tests {
             &entry("2026-11-28T22:04:01+01:00"),
             &whole
         ));
+    }
+
+    /// reqwest and hyper are built without HTTP/2 (`Cargo.toml`): a server that chose `h2`
+    /// from our offer would make hyper-util panic on the connection ("http2 feature is not
+    /// enabled"), every call to that host with it. Only HTTP/1.1 is offered.
+    #[test]
+    fn tls_offers_only_what_the_http_stack_speaks() {
+        let tls = super::tls_client_config().unwrap();
+        assert_eq!(tls.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
     /// A closure moved to the autumn fold's second pass (sent `02:10:00+01:00`) is the one
