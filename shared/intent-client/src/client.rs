@@ -669,11 +669,14 @@ async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Valu
     if status.is_redirection() {
         return Err(IntentError::Redirected { status: code });
     }
-    if status.is_server_error() || code == 429 || code == 408 {
+    if code == 503 || code == 429 || code == 408 {
         return Err(IntentError::Unavailable {
             status: code,
             retry_after: retry_after(response.headers()),
         });
+    }
+    if status.is_server_error() {
+        return Err(IntentError::ServerFailed { status: code });
     }
     let error: Option<IntentErrorBody> = response.json().await.ok();
     let (api_code, message) = error

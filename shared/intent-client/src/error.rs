@@ -15,12 +15,17 @@ pub enum IntentError {
         code: Option<String>,
         message: Option<String>,
     },
-    /// 429, 408 or 5xx: Intent cannot take it now.
+    /// 503, 429 or 408: Intent cannot take it now (refused before acting on it).
     #[error("Intent is unavailable: HTTP {status}")]
     Unavailable {
         status: u16,
         retry_after: Option<Duration>,
     },
+    /// Another 5xx (500, 502, 504…): Intent, or a gateway in front of it, failed once the
+    /// request had arrived; a gateway's 502/504 in particular comes while Intent may go on
+    /// and apply it. Read back before sending again, as after a lost answer.
+    #[error("Intent failed with HTTP {status} (the request may have been applied)")]
+    ServerFailed { status: u16 },
     /// The request never reached Intent: connection refused, DNS, TLS.
     #[error("Intent could not be reached: {0}")]
     Transport(String),
@@ -55,6 +60,7 @@ impl std::fmt::Debug for IntentError {
         let variant = match self {
             IntentError::Rejected { .. } => "Rejected",
             IntentError::Unavailable { .. } => "Unavailable",
+            IntentError::ServerFailed { .. } => "ServerFailed",
             IntentError::Transport(_) => "Transport",
             IntentError::AnswerLost(_) => "AnswerLost",
             IntentError::UnknownIntervention { .. } => "UnknownIntervention",
@@ -89,7 +95,9 @@ impl IntentError {
     pub fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            IntentError::AnswerLost(_) | IntentError::Redirected { .. }
+            IntentError::AnswerLost(_)
+                | IntentError::Redirected { .. }
+                | IntentError::ServerFailed { .. }
         )
     }
 

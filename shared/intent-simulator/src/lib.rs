@@ -68,7 +68,8 @@
 //! - **Answers lost after the hub acted.** [`FaultBehaviour::ApplyThenDrop`] handles the
 //!   request normally (the log is appended, the document stored, the token issued) and then
 //!   closes the TCP connection without the response; [`FaultBehaviour::ApplyThenDelay`]
-//!   handles it normally and holds the response back for the given time. The recorded
+//!   handles it normally and holds the response back for the given time;
+//!   [`FaultBehaviour::ApplyThenStatus`] handles it and answers a gateway's 502/504. The recorded
 //!   request's `status` is the status the handler produced (e.g. 204), not 0, so a test can
 //!   see that the hub accepted what the client never heard about.
 //! - **Persistence (local run).** With [`SimulatorConfig::state_file`] set, the
@@ -243,6 +244,9 @@ pub enum FaultBehaviour {
     /// Handle the request normally, then hold the response back this long before sending
     /// it (to make a client time out after the hub acted).
     ApplyThenDelay(Duration),
+    /// Handle the request normally, then answer this status instead (a gateway in front
+    /// of the hub answering 502/504 while the hub went on and applied the request).
+    ApplyThenStatus(u16),
 }
 
 /// A queued fault: the next `times` requests to `endpoint` get `behaviour`.
@@ -291,6 +295,16 @@ impl Fault {
         Fault {
             endpoint,
             behaviour: FaultBehaviour::ApplyThenDrop,
+            times,
+        }
+    }
+
+    /// The next `times` requests to `endpoint` are handled normally, then answered `code`
+    /// (in the endpoint's error format) instead of the hub's response.
+    pub fn apply_then_status(endpoint: Endpoint, code: u16, times: usize) -> Fault {
+        Fault {
+            endpoint,
+            behaviour: FaultBehaviour::ApplyThenStatus(code),
             times,
         }
     }

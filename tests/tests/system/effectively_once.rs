@@ -261,6 +261,41 @@ async fn an_upload_whose_answer_was_lost_is_found_on_intent_not_uploaded_again()
     assert_eq!(bridge.simulator.received_documents().len(), 1);
 }
 
+/// A gateway in front of Intent answers 502 or 504 while Intent went on and applied the
+/// request (its backend slower than the gateway's timeout): the event and the document
+/// are read back, not sent a second time.
+#[tokio::test]
+async fn a_gateway_error_after_intent_applied_is_read_back_not_sent_twice() {
+    for code in [502, 504] {
+        let bridge = Bridge::start().await;
+        bridge.simulator.inject(Fault::apply_then_status(
+            Endpoint::InterventionLogs,
+            code,
+            1,
+        ));
+        let answer = bridge.post(SEED_OPENING).await;
+        assert_eq!(
+            answer.body["delivery"], "delivered",
+            "{code}: {:#}",
+            answer.body
+        );
+        assert_eq!(logs_named(&bridge, "acknowledged").len(), 1, "{code}");
+
+        let s3 = s3_client(&bridge.sdk);
+        let bucket = create_versioned_bucket(&s3).await;
+        let forwarder = bridge.forwarder(Default::default());
+        bridge
+            .simulator
+            .inject(Fault::apply_then_status(Endpoint::Documents, code, 1));
+        let object = put_object(&s3, &bucket, KEY, pdf_bytes(6_000), &[]).await;
+        let summary = document_forwarder::handle(&forwarder, s3_event(&[&object]))
+            .await
+            .unwrap();
+        assert_eq!(summary.published, 1, "{code}: {summary:?}");
+        assert_eq!(bridge.simulator.received_documents().len(), 1, "{code}");
+    }
+}
+
 #[tokio::test]
 async fn closings_refused_at_the_periods_end_are_reported() {
     let bridge = Bridge::start().await;

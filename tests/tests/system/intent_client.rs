@@ -139,15 +139,40 @@ async fn bad_credentials_are_reported_as_such() {
 }
 
 #[tokio::test]
-async fn server_errors_and_throttling_are_retried_then_succeed() {
+async fn unavailability_and_throttling_are_retried_then_succeed() {
     let (simulator, client) = setup().await;
     simulator.inject(Fault::status(Endpoint::InterventionLogs, 503, 1));
     simulator.inject(Fault::status(Endpoint::InterventionLogs, 429, 1));
-    simulator.inject(Fault::status(Endpoint::InterventionLogs, 500, 1));
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 408, 1));
     let attempts = client.post_intervention_log(&opening("R-1")).await.unwrap();
     assert_eq!(attempts, 4);
-    assert_eq!(log_posts(&simulator), [503, 429, 500, 204]);
+    assert_eq!(log_posts(&simulator), [503, 429, 408, 204]);
     assert_eq!(simulator.received_logs().len(), 1);
+}
+
+/// Another 5xx (a 500, a gateway's 502/504) may come after Intent applied the request: a
+/// write is not sent again within the call; its outcome is unknown (read back first). A
+/// read is tried again.
+#[tokio::test]
+async fn other_server_errors_leave_a_write_in_doubt_and_retry_a_read() {
+    for code in [500, 502, 504] {
+        let (simulator, client) = setup().await;
+        simulator.inject(Fault::status(Endpoint::InterventionLogs, code, 1));
+        let failure = client.publish_log(&opening("R-1")).await.unwrap_err();
+        assert!(
+            failure.outcome_unknown && failure.retryable,
+            "{code}: {failure:?}"
+        );
+        assert_eq!(failure.attempts, 1, "{code}: not sent again blindly");
+        assert_eq!(log_posts(&simulator), [code]);
+
+        simulator.inject(Fault::status(Endpoint::Operations, code, 1));
+        assert_eq!(
+            client.log_is_on_intent(&opening("R-1")).await,
+            Ok(false),
+            "{code}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -339,7 +364,7 @@ async fn a_404_for_an_unknown_intervention_is_retryable_later() {
 #[tokio::test]
 async fn the_retry_budget_is_bounded() {
     let (simulator, client) = setup().await;
-    simulator.inject(Fault::status(Endpoint::InterventionLogs, 502, 50));
+    simulator.inject(Fault::status(Endpoint::InterventionLogs, 503, 50));
     let (error, attempts) = client
         .post_intervention_log(&opening("R-1"))
         .await

@@ -194,6 +194,20 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
                 None => no_connection(),
             }
         }
+        Some(FaultBehaviour::ApplyThenStatus(code)) => {
+            let response = next.run(request).await;
+            let status = response.status().as_u16();
+            // The status the hub produced, though the client gets the gateway's.
+            shared.record_status(id, status);
+            tracing::info!(
+                %method,
+                %path,
+                status,
+                answered = code,
+                "applied, answering another status instead (injected fault)"
+            );
+            return fault_response(endpoint, code, None, None);
+        }
         Some(FaultBehaviour::ApplyThenDelay(delay)) => {
             let response = next.run(request).await;
             let status = response.status().as_u16();
