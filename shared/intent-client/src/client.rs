@@ -501,15 +501,23 @@ impl IntentClient {
                 .append_pair("perPage", &PER_PAGE.to_string());
             let (result, attempts) = self.get_json(&url, "application/json").await;
             total_attempts += attempts;
-            let Some(body) = result.map_err(|error| (error, total_attempts))? else {
-                return Ok(None);
+            let body = result.map_err(|error| (error, total_attempts))?;
+            // The listing's shape is not documented: `_embedded.documents`, `documents` or
+            // a bare array. Anything else is not "none": the upload stays in doubt.
+            let Some(documents) = body.as_ref().and_then(|body| {
+                body.pointer("/_embedded/documents")
+                    .or_else(|| body.get("documents"))
+                    .or(Some(body))
+                    .and_then(|documents| documents.as_array())
+                    .cloned()
+            }) else {
+                return Err((
+                    IntentError::Protocol(format!(
+                        "page {page} of the document listing holds no list of documents"
+                    )),
+                    total_attempts,
+                ));
             };
-            let documents = body
-                .pointer("/_embedded/documents")
-                .or_else(|| body.get("documents"))
-                .and_then(|documents| documents.as_array())
-                .cloned()
-                .unwrap_or_default();
             if documents.is_empty() {
                 return Ok(None);
             }

@@ -681,3 +681,50 @@ async fn an_upload_is_cut_off_within_its_time_and_then_in_doubt() {
     );
     assert!(failure.outcome_unknown && failure.retryable, "{failure:?}");
 }
+
+/// An Intent whose token endpoint gives a token and whose document listing answers `listing`.
+async fn intent_listing_documents(listing: serde_json::Value) -> std::net::SocketAddr {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/oauth/token",
+            post(|| async {
+                axum::Json(serde_json::json!({
+                    "access_token": "t", "token_type": "Bearer", "expires_in": 3600,
+                }))
+            }),
+        )
+        .route(
+            "/api/documents/v1/documents",
+            get(move || {
+                let listing = listing.clone();
+                async move { axum::Json(listing) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// The document listing's shape is not documented: a bare array is read as the list; a
+/// shape with no list in it is an unexpected answer (the upload stays in doubt), never
+/// taken for "not on Intent" (which would upload it a second time, or fail it after a 409).
+#[tokio::test]
+async fn a_document_listing_of_another_shape_is_read_or_refused_never_taken_for_empty() {
+    let upload = quitus_upload("R-1");
+    let document = serde_json::json!({"id": "d1", "fileName": "quitus.pdf", "size": 3000});
+    let find = |listing: serde_json::Value| {
+        let upload = upload.clone();
+        async move {
+            let client = client_for(intent_listing_documents(listing).await);
+            client.find_uploaded_document(&upload, 3000, &[]).await
+        }
+    };
+    let found = find(serde_json::json!([document.clone()])).await.unwrap();
+    assert_eq!(found.unwrap().intent_document_id.as_deref(), Some("d1"));
+    let odd = find(serde_json::json!({"items": [document.clone()]})).await;
+    assert!(matches!(odd, Err((IntentError::Protocol(_), _))), "{odd:?}");
+    let none = find(serde_json::json!({"_embedded": {"documents": []}})).await;
+    assert!(matches!(none, Ok(None)), "{none:?}");
+}
