@@ -455,3 +455,43 @@ fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
     }
     assert_eq!(checked, 3, "every backlog alarm found");
 }
+
+/// Every on-call start and end time the stack's parameters accept is one the closer
+/// accepts at start: a pair it refuses (an end not before the start) would pass
+/// `sam deploy` and then fail every closer invocation (no closing, no re-sending, no
+/// forwarding) until someone redeploys.
+#[test]
+fn the_templates_on_call_times_are_those_the_closer_accepts() {
+    let template = crate::openapi::contract::parse_yaml(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let allowed = |parameter: &str| {
+        let pattern = template["Parameters"][parameter]["AllowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{parameter} has no AllowedPattern"))
+            .to_string();
+        let schema = serde_json::json!({"type": "string", "pattern": pattern});
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        (0..24 * 60)
+            .map(|minute| format!("{:02}:{:02}", minute / 60, minute % 60))
+            .filter(|time| validator.is_valid(&serde_json::json!(time)))
+            .collect::<Vec<String>>()
+    };
+    let (starts, ends) = (allowed("OnCallStartTime"), allowed("OnCallEndTime"));
+    assert!(starts.contains(&"18:00".to_string()) && ends.contains(&"08:00".to_string()));
+    for start in &starts {
+        for end in &ends {
+            let accepted = oncall_domain::calendar::CalendarConfig::from_env_values(
+                None,
+                Some(start),
+                Some(end),
+                None,
+            );
+            assert!(
+                accepted.is_ok(),
+                "OnCallStartTime={start}, OnCallEndTime={end}: deployed, then refused at start: {accepted:?}"
+            );
+        }
+    }
+}
