@@ -312,6 +312,11 @@ where
         Ok(file) => file,
         Err(why) => return wait.keep(why, claimed.in_doubt, 0).await,
     };
+    // Delivering the opening read the file again: a cancellation written since the check
+    // above is on it (an older copy still says open, and the mark below refuses it).
+    if file.state == FileState::Closed(Outcome::Canceled) {
+        return wait.reject(RejectionReason::FileCanceled, CANCELED).await;
+    }
 
     // A quitus proves the intervention: the file is marked before anything is uploaded
     // (once its opening is on Intent: a quitus that waits for it leaves the file as it
@@ -1521,6 +1526,15 @@ mod tests {
     ) -> (ObjectRef, Forwarded, Result<CloseOutcome, String>) {
         world.given_open_on_intent("Q-13").await;
         let object = dropped(world, "Q-13");
+        forward_object_while_canceled(world, when, object).await
+    }
+
+    /// Forwards `object` (a quitus of `Q-13`) while its owner cancels the file at `when`.
+    async fn forward_object_while_canceled(
+        world: &World,
+        when: CancelLands,
+        object: ObjectRef,
+    ) -> (ObjectRef, Forwarded, Result<CloseOutcome, String>) {
         let bucket = CanceledMeanwhile {
             world,
             when,
@@ -1552,6 +1566,22 @@ mod tests {
 
         assert_eq!(canceled, Ok(CloseOutcome::Closed));
         assert_rejected(&world, &object, forwarded, RejectionReason::FileCanceled).await;
+    }
+
+    /// The same, the file's opening not on Intent yet: the forwarder delivers it first, and
+    /// reads the file again under the send lease (the cancellation, sent meanwhile, is on
+    /// it). The quitus never reaches Intent.
+    #[tokio::test]
+    async fn a_quitus_whose_file_is_canceled_while_its_opening_is_pending_never_reaches_intent() {
+        let world = world();
+        let (_, object) = opening_pending_with_its_quitus(&world, "Q-13").await;
+
+        let (object, forwarded, canceled) =
+            forward_object_while_canceled(&world, CancelLands::WhileChecked, object).await;
+
+        assert_eq!(canceled, Ok(CloseOutcome::Closed));
+        assert_rejected(&world, &object, forwarded, RejectionReason::FileCanceled).await;
+        assert!(world.intent.documents().is_empty());
     }
 
     /// A cancellation that lands while the quitus is being uploaded is refused: a quitus
