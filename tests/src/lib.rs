@@ -1076,12 +1076,18 @@ impl LostAnswers {
     /// Refuses the next `count` calls of `operation` without passing them on (a 500
     /// `InternalServerError`, nothing applied): the service down.
     pub fn refuse(&self, operation: &str, count: u32) {
+        self.refuse_as(operation, count, 500, "InternalServerError");
+    }
+
+    /// Refuses the next `count` calls of `operation` without passing them on, answering
+    /// `status` with DynamoDB's `error_type` (a throttling: 400 `ThrottlingException`).
+    pub fn refuse_as(&self, operation: &str, count: u32, status: u16, error_type: &'static str) {
         self.0.lock().unwrap().insert(
             operation.to_string(),
             Loss {
                 left: count,
-                status: 500,
-                error_type: "InternalServerError",
+                status,
+                error_type,
                 applied: false,
                 hangs: false,
             },

@@ -16,8 +16,11 @@
 //!   its own), and those that only fell with the others go again in the next call;
 //! - no answer at all (a timeout, a connection lost, a 5xx), a throttling, the same call
 //!   still in progress: the same call again with the same `ClientRequestToken`
-//!   ([`Client::send`]'s retries, as for any call), so a call applied whose answer was
-//!   lost is not applied twice;
+//!   ([`Client::send`]'s retries, as for any call; a throttling or a call still in
+//!   progress, then again after growing pauses), so a call applied whose answer was lost
+//!   is not applied twice; still throttled or in progress after that, every submission is
+//!   told the store is unavailable (none is to blame, and sending each on its own would
+//!   only add load, or find the call's own writes);
 //! - anything else (a validation error, reasons missing, still no answer): each
 //!   submission is sent again on its own, so one bad submission never fails another (one
 //!   applied after all then finds its condition failed: a closing recognises its own write
@@ -27,7 +30,7 @@
 //! transaction with two actions on one item). The calls are made by spawned tasks: a
 //! caller that stops waiting (a deadline) does not stop the others' call.
 
-use crate::store::{Attempt, send_transaction};
+use crate::store::{Attempt, attempt_failed, send_transaction, unavailable};
 use crate::wire::{
     DynamoDb as Client, DynamoError, OldItems, Operation, Request, TransactWriteItem, request_token,
 };
@@ -140,13 +143,6 @@ impl GroupCommit {
     /// Sends one call; answers each submission, and returns those to send again (they
     /// only fell with another one).
     async fn send_batch(&self, client: &Client, batch: Vec<Submission>) -> Vec<Submission> {
-        if batch.len() == 1 {
-            for submission in batch {
-                let answer = send_transaction(client, submission.items, request_token()).await;
-                let _ = submission.reply.send(answer);
-            }
-            return Vec::new();
-        }
         let items: Vec<TransactWriteItem> = batch
             .iter()
             .flat_map(|submission| submission.items.iter().cloned())
@@ -158,8 +154,8 @@ impl GroupCommit {
         let request = Request::default()
             .transact_items(items)
             .client_request_token(request_token());
-        let error = match client.send(Operation::TransactWriteItems, request).await {
-            Ok(_) => {
+        let error = match send_while_held_up(client, &request).await {
+            Ok(()) => {
                 for submission in batch {
                     let _ = submission.reply.send(Ok(Attempt::Committed));
                 }
@@ -167,6 +163,27 @@ impl GroupCommit {
             }
             Err(error) => error,
         };
+        if error.is_transaction_in_progress() || error.is_throttling() {
+            // Still held up after the pauses: no submission's fault, and sending each on
+            // its own (new tokens, all at once) would only add load or find the call's own
+            // writes. Each is told the store is unavailable.
+            tracing::warn!(
+                submissions = batch.len(),
+                %error,
+                "a shared transaction call is still held up; its submissions fail for now"
+            );
+            for submission in batch {
+                let _ = submission.reply.send(Err(unavailable(error.clone())));
+            }
+            return Vec::new();
+        }
+        if batch.len() == 1 {
+            // Alone in its call: its answer is the call's.
+            for submission in batch {
+                let _ = submission.reply.send(attempt_failed(error.clone()));
+            }
+            return Vec::new();
+        }
         let Some(reasons) = reasons_per_action(&error) else {
             // No per-action answer (refused as a whole, or never answered): each goes on
             // its own, for its own answer; one that was applied after all finds its
@@ -215,6 +232,33 @@ impl GroupCommit {
         again
     }
 }
+
+/// Sends `request` (a shared call, its token kept), asking again with the same token, after
+/// growing pauses, while DynamoDB says the call is still being applied (a new token could
+/// find the call's own writes and fail their conditions) or throttles it (past the
+/// client's own retries).
+async fn send_while_held_up(client: &Client, request: &Request) -> Result<(), DynamoError> {
+    let mut attempt = 0;
+    loop {
+        match client
+            .send_kept(Operation::TransactWriteItems, request)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if (error.is_transaction_in_progress() || error.is_throttling())
+                    && attempt < HELD_UP_RETRIES =>
+            {
+                crate::store::contention_pause(attempt).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// How often a shared call still held up is asked again.
+const HELD_UP_RETRIES: u32 = 8;
 
 /// Sends each submission in a call of its own, and answers it.
 async fn send_each(client: &Client, batch: Vec<Submission>) {

@@ -70,7 +70,7 @@ fn cancellation(error: &DynamoError) -> Option<Cancellation> {
 }
 
 /// Full-jitter pause before retrying a transaction that lost a race.
-async fn contention_pause(attempt: u32) {
+pub(crate) async fn contention_pause(attempt: u32) {
     let cap_ms = 10u64 << attempt.min(6);
     tokio::time::sleep(Duration::from_millis(1 + fastrand::u64(0..cap_ms))).await;
 }
@@ -179,13 +179,17 @@ async fn send_kept_transaction(
     client: &DynamoDb,
     request: &Request,
 ) -> Result<Attempt, StoreError> {
-    let error = match client
+    match client
         .send_kept(Operation::TransactWriteItems, request)
         .await
     {
-        Ok(_) => return Ok(Attempt::Committed),
-        Err(error) => error,
-    };
+        Ok(_) => Ok(Attempt::Committed),
+        Err(error) => attempt_failed(error),
+    }
+}
+
+/// What a `TransactWriteItems` call of one transaction that failed with `error` means.
+pub(crate) fn attempt_failed(error: DynamoError) -> Result<Attempt, StoreError> {
     match cancellation(&error) {
         Some(Cancellation::ConditionFailed(old)) => Ok(Attempt::ConditionFailed(old)),
         Some(Cancellation::Conflict) => Ok(Attempt::Conflict),

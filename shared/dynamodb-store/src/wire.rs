@@ -365,6 +365,11 @@ impl DynamoError {
     pub fn is_transaction_in_progress(&self) -> bool {
         self.is(TRANSACTION_IN_PROGRESS)
     }
+
+    /// Refused for the load (throttling), nothing applied.
+    pub fn is_throttling(&self) -> bool {
+        THROTTLING.iter().any(|error_type| self.is(error_type))
+    }
 }
 
 /// The same `TransactWriteItems` (same token) is still being applied: the SDK's standard

@@ -454,6 +454,62 @@ async fn a_transaction_still_in_progress_is_asked_again_with_its_token() {
     );
 }
 
+/// The same with group commit (the closer's store): the shared call still in progress is
+/// asked again with its token, not sent anew (a new token would find its own writes and
+/// fail their conditions: a file just created answered as one that already existed).
+#[tokio::test]
+async fn a_shared_transaction_still_in_progress_is_asked_again_with_its_token() {
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let store = store.with_group_commit(1);
+    lost.lose_as(
+        "TransactWriteItems",
+        3,
+        400,
+        "TransactionInProgressException",
+    );
+    let file = new_file("IN-PROGRESS-2");
+
+    let opened = store.open_file_sending(&file, &[], None).await;
+
+    assert!(matches!(opened, Ok(OpenFileResult::Created)), "{opened:?}");
+    let tokens: std::collections::BTreeSet<String> = log
+        .requests()
+        .iter()
+        .filter(|request| request.operation == "TransactWriteItems")
+        .map(|request| {
+            request.body["ClientRequestToken"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+}
+
+/// A shared call DynamoDB throttles past the client's own retries is sent again, as the
+/// same call, after a pause: not failed at once, nor split into one call per submission
+/// (more load on a table that asked for less).
+#[tokio::test]
+async fn a_shared_call_throttled_past_its_retries_is_sent_again_after_a_pause() {
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let store = store.with_group_commit(1);
+    lost.refuse_as("TransactWriteItems", 4, 400, "ThrottlingException");
+    let file = new_file("THROTTLED-1");
+
+    let opened = store.open_file_sending(&file, &[], None).await;
+
+    assert!(matches!(opened, Ok(OpenFileResult::Created)), "{opened:?}");
+    assert_eq!(
+        log.calls()
+            .iter()
+            .filter(|call| *call == "TransactWriteItems")
+            .count(),
+        5
+    );
+}
+
 /// Outbox entries DynamoDB leaves unprocessed are sent again, and if it keeps leaving them
 /// past the retries, the clearing says so (the entries stay, to be published again with
 /// the same eventId) instead of reporting them cleared.
