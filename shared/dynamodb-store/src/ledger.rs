@@ -6,7 +6,7 @@ use crate::items::{
     OBJECT_SK, document_item, document_shard, file_pk, n, object_pk, s, sortable_time,
 };
 use crate::store::{DynamoDbStore, Transaction, unavailable};
-use crate::wire::{AttributeValue, Item, Operation, Request, TransactWriteItem};
+use crate::wire::{AttributeValue, Item, OldItems, Operation, Request, TransactWriteItem};
 use jiff::Timestamp;
 use oncall_domain::DomainEvent;
 use oncall_domain::documents::{DocumentRecord, ObjectRef, ObjectVersion, RejectionReason};
@@ -47,6 +47,17 @@ impl<'a> Held<'a> {
     fn bind(&self, request: Request) -> Request {
         let (name, value) = self.value();
         request.value(name, value)
+    }
+
+    /// Whether `old` (the ledger item as a refused write found it) is already in `status`
+    /// under this claim: the write was applied by an earlier attempt whose answer was lost
+    /// (a shared call's, sent again on its own with a new token).
+    fn already(&self, old: &OldItems, status: &str) -> bool {
+        let text = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        old.get(0).is_some_and(|item| {
+            text(item, "status").as_deref() == Some(status)
+                && text(item, "claimedBy").as_deref() == Some(self.claim.as_str())
+        })
     }
 }
 
@@ -357,10 +368,14 @@ impl DocumentLedger for DynamoDbStore {
             &[],
             vec![(":yes", AttributeValue::Bool(true))],
         );
-        let mut items = vec![mark, document, file_mark];
+        let mut items = vec![mark.old_item_on_condition_failure(), document, file_mark];
         items.extend(self.outbox_puts(announce, record.published_at));
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
+            Transaction::ConditionFailed(old) if held.already(&old, "published") => {
+                tracing::info!("the document's record was applied by an earlier attempt");
+                Ok(())
+            }
             Transaction::ConditionFailed(_) => Err(StoreError::Unavailable(
                 "the object's claim was lost before the document was recorded".into(),
             )),
@@ -389,22 +404,26 @@ impl DocumentLedger for DynamoDbStore {
         );
         // A refusal by Intent waits for an operator's redrive: indexed (`rejected-N`).
         item.extend(crate::operator::rejection_index(object, reason, now));
-        // In progress under this claim only.
+        // In progress under this claim only; the claim stays on the item, so that an
+        // attempt applied whose answer was lost is recognised.
         let held = Held::on(object, claim);
+        item.insert("claimedBy".into(), s(claim.as_str()));
         let rejected = held.bind(
             self.request()
                 .item(item)
                 .condition_expression(held.condition("#status = :in_progress"))
                 .name("#status", "status")
-                .value(":in_progress", s("in_progress")),
+                .value(":in_progress", s("in_progress"))
+                .old_item_on_condition_failure(),
         );
         let mut items = vec![TransactWriteItem::Put(rejected)];
         items.extend(self.outbox_puts(announce, now));
         // Already published or rejected, or taken over by another claim: nothing written,
-        // nothing to announce.
-        Ok(matches!(
-            self.transact(items).await?,
-            Transaction::Committed
-        ))
+        // nothing to announce; unless it is this very rejection, applied by an earlier
+        // attempt.
+        Ok(match self.transact(items).await? {
+            Transaction::Committed => true,
+            Transaction::ConditionFailed(old) => held.already(&old, "rejected"),
+        })
     }
 }

@@ -623,6 +623,75 @@ async fn closings_applied_by_a_shared_call_whose_answers_were_lost_are_told_thei
     }
 }
 
+/// The same for the documents ledger (the closer forwards waiting quitus on the same
+/// store): a refusal and a publication recorded by a shared call whose answers were all
+/// lost, then sent again each on its own, are told they were recorded, not that another
+/// forwarder took the object over (the refusal would be counted still waiting) nor that
+/// the claim was lost (the publication reported as not recorded).
+#[tokio::test]
+async fn ledger_records_applied_by_a_shared_call_whose_answers_were_lost_are_told_their_own() {
+    use oncall_domain::documents::{DocumentRecord, RejectionReason};
+    use oncall_domain::ports::{DocumentClaim, DocumentLedger, OpenFile};
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    let expires = now + jiff::SignedDuration::from_hours(24);
+    let file = new_file("LEDGER-LOST-2");
+    store.open_file(&file, &[]).await.unwrap();
+    let file = store.load_file(&file.id()).await.unwrap().unwrap();
+    let (refused, published) = (
+        quitus_object("LEDGER-LOST-1"),
+        quitus_object("LEDGER-LOST-2"),
+    );
+    let claim = |object| {
+        let store = store.clone();
+        async move {
+            match store.claim_document(&object, now, until).await.unwrap() {
+                DocumentClaim::Claimed(claim) => claim.token,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let (refused_claim, published_claim) =
+        (claim(refused.clone()).await, claim(published.clone()).await);
+    let record = DocumentRecord {
+        object_identity: published.identity(),
+        file_name: "quitus.pdf".into(),
+        title: "quitus".into(),
+        size: 1000,
+        intent_document_id: Some("doc-1".into()),
+        published_at: now,
+        attempts: 1,
+    };
+    let grouped = store.clone().with_group_commit(1);
+    // The shared call's three attempts (the first applied) all go unanswered.
+    lost.lose("TransactWriteItems", 3);
+    log.clear();
+
+    let (rejected, recorded) = tokio::join!(
+        grouped.record_rejected(
+            &refused,
+            &refused_claim,
+            RejectionReason::IntentRejected,
+            "Intent answered 422",
+            now,
+            expires,
+            &[],
+        ),
+        grouped.record_published(&published, &published_claim, &file, &record, expires, &[]),
+    );
+
+    assert!(matches!(rejected, Ok(true)), "{rejected:?}");
+    assert!(recorded.is_ok(), "{recorded:?}");
+    let calls = log.calls();
+    assert_eq!(
+        calls.len(),
+        5,
+        "one shared call tried three times, then each on its own: {calls:?}"
+    );
+}
+
 /// A closing writes the opening's expiry only when the one it was stored with does not
 /// cover the file's (a file stored before openings got one, or closed past the margin);
 /// otherwise the opening is left as stored, and the whole file expires with it.
