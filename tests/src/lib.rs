@@ -1061,14 +1061,28 @@ impl LostAnswers {
     /// Loses the answers of the next `count` calls of `operation`, answering `status` with
     /// DynamoDB's `error_type` instead.
     pub fn lose_as(&self, operation: &str, count: u32, status: u16, error_type: &'static str) {
+        self.set(operation, count, status, error_type, true, false);
+    }
+
+    /// The next `count` calls of `operation` lose their answer (`applied`: passed on
+    /// first), get `status` with `error_type` instead, or (`hangs`) no answer at all.
+    fn set(
+        &self,
+        operation: &str,
+        count: u32,
+        status: u16,
+        error_type: &'static str,
+        applied: bool,
+        hangs: bool,
+    ) {
         self.0.lock().unwrap().insert(
             operation.to_string(),
             Loss {
                 left: count,
                 status,
                 error_type,
-                applied: true,
-                hangs: false,
+                applied,
+                hangs,
             },
         );
     }
@@ -1082,31 +1096,13 @@ impl LostAnswers {
     /// Refuses the next `count` calls of `operation` without passing them on, answering
     /// `status` with DynamoDB's `error_type` (a throttling: 400 `ThrottlingException`).
     pub fn refuse_as(&self, operation: &str, count: u32, status: u16, error_type: &'static str) {
-        self.0.lock().unwrap().insert(
-            operation.to_string(),
-            Loss {
-                left: count,
-                status,
-                error_type,
-                applied: false,
-                hangs: false,
-            },
-        );
+        self.set(operation, count, status, error_type, false, false);
     }
 
     /// Leaves the next `count` calls of `operation` unanswered (nothing applied; the
     /// connection stays open for an hour): the service hanging.
     pub fn hang(&self, operation: &str, count: u32) {
-        self.0.lock().unwrap().insert(
-            operation.to_string(),
-            Loss {
-                left: count,
-                status: 500,
-                error_type: "InternalServerError",
-                applied: false,
-                hangs: true,
-            },
-        );
+        self.set(operation, count, 500, "InternalServerError", false, true);
     }
 
     /// Answers the next `count` `BatchWriteItem` calls, without passing them on, as

@@ -199,13 +199,14 @@ async fn a_claim_counts_its_outcome_and_its_delivery_with_intents_latency() {
     assert_eq!(metrics.take(), Vec::<Value>::new());
 }
 
-#[tokio::test]
-async fn a_delivery_intent_refuses_is_counted_failed_as_the_alarm_expects() {
+/// The seed's claim, through the intake function as Lambda runs it, Intent answering its
+/// opening `status`: the claim ends `failed`; its metric documents and invocation.
+async fn claim_intent_answers(status: u16) -> (Vec<Value>, lambda_runtime::Context) {
     let bridge = Bridge::start().await;
     let metrics = MetricCapture::default();
     bridge
         .simulator
-        .inject(Fault::status(Endpoint::InterventionLogs, 400, 1));
+        .inject(Fault::status(Endpoint::InterventionLogs, status, 1));
     let context = lambda_context();
     let answer = serve_invocation(
         &bridge.api,
@@ -217,7 +218,12 @@ async fn a_delivery_intent_refuses_is_counted_failed_as_the_alarm_expects() {
     .await;
     assert_eq!(answer.status, 202, "{:#}", answer.body);
     assert_eq!(answer.body["delivery"], "failed");
-    let documents = metrics.take();
+    (metrics.take(), context)
+}
+
+#[tokio::test]
+async fn a_delivery_intent_refuses_is_counted_failed_as_the_alarm_expects() {
+    let (documents, context) = claim_intent_answers(400).await;
     outcome_document(
         document_with(&documents, "Claims"),
         "claim-intake",
@@ -303,20 +309,25 @@ async fn a_closure_counts_its_outcome_under_the_closure_function() {
     assert_eq!(bridge.simulator.received_logs().len(), 2);
 }
 
-#[tokio::test]
-async fn a_forwarded_quitus_counts_its_result_and_intents_latency() {
-    let bridge = Bridge::start().await;
+/// The seed's claim, and an operator's quitus `name` for it in a new bucket.
+async fn opened_with_a_quitus(bridge: &Bridge, name: &str) -> StoredObject {
     assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
     let s3 = s3_client(&bridge.sdk);
     let bucket = create_versioned_bucket(&s3).await;
-    let object = put_object(
+    put_object(
         &s3,
         &bucket,
-        "operator-quitus/contract1/INTER-0500/quitus Pierre DUPONT.pdf",
+        &format!("operator-quitus/contract1/INTER-0500/{name}"),
         pdf_bytes(20_000),
         &[],
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_forwarded_quitus_counts_its_result_and_intents_latency() {
+    let bridge = Bridge::start().await;
+    let object = opened_with_a_quitus(&bridge, "quitus Pierre DUPONT.pdf").await;
     let metrics = MetricCapture::default();
     let mut forwarder = bridge.forwarder(DocumentPolicy::default());
     forwarder.metrics = metrics.sink();
@@ -486,23 +497,7 @@ async fn every_log_line_of_an_invocation_carries_its_request_and_trace_ids() {
 /// itself is counted `conflict`).
 #[tokio::test]
 async fn a_conflict_intent_does_not_hold_is_counted_failed_as_the_alarm_expects() {
-    let bridge = Bridge::start().await;
-    let metrics = MetricCapture::default();
-    bridge
-        .simulator
-        .inject(Fault::status(Endpoint::InterventionLogs, 409, 1));
-    let context = lambda_context();
-    let answer = serve_invocation(
-        &bridge.api,
-        INTAKE,
-        ApiGatewayRequest::post_claim("partner-a", SEED_OPENING.as_bytes()),
-        &context,
-        &metrics,
-    )
-    .await;
-    assert_eq!(answer.status, 202, "{:#}", answer.body);
-    assert_eq!(answer.body["delivery"], "failed");
-    let documents = metrics.take();
+    let (documents, context) = claim_intent_answers(409).await;
     let results: Vec<&Value> = documents
         .iter()
         .filter(|document| document.get("IntentDeliveries").is_some())
@@ -527,17 +522,7 @@ async fn a_conflict_intent_does_not_hold_is_counted_failed_as_the_alarm_expects(
 #[tokio::test]
 async fn a_quitus_intent_refused_is_counted_by_every_closer_run_and_alarmed() {
     let bridge = Bridge::start().await;
-    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
-    let s3 = s3_client(&bridge.sdk);
-    let bucket = create_versioned_bucket(&s3).await;
-    let object = put_object(
-        &s3,
-        &bucket,
-        "operator-quitus/contract1/INTER-0500/quitus.pdf",
-        pdf_bytes(20_000),
-        &[],
-    )
-    .await;
+    let object = opened_with_a_quitus(&bridge, "quitus.pdf").await;
     bridge
         .simulator
         .inject(Fault::status(Endpoint::Documents, 422, 1));

@@ -453,15 +453,9 @@ async fn near_its_deadline_the_run_stops_cleanly_and_the_next_tick_continues() {
     assert_eq!(closings(&bridge).len(), 3);
 }
 
-/// At the period's end both ticks fire (the end's and a resend one), in either order.
-/// The resend tick leaves the closing to the end's run for a few minutes, so the period's
-/// summary (`OnCallPeriodClosed`) counts the files its run closed instead of finding
-/// them already closed.
-#[tokio::test]
-async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
+/// Two claims of the night (`R-1`, `R-2`), stored and on Intent before the period's end.
+async fn two_claims_of_the_night(bridge: &Bridge) {
     use oncall_domain::ports::OpenFile;
-    let bridge = Bridge::start().await;
-    // Two claims of the night, stored and on Intent before the period's end.
     let night: jiff::Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
     for reference in ["R-1", "R-2"] {
         let log =
@@ -480,6 +474,16 @@ async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
             .simulator
             .seed_open_intervention(reference, "contract1");
     }
+}
+
+/// At the period's end both ticks fire (the end's and a resend one), in either order.
+/// The resend tick leaves the closing to the end's run for a few minutes, so the period's
+/// summary (`OnCallPeriodClosed`) counts the files its run closed instead of finding
+/// them already closed.
+#[tokio::test]
+async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
+    let bridge = Bridge::start().await;
+    two_claims_of_the_night(&bridge).await;
     let closer = bridge.closer(policy());
 
     let resend = run(&closer, TickKind::Resend, END_TICK).await;
@@ -506,27 +510,8 @@ async fn a_resend_tick_at_the_period_end_leaves_the_closing_to_the_end_run() {
 /// adds up, across the period's summaries, to every file closed for it.
 #[tokio::test]
 async fn a_resend_tick_that_closes_the_periods_files_publishes_their_summary() {
-    use oncall_domain::ports::OpenFile;
     let bridge = Bridge::start().await;
-    // Two claims of the night, stored and on Intent before the period's end.
-    let night: jiff::Timestamp = "2026-11-23T21:00:00Z".parse().unwrap();
-    for reference in ["R-1", "R-2"] {
-        let log =
-            oncall_domain::validation::parse_intervention_log(claim(reference).as_bytes()).unwrap();
-        let delivered = oncall_domain::Delivery::Delivered {
-            attempts: 1,
-            delivered_at: night,
-        };
-        let file = oncall_domain::NewFile {
-            owner: oncall_domain::PartnerId("partner-a".into()),
-            opening: oncall_domain::RecordedEvent::new(1, log, night, delivered),
-            expires_at: None,
-        };
-        bridge.api.store.open_file(&file, &[]).await.unwrap();
-        bridge
-            .simulator
-            .seed_open_intervention(reference, "contract1");
-    }
+    two_claims_of_the_night(&bridge).await;
     let closer = bridge.closer(policy());
 
     let resend = run(&closer, TickKind::Resend, "2026-11-24T07:08:00Z").await;
