@@ -422,6 +422,34 @@ async fn a_document_claim_whose_answer_was_lost_is_still_the_claimers() {
     assert_eq!(log.calls(), ["UpdateItem"], "refused, without a read");
 }
 
+/// A quitus's wait recorded but the answer lost: the retry, refused by its own write, finds
+/// it under its claim and says it is recorded (not "the claim was lost", which failed the
+/// forwarder's invocation for nothing and had S3's event delivered again).
+#[tokio::test]
+async fn a_document_wait_whose_answer_was_lost_is_recorded() {
+    use oncall_domain::ports::{DocumentClaim, DocumentLedger, DocumentWait};
+    let lost = LostAnswers::default();
+    let (store, _log) = store_losing(&lost).await;
+    let object = quitus_object("LOST-WAIT-1");
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    let Ok(DocumentClaim::Claimed(claim)) = store.claim_document(&object, now, until).await else {
+        panic!("claimed");
+    };
+    lost.lose("UpdateItem", 1);
+
+    let wait = DocumentWait {
+        file: None,
+        attempts: 1,
+        last_error: "Intent is unavailable: HTTP 503".into(),
+        last_attempt_at: now,
+        in_doubt: false,
+    };
+    let recorded = store.record_pending(&object, &claim.token, &wait).await;
+
+    assert!(recorded.is_ok(), "{recorded:?}");
+}
+
 /// The opening was applied, but DynamoDB kept answering that the same call is still in
 /// progress, past the call's own retries: the transaction is asked again with the same
 /// token (not a new one, which would find its own writes and fail their conditions), and
