@@ -45,6 +45,9 @@ pub struct CloserPorts<'a, S, I, E, C, R> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
+    /// This run's own identity (random, given when the run starts): two runs' period
+    /// summaries are two events even when they count the same.
+    pub run_id: String,
     pub period: Option<OnCallPeriod>,
     pub closing: Option<ClosingReport>,
     pub resend: Option<ResendReport>,
@@ -82,6 +85,7 @@ impl RunReport {
             self.backlog.as_ref(),
         );
         summary.stopped_early |= self.stopped_early();
+        summary.run_id = self.run_id.clone();
         Some(summary)
     }
 }
@@ -122,6 +126,9 @@ pub async fn run_closer<S, I, E, C, R>(
     C: Clock,
     R: ReadObject,
 {
+    if report.run_id.is_empty() {
+        report.run_id = uuid::Uuid::new_v4().to_string();
+    }
     report.period = period.cloned();
     if let Some(period) = period {
         let scope = match kind {
@@ -399,6 +406,44 @@ mod tests {
             "a late end run would have closed it: {:?}",
             report.closing
         );
+    }
+
+    /// The end's run closes one file, a resend run closes another (a claim racing the
+    /// end): their summaries count the same, and are still two events (two `eventId`s),
+    /// so that a consumer de-duplicating on it adds both up.
+    #[tokio::test]
+    async fn two_runs_summing_a_period_up_alike_are_two_events() {
+        let world = World::at(end() + jiff::SignedDuration::from_secs(5));
+        let night = end() - minutes(120);
+        given_open_file(&world.store, &opening_log("E-1"), night, delivered(night)).await;
+        let on_time = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+        let received = end() + jiff::SignedDuration::from_secs(30);
+        let mut log = opening_log("E-2");
+        log.event_date =
+            crate::IntentDateTime::from_timestamp(end() - jiff::SignedDuration::from_secs(20));
+        given_open_file(&world.store, &log, received, delivered(received)).await;
+        let world = World {
+            clock: crate::in_memory::FixedClock(end() + minutes(10)),
+            ..world
+        };
+        let resend = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+
+        let (first, second) = (
+            on_time.period_summary().unwrap(),
+            resend.period_summary().unwrap(),
+        );
+        assert_eq!((first.files_closed, second.files_closed), (1, 1));
+        let without_run = |summary: &OnCallPeriodClosed| OnCallPeriodClosed {
+            run_id: String::new(),
+            ..summary.clone()
+        };
+        assert_eq!(
+            without_run(&first),
+            without_run(&second),
+            "they count the same"
+        );
+        let id = |summary: OnCallPeriodClosed| DomainEvent::OnCallPeriodClosed(summary).event_id();
+        assert_ne!(id(first), id(second));
     }
 
     #[tokio::test]

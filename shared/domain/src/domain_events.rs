@@ -76,6 +76,9 @@ pub struct DeliveryFailed {
 #[serde(rename_all = "camelCase")]
 pub struct OnCallPeriodClosed {
     pub period: crate::calendar::OnCallPeriod,
+    /// The run that summed the period up: each run's summary is its own event (its own
+    /// `eventId`), even when two count the same.
+    pub run_id: String,
     pub files_closed: usize,
     pub already_closed: usize,
     /// Closings of this run Intent refused for good.

@@ -208,6 +208,7 @@ pub fn period_summary(
     };
     crate::domain_events::OnCallPeriodClosed {
         period: period.clone(),
+        run_id: String::new(),
         files_closed: closing.closed,
         already_closed: closing.already_closed,
         closings_refused: closing.delivery_failed,
