@@ -501,19 +501,15 @@ impl IntentClient {
                 .append_pair("perPage", &PER_PAGE.to_string());
             let (result, attempts) = self.get_json(&url, "application/json").await;
             total_attempts += attempts;
-            let body = result.map_err(|error| (error, total_attempts))?;
-            // The listing's shape is not documented: `_embedded.documents`, `documents` or
-            // a bare array. Anything else is not "none": the upload stays in doubt.
-            let Some(documents) = body.as_ref().and_then(|body| {
-                body.pointer("/_embedded/documents")
-                    .or_else(|| body.get("documents"))
-                    .or(Some(body))
-                    .and_then(|documents| documents.as_array())
-                    .cloned()
-            }) else {
+            // No listing (a 404: an intervention Intent does not know; a 2xx without a
+            // body): nothing on Intent.
+            let Some(body) = result.map_err(|error| (error, total_attempts))? else {
+                return Ok(None);
+            };
+            let Some(documents) = listed_documents(&body) else {
                 return Err((
                     IntentError::Protocol(format!(
-                        "page {page} of the document listing holds no list of documents"
+                        "page {page} of the document listing holds documents where they are not looked for"
                     )),
                     total_attempts,
                 ));
@@ -600,6 +596,29 @@ fn operation_holds(operation: &serde_json::Value, log: &InterventionLog) -> bool
         Some(entries) => entries.iter().any(|entry| same_event(entry, log)),
         None => same_event(operation, log),
     }
+}
+
+/// The documents of a listing page. Its shape is not documented: `_embedded.documents`,
+/// `documents` or a bare array; a page with no list at all (no body, an empty HAL page
+/// without `_embedded`) lists none. A page holding a non-empty list elsewhere is not read
+/// as "none" (`None`): the upload stays in doubt rather than being sent again.
+fn listed_documents(body: &serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    let listed = body
+        .pointer("/_embedded/documents")
+        .or_else(|| body.get("documents"))
+        .or(Some(body))
+        .and_then(|documents| documents.as_array());
+    if let Some(documents) = listed {
+        return Some(documents.clone());
+    }
+    fn holds_a_list(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Array(items) => !items.is_empty(),
+            serde_json::Value::Object(members) => members.values().any(holds_a_list),
+            _ => false,
+        }
+    }
+    (!holds_a_list(body)).then(Vec::new)
 }
 
 fn document_matches(document: &serde_json::Value, upload: &DocumentUpload, size: u64) -> bool {

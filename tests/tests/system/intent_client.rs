@@ -725,6 +725,14 @@ async fn a_document_listing_of_another_shape_is_read_or_refused_never_taken_for_
     assert_eq!(found.unwrap().intent_document_id.as_deref(), Some("d1"));
     let odd = find(serde_json::json!({"items": [document.clone()]})).await;
     assert!(matches!(odd, Err((IntentError::Protocol(_), _))), "{odd:?}");
-    let none = find(serde_json::json!({"_embedded": {"documents": []}})).await;
-    assert!(matches!(none, Ok(None)), "{none:?}");
+    // Empty pages, whatever their form: none.
+    for empty in [
+        serde_json::json!({"_embedded": {"documents": []}}),
+        serde_json::json!({"_links": {"self": {"href": "/documents"}}, "total": 0}),
+        serde_json::json!([]),
+        serde_json::Value::Null,
+    ] {
+        let none = find(empty.clone()).await;
+        assert!(matches!(none, Ok(None)), "{empty}: {none:?}");
+    }
 }
