@@ -154,7 +154,8 @@ impl GroupCommit {
         let request = Request::default()
             .transact_items(items)
             .client_request_token(request_token());
-        let error = match send_while_held_up(client, &request).await {
+        let abandoned = || batch.iter().all(|submission| submission.reply.is_closed());
+        let error = match send_while_held_up(client, &request, abandoned).await {
             Ok(()) => {
                 for submission in batch {
                     let _ = submission.reply.send(Ok(Attempt::Committed));
@@ -236,8 +237,13 @@ impl GroupCommit {
 /// Sends `request` (a shared call, its token kept), asking again with the same token, after
 /// growing pauses, while DynamoDB says the call is still being applied (a new token could
 /// find the call's own writes and fail their conditions) or throttles it (past the
-/// client's own retries).
-async fn send_while_held_up(client: &Client, request: &Request) -> Result<(), DynamoError> {
+/// client's own retries), unless every caller has stopped waiting (`abandoned`: a run cut
+/// off by its host; nothing is sent on its behalf later).
+async fn send_while_held_up(
+    client: &Client,
+    request: &Request,
+    abandoned: impl Fn() -> bool,
+) -> Result<(), DynamoError> {
     let mut attempt = 0;
     loop {
         match client
@@ -247,10 +253,14 @@ async fn send_while_held_up(client: &Client, request: &Request) -> Result<(), Dy
             Ok(_) => return Ok(()),
             Err(error)
                 if (error.is_transaction_in_progress() || error.is_throttling())
-                    && attempt < HELD_UP_RETRIES =>
+                    && attempt < HELD_UP_RETRIES
+                    && !abandoned() =>
             {
                 crate::store::contention_pause(attempt).await;
                 attempt += 1;
+                if abandoned() {
+                    return Err(error);
+                }
             }
             Err(error) => return Err(error),
         }

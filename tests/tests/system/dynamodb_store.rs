@@ -538,6 +538,42 @@ async fn a_shared_call_throttled_past_its_retries_is_sent_again_after_a_pause() 
     );
 }
 
+/// A shared call still throttled is not asked again once every caller stopped waiting (a
+/// closer run cut off by its host): nothing is sent on its behalf later.
+#[tokio::test]
+async fn a_held_up_shared_call_is_not_asked_again_once_nobody_waits() {
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let store = store.with_group_commit(1);
+    lost.refuse_as("TransactWriteItems", 1_000, 400, "ThrottlingException");
+    let file = new_file("THROTTLED-2");
+
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        store.open_file_sending(&file, &[], None),
+    )
+    .await;
+    assert!(
+        cut.is_err(),
+        "still throttled when the caller stops waiting"
+    );
+    let calls = || {
+        log.calls()
+            .iter()
+            .filter(|call| *call == "TransactWriteItems")
+            .count()
+    };
+    let at_cut = calls();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+
+    // At most what the client's attempt under way had left (3 attempts a call).
+    assert!(
+        calls() <= at_cut + 3,
+        "{} calls after the cut",
+        calls() - at_cut
+    );
+}
+
 /// Outbox entries DynamoDB leaves unprocessed are sent again, and if it keeps leaving them
 /// past the retries, the clearing says so (the entries stay, to be published again with
 /// the same eventId) instead of reporting them cleared.
