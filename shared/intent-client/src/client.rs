@@ -359,9 +359,20 @@ impl IntentClient {
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
-            classify(response)
-                .await
-                .map(|body| Some(body.unwrap_or(serde_json::Value::Null)))
+            if !response.status().is_success() {
+                return classify(response).await.map(|_| None);
+            }
+            // A read's answer must be whole: a body that breaks off (tried again) or is not
+            // JSON (a proxy's page) is not an empty answer.
+            let body = response.bytes().await.map_err(|error| {
+                IntentError::Transport(format!("the answer broke off: {}", error.without_url()))
+            })?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some(serde_json::Value::Null));
+            }
+            serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|_| IntentError::Protocol("an answer that is not JSON".into()))
         })
         .await
     }
@@ -599,26 +610,34 @@ fn operation_holds(operation: &serde_json::Value, log: &InterventionLog) -> bool
 }
 
 /// The documents of a listing page. Its shape is not documented: `_embedded.documents`,
-/// `documents` or a bare array; a page with no list at all (no body, an empty HAL page
-/// without `_embedded`) lists none. A page holding a non-empty list elsewhere is not read
-/// as "none" (`None`): the upload stays in doubt rather than being sent again.
+/// `documents` or a bare array (a single document given as an object there, or as the
+/// whole page, is a list of one); a page with no document at all (no body, an empty HAL
+/// page without `_embedded`, its links included) lists none. A page holding a document
+/// elsewhere is not read as "none" (`None`): the upload stays in doubt rather than being
+/// sent again.
 fn listed_documents(body: &serde_json::Value) -> Option<Vec<serde_json::Value>> {
-    let listed = body
-        .pointer("/_embedded/documents")
-        .or_else(|| body.get("documents"))
-        .or(Some(body))
-        .and_then(|documents| documents.as_array());
-    if let Some(documents) = listed {
-        return Some(documents.clone());
+    fn is_document(value: &serde_json::Value) -> bool {
+        value.get("fileName").is_some()
     }
-    fn holds_a_list(value: &serde_json::Value) -> bool {
+    fn holds_a_document(value: &serde_json::Value) -> bool {
         match value {
-            serde_json::Value::Array(items) => !items.is_empty(),
-            serde_json::Value::Object(members) => members.values().any(holds_a_list),
+            serde_json::Value::Object(members) => {
+                is_document(value) || members.values().any(holds_a_document)
+            }
+            serde_json::Value::Array(items) => items.iter().any(holds_a_document),
             _ => false,
         }
     }
-    (!holds_a_list(body)).then(Vec::new)
+    let listed = body
+        .pointer("/_embedded/documents")
+        .or_else(|| body.get("documents"))
+        .unwrap_or(body);
+    match listed {
+        serde_json::Value::Array(documents) => Some(documents.clone()),
+        document if is_document(document) => Some(vec![document.clone()]),
+        _ if holds_a_document(body) => None,
+        _ => Some(Vec::new()),
+    }
 }
 
 fn document_matches(document: &serde_json::Value, upload: &DocumentUpload, size: u64) -> bool {

@@ -682,8 +682,12 @@ async fn an_upload_is_cut_off_within_its_time_and_then_in_doubt() {
     assert!(failure.outcome_unknown && failure.retryable, "{failure:?}");
 }
 
-/// An Intent whose token endpoint gives a token and whose document listing answers `listing`.
-async fn intent_listing_documents(listing: serde_json::Value) -> std::net::SocketAddr {
+/// An Intent whose token endpoint gives a token and whose document listing answers `body`
+/// (200, as `content_type`).
+async fn intent_listing_documents(
+    body: String,
+    content_type: &'static str,
+) -> std::net::SocketAddr {
     use axum::routing::{get, post};
     let app = axum::Router::new()
         .route(
@@ -697,8 +701,8 @@ async fn intent_listing_documents(listing: serde_json::Value) -> std::net::Socke
         .route(
             "/api/documents/v1/documents",
             get(move || {
-                let listing = listing.clone();
-                async move { axum::Json(listing) }
+                let body = body.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, content_type)], body) }
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -714,21 +718,52 @@ async fn intent_listing_documents(listing: serde_json::Value) -> std::net::Socke
 async fn a_document_listing_of_another_shape_is_read_or_refused_never_taken_for_empty() {
     let upload = quitus_upload("R-1");
     let document = serde_json::json!({"id": "d1", "fileName": "quitus.pdf", "size": 3000});
-    let find = |listing: serde_json::Value| {
+    let find_text = |body: String, content_type: &'static str| {
         let upload = upload.clone();
         async move {
-            let client = client_for(intent_listing_documents(listing).await);
+            let client = client_for(intent_listing_documents(body, content_type).await);
             client.find_uploaded_document(&upload, 3000, &[]).await
         }
     };
-    let found = find(serde_json::json!([document.clone()])).await.unwrap();
-    assert_eq!(found.unwrap().intent_document_id.as_deref(), Some("d1"));
-    let odd = find(serde_json::json!({"items": [document.clone()]})).await;
-    assert!(matches!(odd, Err((IntentError::Protocol(_), _))), "{odd:?}");
+    let find = |listing: serde_json::Value| find_text(listing.to_string(), "application/json");
+    // The document, as a list or as a list of one given as an object.
+    for listing in [
+        serde_json::json!([document.clone()]),
+        serde_json::json!({"_embedded": {"documents": document.clone()}}),
+        document.clone(),
+    ] {
+        let found = find(listing.clone()).await;
+        let id = found
+            .as_ref()
+            .ok()
+            .and_then(|found| found.as_ref())
+            .and_then(|found| found.intent_document_id.as_deref());
+        assert_eq!(id, Some("d1"), "{listing}: {found:?}");
+    }
+    // A document where it is not looked for, a body that is not whole JSON: not "none".
+    let truncated = serde_json::json!({"_embedded": {"documents": [document.clone()]}}).to_string();
+    for (body, content_type) in [
+        (
+            serde_json::json!({"items": [document.clone()]}).to_string(),
+            "application/json",
+        ),
+        (
+            truncated[..truncated.len() - 3].to_string(),
+            "application/json",
+        ),
+        ("<html>maintenance</html>".to_string(), "text/html"),
+    ] {
+        let odd = find_text(body.clone(), content_type).await;
+        assert!(
+            matches!(odd, Err((IntentError::Protocol(_), _))),
+            "{body}: {odd:?}"
+        );
+    }
     // Empty pages, whatever their form: none.
     for empty in [
         serde_json::json!({"_embedded": {"documents": []}}),
         serde_json::json!({"_links": {"self": {"href": "/documents"}}, "total": 0}),
+        serde_json::json!({"_links": {"curies": [{"name": "doc", "href": "/rels/{rel}"}]}, "total": 0}),
         serde_json::json!([]),
         serde_json::Value::Null,
     ] {
