@@ -175,10 +175,8 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
         }
         Some(FaultBehaviour::ApplyThenDrop) => {
             let kill = request.extensions().get::<KillSwitch>().cloned();
-            let response = next.run(request).await;
-            let status = response.status().as_u16();
             // The status the hub produced, though the client never gets it.
-            shared.record_status(id, status);
+            let (response, status) = applied(&shared, id, next, request).await;
             tracing::info!(
                 %method,
                 %path,
@@ -195,10 +193,8 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
             }
         }
         Some(FaultBehaviour::ApplyThenStatus(code)) => {
-            let response = next.run(request).await;
-            let status = response.status().as_u16();
             // The status the hub produced, though the client gets the gateway's.
-            shared.record_status(id, status);
+            let (_, status) = applied(&shared, id, next, request).await;
             tracing::info!(
                 %method,
                 %path,
@@ -209,11 +205,9 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
             return fault_response(endpoint, code, None, None);
         }
         Some(FaultBehaviour::ApplyThenDelay(delay)) => {
-            let response = next.run(request).await;
-            let status = response.status().as_u16();
             // Recorded before the wait: the client may give up (and the server drop this
             // future) before the response goes out.
-            shared.record_status(id, status);
+            let (response, status) = applied(&shared, id, next, request).await;
             tracing::info!(
                 %method,
                 %path,
@@ -229,6 +223,15 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
     shared.record_status(id, status);
     tracing::info!(%method, %path, status, "request");
     response
+}
+
+/// Handles `request` normally (the hub applies it) and records the status it produced as
+/// request `id`'s, whatever the client gets instead.
+async fn applied(shared: &Shared, id: u64, next: Next, request: Request) -> (Response, u16) {
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    shared.record_status(id, status);
+    (response, status)
 }
 
 fn no_connection() -> Response {
