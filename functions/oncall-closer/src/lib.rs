@@ -25,8 +25,7 @@ use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::DomainEvent;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::outbox::publish_kept;
-use oncall_domain::ports::Outbox;
-use oncall_domain::ports::{Clock, SystemClock};
+use oncall_domain::ports::{Clock, Outbox, SystemClock};
 use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -203,9 +202,6 @@ pub async fn run_tick<C: Clock>(
         }
         None => run.await,
     }
-    // The run's last domain events and its period's summary: after a hard stop, within
-    // what is left of the function's time (less a moment for the log line and metrics),
-    // whatever the bus does.
     // The end's run always sums its period up; a resend tick that closed files of the
     // period (the end's run came late, or stopped early) counts them in a summary of its
     // own, so that `filesClosed` adds up across the period's summaries.
@@ -219,6 +215,9 @@ pub async fn run_tick<C: Clock>(
     } else {
         None
     };
+    // The run's last domain events and its period's summary: after a hard stop, within
+    // what is left of the function's time (less a moment for the log line and metrics),
+    // whatever the bus does.
     let tail = publish_run_events(closer, &events, period_summary);
     let problems = match hard_stop {
         Some(at) => {

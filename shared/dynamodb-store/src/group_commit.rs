@@ -164,7 +164,7 @@ impl GroupCommit {
             }
             Err(error) => error,
         };
-        if error.is_transaction_in_progress() || error.is_throttling() {
+        if error.is_held_up() {
             // Still held up after the pauses: no submission's fault, and sending each on
             // its own (new tokens, all at once) would only add load or find the call's own
             // writes. Each is told the store is unavailable.
@@ -251,11 +251,7 @@ async fn send_while_held_up(
             .await
         {
             Ok(_) => return Ok(()),
-            Err(error)
-                if (error.is_transaction_in_progress() || error.is_throttling())
-                    && attempt < HELD_UP_RETRIES
-                    && !abandoned() =>
-            {
+            Err(error) if error.is_held_up() && attempt < HELD_UP_RETRIES && !abandoned() => {
                 crate::store::contention_pause(attempt).await;
                 attempt += 1;
                 if abandoned() {

@@ -796,6 +796,14 @@ impl DynamoDbStore {
     }
 }
 
+/// An outcome written under a lease whose fence failed: nothing was recorded.
+fn outcome_not_recorded(seq: u32) {
+    tracing::warn!(
+        seq,
+        "the outcome was not recorded: the event was delivered meanwhile, or the send lease was taken over"
+    );
+}
+
 impl RecordUnderLease for DynamoDbStore {
     /// One transaction: the outcome, and the file's lease as a fence (an update that
     /// rewrites `sendingUntil` only if it is still `until`: its condition fails once the
@@ -819,10 +827,7 @@ impl RecordUnderLease for DynamoDbStore {
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => {
-                tracing::warn!(
-                    seq,
-                    "the outcome was not recorded: the event was delivered meanwhile, or the send lease was taken over"
-                );
+                outcome_not_recorded(seq);
                 Ok(())
             }
         }
@@ -862,10 +867,7 @@ impl FinishDelivery for DynamoDbStore {
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => {
-                tracing::warn!(
-                    seq,
-                    "the outcome was not recorded: the event was delivered meanwhile, or the send lease was taken over"
-                );
+                outcome_not_recorded(seq);
                 self.release_send_lease(id, until).await?;
                 if !published.is_empty() {
                     self.clear_published(published).await?;

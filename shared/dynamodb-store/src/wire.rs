@@ -366,9 +366,10 @@ impl DynamoError {
         self.is(TRANSACTION_IN_PROGRESS)
     }
 
-    /// Refused for the load (throttling), nothing applied.
-    pub fn is_throttling(&self) -> bool {
-        THROTTLING.iter().any(|error_type| self.is(error_type))
+    /// Held up, through no fault of the request: throttled (nothing applied), or the same
+    /// `TransactWriteItems` still being applied. The same call is worth asking again.
+    pub fn is_held_up(&self) -> bool {
+        self.is_transaction_in_progress() || THROTTLING.iter().any(|error_type| self.is(error_type))
     }
 }
 

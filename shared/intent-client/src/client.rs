@@ -364,15 +364,9 @@ impl IntentClient {
             }
             // A read's answer must be whole: a body that breaks off (tried again) or is not
             // JSON (a proxy's page) is not an empty answer.
-            let body = response.bytes().await.map_err(|error| {
-                IntentError::Transport(format!("the answer broke off: {}", error.without_url()))
-            })?;
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Some(serde_json::Value::Null));
-            }
-            serde_json::from_slice(&body)
-                .map(Some)
-                .map_err(|_| IntentError::Protocol("an answer that is not JSON".into()))
+            json_body(response)
+                .await
+                .map(|body| Some(body.unwrap_or(serde_json::Value::Null)))
         })
         .await
     }
@@ -704,12 +698,27 @@ fn error_code(code: serde_json::Value) -> Option<String> {
     }
 }
 
+/// A 2xx answer's JSON body: none when it is empty; an error when it breaks off (a
+/// transport failure) or is not JSON (a protocol error).
+async fn json_body(response: reqwest::Response) -> Result<Option<serde_json::Value>, IntentError> {
+    let body = response.bytes().await.map_err(|error| {
+        IntentError::Transport(format!("the answer broke off: {}", error.without_url()))
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|_| IntentError::Protocol("an answer that is not JSON".into()))
+}
+
 /// Maps a response to success (any 2xx, with its JSON body if it has one) or a typed
 /// error.
 async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Value>, IntentError> {
     let status = response.status();
     if status.is_success() {
-        return Ok(response.json().await.ok());
+        // A write's success stands whatever its body: what can be read of it, if anything.
+        return Ok(json_body(response).await.ok().flatten());
     }
     let code = status.as_u16();
     if status.is_redirection() {

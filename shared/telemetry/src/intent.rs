@@ -95,9 +95,14 @@ fn report_delivery(
     started: Instant,
     outcome: Result<(), &DeliveryFailure>,
 ) {
+    report_result(operation, started, delivery_result(outcome));
+}
+
+/// One delivery counted as `result`, with the call's latency.
+fn report_result(operation: &'static str, started: Instant, result: &'static str) {
     emit(
         &Metrics::new()
-            .dimension(RESULT, delivery_result(outcome))
+            .dimension(RESULT, result)
             .dimension(OPERATION, operation)
             .metric(INTENT_DELIVERIES, Unit::Count, 1, &[RESULT])
             .metric(
@@ -113,8 +118,7 @@ fn report_delivery(
 /// answered 409 for (the delivery ends refused: counted `failed`).
 fn report_lookup(operation: &'static str, started: Instant, refusal_settled: bool) {
     if refusal_settled {
-        let refused = DeliveryFailure::refused(0, "");
-        report_delivery(operation, started, Err(&refused));
+        report_result(operation, started, "failed");
         return;
     }
     emit(&Metrics::new().dimension(OPERATION, operation).metric(
