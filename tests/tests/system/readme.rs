@@ -495,3 +495,63 @@ fn the_templates_on_call_times_are_those_the_closer_accepts() {
         }
     }
 }
+
+/// Every single day the stack's `OnCallExtraNonWorkingDays` accepts is one the closer
+/// accepts at start, and every day of this century the closer accepts passes: a
+/// 2026-13-01 or a 2026-02-29 would pass `sam deploy` and then fail every closer
+/// invocation. (A range's order and length are beyond a pattern: the closer's start says
+/// so, and its errors alarm shows it.)
+#[test]
+fn the_templates_extra_non_working_days_are_dates_the_closer_accepts() {
+    let template = crate::openapi::contract::parse_yaml(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let pattern = template["Parameters"]["OnCallExtraNonWorkingDays"]["AllowedPattern"]
+        .as_str()
+        .expect("OnCallExtraNonWorkingDays has an AllowedPattern")
+        .to_string();
+    let validator =
+        jsonschema::validator_for(&serde_json::json!({"type": "string", "pattern": pattern}))
+            .unwrap();
+    let allowed = |value: &str| validator.is_valid(&serde_json::json!(value));
+    let accepted = |value: &str| {
+        oncall_domain::calendar::CalendarConfig::from_env_values(None, None, None, Some(value))
+            .is_ok()
+    };
+    let mut days_accepted = 0;
+    for year in [1999, 2000, 2001, 2024, 2026, 2028, 2096, 2099, 2100] {
+        for month in 0..=13 {
+            for day in 0..=32 {
+                let date = format!("{year}-{month:02}-{day:02}");
+                if allowed(&date) {
+                    assert!(accepted(&date), "{date}: deployed, then refused at start");
+                }
+                if (2000..2100).contains(&year) && accepted(&date) {
+                    days_accepted += 1;
+                    assert!(allowed(&date), "{date}: a real day the stack refuses");
+                    let listed = format!("2026-12-24, {date} .. {date},2026-12-31");
+                    assert!(allowed(&listed) && accepted(&listed), "{listed}");
+                }
+            }
+        }
+    }
+    // 2000, 2024, 2028 and 2096 are leap years.
+    assert_eq!(days_accepted, 4 * 366 + 3 * 365);
+    for value in [
+        "",
+        "2026-12-24",
+        "2026-12-28..2026-12-31",
+        " 2026-12-24 , 2027-01-02 ",
+    ] {
+        assert!(allowed(value) && accepted(value), "{value:?}");
+    }
+    for value in [
+        "2026-12-24,",
+        "24/12/2026",
+        "2026-12-24...2026-12-25",
+        "2026-1-2",
+    ] {
+        assert!(!allowed(value), "{value:?} passes the pattern");
+    }
+}
