@@ -15,9 +15,10 @@ use oncall_domain::lifecycle::{FileState, Outcome};
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     Backlog, ClaimToken, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
-    DocumentWait, FinishDelivery, LeaseGrant, LedgerStatus, ListOpenFiles, ListPendingDocuments,
-    ListPendingEvents, LoadFile, OpenFile, OpenFileResult, Outbox, PendingDocument, ReadBacklog,
-    RecordDelivery, RecordUnderLease, SendLease, StoreError, UploadGrants,
+    DocumentWait, FinishDelivery, GrantRecorded, LeaseGrant, LedgerStatus, ListOpenFiles,
+    ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile, OpenFileResult, Outbox,
+    PendingDocument, ReadBacklog, RecordDelivery, RecordUnderLease, SendLease, StoreError,
+    UploadGrants,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -920,7 +921,7 @@ impl UploadGrants for EmbeddedStore {
         &self,
         grant: &UploadGrant,
         expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<GrantRecorded, StoreError> {
         let key = grant.key.clone();
         let entry = serde_json::to_vec(&GrantEntry {
             file: grant.file.clone(),
@@ -932,13 +933,28 @@ impl UploadGrants for EmbeddedStore {
             expires_at,
         })
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (file_key, partner) = (self::key(&grant.file), grant.partner.clone());
         self.run(move |db| {
+            // The file is checked in the grant's own write transaction.
             let txn = db.begin_write().map_err(failure)?;
-            txn.open_table(GRANTS)
-                .map_err(failure)?
-                .insert(key.as_str(), entry.as_slice())
-                .map_err(failure)?;
-            txn.commit().map_err(failure)
+            let file: Option<InterventionFile> =
+                read_entry(&txn.open_table(FILES).map_err(failure)?, &file_key)?;
+            let recorded = match file {
+                Some(file) if file.owner != partner => GrantRecorded::NoFile,
+                None => GrantRecorded::NoFile,
+                Some(file) if file.state == FileState::Closed(Outcome::Canceled) => {
+                    GrantRecorded::FileCanceled
+                }
+                Some(_) => {
+                    txn.open_table(GRANTS)
+                        .map_err(failure)?
+                        .insert(key.as_str(), entry.as_slice())
+                        .map_err(failure)?;
+                    GrantRecorded::Recorded
+                }
+            };
+            txn.commit().map_err(failure)?;
+            Ok(recorded)
         })
         .await
     }

@@ -904,14 +904,12 @@ mod tests {
     type UploadPorts<'a> = crate::uploads::UploadPorts<
         'a,
         InMemoryStore,
-        InMemoryStore,
         crate::in_memory::UnsignedUploads,
         FixedClock,
     >;
 
     fn upload_ports(world: &World) -> UploadPorts<'_> {
         crate::uploads::UploadPorts {
-            files: &world.store,
             grants: &world.store,
             presigner: &crate::in_memory::UnsignedUploads,
             clock: &world.clock,

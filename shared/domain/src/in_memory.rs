@@ -199,6 +199,11 @@ impl InMemoryStore {
             .map(|(_, event)| event.event_id())
             .collect()
     }
+
+    /// The object keys upload grants were recorded for.
+    pub fn grant_keys(&self) -> Vec<String> {
+        self.grants.lock().unwrap().keys().cloned().collect()
+    }
 }
 
 impl crate::ports::Outbox for InMemoryStore {
@@ -469,13 +474,25 @@ impl UploadGrants for InMemoryStore {
         &self,
         grant: &UploadGrant,
         _expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<crate::ports::GrantRecorded, StoreError> {
+        use crate::ports::GrantRecorded;
         self.check_available()?;
-        self.grants
-            .lock()
-            .unwrap()
-            .insert(grant.key.clone(), grant.clone());
-        Ok(())
+        // The file is checked and the grant written under the files' lock, as one write.
+        let files = self.files.lock().unwrap();
+        Ok(match files.get(&grant.file) {
+            Some(file) if file.owner != grant.partner => GrantRecorded::NoFile,
+            None => GrantRecorded::NoFile,
+            Some(file) if file.state == FileState::Closed(Outcome::Canceled) => {
+                GrantRecorded::FileCanceled
+            }
+            Some(_) => {
+                self.grants
+                    .lock()
+                    .unwrap()
+                    .insert(grant.key.clone(), grant.clone());
+                GrantRecorded::Recorded
+            }
+        })
     }
 
     async fn upload_grant(&self, key: &str) -> Result<Option<UploadGrant>, StoreError> {

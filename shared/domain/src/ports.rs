@@ -612,15 +612,28 @@ pub trait DocumentLedger: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// What recording an upload grant came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRecorded {
+    Recorded,
+    /// No such file, or not the grant's partner's: nothing recorded.
+    NoFile,
+    /// The file was canceled at reception: nothing recorded.
+    FileCanceled,
+}
+
 /// Partners' upload grants: written by the upload route before it hands out a URL, read
 /// by the forwarder before it forwards a partner's object.
 pub trait UploadGrants: Send + Sync {
-    /// Records the grant (kept until `expires_at`, like the documents it lets in).
+    /// Records the grant (kept until `expires_at`, like the documents it lets in) if its
+    /// file exists, is the grant's partner's and is not canceled, checked by the same
+    /// atomic write: a cancellation racing the grant is either written first (the grant is
+    /// refused) or after it.
     fn record_upload_grant(
         &self,
         grant: &UploadGrant,
         expires_at: Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<GrantRecorded, StoreError>> + Send;
 
     /// The grant recorded for this object key, if any.
     fn upload_grant(

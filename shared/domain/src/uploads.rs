@@ -8,7 +8,9 @@ use crate::documents::{UploadGrant, upload_key};
 use crate::file::PartnerId;
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::FileId;
-use crate::ports::{Clock, LoadFile, PresignUpload, PresignedUpload, StoreError, UploadGrants};
+use crate::ports::{
+    Clock, GrantRecorded, PresignUpload, PresignedUpload, StoreError, UploadGrants,
+};
 use crate::validation::{FieldError, InputError};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -178,8 +180,7 @@ pub enum UploadError {
 }
 
 /// The ports the upload use case needs.
-pub struct UploadPorts<'a, F, G, P, C> {
-    pub files: &'a F,
+pub struct UploadPorts<'a, G, P, C> {
     pub grants: &'a G,
     pub presigner: &'a P,
     pub clock: &'a C,
@@ -187,36 +188,24 @@ pub struct UploadPorts<'a, F, G, P, C> {
 
 /// Grants `partner` the upload of one quitus for its file `id`: the file must exist, be
 /// the partner's, and not be canceled (a closed file takes its quitus: that is when it is
-/// signed). Two table operations: the file's read and the grant's write.
-pub async fn grant_upload<F, G, P, C>(
-    ports: &UploadPorts<'_, F, G, P, C>,
+/// signed). One table operation: the grant's write, which checks the file.
+pub async fn grant_upload<G, P, C>(
+    ports: &UploadPorts<'_, G, P, C>,
     policy: UploadPolicy,
     partner: &PartnerId,
     id: &FileId,
     request: UploadRequest,
 ) -> Result<UploadTicket, UploadError>
 where
-    F: LoadFile,
     G: UploadGrants,
     P: PresignUpload,
     C: Clock,
 {
     let UploadPorts {
-        files,
         grants,
         presigner,
         clock,
     } = ports;
-    let file = files
-        .load_file(id)
-        .await?
-        .filter(|file| &file.owner == partner)
-        .ok_or_else(|| UploadError::NotFound(id.clone()))?;
-    if file.state == FileState::Closed(Outcome::Canceled) {
-        return Err(UploadError::Canceled {
-            current: file.state,
-        });
-    }
     let now = clock.now();
     let lifetime = policy
         .url_lifetime
@@ -230,12 +219,21 @@ where
         granted_at: now,
         upload_by: now.checked_add(lifetime).unwrap_or(now),
     };
-    grants
+    match grants
         .record_upload_grant(
             &grant,
             crate::lifecycle::expiry_after(now, policy.retention),
         )
-        .await?;
+        .await?
+    {
+        GrantRecorded::Recorded => {}
+        GrantRecorded::NoFile => return Err(UploadError::NotFound(id.clone())),
+        GrantRecorded::FileCanceled => {
+            return Err(UploadError::Canceled {
+                current: FileState::Closed(Outcome::Canceled),
+            });
+        }
+    }
     let lifetime = lifetime.unsigned_abs();
     let PresignedUpload {
         method,
@@ -298,5 +296,75 @@ mod tests {
         }
         assert!(validate_upload_request(&json!({"fileName": "q.pdf", "size": 0}), 100).is_err());
         assert!(validate_upload_request(&json!({"fileName": "q.pdf", "size": 1.5}), 100).is_err());
+    }
+
+    use crate::in_memory::tests_support::{World, closing_log};
+    use crate::ports::UploadGrants;
+
+    /// The grants of `world`, where the file's owner cancels `Q-13` at reception just before
+    /// a grant is written (after any read of the file the grant made).
+    struct CanceledBeforeTheGrant<'a>(&'a World);
+
+    impl UploadGrants for CanceledBeforeTheGrant<'_> {
+        async fn record_upload_grant(
+            &self,
+            grant: &UploadGrant,
+            expires_at: Timestamp,
+        ) -> Result<GrantRecorded, StoreError> {
+            let owner = PartnerId("partner-a".into());
+            crate::closure::close_intervention(
+                &self.0.store,
+                &self.0.intent,
+                &self.0.events,
+                &self.0.clock,
+                crate::closure::ClosurePolicy::default(),
+                crate::closure::ClosedBy::Partner(&owner),
+                closing_log("Q-13", Outcome::Canceled),
+            )
+            .await
+            .expect("canceled");
+            self.0.store.record_upload_grant(grant, expires_at).await
+        }
+
+        async fn upload_grant(&self, key: &str) -> Result<Option<UploadGrant>, StoreError> {
+            self.0.store.upload_grant(key).await
+        }
+    }
+
+    /// A cancellation written between the grant's checks and its write: no upload URL for
+    /// the canceled file, and no grant kept for it.
+    #[tokio::test]
+    async fn a_cancellation_racing_the_grant_refuses_it() {
+        let world = World::at("2026-11-28T20:00:00Z".parse().unwrap());
+        let id = world.given_open_on_intent("Q-13").await;
+        let grants = CanceledBeforeTheGrant(&world);
+        let ports = UploadPorts {
+            grants: &grants,
+            presigner: &crate::in_memory::UnsignedUploads,
+            clock: &world.clock,
+        };
+        let request = UploadRequest {
+            file_name: "quitus.pdf".into(),
+            size: 10,
+        };
+        let granted = grant_upload(
+            &ports,
+            UploadPolicy::default(),
+            &PartnerId("partner-a".into()),
+            &id,
+            request,
+        )
+        .await;
+
+        assert!(
+            matches!(
+                granted,
+                Err(UploadError::Canceled {
+                    current: FileState::Closed(Outcome::Canceled)
+                })
+            ),
+            "{granted:?}"
+        );
+        assert!(world.store.grant_keys().is_empty(), "no grant kept");
     }
 }

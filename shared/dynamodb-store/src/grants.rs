@@ -1,28 +1,60 @@
 //! Partners' upload grants: one item per granted object key (`GRANT#{fingerprint(key)}` /
-//! `GRANT`), written by the upload route, read by the forwarder; they expire with the
-//! documents they let in.
+//! `GRANT`), written by the upload route with a check of its file, read by the forwarder;
+//! they expire with the documents they let in.
 
-use crate::items::{GRANT_SK, grant_from_item, grant_item, grant_pk};
-use crate::store::{DynamoDbStore, unavailable};
-use crate::wire::Operation;
+use crate::items::{FILE_SK, GRANT_SK, file_pk, grant_from_item, grant_item, grant_pk, s};
+use crate::store::{DynamoDbStore, Transaction, unavailable};
+use crate::wire::{Operation, TransactWriteItem};
 use jiff::Timestamp;
 use oncall_domain::documents::UploadGrant;
-use oncall_domain::ports::{StoreError, UploadGrants};
+use oncall_domain::lifecycle::Outcome;
+use oncall_domain::ports::{GrantRecorded, StoreError, UploadGrants};
 
 impl UploadGrants for DynamoDbStore {
+    /// One `TransactWriteItems`: a `ConditionCheck` of the file (the partner's, not
+    /// canceled; refused, it gives the file back to tell which) and the grant's `Put`.
     async fn record_upload_grant(
         &self,
         grant: &UploadGrant,
         expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.client()
-            .send(
-                Operation::PutItem,
-                self.request().item(grant_item(grant, expires_at)),
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    ) -> Result<GrantRecorded, StoreError> {
+        let file_check = TransactWriteItem::ConditionCheck(
+            self.request()
+                .key(file_pk(&grant.file), FILE_SK)
+                .condition_expression(
+                    "#owner = :partner AND attribute_exists(#state) \
+                     AND NOT (#state = :closed AND outcome = :canceled)",
+                )
+                .name("#owner", "owner")
+                .name("#state", "state")
+                .value(":partner", s(&grant.partner.0))
+                .value(":closed", s("closed"))
+                .value(":canceled", s(Outcome::Canceled.as_str())),
+        )
+        .old_item_on_condition_failure();
+        let put = TransactWriteItem::Put(self.request().item(grant_item(grant, expires_at)));
+        Ok(match self.transact(vec![file_check, put]).await? {
+            Transaction::Committed => GrantRecorded::Recorded,
+            Transaction::ConditionFailed(old) => match old.get(0) {
+                None => GrantRecorded::NoFile,
+                Some(file) => {
+                    let text = |name: &str| file.get(name).and_then(|value| value.as_s().ok());
+                    match (text("owner"), text("state")) {
+                        // Another partner's file is not even acknowledged.
+                        (Some(owner), Some(_)) if *owner != grant.partner.0 => {
+                            GrantRecorded::NoFile
+                        }
+                        (Some(_), Some(_)) => GrantRecorded::FileCanceled,
+                        _ => {
+                            return Err(StoreError::Corrupt(format!(
+                                "file {} has no owner or state",
+                                grant.file
+                            )));
+                        }
+                    }
+                }
+            },
+        })
     }
 
     async fn upload_grant(&self, key: &str) -> Result<Option<UploadGrant>, StoreError> {

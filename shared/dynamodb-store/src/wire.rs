@@ -256,6 +256,8 @@ pub enum TransactWriteItem {
     Put(Request),
     Update(Request),
     Delete(Request),
+    /// A condition on an item the transaction does not write.
+    ConditionCheck(Request),
 }
 
 impl TransactWriteItem {
@@ -271,6 +273,9 @@ impl TransactWriteItem {
             TransactWriteItem::Delete(request) => {
                 TransactWriteItem::Delete(request.old_item_on_condition_failure())
             }
+            TransactWriteItem::ConditionCheck(request) => {
+                TransactWriteItem::ConditionCheck(request.old_item_on_condition_failure())
+            }
         }
     }
 
@@ -279,7 +284,8 @@ impl TransactWriteItem {
         match self {
             TransactWriteItem::Put(request)
             | TransactWriteItem::Update(request)
-            | TransactWriteItem::Delete(request) => request.item_key(),
+            | TransactWriteItem::Delete(request)
+            | TransactWriteItem::ConditionCheck(request) => request.item_key(),
         }
     }
 }

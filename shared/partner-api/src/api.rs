@@ -435,7 +435,6 @@ where
         let request = validate_upload_request(&value, self.upload_policy.max_bytes)?;
         let id = FileId::new(reference, contract);
         let ports = UploadPorts {
-            files: &self.store,
             grants: &self.store,
             presigner: &self.uploads,
             clock: &self.clock,

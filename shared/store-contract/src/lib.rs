@@ -11,9 +11,9 @@ use oncall_domain::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
 use oncall_domain::lifecycle::{ClosingExpiry, FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
-    FinishDelivery, LeaseGrant, ListOpenFiles, ListPendingDocuments, ListPendingEvents, LoadFiles,
-    MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, ReadBacklog, RecordDelivery,
-    SendLease, UploadGrants,
+    FinishDelivery, GrantRecorded, LeaseGrant, ListOpenFiles, ListPendingDocuments,
+    ListPendingEvents, LoadFiles, MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark,
+    ReadBacklog, RecordDelivery, SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -259,36 +259,93 @@ async fn concurrent_writes_each_get_their_own_answer<S: FullStore>(store: &S) {
     }
 }
 
+/// A grant is recorded, for its key only, when its file is the partner's and not canceled
+/// (open, or closed otherwise: that is when a quitus is signed); refused and not recorded
+/// for a file that is not there, is another partner's, or was canceled.
 async fn upload_grants_round_trip<S: FullStore>(store: &S) {
-    let file = FileId::new(&reference(), "contract1");
-    let key = upload_key(
-        &file,
-        &uuid::Uuid::new_v4().to_string(),
-        "quitus signé #1%.pdf",
-    );
+    let expiry = ClosingExpiry::new(kept_until(), None);
+    let grant_for = |reference: &str, partner: &str| {
+        let file = FileId::new(reference, "contract1");
+        UploadGrant {
+            key: upload_key(
+                &file,
+                &uuid::Uuid::new_v4().to_string(),
+                "quitus signé #1%.pdf",
+            ),
+            file,
+            partner: PartnerId(partner.into()),
+            file_name: "quitus signé #1%.pdf".into(),
+            size: 48_213,
+            granted_at: now(),
+            upload_by: now() + SignedDuration::from_mins(5),
+        }
+    };
+    let record = |grant: UploadGrant| async move {
+        let recorded = store
+            .record_upload_grant(&grant, now() + SignedDuration::from_hours(24))
+            .await
+            .unwrap();
+        let kept = store.upload_grant(&grant.key).await.unwrap();
+        match recorded {
+            GrantRecorded::Recorded => assert_eq!(kept, Some(grant), "kept as recorded"),
+            _ => assert_eq!(kept, None, "a refused grant is not kept"),
+        }
+        recorded
+    };
+
+    let open = reference();
+    store.open_file(&new_file(&open), &[]).await.unwrap();
+    let grant = grant_for(&open, "partner-a");
     assert_eq!(
-        store.upload_grant(&key).await.unwrap(),
+        store.upload_grant(&grant.key).await.unwrap(),
         None,
         "no grant yet"
     );
-    let grant = UploadGrant {
-        key: key.clone(),
-        file,
-        partner: PartnerId("partner-a".into()),
-        file_name: "quitus signé #1%.pdf".into(),
-        size: 48_213,
-        granted_at: now(),
-        upload_by: now() + SignedDuration::from_mins(5),
-    };
-    store
-        .record_upload_grant(&grant, now() + SignedDuration::from_hours(24))
-        .await
-        .unwrap();
-    assert_eq!(store.upload_grant(&key).await.unwrap(), Some(grant));
+    let key = grant.key.clone();
+    assert_eq!(record(grant).await, GrantRecorded::Recorded);
     assert_eq!(
         store.upload_grant(&format!("{key}x")).await.unwrap(),
         None,
         "a grant is for its key only"
+    );
+    assert_eq!(
+        record(grant_for(&open, "partner-b")).await,
+        GrantRecorded::NoFile,
+        "another partner's file"
+    );
+    assert_eq!(
+        record(grant_for(&reference(), "partner-a")).await,
+        GrantRecorded::NoFile
+    );
+
+    let done = reference();
+    store.open_file(&new_file(&done), &[]).await.unwrap();
+    let id = FileId::new(&done, "contract1");
+    store
+        .close_file(&id, 1, &closing(&done, 2), Outcome::Done, expiry, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        record(grant_for(&done, "partner-a")).await,
+        GrantRecorded::Recorded
+    );
+
+    let canceled = reference();
+    store.open_file(&new_file(&canceled), &[]).await.unwrap();
+    let id = FileId::new(&canceled, "contract1");
+    let event = canceling(&canceled, 2);
+    store
+        .close_file(&id, 1, &event, Outcome::Canceled, expiry, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        record(grant_for(&canceled, "partner-a")).await,
+        GrantRecorded::FileCanceled
+    );
+    assert_eq!(
+        record(grant_for(&canceled, "partner-b")).await,
+        GrantRecorded::NoFile,
+        "another partner's canceled file is not acknowledged either"
     );
 }
 

@@ -112,6 +112,47 @@ async fn a_closure_is_one_read_two_table_writes_and_one_put_events() {
     assert_eq!(closed[0]["detail"]["delivery"], "delivered");
 }
 
+/// An upload URL costs one table call: the grant's write checks the file itself (the
+/// partner's, not canceled), so a cancellation cannot slip between a read and the write.
+#[tokio::test]
+async fn an_upload_grant_is_one_table_write_that_checks_its_file() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    let (api, log) = bridge.counted_api();
+    let body = br#"{"fileName": "quitus.pdf", "size": 1000}"#;
+
+    let granted = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_upload("partner-a", "INTER-0500", "contract1", body),
+    )
+    .await;
+
+    assert_eq!(granted.status, 200, "{:#}", granted.body);
+    assert_eq!(log.calls(), ["TransactWriteItems"]);
+    assert_eq!(
+        log.written().transactional,
+        2,
+        "the file's condition check and the grant's put"
+    );
+    log.clear();
+    let refused = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_upload("partner-a", "INTER-0501", "contract1", body),
+    )
+    .await;
+    assert_problem(&refused, 404);
+    assert_eq!(log.calls(), ["TransactWriteItems"]);
+    let grants = bridge
+        .items()
+        .await
+        .iter()
+        .filter(|item| item["sk"].as_s().unwrap() == "GRANT")
+        .count();
+    assert_eq!(grants, 1, "the refused grant is not kept");
+}
+
 #[tokio::test]
 async fn with_intent_down_a_claim_is_still_two_writes_and_stays_pending_under_no_lease() {
     let bridge = Bridge::start().await;
