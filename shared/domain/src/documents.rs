@@ -288,6 +288,30 @@ impl fmt::Debug for DocumentUpload {
     }
 }
 
+/// Of the documents Intent lists that match an upload in doubt (same contract, file name
+/// and size; `listed`: their Intent ids, `None` where the listing gives none, in listing
+/// order), the position of the one that is this upload, if it is there: those under an id
+/// of `earlier` (the file's documents already recorded under that name and size) are
+/// other uploads, and of the rest as many as `earlier` has no id for (Intent's answer
+/// gave none) are taken for those. When one is left it is this upload (the last listed:
+/// which of several identical ones it is changes no later count). One left unaccounted
+/// for by an earlier upload's missing entry on Intent makes this upload go again (a
+/// copy), never be taken for published while absent (a quitus lost).
+pub fn upload_among<S: AsRef<str>>(
+    listed: &[Option<S>],
+    earlier: &[Option<&str>],
+) -> Option<usize> {
+    let known = |id: &Option<S>| {
+        id.as_ref()
+            .is_some_and(|id| earlier.contains(&Some(id.as_ref())))
+    };
+    let others: Vec<usize> = (0..listed.len())
+        .filter(|&at| !known(&listed[at]))
+        .collect();
+    let unidentified = earlier.iter().filter(|id| id.is_none()).count();
+    (others.len() > unidentified).then(|| others[others.len() - 1])
+}
+
 /// A document Intent accepted, as recorded on its file.
 #[derive(Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -357,6 +381,39 @@ pub fn looks_like_pdf(head: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Earlier uploads under the same name and size account for listed documents by id,
+    /// and those recorded without one by count.
+    #[test]
+    fn an_upload_in_doubt_is_found_only_beyond_the_earlier_ones() {
+        let some = |id: &'static str| Some(id);
+        for (listed, earlier, found) in [
+            (vec![], vec![], None),
+            (vec![some("a")], vec![], Some(0)),
+            (vec![some("a")], vec![some("a")], None),
+            (vec![some("a"), some("b")], vec![some("a")], Some(1)),
+            (vec![some("b"), some("a")], vec![some("a")], Some(0)),
+            // An earlier upload Intent gave no id for: one listed document is its.
+            (vec![some("a")], vec![None], None),
+            (vec![some("a"), some("b")], vec![None], Some(1)),
+            (vec![None, None], vec![None], Some(1)),
+            (vec![None], vec![None], None),
+            (
+                vec![some("a"), some("b"), some("c")],
+                vec![some("b"), None],
+                Some(2),
+            ),
+            (vec![some("a"), some("b")], vec![some("b"), None], None),
+            // An earlier upload no longer on Intent: this one is not taken for it.
+            (vec![some("a")], vec![some("z")], Some(0)),
+        ] {
+            assert_eq!(
+                upload_among(&listed, &earlier),
+                found,
+                "listed {listed:?}, earlier {earlier:?}"
+            );
+        }
+    }
 
     #[test]
     fn event_keys_are_decoded() {

@@ -262,7 +262,7 @@ where
                 let upload = upload_of(DEFAULT_TITLE, DEFAULT_DESCRIPTION);
                 match ports
                     .intent
-                    .find_document(&upload, size, &recorded_ids(&file))
+                    .find_document(&upload, size, &earlier_uploads(&file, &upload, size))
                     .await
                 {
                     Ok(Some(found)) => {
@@ -343,7 +343,11 @@ where
     if claimed.in_doubt {
         match ports
             .intent
-            .find_document(&upload, info.size, &recorded_ids(&file))
+            .find_document(
+                &upload,
+                info.size,
+                &earlier_uploads(&file, &upload, info.size),
+            )
             .await
         {
             Ok(Some(found)) => {
@@ -397,7 +401,11 @@ where
         Err(failure) if failure.conflict || failure.outcome_unknown => {
             match ports
                 .intent
-                .find_document(&upload, info.size, &recorded_ids(&file))
+                .find_document(
+                    &upload,
+                    info.size,
+                    &earlier_uploads(&file, &upload, info.size),
+                )
                 .await
             {
                 Ok(Some(found)) => {
@@ -424,11 +432,18 @@ where
     }
 }
 
-/// The Intent ids of the documents recorded for `file`: other uploads than the one in doubt.
-fn recorded_ids(file: &InterventionFile) -> Vec<&str> {
+/// The Intent ids (`None` where Intent gave none) of the documents recorded for `file`
+/// under `upload`'s file name and size: other uploads than the one in doubt, which Intent
+/// lists alike.
+fn earlier_uploads<'a>(
+    file: &'a InterventionFile,
+    upload: &DocumentUpload,
+    size: u64,
+) -> Vec<Option<&'a str>> {
     file.documents
         .iter()
-        .filter_map(|document| document.intent_document_id.as_deref())
+        .filter(|document| document.file_name == upload.file_name && document.size == size)
+        .map(|document| document.intent_document_id.as_deref())
         .collect()
 }
 

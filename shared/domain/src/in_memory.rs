@@ -1115,7 +1115,7 @@ impl PublishDocument for RecordingIntent {
         &self,
         upload: &DocumentUpload,
         size: u64,
-        recorded: &[&str],
+        earlier: &[Option<&str>],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         *self.document_reads.lock().unwrap() += 1;
         if *self.document_reads_fail.lock().unwrap() {
@@ -1124,22 +1124,25 @@ impl PublishDocument for RecordingIntent {
                 "Intent's documents could not be read",
             ));
         }
-        Ok(self
+        let listed: Vec<Option<String>> = self
             .documents
             .lock()
             .unwrap()
             .iter()
-            .find(|held| {
+            .filter(|held| {
                 held.upload.contract_reference == upload.contract_reference
                     && held.upload.element_reference == upload.element_reference
                     && held.upload.file_name == upload.file_name
                     && held.size == size
-                    && !recorded.contains(&held.intent_document_id.as_str())
             })
-            .map(|held| PublishedDocument {
+            .map(|held| Some(held.intent_document_id.clone()))
+            .collect();
+        Ok(
+            crate::documents::upload_among(&listed, earlier).map(|at| PublishedDocument {
                 attempts: 0,
-                intent_document_id: Some(held.intent_document_id.clone()),
-            }))
+                intent_document_id: listed[at].clone(),
+            }),
+        )
     }
 }
 

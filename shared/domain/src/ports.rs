@@ -449,15 +449,18 @@ pub trait PublishDocument: Send + Sync {
         within: std::time::Duration,
     ) -> impl Future<Output = Result<PublishedDocument, DeliveryFailure>> + Send;
 
-    /// The document Intent already holds for this upload, if any (Intent's documents of
-    /// the intervention, matched on contract, file name and size, none of `recorded`: the
-    /// Intent ids of the file's documents already recorded, which are other uploads): read
-    /// after an upload whose outcome is unknown, before uploading again.
+    /// The document Intent already holds for this upload, if any: read after an upload
+    /// whose outcome is unknown, before uploading again. Intent's documents of the
+    /// intervention matched on contract, file name and size may also be the file's
+    /// documents already recorded under that name and size (`earlier`: their Intent ids,
+    /// `None` where Intent's answer gave none), which are other uploads: those listed under
+    /// an id of `earlier` are not this one, and of the others, as many as `earlier` has
+    /// `None`s are taken for those. This one is there only if more are left.
     fn find_document(
         &self,
         upload: &DocumentUpload,
         size: u64,
-        recorded: &[&str],
+        earlier: &[Option<&str>],
     ) -> impl Future<Output = Result<Option<PublishedDocument>, DeliveryFailure>> + Send;
 }
 

@@ -493,9 +493,12 @@ impl IntentClient {
         &self,
         upload: &DocumentUpload,
         size: u64,
-        recorded: &[&str],
+        earlier: &[Option<&str>],
     ) -> Result<Option<PublishedDocument>, (IntentError, u32)> {
         let mut total_attempts = 0;
+        // The ids of every listed document matching the upload, in listing order: which
+        // one is this upload depends on how many earlier uploads they hold.
+        let mut matching: Vec<Option<String>> = Vec::new();
         for page in 1..=MAX_PAGES {
             let mut url = self.url(DOCUMENTS_PATH).map_err(|e| (e, total_attempts))?;
             url.query_pairs_mut()
@@ -507,9 +510,9 @@ impl IntentClient {
             let (result, attempts) = self.get_json(&url, "application/json").await;
             total_attempts += attempts;
             // No listing (a 404: an intervention Intent does not know; a 2xx without a
-            // body): nothing on Intent.
+            // body): nothing (more) on Intent.
             let Some(body) = result.map_err(|error| (error, total_attempts))? else {
-                return Ok(None);
+                break;
             };
             let Some(documents) = listed_documents(&body) else {
                 return Err((
@@ -519,29 +522,29 @@ impl IntentClient {
                     total_attempts,
                 ));
             };
-            if documents.is_empty() {
-                return Ok(None);
-            }
-            let id_of = |document: &serde_json::Value| {
-                document.get("id").map(|id| match id {
-                    serde_json::Value::String(id) => id.clone(),
-                    other => other.to_string(),
-                })
-            };
-            if let Some(found) = documents.iter().find(|document| {
-                document_matches(document, upload, size)
-                    && id_of(document).is_none_or(|id| !recorded.contains(&id.as_str()))
-            }) {
-                return Ok(Some(PublishedDocument {
-                    attempts: 0,
-                    intent_document_id: id_of(found),
-                }));
-            }
+            matching.extend(
+                documents
+                    .iter()
+                    .filter(|document| document_matches(document, upload, size))
+                    .map(|document| {
+                        document.get("id").map(|id| match id {
+                            serde_json::Value::String(id) => id.clone(),
+                            other => other.to_string(),
+                        })
+                    }),
+            );
             if documents.len() < PER_PAGE as usize {
-                return Ok(None);
+                break;
             }
         }
-        Ok(None)
+        Ok(
+            oncall_domain::documents::upload_among(&matching, earlier).map(|at| {
+                PublishedDocument {
+                    attempts: 0,
+                    intent_document_id: matching[at].clone(),
+                }
+            }),
+        )
     }
 }
 
@@ -795,9 +798,9 @@ impl PublishDocument for IntentClient {
         &self,
         upload: &DocumentUpload,
         size: u64,
-        recorded: &[&str],
+        earlier: &[Option<&str>],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
-        self.find_uploaded_document(upload, size, recorded)
+        self.find_uploaded_document(upload, size, earlier)
             .await
             .map_err(|(error, attempts)| error.into_failure(attempts))
     }

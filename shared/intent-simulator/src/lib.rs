@@ -460,6 +460,13 @@ impl IntentSimulator {
         self.shared().inject(fault);
     }
 
+    /// While `without` is set, an accepted document is answered 201 with no body, as
+    /// Intent may (its 201 body is not documented): the uploader learns no id. Listings
+    /// still show each document's id.
+    pub fn answer_uploads_without_id(&self, without: bool) {
+        self.shared().answer_uploads_without_id(without);
+    }
+
     /// Every token issued so far becomes invalid: API calls with it get 401.
     pub fn expire_tokens(&self) {
         self.shared().expire_tokens();

@@ -46,6 +46,9 @@ pub(crate) struct Inner {
     pub(crate) interventions: BTreeMap<(String, String), HubIntervention>,
     /// Bumped on every change of the persisted state.
     generation: u64,
+    /// While set, an accepted document is answered 201 with no body (Intent's 201 body is
+    /// not documented): the uploader learns no id.
+    pub(crate) uploads_answered_without_id: bool,
 }
 
 impl Inner {
@@ -227,10 +230,16 @@ impl Shared {
     }
 
     /// Stores an accepted document.
-    pub(crate) fn add_document(&self, document: ReceivedDocument) {
+    /// Stores an accepted document; whether its 201 carries its id.
+    pub(crate) fn add_document(&self, document: ReceivedDocument) -> bool {
         let mut inner = self.lock();
         inner.documents.push(document);
         inner.changed();
+        !inner.uploads_answered_without_id
+    }
+
+    pub(crate) fn answer_uploads_without_id(&self, without: bool) {
+        self.lock().uploads_answered_without_id = without;
     }
 
     /// One intervention with its log, read under one lock.

@@ -201,11 +201,11 @@ impl<I: PublishDocument> PublishDocument for MeteredIntent<I> {
         &self,
         upload: &DocumentUpload,
         size: u64,
-        recorded: &[&str],
+        earlier: &[Option<&str>],
     ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
         let started = Instant::now();
         let after_conflict = self.take_conflict(&document_identity(upload));
-        let found = self.inner.find_document(upload, size, recorded).await;
+        let found = self.inner.find_document(upload, size, earlier).await;
         report_lookup(
             "document_lookup",
             started,

@@ -330,11 +330,19 @@ async fn intent_is_read_back_for_logs_and_documents() {
         .expect("Intent gives an id");
     assert_eq!(
         client
-            .find_uploaded_document(&upload, 2_000, &[recorded])
+            .find_uploaded_document(&upload, 2_000, &[Some(recorded)])
             .await
             .unwrap(),
         None,
         "a document already recorded for the file is another upload"
+    );
+    assert_eq!(
+        client
+            .find_uploaded_document(&upload, 2_000, &[None])
+            .await
+            .unwrap(),
+        None,
+        "so is one recorded without the id Intent did not give"
     );
     assert_eq!(
         client

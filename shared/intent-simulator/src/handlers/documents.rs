@@ -220,7 +220,7 @@ pub(super) async fn publish(State(shared): State<AppState>, request: Request) ->
         );
     };
     let id = uuid::Uuid::new_v4().to_string();
-    shared.add_document(ReceivedDocument {
+    let answered_with_id = shared.add_document(ReceivedDocument {
         id: id.clone(),
         received_at: SystemTime::now(),
         fields,
@@ -230,6 +230,9 @@ pub(super) async fn publish(State(shared): State<AppState>, request: Request) ->
         file_sha256: file.sha256,
     });
     shared.save().await;
+    if !answered_with_id {
+        return StatusCode::CREATED.into_response();
+    }
     (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
 }
 
