@@ -641,29 +641,37 @@ impl Bridge {
         policy: oncall_domain::oncall::CloserPolicy,
         clock: C,
     ) -> oncall_closer::CloserFunction<C> {
-        oncall_closer::CloserFunction::with_clock(
-            sdk,
-            oncall_closer::CloserConfig {
-                core: aws_wiring::CoreConfig {
-                    table_name: self.table.clone(),
-                    event_bus_name: self.tap.bus_name.clone(),
-                    event_source: SOURCE.into(),
-                    intent: fast_intent_config(&self.simulator),
-                    intent_secret_arn: None,
-                },
-                calendar: oncall_domain::calendar::CalendarConfig::default(),
-                policy,
-                contracts: ["contract1", "contract9"]
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
-                tolerance: jiff::SignedDuration::from_mins(30),
-                documents: oncall_domain::documents::DocumentPolicy::default(),
-                s3_force_path_style: true,
+        self.closer_configured(sdk, policy, clock, |_| {})
+    }
+
+    /// [`Bridge::closer_on`], its configuration changed by `configure` first.
+    pub fn closer_configured<C: oncall_domain::ports::Clock>(
+        &self,
+        sdk: &aws_wiring::SdkConfig,
+        policy: oncall_domain::oncall::CloserPolicy,
+        clock: C,
+        configure: impl FnOnce(&mut oncall_closer::CloserConfig),
+    ) -> oncall_closer::CloserFunction<C> {
+        let mut config = oncall_closer::CloserConfig {
+            core: aws_wiring::CoreConfig {
+                table_name: self.table.clone(),
+                event_bus_name: self.tap.bus_name.clone(),
+                event_source: SOURCE.into(),
+                intent: fast_intent_config(&self.simulator),
+                intent_secret_arn: None,
             },
-            clock,
-        )
-        .unwrap()
+            calendar: Ok(oncall_domain::calendar::CalendarConfig::default()),
+            policy,
+            contracts: ["contract1", "contract9"]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            tolerance: jiff::SignedDuration::from_mins(30),
+            documents: oncall_domain::documents::DocumentPolicy::default(),
+            s3_force_path_style: true,
+        };
+        configure(&mut config);
+        oncall_closer::CloserFunction::with_clock(sdk, config, clock).unwrap()
     }
 
     /// One re-send tick of the closer, now, without backoff (what the schedule does every

@@ -3,7 +3,7 @@
 use aws_wiring::CoreConfig;
 use jiff::SignedDuration;
 use lambda_runtime::Error;
-use oncall_domain::calendar::CalendarConfig;
+use oncall_domain::calendar::{CalendarConfig, CalendarConfigError};
 use oncall_domain::closure::ClosurePolicy;
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::lifecycle::Outcome;
@@ -13,7 +13,9 @@ use std::collections::HashSet;
 
 pub struct CloserConfig {
     pub core: CoreConfig,
-    pub calendar: CalendarConfig,
+    /// Refused, the closer still starts: its ticks re-send, forward and publish, end no
+    /// period, and fail naming the calendar (see `run_tick`).
+    pub calendar: Result<CalendarConfig, CalendarConfigError>,
     pub policy: CloserPolicy,
     pub documents: DocumentPolicy,
     pub contracts: HashSet<String>,
@@ -36,7 +38,10 @@ impl CloserConfig {
             settings.text("ONCALL_PERIOD_START").as_deref(),
             settings.text("ONCALL_PERIOD_END").as_deref(),
             settings.text("ONCALL_EXTRA_NON_WORKING_DAYS").as_deref(),
-        )?;
+        );
+        if let Err(error) = &calendar {
+            tracing::error!(%error, "the on-call calendar is refused: no period is ended until it is fixed; re-sending goes on");
+        }
         let mut policy = CloserPolicy::default();
         if let Some(outcome) =
             settings.parsed("AUTO_CLOSE_OUTCOME", "partial_repair or done", |value| {

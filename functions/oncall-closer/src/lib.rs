@@ -19,7 +19,7 @@ use eventbridge_publisher::EventBridgePublisher;
 use intent_client::IntentClient;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::{Error, LambdaEvent};
-use oncall_domain::calendar::OnCallCalendar;
+use oncall_domain::calendar::{CalendarConfigError, OnCallCalendar};
 use oncall_domain::closer_run::{BatchedEvents, CloserPorts, RunKind, RunReport, run_closer};
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::DomainEvent;
@@ -57,7 +57,8 @@ pub struct CloserFunction<C = SystemClock> {
     /// The documents bucket: waiting quitus are forwarded from it again.
     pub objects: S3Documents,
     pub clock: C,
-    pub calendar: OnCallCalendar,
+    /// Refused: every tick does the rest of its work, ends no period and fails.
+    pub calendar: Result<OnCallCalendar, CalendarConfigError>,
     pub documents: DocumentPolicy,
     pub policy: CloserPolicy,
     /// The contracts whose open interventions on Intent are reconciled.
@@ -109,7 +110,7 @@ impl<C: Clock> CloserFunction<C> {
             events,
             objects,
             clock,
-            calendar: OnCallCalendar::new(config.calendar)?,
+            calendar: config.calendar.and_then(OnCallCalendar::new),
             documents: config.documents,
             policy: config.policy,
             contracts: config.contracts,
@@ -145,20 +146,30 @@ pub async fn run_tick<C: Clock>(
     hard_stop: Option<Instant>,
 ) -> Result<RunSummary, InvocationError> {
     let scheduled_time = tick.scheduled_time.unwrap_or_else(|| closer.clock.now());
-    let (kind, period) = match tick.kind {
-        TickKind::EndOfPeriod => (
+    let mut summary = RunSummary {
+        kind: tick.kind,
+        scheduled_time,
+        report: RunReport::default(),
+    };
+    let (kind, period) = match (&closer.calendar, tick.kind) {
+        // No calendar, no period: what does not need one (re-sending, waiting documents,
+        // the outbox) is done, and the tick fails (the errors alarm) until it is fixed.
+        (Err(error), _) => {
+            summary.report.problems.push(format!(
+                "the on-call calendar is refused ({error}): no period is ended until it is fixed"
+            ));
+            (RunKind::Resend, None)
+        }
+        (Ok(calendar), TickKind::EndOfPeriod) => (
             RunKind::PeriodEnd,
-            closer
-                .calendar
-                .period_ending_at(scheduled_time, closer.tolerance),
+            calendar.period_ending_at(scheduled_time, closer.tolerance),
         ),
         // A resend tick finishes the last ended period's closing, but not in the first
         // minutes after its end: at the end both ticks fire, in either order, and the
         // end's run closes the period (its summary counts what it closed).
-        TickKind::Resend => (
+        (Ok(calendar), TickKind::Resend) => (
             RunKind::Resend,
-            closer
-                .calendar
+            calendar
                 .last_period_ended_by(scheduled_time)
                 .filter(|period| {
                     period
@@ -168,12 +179,7 @@ pub async fn run_tick<C: Clock>(
                 }),
         ),
     };
-    let mut summary = RunSummary {
-        kind: tick.kind,
-        scheduled_time,
-        report: RunReport::default(),
-    };
-    if tick.kind == TickKind::EndOfPeriod && period.is_none() {
+    if tick.kind == TickKind::EndOfPeriod && kind == RunKind::PeriodEnd && period.is_none() {
         tracing::info!(%scheduled_time, "no on-call period ends at this tick; nothing to do");
         return Ok(summary);
     }

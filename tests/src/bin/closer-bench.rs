@@ -96,7 +96,7 @@ async fn main() {
                 intent: fast_intent_config(&bridge.simulator),
                 intent_secret_arn: None,
             },
-            calendar: oncall_domain::calendar::CalendarConfig::default(),
+            calendar: Ok(oncall_domain::calendar::CalendarConfig::default()),
             policy: CloserPolicy {
                 concurrency,
                 ..CloserPolicy::default()

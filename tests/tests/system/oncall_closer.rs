@@ -753,3 +753,63 @@ async fn a_lost_closing_intent_refuses_again_is_counted_and_its_lines_name_the_f
         .collect();
     assert_eq!(refused.len(), 1, "{}", logs.text());
 }
+
+/// A calendar the closer refuses (extra non-working days in a reversed range: no pattern
+/// of the stack's parameter can tell) stops only the ending of periods. The closer still
+/// starts, and each tick still re-sends what Intent has not acknowledged, then fails
+/// naming the calendar (the errors alarm); no period is ended on a guess.
+#[tokio::test]
+async fn a_calendar_the_closer_refuses_stops_only_the_ending_of_periods() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 100));
+    let answer = bridge.post(&claim("R-1")).await;
+    assert_eq!(answer.body["delivery"], "pending", "{:#}", answer.body);
+    bridge.simulator.reset();
+    let refused = oncall_closer::CloserConfig::from_settings(&crate::readme::with(
+        "ONCALL_EXTRA_NON_WORKING_DAYS",
+        "2026-12-31..2026-12-24".into(),
+    ))
+    .expect("the closer starts")
+    .calendar;
+    let closer = bridge.closer_configured(
+        &bridge.sdk,
+        policy(),
+        oncall_domain::ports::SystemClock,
+        |config| config.calendar = refused,
+    );
+
+    let ended = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::none(),
+        None,
+    )
+    .await
+    .expect_err("the tick fails");
+    let resent = run_tick(
+        &closer,
+        tick(TickKind::Resend, END_TICK),
+        Deadline::none(),
+        None,
+    )
+    .await
+    .expect_err("the tick fails");
+
+    for failed in [&ended, &resent] {
+        let text = failed.to_string();
+        assert!(
+            text.contains("2026-12-31..2026-12-24") && text.contains("calendar"),
+            "{text}"
+        );
+    }
+    let acknowledged = bridge
+        .simulator
+        .operation_logs("R-1", "contract1")
+        .into_iter()
+        .filter(|log| log["event"] == "acknowledged")
+        .count();
+    assert_eq!(acknowledged, 1, "the pending opening was re-sent");
+    assert!(closings(&bridge).is_empty(), "no period ended");
+}

@@ -53,7 +53,7 @@ fn settings(pairs: Vec<(&'static str, String)>) -> settings::Settings<'static> {
     })
 }
 
-fn with(name: &'static str, value: String) -> settings::Settings<'static> {
+pub(crate) fn with(name: &'static str, value: String) -> settings::Settings<'static> {
     let mut pairs = base();
     pairs.push((name, value));
     settings(pairs)
@@ -457,9 +457,9 @@ fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
 }
 
 /// Every on-call start and end time the stack's parameters accept is one the closer
-/// accepts at start: a pair it refuses (an end not before the start) would pass
-/// `sam deploy` and then fail every closer invocation (no closing, no re-sending, no
-/// forwarding) until someone redeploys.
+/// accepts: a pair it refuses (an end not before the start) would pass `sam deploy` and
+/// then end no period (every closer invocation failing, re-sending only) until someone
+/// redeploys.
 #[test]
 fn the_templates_on_call_times_are_those_the_closer_accepts() {
     let template = crate::openapi::contract::parse_yaml(
@@ -490,17 +490,17 @@ fn the_templates_on_call_times_are_those_the_closer_accepts() {
             );
             assert!(
                 accepted.is_ok(),
-                "OnCallStartTime={start}, OnCallEndTime={end}: deployed, then refused at start: {accepted:?}"
+                "OnCallStartTime={start}, OnCallEndTime={end}: deployed, then refused by the closer: {accepted:?}"
             );
         }
     }
 }
 
 /// Every single day the stack's `OnCallExtraNonWorkingDays` accepts is one the closer
-/// accepts at start, and every day of this century the closer accepts passes: a
-/// 2026-13-01 or a 2026-02-29 would pass `sam deploy` and then fail every closer
-/// invocation. (A range's order and length are beyond a pattern: the closer's start says
-/// so, and its errors alarm shows it.)
+/// accepts, and every day of this century the closer accepts passes: a 2026-13-01 or a
+/// 2026-02-29 would pass `sam deploy` and then end no period. (A range's order and length
+/// are beyond a pattern: the closer logs it at start, and its failing ticks raise the
+/// errors alarm: `oncall_closer::a_calendar_the_closer_refuses_stops_only_the_ending_of_periods`.)
 #[test]
 fn the_templates_extra_non_working_days_are_dates_the_closer_accepts() {
     let template = crate::openapi::contract::parse_yaml(
@@ -525,7 +525,10 @@ fn the_templates_extra_non_working_days_are_dates_the_closer_accepts() {
             for day in 0..=32 {
                 let date = format!("{year}-{month:02}-{day:02}");
                 if allowed(&date) {
-                    assert!(accepted(&date), "{date}: deployed, then refused at start");
+                    assert!(
+                        accepted(&date),
+                        "{date}: deployed, then refused by the closer"
+                    );
                 }
                 if (2000..2100).contains(&year) && accepted(&date) {
                     days_accepted += 1;
