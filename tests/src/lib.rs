@@ -560,6 +560,9 @@ pub struct Bridge {
     pub tap: EventTap,
     /// The bucket partners' uploads are signed for (created by the tests that upload).
     pub documents_bucket: String,
+    /// Where the functions built from now on read Intent's client secret: in their
+    /// configuration when `None`, else in this Secrets Manager secret (moto's).
+    pub intent_secret_arn: Option<String>,
 }
 
 pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
@@ -598,6 +601,7 @@ impl Bridge {
             dynamodb,
             table,
             tap,
+            intent_secret_arn: None,
         }
     }
 
@@ -644,6 +648,32 @@ impl Bridge {
         self.closer_configured(sdk, policy, clock, |_| {})
     }
 
+    /// What every function of this bridge is wired on: its table, bus, simulator, and
+    /// where Intent's client secret is read.
+    pub fn core_config(&self) -> aws_wiring::CoreConfig {
+        aws_wiring::CoreConfig {
+            table_name: self.table.clone(),
+            event_bus_name: self.tap.bus_name.clone(),
+            event_source: SOURCE.into(),
+            intent: fast_intent_config(&self.simulator),
+            intent_secret_arn: self.intent_secret_arn.clone(),
+        }
+    }
+
+    /// The functions built from now on read Intent's client secret from Secrets Manager
+    /// (moto), as deployed, instead of their configuration.
+    pub async fn keep_intent_secret_in_secrets_manager(&mut self) {
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let created = secrets
+            .create_secret()
+            .name(unique("intent-client-secret"))
+            .secret_string(self.simulator.client_secret())
+            .send()
+            .await
+            .unwrap();
+        self.intent_secret_arn = Some(created.arn().unwrap().to_string());
+    }
+
     /// [`Bridge::closer_on`], its configuration changed by `configure` first.
     pub fn closer_configured<C: oncall_domain::ports::Clock>(
         &self,
@@ -653,13 +683,7 @@ impl Bridge {
         configure: impl FnOnce(&mut oncall_closer::CloserConfig),
     ) -> oncall_closer::CloserFunction<C> {
         let mut config = oncall_closer::CloserConfig {
-            core: aws_wiring::CoreConfig {
-                table_name: self.table.clone(),
-                event_bus_name: self.tap.bus_name.clone(),
-                event_source: SOURCE.into(),
-                intent: fast_intent_config(&self.simulator),
-                intent_secret_arn: None,
-            },
+            core: self.core_config(),
             calendar: Ok(oncall_domain::calendar::CalendarConfig::default()),
             policy,
             contracts: ["contract1", "contract9"]
@@ -707,13 +731,7 @@ impl Bridge {
         document_forwarder::DocumentForwarder::new(
             sdk,
             document_forwarder::ForwarderConfig {
-                core: aws_wiring::CoreConfig {
-                    table_name: self.table.clone(),
-                    event_bus_name: self.tap.bus_name.clone(),
-                    event_source: SOURCE.into(),
-                    intent: fast_intent_config(&self.simulator),
-                    intent_secret_arn: None,
-                },
+                core: self.core_config(),
                 policy,
                 s3_force_path_style: true,
             },
@@ -1420,12 +1438,6 @@ impl Bridge {
 fn function_config_of(bridge: &Bridge) -> FunctionConfig {
     FunctionConfig {
         documents_bucket: Some(bridge.documents_bucket.clone()),
-        ..function_config(aws_wiring::CoreConfig {
-            table_name: bridge.table.clone(),
-            event_bus_name: bridge.tap.bus_name.clone(),
-            event_source: SOURCE.into(),
-            intent: fast_intent_config(&bridge.simulator),
-            intent_secret_arn: None,
-        })
+        ..function_config(bridge.core_config())
     }
 }

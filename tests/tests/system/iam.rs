@@ -3,7 +3,8 @@
 //! The emulators enforce no IAM, so a call the role does not allow passes every other test
 //! and fails only once deployed (`AccessDenied` on every run). Here each function is built
 //! on its own wiring with every service behind a counting proxy, driven through its paths
-//! (the usual ones and the waiting, re-sending and refusing ones), and each call the proxy
+//! (the usual ones and the waiting, re-sending and refusing ones; Intent's client secret read
+//! from Secrets Manager as deployed), and each call the proxy
 //! saw is mapped to what IAM checks for it: its action (each action of a
 //! `TransactWriteItems`, as IAM authorises them one by one) and its resource (the table, an
 //! index, an object key under the bucket). Each must be allowed by a statement of that
@@ -262,7 +263,9 @@ const END: &str = "2026-11-24T07:00:00Z";
 
 #[tokio::test]
 async fn the_partner_functions_roles_allow_what_they_call() {
-    let bridge = Bridge::start().await;
+    let mut bridge = Bridge::start().await;
+    // Intent's client secret where the stack keeps it: each function reads it.
+    bridge.keep_intent_secret_in_secrets_manager().await;
     let log = CallLog::default();
     let api = bridge.api_on(&every_service_through_proxies(&bridge.sdk, &log));
     let status = |answer: Answer| answer.status;
@@ -283,6 +286,7 @@ async fn the_partner_functions_roles_allow_what_they_call() {
     assert_eq!(status(serve(&api, INTAKE, post("IAM-3")).await), 201);
     let intake = assert_allowed("ClaimIntakeFunction", &log);
     assert!(needs(&intake, "dynamodb:PutItem") && needs(&intake, "events:PutEvents"));
+    assert!(needs(&intake, "secretsmanager:GetSecretValue"));
 
     // intervention-closure: a closure, its replay, another closure of the closed file, a
     // cancellation, an upload grant, a closure while Intent is down.
@@ -315,11 +319,14 @@ async fn the_partner_functions_roles_allow_what_they_call() {
     assert_eq!(down.status, 202, "{:#}", down.body);
     let closing = assert_allowed("InterventionClosureFunction", &log);
     assert!(needs(&closing, "dynamodb:Query") && needs(&closing, "dynamodb:UpdateItem"));
+    assert!(needs(&closing, "secretsmanager:GetSecretValue"));
 }
 
 #[tokio::test]
 async fn the_document_forwarders_role_allows_what_it_calls() {
-    let bridge = Bridge::start().await;
+    let mut bridge = Bridge::start().await;
+    // Intent's client secret where the stack keeps it: each function reads it.
+    bridge.keep_intent_secret_in_secrets_manager().await;
     let s3 = s3_client(&bridge.sdk);
     create_versioned_bucket_named(&s3, &bridge.documents_bucket).await;
     let log = CallLog::default();
@@ -354,11 +361,14 @@ async fn the_document_forwarders_role_allows_what_it_calls() {
     assert_eq!(again.duplicates, 1);
     let needed = assert_allowed("DocumentForwarderFunction", &log);
     assert!(needs(&needed, "s3:GetObjectVersion") && needs(&needed, "dynamodb:GetItem"));
+    assert!(needs(&needed, "secretsmanager:GetSecretValue"));
 }
 
 #[tokio::test]
 async fn the_on_call_closers_role_allows_what_it_calls() {
-    let bridge = Bridge::start().await;
+    let mut bridge = Bridge::start().await;
+    // Intent's client secret where the stack keeps it: each function reads it.
+    bridge.keep_intent_secret_in_secrets_manager().await;
     let s3 = s3_client(&bridge.sdk);
     let log = CallLog::default();
     let sdk = every_service_through_proxies(&bridge.sdk, &log);
@@ -423,6 +433,7 @@ async fn the_on_call_closers_role_allows_what_it_calls() {
 
     let needed = assert_allowed("OnCallCloserFunction", &log);
     assert!(needs(&needed, "dynamodb:BatchGetItem") && needs(&needed, "s3:GetObjectVersion"));
+    assert!(needs(&needed, "secretsmanager:GetSecretValue"));
 }
 
 #[test]
