@@ -290,26 +290,33 @@ impl fmt::Debug for DocumentUpload {
 
 /// Of the documents Intent lists that match an upload in doubt (same contract, file name
 /// and size; `listed`: their Intent ids, `None` where the listing gives none, in listing
-/// order), the position of the one that is this upload, if it is there: those under an id
-/// of `earlier` (the file's documents already recorded under that name and size) are
-/// other uploads, and of the rest as many as `earlier` has no id for (Intent's answer
-/// gave none) are taken for those. When one is left it is this upload (the last listed:
-/// which of several identical ones it is changes no later count). One left unaccounted
-/// for by an earlier upload's missing entry on Intent makes this upload go again (a
-/// copy), never be taken for published while absent (a quitus lost).
+/// order), the position of the one that is this upload, if it is there. The file's
+/// documents already recorded under that name and size (`earlier`: their Intent ids,
+/// `None` where Intent's answer gave none) are other uploads that Intent lists alike: those
+/// found under their id are left out, and every other one (no id, or one the listing does
+/// not show: listed without it, or under another) is taken to be among the rest. This
+/// upload is there only if more are left (the last listed: which of several identical
+/// ones it is changes no later count). An earlier upload no longer on Intent makes this one
+/// go again (a copy), never be taken for published while absent (a quitus lost).
 pub fn upload_among<S: AsRef<str>>(
     listed: &[Option<S>],
     earlier: &[Option<&str>],
 ) -> Option<usize> {
-    let known = |id: &Option<S>| {
-        id.as_ref()
-            .is_some_and(|id| earlier.contains(&Some(id.as_ref())))
-    };
-    let others: Vec<usize> = (0..listed.len())
-        .filter(|&at| !known(&listed[at]))
-        .collect();
-    let unidentified = earlier.iter().filter(|id| id.is_none()).count();
-    (others.len() > unidentified).then(|| others[others.len() - 1])
+    let earlier_ids: Vec<&str> = earlier.iter().flatten().copied().collect();
+    let mut found: Vec<&str> = Vec::new();
+    let mut others = Vec::new();
+    for (at, id) in listed.iter().enumerate() {
+        match id.as_ref().map(AsRef::as_ref) {
+            Some(id) if earlier_ids.contains(&id) => {
+                if !found.contains(&id) {
+                    found.push(id);
+                }
+            }
+            _ => others.push(at),
+        }
+    }
+    let unaccounted = earlier.len() - found.len();
+    (others.len() > unaccounted).then(|| others[others.len() - 1])
 }
 
 /// A document Intent accepted, as recorded on its file.
@@ -404,8 +411,14 @@ mod tests {
                 Some(2),
             ),
             (vec![some("a"), some("b")], vec![some("b"), None], None),
-            // An earlier upload no longer on Intent: this one is not taken for it.
-            (vec![some("a")], vec![some("z")], Some(0)),
+            // An earlier upload the listing does not show by its id may be listed without
+            // it, or under another: one listed document is taken for it.
+            (vec![None], vec![some("a")], None),
+            (vec![some("x")], vec![some("a")], None),
+            (vec![None, None], vec![some("a")], Some(1)),
+            (vec![some("a"), None], vec![some("a"), some("b")], None),
+            // Nor is an earlier upload no longer on Intent: this one goes again (a copy).
+            (vec![], vec![some("z")], None),
         ] {
             assert_eq!(
                 upload_among(&listed, &earlier),

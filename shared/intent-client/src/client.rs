@@ -522,17 +522,20 @@ impl IntentClient {
                     total_attempts,
                 ));
             };
-            matching.extend(
-                documents
-                    .iter()
-                    .filter(|document| document_matches(document, upload, size))
-                    .map(|document| {
-                        document.get("id").map(|id| match id {
-                            serde_json::Value::String(id) => id.clone(),
-                            other => other.to_string(),
-                        })
-                    }),
-            );
+            for document in documents
+                .iter()
+                .filter(|document| document_matches(document, upload, size))
+            {
+                let id = document.get("id").map(|id| match id {
+                    serde_json::Value::String(id) => id.clone(),
+                    other => other.to_string(),
+                });
+                // A document added while the pages are read shifts the next page: one
+                // already seen (by its id) is not counted twice.
+                if id.is_none() || !matching.contains(&id) {
+                    matching.push(id);
+                }
+            }
             if documents.len() < PER_PAGE as usize {
                 break;
             }

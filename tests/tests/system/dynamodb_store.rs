@@ -972,3 +972,60 @@ async fn a_reference_whose_file_has_expired_can_be_claimed_again_whatever_ttl_ha
         assert_eq!(loaded.events.len(), 2, "{reference}");
     }
 }
+
+/// A file whose data has expired, which DynamoDB's TTL has not erased yet, is gone for the
+/// store (its read finds nothing): an upload grant for it is refused as for no file, and
+/// not kept (its quitus would wait for a file that is not there, or reach a new file of
+/// the same reference).
+#[tokio::test]
+async fn an_upload_grant_for_an_expired_file_is_refused_as_for_no_file() {
+    use oncall_domain::documents::UploadGrant;
+    use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
+    use oncall_domain::ports::{CloseFile, GrantRecorded, LoadFile, UploadGrants};
+    let (store, _client) = store().await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut old = new_file("EXPIRED-GRANT");
+    old.expires_at = Some(now - day);
+    store.open_file(&old, &[]).await.unwrap();
+    let closing = RecordedEvent::new(
+        2,
+        parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", "EXPIRED-GRANT")
+                .as_bytes(),
+        )
+        .unwrap(),
+        now - 400 * day,
+        Delivery::new_pending(),
+    );
+    store
+        .close_file(
+            &old.id(),
+            1,
+            &closing,
+            Outcome::Done,
+            ClosingExpiry::new(now - day, old.expires_at),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.load_file(&old.id()).await.unwrap(), None, "gone");
+    let grant = UploadGrant {
+        key: format!(
+            "quitus/contract1/EXPIRED-GRANT/{}-quitus.pdf",
+            uuid::Uuid::new_v4()
+        ),
+        file: old.id(),
+        partner: old.owner.clone(),
+        file_name: "quitus.pdf".into(),
+        size: 10,
+        granted_at: now,
+        upload_by: now + jiff::SignedDuration::from_mins(5),
+    };
+
+    let recorded = store.record_upload_grant(&grant, now + day).await.unwrap();
+
+    assert_eq!(recorded, GrantRecorded::NoFile);
+    assert_eq!(store.upload_grant(&grant.key).await.unwrap(), None);
+}

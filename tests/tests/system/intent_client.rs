@@ -779,3 +779,51 @@ async fn a_document_listing_of_another_shape_is_read_or_refused_never_taken_for_
         assert!(matches!(none, Ok(None)), "{empty}: {none:?}");
     }
 }
+
+/// A document added while the listing's pages are read shifts the next page: its last
+/// matching document shows again at the top of the next one. Counted twice, it would
+/// stand for the earlier upload Intent gave no id for *and* for the upload in doubt, which
+/// would then be taken for published while it never reached Intent.
+#[tokio::test]
+async fn a_document_listed_again_on_the_next_page_is_counted_once() {
+    use axum::extract::Query;
+    use axum::routing::{get, post};
+    let other =
+        |n: usize| serde_json::json!({"id": format!("o{n}"), "fileName": "plan.pdf", "size": 3000});
+    let earlier = serde_json::json!({"id": "e", "fileName": "quitus.pdf", "size": 3000});
+    let mut first: Vec<serde_json::Value> = (0..99).map(other).collect();
+    first.push(earlier.clone());
+    let second = vec![earlier, other(100)];
+    let app = axum::Router::new()
+        .route(
+            "/oauth/token",
+            post(|| async {
+                axum::Json(serde_json::json!({
+                    "access_token": "t", "token_type": "Bearer", "expires_in": 3600,
+                }))
+            }),
+        )
+        .route(
+            "/api/documents/v1/documents",
+            get(
+                move |Query(query): Query<std::collections::HashMap<String, String>>| {
+                    let page = match query.get("page").map(String::as_str) {
+                        Some("1") => first.clone(),
+                        Some("2") => second.clone(),
+                        _ => Vec::new(),
+                    };
+                    async move { axum::Json(serde_json::json!({"_embedded": {"documents": page}})) }
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = client_for(addr);
+
+    let found = client
+        .find_uploaded_document(&quitus_upload("R-1"), 3000, &[None])
+        .await;
+
+    assert!(matches!(found, Ok(None)), "{found:?}");
+}

@@ -14,8 +14,8 @@ use oncall_domain::documents::UploadGrant;
 use oncall_domain::documents::{ObjectRef, ObjectVersion};
 use oncall_domain::domain_events::StoredEvent;
 use oncall_domain::ports::{
-    LeaseGrant, ListOpenFiles, LoadFile, LoadFiles, OpenFile, OpenFileResult, Outbox,
-    PublishDomainEvents, ReadObject, SendLease, SourceError, StoreError, UploadGrants,
+    GrantRecorded, LeaseGrant, ListOpenFiles, LoadFile, LoadFiles, OpenFile, OpenFileResult,
+    Outbox, PublishDomainEvents, ReadObject, SendLease, SourceError, StoreError, UploadGrants,
 };
 use oncall_domain::{NewFile, PartnerId};
 use serde_json::json;
@@ -393,7 +393,13 @@ async fn every_store_operation_passes(
     let recorded = store
         .record_upload_grant(&grant, now + jiff::SignedDuration::from_hours(1))
         .await;
-    assert!(recorded.is_ok(), "{who}: PutItem: {recorded:?}");
+    assert!(
+        matches!(recorded, Ok(GrantRecorded::Recorded)),
+        "{who}: TransactWriteItems with a ConditionCheck: {recorded:?}"
+    );
+    let opened = DomainEvent::opened(&file.opened()).expect("an opening's event");
+    let kept = store.keep(std::slice::from_ref(&opened), now).await;
+    assert!(kept.is_ok(), "{who}: PutItem: {kept:?}");
     let read = store.upload_grant(&grant.key).await;
     assert!(
         read.as_ref().is_ok_and(|found| found.is_some()),
