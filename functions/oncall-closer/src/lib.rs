@@ -241,6 +241,11 @@ pub async fn run_tick<C: Clock>(
         None => tail.await,
     };
     summary.report.problems.extend(problems);
+    if let Some(error) = events.take_clearing_error() {
+        summary.report.problems.push(format!(
+            "clearing published domain events from the outbox: {error} (they go out again, same eventId, until a clearing works)"
+        ));
+    }
     // The log line always; the metrics as the invocation's (none when a test or a tool runs
     // a tick outside one).
     metrics::log_summary(&summary, closer.clock.now());

@@ -19,7 +19,8 @@ use crate::oncall::{
 use crate::ports::{
     Backlog, Clock, CloseFile, DocumentLedger, DomainEventError, FinishDelivery, ListOpenFiles,
     ListOpenOnIntent, ListPendingDocuments, ListPendingEvents, LoadFiles, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, UploadGrants,
+    PublishDomainEvents, PublishToIntent, ReadBacklog, ReadObject, RecordDelivery, StoreError,
+    UploadGrants,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -261,6 +262,12 @@ pub struct BatchedEvents<'a, E, O> {
     inner: &'a E,
     outbox: &'a O,
     buffer: Mutex<Vec<DomainEvent>>,
+    /// The `eventId`s taken so far: an event the run queued (its own copy, newer) and the
+    /// relay then reads back from the outbox (an older copy of the same change) goes once.
+    taken: Mutex<std::collections::HashSet<String>>,
+    /// The first clearing that failed (its events published, left in the outbox): the
+    /// run's to report.
+    clearing_error: Mutex<Option<StoreError>>,
 }
 
 const BATCH: usize = 10;
@@ -271,7 +278,18 @@ impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
             inner,
             outbox,
             buffer: Mutex::new(Vec::new()),
+            taken: Mutex::new(std::collections::HashSet::new()),
+            clearing_error: Mutex::new(None),
         }
+    }
+
+    /// The first clearing that failed since the last call, if any: published events left
+    /// in the outbox, published again by every run until a clearing works.
+    pub fn take_clearing_error(&self) -> Option<StoreError> {
+        self.clearing_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Sends whatever is buffered.
@@ -284,10 +302,21 @@ impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.inner.publish(&batch).await?;
+        if let Err(error) = self.inner.publish(&batch).await {
+            // Not on the bus: the relay may take them again from the outbox.
+            let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+            for event in &batch {
+                taken.remove(&event.event_id());
+            }
+            return Err(error);
+        }
         let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
         if let Err(error) = self.outbox.clear_published(&ids).await {
             tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
+            self.clearing_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(error);
         }
         Ok(())
     }
@@ -296,8 +325,14 @@ impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
 impl<E: PublishDomainEvents, O: Outbox> PublishDomainEvents for BatchedEvents<'_, E, O> {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
         let full = {
+            let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
             let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
-            buffer.extend_from_slice(events);
+            buffer.extend(
+                events
+                    .iter()
+                    .filter(|event| taken.insert(event.event_id()))
+                    .cloned(),
+            );
             if buffer.len() >= BATCH {
                 std::mem::take(&mut *buffer)
             } else {

@@ -251,6 +251,55 @@ mod tests {
         assert_eq!(bus.published().len(), 1);
     }
 
+    /// An event the run queued (its own typed copy, not sent yet: fewer than ten queued)
+    /// is also still in the outbox, and the relay reads it back there once it is older
+    /// than the settle time: it goes to the bus once, as the run queued it, and its
+    /// clearing names it once (DynamoDB refuses a `BatchWriteItem` naming a key twice).
+    #[tokio::test]
+    async fn an_event_the_run_queued_and_the_relay_reads_back_goes_out_once() {
+        let store = InMemoryStore::default();
+        let bus = RecordingEvents::default();
+        bus.set_failing(true);
+        claimed(&store, &bus).await;
+        bus.set_failing(false);
+        let later: Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
+        let queue = crate::closer_run::BatchedEvents::new(&bus, &store);
+        let left = store.unpublished_events(later).await.unwrap();
+        assert_eq!(left.len(), 1);
+        queue.publish(&left).await.unwrap();
+
+        publish_outbox(&store, &queue, later).await.unwrap();
+        queue.flush().await.unwrap();
+
+        assert_eq!(bus.published().len(), 1, "once on the bus");
+        assert!(store.outbox_ids().is_empty());
+        assert!(queue.take_clearing_error().is_none());
+    }
+
+    /// The queue's clearings are the run's to report: an entry published but left in the
+    /// outbox goes out again at every run until its clearing works.
+    #[tokio::test]
+    async fn a_clearing_the_queue_could_not_make_is_kept_for_the_run_to_report() {
+        let inner = InMemoryStore::default();
+        let bus = RecordingEvents::default();
+        bus.set_failing(true);
+        claimed(&inner, &bus).await;
+        bus.set_failing(false);
+        let store = FirstClearingFails {
+            inner,
+            failed: std::sync::atomic::AtomicBool::new(false),
+        };
+        let later: Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
+        let queue = crate::closer_run::BatchedEvents::new(&bus, &store);
+
+        publish_outbox(&store, &queue, later).await.unwrap();
+        queue.flush().await.unwrap();
+
+        assert_eq!(bus.published().len(), 1);
+        assert!(queue.take_clearing_error().is_some());
+        assert!(queue.take_clearing_error().is_none(), "taken once");
+    }
+
     /// An outbox whose first clearing fails (DynamoDB left the entries unprocessed).
     struct FirstClearingFails {
         inner: InMemoryStore,

@@ -901,9 +901,16 @@ impl Outbox for DynamoDbStore {
     }
 
     async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
-        // BatchWriteItem: 25 deletes a call.
+        // BatchWriteItem: 25 deletes a call, each key once (DynamoDB refuses a call that
+        // names a key twice, and with it every other delete of the call).
+        let mut unique: Vec<&String> = Vec::with_capacity(event_ids.len());
+        for id in event_ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
         let mut left_unprocessed = 0;
-        for chunk in event_ids.chunks(25) {
+        for chunk in unique.chunks(25) {
             let requests: Vec<serde_json::Value> = chunk
                 .iter()
                 .map(|id| {

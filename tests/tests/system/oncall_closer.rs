@@ -813,3 +813,42 @@ async fn a_calendar_the_closer_refuses_stops_only_the_ending_of_periods() {
     assert_eq!(acknowledged, 1, "the pending opening was re-sent");
     assert!(closings(&bridge).is_empty(), "no period ended");
 }
+
+/// Domain events the closer published but could not take out of the outbox (DynamoDB
+/// refusing the clearing's `BatchWriteItem`) go out again at every run until a clearing
+/// works: the run says so, and fails (the errors alarm), instead of ending clean.
+#[tokio::test]
+async fn a_clearing_of_the_outbox_that_fails_is_a_problem_of_the_run() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(&claim("CLEAR-1")).await.status, 201);
+    bridge.tap.drain().await;
+    let clearing_refused = LostAnswers::default();
+    clearing_refused.refuse_as("BatchWriteItem", 1_000, 400, "ValidationException");
+    let sdk =
+        every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), &clearing_refused);
+    let end: jiff::Timestamp = END_TICK.parse().unwrap();
+    let closer = bridge.closer_on(
+        &sdk,
+        policy(),
+        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
+    );
+
+    let ended = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::none(),
+        None,
+    )
+    .await;
+
+    let problem = ended.expect_err("a run that leaves published events in the outbox fails");
+    assert!(problem.to_string().contains("clearing"), "{problem}");
+    assert_eq!(closings(&bridge).len(), 1, "the closing itself is done");
+    let announced = bridge.tap.drain().await;
+    assert!(
+        announced
+            .iter()
+            .any(|event| event["detail-type"] == "InterventionClosed"),
+        "{announced:?}"
+    );
+}
