@@ -58,6 +58,9 @@ pub struct DocumentRejected {
     pub object_identity: String,
     pub reason: RejectionReason,
     pub detail: String,
+    /// When it was refused: an object refused again after an operator's redrive is
+    /// another refusal, with another `eventId`.
+    pub rejected_at: jiff::Timestamp,
 }
 
 /// An event was given up after its attempts: it will not reach Intent without help.
@@ -163,7 +166,9 @@ impl DomainEvent {
                 e.attempts.to_string(),
             ],
             DomainEvent::DocumentPublished(e) => vec![e.object_identity.clone()],
-            DomainEvent::DocumentRejected(e) => vec![e.object_identity.clone()],
+            DomainEvent::DocumentRejected(e) => {
+                vec![e.object_identity.clone(), e.rejected_at.to_string()]
+            }
             DomainEvent::OnCallPeriodClosed(e) => {
                 vec![serde_json::to_string(e).expect("domain events always serialise")]
             }
@@ -249,6 +254,37 @@ impl DomainEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An operator's redrive puts a document Intent refused back to waiting; refused again
+    /// (by Intent, or because its file was canceled meanwhile), that is another change:
+    /// consumers de-duplicating on `eventId` must not drop it, nor its outbox entry
+    /// overwrite the first one's.
+    #[test]
+    fn two_refusals_of_one_document_are_two_events() {
+        let refusal = |reason, at: &str| {
+            DomainEvent::DocumentRejected(DocumentRejected {
+                reference: Some("INTER-0500".into()),
+                contract_reference: Some("contract1".into()),
+                bucket: "quitus".into(),
+                object_identity: "quitus/contract1/INTER-0500/q.pdf#v1".into(),
+                reason,
+                detail: "refused".into(),
+                rejected_at: at.parse().unwrap(),
+            })
+        };
+        let first = refusal(RejectionReason::IntentRejected, "2026-12-01T03:00:00Z");
+        for again in [
+            refusal(RejectionReason::FileCanceled, "2026-12-01T09:00:00Z"),
+            refusal(RejectionReason::IntentRejected, "2026-12-01T09:00:00Z"),
+        ] {
+            assert_ne!(first.event_id(), again.event_id());
+        }
+        assert_eq!(
+            first.event_id(),
+            first.clone().event_id(),
+            "the same change, the same id"
+        );
+    }
 
     #[test]
     fn the_detail_text_is_the_detail_value_written_out() {

@@ -695,6 +695,7 @@ where
         object_identity: object.identity(),
         reason,
         detail: detail.to_string(),
+        rejected_at: now,
     })];
     let recorded = ports
         .ledger
