@@ -17,8 +17,8 @@ use oncall_domain::ports::{
     Backlog, ClaimToken, ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger,
     DocumentWait, FinishDelivery, GrantRecorded, LeaseGrant, LedgerStatus, ListOpenFiles,
     ListPendingDocuments, ListPendingEvents, LoadFile, OpenFile, OpenFileResult, Outbox,
-    PendingDocument, ReadBacklog, RecordDelivery, RecordUnderLease, SendLease, StoreError,
-    UploadGrants,
+    PendingDocument, ReadBacklog, RecordDelivery, RecordUnderLease, RequeueFailedEvent, SendLease,
+    StoreError, UploadGrants,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -575,6 +575,30 @@ impl oncall_domain::ports::MarkQuitusReceived for EmbeddedStore {
                     (QuitusMark::Marked, Some(file))
                 }
             })
+        })
+        .await
+    }
+}
+
+impl RequeueFailedEvent for EmbeddedStore {
+    async fn requeue_failed_event(
+        &self,
+        id: &FileId,
+        seq: u32,
+        pending: &Delivery,
+    ) -> Result<bool, StoreError> {
+        let pending = pending.clone();
+        self.update_file_announcing(id, &[], move |current| {
+            let Some(mut file) = current else {
+                return Ok((false, None));
+            };
+            match file.events.iter_mut().find(|event| event.seq == seq) {
+                Some(event) if event.delivery.is_failed() => {
+                    event.delivery = pending;
+                    Ok((true, Some(file)))
+                }
+                _ => Ok((false, None)),
+            }
         })
         .await
     }

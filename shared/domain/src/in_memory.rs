@@ -356,6 +356,29 @@ impl SendLease for InMemoryStore {
     }
 }
 
+impl crate::ports::RequeueFailedEvent for InMemoryStore {
+    async fn requeue_failed_event(
+        &self,
+        id: &FileId,
+        seq: u32,
+        pending: &Delivery,
+    ) -> Result<bool, StoreError> {
+        self.check_available()?;
+        let mut files = self.files.lock().unwrap();
+        let Some(event) = files
+            .get_mut(id)
+            .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
+        else {
+            return Ok(false);
+        };
+        if !event.delivery.is_failed() {
+            return Ok(false);
+        }
+        event.delivery = pending.clone();
+        Ok(true)
+    }
+}
+
 impl crate::ports::LoadFiles for InMemoryStore {}
 
 impl crate::ports::MarkQuitusReceived for InMemoryStore {

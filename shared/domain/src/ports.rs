@@ -167,6 +167,19 @@ pub trait RecordDelivery: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// An operator's redrive of an event Intent refused for good: puts event `seq` back to
+/// `pending`, only while it is still failed. A copy of the file read earlier must not
+/// write over what a sender recorded since (another redrive's attempt in doubt, a
+/// delivery). Whether it was put back.
+pub trait RequeueFailedEvent: Send + Sync {
+    fn requeue_failed_event(
+        &self,
+        id: &FileId,
+        seq: u32,
+        pending: &Delivery,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Domain events written with the state changes that cause them (the outbox), until they
 /// are on the bus: published by the request that made the change, then by the re-send
 /// run for any left behind (a crash between the write and the publication).

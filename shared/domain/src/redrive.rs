@@ -16,7 +16,7 @@ use crate::forward::{ForwardPorts, Forwarded, forward_document};
 use crate::model::FileId;
 use crate::ports::{
     Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadObject, StoreError, UploadGrants,
+    PublishDomainEvents, PublishToIntent, ReadObject, RequeueFailedEvent, StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -229,7 +229,7 @@ pub async fn redrive_file<S, I, E, C>(
     deadline: Deadline,
 ) -> Result<Option<FileRedrive>, StoreError>
 where
-    S: LoadFile + FinishDelivery,
+    S: LoadFile + FinishDelivery + RequeueFailedEvent,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -238,6 +238,7 @@ where
         return Ok(None);
     };
     let mut requeued = Vec::new();
+    let mut moved_on = false;
     for event in file.events.iter_mut() {
         let Delivery::Failed {
             attempts,
@@ -253,14 +254,29 @@ where
             last_attempt_at: None,
             in_doubt: false,
         };
-        // Never over a delivered event (the store checks it).
-        store.record_delivery(id, event.seq, &again, &[]).await?;
+        // Only while it is still failed (the store checks it): this copy may be older than
+        // what another sender recorded since.
+        if !store.requeue_failed_event(id, event.seq, &again).await? {
+            tracing::info!(
+                seq = event.seq,
+                "the event is no longer failed; left as another sender recorded it"
+            );
+            moved_on = true;
+            continue;
+        }
         tracing::info!(
             seq = event.seq,
             "event Intent refused put back to pending by an operator"
         );
         event.delivery = again;
         requeued.push(event.seq);
+    }
+    if moved_on {
+        // Delivered from the file as it stands now, not from the copy.
+        match store.load_file(id).await? {
+            Some(current) => file = current,
+            None => return Ok(None),
+        }
     }
     let delivered_before: Vec<u32> = delivered_seqs(&file);
     let Some(first_before) = first_undelivered(&file) else {
@@ -364,6 +380,7 @@ pub struct RedrivePorts<'a, S, I, E, R, C> {
 pub trait RedriveStore:
     LoadFile
     + FinishDelivery
+    + RequeueFailedEvent
     + crate::ports::MarkQuitusReceived
     + DocumentLedger
     + UploadGrants
@@ -374,6 +391,7 @@ pub trait RedriveStore:
 impl<S> RedriveStore for S where
     S: LoadFile
         + FinishDelivery
+        + RequeueFailedEvent
         + crate::ports::MarkQuitusReceived
         + DocumentLedger
         + UploadGrants
@@ -469,7 +487,7 @@ pub async fn redrive_files<S, I, E, C>(
     deadline: Deadline,
     report: &mut RedriveReport,
 ) where
-    S: LoadFile + FinishDelivery,
+    S: LoadFile + FinishDelivery + RequeueFailedEvent,
     I: PublishToIntent,
     E: PublishDomainEvents,
     C: Clock,
@@ -616,6 +634,186 @@ mod tests {
             .unwrap()
             .expect("a known file")
         }
+    }
+
+    /// The world's store as one operator's redrive sees it while another operator redrives
+    /// the same file: its first read of the file gives a copy taken while the event was
+    /// still failed, and just before its first write the other redrive runs whole (Intent
+    /// applies the event but its answer is lost, and Intent cannot be read: the other
+    /// redrive leaves the event pending in doubt).
+    struct RacedByAnotherRedrive<'a> {
+        world: &'a World,
+        stale: std::sync::Mutex<Option<crate::file::InterventionFile>>,
+        raced: std::sync::atomic::AtomicBool,
+    }
+
+    impl RacedByAnotherRedrive<'_> {
+        async fn before_writing(&self, id: &FileId) {
+            if self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let world = self.world;
+            world.intent.lose_next_answer();
+            world.intent.fail_log_reads(true);
+            let other = redrive_file(
+                &world.store,
+                &world.intent,
+                &world.events,
+                &world.clock,
+                id,
+                Deadline::none(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            assert!(
+                matches!(other.outcome, EventsOutcome::StillPending { .. }),
+                "{other:?}"
+            );
+            world.intent.fail_log_reads(false);
+        }
+    }
+
+    impl LoadFile for RacedByAnotherRedrive<'_> {
+        async fn load_file(
+            &self,
+            id: &FileId,
+        ) -> Result<Option<crate::file::InterventionFile>, StoreError> {
+            let stale = self.stale.lock().unwrap().take();
+            match stale {
+                Some(stale) => Ok(Some(stale)),
+                None => self.world.store.load_file(id).await,
+            }
+        }
+    }
+
+    impl crate::ports::RecordDelivery for RacedByAnotherRedrive<'_> {
+        async fn record_delivery(
+            &self,
+            id: &FileId,
+            seq: u32,
+            delivery: &Delivery,
+            announce: &[crate::DomainEvent],
+        ) -> Result<(), StoreError> {
+            self.before_writing(id).await;
+            self.world
+                .store
+                .record_delivery(id, seq, delivery, announce)
+                .await
+        }
+    }
+
+    impl crate::ports::RequeueFailedEvent for RacedByAnotherRedrive<'_> {
+        async fn requeue_failed_event(
+            &self,
+            id: &FileId,
+            seq: u32,
+            pending: &Delivery,
+        ) -> Result<bool, StoreError> {
+            self.before_writing(id).await;
+            self.world
+                .store
+                .requeue_failed_event(id, seq, pending)
+                .await
+        }
+    }
+
+    impl SendLease for RacedByAnotherRedrive<'_> {
+        async fn take_send_lease(
+            &self,
+            id: &FileId,
+            now: Timestamp,
+            until: Timestamp,
+        ) -> Result<crate::ports::LeaseGrant, StoreError> {
+            self.world.store.take_send_lease(id, now, until).await
+        }
+
+        async fn release_send_lease(
+            &self,
+            id: &FileId,
+            until: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.world.store.release_send_lease(id, until).await
+        }
+    }
+
+    impl crate::ports::RecordUnderLease for RacedByAnotherRedrive<'_> {
+        async fn record_under_lease(
+            &self,
+            id: &FileId,
+            seq: u32,
+            delivery: &Delivery,
+            announce: &[crate::DomainEvent],
+            until: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.world
+                .store
+                .record_under_lease(id, seq, delivery, announce, until)
+                .await
+        }
+    }
+
+    impl crate::ports::Outbox for RacedByAnotherRedrive<'_> {
+        async fn unpublished_events(
+            &self,
+            before: Timestamp,
+        ) -> Result<Vec<crate::DomainEvent>, StoreError> {
+            self.world.store.unpublished_events(before).await
+        }
+
+        async fn clear_published(&self, event_ids: &[String]) -> Result<(), StoreError> {
+            self.world.store.clear_published(event_ids).await
+        }
+
+        async fn keep(
+            &self,
+            events: &[crate::DomainEvent],
+            now: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.world.store.keep(events, now).await
+        }
+    }
+
+    impl FinishDelivery for RacedByAnotherRedrive<'_> {}
+
+    /// Two operators redrive the same refused opening at once. The first one's copy of the
+    /// file still says failed when the other's redrive has already sent it again, Intent
+    /// applying it with its answer lost and unreadable after: in doubt. Putting it back to
+    /// pending from that old copy must not erase the doubt: Intent is read before the
+    /// event is sent again, and has it once.
+    #[tokio::test]
+    async fn a_redrive_from_an_old_copy_does_not_erase_another_redrives_doubt() {
+        let world = world();
+        let id = world.file("R-1", refused(), None).await;
+        let store = RacedByAnotherRedrive {
+            world: &world,
+            stale: std::sync::Mutex::new(world.store.file(&id)),
+            raced: std::sync::atomic::AtomicBool::new(false),
+        };
+
+        let redrive = redrive_file(
+            &store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            &id,
+            Deadline::none(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+        assert_eq!(
+            world.intent.accepted().len(),
+            1,
+            "on Intent once: {redrive:?}"
+        );
+        assert!(
+            world.store.file(&id).unwrap().events[0]
+                .delivery
+                .is_delivered(),
+            "read back and found"
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles,
     MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, RecordDelivery,
-    RecordUnderLease, SendLease, StoreError,
+    RecordUnderLease, RequeueFailedEvent, SendLease, StoreError,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -761,6 +761,38 @@ impl RecordDelivery for DynamoDbStore {
                 );
                 Ok(())
             }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+impl RequeueFailedEvent for DynamoDbStore {
+    /// One conditional `UpdateItem` of the event's item: its delivery state only while it
+    /// is `failed`.
+    async fn requeue_failed_event(
+        &self,
+        id: &FileId,
+        seq: u32,
+        pending: &Delivery,
+    ) -> Result<bool, StoreError> {
+        let pk = file_pk(id);
+        let (expression, values) = Self::delivery_update(&pk, seq, pending);
+        let mut request = self
+            .request()
+            .key(pk, event_sk(seq))
+            .update_expression(expression)
+            .condition_expression("#delivery = :failed")
+            .name("#delivery", "delivery")
+            .value(":failed", s("failed"));
+        // The update's own values (the never-over-delivered guard's is not used here).
+        for (placeholder, value) in values {
+            if placeholder != ":delivered" {
+                request = request.value(placeholder, value);
+            }
+        }
+        match self.client.send(Operation::UpdateItem, request).await {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_condition_failure() => Ok(false),
             Err(error) => Err(unavailable(error)),
         }
     }

@@ -13,7 +13,7 @@ use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     FinishDelivery, GrantRecorded, LeaseGrant, ListOpenFiles, ListPendingDocuments,
     ListPendingEvents, LoadFiles, MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark,
-    ReadBacklog, RecordDelivery, SendLease, UploadGrants,
+    ReadBacklog, RecordDelivery, RequeueFailedEvent, SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -34,6 +34,7 @@ pub trait FullStore:
     + UploadGrants
     + MarkQuitusReceived
     + FinishDelivery
+    + RequeueFailedEvent
 {
 }
 
@@ -52,6 +53,7 @@ impl<T> FullStore for T where
         + UploadGrants
         + MarkQuitusReceived
         + FinishDelivery
+        + RequeueFailedEvent
 {
 }
 
@@ -95,6 +97,7 @@ fn closing(reference: &str, seq: u32) -> RecordedEvent {
 pub async fn check_store<S: FullStore>(store: &S) {
     opening_is_atomic_and_once(store).await;
     delivery_states_round_trip_and_delivered_is_final(store).await;
+    only_a_failed_event_is_put_back_to_pending(store).await;
     closing_is_conditional_on_the_version(store).await;
     open_and_pending_listings(store).await;
     documents_ledger_claims_once(store).await;
@@ -648,6 +651,65 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
         .unwrap();
     assert!(store.load_file(&missing).await.unwrap().is_none());
     assert_eq!(store.load_file(&id).await.unwrap().unwrap().events.len(), 1);
+}
+
+/// An operator's redrive puts an event Intent refused back to pending, and nothing else:
+/// not one another sender has since left in doubt (an older copy of the file must not
+/// erase the doubt), nor a delivered one, nor one that is not there.
+async fn only_a_failed_event_is_put_back_to_pending<S: FullStore>(store: &S) {
+    let file = new_file(&reference());
+    let id = file.id();
+    store.open_file(&file, &[]).await.unwrap();
+    let stored = || async {
+        store.load_file(&id).await.unwrap().unwrap().events[0]
+            .delivery
+            .clone()
+    };
+    let again = Delivery::Pending {
+        attempts: 2,
+        last_error: Some("Intent rejected the request with HTTP 400".into()),
+        last_attempt_at: None,
+        in_doubt: false,
+    };
+    let refused = Delivery::Failed {
+        attempts: 2,
+        last_error: "Intent rejected the request with HTTP 400".into(),
+        last_attempt_at: now(),
+    };
+    store.record_delivery(&id, 1, &refused, &[]).await.unwrap();
+    assert!(store.requeue_failed_event(&id, 1, &again).await.unwrap());
+    assert_eq!(stored().await, again);
+
+    let in_doubt = Delivery::Pending {
+        attempts: 3,
+        last_error: Some("Intent's answer was lost".into()),
+        last_attempt_at: Some(now()),
+        in_doubt: true,
+    };
+    store.record_delivery(&id, 1, &in_doubt, &[]).await.unwrap();
+    assert!(!store.requeue_failed_event(&id, 1, &again).await.unwrap());
+    assert_eq!(stored().await, in_doubt, "the doubt is kept");
+
+    let delivered = Delivery::Delivered {
+        attempts: 4,
+        delivered_at: now(),
+    };
+    store
+        .record_delivery(&id, 1, &delivered, &[])
+        .await
+        .unwrap();
+    assert!(!store.requeue_failed_event(&id, 1, &again).await.unwrap());
+    assert_eq!(stored().await, delivered);
+
+    assert!(!store.requeue_failed_event(&id, 9, &again).await.unwrap());
+    let missing = new_file(&reference()).id();
+    assert!(
+        !store
+            .requeue_failed_event(&missing, 1, &again)
+            .await
+            .unwrap()
+    );
+    assert!(store.load_file(&missing).await.unwrap().is_none());
 }
 
 async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {

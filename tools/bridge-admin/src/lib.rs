@@ -173,6 +173,7 @@ where
     S: LoadFile
         + RecordDelivery
         + FinishDelivery
+        + oncall_domain::ports::RequeueFailedEvent
         + oncall_domain::ports::MarkQuitusReceived
         + Outbox
         + DocumentLedger
