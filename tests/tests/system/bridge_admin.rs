@@ -650,6 +650,12 @@ async fn on_the_local_runs_store_the_refused_opening_is_listed_and_redriven() {
         ("INTENT_TOKEN_URL", simulator.token_url()),
         ("INTENT_CLIENT_ID", simulator.client_id()),
         ("INTENT_CLIENT_SECRET", simulator.client_secret()),
+        // Left in the operator's shell from work on AWS: the local run reads no secret
+        // from Secrets Manager, so the secret given is the one used.
+        (
+            "INTENT_CLIENT_SECRET_ARN",
+            "arn:aws:secretsmanager:eu-west-3:123456789012:secret:intent-AbCdEf".to_string(),
+        ),
     ]));
 
     let failed = run_with(&env, &["--local", data, "failed", "--json"]).await;

@@ -25,21 +25,28 @@ const INTENT_VARIABLES: &str =
 /// The Intent client, or why a redrive cannot reach Intent.
 /// With `sdk` and `INTENT_CLIENT_SECRET_ARN`, the client secret is read from AWS Secrets
 /// Manager, as the functions read it.
+/// Without `sdk` (the local run), `INTENT_CLIENT_SECRET` is the secret: an
+/// `INTENT_CLIENT_SECRET_ARN` left in the shell names a secret this run does not read.
 pub fn intent(
     env: &Lookup<'_>,
     sdk: Option<&aws_config::SdkConfig>,
 ) -> Result<IntentClient, String> {
-    let config = intent_config(env)?;
     let client = match (var(env, "INTENT_CLIENT_SECRET_ARN"), sdk) {
         (Some(arn), Some(sdk)) => IntentClient::with_secret_source(
-            config,
+            intent_config(env)?,
             std::sync::Arc::new(
                 aws_wiring::aws_reqwest_client()
                     .and_then(|http| aws_wiring::SecretsManagerSecret::new(sdk, &http, arn))
                     .map_err(|error| format!("the Intent client secret cannot be read: {error}"))?,
             ),
         ),
-        _ => IntentClient::new(config),
+        _ => {
+            let without_arn = |name: &str| match name {
+                "INTENT_CLIENT_SECRET_ARN" => None,
+                name => env(name),
+            };
+            IntentClient::new(intent_config(&without_arn)?)
+        }
     };
     client.map_err(|error| format!("the Intent client could not be set up: {error}"))
 }
