@@ -111,13 +111,18 @@ impl IntentClient {
         Ok(client)
     }
 
-    /// The client secret: the configured one, or the source's (cached).
-    async fn client_secret(&self, reread: bool) -> Result<String, IntentError> {
+    /// The client secret: the configured one, or the source's (cached). With `refused`
+    /// (the secret Intent just refused), the source is read again unless another caller
+    /// already replaced that secret: callers refused together share one new read.
+    async fn client_secret(&self, refused: Option<&str>) -> Result<String, IntentError> {
         let Some(source) = &self.secret_source else {
             return Ok(self.config.client_secret.clone());
         };
         let mut cached = self.secret.lock().await;
-        if let Some(secret) = cached.as_ref().filter(|_| !reread) {
+        if let Some(secret) = cached
+            .as_ref()
+            .filter(|secret| refused.is_none_or(|refused| refused != secret.as_str()))
+        {
             return Ok(secret.clone());
         }
         let secret = source.read_secret().await.map_err(|detail| {
@@ -196,7 +201,7 @@ impl IntentClient {
     }
 
     async fn bearer(&self) -> Result<crate::token::Token, IntentError> {
-        let secret = self.client_secret(false).await?;
+        let secret = self.client_secret(None).await?;
         let token = self
             .token
             .get(
@@ -212,7 +217,7 @@ impl IntentClient {
                 if self.secret_source.is_some() && detail.contains("invalid_client") =>
             {
                 tracing::warn!("Intent refused the client secret; reading it again");
-                let secret = self.client_secret(true).await?;
+                let secret = self.client_secret(Some(&secret)).await?;
                 self.token
                     .get(
                         &self.http,

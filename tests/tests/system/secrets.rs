@@ -92,6 +92,68 @@ async fn the_secret_is_read_from_secrets_manager_once_and_again_after_invalid_cl
     assert_eq!(simulator.received_logs().len(), 3);
 }
 
+/// Gives `old` on its first read, `new` after; counts its reads.
+struct OldThenNew {
+    old: String,
+    new: String,
+    reads: AtomicUsize,
+}
+
+impl ClientSecretSource for OldThenNew {
+    fn read_secret(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            // Slow enough for every caller to meet the refusal before a re-read ends.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok(match self.reads.fetch_add(1, Ordering::SeqCst) {
+                0 => self.old.clone(),
+                _ => self.new.clone(),
+            })
+        })
+    }
+}
+
+/// Eight calls at once meet Intent's `invalid_client` after a rotation: the secret is read
+/// again once for all of them, not once each.
+#[tokio::test]
+async fn callers_refused_together_after_a_rotation_share_one_new_read_of_the_secret() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
+    let source = Arc::new(OldThenNew {
+        old: "the-old-secret".into(),
+        new: simulator.client_secret(),
+        reads: AtomicUsize::new(0),
+    });
+    let mut config = fast_intent_config(&simulator);
+    config.client_secret = String::new();
+    let client = IntentClient::with_secret_source(config, source.clone()).unwrap();
+    let logs: Vec<_> = (0..8)
+        .map(|n| {
+            parse_intervention_log(
+                SEED_OPENING
+                    .replace("INTER-0500", &format!("R-{n}"))
+                    .as_bytes(),
+            )
+            .unwrap()
+        })
+        .collect();
+
+    let sent =
+        futures_util::future::join_all(logs.iter().map(|log| client.post_intervention_log(log)))
+            .await;
+
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    assert_eq!(
+        source.reads.load(Ordering::SeqCst),
+        2,
+        "read, refused, read again once"
+    );
+}
+
 #[tokio::test]
 async fn a_missing_secret_is_an_authentication_error_that_names_no_value() {
     install_crypto_provider();
