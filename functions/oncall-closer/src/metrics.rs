@@ -63,12 +63,13 @@ fn summary_metrics(summary: &RunSummary, now: Timestamp) -> Metrics {
     metrics = count(metrics, "FilesClosed", closing.closed);
     metrics = count(metrics, "EventsResent", resend.delivered);
     metrics = count(metrics, "EventsStillPending", resend.still_pending);
-    // Refused in this run, wherever it happened: a closing at the period's end or a
-    // re-sent event.
+    // Refused in this run, wherever it happened: a closing at the period's end, a re-sent
+    // event, or a closing Intent lost and then refused when reconciliation sent it again
+    // (the file stays open on Intent: an operator's matter, alarmed like the others).
     metrics = count(
         metrics,
         "EventsMarkedFailed",
-        resend.marked_failed + closing.delivery_failed,
+        resend.marked_failed + closing.delivery_failed + reconcile.closing_resend_refused,
     );
     metrics = count(metrics, "DocumentsForwarded", documents.published);
     metrics = count(
@@ -135,6 +136,11 @@ mod tests {
                     published: 3,
                     ..Default::default()
                 }),
+                // A closing Intent lost and then refused when reconciliation sent it again.
+                reconcile: Some(oncall_domain::oncall::ReconcileReport {
+                    closing_resend_refused: 1,
+                    ..Default::default()
+                }),
                 backlog: Some(Backlog {
                     pending_events: 2,
                     oldest_pending_since: Some("2026-11-30T06:10:00Z".parse().unwrap()),
@@ -177,7 +183,7 @@ mod tests {
             ("FilesClosed", 7),
             ("EventsResent", 4),
             ("EventsStillPending", 2),
-            ("EventsMarkedFailed", 3),
+            ("EventsMarkedFailed", 4),
             ("DocumentsForwarded", 3),
             ("UnknownOnIntent", 0),
             ("RunStoppedEarly", 1),
