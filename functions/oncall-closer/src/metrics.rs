@@ -38,6 +38,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         unknown_on_intent = reconcile.unknown_on_intent.len(),
         closing_resent = reconcile.closing_resent,
         closing_resend_refused = reconcile.closing_resend_refused,
+        reconcile_errors = reconcile.errors,
         pending_events = backlog.as_ref().map(|b| b.pending_events),
         failed_events = backlog.as_ref().map(|b| b.failed_events),
         rejected_documents = backlog.as_ref().map(|b| b.rejected_documents),

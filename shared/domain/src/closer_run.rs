@@ -217,6 +217,16 @@ pub async fn run_closer<S, I, E, C, R>(
                 .problems
                 .push("reconciling: Intent's open interventions could not be listed".into());
         }
+        if let Some(errors) = report
+            .reconcile
+            .as_ref()
+            .map(|reconciled| reconciled.errors)
+            .filter(|errors| *errors > 0)
+        {
+            report.problems.push(format!(
+                "reconciling: {errors} intervention(s) open on Intent could not be checked (store errors); the others were"
+            ));
+        }
     }
     // Events a request left in the outbox a while ago (not those being published right
     // now by their own request).

@@ -32,6 +32,9 @@ pub struct ReconcileReport {
     pub unknown_on_intent: Vec<FileId>,
     /// The listing could not be read (Intent down): nothing reconciled this time.
     pub listing_failed: bool,
+    /// Interventions Intent lists whose file could not be checked (a store error): the
+    /// others are reconciled all the same.
+    pub errors: usize,
     pub stopped_early: bool,
 }
 
@@ -76,41 +79,62 @@ where
         }
         report.open_on_intent += 1;
         let id = FileId::new(&hub.reference, &hub.contract_reference);
-        match store.load_file(&id).await? {
-            None => {
-                // Named only when it is an identifier: opened on Intent by someone else, its
-                // reference may be free text naming a tenant.
-                let reference = if crate::validation::is_safe_reference(&id.reference) {
-                    id.reference.as_str()
-                } else {
-                    "(not an identifier: not logged)"
-                };
-                tracing::warn!(reference, contract = %id.contract_reference, "open on Intent but unknown to us; reported, not closed");
-                report.unknown_on_intent.push(id);
-            }
-            Some(file) if matches!(file.state, FileState::Closed(_)) => {
-                let Some(closing) = file.last_event() else {
-                    continue;
-                };
-                // Our file: its reference is an identifier, named on every line below.
-                let span = tracing::info_span!(
-                    "reconciled",
-                    reference = %id.reference,
-                    contract = %id.contract_reference
-                );
-                match resend_closing_if_lost(store, intent, clock, &id, closing)
-                    .instrument(span)
-                    .await?
-                {
-                    Resent::Sent => report.closing_resent += 1,
-                    Resent::Refused => report.closing_resend_refused += 1,
-                    Resent::Not => {}
-                }
-            }
-            // Open here too: opened after the period's end, or failing to close; the
-            // closer's own passes handle it.
-            Some(_) => {}
+        if let Err(error) = reconcile_one(store, intent, clock, id, report).await {
+            // One file the store cannot give does not keep the others from being checked.
+            tracing::error!(%error, "an intervention open on Intent could not be checked");
+            report.errors += 1;
         }
+    }
+    Ok(())
+}
+
+/// Reconciles one intervention Intent shows open (`id`).
+async fn reconcile_one<S, I, C>(
+    store: &S,
+    intent: &I,
+    clock: &C,
+    id: FileId,
+    report: &mut ReconcileReport,
+) -> Result<(), StoreError>
+where
+    S: LoadFile + RecordDelivery + SendLease,
+    I: PublishToIntent,
+    C: Clock,
+{
+    match store.load_file(&id).await? {
+        None => {
+            // Named only when it is an identifier: opened on Intent by someone else, its
+            // reference may be free text naming a tenant.
+            let reference = if crate::validation::is_safe_reference(&id.reference) {
+                id.reference.as_str()
+            } else {
+                "(not an identifier: not logged)"
+            };
+            tracing::warn!(reference, contract = %id.contract_reference, "open on Intent but unknown to us; reported, not closed");
+            report.unknown_on_intent.push(id);
+        }
+        Some(file) if matches!(file.state, FileState::Closed(_)) => {
+            let Some(closing) = file.last_event() else {
+                return Ok(());
+            };
+            // Our file: its reference is an identifier, named on every line below.
+            let span = tracing::info_span!(
+                "reconciled",
+                reference = %id.reference,
+                contract = %id.contract_reference
+            );
+            match resend_closing_if_lost(store, intent, clock, &id, closing)
+                .instrument(span)
+                .await?
+            {
+                Resent::Sent => report.closing_resent += 1,
+                Resent::Refused => report.closing_resend_refused += 1,
+                Resent::Not => {}
+            }
+        }
+        // Open here too: opened after the period's end, or failing to close; the
+        // closer's own passes handle it.
+        Some(_) => {}
     }
     Ok(())
 }
@@ -260,6 +284,97 @@ mod tests {
         .await
         .unwrap();
         report
+    }
+
+    /// The world's store, except that `unreadable` cannot be read (a corrupt item, a
+    /// throttled read).
+    struct OneUnreadable<'a> {
+        world: &'a World,
+        unreadable: FileId,
+    }
+
+    impl LoadFile for OneUnreadable<'_> {
+        async fn load_file(
+            &self,
+            id: &FileId,
+        ) -> Result<Option<crate::file::InterventionFile>, StoreError> {
+            if *id == self.unreadable {
+                return Err(StoreError::Corrupt("an unreadable item".into()));
+            }
+            self.world.store.load_file(id).await
+        }
+    }
+
+    impl RecordDelivery for OneUnreadable<'_> {
+        async fn record_delivery(
+            &self,
+            id: &FileId,
+            seq: u32,
+            delivery: &Delivery,
+            announce: &[crate::DomainEvent],
+        ) -> Result<(), StoreError> {
+            self.world
+                .store
+                .record_delivery(id, seq, delivery, announce)
+                .await
+        }
+    }
+
+    impl SendLease for OneUnreadable<'_> {
+        async fn take_send_lease(
+            &self,
+            id: &FileId,
+            now: Timestamp,
+            until: Timestamp,
+        ) -> Result<crate::ports::LeaseGrant, StoreError> {
+            self.world.store.take_send_lease(id, now, until).await
+        }
+
+        async fn release_send_lease(
+            &self,
+            id: &FileId,
+            until: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.world.store.release_send_lease(id, until).await
+        }
+    }
+
+    /// One intervention Intent lists whose file cannot be read does not keep the others
+    /// from being reconciled: it is counted, and the run says so.
+    #[tokio::test]
+    async fn a_file_that_cannot_be_read_does_not_stop_the_others() {
+        let world = World::at(now());
+        let unreadable = world.given_open_on_intent("A-1").await;
+        let lost =
+            closed_here_open_on_intent(&world, "B-1", Outcome::PartialRepair, delivered).await;
+        let store = OneUnreadable {
+            world: &world,
+            unreadable,
+        };
+        let contracts = HashSet::from(["contract1".to_string()]);
+        let mut report = ReconcileReport::default();
+
+        let reconciled = reconcile(
+            &store,
+            &world.intent,
+            &world.intent,
+            &world.clock,
+            &contracts,
+            Deadline::none(),
+            &mut report,
+        )
+        .await;
+
+        assert!(reconciled.is_ok(), "{reconciled:?}");
+        assert_eq!(report.closing_resent, 1, "{report:?}");
+        assert_eq!(report.errors, 1, "{report:?}");
+        assert_eq!(
+            world.intent.journal().last(),
+            Some(&Accepted::Log {
+                file: lost,
+                event: Event::PartialRepair
+            })
+        );
     }
 
     /// Intent holds an open intervention this bridge never stored.
