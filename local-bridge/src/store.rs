@@ -593,7 +593,9 @@ impl RequeueFailedEvent for EmbeddedStore {
                 return Ok((false, None));
             };
             match file.events.iter_mut().find(|event| event.seq == seq) {
-                Some(event) if event.delivery.is_failed() => {
+                Some(event)
+                    if matches!(&event.delivery, Delivery::Failed { attempts, .. } if *attempts == pending.attempts()) =>
+                {
                     event.delivery = pending;
                     Ok((true, Some(file)))
                 }

@@ -371,7 +371,8 @@ impl crate::ports::RequeueFailedEvent for InMemoryStore {
         else {
             return Ok(false);
         };
-        if !event.delivery.is_failed() {
+        if !matches!(&event.delivery, Delivery::Failed { attempts, .. } if *attempts == pending.attempts())
+        {
             return Ok(false);
         }
         event.delivery = pending.clone();

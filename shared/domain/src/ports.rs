@@ -168,9 +168,11 @@ pub trait RecordDelivery: Send + Sync {
 }
 
 /// An operator's redrive of an event Intent refused for good: puts event `seq` back to
-/// `pending`, only while it is still failed. A copy of the file read earlier must not
-/// write over what a sender recorded since (another redrive's attempt in doubt, a
-/// delivery). Whether it was put back.
+/// `pending` (built from the operator's copy: its attempts kept), only while it is still
+/// the failure that copy shows: failed, after as many attempts. A copy of the file read
+/// earlier must not write over what a sender recorded since (another redrive's attempt in
+/// doubt, a delivery, a new refusal whose attempts give its `DeliveryFailed` its id).
+/// Whether it was put back.
 pub trait RequeueFailedEvent: Send + Sync {
     fn requeue_failed_event(
         &self,

@@ -294,8 +294,11 @@ where
         .collect();
     let outcome = match first_undelivered(&after) {
         None => EventsOutcome::Delivered,
-        // Untouched: nobody tried under the lease.
-        Some(first) if first == first_before => EventsOutcome::LeftToResendRun,
+        // Untouched and pending: its sender (or the next re-send run) goes on. Untouched
+        // and failed (refused again by another redrive since this one's copy): below.
+        Some(first) if first == first_before && !first.1.is_failed() => {
+            EventsOutcome::LeftToResendRun
+        }
         Some((seq, Delivery::Failed { last_error, .. })) => EventsOutcome::RefusedAgain {
             seq,
             error: last_error,
@@ -645,6 +648,8 @@ mod tests {
         world: &'a World,
         stale: std::sync::Mutex<Option<crate::file::InterventionFile>>,
         raced: std::sync::atomic::AtomicBool,
+        /// The other redrive's event is refused again (else: its answer is lost).
+        other_refused: bool,
     }
 
     impl RacedByAnotherRedrive<'_> {
@@ -653,8 +658,15 @@ mod tests {
                 return;
             }
             let world = self.world;
-            world.intent.lose_next_answer();
-            world.intent.fail_log_reads(true);
+            if self.other_refused {
+                world.intent.fail_next(DeliveryFailure::refused(
+                    1,
+                    "Intent rejected the request with HTTP 422",
+                ));
+            } else {
+                world.intent.lose_next_answer();
+                world.intent.fail_log_reads(true);
+            }
             let other = redrive_file(
                 &world.store,
                 &world.intent,
@@ -666,10 +678,17 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-            assert!(
-                matches!(other.outcome, EventsOutcome::StillPending { .. }),
-                "{other:?}"
-            );
+            if self.other_refused {
+                assert!(
+                    matches!(other.outcome, EventsOutcome::RefusedAgain { .. }),
+                    "{other:?}"
+                );
+            } else {
+                assert!(
+                    matches!(other.outcome, EventsOutcome::StillPending { .. }),
+                    "{other:?}"
+                );
+            }
             world.intent.fail_log_reads(false);
         }
     }
@@ -789,6 +808,7 @@ mod tests {
             world: &world,
             stale: std::sync::Mutex::new(world.store.file(&id)),
             raced: std::sync::atomic::AtomicBool::new(false),
+            other_refused: false,
         };
 
         let redrive = redrive_file(
@@ -813,6 +833,56 @@ mod tests {
                 .delivery
                 .is_delivered(),
             "read back and found"
+        );
+    }
+
+    /// Two operators redrive the same refused opening at once, and Intent refuses the
+    /// other's send again. This one's copy shows the earlier refusal: it does not write
+    /// over the newer one (whose attempts gave its `DeliveryFailed` its id: sent again from
+    /// the copy's count, a second refusal would repeat that id), sends nothing, and tells
+    /// the operator the event was refused again, not left to the re-send run (which never
+    /// sends a refused event).
+    #[tokio::test]
+    async fn a_redrive_from_an_old_copy_leaves_another_redrives_refusal_as_it_is() {
+        let world = world();
+        let id = world.file("R-1", refused(), None).await;
+        let store = RacedByAnotherRedrive {
+            world: &world,
+            stale: std::sync::Mutex::new(world.store.file(&id)),
+            raced: std::sync::atomic::AtomicBool::new(false),
+            other_refused: true,
+        };
+
+        let redrive = redrive_file(
+            &store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            &id,
+            Deadline::none(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+        assert!(
+            matches!(redrive.outcome, EventsOutcome::RefusedAgain { seq: 1, .. }),
+            "{redrive:?}"
+        );
+        assert!(redrive.requeued.is_empty(), "{redrive:?}");
+        assert!(world.intent.accepted().is_empty());
+        let failures: Vec<String> = world
+            .events
+            .published()
+            .iter()
+            .filter(|event| event.detail_type() == "DeliveryFailed")
+            .map(crate::DomainEvent::event_id)
+            .collect();
+        assert_eq!(failures.len(), 1, "the other redrive's refusal only");
+        assert_eq!(
+            world.store.file(&id).unwrap().events[0].delivery.attempts(),
+            refused().attempts() + 1,
+            "the other redrive's attempt kept"
         );
     }
 

@@ -768,7 +768,7 @@ impl RecordDelivery for DynamoDbStore {
 
 impl RequeueFailedEvent for DynamoDbStore {
     /// One conditional `UpdateItem` of the event's item: its delivery state only while it
-    /// is `failed`.
+    /// is `failed` after the copy's attempts.
     async fn requeue_failed_event(
         &self,
         id: &FileId,
@@ -781,9 +781,10 @@ impl RequeueFailedEvent for DynamoDbStore {
             .request()
             .key(pk, event_sk(seq))
             .update_expression(expression)
-            .condition_expression("#delivery = :failed")
+            .condition_expression("#delivery = :failed AND attempts = :copied")
             .name("#delivery", "delivery")
-            .value(":failed", s("failed"));
+            .value(":failed", s("failed"))
+            .value(":copied", n(pending.attempts()));
         // The update's own values (the never-over-delivered guard's is not used here).
         for (placeholder, value) in values {
             if placeholder != ":delivered" {

@@ -677,6 +677,20 @@ async fn only_a_failed_event_is_put_back_to_pending<S: FullStore>(store: &S) {
         last_attempt_at: now(),
     };
     store.record_delivery(&id, 1, &refused, &[]).await.unwrap();
+    // Refused again since the copy `again` comes from was read (another redrive): not
+    // written over (its attempts would give the next refusal an eventId already used).
+    let refused_again = Delivery::Failed {
+        attempts: 3,
+        last_error: "Intent rejected the request with HTTP 422".into(),
+        last_attempt_at: now(),
+    };
+    store
+        .record_delivery(&id, 1, &refused_again, &[])
+        .await
+        .unwrap();
+    assert!(!store.requeue_failed_event(&id, 1, &again).await.unwrap());
+    assert_eq!(stored().await, refused_again);
+    store.record_delivery(&id, 1, &refused, &[]).await.unwrap();
     assert!(store.requeue_failed_event(&id, 1, &again).await.unwrap());
     assert_eq!(stored().await, again);
 
