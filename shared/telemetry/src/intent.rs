@@ -4,9 +4,11 @@
 //!
 //! | metric | unit | dimensions | per |
 //! | --- | --- | --- | --- |
-//! | `IntentDeliveries` | Count | `Function`, `Result` (`delivered`, `pending`, `conflict`, `failed`) | event or document sent |
+//! | `IntentDeliveries` | Count | `Function`, `Result` (`delivered`, `pending`, `conflict`, `failed`, `source_missing`) | event or document sent |
 //! | `IntentLatency` | Milliseconds | `Function`, `Operation` (`event`, `event_lookup`, `document`, `document_lookup`) | call, retries and token included |
 //!
+//! `source_missing` (documents): nothing sent, the object version was deleted from the
+//! bucket meanwhile (the document is rejected `missing`; Intent refused nothing).
 //! `pending`: not taken now, sent again later (Intent unreachable, 5xx, 429, a timeout, an
 //! intervention it does not know yet); `conflict`: Intent answered 409, read back before
 //! anything else; `failed`: Intent refused the content for good (the event or document is
@@ -79,6 +81,8 @@ impl<I> MeteredIntent<I> {
 pub fn delivery_result(outcome: Result<(), &DeliveryFailure>) -> &'static str {
     match outcome {
         Ok(()) => "delivered",
+        // Nothing reached Intent: the document's object version was deleted meanwhile.
+        Err(failure) if failure.source_missing => "source_missing",
         Err(failure) if failure.conflict => "conflict",
         Err(failure) if failure.retryable => "pending",
         Err(_) => "failed",
@@ -221,6 +225,17 @@ mod tests {
     use crate::metrics::tests::Lines;
     use crate::metrics::{Invocation, MetricsSink};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A document whose S3 object version was deleted before the upload opened it never
+    /// reached Intent: Intent refused nothing, and the alarm on refused deliveries (which
+    /// asks an operator for a redrive) must not take it for a refusal.
+    #[test]
+    fn a_document_gone_from_its_bucket_is_not_a_refusal_by_intent() {
+        let gone = DeliveryFailure::source_missing(1, "the object version is gone");
+        assert_eq!(delivery_result(Err(&gone)), "source_missing");
+        let refused = DeliveryFailure::refused(1, "Intent rejected the request with HTTP 400");
+        assert_eq!(delivery_result(Err(&refused)), "failed");
+    }
 
     /// Intent answering 409 to every event; its first read-back never answers, the later
     /// ones do not find the event.
