@@ -25,7 +25,7 @@ use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::domain_events::DomainEvent;
 use oncall_domain::oncall::{CloserPolicy, Deadline};
 use oncall_domain::outbox::publish_kept;
-use oncall_domain::ports::{Clock, Outbox, SystemClock};
+use oncall_domain::ports::{Clock, Outbox, ReadBacklog, SystemClock};
 use s3_documents::S3Documents;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -207,6 +207,25 @@ pub async fn run_tick<C: Clock>(
             }
         }
         None => run.await,
+    }
+    // Cut off before its last step, the run has not read the backlog: it is read now,
+    // within the time the tail has, for the summary and the metrics (the backlog alarms
+    // watch every run; a slow Intent cutting every run off is the outage they are for).
+    if let Some(at) = hard_stop
+        && summary.report.interrupted
+        && summary.report.backlog.is_none()
+    {
+        let until = at + closer.hard_stop_margin.saturating_sub(LOG_LINE_TIME);
+        match tokio::time::timeout_at(until.into(), closer.store.backlog()).await {
+            Ok(Ok(backlog)) => summary.report.backlog = Some(backlog),
+            Ok(Err(error)) => summary
+                .report
+                .problems
+                .push(format!("reading the backlog: {error}")),
+            Err(_) => {
+                tracing::error!("the backlog could not be read before the function's deadline")
+            }
+        }
     }
     // The end's run always sums its period up; a resend tick that closed files of the
     // period (the end's run came late, or stopped early) counts them in a summary of its

@@ -586,3 +586,50 @@ async fn a_quitus_intent_refused_is_counted_by_every_closer_run_and_alarmed() {
         assert!(alarm.contains(line), "the alarm lacks {line}:\n{alarm}");
     }
 }
+
+/// Intent slow (each call longer than the run has): the run is cut off at its hard stop
+/// before its last step. Its metrics still carry the backlog: the backlog alarms (the
+/// oldest pending event's age above all) watch every run, and a slow Intent is the outage
+/// they are for.
+#[tokio::test]
+async fn a_closer_run_cut_off_at_its_hard_stop_still_reports_the_backlog() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 503, 4));
+    let answer = bridge.post(SEED_OPENING).await;
+    assert_eq!(answer.body["delivery"], "pending", "{:#}", answer.body);
+    bridge.simulator.inject(Fault::delay(
+        Endpoint::InterventionLogs,
+        std::time::Duration::from_secs(5),
+        10,
+    ));
+    let metrics = MetricCapture::default();
+    let mut closer = bridge.closer(oncall_domain::oncall::CloserPolicy {
+        base_backoff: jiff::SignedDuration::ZERO,
+        ..Default::default()
+    });
+    closer.metrics = metrics.sink();
+    // Four seconds left: new work until the last second, cut off after the first.
+    closer.stop_margin = std::time::Duration::from_secs(1);
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let mut context = lambda_context();
+    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap() + 4_000;
+    let tick = oncall_closer::Tick {
+        kind: oncall_closer::TickKind::Resend,
+        scheduled_time: None,
+    };
+
+    let ran = in_invocation(
+        &context,
+        oncall_closer::handle_invocation(&closer, LambdaEvent::new(tick, context.clone())),
+    )
+    .await;
+
+    let documents = metrics.take();
+    assert_eq!(documents.len(), 1, "{documents:#?} {ran:?}");
+    let run = &documents[0];
+    assert_eq!(run["PendingEvents"], 1, "{run}");
+    assert!(run["OldestPendingEventAge"].is_number(), "{run}");
+    assert_eq!(run["RunStoppedEarly"], 1, "{run}");
+}
