@@ -795,6 +795,29 @@ mod tests {
 
     impl FinishDelivery for RacedByAnotherRedrive<'_> {}
 
+    /// Redrives `id` from a copy read now, while another redrive runs whole just before
+    /// this one's first write (its event refused again if `other_refused`, else its
+    /// answer lost and Intent unreadable).
+    async fn redrive_raced(world: &World, id: &FileId, other_refused: bool) -> FileRedrive {
+        let store = RacedByAnotherRedrive {
+            world,
+            stale: std::sync::Mutex::new(world.store.file(id)),
+            raced: std::sync::atomic::AtomicBool::new(false),
+            other_refused,
+        };
+        redrive_file(
+            &store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            id,
+            Deadline::none(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
     /// Two operators redrive the same refused opening at once. The first one's copy of the
     /// file still says failed when the other's redrive has already sent it again, Intent
     /// applying it with its answer lost and unreadable after: in doubt. Putting it back to
@@ -804,24 +827,8 @@ mod tests {
     async fn a_redrive_from_an_old_copy_does_not_erase_another_redrives_doubt() {
         let world = world();
         let id = world.file("R-1", refused(), None).await;
-        let store = RacedByAnotherRedrive {
-            world: &world,
-            stale: std::sync::Mutex::new(world.store.file(&id)),
-            raced: std::sync::atomic::AtomicBool::new(false),
-            other_refused: false,
-        };
 
-        let redrive = redrive_file(
-            &store,
-            &world.intent,
-            &world.events,
-            &world.clock,
-            &id,
-            Deadline::none(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let redrive = redrive_raced(&world, &id, false).await;
 
         assert_eq!(
             world.intent.accepted().len(),
@@ -846,24 +853,8 @@ mod tests {
     async fn a_redrive_from_an_old_copy_leaves_another_redrives_refusal_as_it_is() {
         let world = world();
         let id = world.file("R-1", refused(), None).await;
-        let store = RacedByAnotherRedrive {
-            world: &world,
-            stale: std::sync::Mutex::new(world.store.file(&id)),
-            raced: std::sync::atomic::AtomicBool::new(false),
-            other_refused: true,
-        };
 
-        let redrive = redrive_file(
-            &store,
-            &world.intent,
-            &world.events,
-            &world.clock,
-            &id,
-            Deadline::none(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let redrive = redrive_raced(&world, &id, true).await;
 
         assert!(
             matches!(redrive.outcome, EventsOutcome::RefusedAgain { seq: 1, .. }),

@@ -690,6 +690,13 @@ async fn an_upload_is_cut_off_within_its_time_and_then_in_doubt() {
     assert!(failure.outcome_unknown && failure.retryable, "{failure:?}");
 }
 
+/// A token endpoint's answer: one bearer token for an hour.
+async fn a_token() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "access_token": "t", "token_type": "Bearer", "expires_in": 3600,
+    }))
+}
+
 /// An Intent whose token endpoint gives a token and whose document listing answers `body`
 /// (200, as `content_type`).
 async fn intent_listing_documents(
@@ -698,14 +705,7 @@ async fn intent_listing_documents(
 ) -> std::net::SocketAddr {
     use axum::routing::{get, post};
     let app = axum::Router::new()
-        .route(
-            "/oauth/token",
-            post(|| async {
-                axum::Json(serde_json::json!({
-                    "access_token": "t", "token_type": "Bearer", "expires_in": 3600,
-                }))
-            }),
-        )
+        .route("/oauth/token", post(a_token))
         .route(
             "/api/documents/v1/documents",
             get(move || {
@@ -795,14 +795,7 @@ async fn a_document_listed_again_on_the_next_page_is_counted_once() {
     first.push(earlier.clone());
     let second = vec![earlier, other(100)];
     let app = axum::Router::new()
-        .route(
-            "/oauth/token",
-            post(|| async {
-                axum::Json(serde_json::json!({
-                    "access_token": "t", "token_type": "Bearer", "expires_in": 3600,
-                }))
-            }),
-        )
+        .route("/oauth/token", post(a_token))
         .route(
             "/api/documents/v1/documents",
             get(

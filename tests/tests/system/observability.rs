@@ -385,10 +385,11 @@ async fn a_forwarded_quitus_counts_its_result_and_intents_latency() {
     assert_eq!(bridge.simulator.received_documents().len(), 1);
 }
 
-#[tokio::test]
-async fn the_closers_run_is_reported_as_its_invocations_metrics() {
-    let bridge = Bridge::start().await;
-    // Intent down for the claim: it waits, pending, for the re-send run.
+/// A claim Intent was down for (pending, for the re-send run), and the closer, without
+/// backoff, writing its metrics to the capture returned.
+async fn a_pending_claim_and_a_metered_closer(
+    bridge: &Bridge,
+) -> (oncall_closer::CloserFunction, MetricCapture) {
     bridge
         .simulator
         .inject(Fault::status(Endpoint::InterventionLogs, 503, 4));
@@ -400,17 +401,33 @@ async fn the_closers_run_is_reported_as_its_invocations_metrics() {
         ..Default::default()
     });
     closer.metrics = metrics.sink();
-    let context = lambda_context();
+    (closer, metrics)
+}
+
+/// A re-send tick, as Lambda invokes the closer with `context`.
+async fn resend_invocation(
+    closer: &oncall_closer::CloserFunction,
+    context: &lambda_runtime::Context,
+) -> Result<oncall_closer::RunSummary, aws_wiring::InvocationError> {
     let tick = oncall_closer::Tick {
         kind: oncall_closer::TickKind::Resend,
         scheduled_time: None,
     };
-    let summary = in_invocation(
-        &context,
-        oncall_closer::handle_invocation(&closer, LambdaEvent::new(tick, context.clone())),
+    in_invocation(
+        context,
+        oncall_closer::handle_invocation(closer, LambdaEvent::new(tick, context.clone())),
     )
     .await
-    .expect("a re-send run");
+}
+
+#[tokio::test]
+async fn the_closers_run_is_reported_as_its_invocations_metrics() {
+    let bridge = Bridge::start().await;
+    let (closer, metrics) = a_pending_claim_and_a_metered_closer(&bridge).await;
+    let context = lambda_context();
+    let summary = resend_invocation(&closer, &context)
+        .await
+        .expect("a re-send run");
     assert_eq!(summary.report.resend.as_ref().unwrap().delivered, 1);
     let documents = metrics.take();
     assert_eq!(documents.len(), 1, "{documents:#?}");
@@ -594,37 +611,19 @@ async fn a_quitus_intent_refused_is_counted_by_every_closer_run_and_alarmed() {
 #[tokio::test]
 async fn a_closer_run_cut_off_at_its_hard_stop_still_reports_the_backlog() {
     let bridge = Bridge::start().await;
-    bridge
-        .simulator
-        .inject(Fault::status(Endpoint::InterventionLogs, 503, 4));
-    let answer = bridge.post(SEED_OPENING).await;
-    assert_eq!(answer.body["delivery"], "pending", "{:#}", answer.body);
+    let (mut closer, metrics) = a_pending_claim_and_a_metered_closer(&bridge).await;
     bridge.simulator.inject(Fault::delay(
         Endpoint::InterventionLogs,
         std::time::Duration::from_secs(5),
         10,
     ));
-    let metrics = MetricCapture::default();
-    let mut closer = bridge.closer(oncall_domain::oncall::CloserPolicy {
-        base_backoff: jiff::SignedDuration::ZERO,
-        ..Default::default()
-    });
-    closer.metrics = metrics.sink();
     // Four seconds left: new work until the last second, cut off after the first.
     closer.stop_margin = std::time::Duration::from_secs(1);
     closer.hard_stop_margin = std::time::Duration::from_secs(3);
     let mut context = lambda_context();
     context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap() + 4_000;
-    let tick = oncall_closer::Tick {
-        kind: oncall_closer::TickKind::Resend,
-        scheduled_time: None,
-    };
 
-    let ran = in_invocation(
-        &context,
-        oncall_closer::handle_invocation(&closer, LambdaEvent::new(tick, context.clone())),
-    )
-    .await;
+    let ran = resend_invocation(&closer, &context).await;
 
     let documents = metrics.take();
     assert_eq!(documents.len(), 1, "{documents:#?} {ran:?}");

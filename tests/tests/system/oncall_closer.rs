@@ -42,6 +42,21 @@ fn policy() -> CloserPolicy {
     }
 }
 
+/// The closer on time for [`END_TICK`], its AWS calls through proxies that lose or refuse
+/// what `lost` says.
+fn closer_on_time_through(
+    bridge: &Bridge,
+    lost: &LostAnswers,
+) -> oncall_closer::CloserFunction<oncall_domain::in_memory::FixedClock> {
+    let sdk = every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), lost);
+    let end: jiff::Timestamp = END_TICK.parse().unwrap();
+    bridge.closer_on(
+        &sdk,
+        policy(),
+        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
+    )
+}
+
 async fn run<C: oncall_domain::ports::Clock>(
     closer: &oncall_closer::CloserFunction<C>,
     kind: TickKind,
@@ -618,13 +633,7 @@ async fn a_period_summary_the_bus_refuses_is_published_by_a_later_resend_run() {
     let bridge = Bridge::start().await;
     let bus_down = LostAnswers::default();
     bus_down.refuse("PutEvents", 1_000);
-    let sdk = every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), &bus_down);
-    let end: jiff::Timestamp = END_TICK.parse().unwrap();
-    let closer = bridge.closer_on(
-        &sdk,
-        policy(),
-        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
-    );
+    let closer = closer_on_time_through(&bridge, &bus_down);
     let ended = run_tick(
         &closer,
         tick(TickKind::EndOfPeriod, END_TICK),
@@ -670,13 +679,7 @@ async fn a_hanging_bus_does_not_keep_the_run_past_its_deadline() {
     bridge.tap.drain().await;
     let bus_hangs = LostAnswers::default();
     bus_hangs.hang("PutEvents", 1_000);
-    let sdk = every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), &bus_hangs);
-    let end: jiff::Timestamp = END_TICK.parse().unwrap();
-    let mut closer = bridge.closer_on(
-        &sdk,
-        policy(),
-        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
-    );
+    let mut closer = closer_on_time_through(&bridge, &bus_hangs);
     // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
     closer.hard_stop_margin = std::time::Duration::from_secs(3);
     let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
@@ -824,14 +827,7 @@ async fn a_clearing_of_the_outbox_that_fails_is_a_problem_of_the_run() {
     bridge.tap.drain().await;
     let clearing_refused = LostAnswers::default();
     clearing_refused.refuse_as("BatchWriteItem", 1_000, 400, "ValidationException");
-    let sdk =
-        every_service_through_lossy_proxies(&bridge.sdk, &CallLog::default(), &clearing_refused);
-    let end: jiff::Timestamp = END_TICK.parse().unwrap();
-    let closer = bridge.closer_on(
-        &sdk,
-        policy(),
-        oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30)),
-    );
+    let closer = closer_on_time_through(&bridge, &clearing_refused);
 
     let ended = run_tick(
         &closer,
