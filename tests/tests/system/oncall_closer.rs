@@ -62,9 +62,16 @@ async fn run<C: oncall_domain::ports::Clock>(
     kind: TickKind,
     at: &str,
 ) -> RunSummary {
-    run_tick(closer, tick(kind, at), Deadline::none(), None)
-        .await
-        .unwrap()
+    ran(closer, kind, at).await.unwrap()
+}
+
+/// A tick at `at`, without deadline: what it came to.
+async fn ran<C: oncall_domain::ports::Clock>(
+    closer: &oncall_closer::CloserFunction<C>,
+    kind: TickKind,
+    at: &str,
+) -> Result<RunSummary, aws_wiring::InvocationError> {
+    run_tick(closer, tick(kind, at), Deadline::none(), None).await
 }
 
 fn closings(bridge: &Bridge) -> Vec<Value> {
@@ -634,13 +641,7 @@ async fn a_period_summary_the_bus_refuses_is_published_by_a_later_resend_run() {
     let bus_down = LostAnswers::default();
     bus_down.refuse("PutEvents", 1_000);
     let closer = closer_on_time_through(&bridge, &bus_down);
-    let ended = run_tick(
-        &closer,
-        tick(TickKind::EndOfPeriod, END_TICK),
-        Deadline::none(),
-        None,
-    )
-    .await;
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert!(ended.is_ok(), "kept for later, the run is done: {ended:?}");
     assert!(
         bridge.tap.drain().await.is_empty(),
@@ -783,22 +784,12 @@ async fn a_calendar_the_closer_refuses_stops_only_the_ending_of_periods() {
         |config| config.calendar = refused,
     );
 
-    let ended = run_tick(
-        &closer,
-        tick(TickKind::EndOfPeriod, END_TICK),
-        Deadline::none(),
-        None,
-    )
-    .await
-    .expect_err("the tick fails");
-    let resent = run_tick(
-        &closer,
-        tick(TickKind::Resend, END_TICK),
-        Deadline::none(),
-        None,
-    )
-    .await
-    .expect_err("the tick fails");
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK)
+        .await
+        .expect_err("the tick fails");
+    let resent = ran(&closer, TickKind::Resend, END_TICK)
+        .await
+        .expect_err("the tick fails");
 
     for failed in [&ended, &resent] {
         let text = failed.to_string();
@@ -829,13 +820,7 @@ async fn a_clearing_of_the_outbox_that_fails_is_a_problem_of_the_run() {
     clearing_refused.refuse_as("BatchWriteItem", 1_000, 400, "ValidationException");
     let closer = closer_on_time_through(&bridge, &clearing_refused);
 
-    let ended = run_tick(
-        &closer,
-        tick(TickKind::EndOfPeriod, END_TICK),
-        Deadline::none(),
-        None,
-    )
-    .await;
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
 
     let problem = ended.expect_err("a run that leaves published events in the outbox fails");
     assert!(problem.to_string().contains("clearing"), "{problem}");
