@@ -208,14 +208,17 @@ pub async fn run_tick<C: Clock>(
         }
         None => run.await,
     }
-    // Cut off before its last step, the run has not read the backlog: it is read now,
-    // within the time the tail has, for the summary and the metrics (the backlog alarms
-    // watch every run; a slow Intent cutting every run off is the outage they are for).
+    // Cut off before its last step, the run has not read the backlog: it is read now, for
+    // the summary and the metrics (the backlog alarms watch every run; a slow Intent
+    // cutting every run off is the outage they are for), within a third of the time the
+    // tail has: the rest keeps and publishes the period's summary.
     if let Some(at) = hard_stop
         && summary.report.interrupted
         && summary.report.backlog.is_none()
     {
-        let until = at + closer.hard_stop_margin.saturating_sub(LOG_LINE_TIME);
+        let now = Instant::now();
+        let tail_ends = at + closer.hard_stop_margin.saturating_sub(LOG_LINE_TIME);
+        let until = now + tail_ends.saturating_duration_since(now) / 3;
         match tokio::time::timeout_at(until.into(), closer.store.backlog()).await {
             Ok(Ok(backlog)) => summary.report.backlog = Some(backlog),
             Ok(Err(error)) => summary

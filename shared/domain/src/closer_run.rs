@@ -195,18 +195,17 @@ pub async fn run_closer<S, I, E, C, R>(
         let reconciled = report.reconcile.insert(ReconcileReport::default());
         if deadline.reached() {
             reconciled.stopped_early = true;
-        } else if let Err(error) = reconcile(
-            ports.store,
-            ports.intent,
-            ports.intent,
-            ports.clock,
-            ports.contracts,
-            deadline,
-            reconciled,
-        )
-        .await
-        {
-            report.problems.push(format!("reconciling: {error}"));
+        } else {
+            reconcile(
+                ports.store,
+                ports.intent,
+                ports.intent,
+                ports.clock,
+                ports.contracts,
+                deadline,
+                reconciled,
+            )
+            .await;
         }
         if report
             .reconcile

@@ -833,3 +833,89 @@ async fn a_clearing_of_the_outbox_that_fails_is_a_problem_of_the_run() {
         "{announced:?}"
     );
 }
+
+/// The table hanging on reads cuts the run off; its tail then reads the backlog again (for
+/// the metrics) within a share of the time left only, so the period's summary is still
+/// kept and published before the function's deadline.
+#[tokio::test]
+async fn a_hanging_backlog_read_leaves_the_tail_time_to_keep_the_periods_summary() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(&claim("SLOW-1")).await.status, 201);
+    bridge.tap.drain().await;
+    let reads_hang = LostAnswers::default();
+    reads_hang.hang("Query", 1_000);
+    let mut closer = closer_on_time_through(&bridge, &reads_hang);
+    // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
+
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        run_tick(
+            &closer,
+            tick(TickKind::EndOfPeriod, END_TICK),
+            Deadline::none(),
+            Some(hard_stop),
+        ),
+    )
+    .await
+    .expect("the run ends before the function's deadline");
+
+    assert!(
+        std::time::Instant::now() < hard_stop + closer.hard_stop_margin,
+        "ended after the function's deadline: {ended:?}"
+    );
+    let published = bridge.tap.drain().await;
+    assert!(
+        published
+            .iter()
+            .any(|event| event["detail-type"] == "OnCallPeriodClosed"),
+        "{published:?} {ended:?}"
+    );
+}
+
+/// An intervention Intent lists open whose file's item cannot be read (corrupt) does not
+/// keep the others from being reconciled, and fails the period end's run, naming it (the
+/// errors alarm): a lost closing listed after it is still sent again.
+#[tokio::test]
+async fn an_unreadable_file_fails_the_period_end_after_the_others_are_reconciled() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("RECON-2")).await;
+    assert_eq!(
+        bridge.close("RECON-2", &closure("RECON-2")).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event("RECON-2", "contract1");
+    // Listed first: (contract, reference) order.
+    bridge
+        .simulator
+        .seed_open_intervention("AAA-CORRUPT", "contract1");
+    bridge
+        .dynamodb
+        .put_item()
+        .table_name(&bridge.table)
+        .item("pk", S("FILE#contract1#AAA-CORRUPT".into()))
+        .item("sk", S("FILE".into()))
+        .send()
+        .await
+        .unwrap();
+    let closer = bridge.closer(policy());
+
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
+
+    let problem = ended.expect_err("the run fails");
+    assert!(
+        problem
+            .to_string()
+            .contains("1 intervention(s) open on Intent could not be checked"),
+        "{problem}"
+    );
+    let closings = bridge
+        .simulator
+        .operation_logs("RECON-2", "contract1")
+        .into_iter()
+        .filter(|log| log["event"] == "done")
+        .count();
+    assert_eq!(closings, 1, "the lost closing is on Intent again");
+}
