@@ -45,6 +45,9 @@ pub struct LocalBridge {
     pub closer: CloserPolicy,
     pub documents: DocumentPolicy,
     pub config: LocalConfig,
+    /// Closings the local closer stored (its runs are never cut off: their reports count
+    /// them whole).
+    closings_stored: std::sync::atomic::AtomicUsize,
 }
 
 impl LocalBridge {
@@ -77,6 +80,7 @@ impl LocalBridge {
             closer: CloserPolicy::default(),
             documents: DocumentPolicy::default(),
             config,
+            closings_stored: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -98,6 +102,7 @@ impl LocalBridge {
             policy: &self.closer,
             documents: self.documents,
             contracts,
+            closings_stored: &self.closings_stored,
         }
     }
 

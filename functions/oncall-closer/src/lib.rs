@@ -185,6 +185,7 @@ pub async fn run_tick<C: Clock>(
     }
     // Domain events go to the bus ten at a time as the run goes; the rest at its end.
     let events = BatchedEvents::new(&closer.events, &closer.store);
+    let closings_stored = std::sync::atomic::AtomicUsize::new(0);
     let ports = CloserPorts {
         store: &closer.store,
         intent: &closer.intent,
@@ -194,6 +195,7 @@ pub async fn run_tick<C: Clock>(
         policy: &closer.policy,
         documents: closer.documents,
         contracts: &closer.contracts,
+        closings_stored: &closings_stored,
     };
     let run = run_closer(&ports, kind, period.as_ref(), deadline, &mut summary.report);
     match hard_stop {
@@ -204,6 +206,13 @@ pub async fn run_tick<C: Clock>(
                     "the run was cut off before its steps were done; the next tick continues"
                 );
                 summary.report.interrupted = true;
+                // Files whose closing was stored, cut off while it was sent: closed, and no
+                // later run finds them open to count them.
+                if let Some(closing) = summary.report.closing.as_mut() {
+                    closing.closed = closing
+                        .closed
+                        .max(closings_stored.load(std::sync::atomic::Ordering::Relaxed));
+                }
             }
         }
         None => run.await,

@@ -40,6 +40,9 @@ pub struct CloserPorts<'a, S, I, E, C, R> {
     pub documents: DocumentPolicy,
     /// The contracts whose open interventions on Intent are reconciled.
     pub contracts: &'a HashSet<String>,
+    /// Closings this run stored, counted as they are stored (the caller's: a run cut off
+    /// while sending them still counts the files it closed).
+    pub closings_stored: &'a std::sync::atomic::AtomicUsize,
 }
 
 /// What one run did, step by step (`None`: the step did not run).
@@ -147,6 +150,7 @@ pub async fn run_closer<S, I, E, C, R>(
             scope,
             deadline,
             closing,
+            ports.closings_stored,
         )
         .await
         {
@@ -375,6 +379,7 @@ mod tests {
 
     async fn run(world: &World, kind: RunKind, period: Option<&OnCallPeriod>) -> RunReport {
         let contracts = HashSet::from(["contract1".to_string()]);
+        let closings_stored = std::sync::atomic::AtomicUsize::new(0);
         let ports = CloserPorts {
             store: &world.store,
             intent: &world.intent,
@@ -384,6 +389,7 @@ mod tests {
             policy: &CloserPolicy::default(),
             documents: DocumentPolicy::default(),
             contracts: &contracts,
+            closings_stored: &closings_stored,
         };
         let mut report = RunReport::default();
         run_closer(&ports, kind, period, Deadline::none(), &mut report).await;
@@ -702,6 +708,7 @@ mod tests {
         world.events.set_failing(true);
         let batched = BatchedEvents::new(&world.events, &world.store);
         let contracts = HashSet::new();
+        let closings_stored = std::sync::atomic::AtomicUsize::new(0);
         let ports = CloserPorts {
             store: &world.store,
             intent: &world.intent,
@@ -711,6 +718,7 @@ mod tests {
             policy: &CloserPolicy::default(),
             documents: DocumentPolicy::default(),
             contracts: &contracts,
+            closings_stored: &closings_stored,
         };
         let mut report = RunReport::default();
         let period = period_ending(end());
@@ -732,6 +740,7 @@ mod tests {
         // The next run, with the bus back, publishes them and empties the outbox.
         world.events.set_failing(false);
         let later = FixedClock(now + minutes(2));
+        let closings_stored = std::sync::atomic::AtomicUsize::new(0);
         let ports = CloserPorts {
             store: &world.store,
             intent: &world.intent,
@@ -741,6 +750,7 @@ mod tests {
             policy: &CloserPolicy::default(),
             documents: DocumentPolicy::default(),
             contracts: &contracts,
+            closings_stored: &closings_stored,
         };
         run_closer(
             &ports,

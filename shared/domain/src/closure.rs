@@ -141,12 +141,15 @@ where
         log,
         None,
         Deadline::after(REQUEST_BUDGET),
+        &|| {},
     )
     .await
 }
 
 /// [`close_intervention`], starting from a file the caller just loaded (saves a read;
 /// after a lost race the file is read again); no event is started after `deadline`.
+/// `on_stored` is called once the closing is stored (before it is sent: a caller cut off
+/// while it is sent still knows the file closed).
 #[allow(clippy::too_many_arguments)]
 pub async fn close_loaded_intervention<S, I, E, C>(
     store: &S,
@@ -158,6 +161,7 @@ pub async fn close_loaded_intervention<S, I, E, C>(
     log: InterventionLog,
     mut loaded: Option<InterventionFile>,
     deadline: Deadline,
+    on_stored: &(dyn Fn() + Sync),
 ) -> Result<ClosedFile, CloseError>
 where
     S: LoadFile + CloseFile + FinishDelivery,
@@ -254,6 +258,7 @@ where
             CloseFileResult::ClosedSending => true,
             CloseFileResult::Closed => false,
         };
+        on_stored();
         tracing::info!(
             outcome = outcome.as_str(),
             "file closed and stored; delivering to Intent"

@@ -1672,6 +1672,7 @@ mod tests {
                 log,
                 Some(copy),
                 crate::delivery::Deadline::none(),
+                &|| {},
             )
             .await
             .unwrap()

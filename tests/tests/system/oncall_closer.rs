@@ -919,3 +919,44 @@ async fn an_unreadable_file_fails_the_period_end_after_the_others_are_reconciled
         .count();
     assert_eq!(closings, 1, "the lost closing is on Intent again");
 }
+
+/// Intent slow: the run is cut off at its hard stop while a straggler's closing, already
+/// written, is being sent. The file is closed: the run's summary counts it (a later run
+/// does not find it open to count it), so that `filesClosed` adds up across the period.
+#[tokio::test]
+async fn a_closing_written_before_the_hard_stop_is_counted_by_the_cut_off_run() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(&claim("CUT-1")).await.status, 201);
+    bridge.tap.drain().await;
+    bridge.simulator.inject(Fault::delay(
+        Endpoint::InterventionLogs,
+        std::time::Duration::from_secs(5),
+        10,
+    ));
+    let mut closer = bridge.closer_on_time(policy(), END_TICK);
+    // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
+
+    let ended = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::none(),
+        Some(hard_stop),
+    )
+    .await;
+
+    let summary = ended.expect("cut off, the run still ends");
+    assert!(summary.report.interrupted, "{summary:?}");
+    assert_eq!(
+        summary.report.closing.as_ref().unwrap().closed,
+        1,
+        "{summary:?}"
+    );
+    let published = bridge.tap.drain().await;
+    let period_closed = published
+        .iter()
+        .find(|event| event["detail-type"] == "OnCallPeriodClosed")
+        .unwrap_or_else(|| panic!("{published:?}"));
+    assert_eq!(period_closed["detail"]["filesClosed"], 1, "{period_closed}");
+}

@@ -127,7 +127,8 @@ enum Straggler {
 
 /// Closes every file still open that was opened before `period.end` (within `scope`),
 /// counting into `report` as each file is done (so a run cut short still tells what it
-/// did).
+/// did), and into `written` each closing as soon as it is stored (a run cut off while
+/// sending it still knows the file closed).
 #[allow(clippy::too_many_arguments)]
 pub async fn close_stragglers<S, I, E, C>(
     store: &S,
@@ -139,6 +140,7 @@ pub async fn close_stragglers<S, I, E, C>(
     scope: StragglerScope,
     deadline: Deadline,
     report: &mut ClosingReport,
+    written: &std::sync::atomic::AtomicUsize,
 ) -> Result<(), StoreError>
 where
     S: ListOpenFiles + LoadFiles + CloseFile + FinishDelivery,
@@ -160,7 +162,9 @@ where
                 contract = %id.contract_reference
             );
             Some(
-                close_one(store, intent, events, clock, policy, period, scope, deadline, loaded)
+                close_one(
+                    store, intent, events, clock, policy, period, scope, deadline, loaded, written,
+                )
                     .instrument(span)
                     .await,
             )
@@ -238,6 +242,7 @@ async fn close_one<S, I, E, C>(
     scope: StragglerScope,
     deadline: Deadline,
     loaded: Result<Option<InterventionFile>, StoreError>,
+    written: &std::sync::atomic::AtomicUsize,
 ) -> Result<Straggler, CloseError>
 where
     S: LoadFile + CloseFile + FinishDelivery,
@@ -278,6 +283,9 @@ where
         log,
         Some(file),
         deadline,
+        &|| {
+            written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        },
     )
     .await
     {
@@ -331,6 +339,7 @@ mod tests {
             scope,
             deadline,
             &mut report,
+            &std::sync::atomic::AtomicUsize::new(0),
         )
         .await
         .unwrap();
