@@ -217,6 +217,21 @@ pub async fn run_tick<C: Clock>(
         }
         None => run.await,
     }
+    // Reconciling with Intent is the end run's alone (re-send ticks do not): one that did
+    // not run to its end (the deadline reached, the run cut off) fails the tick, which is
+    // tried again; its closings done, the retry reconciles.
+    if kind == RunKind::PeriodEnd
+        && summary
+            .report
+            .reconcile
+            .as_ref()
+            .is_none_or(|reconciled| reconciled.stopped_early)
+    {
+        summary.report.problems.push(
+            "reconciling with Intent did not run to its end before the run's deadline; the tick is tried again"
+                .into(),
+        );
+    }
     // Cut off before its last step, the run has not read the backlog: it is read now, for
     // the summary and the metrics (the backlog alarms watch every run; a slow Intent
     // cutting every run off is the outage they are for), within a third of the time the

@@ -453,17 +453,17 @@ async fn near_its_deadline_the_run_stops_cleanly_and_the_next_tick_continues() {
     let out_of_time = Deadline {
         stop_at: Some(std::time::Instant::now()),
     };
-    let summary = run_tick(
+    let ended = run_tick(
         &closer,
         tick(TickKind::EndOfPeriod, end_tick),
         out_of_time,
         None,
     )
-    .await
-    .unwrap();
-    let closing = summary.report.closing.unwrap();
-    assert!(closing.stopped_early);
-    assert_eq!(closing.closed, 0);
+    .await;
+    // Nothing closed, nor reconciled: the end tick fails, to be tried again.
+    let problem = ended.expect_err("not reconciled");
+    assert!(problem.to_string().contains("reconciling"), "{problem}");
+    assert!(closings(&bridge).is_empty());
     // The next (resend) tick finishes the last ended period.
     let next = run(
         &closer,
@@ -946,17 +946,44 @@ async fn a_closing_written_before_the_hard_stop_is_counted_by_the_cut_off_run() 
     )
     .await;
 
-    let summary = ended.expect("cut off, the run still ends");
-    assert!(summary.report.interrupted, "{summary:?}");
-    assert_eq!(
-        summary.report.closing.as_ref().unwrap().closed,
-        1,
-        "{summary:?}"
-    );
+    // Cut off before reconciling: the tick fails, to be tried again; its summary counts
+    // the file it closed.
+    let problem = ended.expect_err("cut off before reconciling");
+    assert!(problem.to_string().contains("reconciling"), "{problem}");
     let published = bridge.tap.drain().await;
     let period_closed = published
         .iter()
         .find(|event| event["detail-type"] == "OnCallPeriodClosed")
         .unwrap_or_else(|| panic!("{published:?}"));
     assert_eq!(period_closed["detail"]["filesClosed"], 1, "{period_closed}");
+}
+
+/// An end run that reaches its deadline before its reconciliation with Intent fails, so
+/// that the tick is tried again: the retry (its closings done) reconciles, and a closing
+/// Intent lost does not stay open on Intent until the next period's end.
+#[tokio::test]
+async fn an_end_run_out_of_time_before_reconciling_fails_and_its_retry_reconciles() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("RECON-3")).await;
+    assert_eq!(
+        bridge.close("RECON-3", &closure("RECON-3")).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event("RECON-3", "contract1");
+    let closer = bridge.closer(policy());
+
+    let out_of_time = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::after(std::time::Duration::ZERO),
+        None,
+    )
+    .await;
+    let problem = out_of_time.expect_err("not reconciled: the tick is tried again");
+    assert!(problem.to_string().contains("reconcil"), "{problem}");
+
+    let retried = ran(&closer, TickKind::EndOfPeriod, END_TICK)
+        .await
+        .expect("the retry");
+    assert_eq!(retried.report.reconcile.unwrap().closing_resent, 1);
 }
