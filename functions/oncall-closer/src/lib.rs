@@ -206,12 +206,14 @@ pub async fn run_tick<C: Clock>(
                     "the run was cut off before its steps were done; the next tick continues"
                 );
                 summary.report.interrupted = true;
-                // Files whose closing was stored, cut off while it was sent: closed, and no
-                // later run finds them open to count them.
+                // Files whose closing was stored, cut off while it was sent: closed (no later
+                // run finds them open to count them), their closing not known on Intent.
                 if let Some(closing) = summary.report.closing.as_mut() {
-                    closing.closed = closing
-                        .closed
-                        .max(closings_stored.load(std::sync::atomic::Ordering::Relaxed));
+                    let unsettled = closings_stored
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .saturating_sub(closing.closed);
+                    closing.closed += unsettled;
+                    closing.delivery_pending += unsettled;
                 }
             }
         }
@@ -221,6 +223,7 @@ pub async fn run_tick<C: Clock>(
     // not run to its end (the deadline reached, the run cut off) fails the tick, which is
     // tried again; its closings done, the retry reconciles.
     if kind == RunKind::PeriodEnd
+        && !closer.contracts.is_empty()
         && summary
             .report
             .reconcile

@@ -198,7 +198,8 @@ pub async fn run_closer<S, I, E, C, R>(
     if kind == RunKind::PeriodEnd {
         let reconciled = report.reconcile.insert(ReconcileReport::default());
         if deadline.reached() {
-            reconciled.stopped_early = true;
+            // Nothing to reconcile is not stopping early.
+            reconciled.stopped_early = !ports.contracts.is_empty();
         } else {
             reconcile(
                 ports.store,

@@ -956,6 +956,10 @@ async fn a_closing_written_before_the_hard_stop_is_counted_by_the_cut_off_run() 
         .find(|event| event["detail-type"] == "OnCallPeriodClosed")
         .unwrap_or_else(|| panic!("{published:?}"));
     assert_eq!(period_closed["detail"]["filesClosed"], 1, "{period_closed}");
+    assert_eq!(
+        period_closed["detail"]["closingsPending"], 1,
+        "its closing not known on Intent: {period_closed}"
+    );
 }
 
 /// An end run that reaches its deadline before its reconciliation with Intent fails, so
@@ -986,4 +990,57 @@ async fn an_end_run_out_of_time_before_reconciling_fails_and_its_retry_reconcile
         .await
         .expect("the retry");
     assert_eq!(retried.report.reconcile.unwrap().closing_resent, 1);
+}
+
+/// Intent slow on its open list: the end run is cut off while reconciling. The tick fails,
+/// to be tried again, as when the deadline comes before the reconciliation starts.
+#[tokio::test]
+async fn an_end_run_cut_off_while_reconciling_fails() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("RECON-4")).await;
+    assert_eq!(
+        bridge.close("RECON-4", &closure("RECON-4")).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event("RECON-4", "contract1");
+    bridge.simulator.inject(Fault::delay(
+        Endpoint::Operations,
+        std::time::Duration::from_secs(5),
+        10,
+    ));
+    let mut closer = bridge.closer_on_time(policy(), END_TICK);
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
+
+    let ended = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::none(),
+        Some(hard_stop),
+    )
+    .await;
+
+    let problem = ended.expect_err("cut off while reconciling");
+    assert!(problem.to_string().contains("reconciling"), "{problem}");
+}
+
+/// With no contract to reconcile (the stack's default), an end run stopped by its deadline
+/// is not failed over a reconciliation it was never to make: the next tick goes on.
+#[tokio::test]
+async fn an_end_run_with_nothing_to_reconcile_is_not_failed_over_it() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("R-1")).await;
+    let mut closer = bridge.closer_on_time(policy(), END_TICK);
+    closer.contracts = std::collections::HashSet::new();
+
+    let ended = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::after(std::time::Duration::ZERO),
+        None,
+    )
+    .await;
+
+    let summary = ended.expect("nothing to reconcile");
+    assert!(summary.report.stopped_early());
 }

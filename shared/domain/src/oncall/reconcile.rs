@@ -57,24 +57,25 @@ pub async fn reconcile<S, I, L, C>(
     if contracts.is_empty() {
         return;
     }
+    // Until it has run to its end: a run cut off meanwhile leaves it so.
+    report.stopped_early = true;
     let open = match listing.list_open_interventions(deadline).await {
         Ok(open) => open,
         Err(failure) => {
             tracing::warn!(error = %failure, "Intent's open interventions could not be listed");
             report.listing_failed = true;
+            report.stopped_early = false;
             return;
         }
     };
-    if !open.complete {
-        report.stopped_early = true;
-    }
+    let mut complete = open.complete;
     for hub in open
         .interventions
         .into_iter()
         .filter(|hub| contracts.contains(&hub.contract_reference))
     {
         if deadline.reached() {
-            report.stopped_early = true;
+            complete = false;
             break;
         }
         report.open_on_intent += 1;
@@ -86,6 +87,7 @@ pub async fn reconcile<S, I, L, C>(
             report.errors += 1;
         }
     }
+    report.stopped_early = !complete;
 }
 
 /// Reconciles one intervention Intent shows open (`id`).
