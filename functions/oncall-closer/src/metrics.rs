@@ -39,6 +39,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         closing_resent = reconcile.closing_resent,
         closing_resend_refused = reconcile.closing_resend_refused,
         reconcile_errors = reconcile.errors,
+        reconcile_lease_held = reconcile.lease_held,
         pending_events = backlog.as_ref().map(|b| b.pending_events),
         failed_events = backlog.as_ref().map(|b| b.failed_events),
         rejected_documents = backlog.as_ref().map(|b| b.rejected_documents),

@@ -1021,7 +1021,57 @@ async fn an_end_run_cut_off_while_reconciling_fails() {
     .await;
 
     let problem = ended.expect_err("cut off while reconciling");
-    assert!(problem.to_string().contains("reconciling"), "{problem}");
+    assert!(
+        problem.to_string().contains("did not run to its end"),
+        "{problem}"
+    );
+    // Cut off during the listing, not before it.
+    assert!(
+        bridge
+            .simulator
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/api/operations/v2/operations"),
+        "cut off before reconciling"
+    );
+}
+
+/// An end run cut off while it was sending a lost closing again leaves that file's send
+/// lease held for a while. Its retry, finding the lease held, has not reconciled that file:
+/// it fails too, instead of ending Ok with the closing still lost on Intent.
+#[tokio::test]
+async fn a_retry_that_finds_the_lost_closings_lease_held_has_not_reconciled_it() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("RECON-5")).await;
+    assert_eq!(
+        bridge.close("RECON-5", &closure("RECON-5")).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event("RECON-5", "contract1");
+    bridge.simulator.inject(Fault::delay(
+        Endpoint::InterventionLogs,
+        std::time::Duration::from_secs(5),
+        1,
+    ));
+    let mut closer = bridge.closer_on_time(policy(), END_TICK);
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let cut_off = run_tick(
+        &closer,
+        tick(TickKind::EndOfPeriod, END_TICK),
+        Deadline::none(),
+        Some(hard_stop),
+    )
+    .await;
+    assert!(cut_off.is_err(), "{cut_off:?}");
+
+    let retried = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
+
+    let problem = retried.expect_err("the lost closing is not reconciled yet");
+    assert!(
+        problem.to_string().contains("did not run to its end"),
+        "{problem}"
+    );
 }
 
 /// With no contract to reconcile (the stack's default), an end run stopped by its deadline
@@ -1042,5 +1092,6 @@ async fn an_end_run_with_nothing_to_reconcile_is_not_failed_over_it() {
     .await;
 
     let summary = ended.expect("nothing to reconcile");
-    assert!(summary.report.stopped_early());
+    assert!(summary.report.stopped_early(), "the closing step stopped");
+    assert!(!summary.report.reconcile.unwrap().stopped_early);
 }

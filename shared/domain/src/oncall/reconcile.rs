@@ -35,6 +35,10 @@ pub struct ReconcileReport {
     /// Interventions Intent lists whose file could not be checked (a store error): the
     /// others are reconciled all the same.
     pub errors: usize,
+    /// Closings found lost on Intent whose file's send lease another sender held (one cut
+    /// off while re-sending it, say): not re-sent this time, so the reconciliation has not
+    /// run to its end.
+    pub lease_held: usize,
     pub stopped_early: bool,
 }
 
@@ -87,7 +91,7 @@ pub async fn reconcile<S, I, L, C>(
             report.errors += 1;
         }
     }
-    report.stopped_early = !complete;
+    report.stopped_early = !complete || report.lease_held > 0;
 }
 
 /// Reconciles one intervention Intent shows open (`id`).
@@ -125,6 +129,7 @@ where
             {
                 Resent::Sent => report.closing_resent += 1,
                 Resent::Refused => report.closing_resend_refused += 1,
+                Resent::LeaseHeld => report.lease_held += 1,
                 Resent::Not => {}
             }
         }
@@ -151,6 +156,8 @@ enum Resent {
     Not,
     Sent,
     Refused,
+    /// Another sender holds the file's send lease: left for a later run.
+    LeaseHeld,
 }
 
 /// A file we closed that Intent still shows open: its closing is sent again, under the
@@ -185,7 +192,7 @@ where
     let now = clock.now();
     let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
     if store.take_send_lease(id, now, until).await? == crate::ports::LeaseGrant::HeldElsewhere {
-        return Ok(Resent::Not);
+        return Ok(Resent::LeaseHeld);
     }
     let resent = match intent.log_is_on_intent(&closing.log).await {
         Ok(true) => {
