@@ -57,6 +57,31 @@ fn closer_on_time_through(
     )
 }
 
+/// An end tick at [`END_TICK`] cut off at its hard stop a second from now, the function's
+/// deadline 3 s after it (as 15 s before Lambda's): what the run came to (within 30 s,
+/// whatever Intent and AWS do), and that deadline.
+async fn cut_off_end_run<C: oncall_domain::ports::Clock>(
+    closer: &mut oncall_closer::CloserFunction<C>,
+) -> (
+    Result<RunSummary, aws_wiring::InvocationError>,
+    std::time::Instant,
+) {
+    closer.hard_stop_margin = std::time::Duration::from_secs(3);
+    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        run_tick(
+            closer,
+            tick(TickKind::EndOfPeriod, END_TICK),
+            Deadline::none(),
+            Some(hard_stop),
+        ),
+    )
+    .await
+    .expect("the run ends before the function's deadline");
+    (ended, hard_stop + closer.hard_stop_margin)
+}
+
 async fn run<C: oncall_domain::ports::Clock>(
     closer: &oncall_closer::CloserFunction<C>,
     kind: TickKind,
@@ -681,20 +706,8 @@ async fn a_hanging_bus_does_not_keep_the_run_past_its_deadline() {
     let bus_hangs = LostAnswers::default();
     bus_hangs.hang("PutEvents", 1_000);
     let mut closer = closer_on_time_through(&bridge, &bus_hangs);
-    // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
-    closer.hard_stop_margin = std::time::Duration::from_secs(3);
-    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    let ended = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        run_tick(
-            &closer,
-            tick(TickKind::EndOfPeriod, END_TICK),
-            Deadline::none(),
-            Some(hard_stop),
-        ),
-    )
-    .await
-    .expect("the run ends before the function's deadline, not when the bus answers");
+    // The run ends before the function's deadline, not when the bus answers.
+    let (ended, function_deadline) = cut_off_end_run(&mut closer).await;
     let problem = ended.expect_err("the events not published are a problem of the run");
     assert!(
         problem
@@ -703,7 +716,7 @@ async fn a_hanging_bus_does_not_keep_the_run_past_its_deadline() {
         "{problem}"
     );
     assert!(
-        std::time::Instant::now() < hard_stop + closer.hard_stop_margin,
+        std::time::Instant::now() < function_deadline,
         "ended after the function's deadline"
     );
     // The closing is stored and on Intent; its announcement and the period's summary
@@ -845,24 +858,11 @@ async fn a_hanging_backlog_read_leaves_the_tail_time_to_keep_the_periods_summary
     let reads_hang = LostAnswers::default();
     reads_hang.hang("Query", 1_000);
     let mut closer = closer_on_time_through(&bridge, &reads_hang);
-    // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
-    closer.hard_stop_margin = std::time::Duration::from_secs(3);
-    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
 
-    let ended = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        run_tick(
-            &closer,
-            tick(TickKind::EndOfPeriod, END_TICK),
-            Deadline::none(),
-            Some(hard_stop),
-        ),
-    )
-    .await
-    .expect("the run ends before the function's deadline");
+    let (ended, function_deadline) = cut_off_end_run(&mut closer).await;
 
     assert!(
-        std::time::Instant::now() < hard_stop + closer.hard_stop_margin,
+        std::time::Instant::now() < function_deadline,
         "ended after the function's deadline: {ended:?}"
     );
     let published = bridge.tap.drain().await;
@@ -934,17 +934,8 @@ async fn a_closing_written_before_the_hard_stop_is_counted_by_the_cut_off_run() 
         10,
     ));
     let mut closer = bridge.closer_on_time(policy(), END_TICK);
-    // Cut off at 1 s; the function's deadline 3 s after (as 15 s before Lambda's).
-    closer.hard_stop_margin = std::time::Duration::from_secs(3);
-    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
 
-    let ended = run_tick(
-        &closer,
-        tick(TickKind::EndOfPeriod, END_TICK),
-        Deadline::none(),
-        Some(hard_stop),
-    )
-    .await;
+    let (ended, _) = cut_off_end_run(&mut closer).await;
 
     // Cut off before reconciling: the tick fails, to be tried again; its summary counts
     // the file it closed.
@@ -1009,16 +1000,8 @@ async fn an_end_run_cut_off_while_reconciling_fails() {
         10,
     ));
     let mut closer = bridge.closer_on_time(policy(), END_TICK);
-    closer.hard_stop_margin = std::time::Duration::from_secs(3);
-    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
 
-    let ended = run_tick(
-        &closer,
-        tick(TickKind::EndOfPeriod, END_TICK),
-        Deadline::none(),
-        Some(hard_stop),
-    )
-    .await;
+    let (ended, _) = cut_off_end_run(&mut closer).await;
 
     let problem = ended.expect_err("cut off while reconciling");
     assert!(
@@ -1054,15 +1037,7 @@ async fn a_retry_that_finds_the_lost_closings_lease_held_has_not_reconciled_it()
         1,
     ));
     let mut closer = bridge.closer_on_time(policy(), END_TICK);
-    closer.hard_stop_margin = std::time::Duration::from_secs(3);
-    let hard_stop = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    let cut_off = run_tick(
-        &closer,
-        tick(TickKind::EndOfPeriod, END_TICK),
-        Deadline::none(),
-        Some(hard_stop),
-    )
-    .await;
+    let (cut_off, _) = cut_off_end_run(&mut closer).await;
     assert!(cut_off.is_err(), "{cut_off:?}");
 
     let retried = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
