@@ -1253,11 +1253,37 @@ impl Clock for FixedClock {
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
+
+    /// `impl SendLease` for a test wrapper (`$wrapper`, with a `world: &World` field) whose
+    /// world's store holds the leases.
+    macro_rules! send_lease_of_the_worlds_store {
+        ($wrapper:ty) => {
+            impl $crate::ports::SendLease for $wrapper {
+                async fn take_send_lease(
+                    &self,
+                    id: &$crate::model::FileId,
+                    now: jiff::Timestamp,
+                    until: jiff::Timestamp,
+                ) -> Result<$crate::ports::LeaseGrant, $crate::ports::StoreError> {
+                    self.world.store.take_send_lease(id, now, until).await
+                }
+
+                async fn release_send_lease(
+                    &self,
+                    id: &$crate::model::FileId,
+                    until: jiff::Timestamp,
+                ) -> Result<(), $crate::ports::StoreError> {
+                    self.world.store.release_send_lease(id, until).await
+                }
+            }
+        };
+    }
     use crate::calendar::OnCallPeriod;
     use crate::documents::ObjectVersion;
     use crate::file::PartnerId;
     use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
     use crate::validation::parse_intervention_log;
+    pub(crate) use send_lease_of_the_worlds_store;
 
     pub fn at(text: &str) -> Timestamp {
         text.parse().unwrap()

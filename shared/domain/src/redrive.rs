@@ -737,24 +737,7 @@ mod tests {
         }
     }
 
-    impl SendLease for RacedByAnotherRedrive<'_> {
-        async fn take_send_lease(
-            &self,
-            id: &FileId,
-            now: Timestamp,
-            until: Timestamp,
-        ) -> Result<crate::ports::LeaseGrant, StoreError> {
-            self.world.store.take_send_lease(id, now, until).await
-        }
-
-        async fn release_send_lease(
-            &self,
-            id: &FileId,
-            until: Timestamp,
-        ) -> Result<(), StoreError> {
-            self.world.store.release_send_lease(id, until).await
-        }
-    }
+    crate::in_memory::tests_support::send_lease_of_the_worlds_store!(RacedByAnotherRedrive<'_>);
 
     impl crate::ports::RecordUnderLease for RacedByAnotherRedrive<'_> {
         async fn record_under_lease(

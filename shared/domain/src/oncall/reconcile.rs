@@ -333,24 +333,7 @@ mod tests {
         }
     }
 
-    impl SendLease for OneUnreadable<'_> {
-        async fn take_send_lease(
-            &self,
-            id: &FileId,
-            now: Timestamp,
-            until: Timestamp,
-        ) -> Result<crate::ports::LeaseGrant, StoreError> {
-            self.world.store.take_send_lease(id, now, until).await
-        }
-
-        async fn release_send_lease(
-            &self,
-            id: &FileId,
-            until: Timestamp,
-        ) -> Result<(), StoreError> {
-            self.world.store.release_send_lease(id, until).await
-        }
-    }
+    crate::in_memory::tests_support::send_lease_of_the_worlds_store!(OneUnreadable<'_>);
 
     /// One intervention Intent lists whose file cannot be read does not keep the others
     /// from being reconciled: it is counted, and the run says so.
