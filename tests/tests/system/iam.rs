@@ -101,6 +101,15 @@ fn permissions_of(request: &LoggedRequest) -> Vec<Permission> {
         "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "Query" | "Scan" | "BatchGetItem"
         | "BatchWriteItem" => vec![dynamodb(&request.operation, body)],
         "PutEvents" => vec![permission("events:PutEvents", "${DomainEventBus.Arn}")],
+        // SQS authorises a batch call as its single action.
+        "ReceiveMessage"
+        | "DeleteMessage"
+        | "DeleteMessageBatch"
+        | "ChangeMessageVisibility"
+        | "ChangeMessageVisibilityBatch" => vec![permission(
+            format!("sqs:{}", request.operation.trim_end_matches("Batch")),
+            "${DocumentForwarderDeadLetterQueue.Arn}",
+        )],
         "GetSecretValue" => vec![permission(
             "secretsmanager:GetSecretValue",
             "${IntentClientSecret}",
@@ -165,14 +174,19 @@ fn one_or_many(value: &Value) -> Vec<Value> {
     }
 }
 
-/// The `Allow` statements of `function`'s `Policies`, as (action, resource) patterns.
-fn allowed_by(template: &Value, function: &str) -> Vec<(String, String)> {
-    let policies = &template["Resources"][function]["Properties"]["Policies"];
-    assert!(policies.is_array(), "{function} has Policies");
+/// The `Allow` statements of `grantee`'s policies (a function's `Policies`, a managed
+/// policy's `PolicyDocument`), as (action, resource) patterns.
+fn allowed_by(template: &Value, grantee: &str) -> Vec<(String, String)> {
+    let properties = &template["Resources"][grantee]["Properties"];
+    let policies = match &properties["PolicyDocument"] {
+        Value::Null => properties["Policies"].clone(),
+        document => Value::Array(vec![document.clone()]),
+    };
+    assert!(policies.is_array(), "{grantee} has Policies");
     let mut allowed = Vec::new();
     for policy in policies.as_array().unwrap() {
         for statement in one_or_many(&policy["Statement"]) {
-            assert_eq!(statement["Effect"], "Allow", "{function}: {statement}");
+            assert_eq!(statement["Effect"], "Allow", "{grantee}: {statement}");
             for action in one_or_many(&statement["Action"]) {
                 for resource in one_or_many(&statement["Resource"]) {
                     allowed.push((action.as_str().unwrap().to_string(), resource_of(&resource)));
@@ -473,5 +487,114 @@ fn a_call_the_role_does_not_allow_is_named() {
             !permissions_of(&refused).iter().all(is_allowed),
             "{refused:?}"
         );
+    }
+}
+
+/// An operator's bridge-admin on AWS: listings, show, a redrive of a refused opening and
+/// of a refused quitus, a replay of the forwarder's dead letters, Intent's secret read from
+/// Secrets Manager. Every call it makes is allowed by the stack's `OperatorPolicy`.
+#[tokio::test]
+async fn the_operators_policy_allows_what_bridge_admin_calls() {
+    let mut bridge = Bridge::start().await;
+    bridge.keep_intent_secret_in_secrets_manager().await;
+    let s3 = s3_client(&bridge.sdk);
+    create_versioned_bucket_named(&s3, &bridge.documents_bucket).await;
+    // What the operator has to redrive: an opening Intent refused, a quitus it refused.
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::InterventionLogs, 400, 1));
+    assert_eq!(bridge.post(&claim("OPS-1")).await.status, 202);
+    assert_eq!(bridge.post(&claim("OPS-2")).await.status, 201);
+    let refused = operator_quitus(&bridge, &s3, "OPS-2", pdf_bytes(3_000)).await;
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Documents, 400, 1));
+    let forwarded = document_forwarder::handle(
+        &bridge.forwarder(DocumentPolicy::default()),
+        s3_event(&[&refused]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forwarded.rejected, 1, "{forwarded:?}");
+    // A dead letter: an S3 event the forwarder gave up on.
+    let waiting = operator_quitus(&bridge, &s3, "OPS-2", pdf_bytes(4_000)).await;
+    let sqs = aws_sdk_sqs::Client::new(&bridge.sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("forwarder-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(serde_json::to_string(&s3_event(&[&waiting])).unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // The operator's session, every service behind the counting proxies.
+    let log = CallLog::default();
+    let sdk = every_service_through_proxies(&bridge.sdk, &log);
+    let operator = bridge.forwarder_on(&sdk, DocumentPolicy::default());
+    let admin = bridge_admin::Admin {
+        store: &operator.store,
+        clock: &operator.clock,
+        senders: Ok(bridge_admin::Senders {
+            intent: &operator.intent,
+            events: &operator.events,
+            objects: &operator.objects,
+        }),
+        documents: DocumentPolicy::default(),
+    };
+    let mut codes = Vec::new();
+    for args in [
+        &["pending"][..],
+        &["failed", "--json"],
+        &["show", "OPS-2", "--contract", "contract1"],
+        &["redrive", "--all-failed"],
+    ] {
+        let cli = bridge_admin::parse(std::iter::once("bridge-admin").chain(args.iter().copied()))
+            .unwrap_or_else(|(code, _, text)| panic!("usage error {code}: {text}"));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = admin
+            .execute(&cli.command, cli.json, &mut out, &mut err)
+            .await;
+        codes.push((args[0], code, String::from_utf8_lossy(&out).into_owned()));
+    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let replayed = bridge_admin::dlq::replay(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &queue,
+        None,
+        &operator,
+        false,
+        &mut out,
+        &mut err,
+    )
+    .await;
+    codes.push((
+        "dlq replay",
+        replayed,
+        String::from_utf8_lossy(&out).into_owned(),
+    ));
+    assert!(codes.iter().all(|(_, code, _)| *code == 0), "{codes:#?}");
+    assert_eq!(bridge.simulator.received_documents().len(), 2);
+    assert_eq!(
+        bridge.simulator.operation_logs("OPS-1", "contract1").len(),
+        1
+    );
+
+    let needed = assert_allowed("OperatorPolicy", &log);
+    for action in [
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "s3:GetObjectVersion",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "secretsmanager:GetSecretValue",
+    ] {
+        assert!(needs(&needed, action), "{action} not called: {needed:?}");
     }
 }

@@ -558,3 +558,130 @@ fn the_templates_extra_non_working_days_are_dates_the_closer_accepts() {
         assert!(!allowed(value), "{value:?} passes the pattern");
     }
 }
+
+/// A first `sam deploy` in a new account goes through, and one that fails leaves nothing
+/// behind to block the next: no function reserves concurrency under the parameters'
+/// defaults (an account at its first concurrency quota, often 10, refuses any
+/// reservation and the stack rolls back), and nothing kept past the stack is kept when
+/// the stack's own creation rolls back (a retained bucket keeps its fixed name taken).
+#[test]
+fn a_first_deploy_reserves_no_concurrency_and_a_failed_one_leaves_no_name_taken() {
+    let template =
+        crate::openapi::contract::parse_yaml(&crate::openapi::repository_file("template.yaml"))
+            .unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let mut checked = 0;
+    for (name, resource) in resources {
+        if let Some(reserved) = resource["Properties"].get("ReservedConcurrentExecutions") {
+            checked += 1;
+            // `!If [Condition, value, !Ref AWS::NoValue]`, the condition
+            // `!Equals [!Ref Parameter, "1"]`, false for the parameter's default.
+            let branches = reserved
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} reserves {reserved} whatever the parameters"));
+            assert_eq!(branches[2], "AWS::NoValue", "{name}: {reserved}");
+            let condition = &template["Conditions"][branches[0].as_str().unwrap()];
+            let (parameter, when) = (condition[0].as_str().unwrap(), &condition[1]);
+            let default = &template["Parameters"][parameter]["Default"];
+            assert_ne!(
+                default.to_string().trim_matches('"'),
+                when.to_string().trim_matches('"'),
+                "{name} reserves concurrency with {parameter}'s default"
+            );
+        }
+        if let Some(policy) = resource.get("DeletionPolicy") {
+            assert_ne!(
+                policy, "Retain",
+                "{name}: kept after a rolled-back creation (RetainExceptOnCreate)"
+            );
+        }
+    }
+    assert_eq!(checked, 1, "the closer's reservation is a parameter");
+}
+
+/// `install-tools.sh --deploy` installs what `sam build` and `sam deploy` need on a
+/// machine without Node.js (DynamoDB Local, from npm, is the tests' alone); without
+/// `--deploy` and without npm it stops and says what is missing.
+#[test]
+fn installing_the_deploy_tools_needs_no_npm() {
+    let which = |command: &str| {
+        ["/usr/bin", "/bin"]
+            .iter()
+            .map(|dir| std::path::Path::new(dir).join(command))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| panic!("no {command}"))
+    };
+    let tools = std::env::temp_dir().join(format!(
+        "install-tools-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let bin = tools.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // The Python tools as already installed (their stamps), and a PATH of the few
+    // commands the script runs: no npm, no rustup.
+    let script = crate::openapi::repository_file("infra/scripts/install-tools.sh");
+    let version = |name: &str| {
+        script
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}=\"")))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no {name} in install-tools.sh"))
+            .to_string()
+    };
+    let stamps = [
+        (
+            "venv",
+            format!(
+                "moto{}-cfnlint{}-sam{}-oasv{}",
+                version("MOTO_VERSION"),
+                version("CFN_LINT_VERSION"),
+                version("SAM_VERSION"),
+                version("OPENAPI_SPEC_VALIDATOR_VERSION")
+            ),
+        ),
+        (
+            "build-venv",
+            format!(
+                "cargolambda{}-zig{}",
+                version("CARGO_LAMBDA_VERSION"),
+                version("ZIG_VERSION")
+            ),
+        ),
+    ];
+    for (venv, stamp) in stamps {
+        std::fs::create_dir_all(tools.join(venv)).unwrap();
+        std::fs::write(tools.join(venv).join(format!(".installed-{stamp}")), "").unwrap();
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(which("bash"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../infra/scripts/install-tools.sh"
+            ))
+            .args(args)
+            .env_clear()
+            .env("PATH", &bin)
+            .env("ONCALL_TOOLS_DIR", &tools)
+            .output()
+            .unwrap()
+    };
+    for command in ["dirname", "mkdir", "rm", "touch"] {
+        std::os::unix::fs::symlink(which(command), bin.join(command)).unwrap();
+    }
+    let deploy = run(&["--deploy"]);
+    let stderr = String::from_utf8_lossy(&deploy.stderr);
+    assert!(deploy.status.success(), "{stderr}");
+    assert!(!tools.join("dynamodb").exists(), "{stderr}");
+    let tests = run(&[]);
+    let stderr = String::from_utf8_lossy(&tests.stderr);
+    assert!(!tests.status.success());
+    assert!(
+        stderr.contains("npm") && stderr.contains("--deploy"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&tools).unwrap();
+}
