@@ -2,7 +2,7 @@
 //! Lambda, or the local server): bytes and headers in, status and JSON out.
 
 use crate::partners::PartnerDirectory;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, repeatable};
 use crate::views::{FileView, file_view};
 use http::{HeaderMap, Response, StatusCode, header};
 use oncall_domain::closure::{
@@ -144,11 +144,16 @@ fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     Ok(parse_json(body)?)
 }
 
-/// No such file for this caller (the path's values bounded: they are the caller's input).
+/// No such file for this caller (the path's values repeated only when they are
+/// identifiers: they are the caller's input).
 fn not_found(reference: &str, contract: &str) -> ApiError {
     ApiError::NotFound {
-        reference: reference.chars().take(80).collect(),
-        contract: contract.chars().take(80).collect(),
+        reference: repeatable(reference),
+        contract: if contract.is_empty() {
+            String::new()
+        } else {
+            repeatable(contract)
+        },
     }
 }
 
@@ -290,7 +295,8 @@ where
 
     /// The checks every write shares, in this order: an authenticated partner (401), a
     /// JSON body (415) of bounded size (413) that parses (400), for one of the partner's
-    /// contracts (403), valid as an intervention log (422).
+    /// contracts (403; a `contractReference` no contract can have is a 422 naming the
+    /// field and its rule, as the rest of the body), valid as an intervention log (422).
     fn read_log(
         &self,
         caller: Option<&str>,
@@ -301,7 +307,7 @@ where
             return Err(ApiError::Unauthenticated);
         }
         let value = json_body(headers, body)?;
-        if let Some(contract) = contract_of(&value) {
+        if let Some(contract) = contract_of(&value).filter(|c| is_safe_reference(c)) {
             self.partners.authorize(caller, contract)?;
         }
         let log = validate_intervention_log(&value)?;
@@ -350,8 +356,12 @@ where
             && contract != log.contract_reference
         {
             return Err(ApiError::Unprocessable(format!(
-                "the body's contractReference {:?} contradicts the query's {:?}",
-                log.contract_reference, contract
+                "the body's contractReference {:?} contradicts the query's {}",
+                log.contract_reference,
+                match repeatable(contract) {
+                    shown if shown == contract => format!("{shown:?}"),
+                    not_shown => not_shown,
+                }
             )));
         }
         let closed = close_intervention(

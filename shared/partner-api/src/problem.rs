@@ -31,12 +31,14 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("missing query parameter {0}")]
     MissingQuery(&'static str),
-    #[error("no intervention file {reference} under contract {contract}")]
+    /// `reference` and `contract` as [`repeatable`] gives them (empty: no contract given).
+    #[error("{}", not_found_message(reference, contract))]
     NotFound { reference: String, contract: String },
     #[error("{message}")]
     Conflict { message: String, current: FileState },
     #[error("this caller may not {action}")]
     NotAllowed { action: &'static str },
+    /// `path` as [`repeatable_path`] gives it.
     #[error("no route for {method} {path}")]
     NoRoute { method: String, path: String },
     #[error(
@@ -51,6 +53,44 @@ pub enum ApiError {
     UploadsUnavailable,
     #[error("internal error")]
     Internal,
+}
+
+/// What stands in an error's message for a value that is not an identifier.
+const NOT_REPEATED: &str = "(not an identifier: not repeated)";
+
+/// A value of the request as an error may repeat it: only an identifier; what a caller put
+/// in its place may be personal data (a tenant's name, a phone number).
+pub fn repeatable(text: &str) -> String {
+    if oncall_domain::validation::is_safe_reference(text) {
+        text.to_string()
+    } else {
+        NOT_REPEATED.to_string()
+    }
+}
+
+/// A request path as an error may repeat it: each segment that is not an identifier
+/// replaced (see [`repeatable`]).
+pub fn repeatable_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.is_empty() {
+                String::new()
+            } else if oncall_domain::validation::is_safe_reference(segment) {
+                segment.to_string()
+            } else {
+                "(…)".to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn not_found_message(reference: &str, contract: &str) -> String {
+    if contract.is_empty() {
+        format!("no intervention file {reference}")
+    } else {
+        format!("no intervention file {reference} under contract {contract}")
+    }
 }
 
 /// The contract refused, named only when it is an identifier (never what could be personal

@@ -313,7 +313,7 @@ async fn no_route(request: Request) -> Response {
     into_axum(
         ApiError::NoRoute {
             method: request.method().to_string(),
-            path: request.uri().path().to_string(),
+            path: crate::problem::repeatable_path(request.uri().path()),
         }
         .into_response(),
     )

@@ -370,6 +370,34 @@ fn corpus() -> Vec<Case> {
             path: "/nowhere".into(),
             ..claim("an unknown route", SEED_OPENING)
         },
+        // Personal data where an identifier goes: not repeated in the error either.
+        read(
+            "a name and phone in place of the reference",
+            "Pierre DUPONT 0685874445",
+            Some("contract1"),
+        ),
+        read(
+            "a name in place of the contract",
+            "INTER-0500",
+            Some("Pierre DUPONT"),
+        ),
+        Case {
+            query: Some(("contractReference", "Pierre DUPONT".into())),
+            ..closure(
+                "a name in the closure's query",
+                "INTER-0500",
+                SEED_CLOSURE_DONE,
+            )
+        },
+        closure(
+            "a name in place of the closure's reference",
+            "Pierre DUPONT",
+            SEED_CLOSURE_DONE,
+        ),
+        Case {
+            path: "/interventions/Pierre%20DUPONT/close".into(),
+            ..claim("a name in an unknown route", SEED_OPENING)
+        },
     ];
     cases
 }

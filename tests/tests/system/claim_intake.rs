@@ -294,6 +294,20 @@ async fn references_are_limited_to_a_safe_alphabet_in_bodies_and_paths() {
     let long = SEED_OPENING.replace("INTER-0500", &"R".repeat(65));
     let answer = intake.post(&long).await;
     assert_problem(&answer, 422);
+    // A contractReference no contract can have names the field and the rule too (not a
+    // 403 saying the partner lacks a right it could not have been given).
+    for bad in ["contract 1", "CTR/2024", ""] {
+        let body = SEED_OPENING.replace("\"contract1\"", &format!("{bad:?}"));
+        let answer = intake.post(&body).await;
+        assert_problem(&answer, 422);
+        let errors = answer.body["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e["path"] == "$.contractReference"
+                && (bad.is_empty() || e["message"].as_str().unwrap().contains("A-Z, a-z, 0-9"))),
+            "{bad:?}: {:#}",
+            answer.body
+        );
+    }
     assert!(intake.items().await.is_empty(), "nothing stored");
     // In a path, a reference no file can have is not found, never a 5xx: a slash encoded
     // in it, or one of 2 KB (DynamoDB refuses partition keys over 2 KB).
