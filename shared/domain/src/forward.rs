@@ -32,6 +32,7 @@ use crate::ports::{
     StoreError, UploadGrants,
 };
 use futures_util::StreamExt;
+use jiff::SignedDuration;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -88,6 +89,19 @@ const OPENING_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 /// it, to record the outcome.
 const AFTER_THE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The least time an object's claim leaves its upload, whatever Intent's settings (a
+/// 50 MiB scan at 200 kB/s).
+const UPLOAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long an object is claimed: the policy's lease, longer when Intent's longest call
+/// (its retries of slow requests, read back after an upload in doubt) would leave the
+/// upload less than [`UPLOAD_WINDOW`]. A longer claim only delays the taking over of an
+/// object whose forwarder died.
+fn claim_lease(policy: &DocumentPolicy, longest_call: std::time::Duration) -> SignedDuration {
+    let needed = longest_call + AFTER_THE_UPLOAD + UPLOAD_WINDOW;
+    SignedDuration::try_from(needed).map_or(policy.lease, |needed| needed.max(policy.lease))
+}
+
 pub async fn forward_document<L, F, R, I, E, C>(
     ports: &ForwardPorts<'_, L, F, R, I, E, C>,
     policy: DocumentPolicy,
@@ -102,7 +116,8 @@ where
     C: Clock,
 {
     let now = ports.clock.now();
-    let lease_until = now.checked_add(policy.lease).unwrap_or(now);
+    let lease = claim_lease(&policy, ports.intent.longest_call());
+    let lease_until = now.checked_add(lease).unwrap_or(now);
     let claimed = match ports
         .ledger
         .claim_document(object, now, lease_until)
@@ -880,6 +895,26 @@ mod tests {
             world.intent.upload_bounds(),
             [claim - std::time::Duration::from_secs(60)]
         );
+    }
+
+    /// Intent settings whose longest call (retries of slow requests) nearly fills the
+    /// usual claim still leave the upload its window: the claim is longer, not the upload
+    /// refused at every try ("no time left") while the quitus waits unseen.
+    #[tokio::test]
+    async fn a_slow_intents_longest_call_lengthens_the_claim_rather_than_starving_the_upload() {
+        let world = world();
+        world.given_open_on_intent("Q-1").await;
+        // INTENT_REQUEST_TIMEOUT_MS=60000, INTENT_MAX_ATTEMPTS=7: 848 s.
+        let longest = std::time::Duration::from_secs(848);
+        world.intent.set_longest_call(longest);
+        let object = quitus("Q-1", "v1");
+        world.objects.put(&object, pdf(3000));
+        let forwarded = forward(&world, &object).await;
+        assert!(
+            matches!(forwarded, Forwarded::Published(_)),
+            "{forwarded:?}"
+        );
+        assert_eq!(world.intent.upload_bounds(), [UPLOAD_WINDOW]);
     }
 
     #[tokio::test]
