@@ -414,6 +414,17 @@ where
             .await
         }
         Err(failure) if failure.conflict || failure.outcome_unknown => {
+            // The file as it is now: a quitus of the same name and size published and
+            // recorded by another forwarder during the upload is an earlier upload too,
+            // not this one (left out of the copy read before the upload).
+            let file = match ports.files.load_file(&file.id).await {
+                Ok(Some(now)) => now,
+                Ok(None) => file,
+                Err(error) => {
+                    tracing::warn!(%error, "the file could not be read again after an upload in doubt");
+                    return wait.keep(&failure.detail, true, failure.attempts).await;
+                }
+            };
             match ports
                 .intent
                 .find_document(
@@ -1682,6 +1693,102 @@ mod tests {
         assert_ne!(
             documents[0].intent_document_id,
             documents[1].intent_document_id
+        );
+    }
+
+    /// Intent for one forwarder whose upload of `own` is lost on the way while another
+    /// forwarder publishes and records `other` (same file, name and size) meanwhile.
+    struct LostWhileAnotherIsPublished<'a> {
+        world: &'a World,
+        other: ObjectRef,
+    }
+
+    impl PublishToIntent for LostWhileAnotherIsPublished<'_> {
+        async fn publish_log(
+            &self,
+            log: &crate::model::InterventionLog,
+        ) -> Result<u32, DeliveryFailure> {
+            self.world.intent.publish_log(log).await
+        }
+        async fn log_is_on_intent(
+            &self,
+            log: &crate::model::InterventionLog,
+        ) -> Result<bool, DeliveryFailure> {
+            self.world.intent.log_is_on_intent(log).await
+        }
+    }
+
+    impl PublishDocument for LostWhileAnotherIsPublished<'_> {
+        async fn publish_document<O: OpenDocument>(
+            &self,
+            _upload: &DocumentUpload,
+            _body: &O,
+            _within: std::time::Duration,
+        ) -> Result<PublishedDocument, DeliveryFailure> {
+            let other = forward(self.world, &self.other).await;
+            assert!(matches!(other, Forwarded::Published(_)), "{other:?}");
+            let mut lost = DeliveryFailure::retryable(1, "connection reset before Intent read it");
+            lost.outcome_unknown = true;
+            Err(lost)
+        }
+        async fn find_document(
+            &self,
+            upload: &DocumentUpload,
+            size: u64,
+            earlier: &[Option<&str>],
+        ) -> Result<Option<PublishedDocument>, DeliveryFailure> {
+            self.world.intent.find_document(upload, size, earlier).await
+        }
+    }
+
+    /// Two quitus of one file with the same name and size, forwarded at once: the one
+    /// whose upload was lost is not taken for the other, published and recorded while it
+    /// was being sent (the earlier uploads are read from the file as it is after the
+    /// upload, not from the copy read before it).
+    #[tokio::test]
+    async fn an_upload_lost_while_another_of_the_same_name_and_size_is_published_is_sent_again() {
+        let world = world();
+        let id = world.given_open_on_intent("Q-20").await;
+        let (first, second) = (quitus("Q-20", "v1"), quitus("Q-20", "v2"));
+        world.objects.put(&first, pdf(3000));
+        world.objects.put(&second, pdf(3000));
+        let racing = LostWhileAnotherIsPublished {
+            world: &world,
+            other: second.clone(),
+        };
+        let ports = ForwardPorts {
+            ledger: &world.store,
+            files: &world.store,
+            objects: &world.objects,
+            intent: &racing,
+            events: &world.events,
+            clock: &world.clock,
+        };
+
+        let forwarded = forward_document(&ports, DocumentPolicy::default(), &first)
+            .await
+            .unwrap();
+
+        assert!(
+            !matches!(&forwarded, Forwarded::Published(record) if record.intent_document_id.as_deref() == Some("doc-1")),
+            "the first quitus taken for the second's document: {forwarded:?}"
+        );
+        let recorded: Vec<_> = world
+            .store
+            .file(&id)
+            .unwrap()
+            .documents
+            .into_iter()
+            .map(|document| document.intent_document_id)
+            .collect();
+        assert_eq!(
+            recorded,
+            [Some("doc-1".to_string())],
+            "only the second's upload"
+        );
+        assert_eq!(
+            world.store.document_state(&first),
+            Some(DocumentState::Pending)
         );
     }
 
