@@ -923,6 +923,7 @@ impl ListPendingDocuments for EmbeddedStore {
             .map(|entry| PendingDocument {
                 object: entry.object(),
                 file: entry.file.clone(),
+                first_seen_at: entry.first_seen_at,
                 attempts: entry.attempts,
                 last_attempt_at: entry.last_attempt_at,
                 last_error: entry.last_error.clone(),
@@ -936,7 +937,7 @@ impl ReadBacklog for EmbeddedStore {
         let files = self.all_files().await?;
         let mut backlog = Backlog::default();
         backlog.count_events(files.iter().flat_map(|file| file.events.iter()));
-        backlog.pending_documents = self.pending_documents().await?.len();
+        backlog.count_documents(&self.pending_documents().await?);
         backlog.rejected_documents = self.documents_refused_by_intent().await?;
         Ok(backlog)
     }

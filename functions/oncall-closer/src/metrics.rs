@@ -4,7 +4,6 @@
 
 use crate::RunSummary;
 use jiff::Timestamp;
-use oncall_domain::ports::Backlog;
 use telemetry::metrics::{Metrics, Unit};
 
 /// One structured log line with the counts, and the same counts as CloudWatch metrics
@@ -17,9 +16,13 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
     let documents = report.documents.clone().unwrap_or_default();
     let reconcile = report.reconcile.clone().unwrap_or_default();
     let backlog = report.backlog.clone();
-    let oldest_pending_age = backlog
-        .as_ref()
-        .map_or(0, |backlog| oldest_pending_age(backlog, now));
+    let oldest_pending_age = age(backlog.as_ref().and_then(|b| b.oldest_pending_since), now);
+    let oldest_document_age = age(
+        backlog
+            .as_ref()
+            .and_then(|b| b.oldest_pending_document_since),
+        now,
+    );
     tracing::info!(
         kind = ?summary.kind,
         period = report.period.as_ref().map(|p| p.id.as_str()).unwrap_or("none"),
@@ -44,6 +47,8 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         failed_events = backlog.as_ref().map(|b| b.failed_events),
         rejected_documents = backlog.as_ref().map(|b| b.rejected_documents),
         oldest_pending_age_seconds = oldest_pending_age,
+        pending_documents = backlog.as_ref().map(|b| b.pending_documents),
+        oldest_pending_document_age_seconds = oldest_document_age,
         stopped_early = report.stopped_early(),
         "on-call closer run"
     );
@@ -89,21 +94,25 @@ fn summary_metrics(summary: &RunSummary, now: Timestamp) -> Metrics {
         metrics = metrics.metric(
             "OldestPendingEventAge",
             Unit::Seconds,
-            oldest_pending_age(backlog, now),
+            age(backlog.oldest_pending_since, now),
             &[],
         );
         metrics = count(metrics, "FailedEvents", backlog.failed_events);
         metrics = count(metrics, "PendingDocuments", backlog.pending_documents);
+        metrics = metrics.metric(
+            "OldestPendingDocumentAge",
+            Unit::Seconds,
+            age(backlog.oldest_pending_document_since, now),
+            &[],
+        );
         metrics = count(metrics, "RejectedDocuments", backlog.rejected_documents);
     }
     metrics
 }
 
-/// Seconds the oldest pending event has waited (0 without one).
-fn oldest_pending_age(backlog: &Backlog, now: Timestamp) -> i64 {
-    backlog
-        .oldest_pending_since
-        .map_or(0, |since| now.duration_since(since).as_secs().max(0))
+/// Seconds the oldest of a backlog's kind has waited since `since` (0 without one).
+fn age(since: Option<Timestamp>, now: Timestamp) -> i64 {
+    since.map_or(0, |since| now.duration_since(since).as_secs().max(0))
 }
 
 #[cfg(test)]
@@ -143,11 +152,12 @@ mod tests {
                     closing_resend_refused: 1,
                     ..Default::default()
                 }),
-                backlog: Some(Backlog {
+                backlog: Some(oncall_domain::ports::Backlog {
                     pending_events: 2,
                     oldest_pending_since: Some("2026-11-30T06:10:00Z".parse().unwrap()),
                     failed_events: 5,
                     pending_documents: 1,
+                    oldest_pending_document_since: Some("2026-11-30T04:10:00Z".parse().unwrap()),
                     rejected_documents: 2,
                 }),
                 interrupted: true,
@@ -176,6 +186,7 @@ mod tests {
                         count("RunStoppedEarly"), count("PendingEvents"),
                         {"Name": "OldestPendingEventAge", "Unit": "Seconds"},
                         count("FailedEvents"), count("PendingDocuments"),
+                        {"Name": "OldestPendingDocumentAge", "Unit": "Seconds"},
                         count("RejectedDocuments")
                     ]
                 }]
@@ -193,6 +204,7 @@ mod tests {
             ("OldestPendingEventAge", 3600),
             ("FailedEvents", 5),
             ("PendingDocuments", 1),
+            ("OldestPendingDocumentAge", 3 * 3600),
             ("RejectedDocuments", 2),
         ] {
             assert_eq!(document[name], json!(value), "{name}");

@@ -481,7 +481,7 @@ impl ReadBacklog for InMemoryStore {
                 .values()
                 .flat_map(|file| file.events.iter()),
         );
-        backlog.pending_documents = self.pending_documents().await?.len();
+        backlog.count_documents(&self.pending_documents().await?);
         backlog.rejected_documents = self
             .ledger
             .lock()
@@ -719,6 +719,7 @@ impl ListPendingDocuments for InMemoryStore {
             .map(|entry| PendingDocument {
                 object: entry.object.clone(),
                 file: entry.file.clone(),
+                first_seen_at: Some(entry.first_seen_at),
                 attempts: entry.attempts,
                 last_attempt_at: entry.last_attempt_at,
                 last_error: entry.last_error.clone(),

@@ -685,6 +685,8 @@ pub trait PresignUpload: Send + Sync {
 pub struct PendingDocument {
     pub object: ObjectRef,
     pub file: Option<FileId>,
+    /// When the ledger first saw it.
+    pub first_seen_at: Option<Timestamp>,
     pub attempts: u32,
     pub last_attempt_at: Option<Timestamp>,
     pub last_error: Option<String>,
@@ -708,11 +710,27 @@ pub struct Backlog {
     pub failed_events: usize,
     /// Documents waiting to be forwarded.
     pub pending_documents: usize,
+    /// When the oldest of them was first seen (dropped in the bucket, or its S3 event
+    /// first handled).
+    pub oldest_pending_document_since: Option<Timestamp>,
     /// Documents Intent refused for good, waiting for an operator's redrive.
     pub rejected_documents: usize,
 }
 
 impl Backlog {
+    /// Counts the waiting documents (for stores that list them).
+    pub fn count_documents<'a>(&mut self, waiting: impl IntoIterator<Item = &'a PendingDocument>) {
+        for document in waiting {
+            self.pending_documents += 1;
+            if let Some(seen) = document.first_seen_at {
+                self.oldest_pending_document_since = Some(
+                    self.oldest_pending_document_since
+                        .map_or(seen, |oldest| oldest.min(seen)),
+                );
+            }
+        }
+    }
+
     /// Counts the events' delivery states (for stores that read every event).
     pub fn count_events<'a>(&mut self, events: impl IntoIterator<Item = &'a RecordedEvent>) {
         for event in events {

@@ -188,13 +188,18 @@ impl ReadBacklog for DynamoDbStore {
         )
         .await;
         let (pending_events, oldest) = pending?;
+        let (pending_documents, oldest_document) = documents?;
+        // `pendingSince` starts with the sortable UTC time the event was recorded, or the
+        // document first seen.
+        let since = |since: Option<String>| {
+            since.and_then(|since| since.get(..20)?.parse::<Timestamp>().ok())
+        };
         Ok(Backlog {
             pending_events,
-            // `pendingSince` starts with the sortable UTC time the event was recorded.
-            oldest_pending_since: oldest
-                .and_then(|since| since.get(..20).and_then(|t| t.parse::<Timestamp>().ok())),
+            oldest_pending_since: since(oldest),
             failed_events: failed?.0,
-            pending_documents: documents?.0,
+            pending_documents,
+            oldest_pending_document_since: since(oldest_document),
             rejected_documents: rejected?.0,
         })
     }

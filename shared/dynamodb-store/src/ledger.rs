@@ -147,6 +147,7 @@ pub(crate) fn pending_document(item: &Item) -> Result<PendingDocument, StoreErro
     Ok(PendingDocument {
         object,
         file,
+        first_seen_at: text(item, "firstSeenAt").and_then(|at| at.parse().ok()),
         attempts: number(item, "attempts").unwrap_or(0) as u32,
         last_attempt_at: text(item, "lastAttemptAt").and_then(|at| at.parse().ok()),
         last_error: text(item, "lastError").map(str::to_string),

@@ -1046,7 +1046,15 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     assert_eq!(listed.object, object);
     assert_eq!(listed.attempts, 2);
     assert_eq!(listed.file, Some(file.id()));
-    assert!(store.backlog().await.unwrap().pending_documents >= 1);
+    let backlog = store.backlog().await.unwrap();
+    assert!(backlog.pending_documents >= 1);
+    // Seen first at now(): the oldest waiting document waits since then at the latest.
+    assert!(
+        backlog
+            .oldest_pending_document_since
+            .is_some_and(|since| since <= now()),
+        "{backlog:?}"
+    );
     let later = now() + SignedDuration::from_mins(5);
     let second = claimed(store.claim_document(&object, later, lease).await.unwrap());
     assert_eq!(

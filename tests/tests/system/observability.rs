@@ -441,6 +441,10 @@ async fn the_closers_run_is_reported_as_its_invocations_metrics() {
         names.contains(&metric("OldestPendingEventAge", "Seconds")),
         "{run}"
     );
+    assert!(
+        names.contains(&metric("OldestPendingDocumentAge", "Seconds")),
+        "{run}"
+    );
     assert_eq!(run["EventsResent"], 1);
     assert_eq!(run["PendingEvents"], 0);
     assert_eq!(run["EventsMarkedFailed"], 0);

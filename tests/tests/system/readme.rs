@@ -363,8 +363,8 @@ fn every_quitus_key_the_forwarder_takes_reaches_it() {
     }
 }
 
-/// The closer's backlog alarms (`OldestPendingEventAge`, `FailedEvents`,
-/// `RejectedDocuments`: one data point per
+/// The closer's backlog alarms (`OldestPendingEventAge`, `OldestPendingDocumentAge`,
+/// `FailedEvents`, `RejectedDocuments`: one data point per
 /// closer run) work at every run cadence the stack allows (`ResendEveryMinutes`, 1 to 60):
 /// a backlog that stays raises the alarm within a period and a run, and the alarm stays on
 /// while it lasts (no "resolved" between two runs). CloudWatch's rule, for these settings:
@@ -384,7 +384,13 @@ fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
         let properties = &alarm["Properties"];
         let metric = properties["MetricName"].as_str().unwrap_or_default();
         if alarm["Type"] != "AWS::CloudWatch::Alarm"
-            || !["OldestPendingEventAge", "FailedEvents", "RejectedDocuments"].contains(&metric)
+            || ![
+                "OldestPendingEventAge",
+                "OldestPendingDocumentAge",
+                "FailedEvents",
+                "RejectedDocuments",
+            ]
+            .contains(&metric)
         {
             continue;
         }
@@ -453,7 +459,7 @@ fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
             );
         }
     }
-    assert_eq!(checked, 3, "every backlog alarm found");
+    assert_eq!(checked, 4, "every backlog alarm found");
 }
 
 /// Every on-call start and end time the stack's parameters accept is one the closer
