@@ -606,6 +606,31 @@ impl RequeueFailedEvent for EmbeddedStore {
     }
 }
 
+impl oncall_domain::ports::RecordLostEventRefused for EmbeddedStore {
+    async fn record_lost_event_refused(
+        &self,
+        id: &FileId,
+        seq: u32,
+        failed: &Delivery,
+        announce: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
+        let failed = failed.clone();
+        self.update_file_announcing(id, announce, move |current| {
+            let Some(mut file) = current else {
+                return Ok((false, None));
+            };
+            match file.events.iter_mut().find(|event| event.seq == seq) {
+                Some(event) if event.delivery.is_delivered() => {
+                    event.delivery = failed;
+                    Ok((true, Some(file)))
+                }
+                _ => Ok((false, None)),
+            }
+        })
+        .await
+    }
+}
+
 impl RecordDelivery for EmbeddedStore {
     async fn record_delivery(
         &self,

@@ -124,6 +124,7 @@ pub async fn run_closer<S, I, E, C, R>(
         + UploadGrants
         + ListPendingDocuments
         + ReadBacklog
+        + crate::ports::RecordLostEventRefused
         + Outbox,
     I: PublishToIntent + PublishDocument + ListOpenOnIntent,
     E: PublishDomainEvents,

@@ -96,7 +96,7 @@ where
 
 /// A refusal is announced (`DeliveryFailed`), through the outbox of the write that
 /// records it.
-fn failure_announcement(
+pub(crate) fn failure_announcement(
     id: &FileId,
     event: &RecordedEvent,
     delivery: &Delivery,

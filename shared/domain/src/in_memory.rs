@@ -380,6 +380,31 @@ impl crate::ports::RequeueFailedEvent for InMemoryStore {
     }
 }
 
+impl crate::ports::RecordLostEventRefused for InMemoryStore {
+    async fn record_lost_event_refused(
+        &self,
+        id: &FileId,
+        seq: u32,
+        failed: &Delivery,
+        announce: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
+        self.check_available()?;
+        let mut files = self.files.lock().unwrap();
+        let Some(event) = files
+            .get_mut(id)
+            .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
+        else {
+            return Ok(false);
+        };
+        if !event.delivery.is_delivered() {
+            return Ok(false);
+        }
+        event.delivery = failed.clone();
+        self.write_outbox(announce, Timestamp::now());
+        Ok(true)
+    }
+}
+
 impl crate::ports::LoadFiles for InMemoryStore {}
 
 impl crate::ports::MarkQuitusReceived for InMemoryStore {

@@ -182,6 +182,21 @@ pub trait RequeueFailedEvent: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// An event recorded delivered that Intent no longer holds (a closing its listing still
+/// shows open) and refused for good when the reconciliation sent it again: recorded
+/// `failed` (listed for an operator's redrive, counted in the backlog, not sent again at
+/// every period's end), with `announce` in the outbox, only while it is still recorded
+/// delivered. Whether it was recorded.
+pub trait RecordLostEventRefused: Send + Sync {
+    fn record_lost_event_refused(
+        &self,
+        id: &FileId,
+        seq: u32,
+        failed: &Delivery,
+        announce: &[DomainEvent],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Domain events written with the state changes that cause them (the outbox), until they
 /// are on the bus: published by the request that made the change, then by the re-send
 /// run for any left behind (a crash between the write and the publication).

@@ -766,6 +766,39 @@ impl RecordDelivery for DynamoDbStore {
     }
 }
 
+impl oncall_domain::ports::RecordLostEventRefused for DynamoDbStore {
+    /// One transaction: the event's delivery state, conditioned on `delivered`, with its
+    /// announcement in the outbox.
+    async fn record_lost_event_refused(
+        &self,
+        id: &FileId,
+        seq: u32,
+        failed: &Delivery,
+        announce: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
+        let pk = file_pk(id);
+        let (mut expression, values) = Self::delivery_update(&pk, seq, failed);
+        expression.push_str(if expression.contains(" REMOVE ") {
+            ", deliveredAt"
+        } else {
+            " REMOVE deliveredAt"
+        });
+        let mut items = vec![self.update(
+            &pk,
+            event_sk(seq),
+            &expression,
+            "#delivery = :delivered",
+            &[("#delivery", "delivery")],
+            values,
+        )];
+        items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
+        Ok(match self.transact(items).await? {
+            Transaction::Committed => true,
+            Transaction::ConditionFailed(_) => false,
+        })
+    }
+}
+
 impl RequeueFailedEvent for DynamoDbStore {
     /// One conditional `UpdateItem` of the event's item: its delivery state only while it
     /// is `failed` after the copy's attempts.

@@ -13,7 +13,8 @@ use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     FinishDelivery, GrantRecorded, LeaseGrant, ListOpenFiles, ListPendingDocuments,
     ListPendingEvents, LoadFiles, MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark,
-    ReadBacklog, RecordDelivery, RequeueFailedEvent, SendLease, UploadGrants,
+    ReadBacklog, RecordDelivery, RecordLostEventRefused, RequeueFailedEvent, SendLease,
+    UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -35,6 +36,7 @@ pub trait FullStore:
     + MarkQuitusReceived
     + FinishDelivery
     + RequeueFailedEvent
+    + RecordLostEventRefused
 {
 }
 
@@ -54,6 +56,7 @@ impl<T> FullStore for T where
         + MarkQuitusReceived
         + FinishDelivery
         + RequeueFailedEvent
+        + RecordLostEventRefused
 {
 }
 
@@ -98,6 +101,7 @@ pub async fn check_store<S: FullStore>(store: &S) {
     opening_is_atomic_and_once(store).await;
     delivery_states_round_trip_and_delivered_is_final(store).await;
     only_a_failed_event_is_put_back_to_pending(store).await;
+    a_delivered_event_intent_lost_and_refused_is_recorded_failed(store).await;
     closing_is_conditional_on_the_version(store).await;
     open_and_pending_listings(store).await;
     documents_ledger_claims_once(store).await;
@@ -656,6 +660,97 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
 /// An operator's redrive puts an event Intent refused back to pending, and nothing else:
 /// not one another sender has since left in doubt (an older copy of the file must not
 /// erase the doubt), nor a delivered one, nor one that is not there.
+/// A closing recorded delivered that Intent lost, then refused when the reconciliation
+/// sent it again: recorded failed (listed for an operator's redrive, counted in the
+/// backlog) with its announcement, only while it is still recorded delivered.
+async fn a_delivered_event_intent_lost_and_refused_is_recorded_failed<S: FullStore>(store: &S) {
+    let file = new_file(&reference());
+    let id = file.id();
+    store.open_file(&file, &[]).await.unwrap();
+    let refused = Delivery::Failed {
+        attempts: 3,
+        last_error: "Intent rejected the request with HTTP 422".into(),
+        last_attempt_at: now(),
+    };
+    let announce = |attempts| {
+        [DomainEvent::DeliveryFailed(
+            oncall_domain::domain_events::DeliveryFailed {
+                reference: id.reference.clone(),
+                contract_reference: id.contract_reference.clone(),
+                seq: 1,
+                event: "open/acknowledged",
+                attempts,
+            },
+        )]
+    };
+    // Still pending: not this port's (the re-send pass records its outcomes).
+    assert!(
+        !store
+            .record_lost_event_refused(&id, 1, &refused, &announce(3))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        pending()
+    );
+    let delivered = Delivery::Delivered {
+        attempts: 2,
+        delivered_at: now(),
+    };
+    store
+        .record_delivery(&id, 1, &delivered, &[])
+        .await
+        .unwrap();
+    let before = store.backlog().await.unwrap().failed_events;
+
+    assert!(
+        store
+            .record_lost_event_refused(&id, 1, &refused, &announce(3))
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        refused
+    );
+    assert_eq!(store.backlog().await.unwrap().failed_events, before + 1);
+    let later = Timestamp::now() + SignedDuration::from_mins(1);
+    assert!(
+        store
+            .unpublished_events(later)
+            .await
+            .unwrap()
+            .iter()
+            .any(|event| event.event_id() == announce(3)[0].event_id()),
+        "announced through the outbox"
+    );
+    // Already failed: not written again.
+    let again = Delivery::Failed {
+        attempts: 4,
+        last_error: "Intent rejected the request with HTTP 400".into(),
+        last_attempt_at: now(),
+    };
+    assert!(
+        !store
+            .record_lost_event_refused(&id, 1, &again, &announce(4))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
+        refused
+    );
+    let missing = new_file(&reference()).id();
+    assert!(
+        !store
+            .record_lost_event_refused(&missing, 1, &refused, &[])
+            .await
+            .unwrap()
+    );
+}
+
 async fn only_a_failed_event_is_put_back_to_pending<S: FullStore>(store: &S) {
     let file = new_file(&reference());
     let id = file.id();

@@ -11,7 +11,8 @@ use crate::file::Delivery;
 use crate::lifecycle::FileState;
 use crate::model::FileId;
 use crate::ports::{
-    Clock, ListOpenOnIntent, LoadFile, PublishToIntent, RecordDelivery, SendLease, StoreError,
+    Clock, ListOpenOnIntent, LoadFile, PublishToIntent, RecordDelivery, RecordLostEventRefused,
+    SendLease, StoreError,
 };
 use serde::Serialize;
 use std::collections::HashSet;
@@ -53,7 +54,7 @@ pub async fn reconcile<S, I, L, C>(
     deadline: Deadline,
     report: &mut ReconcileReport,
 ) where
-    S: LoadFile + RecordDelivery + SendLease,
+    S: LoadFile + RecordDelivery + RecordLostEventRefused + SendLease,
     I: PublishToIntent,
     L: ListOpenOnIntent,
     C: Clock,
@@ -103,7 +104,7 @@ async fn reconcile_one<S, I, C>(
     report: &mut ReconcileReport,
 ) -> Result<(), StoreError>
 where
-    S: LoadFile + RecordDelivery + SendLease,
+    S: LoadFile + RecordDelivery + RecordLostEventRefused + SendLease,
     I: PublishToIntent,
     C: Clock,
 {
@@ -171,7 +172,7 @@ async fn resend_closing_if_lost<S, I, C>(
     closing: &crate::file::RecordedEvent,
 ) -> Result<Resent, StoreError>
 where
-    S: SendLease,
+    S: SendLease + RecordLostEventRefused,
     I: PublishToIntent,
     C: Clock,
 {
@@ -210,21 +211,37 @@ where
             None
         }
     };
+    let outcome = match resent {
+        Some(Ok(_)) => Resent::Sent,
+        Some(Err(failure)) if failure.retryable => {
+            tracing::warn!(error = %failure, "the closing event could not be sent again");
+            Resent::Not
+        }
+        Some(Err(failure)) => {
+            // Recorded refused, under the lease: listed for an operator's redrive and
+            // counted in the backlog, instead of being sent (and refused) again at every
+            // period's end while recorded delivered.
+            tracing::error!(error = %failure, "Intent refused the closing sent again; recorded refused for an operator's redrive");
+            let refused = Delivery::Failed {
+                attempts: closing.delivery.attempts() + failure.attempts,
+                last_error: failure.detail.clone(),
+                last_attempt_at: now,
+            };
+            let announce = crate::delivery::failure_announcement(id, closing, &refused);
+            if let Err(error) = store
+                .record_lost_event_refused(id, closing.seq, &refused, &announce)
+                .await
+            {
+                tracing::warn!(%error, "the refusal could not be recorded; the closing is sent again at the next period's end");
+            }
+            Resent::Refused
+        }
+        None => Resent::Not,
+    };
     if let Err(error) = store.release_send_lease(id, until).await {
         tracing::warn!(%error, "could not release the send lease; it ends by itself");
     }
-    Ok(match resent {
-        Some(Ok(_)) => Resent::Sent,
-        Some(Err(failure)) => {
-            tracing::warn!(error = %failure, "the closing event could not be sent again");
-            if failure.retryable {
-                Resent::Not
-            } else {
-                Resent::Refused
-            }
-        }
-        None => Resent::Not,
-    })
+    Ok(outcome)
 }
 
 /// The counts of a run, as the `OnCallPeriodClosed` domain event tells them. `backlog` is
@@ -329,6 +346,21 @@ mod tests {
             self.world
                 .store
                 .record_delivery(id, seq, delivery, announce)
+                .await
+        }
+    }
+
+    impl crate::ports::RecordLostEventRefused for OneUnreadable<'_> {
+        async fn record_lost_event_refused(
+            &self,
+            id: &FileId,
+            seq: u32,
+            failed: &Delivery,
+            announce: &[crate::DomainEvent],
+        ) -> Result<bool, StoreError> {
+            self.world
+                .store
+                .record_lost_event_refused(id, seq, failed, announce)
                 .await
         }
     }
@@ -462,6 +494,65 @@ mod tests {
         );
         assert_eq!(world.intent.journal().len(), 1, "only the opening was sent");
         assert_eq!(world.store.lease(&id), None);
+    }
+
+    /// A closing Intent lost, then refused for good when sent again: recorded refused for
+    /// an operator's redrive (listed, counted in the backlog, announced), not sent again
+    /// and refused again at every period's end.
+    #[tokio::test]
+    async fn a_lost_closing_intent_refuses_when_sent_again_is_recorded_refused() {
+        let world = World::at(now());
+        let id = closed_here_open_on_intent(&world, "V-3", Outcome::Done, delivered).await;
+        world
+            .intent
+            .fail_next(crate::ports::DeliveryFailure::refused(
+                1,
+                "Intent rejected the request with HTTP 422",
+            ));
+
+        let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+
+        assert_eq!(report.closing_resend_refused, 1, "{report:?}");
+        let closing = world.store.file(&id).unwrap().events[1].clone();
+        assert!(
+            matches!(closing.delivery, Delivery::Failed { attempts: 2, .. }),
+            "{:?}",
+            closing.delivery
+        );
+        assert_eq!(
+            crate::ports::ReadBacklog::backlog(&world.store)
+                .await
+                .unwrap()
+                .failed_events,
+            1
+        );
+        let announced = crate::DomainEvent::DeliveryFailed(crate::domain_events::DeliveryFailed {
+            reference: id.reference.clone(),
+            contract_reference: id.contract_reference.clone(),
+            seq: 2,
+            event: "closed/done",
+            attempts: 2,
+        });
+        assert!(
+            world.store.outbox_ids().contains(&announced.event_id()),
+            "announced"
+        );
+        assert_eq!(
+            world.store.lease(&id),
+            None,
+            "the send lease was given back"
+        );
+        let sent = world.intent.journal().len();
+        let again = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+        assert_eq!(
+            again,
+            ReconcileReport {
+                open_on_intent: 1,
+                ..ReconcileReport::default()
+            },
+            "left to the operator"
+        );
+        assert_eq!(world.intent.journal().len(), sent, "not sent again");
     }
 
     /// Intent's listing lags behind its log: the intervention still shows open though our
