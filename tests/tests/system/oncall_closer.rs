@@ -764,11 +764,34 @@ async fn a_lost_closing_intent_refuses_again_is_counted_and_its_lines_name_the_f
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|line| {
-            line["fields"]["message"] == "the closing event could not be sent again"
+            line["fields"]["message"]
+                == "Intent refused the closing sent again; recorded refused for an operator's redrive"
                 && line["span"]["reference"] == "RECON-1"
         })
         .collect();
     assert_eq!(refused.len(), 1, "{}", logs.text());
+    // Recorded refused in the table: listed for an operator's redrive, not sent (and
+    // refused) again at the next period's end.
+    let file = bridge
+        .send(ApiGatewayRequest::get_file(
+            "partner-a",
+            "RECON-1",
+            Some("contract1"),
+        ))
+        .await;
+    assert_eq!(
+        file.body["events"][1]["delivery"]["state"], "failed",
+        "{:#}",
+        file.body
+    );
+    let sent = bridge.simulator.received_logs().len();
+    let next = run(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert_eq!(next.report.reconcile.unwrap().closing_resend_refused, 0);
+    assert_eq!(
+        bridge.simulator.received_logs().len(),
+        sent,
+        "not sent again"
+    );
 }
 
 /// A calendar the closer refuses (extra non-working days in a reversed range: no pattern
