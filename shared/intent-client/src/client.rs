@@ -362,7 +362,15 @@ impl IntentClient {
                 })
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
-                return Ok(None);
+                // Intent's own 404 (its JSON error, or nothing): not there. A page that is
+                // not Intent's (a proxy's, a wrong path's) says nothing of what Intent holds.
+                return match json_body(response).await {
+                    Ok(_) => Ok(None),
+                    Err(IntentError::Protocol(_)) => Err(IntentError::Protocol(
+                        "a 404 that is not Intent's answer".into(),
+                    )),
+                    Err(error) => Err(error),
+                };
             }
             if !response.status().is_success() {
                 return classify(response).await.map(|_| None);
@@ -382,7 +390,8 @@ impl IntentClient {
     }
 
     /// `GET {base}/operations/v2/operations?status=open&page=N&perPage=100`, every page
-    /// until an empty one (or `total` reached), stopping early once `deadline` is reached.
+    /// until an empty one (the documented end; `total`, whose meaning is not documented,
+    /// does not end it), stopping early once `deadline` is reached.
     pub async fn list_open_operations(
         &self,
         deadline: Deadline,
@@ -405,10 +414,16 @@ impl IntentClient {
             let (result, attempts) = self.get_json(&url, HAL).await;
             total_attempts += attempts;
             let body = result.map_err(|error| (error, total_attempts))?;
+            // An empty HAL page may leave `_embedded` out altogether.
+            let no_embedded = body
+                .as_ref()
+                .is_some_and(|json| json.is_object() && json.get("_embedded").is_none());
+            let empty = Vec::new();
             let Some(operations) = body
                 .as_ref()
                 .and_then(|json| json.pointer("/_embedded/operations"))
                 .and_then(|operations| operations.as_array())
+                .or(no_embedded.then_some(&empty))
             else {
                 return Err((
                     IntentError::Protocol(format!(
@@ -417,8 +432,7 @@ impl IntentClient {
                     total_attempts,
                 ));
             };
-            // The documented end of the listing is an empty page; `total`, when Intent
-            // gives it, ends it sooner.
+            // The documented end of the listing is an empty page.
             if operations.is_empty() {
                 listing.complete = true;
                 return Ok(listing);
@@ -437,14 +451,6 @@ impl IntentClient {
                     status: text("status"),
                     event: text("event"),
                 });
-            }
-            let total = body
-                .as_ref()
-                .and_then(|json| json.get("total"))
-                .and_then(|total| total.as_u64());
-            if total.is_some_and(|total| listing.interventions.len() as u64 >= total) {
-                listing.complete = true;
-                return Ok(listing);
             }
         }
         Err((
@@ -488,7 +494,7 @@ impl IntentClient {
         else {
             return Ok(false);
         };
-        Ok(operation_holds(&operation, log))
+        operation_holds(&operation, log).map_err(|error| (error, 0))
     }
 
     /// `GET {base}/documents/v1/documents?elementType=intervention&elementReference=…`:
@@ -527,6 +533,22 @@ impl IntentClient {
                     total_attempts,
                 ));
             };
+            // A listed document without a file name and a size cannot be matched: it may
+            // be this upload under names not known here.
+            if let Some(unreadable) = documents.iter().position(|document| {
+                document
+                    .get("fileName")
+                    .is_none_or(|name| !name.is_string())
+                    || document.get("size").is_none()
+            }) {
+                return Err((
+                    IntentError::Protocol(format!(
+                        "page {page} of the document listing has a document (#{}) without fileName and size",
+                        unreadable + 1
+                    )),
+                    total_attempts,
+                ));
+            }
             for document in documents
                 .iter()
                 .filter(|document| document_matches(document, upload, size))
@@ -603,14 +625,28 @@ fn fraction_digits(date: &str) -> u32 {
     }
 }
 
-fn operation_holds(operation: &serde_json::Value, log: &InterventionLog) -> bool {
+/// An operation that has neither a log nor its own status and event cannot tell whether
+/// it holds `log`: an error (the event stays in doubt), never "not there" (it would be
+/// sent a second time).
+fn operation_holds(
+    operation: &serde_json::Value,
+    log: &InterventionLog,
+) -> Result<bool, IntentError> {
     let entries = operation
         .pointer("/_embedded/logs")
         .or_else(|| operation.get("logs"))
         .and_then(|logs| logs.as_array());
+    let has = |name: &str| {
+        operation
+            .get(name)
+            .is_some_and(serde_json::Value::is_string)
+    };
     match entries {
-        Some(entries) => entries.iter().any(|entry| same_event(entry, log)),
-        None => same_event(operation, log),
+        Some(entries) => Ok(entries.iter().any(|entry| same_event(entry, log))),
+        None if has("status") && has("event") => Ok(same_event(operation, log)),
+        None => Err(IntentError::Protocol(
+            "an operation with neither a log nor a status and event".into(),
+        )),
     }
 }
 
@@ -728,8 +764,18 @@ async fn json_body(response: reqwest::Response) -> Result<Option<serde_json::Val
 async fn classify(response: reqwest::Response) -> Result<Option<serde_json::Value>, IntentError> {
     let status = response.status();
     if status.is_success() {
-        // A write's success stands whatever its body: what can be read of it, if anything.
-        return Ok(json_body(response).await.ok().flatten());
+        // A write's success stands whatever its JSON body says (what can be read of it,
+        // if anything; one that breaks off after the status came is still a success). A
+        // body that is not JSON is not Intent's answer (a proxy's page where 204 or 201
+        // is documented): whether Intent got the request is not known.
+        return match json_body(response).await {
+            Ok(body) => Ok(body),
+            Err(IntentError::Protocol(_)) => Err(IntentError::AnswerLost(format!(
+                "HTTP {} with a body that is not Intent's",
+                status.as_u16()
+            ))),
+            Err(_) => Ok(None),
+        };
     }
     let code = status.as_u16();
     if status.is_redirection() {
@@ -849,20 +895,14 @@ mod tests {
             ("2026-11-28T22:05:00+01:00", false),
         ] {
             assert_eq!(
-                operation_holds(&entry(rendered), &sent),
+                operation_holds(&entry(rendered), &sent).unwrap(),
                 same,
                 "{rendered} read back for 22:04:00.123456+01:00"
             );
         }
         let whole = opening_dated("2026-11-28T22:04:00+01:00");
-        assert!(operation_holds(
-            &entry("2026-11-28T22:04:00.000+01:00"),
-            &whole
-        ));
-        assert!(!operation_holds(
-            &entry("2026-11-28T22:04:01+01:00"),
-            &whole
-        ));
+        assert!(operation_holds(&entry("2026-11-28T22:04:00.000+01:00"), &whole).unwrap());
+        assert!(!operation_holds(&entry("2026-11-28T22:04:01+01:00"), &whole).unwrap());
     }
 
     /// reqwest and hyper are built without HTTP/2 (`Cargo.toml`): a server that chose `h2`
@@ -880,13 +920,16 @@ mod tests {
     fn an_event_read_back_without_offset_in_the_fold_matches_either_pass() {
         for sent in ["2026-10-25T02:10:00+01:00", "2026-10-25T02:10:00+02:00"] {
             assert!(
-                operation_holds(&entry("2026-10-25T02:10:00"), &opening_dated(sent)),
+                operation_holds(&entry("2026-10-25T02:10:00"), &opening_dated(sent)).unwrap(),
                 "{sent}"
             );
         }
-        assert!(!operation_holds(
-            &entry("2026-10-25T02:10:00"),
-            &opening_dated("2026-10-25T03:10:00+01:00")
-        ));
+        assert!(
+            !operation_holds(
+                &entry("2026-10-25T02:10:00"),
+                &opening_dated("2026-10-25T03:10:00+01:00")
+            )
+            .unwrap()
+        );
     }
 }

@@ -820,3 +820,212 @@ async fn a_document_listed_again_on_the_next_page_is_counted_once() {
 
     assert!(matches!(found, Ok(None)), "{found:?}");
 }
+
+/// One canned answer of a hand-made Intent: status, content type, body.
+type Canned = (u16, &'static str, String);
+
+/// An Intent whose token endpoint gives a token and whose other routes answer as given:
+/// `logs` to `POST …/interventions/logs`, `document` to `POST …/documents`, `operation`
+/// to `GET …/operations/{reference}`, and `open_page(page)` to page `page` of
+/// `GET …/operations?status=open`.
+async fn intent_answering(
+    logs: Canned,
+    document: Canned,
+    operation: Canned,
+    open_page: fn(u32) -> Canned,
+) -> std::net::SocketAddr {
+    use axum::extract::Query;
+    use axum::routing::{get, post};
+    fn answer((status, content_type, body): Canned) -> axum::response::Response {
+        (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            [(axum::http::header::CONTENT_TYPE, content_type)],
+            body,
+        )
+            .into_response()
+    }
+    let app = axum::Router::new()
+        .route("/oauth/token", post(a_token))
+        .route(
+            "/api/operations/v2/interventions/logs",
+            post(move || {
+                let logs = logs.clone();
+                async move { answer(logs) }
+            }),
+        )
+        .route(
+            "/api/documents/v1/documents",
+            post(move || {
+                let document = document.clone();
+                async move { answer(document) }
+            }),
+        )
+        .route(
+            "/api/operations/v2/operations/{reference}",
+            get(move || {
+                let operation = operation.clone();
+                async move { answer(operation) }
+            }),
+        )
+        .route(
+            "/api/operations/v2/operations",
+            get(
+                move |Query(query): Query<std::collections::HashMap<String, String>>| async move {
+                    answer(open_page(query["page"].parse().unwrap()))
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn no_content() -> Canned {
+    (204, "application/json", String::new())
+}
+
+fn maintenance_page(status: u16) -> Canned {
+    (status, "text/html", "<html>maintenance</html>".into())
+}
+
+fn empty_open_page(_page: u32) -> Canned {
+    (
+        200,
+        "application/json+hal",
+        r#"{"_embedded":{"operations":[]}}"#.into(),
+    )
+}
+
+/// `count` open operations of contract1 as a page of Intent's open list, with `total`.
+fn open_operations(from: u32, count: u32, total: u32) -> String {
+    let operations: Vec<serde_json::Value> = (from..from + count)
+        .map(|n| {
+            serde_json::json!({"reference": format!("O-{n}"), "contractReference": "contract1",
+                "status": "open", "event": "acknowledged"})
+        })
+        .collect();
+    serde_json::json!({"_embedded": {"operations": operations}, "total": total}).to_string()
+}
+
+/// The open list ends with its empty page, as documented; `total`, whose meaning is not
+/// documented (the page's count, or all of them), does not end it sooner. An empty HAL page
+/// without `_embedded` is an empty page.
+#[tokio::test]
+async fn the_open_list_is_read_to_its_empty_page_whatever_total_says() {
+    let client = client_for(
+        intent_answering(
+            no_content(),
+            no_content(),
+            no_content(),
+            |page| match page {
+                1 => (200, "application/json+hal", open_operations(1, 100, 100)),
+                2 => (200, "application/json+hal", open_operations(101, 5, 5)),
+                _ => (
+                    200,
+                    "application/json+hal",
+                    r#"{"_links":{"self":{"href":"/operations?page=3"}},"total":0}"#.into(),
+                ),
+            },
+        )
+        .await,
+    );
+    let listing = client
+        .list_open_operations(oncall_domain::oncall::Deadline::none())
+        .await
+        .unwrap();
+    assert_eq!(listing.interventions.len(), 105);
+    assert!(listing.complete);
+}
+
+/// A write answered 2xx by something that is not Intent (a proxy's maintenance page
+/// where 204 or 201 is documented) may not have reached Intent: in doubt (read back
+/// before anything is sent again), never recorded delivered.
+#[tokio::test]
+async fn a_write_answered_by_a_page_that_is_not_intents_is_in_doubt() {
+    let client = client_for(
+        intent_answering(
+            maintenance_page(200),
+            maintenance_page(200),
+            no_content(),
+            empty_open_page,
+        )
+        .await,
+    );
+    let posted = client.post_intervention_log(&opening("R-1")).await;
+    assert!(
+        matches!(&posted, Err((error, _)) if error.outcome_unknown()),
+        "{posted:?}"
+    );
+    let uploaded = client
+        .post_document(
+            &quitus_upload("R-1"),
+            &Body(pdf_bytes(2_000)),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(
+        matches!(&uploaded, Err((error, _)) if error.outcome_unknown()),
+        "{uploaded:?}"
+    );
+}
+
+/// Reading Intent back after an attempt in doubt: an answer that cannot be understood (a
+/// proxy's 404 page, an operation with neither a log nor a status and event, listed
+/// documents without a file name and size) is not "not on Intent", which would send the
+/// event or upload the document a second time.
+#[tokio::test]
+async fn a_read_back_that_cannot_be_understood_is_not_taken_for_absent() {
+    let log = opening("R-1");
+    for operation in [
+        maintenance_page(404),
+        (
+            200,
+            "application/json+hal",
+            r#"{"id":"op-1","_links":{}}"#.into(),
+        ),
+    ] {
+        let client = client_for(
+            intent_answering(
+                no_content(),
+                no_content(),
+                operation.clone(),
+                empty_open_page,
+            )
+            .await,
+        );
+        let read = client.log_on_intent(&log).await;
+        assert!(
+            matches!(read, Err((IntentError::Protocol(_), _))),
+            "{operation:?}: {read:?}"
+        );
+    }
+    // An operation Intent does not know (its JSON error) holds nothing.
+    let client = client_for(
+        intent_answering(
+            no_content(),
+            no_content(),
+            (
+                404,
+                "application/json",
+                r#"{"code":"not_found","message":"no such operation"}"#.into(),
+            ),
+            empty_open_page,
+        )
+        .await,
+    );
+    assert!(!client.log_on_intent(&log).await.unwrap());
+
+    let other_names = serde_json::json!({"_embedded": {"documents": [
+        {"id": "d1", "filename": "quitus.pdf", "fileSize": 2000}
+    ]}});
+    let client =
+        client_for(intent_listing_documents(other_names.to_string(), "application/json").await);
+    let found = client
+        .find_uploaded_document(&quitus_upload("R-1"), 2_000, &[])
+        .await;
+    assert!(
+        matches!(found, Err((IntentError::Protocol(_), _))),
+        "{found:?}"
+    );
+}
