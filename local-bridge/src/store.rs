@@ -317,7 +317,11 @@ impl EmbeddedStore {
             let txn = db.begin_write().map_err(failure)?;
             let answer = {
                 let mut table = txn.open_table(FILES).map_err(failure)?;
-                let current = read_entry(&table, key.as_str())?;
+                // A file whose data has expired is gone, purged or not yet.
+                let current = InterventionFile::unless_expired(
+                    read_entry(&table, key.as_str())?,
+                    Timestamp::now(),
+                );
                 let (answer, write) = change(current)?;
                 let mut sending = false;
                 if let Some(file) = write {
@@ -352,6 +356,8 @@ impl EmbeddedStore {
                 let (_, value) = entry.map_err(failure)?;
                 files.push(decode(value.value())?);
             }
+            let now = Timestamp::now();
+            files.retain(|file: &InterventionFile| !file.has_expired(now));
             Ok(files)
         })
         .await
@@ -549,10 +555,11 @@ impl LoadFile for EmbeddedStore {
         self.run(move |db| {
             let txn = db.begin_read().map_err(failure)?;
             let table = txn.open_table(FILES).map_err(failure)?;
-            match table.get(key.as_str()).map_err(failure)? {
-                Some(bytes) => Ok(Some(decode(bytes.value())?)),
-                None => Ok(None),
-            }
+            let file = match table.get(key.as_str()).map_err(failure)? {
+                Some(bytes) => Some(decode(bytes.value())?),
+                None => None,
+            };
+            Ok(InterventionFile::unless_expired(file, Timestamp::now()))
         })
         .await
     }

@@ -146,6 +146,19 @@ pub struct InterventionFile {
 }
 
 impl InterventionFile {
+    /// Whether it is closed and its data has expired at `now`: a store then holds it as
+    /// gone, erased or not yet (a table's TTL lags, a local purge runs now and then). An
+    /// open file is the closer's to close, whatever the expiry its opening was stored with.
+    pub fn has_expired(&self, now: Timestamp) -> bool {
+        matches!(self.state, crate::lifecycle::FileState::Closed(_))
+            && self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// `file` unless it has expired at `now`.
+    pub fn unless_expired(file: Option<Self>, now: Timestamp) -> Option<Self> {
+        file.filter(|file| !file.has_expired(now))
+    }
+
     pub fn opening(&self) -> Option<&RecordedEvent> {
         self.events.first()
     }

@@ -245,7 +245,7 @@ impl OpenFile for InMemoryStore {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
         let id = file.id();
-        if let Some(existing) = files.get(&id) {
+        if let Some(existing) = files.get(&id).filter(|f| !f.has_expired(Timestamp::now())) {
             return Ok(OpenFileResult::AlreadyExists(existing.clone()));
         }
         self.write_outbox(announce, file.opening.recorded_at);
@@ -433,7 +433,10 @@ impl LoadFile for InMemoryStore {
         if *self.loading_fails.lock().unwrap() {
             return Err(StoreError::Unavailable("reads fail".into()));
         }
-        Ok(self.files.lock().unwrap().get(id).cloned())
+        Ok(InterventionFile::unless_expired(
+            self.files.lock().unwrap().get(id).cloned(),
+            Timestamp::now(),
+        ))
     }
 }
 
@@ -1441,7 +1444,14 @@ pub(crate) mod tests_support {
                 1,
                 &closing,
                 outcome,
-                crate::lifecycle::ClosingExpiry::new(recorded_at, None),
+                // Kept for the usual retention from its closing.
+                crate::lifecycle::ClosingExpiry::new(
+                    recorded_at
+                        + jiff::SignedDuration::from_hours(
+                            24 * crate::lifecycle::CLOSED_FILE_RETENTION_DAYS,
+                        ),
+                    None,
+                ),
                 &[],
             )
             .await

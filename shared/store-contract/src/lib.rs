@@ -103,6 +103,7 @@ pub async fn check_store<S: FullStore>(store: &S) {
     only_a_failed_event_is_put_back_to_pending(store).await;
     a_delivered_event_intent_lost_and_refused_is_recorded_failed(store).await;
     closing_is_conditional_on_the_version(store).await;
+    a_file_whose_data_has_expired_is_gone(store).await;
     open_and_pending_listings(store).await;
     documents_ledger_claims_once(store).await;
     a_claim_taken_over_cannot_write_over_the_claim_that_took_it(store).await;
@@ -821,6 +822,39 @@ async fn only_a_failed_event_is_put_back_to_pending<S: FullStore>(store: &S) {
     assert!(store.load_file(&missing).await.unwrap().is_none());
 }
 
+/// A closed file past its retention is gone at once, whether or not its data has been
+/// erased yet (DynamoDB's TTL lags, a local purge runs now and then): not read, and its
+/// reference may be claimed again as a new file.
+async fn a_file_whose_data_has_expired_is_gone<S: FullStore>(store: &S) {
+    let reference = reference();
+    let file = new_file(&reference);
+    let id = file.id();
+    store.open_file(&file, &[]).await.unwrap();
+    // In seconds, as DynamoDB's `expiresAt` keeps it.
+    let expired = Timestamp::from_second(Timestamp::now().as_second() - 2).unwrap();
+    let closed = store
+        .close_file(
+            &id,
+            1,
+            &closing(&reference, 2),
+            Outcome::Done,
+            ClosingExpiry::new(expired, None),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed, CloseFileResult::Closed);
+    assert_eq!(store.load_file(&id).await.unwrap(), None, "expired: gone");
+    assert_eq!(
+        store.open_file(&file, &[]).await.unwrap(),
+        OpenFileResult::Created,
+        "its reference is claimed again"
+    );
+    let again = store.load_file(&id).await.unwrap().unwrap();
+    assert_eq!(again.state, FileState::Open);
+    assert_eq!(again.events.len(), 1);
+}
+
 async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
     let reference = reference();
     let file = new_file(&reference);
@@ -900,7 +934,7 @@ async fn given_an_open_and_a_closed_file<S: FullStore>(
 }
 
 async fn open_and_pending_listings<S: FullStore>(store: &S) {
-    let (open, closed) = given_an_open_and_a_closed_file(store, now()).await;
+    let (open, closed) = given_an_open_and_a_closed_file(store, kept_until()).await;
     // The seed's eventDate is 2020-03-06T10:45:23 Paris.
     let before_opening: Timestamp = "2020-03-06T09:00:00Z".parse().unwrap();
     let listed = store.open_files_opened_before(now()).await.unwrap();
