@@ -935,6 +935,15 @@ impl RecordingIntent {
             .push_back(Scripted::Fail(failure));
     }
 
+    /// The next publication is applied, then answered with `failure` (a 409 for what
+    /// Intent already holds, a gateway's 502).
+    pub fn apply_next_then_fail(&self, failure: DeliveryFailure) {
+        self.script
+            .lock()
+            .unwrap()
+            .push_back(Scripted::ApplyThenFail(failure));
+    }
+
     /// The next publication is applied, but its answer is lost (a timeout).
     pub fn lose_next_answer(&self) {
         self.script

@@ -658,9 +658,6 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
     assert_eq!(store.load_file(&id).await.unwrap().unwrap().events.len(), 1);
 }
 
-/// An operator's redrive puts an event Intent refused back to pending, and nothing else:
-/// not one another sender has since left in doubt (an older copy of the file must not
-/// erase the doubt), nor a delivered one, nor one that is not there.
 /// A closing recorded delivered that Intent lost, then refused when the reconciliation
 /// sent it again: recorded failed (listed for an operator's redrive, counted in the
 /// backlog) with its announcement, only while it is still recorded delivered.
@@ -752,6 +749,9 @@ async fn a_delivered_event_intent_lost_and_refused_is_recorded_failed<S: FullSto
     );
 }
 
+/// An operator's redrive puts an event Intent refused back to pending, and nothing else:
+/// not one another sender has since left in doubt (an older copy of the file must not
+/// erase the doubt), nor a delivered one, nor one that is not there.
 async fn only_a_failed_event_is_put_back_to_pending<S: FullStore>(store: &S) {
     let file = new_file(&reference());
     let id = file.id();

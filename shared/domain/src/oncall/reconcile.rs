@@ -204,7 +204,24 @@ where
         }
         Ok(false) => {
             tracing::warn!("closed here but open on Intent; sending the closing event again");
-            Some(intent.publish_log(&closing.log).await)
+            match intent.publish_log(&closing.log).await {
+                // A 409 is read back, as every 409 is: Intent may hold it after all (its
+                // log read lagged too), and then it is delivered, not refused.
+                Err(failure) if failure.conflict => {
+                    match intent.log_is_on_intent(&closing.log).await {
+                        Ok(true) => {
+                            tracing::info!("Intent answered 409 and holds the closing");
+                            Some(Ok(failure.attempts))
+                        }
+                        Ok(false) => Some(Err(failure)),
+                        Err(read) => {
+                            tracing::warn!(error = %read, "Intent answered 409 and its log could not be read; left for the next period's end");
+                            None
+                        }
+                    }
+                }
+                sent => Some(sent),
+            }
         }
         Err(failure) => {
             tracing::warn!(error = %failure, "Intent's log could not be read; the closing is not sent again this time");
@@ -221,18 +238,25 @@ where
             // Recorded refused, under the lease: listed for an operator's redrive and
             // counted in the backlog, instead of being sent (and refused) again at every
             // period's end while recorded delivered.
-            tracing::error!(error = %failure, "Intent refused the closing sent again; recorded refused for an operator's redrive");
             let refused = Delivery::Failed {
                 attempts: closing.delivery.attempts() + failure.attempts,
                 last_error: failure.detail.clone(),
                 last_attempt_at: now,
             };
             let announce = crate::delivery::failure_announcement(id, closing, &refused);
-            if let Err(error) = store
+            match store
                 .record_lost_event_refused(id, closing.seq, &refused, &announce)
                 .await
             {
-                tracing::warn!(%error, "the refusal could not be recorded; the closing is sent again at the next period's end");
+                Ok(true) => {
+                    tracing::error!(error = %failure, "Intent refused the closing sent again; recorded refused for an operator's redrive")
+                }
+                Ok(false) => {
+                    tracing::warn!(error = %failure, "Intent refused the closing sent again; another sender recorded it meanwhile, left as it stands")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, refusal = %failure, "Intent refused the closing sent again; the refusal could not be recorded, the closing is sent again at the next period's end")
+                }
             }
             Resent::Refused
         }
@@ -553,6 +577,31 @@ mod tests {
             "left to the operator"
         );
         assert_eq!(world.intent.journal().len(), sent, "not sent again");
+    }
+
+    /// A closing sent again that Intent answers 409 (it holds it after all: its log read
+    /// lagged too) is read back, as every 409 is: delivered, not recorded refused.
+    #[tokio::test]
+    async fn a_lost_closing_sent_again_and_answered_409_is_read_back_not_recorded_refused() {
+        let world = World::at(now());
+        let id = closed_here_open_on_intent(&world, "V-4", Outcome::Done, delivered).await;
+        world
+            .intent
+            .apply_next_then_fail(crate::ports::DeliveryFailure::conflict(
+                1,
+                "Intent rejected the request with HTTP 409",
+            ));
+
+        let report = reconcile_contracts(&world, &["contract1"], Deadline::none()).await;
+
+        assert_eq!(report.closing_resend_refused, 0, "{report:?}");
+        assert_eq!(report.closing_resent, 1, "{report:?}");
+        assert!(
+            world.store.file(&id).unwrap().events[1]
+                .delivery
+                .is_delivered()
+        );
+        assert!(world.store.outbox_ids().is_empty(), "no DeliveryFailed");
     }
 
     /// Intent's listing lags behind its log: the intervention still shows open though our
