@@ -202,12 +202,29 @@ fn failure(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+/// A value that cannot be (de)serialised, told without quoting it: serde's own message
+/// quotes the value it refuses, which may be a tenant's name or phone number.
+fn undecodable(error: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!(
+        "a stored value that cannot be decoded ({:?} error at line {}, column {})",
+        error.classify(),
+        error.line(),
+        error.column()
+    ))
+}
+
+/// The file identity a key names (`contract\0reference`, both identifiers), for a log
+/// line.
+fn key_identity(key: &str) -> (&str, &str) {
+    key.split_once('\0').unwrap_or((key, ""))
+}
+
 fn decode(bytes: &[u8]) -> Result<InterventionFile, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_slice(bytes).map_err(undecodable)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_vec(value).map_err(undecodable)
 }
 
 /// The JSON value stored under `key` in `table`, if any.
@@ -218,9 +235,7 @@ fn read_entry<T: serde::de::DeserializeOwned>(
     table
         .get(key)
         .map_err(failure)?
-        .map(|bytes| {
-            serde_json::from_slice(bytes.value()).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
+        .map(|bytes| serde_json::from_slice(bytes.value()).map_err(undecodable))
         .transpose()
 }
 
@@ -353,8 +368,16 @@ impl EmbeddedStore {
             let table = txn.open_table(FILES).map_err(failure)?;
             let mut files = Vec::new();
             for entry in table.iter().map_err(failure)? {
-                let (_, value) = entry.map_err(failure)?;
-                files.push(decode(value.value())?);
+                let (key, value) = entry.map_err(failure)?;
+                match decode(value.value()) {
+                    Ok(file) => files.push(file),
+                    // One file that cannot be read does not hide the others (as DynamoDB's
+                    // index listings name each file, read on its own).
+                    Err(error) => {
+                        let (contract, reference) = key_identity(key.value());
+                        tracing::error!(%error, contract, reference, "a stored file cannot be decoded; left out of the listing");
+                    }
+                }
             }
             let now = Timestamp::now();
             files.retain(|file: &InterventionFile| !file.has_expired(now));
@@ -400,7 +423,14 @@ impl EmbeddedStore {
                     let (key, value) = entry.map_err(failure)?;
                     // Closed files only: an open file's expiry is its opening's, and
                     // it is erased once closed.
-                    let file = decode(value.value())?;
+                    let file = match decode(value.value()) {
+                        Ok(file) => file,
+                        Err(error) => {
+                            let (contract, reference) = key_identity(key.value());
+                            tracing::error!(%error, contract, reference, "a stored file cannot be decoded; left in place");
+                            continue;
+                        }
+                    };
                     if file.state != FileState::Open && file.expires_at.is_some_and(|at| at <= now)
                     {
                         expired.push(key.value().to_string());
@@ -416,7 +446,7 @@ impl EmbeddedStore {
                 for entry in grants.iter().map_err(failure)? {
                     let (key, value) = entry.map_err(failure)?;
                     let grant: GrantEntry = serde_json::from_slice(value.value())
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        .map_err(undecodable)?;
                     if grant.expires_at <= now {
                         expired_grants.push(key.value().to_string());
                     }
@@ -429,7 +459,7 @@ impl EmbeddedStore {
                 for entry in objects.iter().map_err(failure)? {
                     let (key, value) = entry.map_err(failure)?;
                     let object: ObjectEntry = serde_json::from_slice(value.value())
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        .map_err(undecodable)?;
                     if object.expires_at.is_some_and(|at| at <= now) {
                         expired_objects.push((key.value().to_string(), object.object()));
                     }
@@ -930,8 +960,7 @@ impl EmbeddedStore {
             for entry in table.iter().map_err(failure)? {
                 let (_, value) = entry.map_err(failure)?;
                 entries.push(
-                    serde_json::from_slice::<ObjectEntry>(value.value())
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    serde_json::from_slice::<ObjectEntry>(value.value()).map_err(undecodable)?,
                 );
             }
             Ok(entries)
@@ -991,7 +1020,7 @@ impl UploadGrants for EmbeddedStore {
             upload_by: grant.upload_by,
             expires_at,
         })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        .map_err(undecodable)?;
         let (file_key, partner) = (self::key(&grant.file), grant.partner.clone());
         self.run(move |db| {
             // The file is checked in the grant's own write transaction.
@@ -1026,8 +1055,7 @@ impl UploadGrants for EmbeddedStore {
             let Some(value) = table.get(key.as_str()).map_err(failure)? else {
                 return Ok(None);
             };
-            let entry: GrantEntry = serde_json::from_slice(value.value())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let entry: GrantEntry = serde_json::from_slice(value.value()).map_err(undecodable)?;
             Ok(Some(UploadGrant {
                 key,
                 file: entry.file,
@@ -1050,8 +1078,8 @@ impl Outbox for EmbeddedStore {
             let mut events = Vec::new();
             for entry in table.iter().map_err(failure)? {
                 let (id, value) = entry.map_err(failure)?;
-                let stored: OutboxEntry = serde_json::from_slice(value.value())
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let stored: OutboxEntry =
+                    serde_json::from_slice(value.value()).map_err(undecodable)?;
                 if stored.written_at < before {
                     events.push((
                         stored.written_at,
@@ -1191,5 +1219,58 @@ impl SendLease for EmbeddedStore {
             txn.commit().map_err(failure)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oncall_domain::ports::{ListPendingEvents, LoadFile, OpenFile};
+
+    /// One stored file that cannot be decoded (written by another version, damaged) does
+    /// not stop the others from being listed, purged and re-sent, and the error it gives
+    /// does not quote what it holds (a tenant's name, a phone number).
+    #[tokio::test]
+    async fn an_undecodable_file_stops_nothing_else_and_is_not_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+        let (good, bad) = (
+            store_contract::new_file("GOOD-1"),
+            store_contract::new_file("BAD-1"),
+        );
+        for file in [&good, &bad] {
+            store.open_file(file, &[]).await.unwrap();
+        }
+        let bad_key = key(&bad.id());
+        store
+            .run(move |db| {
+                let txn = db.begin_write().map_err(failure)?;
+                {
+                    let mut files = txn.open_table(FILES).map_err(failure)?;
+                    let mut value: serde_json::Value = serde_json::from_slice(
+                        files
+                            .get(bad_key.as_str())
+                            .map_err(failure)?
+                            .unwrap()
+                            .value(),
+                    )
+                    .unwrap();
+                    value["events"] = serde_json::json!("Pierre DUPONT 0685874445");
+                    let bytes = serde_json::to_vec(&value).unwrap();
+                    files
+                        .insert(bad_key.as_str(), bytes.as_slice())
+                        .map_err(failure)?;
+                }
+                txn.commit().map_err(failure)
+            })
+            .await
+            .unwrap();
+
+        let pending = store.files_with_pending_events().await.unwrap();
+        assert_eq!(pending, vec![good.id()], "the other file is listed");
+        store.purge_expired(Timestamp::now()).await.unwrap();
+        let error = store.load_file(&bad.id()).await.unwrap_err().to_string();
+        assert!(!error.contains("DUPONT"), "{error}");
+        assert!(store.load_file(&good.id()).await.unwrap().is_some());
     }
 }
