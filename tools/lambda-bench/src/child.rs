@@ -476,13 +476,21 @@ mod tests {
     #[test]
     fn this_process_has_cpu_ticks_a_cpu_clock_and_a_peak_rss() {
         let pid = std::process::id();
-        let mut spin = 0u64;
+        // Spinning moves the process's CPU clock on by 20 ms, however loaded the machine
+        // (its wall time is not what is measured: a busy machine gives it less CPU).
+        let clock = CpuClock::of(pid).unwrap();
+        let before = clock.read().unwrap();
         let started = Instant::now();
-        while started.elapsed() < Duration::from_millis(30) {
-            spin = spin.wrapping_add(1);
+        let mut spin = 0u64;
+        while clock.read().unwrap() < before + Duration::from_millis(20)
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            for _ in 0..10_000 {
+                spin = std::hint::black_box(spin.wrapping_add(1));
+            }
         }
         assert!(spin > 0);
-        assert!(CpuClock::of(pid).unwrap().read().unwrap() >= Duration::from_millis(20));
+        assert!(clock.read().unwrap() >= before + Duration::from_millis(20));
         let before = read_stat(pid).unwrap();
         let touched = vec![1u8; 8 << 20];
         assert_eq!(touched.iter().map(|&b| b as u64).sum::<u64>(), 8 << 20);
