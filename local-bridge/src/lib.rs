@@ -45,13 +45,22 @@ pub struct LocalBridge {
     pub closer: CloserPolicy,
     pub documents: DocumentPolicy,
     pub config: LocalConfig,
+    /// Intent for the closer's runs and the inbox's forwarding (the API's own client has
+    /// the request path's budget).
+    pub background_intent: IntentClient,
     /// Closings the local closer stored (its runs are never cut off: their reports count
     /// them whole).
     closings_stored: std::sync::atomic::AtomicUsize,
 }
 
 impl LocalBridge {
-    pub fn new(config: LocalConfig, intent: IntentClient) -> Result<Self, StoreError> {
+    /// The bridge on `config`: `intent` serves the partner API's requests (with
+    /// [`IntentSettings::api`]'s budget), `background` the closer's runs and the inbox.
+    pub fn new(
+        config: LocalConfig,
+        intent: IntentClient,
+        background: IntentClient,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         for prefix in [QUITUS_PREFIX, OPERATOR_PREFIX] {
@@ -80,6 +89,7 @@ impl LocalBridge {
             closer: CloserPolicy::default(),
             documents: DocumentPolicy::default(),
             config,
+            background_intent: background,
             closings_stored: std::sync::atomic::AtomicUsize::new(0),
         })
     }
@@ -95,7 +105,7 @@ impl LocalBridge {
     {
         CloserPorts {
             store: &self.api.store,
-            intent: &self.api.intent,
+            intent: &self.background_intent,
             events: &self.api.events,
             clock: &self.api.clock,
             objects: &self.objects,
@@ -197,7 +207,7 @@ impl LocalBridge {
             ledger: &self.api.store,
             files: &self.api.store,
             objects: &self.objects,
-            intent: &self.api.intent,
+            intent: &self.background_intent,
             events: &self.api.events,
             clock: &self.api.clock,
         };
@@ -327,3 +337,27 @@ pub fn spawn_background(bridge: Arc<LocalBridge>) {
 
 /// A short pause used by the background loops' defaults.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+
+/// The local run's Intent clients' settings.
+#[derive(Debug, Clone)]
+pub struct IntentSettings {
+    /// For the partner API's requests: the partner functions' budget.
+    pub api: intent_client::IntentConfig,
+    /// For the closer's runs: the usual one.
+    pub background: intent_client::IntentConfig,
+}
+
+/// The local run's Intent settings for `hub` (the configured Intent, or the simulator's),
+/// as the functions have them: `INTENT_MAX_ATTEMPTS` and `INTENT_REQUEST_TIMEOUT_MS` apply
+/// (refused out of range) whichever hub; the API's requests get the partner functions'
+/// budget.
+pub fn intent_settings(
+    settings: &settings::Settings,
+    hub: intent_client::IntentConfig,
+) -> Result<IntentSettings, intent_client::ConfigError> {
+    let background = hub.with_attempt_settings(settings)?;
+    Ok(IntentSettings {
+        api: background.clone().for_partner_requests(settings),
+        background,
+    })
+}

@@ -66,8 +66,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(error) => return Err(error.into()),
     };
-    let intent = IntentClient::new(intent_config)?;
-    let bridge = Arc::new(LocalBridge::new(config.clone(), intent)?);
+    let intent = local_bridge::intent_settings(&settings, intent_config)?;
+    let bridge = Arc::new(LocalBridge::new(
+        config.clone(),
+        IntentClient::new(intent.api)?,
+        IntentClient::new(intent.background)?,
+    )?);
     let left = bridge.api.store.expire_leases_of_dead_processes().await?;
     if left > 0 {
         tracing::warn!(

@@ -133,18 +133,43 @@ impl IntentConfig {
         } else {
             settings.required("INTENT_CLIENT_SECRET")?
         };
-        let mut config = Self::new(
+        Self::new(
             &base_url,
             &token_url,
             &settings.required("INTENT_CLIENT_ID")?,
             &secret,
-        );
-        config.retry.max_attempts =
-            settings.number("INTENT_MAX_ATTEMPTS", 1..=10, config.retry.max_attempts)?;
+        )
+        .with_attempt_settings(settings)
+    }
+
+    /// `INTENT_MAX_ATTEMPTS` (1–10) and `INTENT_REQUEST_TIMEOUT_MS` (100–60000) from
+    /// `settings` over these (what is not set keeps its value), whichever hub they are for.
+    pub fn with_attempt_settings(
+        mut self,
+        settings: &settings::Settings,
+    ) -> Result<Self, ConfigError> {
+        self.retry.max_attempts =
+            settings.number("INTENT_MAX_ATTEMPTS", 1..=10, self.retry.max_attempts)?;
         if let Some(millis) = settings.optional_number("INTENT_REQUEST_TIMEOUT_MS", 100..=60_000)? {
-            config.request_timeout = Duration::from_millis(millis);
+            self.request_timeout = Duration::from_millis(millis);
         }
-        Ok(config)
+        Ok(self)
+    }
+
+    /// Inside a partner's API request, Intent gets a shorter budget than in background
+    /// runs, so the partner always has an answer (202 "pending") well within API Gateway's
+    /// 30 s: unless `settings` set them, 3 attempts of at most 5 s each; at most 2 s of
+    /// backoff.
+    pub fn for_partner_requests(mut self, settings: &settings::Settings) -> Self {
+        if settings.text("INTENT_MAX_ATTEMPTS").is_none() {
+            self.retry.max_attempts = 3;
+        }
+        if settings.text("INTENT_REQUEST_TIMEOUT_MS").is_none() {
+            self.request_timeout = Duration::from_secs(5);
+            self.connect_timeout = Duration::from_secs(2);
+        }
+        self.retry.max_total_delay = self.retry.max_total_delay.min(Duration::from_secs(2));
+        self
     }
 }
 

@@ -7,7 +7,7 @@ use aws_wiring::{CoreAdapters, CoreConfig, S3UploadSigner};
 use axum::http::request::Parts;
 use dynamodb_store::DynamoDbStore;
 use eventbridge_publisher::EventBridgePublisher;
-use intent_client::{IntentClient, IntentConfig};
+use intent_client::IntentClient;
 use lambda_http::Error;
 use lambda_http::request::RequestContext;
 use oncall_domain::closure::ClosurePolicy;
@@ -55,7 +55,7 @@ impl FunctionConfig {
     /// `PARTNER_CONTRACTS` and `CLOSED_FILE_RETENTION_DAYS` (default 395).
     pub fn from_settings(settings: &Settings) -> Result<Self, Error> {
         let mut core = CoreConfig::from_settings(settings)?;
-        core.intent = request_path_budget(settings, core.intent);
+        core.intent = core.intent.for_partner_requests(settings);
         Ok(Self {
             core,
             partners: PartnerDirectory::from_json(&settings.required("PARTNER_CONTRACTS")?)?,
@@ -95,24 +95,6 @@ impl PresignUpload for BucketUploads {
             .presign_put(key, size, lifetime, std::time::SystemTime::now())
             .await
     }
-}
-
-/// Inside an API request, Intent gets a shorter budget than in background runs, so the
-/// partner always has an answer (202 "pending") well within API Gateway's 30 s: unless
-/// set explicitly, 3 attempts of at most 5 s each with at most 2 s of backoff.
-fn request_path_budget(settings: &Settings, mut intent: IntentConfig) -> IntentConfig {
-    if settings.text("INTENT_MAX_ATTEMPTS").is_none() {
-        intent.retry.max_attempts = 3;
-    }
-    if settings.text("INTENT_REQUEST_TIMEOUT_MS").is_none() {
-        intent.request_timeout = std::time::Duration::from_secs(5);
-        intent.connect_timeout = std::time::Duration::from_secs(2);
-    }
-    intent.retry.max_total_delay = intent
-        .retry
-        .max_total_delay
-        .min(std::time::Duration::from_secs(2));
-    intent
 }
 
 /// Builds the API once per execution environment: one SDK config, one HTTP client, one

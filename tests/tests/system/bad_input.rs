@@ -484,6 +484,7 @@ async fn every_hostile_request_gets_a_clean_4xx_on_the_local_host_and_nothing_is
         local_bridge::LocalBridge::new(
             config,
             intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
+            intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
         )
         .unwrap(),
     );

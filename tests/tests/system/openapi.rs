@@ -423,6 +423,7 @@ fn local_host(
         local_bridge::LocalBridge::new(
             config,
             intent_client::IntentClient::new(fast_intent_config(simulator)).unwrap(),
+            intent_client::IntentClient::new(fast_intent_config(simulator)).unwrap(),
         )
         .unwrap(),
     );

@@ -691,3 +691,64 @@ fn installing_the_deploy_tools_needs_no_npm() {
     );
     std::fs::remove_dir_all(&tools).unwrap();
 }
+
+/// The local run serves the partner API as the partner functions do: Intent gets their
+/// budget within a request (a partner has its 202 "pending" well before the request's
+/// limit), the background runs the usual one; `INTENT_MAX_ATTEMPTS` and
+/// `INTENT_REQUEST_TIMEOUT_MS` apply, and are refused out of range, whichever hub it
+/// talks to (the simulator's included).
+#[test]
+fn the_local_run_budgets_intent_as_the_functions_do_whichever_hub() {
+    let hub = || {
+        intent_client::IntentConfig::new(
+            "http://127.0.0.1:4010/api",
+            "http://127.0.0.1:4010/oauth/token",
+            "bridge-client",
+            "bridge-secret",
+        )
+    };
+    let partner = partner_lambda::FunctionConfig::from_settings(&settings(base())).unwrap();
+    let background = intent_client::IntentConfig::from_settings(&settings(base())).unwrap();
+    let defaults = local_bridge::intent_settings(&settings(Vec::new()), hub()).unwrap();
+    assert_eq!(
+        (
+            defaults.api.retry.max_attempts,
+            defaults.api.request_timeout,
+            defaults.api.retry.max_total_delay
+        ),
+        (
+            partner.core.intent.retry.max_attempts,
+            partner.core.intent.request_timeout,
+            partner.core.intent.retry.max_total_delay
+        )
+    );
+    assert_eq!(
+        (
+            defaults.background.retry.max_attempts,
+            defaults.background.request_timeout
+        ),
+        (background.retry.max_attempts, background.request_timeout)
+    );
+    let set = local_bridge::intent_settings(
+        &settings(vec![
+            ("INTENT_MAX_ATTEMPTS", "6".into()),
+            ("INTENT_REQUEST_TIMEOUT_MS", "2000".into()),
+        ]),
+        hub(),
+    )
+    .unwrap();
+    for config in [&set.api, &set.background] {
+        assert_eq!(config.retry.max_attempts, 6);
+        assert_eq!(config.request_timeout, std::time::Duration::from_secs(2));
+    }
+    for (name, value) in [
+        ("INTENT_MAX_ATTEMPTS", "99"),
+        ("INTENT_MAX_ATTEMPTS", "0"),
+        ("INTENT_REQUEST_TIMEOUT_MS", "99"),
+    ] {
+        assert!(
+            local_bridge::intent_settings(&settings(vec![(name, value.into())]), hub()).is_err(),
+            "{name}={value}"
+        );
+    }
+}
