@@ -137,17 +137,32 @@ impl LocalBridge {
             .period_summary()
             .expect("a period-end run has a period");
         tracing::info!(period = %period.id, files_closed = summary.files_closed, resent = summary.resent, still_failing = summary.still_failing, unknown_on_intent = summary.unknown_on_intent, "on-call period closed");
-        let kept = oncall_domain::outbox::keep_and_publish(
-            &self.api.store,
-            &self.api.events,
-            &[DomainEvent::OnCallPeriodClosed(summary.clone())],
-            self.api.clock.now(),
-        )
-        .await;
+        // A failed end is tried again at every pass until it succeeds: its first failure
+        // and its success tell their summaries, not every try in between (as the Lambda
+        // closer's two retries at most).
+        let failed_before = self.api.store.meta("period_end_failed").await?;
+        let tell =
+            report.problems.is_empty() || failed_before.as_deref() != Some(period.id.as_str());
+        let kept = if tell {
+            oncall_domain::outbox::keep_and_publish(
+                &self.api.store,
+                &self.api.events,
+                &[DomainEvent::OnCallPeriodClosed(summary.clone())],
+                self.api.clock.now(),
+            )
+            .await
+        } else {
+            tracing::info!(period = %period.id, "the period's end failed again; its summary was told at its first failure");
+            Ok(())
+        };
         if let Err(error) = &kept {
             tracing::error!(%error, "the OnCallPeriodClosed event was neither written nor kept");
         }
         if let Some(problem) = report.problems.first() {
+            self.api
+                .store
+                .set_meta("period_end_failed", period.id.clone())
+                .await?;
             return Err(StoreError::Unavailable(problem.clone()));
         }
         kept?;

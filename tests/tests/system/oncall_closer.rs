@@ -1093,3 +1093,55 @@ async fn an_end_run_with_nothing_to_reconcile_is_not_failed_over_it() {
     assert!(summary.report.stopped_early(), "the closing step stopped");
     assert!(!summary.report.reconcile.unwrap().stopped_early);
 }
+
+/// The local run's closer ends a period at its next pass after the end, and tries again
+/// at every pass while the run fails (Intent's open list unreadable, say). Each try is not
+/// a new `OnCallPeriodClosed`: the first failed run tells its summary, the run that
+/// succeeds tells its own, none in between (consumers would count the period's files once
+/// per minute of the outage).
+#[tokio::test]
+async fn the_local_closer_retries_a_failed_period_end_without_a_summary_per_pass() {
+    install_crypto_provider();
+    let simulator = IntentSimulator::start(SimulatorConfig::default())
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let config =
+        local_bridge::config::LocalConfig::from_settings(&settings::Settings::from_lookup(
+            move |name| (name == "DATA_DIR").then(|| data_dir.clone()),
+        ))
+        .unwrap();
+    let events_file = config.events_file.clone().unwrap();
+    let bridge = local_bridge::LocalBridge::new(
+        config,
+        intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
+        intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
+    )
+    .unwrap();
+    let summaries = || {
+        std::fs::read_to_string(&events_file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("OnCallPeriodClosed"))
+            .count()
+    };
+    simulator.inject(Fault::status(Endpoint::Operations, 503, 10_000));
+
+    for _ in 0..3 {
+        assert!(
+            bridge.closer_pass().await.is_err(),
+            "the period's end fails"
+        );
+    }
+    assert_eq!(summaries(), 1, "the first failed run's summary only");
+
+    simulator.reset();
+    bridge
+        .closer_pass()
+        .await
+        .expect("the period's end succeeds");
+    assert_eq!(summaries(), 2, "and the run that succeeded");
+    bridge.closer_pass().await.expect("a re-send pass");
+    assert_eq!(summaries(), 2, "the period is ended");
+}
