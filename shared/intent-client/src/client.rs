@@ -510,6 +510,7 @@ impl IntentClient {
         // The ids of every listed document matching the upload, in listing order: which
         // one is this upload depends on how many earlier uploads they hold.
         let mut matching: Vec<Option<String>> = Vec::new();
+        let mut previous: Option<Vec<serde_json::Value>> = None;
         for page in 1..=MAX_PAGES {
             let mut url = self.url(DOCUMENTS_PATH).map_err(|e| (e, total_attempts))?;
             url.query_pairs_mut()
@@ -563,9 +564,12 @@ impl IntentClient {
                     matching.push(id);
                 }
             }
-            if documents.len() < PER_PAGE as usize {
+            // The end is the empty page: Intent may give fewer than asked per page (a cap
+            // of its own). A hub that ignores `page` gives the same page again: the end too.
+            if documents.is_empty() || previous.as_ref() == Some(&documents) {
                 break;
             }
+            previous = Some(documents);
         }
         Ok(
             oncall_domain::documents::upload_among(&matching, earlier).map(|at| {

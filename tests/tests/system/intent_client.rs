@@ -1029,3 +1029,47 @@ async fn a_read_back_that_cannot_be_understood_is_not_taken_for_absent() {
         "{found:?}"
     );
 }
+
+/// An Intent that gives fewer documents per page than asked (a cap of its own, never
+/// documented) has more pages all the same: the listing is read to its empty page, not
+/// ended by the first short one (the upload in doubt, on page 2, would be taken for
+/// absent and sent a second time).
+#[tokio::test]
+async fn a_document_listing_capped_below_the_page_size_is_read_to_its_empty_page() {
+    use axum::extract::Query;
+    use axum::routing::{get, post};
+    let document =
+        |id: &str, name: &str| serde_json::json!({"id": id, "fileName": name, "size": 3000});
+    let pages = [
+        vec![document("p1", "plan.pdf"), document("p2", "plan.pdf")],
+        vec![document("q1", "quitus.pdf")],
+    ];
+    let app =
+        axum::Router::new()
+            .route("/oauth/token", post(a_token))
+            .route(
+                "/api/documents/v1/documents",
+                get(
+                    move |Query(query): Query<std::collections::HashMap<String, String>>| {
+                        let page = query["page"].parse::<usize>().unwrap();
+                        let documents = pages.get(page - 1).cloned().unwrap_or_default();
+                        async move {
+                            axum::Json(serde_json::json!({"_embedded": {"documents": documents}}))
+                        }
+                    },
+                ),
+            );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let found = client_for(addr)
+        .find_uploaded_document(&quitus_upload("R-1"), 3000, &[])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        found.and_then(|found| found.intent_document_id).as_deref(),
+        Some("q1")
+    );
+}
