@@ -398,6 +398,7 @@ impl IntentClient {
     ) -> Result<OpenListing, (IntentError, u32)> {
         let mut listing = OpenListing::default();
         let mut total_attempts = 0;
+        let mut previous: Option<Vec<serde_json::Value>> = None;
         for page in 1..=MAX_PAGES {
             if deadline.reached() {
                 tracing::warn!(
@@ -432,11 +433,13 @@ impl IntentClient {
                     total_attempts,
                 ));
             };
-            // The documented end of the listing is an empty page.
-            if operations.is_empty() {
+            // The documented end of the listing is an empty page; a page given again (a
+            // hub that ignores `page`) ends it too, counted once.
+            if operations.is_empty() || previous.as_ref() == Some(operations) {
                 listing.complete = true;
                 return Ok(listing);
             }
+            previous = Some(operations.clone());
             for operation in operations {
                 let text = |name: &str| {
                     operation
@@ -534,6 +537,12 @@ impl IntentClient {
                     total_attempts,
                 ));
             };
+            // The end is the empty page: Intent may give fewer than asked per page (a cap
+            // of its own). A hub that ignores `page` gives the same page again: the end
+            // too, that page counted once (an id-less document is not told from itself).
+            if documents.is_empty() || previous.as_ref() == Some(&documents) {
+                break;
+            }
             // A listed document without a file name and a size cannot be matched: it may
             // be this upload under names not known here.
             if let Some(unreadable) = documents.iter().position(|document| {
@@ -563,11 +572,6 @@ impl IntentClient {
                 if id.is_none() || !matching.contains(&id) {
                     matching.push(id);
                 }
-            }
-            // The end is the empty page: Intent may give fewer than asked per page (a cap
-            // of its own). A hub that ignores `page` gives the same page again: the end too.
-            if documents.is_empty() || previous.as_ref() == Some(&documents) {
-                break;
             }
             previous = Some(documents);
         }

@@ -1073,3 +1073,55 @@ async fn a_document_listing_capped_below_the_page_size_is_read_to_its_empty_page
         Some("q1")
     );
 }
+
+/// An Intent that ignores `page` and gives its one page again whatever is asked: the
+/// listings end on the page given again, counting it once (the open list does not run to
+/// its two-thousandth page; an id-less document listed again is not taken for a second
+/// one, which would stand for the upload in doubt).
+#[tokio::test]
+async fn a_hub_that_ignores_page_ends_each_listing_at_the_page_given_again() {
+    use axum::routing::{get, post};
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    let app = axum::Router::new()
+        .route("/oauth/token", post(a_token))
+        .route(
+            "/api/operations/v2/operations",
+            get(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json+hal")],
+                        open_operations(1, 3, 3),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/api/documents/v1/documents",
+            get(|| async {
+                axum::Json(serde_json::json!({"_embedded": {"documents": [
+                    {"fileName": "quitus.pdf", "size": 3000}
+                ]}}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = client_for(addr);
+
+    let listing = client
+        .list_open_operations(oncall_domain::oncall::Deadline::none())
+        .await
+        .unwrap();
+    assert_eq!(listing.interventions.len(), 3);
+    assert!(listing.complete);
+    assert!(requests.load(std::sync::atomic::Ordering::Relaxed) <= 2);
+
+    // The one listed is the earlier upload recorded without an id: this one is not there.
+    let found = client
+        .find_uploaded_document(&quitus_upload("R-1"), 3000, &[None])
+        .await
+        .unwrap();
+    assert_eq!(found, None);
+}
