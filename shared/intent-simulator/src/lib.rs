@@ -235,7 +235,9 @@ pub enum FaultBehaviour {
     },
     /// Wait this long, then handle the request normally.
     Delay(Duration),
-    /// Close the TCP connection without any HTTP response.
+    /// Take the whole request, then close the TCP connection without applying it nor
+    /// sending any HTTP response (the client has sent everything: whether the hub acted is
+    /// not known to it).
     DropConnection,
     /// Handle the request normally (the hub applies it: a log is appended, a document
     /// stored), then close the TCP connection without sending the response: the answer is

@@ -164,7 +164,11 @@ async fn pipeline(State(shared): State<AppState>, request: Request, next: Next) 
         }) => fault_response(endpoint, code, retry_after.as_deref(), body),
         Some(FaultBehaviour::DropConnection) => {
             tracing::info!(%method, %path, "dropping the connection (injected fault)");
-            match request.extensions().get::<KillSwitch>() {
+            let kill = request.extensions().get::<KillSwitch>().cloned();
+            // The whole request first (a streamed upload too): the connection drops once
+            // the client has sent it all, whatever the machine's load, as for a JSON body.
+            let _ = axum::body::to_bytes(request.into_body(), usize::MAX).await;
+            match kill {
                 Some(kill) => {
                     kill.fire();
                     // The connection future is dropped by the server, and this one with it.
