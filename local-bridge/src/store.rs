@@ -363,25 +363,35 @@ impl EmbeddedStore {
     }
 
     async fn all_files(&self) -> Result<Vec<InterventionFile>, StoreError> {
+        Ok(self.all_files_and_undecodable().await?.0)
+    }
+
+    /// Every file not expired, and the identities of those that cannot be decoded: one
+    /// file that cannot be read does not hide the others, and the listings still name it
+    /// (as DynamoDB's index listings name each file, read on its own), so that the closer
+    /// tries it and counts its error instead of passing over it.
+    async fn all_files_and_undecodable(
+        &self,
+    ) -> Result<(Vec<InterventionFile>, Vec<FileId>), StoreError> {
         self.run(|db| {
             let txn = db.begin_read().map_err(failure)?;
             let table = txn.open_table(FILES).map_err(failure)?;
             let mut files = Vec::new();
+            let mut undecodable = Vec::new();
             for entry in table.iter().map_err(failure)? {
                 let (key, value) = entry.map_err(failure)?;
                 match decode(value.value()) {
                     Ok(file) => files.push(file),
-                    // One file that cannot be read does not hide the others (as DynamoDB's
-                    // index listings name each file, read on its own).
                     Err(error) => {
                         let (contract, reference) = key_identity(key.value());
-                        tracing::error!(%error, contract, reference, "a stored file cannot be decoded; left out of the listing");
+                        tracing::error!(%error, contract, reference, "a stored file cannot be decoded");
+                        undecodable.push(FileId::new(reference, contract));
                     }
                 }
             }
             let now = Timestamp::now();
             files.retain(|file: &InterventionFile| !file.has_expired(now));
-            Ok(files)
+            Ok((files, undecodable))
         })
         .await
     }
@@ -1124,10 +1134,11 @@ impl Outbox for EmbeddedStore {
 }
 
 impl ListOpenFiles for EmbeddedStore {
+    /// A file that cannot be decoded is listed too (whether it is open cannot be told):
+    /// its closing then fails on it and is counted, never silently skipped.
     async fn open_files_opened_before(&self, before: Timestamp) -> Result<Vec<FileId>, StoreError> {
-        Ok(self
-            .all_files()
-            .await?
+        let (files, undecodable) = self.all_files_and_undecodable().await?;
+        Ok(files
             .into_iter()
             .filter(|file| file.state == FileState::Open)
             .filter(|file| {
@@ -1135,15 +1146,16 @@ impl ListOpenFiles for EmbeddedStore {
                     .is_some_and(|opening| oncall_domain::file::opened_at(opening) < before)
             })
             .map(|file| file.id)
+            .chain(undecodable)
             .collect())
     }
 }
 
 impl ListPendingEvents for EmbeddedStore {
+    /// A file that cannot be decoded is listed too (see [`ListOpenFiles`]).
     async fn files_with_pending_events(&self) -> Result<Vec<FileId>, StoreError> {
-        Ok(self
-            .all_files()
-            .await?
+        let (files, undecodable) = self.all_files_and_undecodable().await?;
+        Ok(files
             .into_iter()
             .filter(|file| {
                 file.events
@@ -1151,6 +1163,7 @@ impl ListPendingEvents for EmbeddedStore {
                     .any(|event| matches!(event.delivery, Delivery::Pending { .. }))
             })
             .map(|file| file.id)
+            .chain(undecodable)
             .collect())
     }
 }
@@ -1266,8 +1279,17 @@ mod tests {
             .await
             .unwrap();
 
-        let pending = store.files_with_pending_events().await.unwrap();
-        assert_eq!(pending, vec![good.id()], "the other file is listed");
+        // Both listed: the good one to be re-sent, the bad one to fail where it is read
+        // (counted by the closer), not passed over.
+        let mut pending = store.files_with_pending_events().await.unwrap();
+        pending.sort_by(|a, b| a.reference.cmp(&b.reference));
+        assert_eq!(pending, vec![bad.id(), good.id()]);
+        let mut open = store
+            .open_files_opened_before(Timestamp::now())
+            .await
+            .unwrap();
+        open.sort_by(|a, b| a.reference.cmp(&b.reference));
+        assert_eq!(open, vec![bad.id(), good.id()]);
         store.purge_expired(Timestamp::now()).await.unwrap();
         let error = store.load_file(&bad.id()).await.unwrap_err().to_string();
         assert!(!error.contains("DUPONT"), "{error}");
