@@ -678,6 +678,21 @@ impl oncall_domain::ports::RecordLostEventRefused for EmbeddedStore {
     }
 }
 
+impl oncall_domain::ports::PeriodReconciliations for EmbeddedStore {
+    async fn period_reconciled(&self, period_id: &str) -> Result<bool, StoreError> {
+        Ok(self.meta("period_reconciled").await?.as_deref() == Some(period_id))
+    }
+
+    async fn mark_period_reconciled(
+        &self,
+        period_id: &str,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.set_meta("period_reconciled", period_id.to_string())
+            .await
+    }
+}
+
 impl RecordDelivery for EmbeddedStore {
     async fn record_delivery(
         &self,

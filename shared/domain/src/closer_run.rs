@@ -104,6 +104,68 @@ pub enum RunKind {
     Resend,
 }
 
+/// Reconciles with Intent for `period`, counting into `report`; once it has run to its end
+/// (listed whole, every file checked), the period is marked reconciled. For the end's run,
+/// an unreadable list or store errors are problems of the run (the tick is tried again);
+/// a re-send run leaves the unreadable list to the next one.
+async fn reconcile_period<S, I, E, C, R>(
+    ports: &CloserPorts<'_, S, I, E, C, R>,
+    kind: RunKind,
+    period: &OnCallPeriod,
+    deadline: Deadline,
+    report: &mut RunReport,
+) where
+    S: crate::ports::LoadFile
+        + RecordDelivery
+        + crate::ports::RecordLostEventRefused
+        + crate::ports::SendLease
+        + crate::ports::PeriodReconciliations,
+    I: PublishToIntent + ListOpenOnIntent,
+    C: Clock,
+{
+    let reconciled = report.reconcile.insert(ReconcileReport::default());
+    if deadline.reached() {
+        // Nothing to reconcile is not stopping early.
+        reconciled.stopped_early = !ports.contracts.is_empty();
+    } else {
+        reconcile(
+            ports.store,
+            ports.intent,
+            ports.intent,
+            ports.clock,
+            ports.contracts,
+            deadline,
+            reconciled,
+        )
+        .await;
+    }
+    let reconciled = reconciled.clone();
+    if reconciled.listing_failed && kind == RunKind::PeriodEnd {
+        report
+            .problems
+            .push("reconciling: Intent's open interventions could not be listed".into());
+    }
+    if reconciled.errors > 0 {
+        report.problems.push(format!(
+            "reconciling: {} intervention(s) open on Intent could not be checked (store errors); the others were",
+            reconciled.errors
+        ));
+    }
+    let whole = !ports.contracts.is_empty()
+        && !reconciled.listing_failed
+        && !reconciled.stopped_early
+        && reconciled.errors == 0;
+    if whole
+        && let Err(error) = ports
+            .store
+            .mark_period_reconciled(&period.id, ports.clock.now())
+            .await
+    {
+        // A later re-send run reconciles it again: nothing lost.
+        tracing::warn!(%error, period = %period.id, "the period's reconciliation could not be noted");
+    }
+}
+
 /// Runs the steps of `kind` (for `period`, if any), counting into `report`. Dropping the
 /// future mid-way (a host's hard stop) leaves `report` with what was done so far.
 pub async fn run_closer<S, I, E, C, R>(
@@ -125,6 +187,7 @@ pub async fn run_closer<S, I, E, C, R>(
         + ListPendingDocuments
         + ReadBacklog
         + crate::ports::RecordLostEventRefused
+        + crate::ports::PeriodReconciliations
         + Outbox,
     I: PublishToIntent + PublishDocument + ListOpenOnIntent,
     E: PublishDomainEvents,
@@ -196,42 +259,27 @@ pub async fn run_closer<S, I, E, C, R>(
             .problems
             .push(format!("forwarding documents: {error}"));
     }
-    if kind == RunKind::PeriodEnd {
-        let reconciled = report.reconcile.insert(ReconcileReport::default());
-        if deadline.reached() {
-            // Nothing to reconcile is not stopping early.
-            reconciled.stopped_early = !ports.contracts.is_empty();
-        } else {
-            reconcile(
-                ports.store,
-                ports.intent,
-                ports.intent,
-                ports.clock,
-                ports.contracts,
-                deadline,
-                reconciled,
-            )
-            .await;
+    // The end's run reconciles its period; a re-send run of that period does it once if no
+    // run did to its end (the end's run failed at each of its tries).
+    let to_reconcile = match (kind, period) {
+        (RunKind::PeriodEnd, Some(period)) => Some(period),
+        (RunKind::Resend, Some(period)) if !ports.contracts.is_empty() && !deadline.reached() => {
+            match ports.store.period_reconciled(&period.id).await {
+                Ok(true) => None,
+                Ok(false) => {
+                    tracing::warn!(period = %period.id, "the period was not reconciled with Intent to its end; reconciling it now");
+                    Some(period)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "whether the period was reconciled could not be read; left for the next run");
+                    None
+                }
+            }
         }
-        if report
-            .reconcile
-            .as_ref()
-            .is_some_and(|reconciled| reconciled.listing_failed)
-        {
-            report
-                .problems
-                .push("reconciling: Intent's open interventions could not be listed".into());
-        }
-        if let Some(errors) = report
-            .reconcile
-            .as_ref()
-            .map(|reconciled| reconciled.errors)
-            .filter(|errors| *errors > 0)
-        {
-            report.problems.push(format!(
-                "reconciling: {errors} intervention(s) open on Intent could not be checked (store errors); the others were"
-            ));
-        }
+        _ => None,
+    };
+    if let Some(period) = to_reconcile {
+        reconcile_period(ports, kind, period, deadline, report).await;
     }
     // Events a request left in the outbox a while ago (not those being published right
     // now by their own request).
@@ -396,6 +444,52 @@ mod tests {
         let mut report = RunReport::default();
         run_closer(&ports, kind, period, Deadline::none(), &mut report).await;
         report
+    }
+
+    /// The end's run could not reconcile (Intent's open list unreadable at each of its
+    /// tries): the next re-send run of that period reconciles it (a closing Intent lost is
+    /// sent again), once; the runs after it do not list Intent again.
+    #[tokio::test]
+    async fn a_period_whose_end_could_not_reconcile_is_reconciled_by_a_later_resend_run_once() {
+        let world = World::at(end() + minutes(1));
+        let id = world.given_open_on_intent("R-1").await;
+        let closed_at = end() - minutes(30);
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            closed_at,
+            delivered(closed_at),
+        )
+        .await;
+        world.intent.fail_listings(true);
+        let ended = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+        assert!(ended.reconcile.as_ref().unwrap().listing_failed);
+        assert!(!ended.problems.is_empty());
+        world.intent.fail_listings(false);
+
+        let world = World {
+            clock: FixedClock(end() + minutes(10)),
+            ..world
+        };
+        let resent = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+
+        assert_eq!(
+            resent.reconcile.as_ref().map(|r| r.closing_resent),
+            Some(1),
+            "{resent:?}"
+        );
+        assert_eq!(
+            world.intent.journal().last(),
+            Some(&crate::in_memory::Accepted::Log {
+                file: id.clone(),
+                event: crate::model::Event::Done
+            })
+        );
+        let sent = world.intent.journal().len();
+        let later = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        assert!(later.reconcile.is_none(), "{later:?}");
+        assert_eq!(world.intent.journal().len(), sent);
     }
 
     /// A straggler the store would not close (its closing write refused) stays open on

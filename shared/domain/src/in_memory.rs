@@ -48,6 +48,8 @@ pub struct InMemoryStore {
     grants: Mutex<HashMap<String, UploadGrant>>,
     /// Files whose closing write the store refuses (unavailable for them).
     closings_refused: Mutex<Vec<FileId>>,
+    /// The last period reconciled with Intent to its end.
+    reconciled_period: Mutex<Option<String>>,
 }
 
 /// Where an object version stands in the in-memory documents ledger.
@@ -406,6 +408,23 @@ impl crate::ports::RecordLostEventRefused for InMemoryStore {
 }
 
 impl crate::ports::LoadFiles for InMemoryStore {}
+
+impl crate::ports::PeriodReconciliations for InMemoryStore {
+    async fn period_reconciled(&self, period_id: &str) -> Result<bool, StoreError> {
+        self.check_available()?;
+        Ok(self.reconciled_period.lock().unwrap().as_deref() == Some(period_id))
+    }
+
+    async fn mark_period_reconciled(
+        &self,
+        period_id: &str,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check_available()?;
+        *self.reconciled_period.lock().unwrap() = Some(period_id.to_string());
+        Ok(())
+    }
+}
 
 impl crate::ports::MarkQuitusReceived for InMemoryStore {
     async fn mark_quitus_received(

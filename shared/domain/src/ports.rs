@@ -197,6 +197,22 @@ pub trait RecordLostEventRefused: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The last on-call period whose reconciliation with Intent ran to its end: a period's
+/// end that could not reconcile (Intent's open list unreadable, its run cut off at each of
+/// its tries) is reconciled by a later re-send run of that period, once.
+pub trait PeriodReconciliations: Send + Sync {
+    fn period_reconciled(
+        &self,
+        period_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn mark_period_reconciled(
+        &self,
+        period_id: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Domain events written with the state changes that cause them (the outbox), until they
 /// are on the bus: published by the request that made the change, then by the re-send
 /// run for any left behind (a crash between the write and the publication).

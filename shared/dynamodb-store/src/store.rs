@@ -799,6 +799,51 @@ impl oncall_domain::ports::RecordLostEventRefused for DynamoDbStore {
     }
 }
 
+/// The closer's note of the last period reconciled with Intent: one item.
+const CLOSER_PK: &str = "CLOSER";
+const RECONCILED_SK: &str = "RECONCILED";
+
+impl oncall_domain::ports::PeriodReconciliations for DynamoDbStore {
+    /// One strongly consistent `GetItem`.
+    async fn period_reconciled(&self, period_id: &str) -> Result<bool, StoreError> {
+        let item = self
+            .client
+            .send(
+                Operation::GetItem,
+                self.request()
+                    .key(CLOSER_PK, RECONCILED_SK)
+                    .consistent_read(),
+            )
+            .await
+            .map_err(unavailable)?
+            .item;
+        Ok(item
+            .as_ref()
+            .and_then(|item| item.get("periodId"))
+            .and_then(|value| value.as_s().ok())
+            .is_some_and(|id| id == period_id))
+    }
+
+    /// One `PutItem`.
+    async fn mark_period_reconciled(
+        &self,
+        period_id: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            ("pk".to_string(), s(CLOSER_PK)),
+            ("sk".to_string(), s(RECONCILED_SK)),
+            ("periodId".to_string(), s(period_id)),
+            ("reconciledAt".to_string(), s(at.to_string())),
+        ]);
+        self.client
+            .send(Operation::PutItem, self.request().item(item))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 impl RequeueFailedEvent for DynamoDbStore {
     /// One conditional `UpdateItem` of the event's item: its delivery state only while it
     /// is `failed` after the copy's attempts.

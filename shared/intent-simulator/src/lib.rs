@@ -497,6 +497,11 @@ impl IntentSimulator {
         self.shared().interventions()
     }
 
+    /// Forgets the queued faults, keeping everything the hub holds: Intent is well again.
+    pub fn clear_faults(&self) {
+        self.shared().clear_faults();
+    }
+
     /// Forgets recordings (requests, logs, documents, the issued-token count), queued faults
     /// and the interventions with their logs. Tokens already issued stay valid (use
     /// [`IntentSimulator::expire_tokens`] to revoke them). Saves the (empty) state file, if

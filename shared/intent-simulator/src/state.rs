@@ -140,6 +140,11 @@ impl Shared {
         self.lock().faults.push(fault);
     }
 
+    /// Forgets the queued faults (the hub is well again), nothing else.
+    pub(crate) fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Takes one use of the first queued fault matching `endpoint`.
     pub(crate) fn take_fault(&self, endpoint: Endpoint) -> Option<FaultBehaviour> {
         let mut inner = self.lock();

@@ -12,9 +12,9 @@ use oncall_domain::lifecycle::{ClosingExpiry, FileState, Outcome};
 use oncall_domain::ports::{
     ClaimedObject, CloseFile, CloseFileResult, DocumentClaim, DocumentLedger, DocumentWait,
     FinishDelivery, GrantRecorded, LeaseGrant, ListOpenFiles, ListPendingDocuments,
-    ListPendingEvents, LoadFiles, MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark,
-    ReadBacklog, RecordDelivery, RecordLostEventRefused, RequeueFailedEvent, SendLease,
-    UploadGrants,
+    ListPendingEvents, LoadFiles, MarkQuitusReceived, OpenFile, OpenFileResult, Outbox,
+    PeriodReconciliations, QuitusMark, ReadBacklog, RecordDelivery, RecordLostEventRefused,
+    RequeueFailedEvent, SendLease, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -37,6 +37,7 @@ pub trait FullStore:
     + FinishDelivery
     + RequeueFailedEvent
     + RecordLostEventRefused
+    + PeriodReconciliations
 {
 }
 
@@ -57,6 +58,7 @@ impl<T> FullStore for T where
         + FinishDelivery
         + RequeueFailedEvent
         + RecordLostEventRefused
+        + PeriodReconciliations
 {
 }
 
@@ -102,6 +104,7 @@ pub async fn check_store<S: FullStore>(store: &S) {
     delivery_states_round_trip_and_delivered_is_final(store).await;
     only_a_failed_event_is_put_back_to_pending(store).await;
     a_delivered_event_intent_lost_and_refused_is_recorded_failed(store).await;
+    the_last_period_reconciled_is_noted(store).await;
     closing_is_conditional_on_the_version(store).await;
     a_file_whose_data_has_expired_is_gone(store).await;
     open_and_pending_listings(store).await;
@@ -656,6 +659,20 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
         .unwrap();
     assert!(store.load_file(&missing).await.unwrap().is_none());
     assert_eq!(store.load_file(&id).await.unwrap().unwrap().events.len(), 1);
+}
+
+/// The last period reconciled with Intent to its end is noted: that one reads reconciled,
+/// any other (an earlier one, the next) does not.
+async fn the_last_period_reconciled_is_noted<S: FullStore>(store: &S) {
+    let (earlier, period) = (
+        format!("oncall-{}", reference()),
+        format!("oncall-{}", reference()),
+    );
+    assert!(!store.period_reconciled(&period).await.unwrap());
+    store.mark_period_reconciled(&earlier, now()).await.unwrap();
+    store.mark_period_reconciled(&period, now()).await.unwrap();
+    assert!(store.period_reconciled(&period).await.unwrap());
+    assert!(!store.period_reconciled(&earlier).await.unwrap());
 }
 
 /// A closing recorded delivered that Intent lost, then refused when the reconciliation

@@ -1145,3 +1145,44 @@ async fn the_local_closer_retries_a_failed_period_end_without_a_summary_per_pass
     bridge.closer_pass().await.expect("a re-send pass");
     assert_eq!(summaries(), 2, "the period is ended");
 }
+
+/// The end's run cannot list Intent's open interventions at any of its tries: a later
+/// re-send tick of that period reconciles it (the closing Intent lost is sent again),
+/// and notes it on the table, so that the ticks after it do not list Intent again.
+#[tokio::test]
+async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resend_tick_once() {
+    let bridge = Bridge::start().await;
+    bridge.post(&claim("RECON-2")).await;
+    assert_eq!(
+        bridge.close("RECON-2", &closure("RECON-2")).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event("RECON-2", "contract1");
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Operations, 503, 10_000));
+    let closer = bridge.closer(policy());
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert!(ended.is_err(), "the end's run fails: {ended:?}");
+    bridge.simulator.clear_faults();
+
+    let resent = run(&closer, TickKind::Resend, "2026-11-24T07:10:00Z").await;
+    assert_eq!(
+        resent.report.reconcile.as_ref().map(|r| r.closing_resent),
+        Some(1),
+        "{:?}",
+        resent.report
+    );
+    let listings = || {
+        bridge
+            .simulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/operations/v2/operations"))
+            .count()
+    };
+    let listed = listings();
+    let later = run(&closer, TickKind::Resend, "2026-11-24T07:15:00Z").await;
+    assert!(later.report.reconcile.is_none(), "{:?}", later.report);
+    assert_eq!(listings(), listed, "Intent not listed again");
+}
