@@ -258,18 +258,24 @@ pub async fn run_tick<C: Clock>(
         }
     }
     // The end's run always sums its period up; a resend tick that closed files of the
-    // period (the end's run came late, or stopped early) counts them in a summary of its
-    // own, so that `filesClosed` adds up across the period's summaries.
+    // period (the end's run came late, or stopped early), or reconciled it (the end's run
+    // could not) and found something, counts that in a summary of its own, so that the
+    // counts add up across the period's summaries.
     let closed_files = summary
         .report
         .closing
         .as_ref()
         .is_some_and(|closing| closing.closed > 0);
-    let period_summary = if tick.kind == TickKind::EndOfPeriod || closed_files {
-        summary.report.period_summary()
-    } else {
-        None
-    };
+    let reconciled_something = summary.report.reconcile.as_ref().is_some_and(|reconciled| {
+        reconciled.closing_resent + reconciled.closing_resend_refused > 0
+            || !reconciled.unknown_on_intent.is_empty()
+    });
+    let period_summary =
+        if tick.kind == TickKind::EndOfPeriod || closed_files || reconciled_something {
+            summary.report.period_summary()
+        } else {
+            None
+        };
     // The run's last domain events and its period's summary: after a hard stop, within
     // what is left of the function's time (less a moment for the log line and metrics),
     // whatever the bus does.

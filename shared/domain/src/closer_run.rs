@@ -104,10 +104,17 @@ pub enum RunKind {
     Resend,
 }
 
+/// How long after a period's end its end's run and the retries of its tick may still run
+/// (three tries of at most 15 minutes, a minute and two apart): a re-send run reconciles
+/// the period only after that, so that it never notes as reconciled what an end's run
+/// still closing files has not reconciled yet.
+pub const END_RUNS_OVER: jiff::SignedDuration = jiff::SignedDuration::from_mins(60);
+
 /// Reconciles with Intent for `period`, counting into `report`; once it has run to its end
-/// (listed whole, every file checked), the period is marked reconciled. For the end's run,
-/// an unreadable list or store errors are problems of the run (the tick is tried again);
-/// a re-send run leaves the unreadable list to the next one.
+/// (listed whole, every file checked, every lost closing sent again), the period is marked
+/// reconciled. For the end's run, an unreadable list or store errors are problems of the
+/// run (the tick is tried again, the errors alarm fires); a re-send run leaves them to the
+/// next one (the end's run already failed over them: no alarm every few minutes).
 async fn reconcile_period<S, I, E, C, R>(
     ports: &CloserPorts<'_, S, I, E, C, R>,
     kind: RunKind,
@@ -140,21 +147,24 @@ async fn reconcile_period<S, I, E, C, R>(
         .await;
     }
     let reconciled = reconciled.clone();
-    if reconciled.listing_failed && kind == RunKind::PeriodEnd {
-        report
-            .problems
-            .push("reconciling: Intent's open interventions could not be listed".into());
-    }
-    if reconciled.errors > 0 {
-        report.problems.push(format!(
-            "reconciling: {} intervention(s) open on Intent could not be checked (store errors); the others were",
-            reconciled.errors
-        ));
+    if kind == RunKind::PeriodEnd {
+        if reconciled.listing_failed {
+            report
+                .problems
+                .push("reconciling: Intent's open interventions could not be listed".into());
+        }
+        if reconciled.errors > 0 {
+            report.problems.push(format!(
+                "reconciling: {} intervention(s) open on Intent could not be checked (store errors); the others were",
+                reconciled.errors
+            ));
+        }
     }
     let whole = !ports.contracts.is_empty()
         && !reconciled.listing_failed
         && !reconciled.stopped_early
-        && reconciled.errors == 0;
+        && reconciled.errors == 0
+        && reconciled.resend_postponed == 0;
     if whole
         && let Err(error) = ports
             .store
@@ -260,10 +270,18 @@ pub async fn run_closer<S, I, E, C, R>(
             .push(format!("forwarding documents: {error}"));
     }
     // The end's run reconciles its period; a re-send run of that period does it once if no
-    // run did to its end (the end's run failed at each of its tries).
+    // run did to its end, once the end's run and its retries are over (the end's run failed
+    // at each of its tries).
     let to_reconcile = match (kind, period) {
         (RunKind::PeriodEnd, Some(period)) => Some(period),
-        (RunKind::Resend, Some(period)) if !ports.contracts.is_empty() && !deadline.reached() => {
+        (RunKind::Resend, Some(period))
+            if !ports.contracts.is_empty()
+                && !deadline.reached()
+                && period
+                    .end
+                    .checked_add(END_RUNS_OVER)
+                    .is_ok_and(|over| ports.clock.now() >= over) =>
+        {
             match ports.store.period_reconciled(&period.id).await {
                 Ok(true) => None,
                 Ok(false) => {
@@ -467,9 +485,16 @@ mod tests {
         assert!(ended.reconcile.as_ref().unwrap().listing_failed);
         assert!(!ended.problems.is_empty());
         world.intent.fail_listings(false);
-
+        // Within the hour the end's run and its retries may still be going: not yet.
         let world = World {
             clock: FixedClock(end() + minutes(10)),
+            ..world
+        };
+        let early = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        assert!(early.reconcile.is_none(), "{early:?}");
+
+        let world = World {
+            clock: FixedClock(end() + minutes(70)),
             ..world
         };
         let resent = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
@@ -490,6 +515,44 @@ mod tests {
         let later = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
         assert!(later.reconcile.is_none(), "{later:?}");
         assert_eq!(world.intent.journal().len(), sent);
+    }
+
+    /// A lost closing found by the end's run but not sent again (Intent's log unreadable
+    /// then) leaves the period not reconciled: a later re-send run sends it.
+    #[tokio::test]
+    async fn a_lost_closing_the_end_run_could_not_send_again_is_sent_by_a_later_resend_run() {
+        let world = World::at(end() + minutes(1));
+        let id = world.given_open_on_intent("R-2").await;
+        let closed_at = end() - minutes(30);
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            closed_at,
+            delivered(closed_at),
+        )
+        .await;
+        world.intent.fail_log_reads(true);
+        let ended = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+        assert_eq!(
+            ended.reconcile.as_ref().unwrap().resend_postponed,
+            1,
+            "{ended:?}"
+        );
+        world.intent.fail_log_reads(false);
+
+        let world = World {
+            clock: FixedClock(end() + minutes(70)),
+            ..world
+        };
+        let resent = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+
+        assert_eq!(
+            resent.reconcile.as_ref().map(|r| r.closing_resent),
+            Some(1),
+            "{resent:?}"
+        );
+        assert!(resent.problems.is_empty(), "{:?}", resent.problems);
     }
 
     /// A straggler the store would not close (its closing write refused) stays open on

@@ -1166,7 +1166,21 @@ async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resen
     assert!(ended.is_err(), "the end's run fails: {ended:?}");
     bridge.simulator.clear_faults();
 
-    let resent = run(&closer, TickKind::Resend, "2026-11-24T07:10:00Z").await;
+    // (Within the hour after the end, when the end's tries may still be running, a re-send
+    // run does not reconcile: closer_run's test, on a clock of its own; this closer's clock
+    // is the machine's, long past the hour.)
+    bridge.tap.drain().await;
+    let resent = run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
+    // Its summary tells what the reconciliation found (the end's runs could not).
+    let told: Vec<Value> = bridge
+        .tap
+        .drain()
+        .await
+        .into_iter()
+        .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["detail"]["closingResentAfterReconciliation"], 1);
     assert_eq!(
         resent.report.reconcile.as_ref().map(|r| r.closing_resent),
         Some(1),
@@ -1182,7 +1196,7 @@ async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resen
             .count()
     };
     let listed = listings();
-    let later = run(&closer, TickKind::Resend, "2026-11-24T07:15:00Z").await;
+    let later = run(&closer, TickKind::Resend, "2026-11-24T08:15:00Z").await;
     assert!(later.report.reconcile.is_none(), "{:?}", later.report);
     assert_eq!(listings(), listed, "Intent not listed again");
 }

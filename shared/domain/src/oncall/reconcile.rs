@@ -40,6 +40,9 @@ pub struct ReconcileReport {
     /// off while re-sending it, say): not re-sent this time, so the reconciliation has not
     /// run to its end.
     pub lease_held: usize,
+    /// Closings found lost whose sending again was left for a later run (Intent's log
+    /// unreadable, a failure that may pass): the period is not reconciled to its end.
+    pub resend_postponed: usize,
     pub stopped_early: bool,
 }
 
@@ -131,6 +134,7 @@ where
                 Resent::Sent => report.closing_resent += 1,
                 Resent::Refused => report.closing_resend_refused += 1,
                 Resent::LeaseHeld => report.lease_held += 1,
+                Resent::Postponed => report.resend_postponed += 1,
                 Resent::Not => {}
             }
         }
@@ -159,6 +163,9 @@ enum Resent {
     Refused,
     /// Another sender holds the file's send lease: left for a later run.
     LeaseHeld,
+    /// Lost, but not sent again this time (Intent's log unreadable, a failure that may
+    /// pass): left for a later run.
+    Postponed,
 }
 
 /// A file we closed that Intent still shows open: its closing is sent again, under the
@@ -215,8 +222,8 @@ where
                         }
                         Ok(false) => Some(Err(failure)),
                         Err(read) => {
-                            tracing::warn!(error = %read, "Intent answered 409 and its log could not be read; left for the next period's end");
-                            None
+                            tracing::warn!(error = %read, "Intent answered 409 and its log could not be read; left for a later run");
+                            return Ok(finish(store, id, until, Resent::Postponed).await);
                         }
                     }
                 }
@@ -225,14 +232,14 @@ where
         }
         Err(failure) => {
             tracing::warn!(error = %failure, "Intent's log could not be read; the closing is not sent again this time");
-            None
+            return Ok(finish(store, id, until, Resent::Postponed).await);
         }
     };
     let outcome = match resent {
         Some(Ok(_)) => Resent::Sent,
         Some(Err(failure)) if failure.retryable => {
             tracing::warn!(error = %failure, "the closing event could not be sent again");
-            Resent::Not
+            Resent::Postponed
         }
         Some(Err(failure)) => {
             // Recorded refused, under the lease: listed for an operator's redrive and
@@ -262,10 +269,20 @@ where
         }
         None => Resent::Not,
     };
+    Ok(finish(store, id, until, outcome).await)
+}
+
+/// Gives the send lease taken until `until` back; `outcome` is what became of the closing.
+async fn finish<S: SendLease>(
+    store: &S,
+    id: &FileId,
+    until: jiff::Timestamp,
+    outcome: Resent,
+) -> Resent {
     if let Err(error) = store.release_send_lease(id, until).await {
         tracing::warn!(%error, "could not release the send lease; it ends by itself");
     }
-    Ok(outcome)
+    outcome
 }
 
 /// The counts of a run, as the `OnCallPeriodClosed` domain event tells them. `backlog` is
