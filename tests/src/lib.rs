@@ -494,6 +494,30 @@ pub async fn read_answer(response: axum::response::Response) -> Answer {
 }
 
 /// Short retry budget for Intent in tests, so "Intent down" answers quickly.
+/// The local run's configuration with its data in `data_dir` (everything else its
+/// embedded defaults).
+pub fn local_config(data_dir: &std::path::Path) -> local_bridge::config::LocalConfig {
+    let data_dir = data_dir.display().to_string();
+    local_bridge::config::LocalConfig::from_settings(&settings::Settings::from_lookup(
+        move |name| (name == "DATA_DIR").then(|| data_dir.clone()),
+    ))
+    .unwrap()
+}
+
+/// The local run on `config`, talking to `simulator` (fast retries), its API's and its
+/// background runs' Intent clients alike.
+pub fn local_bridge_on(
+    config: local_bridge::config::LocalConfig,
+    simulator: &IntentSimulator,
+) -> local_bridge::LocalBridge {
+    local_bridge::LocalBridge::new(
+        config,
+        intent_client::IntentClient::new(fast_intent_config(simulator)).unwrap(),
+        intent_client::IntentClient::new(fast_intent_config(simulator)).unwrap(),
+    )
+    .unwrap()
+}
+
 pub fn fast_intent_config(simulator: &IntentSimulator) -> intent_client::IntentConfig {
     let mut config = intent_client::IntentConfig::new(
         &simulator.base_url(),

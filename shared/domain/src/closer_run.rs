@@ -464,13 +464,13 @@ mod tests {
         report
     }
 
-    /// The end's run could not reconcile (Intent's open list unreadable at each of its
-    /// tries): the next re-send run of that period reconciles it (a closing Intent lost is
-    /// sent again), once; the runs after it do not list Intent again.
-    #[tokio::test]
-    async fn a_period_whose_end_could_not_reconcile_is_reconciled_by_a_later_resend_run_once() {
-        let world = World::at(end() + minutes(1));
-        let id = world.given_open_on_intent("R-1").await;
+    /// A file closed half an hour before the end, its closing recorded delivered, that
+    /// Intent still shows open (it lost the closing): only a reconciliation sends it again.
+    async fn closed_here_before_the_end_open_on_intent(
+        world: &World,
+        reference: &str,
+    ) -> crate::model::FileId {
+        let id = world.given_open_on_intent(reference).await;
         let closed_at = end() - minutes(30);
         given_closed(
             &world.store,
@@ -480,6 +480,16 @@ mod tests {
             delivered(closed_at),
         )
         .await;
+        id
+    }
+
+    /// The end's run could not reconcile (Intent's open list unreadable at each of its
+    /// tries): the next re-send run of that period reconciles it (a closing Intent lost is
+    /// sent again), once; the runs after it do not list Intent again.
+    #[tokio::test]
+    async fn a_period_whose_end_could_not_reconcile_is_reconciled_by_a_later_resend_run_once() {
+        let world = World::at(end() + minutes(1));
+        let id = closed_here_before_the_end_open_on_intent(&world, "R-1").await;
         world.intent.fail_listings(true);
         let ended = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
         assert!(ended.reconcile.as_ref().unwrap().listing_failed);
@@ -522,16 +532,7 @@ mod tests {
     #[tokio::test]
     async fn a_lost_closing_the_end_run_could_not_send_again_is_sent_by_a_later_resend_run() {
         let world = World::at(end() + minutes(1));
-        let id = world.given_open_on_intent("R-2").await;
-        let closed_at = end() - minutes(30);
-        given_closed(
-            &world.store,
-            &id,
-            Outcome::Done,
-            closed_at,
-            delivered(closed_at),
-        )
-        .await;
+        let id = closed_here_before_the_end_open_on_intent(&world, "R-2").await;
         world.intent.fail_log_reads(true);
         let ended = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
         assert_eq!(
@@ -553,6 +554,13 @@ mod tests {
             "{resent:?}"
         );
         assert!(resent.problems.is_empty(), "{:?}", resent.problems);
+        assert_eq!(
+            world.intent.journal().last(),
+            Some(&crate::in_memory::Accepted::Log {
+                file: id,
+                event: crate::model::Event::Done
+            })
+        );
     }
 
     /// A straggler the store would not close (its closing write refused) stays open on

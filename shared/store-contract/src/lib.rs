@@ -98,6 +98,29 @@ fn closing(reference: &str, seq: u32) -> RecordedEvent {
     RecordedEvent::new(seq, log, now(), pending())
 }
 
+/// Closes file `id` from version `expected` with `closing`, as `outcome`, expiring at
+/// `expires_at` (no earlier expiry), announcing nothing.
+async fn close<S: FullStore>(
+    store: &S,
+    id: &FileId,
+    expected: u32,
+    closing: &RecordedEvent,
+    outcome: Outcome,
+    expires_at: Timestamp,
+) -> CloseFileResult {
+    store
+        .close_file(
+            id,
+            expected,
+            closing,
+            outcome,
+            ClosingExpiry::new(expires_at, None),
+            &[],
+        )
+        .await
+        .unwrap()
+}
+
 /// Runs every check of the contract; panics with the failing check's message.
 pub async fn check_store<S: FullStore>(store: &S) {
     opening_is_atomic_and_once(store).await;
@@ -849,17 +872,15 @@ async fn a_file_whose_data_has_expired_is_gone<S: FullStore>(store: &S) {
     store.open_file(&file, &[]).await.unwrap();
     // In seconds, as DynamoDB's `expiresAt` keeps it.
     let expired = Timestamp::from_second(Timestamp::now().as_second() - 2).unwrap();
-    let closed = store
-        .close_file(
-            &id,
-            1,
-            &closing(&reference, 2),
-            Outcome::Done,
-            ClosingExpiry::new(expired, None),
-            &[],
-        )
-        .await
-        .unwrap();
+    let closed = close(
+        store,
+        &id,
+        1,
+        &closing(&reference, 2),
+        Outcome::Done,
+        expired,
+    )
+    .await;
     assert_eq!(closed, CloseFileResult::Closed);
     assert_eq!(store.load_file(&id).await.unwrap(), None, "expired: gone");
     assert_eq!(
@@ -878,48 +899,42 @@ async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
     let id = file.id();
     store.open_file(&file, &[]).await.unwrap();
     let expires_at = kept_until();
-    let stale = store
-        .close_file(
-            &id,
-            7,
-            &closing(&reference, 8),
-            Outcome::Done,
-            ClosingExpiry::new(expires_at, None),
-            &[],
-        )
-        .await
-        .unwrap();
+    let stale = close(
+        store,
+        &id,
+        7,
+        &closing(&reference, 8),
+        Outcome::Done,
+        expires_at,
+    )
+    .await;
     assert!(
         matches!(stale, CloseFileResult::StateChanged(ref f) if f.state == FileState::Open),
         "a stale version does not close: {stale:?}"
     );
-    let closed = store
-        .close_file(
-            &id,
-            1,
-            &closing(&reference, 2),
-            Outcome::Done,
-            ClosingExpiry::new(expires_at, None),
-            &[],
-        )
-        .await
-        .unwrap();
+    let closed = close(
+        store,
+        &id,
+        1,
+        &closing(&reference, 2),
+        Outcome::Done,
+        expires_at,
+    )
+    .await;
     assert_eq!(closed, CloseFileResult::Closed);
     let loaded = store.load_file(&id).await.unwrap().unwrap();
     assert_eq!(loaded.state, FileState::Closed(Outcome::Done));
     assert_eq!(loaded.events.len(), 2);
     assert_eq!(loaded.expires_at, Some(expires_at));
-    let again = store
-        .close_file(
-            &id,
-            1,
-            &closing(&reference, 2),
-            Outcome::PartialRepair,
-            ClosingExpiry::new(expires_at, None),
-            &[],
-        )
-        .await
-        .unwrap();
+    let again = close(
+        store,
+        &id,
+        1,
+        &closing(&reference, 2),
+        Outcome::PartialRepair,
+        expires_at,
+    )
+    .await;
     assert!(
         matches!(again, CloseFileResult::StateChanged(ref f) if f.state == FileState::Closed(Outcome::Done)),
         "a closed file stays closed: {again:?}"
@@ -936,17 +951,15 @@ async fn given_an_open_and_a_closed_file<S: FullStore>(
     let closed = new_file(&closed_reference);
     store.open_file(&open, &[]).await.unwrap();
     store.open_file(&closed, &[]).await.unwrap();
-    store
-        .close_file(
-            &closed.id(),
-            1,
-            &closing(&closed_reference, 2),
-            Outcome::Done,
-            ClosingExpiry::new(expires_at, None),
-            &[],
-        )
-        .await
-        .unwrap();
+    close(
+        store,
+        &closed.id(),
+        1,
+        &closing(&closed_reference, 2),
+        Outcome::Done,
+        expires_at,
+    )
+    .await;
     (open, closed)
 }
 

@@ -466,12 +466,7 @@ async fn every_hostile_request_gets_a_clean_4xx_on_the_local_host_and_nothing_is
         .await
         .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().display().to_string();
-    let mut config =
-        local_bridge::config::LocalConfig::from_settings(&settings::Settings::from_lookup(
-            move |name| (name == "DATA_DIR").then(|| data_dir.clone()),
-        ))
-        .unwrap();
+    let mut config = local_config(data.path());
     config
         .partners
         .partners
@@ -480,14 +475,7 @@ async fn every_hostile_request_gets_a_clean_4xx_on_the_local_host_and_nothing_is
             token: "token-b".into(),
             contracts: vec!["contract2".into()],
         });
-    let bridge = Arc::new(
-        local_bridge::LocalBridge::new(
-            config,
-            intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
-            intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
-        )
-        .unwrap(),
-    );
+    let bridge = Arc::new(local_bridge_on(config, &simulator));
     let router = local_bridge::router(bridge.clone());
     let cases = corpus();
     let mut problems = Vec::new();

@@ -82,6 +82,17 @@ async fn cut_off_end_run<C: oncall_domain::ports::Clock>(
     (ended, hard_stop + closer.hard_stop_margin)
 }
 
+/// `reference` claimed and closed (both on Intent), then the closing lost by Intent: it
+/// shows the intervention open again, and only a reconciliation sends the closing again.
+async fn a_closing_intent_lost(bridge: &Bridge, reference: &str) {
+    bridge.post(&claim(reference)).await;
+    assert_eq!(
+        bridge.close(reference, &closure(reference)).await.status,
+        200
+    );
+    bridge.simulator.lose_last_event(reference, "contract1");
+}
+
 async fn run<C: oncall_domain::ports::Clock>(
     closer: &oncall_closer::CloserFunction<C>,
     kind: TickKind,
@@ -739,12 +750,7 @@ async fn a_hanging_bus_does_not_keep_the_run_past_its_deadline() {
 async fn a_lost_closing_intent_refuses_again_is_counted_and_its_lines_name_the_file() {
     let logs = LogCapture::global();
     let bridge = Bridge::start().await;
-    bridge.post(&claim("RECON-1")).await;
-    assert_eq!(
-        bridge.close("RECON-1", &closure("RECON-1")).await.status,
-        200
-    );
-    bridge.simulator.lose_last_event("RECON-1", "contract1");
+    a_closing_intent_lost(&bridge, "RECON-1").await;
     bridge.simulator.inject(Fault {
         endpoint: Endpoint::InterventionLogs,
         behaviour: FaultBehaviour::Status {
@@ -904,12 +910,7 @@ async fn a_hanging_backlog_read_leaves_the_tail_time_to_keep_the_periods_summary
 async fn an_unreadable_file_fails_the_period_end_after_the_others_are_reconciled() {
     use aws_sdk_dynamodb::types::AttributeValue::S;
     let bridge = Bridge::start().await;
-    bridge.post(&claim("RECON-2")).await;
-    assert_eq!(
-        bridge.close("RECON-2", &closure("RECON-2")).await.status,
-        200
-    );
-    bridge.simulator.lose_last_event("RECON-2", "contract1");
+    a_closing_intent_lost(&bridge, "RECON-2").await;
     // Listed first: (contract, reference) order.
     bridge
         .simulator
@@ -1106,19 +1107,9 @@ async fn the_local_closer_retries_a_failed_period_end_without_a_summary_per_pass
         .await
         .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().display().to_string();
-    let config =
-        local_bridge::config::LocalConfig::from_settings(&settings::Settings::from_lookup(
-            move |name| (name == "DATA_DIR").then(|| data_dir.clone()),
-        ))
-        .unwrap();
+    let config = local_config(data.path());
     let events_file = config.events_file.clone().unwrap();
-    let bridge = local_bridge::LocalBridge::new(
-        config,
-        intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
-        intent_client::IntentClient::new(fast_intent_config(&simulator)).unwrap(),
-    )
-    .unwrap();
+    let bridge = local_bridge_on(config, &simulator);
     let summaries = || {
         std::fs::read_to_string(&events_file)
             .unwrap_or_default()
@@ -1152,12 +1143,7 @@ async fn the_local_closer_retries_a_failed_period_end_without_a_summary_per_pass
 #[tokio::test]
 async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resend_tick_once() {
     let bridge = Bridge::start().await;
-    bridge.post(&claim("RECON-2")).await;
-    assert_eq!(
-        bridge.close("RECON-2", &closure("RECON-2")).await.status,
-        200
-    );
-    bridge.simulator.lose_last_event("RECON-2", "contract1");
+    a_closing_intent_lost(&bridge, "RECON-2").await;
     bridge
         .simulator
         .inject(Fault::status(Endpoint::Operations, 503, 10_000));

@@ -399,12 +399,7 @@ fn local_host(
     data: &tempfile::TempDir,
 ) -> (Host, Arc<local_bridge::LocalBridge>) {
     install_crypto_provider();
-    let data_dir = data.path().display().to_string();
-    let mut config =
-        local_bridge::config::LocalConfig::from_settings(&settings::Settings::from_lookup(
-            move |name| (name == "DATA_DIR").then(|| data_dir.clone()),
-        ))
-        .unwrap();
+    let mut config = local_config(data.path());
     for (client_id, token, contracts) in [
         ("partner-a", "token-a", vec!["contract1", "contract9"]),
         ("partner-b", "token-b", vec!["contract2"]),
@@ -419,14 +414,7 @@ fn local_host(
                 contracts: contracts.into_iter().map(str::to_string).collect(),
             });
     }
-    let bridge = Arc::new(
-        local_bridge::LocalBridge::new(
-            config,
-            intent_client::IntentClient::new(fast_intent_config(simulator)).unwrap(),
-            intent_client::IntentClient::new(fast_intent_config(simulator)).unwrap(),
-        )
-        .unwrap(),
-    );
+    let bridge = Arc::new(local_bridge_on(config, simulator));
     (Host::Local(local_bridge::router(bridge.clone())), bridge)
 }
 
