@@ -678,17 +678,33 @@ impl oncall_domain::ports::RecordLostEventRefused for EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// The end (epoch seconds) of the latest period reconciled to its end, if any.
+    async fn reconciled_period_end(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .meta("period_reconciled_end")
+            .await?
+            .and_then(|end| end.parse().ok()))
+    }
+}
+
 impl oncall_domain::ports::PeriodReconciliations for EmbeddedStore {
-    async fn period_reconciled(&self, period_id: &str) -> Result<bool, StoreError> {
-        Ok(self.meta("period_reconciled").await?.as_deref() == Some(period_id))
+    async fn period_reconciled(
+        &self,
+        period: &oncall_domain::calendar::OnCallPeriod,
+    ) -> Result<bool, StoreError> {
+        Ok(self.reconciled_period_end().await? >= Some(period.end.as_second()))
     }
 
     async fn mark_period_reconciled(
         &self,
-        period_id: &str,
+        period: &oncall_domain::calendar::OnCallPeriod,
         _at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.set_meta("period_reconciled", period_id.to_string())
+        if self.reconciled_period_end().await? >= Some(period.end.as_second()) {
+            return Ok(());
+        }
+        self.set_meta("period_reconciled_end", period.end.as_second().to_string())
             .await
     }
 }

@@ -493,7 +493,6 @@ pub async fn read_answer(response: axum::response::Response) -> Answer {
     }
 }
 
-/// Short retry budget for Intent in tests, so "Intent down" answers quickly.
 /// The local run's configuration with its data in `data_dir` (everything else its
 /// embedded defaults).
 pub fn local_config(data_dir: &std::path::Path) -> local_bridge::config::LocalConfig {
@@ -518,6 +517,7 @@ pub fn local_bridge_on(
     .unwrap()
 }
 
+/// Short retry budget for Intent in tests, so "Intent down" answers quickly.
 pub fn fast_intent_config(simulator: &IntentSimulator) -> intent_client::IntentConfig {
     let mut config = intent_client::IntentConfig::new(
         &simulator.base_url(),

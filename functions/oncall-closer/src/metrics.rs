@@ -43,6 +43,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         closing_resend_refused = reconcile.closing_resend_refused,
         reconcile_errors = reconcile.errors,
         reconcile_lease_held = reconcile.lease_held,
+        reconcile_resend_postponed = reconcile.resend_postponed,
         pending_events = backlog.as_ref().map(|b| b.pending_events),
         failed_events = backlog.as_ref().map(|b| b.failed_events),
         rejected_documents = backlog.as_ref().map(|b| b.rejected_documents),

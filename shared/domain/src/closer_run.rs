@@ -168,7 +168,7 @@ async fn reconcile_period<S, I, E, C, R>(
     if whole
         && let Err(error) = ports
             .store
-            .mark_period_reconciled(&period.id, ports.clock.now())
+            .mark_period_reconciled(period, ports.clock.now())
             .await
     {
         // A later re-send run reconciles it again: nothing lost.
@@ -282,7 +282,7 @@ pub async fn run_closer<S, I, E, C, R>(
                     .checked_add(END_RUNS_OVER)
                     .is_ok_and(|over| ports.clock.now() >= over) =>
         {
-            match ports.store.period_reconciled(&period.id).await {
+            match ports.store.period_reconciled(period).await {
                 Ok(true) => None,
                 Ok(false) => {
                     tracing::warn!(period = %period.id, "the period was not reconciled with Intent to its end; reconciling it now");
@@ -525,6 +525,37 @@ mod tests {
         let later = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
         assert!(later.reconcile.is_none(), "{later:?}");
         assert_eq!(world.intent.journal().len(), sent);
+    }
+
+    /// A late re-send run of an earlier period (its tick held in Lambda's queue while the
+    /// next period ended and was reconciled) neither reconciles it again nor takes the
+    /// note back: the later period's reconciliation checked all Intent shows open.
+    #[tokio::test]
+    async fn a_late_resend_run_of_an_earlier_period_does_not_reconcile_it_again() {
+        let world = World::at(end() + minutes(1));
+        let later = OnCallPeriod {
+            id: "oncall-later".into(),
+            ..period_ending(end())
+        };
+        let ended = run(&world, RunKind::PeriodEnd, Some(&later)).await;
+        assert!(ended.problems.is_empty(), "{:?}", ended.problems);
+        let world = World {
+            clock: FixedClock(end() + minutes(90)),
+            ..world
+        };
+        let earlier = OnCallPeriod {
+            id: "oncall-earlier".into(),
+            ..period_ending(end() - jiff::SignedDuration::from_hours(24))
+        };
+
+        let late = run(&world, RunKind::Resend, Some(&earlier)).await;
+
+        assert!(late.reconcile.is_none(), "{late:?}");
+        assert!(
+            crate::ports::PeriodReconciliations::period_reconciled(&world.store, &later)
+                .await
+                .unwrap()
+        );
     }
 
     /// A lost closing found by the end's run but not sent again (Intent's log unreadable

@@ -48,8 +48,8 @@ pub struct InMemoryStore {
     grants: Mutex<HashMap<String, UploadGrant>>,
     /// Files whose closing write the store refuses (unavailable for them).
     closings_refused: Mutex<Vec<FileId>>,
-    /// The last period reconciled with Intent to its end.
-    reconciled_period: Mutex<Option<String>>,
+    /// The end of the latest period reconciled with Intent to its end.
+    reconciled_period: Mutex<Option<Timestamp>>,
 }
 
 /// Where an object version stands in the in-memory documents ledger.
@@ -410,18 +410,26 @@ impl crate::ports::RecordLostEventRefused for InMemoryStore {
 impl crate::ports::LoadFiles for InMemoryStore {}
 
 impl crate::ports::PeriodReconciliations for InMemoryStore {
-    async fn period_reconciled(&self, period_id: &str) -> Result<bool, StoreError> {
+    async fn period_reconciled(
+        &self,
+        period: &crate::calendar::OnCallPeriod,
+    ) -> Result<bool, StoreError> {
         self.check_available()?;
-        Ok(self.reconciled_period.lock().unwrap().as_deref() == Some(period_id))
+        Ok(self
+            .reconciled_period
+            .lock()
+            .unwrap()
+            .is_some_and(|end| end >= period.end))
     }
 
     async fn mark_period_reconciled(
         &self,
-        period_id: &str,
+        period: &crate::calendar::OnCallPeriod,
         _at: Timestamp,
     ) -> Result<(), StoreError> {
         self.check_available()?;
-        *self.reconciled_period.lock().unwrap() = Some(period_id.to_string());
+        let mut noted = self.reconciled_period.lock().unwrap();
+        *noted = Some(noted.map_or(period.end, |end| end.max(period.end)));
         Ok(())
     }
 }

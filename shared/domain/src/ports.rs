@@ -197,18 +197,22 @@ pub trait RecordLostEventRefused: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// The last on-call period whose reconciliation with Intent ran to its end: a period's
+/// The latest on-call period whose reconciliation with Intent ran to its end: a period's
 /// end that could not reconcile (Intent's open list unreadable, its run cut off at each of
-/// its tries) is reconciled by a later re-send run of that period, once.
+/// its tries) is reconciled by a later re-send run of that period, once. A reconciliation
+/// checks all that Intent shows open, so a later period's covers the earlier ones; the
+/// note only moves forward (a late run of an earlier period does not take it back).
 pub trait PeriodReconciliations: Send + Sync {
+    /// Whether `period`, or a later one, was reconciled to its end.
     fn period_reconciled(
         &self,
-        period_id: &str,
+        period: &crate::calendar::OnCallPeriod,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Notes `period` reconciled, unless a later one is noted already.
     fn mark_period_reconciled(
         &self,
-        period_id: &str,
+        period: &crate::calendar::OnCallPeriod,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

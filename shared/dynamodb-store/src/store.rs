@@ -805,7 +805,10 @@ const RECONCILED_SK: &str = "RECONCILED";
 
 impl oncall_domain::ports::PeriodReconciliations for DynamoDbStore {
     /// One strongly consistent `GetItem`.
-    async fn period_reconciled(&self, period_id: &str) -> Result<bool, StoreError> {
+    async fn period_reconciled(
+        &self,
+        period: &oncall_domain::calendar::OnCallPeriod,
+    ) -> Result<bool, StoreError> {
         let item = self
             .client
             .send(
@@ -819,28 +822,36 @@ impl oncall_domain::ports::PeriodReconciliations for DynamoDbStore {
             .item;
         Ok(item
             .as_ref()
-            .and_then(|item| item.get("periodId"))
-            .and_then(|value| value.as_s().ok())
-            .is_some_and(|id| id == period_id))
+            .and_then(|item| item.get("periodEnd"))
+            .and_then(|value| value.as_n().ok())
+            .and_then(|end| end.parse::<i64>().ok())
+            .is_some_and(|end| end >= period.end.as_second()))
     }
 
-    /// One `PutItem`.
+    /// One conditional `PutItem`: only over an earlier period's note (refused for a late
+    /// run of an earlier period, which is fine).
     async fn mark_period_reconciled(
         &self,
-        period_id: &str,
+        period: &oncall_domain::calendar::OnCallPeriod,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let item = HashMap::from([
             ("pk".to_string(), s(CLOSER_PK)),
             ("sk".to_string(), s(RECONCILED_SK)),
-            ("periodId".to_string(), s(period_id)),
+            ("periodId".to_string(), s(&period.id)),
+            ("periodEnd".to_string(), n(period.end.as_second())),
             ("reconciledAt".to_string(), s(at.to_string())),
         ]);
-        self.client
-            .send(Operation::PutItem, self.request().item(item))
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let request = self
+            .request()
+            .item(item)
+            .condition_expression("attribute_not_exists(periodEnd) OR periodEnd <= :end")
+            .value(":end", n(period.end.as_second()));
+        match self.client.send(Operation::PutItem, request).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_condition_failure() => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

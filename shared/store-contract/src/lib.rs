@@ -684,18 +684,30 @@ async fn delivery_states_round_trip_and_delivered_is_final<S: FullStore>(store: 
     assert_eq!(store.load_file(&id).await.unwrap().unwrap().events.len(), 1);
 }
 
-/// The last period reconciled with Intent to its end is noted: that one reads reconciled,
-/// any other (an earlier one, the next) does not.
+/// The latest period reconciled with Intent to its end is noted: it and the periods
+/// before it read reconciled (a reconciliation checks all Intent shows open), the next does
+/// not; a late run of an earlier period does not take the note back.
 async fn the_last_period_reconciled_is_noted<S: FullStore>(store: &S) {
-    let (earlier, period) = (
-        format!("oncall-{}", reference()),
-        format!("oncall-{}", reference()),
-    );
-    assert!(!store.period_reconciled(&period).await.unwrap());
+    // Far in the future, apart for each run: the note is one item per table.
+    let base = Timestamp::now()
+        + SignedDuration::from_hours(24 * 365 * 50)
+        + SignedDuration::from_secs(i64::from(uuid::Uuid::new_v4().as_u128() as u16) * 1_000);
+    let period = |days: i64| oncall_domain::calendar::OnCallPeriod {
+        id: format!("oncall-{days}"),
+        start: base + SignedDuration::from_hours(24 * days - 14),
+        end: base + SignedDuration::from_hours(24 * days),
+    };
+    let (earlier, noted, next) = (period(1), period(2), period(3));
+    assert!(!store.period_reconciled(&noted).await.unwrap());
+    store.mark_period_reconciled(&noted, now()).await.unwrap();
+    assert!(store.period_reconciled(&noted).await.unwrap());
+    assert!(store.period_reconciled(&earlier).await.unwrap(), "covered");
+    assert!(!store.period_reconciled(&next).await.unwrap());
     store.mark_period_reconciled(&earlier, now()).await.unwrap();
-    store.mark_period_reconciled(&period, now()).await.unwrap();
-    assert!(store.period_reconciled(&period).await.unwrap());
-    assert!(!store.period_reconciled(&earlier).await.unwrap());
+    assert!(
+        store.period_reconciled(&noted).await.unwrap(),
+        "a late run of an earlier period does not take the note back"
+    );
 }
 
 /// A closing recorded delivered that Intent lost, then refused when the reconciliation
