@@ -160,11 +160,7 @@ async fn reconcile_period<S, I, E, C, R>(
             ));
         }
     }
-    let whole = !ports.contracts.is_empty()
-        && !reconciled.listing_failed
-        && !reconciled.stopped_early
-        && reconciled.errors == 0
-        && reconciled.resend_postponed == 0;
+    let whole = !ports.contracts.is_empty() && reconciled.ran_to_its_end();
     if whole
         && let Err(error) = ports
             .store

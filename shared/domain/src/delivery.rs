@@ -44,7 +44,7 @@ async fn confirm_on_intent<I: PublishToIntent>(
 
 /// What Intent says of `event`: read first if an earlier attempt is in doubt (or
 /// `in_doubt` says so), else sent. Nothing is recorded here.
-async fn attempt_event<I, C>(
+pub(crate) async fn attempt_event<I, C>(
     intent: &I,
     clock: &C,
     event: &RecordedEvent,

@@ -237,6 +237,17 @@ impl crate::ports::Outbox for InMemoryStore {
     }
 }
 
+/// Event `seq` of file `id`, if both are there.
+fn event_mut<'a>(
+    files: &'a mut HashMap<FileId, InterventionFile>,
+    id: &FileId,
+    seq: u32,
+) -> Option<&'a mut RecordedEvent> {
+    files
+        .get_mut(id)
+        .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
+}
+
 impl OpenFile for InMemoryStore {
     async fn open_file_sending(
         &self,
@@ -367,10 +378,7 @@ impl crate::ports::RequeueFailedEvent for InMemoryStore {
     ) -> Result<bool, StoreError> {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
-        let Some(event) = files
-            .get_mut(id)
-            .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
-        else {
+        let Some(event) = event_mut(&mut files, id, seq) else {
             return Ok(false);
         };
         if !matches!(&event.delivery, Delivery::Failed { attempts, .. } if *attempts == pending.attempts())
@@ -392,10 +400,7 @@ impl crate::ports::RecordLostEventRefused for InMemoryStore {
     ) -> Result<bool, StoreError> {
         self.check_available()?;
         let mut files = self.files.lock().unwrap();
-        let Some(event) = files
-            .get_mut(id)
-            .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
-        else {
+        let Some(event) = event_mut(&mut files, id, seq) else {
             return Ok(false);
         };
         if !event.delivery.is_delivered() {
@@ -482,10 +487,7 @@ impl RecordDelivery for InMemoryStore {
         let mut files = self.files.lock().unwrap();
         // An event that is not there (its file erased) or already delivered: nothing is
         // written, as the other stores' conditions have it.
-        let Some(event) = files
-            .get_mut(id)
-            .and_then(|file| file.events.iter_mut().find(|event| event.seq == seq))
-        else {
+        let Some(event) = event_mut(&mut files, id, seq) else {
             return Ok(());
         };
         if event.delivery.is_delivered() {

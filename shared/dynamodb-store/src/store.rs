@@ -696,7 +696,9 @@ impl DynamoDbStore {
             Delivery::Delivered { .. } => {
                 vec!["pendingShard", "pendingSince", "lastError", "inDoubt"]
             }
-            Delivery::Failed { .. } => vec!["inDoubt"],
+            // A failed event was not delivered (one recorded delivered, then found lost and
+            // refused: `RecordLostEventRefused`).
+            Delivery::Failed { .. } => vec!["inDoubt", "deliveredAt"],
         };
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
@@ -777,12 +779,7 @@ impl oncall_domain::ports::RecordLostEventRefused for DynamoDbStore {
         announce: &[DomainEvent],
     ) -> Result<bool, StoreError> {
         let pk = file_pk(id);
-        let (mut expression, values) = Self::delivery_update(&pk, seq, failed);
-        expression.push_str(if expression.contains(" REMOVE ") {
-            ", deliveredAt"
-        } else {
-            " REMOVE deliveredAt"
-        });
+        let (expression, values) = Self::delivery_update(&pk, seq, failed);
         let mut items = vec![self.update(
             &pk,
             event_sk(seq),

@@ -717,6 +717,11 @@ async fn a_delivered_event_intent_lost_and_refused_is_recorded_failed<S: FullSto
     let file = new_file(&reference());
     let id = file.id();
     store.open_file(&file, &[]).await.unwrap();
+    let stored = || async {
+        store.load_file(&id).await.unwrap().unwrap().events[0]
+            .delivery
+            .clone()
+    };
     let refused = Delivery::Failed {
         attempts: 3,
         last_error: "Intent rejected the request with HTTP 422".into(),
@@ -740,10 +745,7 @@ async fn a_delivered_event_intent_lost_and_refused_is_recorded_failed<S: FullSto
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
-        pending()
-    );
+    assert_eq!(stored().await, pending());
     let delivered = Delivery::Delivered {
         attempts: 2,
         delivered_at: now(),
@@ -761,10 +763,7 @@ async fn a_delivered_event_intent_lost_and_refused_is_recorded_failed<S: FullSto
             .unwrap()
     );
 
-    assert_eq!(
-        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
-        refused
-    );
+    assert_eq!(stored().await, refused);
     assert_eq!(store.backlog().await.unwrap().failed_events, before + 1);
     let later = Timestamp::now() + SignedDuration::from_mins(1);
     assert!(
@@ -788,10 +787,7 @@ async fn a_delivered_event_intent_lost_and_refused_is_recorded_failed<S: FullSto
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.load_file(&id).await.unwrap().unwrap().events[0].delivery,
-        refused
-    );
+    assert_eq!(stored().await, refused);
     let missing = new_file(&reference()).id();
     assert!(
         !store

@@ -46,6 +46,17 @@ pub struct ReconcileReport {
     pub stopped_early: bool,
 }
 
+impl ReconcileReport {
+    /// Whether it ran to its end: Intent's list read whole, every file it lists checked,
+    /// every lost closing sent again (or refused).
+    pub fn ran_to_its_end(&self) -> bool {
+        !self.listing_failed
+            && !self.stopped_early
+            && self.errors == 0
+            && self.resend_postponed == 0
+    }
+}
+
 /// Compares what Intent shows open with our files, counting into `report` as it goes
 /// (what could not be done is counted there too: the listing, a file's store error).
 pub async fn reconcile<S, I, L, C>(
@@ -202,72 +213,50 @@ where
     if store.take_send_lease(id, now, until).await? == crate::ports::LeaseGrant::HeldElsewhere {
         return Ok(Resent::LeaseHeld);
     }
-    let resent = match intent.log_is_on_intent(&closing.log).await {
-        Ok(true) => {
+    // Sent again as any event in doubt is (`delivery::attempt_event`): Intent's log read
+    // first (its listing may lag behind it), a 409 or a lost answer read back, only a
+    // refusal of the content failed.
+    let previous = closing.delivery.attempts();
+    let delivery = crate::delivery::attempt_event(intent, clock, closing, true).await;
+    let outcome = match &delivery {
+        Delivery::Delivered { attempts, .. } if *attempts == previous => {
             tracing::info!(
                 "open on Intent's listing, yet the closing is in its log; not sent again"
             );
-            None
+            Resent::Not
         }
-        Ok(false) => {
-            tracing::warn!("closed here but open on Intent; sending the closing event again");
-            match intent.publish_log(&closing.log).await {
-                // A 409 is read back, as every 409 is: Intent may hold it after all (its
-                // log read lagged too), and then it is delivered, not refused.
-                Err(failure) if failure.conflict => {
-                    match intent.log_is_on_intent(&closing.log).await {
-                        Ok(true) => {
-                            tracing::info!("Intent answered 409 and holds the closing");
-                            Some(Ok(failure.attempts))
-                        }
-                        Ok(false) => Some(Err(failure)),
-                        Err(read) => {
-                            tracing::warn!(error = %read, "Intent answered 409 and its log could not be read; left for a later run");
-                            return Ok(finish(store, id, until, Resent::Postponed).await);
-                        }
-                    }
-                }
-                sent => Some(sent),
-            }
+        Delivery::Delivered { .. } => {
+            tracing::warn!("closed here but open on Intent; the closing event was sent again");
+            Resent::Sent
         }
-        Err(failure) => {
-            tracing::warn!(error = %failure, "Intent's log could not be read; the closing is not sent again this time");
-            return Ok(finish(store, id, until, Resent::Postponed).await);
-        }
-    };
-    let outcome = match resent {
-        Some(Ok(_)) => Resent::Sent,
-        Some(Err(failure)) if failure.retryable => {
-            tracing::warn!(error = %failure, "the closing event could not be sent again");
+        Delivery::Pending { last_error, .. } => {
+            tracing::warn!(
+                error = last_error.as_deref().unwrap_or_default(),
+                "the closing event could not be sent again; left for a later run"
+            );
             Resent::Postponed
         }
-        Some(Err(failure)) => {
+        Delivery::Failed { last_error, .. } => {
             // Recorded refused, under the lease: listed for an operator's redrive and
             // counted in the backlog, instead of being sent (and refused) again at every
             // period's end while recorded delivered.
-            let refused = Delivery::Failed {
-                attempts: closing.delivery.attempts() + failure.attempts,
-                last_error: failure.detail.clone(),
-                last_attempt_at: now,
-            };
-            let announce = crate::delivery::failure_announcement(id, closing, &refused);
+            let announce = crate::delivery::failure_announcement(id, closing, &delivery);
             match store
-                .record_lost_event_refused(id, closing.seq, &refused, &announce)
+                .record_lost_event_refused(id, closing.seq, &delivery, &announce)
                 .await
             {
                 Ok(true) => {
-                    tracing::error!(error = %failure, "Intent refused the closing sent again; recorded refused for an operator's redrive")
+                    tracing::error!(error = %last_error, "Intent refused the closing sent again; recorded refused for an operator's redrive")
                 }
                 Ok(false) => {
-                    tracing::warn!(error = %failure, "Intent refused the closing sent again; another sender recorded it meanwhile, left as it stands")
+                    tracing::warn!(error = %last_error, "Intent refused the closing sent again; another sender recorded it meanwhile, left as it stands")
                 }
                 Err(error) => {
-                    tracing::warn!(%error, refusal = %failure, "Intent refused the closing sent again; the refusal could not be recorded, the closing is sent again at the next period's end")
+                    tracing::warn!(%error, refusal = %last_error, "Intent refused the closing sent again; the refusal could not be recorded, the closing is sent again at the next period's end")
                 }
             }
             Resent::Refused
         }
-        None => Resent::Not,
     };
     Ok(finish(store, id, until, outcome).await)
 }
