@@ -41,6 +41,12 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The benchmark is run on its own (`cargo run --release -p lambda-bench`), so without the
+# features the tests' dev-dependencies turn on for the whole workspace above: its harness
+# once used an in-memory adapter only the tests have, and only `cargo run` found out.
+log "cargo check -p lambda-bench (its features alone, as the README runs it)"
+cargo check -p lambda-bench
+
 log "cargo test (unit and integration, against the emulators and the Intent simulator)"
 cargo test --workspace
 

@@ -647,9 +647,9 @@ impl Bridge {
         &self,
         policy: oncall_domain::oncall::CloserPolicy,
         end: &str,
-    ) -> oncall_closer::CloserFunction<oncall_domain::in_memory::FixedClock> {
+    ) -> oncall_closer::CloserFunction<oncall_domain::ports::FixedClock> {
         let end: jiff::Timestamp = end.parse().expect("a UTC instant");
-        let clock = oncall_domain::in_memory::FixedClock(end + jiff::SignedDuration::from_secs(30));
+        let clock = oncall_domain::ports::FixedClock(end + jiff::SignedDuration::from_secs(30));
         self.closer_with_clock(policy, clock)
     }
 

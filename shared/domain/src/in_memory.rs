@@ -16,13 +16,12 @@ use crate::file::{Delivery, InterventionFile, NewFile, RecordedEvent};
 use crate::lifecycle::{FileState, Outcome};
 use crate::model::{Event, FileId, InterventionLog, Status};
 use crate::ports::{
-    Backlog, ClaimToken, ClaimedObject, Clock, CloseFile, CloseFileResult, DeliveryFailure,
-    DocumentClaim, DocumentLedger, DocumentWait, DomainEventError, FinishDelivery, HubIntervention,
-    LeaseGrant, LedgerStatus, ListOpenFiles, ListOpenOnIntent, ListPendingDocuments,
-    ListPendingEvents, LoadFile, OpenDocument, OpenFile, OpenFileResult, OpenListing,
-    PendingDocument, PresignUpload, PresignedUpload, PublishDocument, PublishDomainEvents,
-    PublishToIntent, PublishedDocument, ReadBacklog, ReadObject, RecordDelivery, SendLease,
-    SourceError, StoreError, UploadGrants,
+    Backlog, ClaimToken, ClaimedObject, CloseFile, CloseFileResult, DeliveryFailure, DocumentClaim,
+    DocumentLedger, DocumentWait, DomainEventError, FinishDelivery, HubIntervention, LeaseGrant,
+    LedgerStatus, ListOpenFiles, ListOpenOnIntent, ListPendingDocuments, ListPendingEvents,
+    LoadFile, OpenDocument, OpenFile, OpenFileResult, OpenListing, PendingDocument, PresignUpload,
+    PresignedUpload, PublishDocument, PublishDomainEvents, PublishToIntent, PublishedDocument,
+    ReadBacklog, ReadObject, RecordDelivery, SendLease, SourceError, StoreError, UploadGrants,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -1305,15 +1304,7 @@ impl PublishDomainEvents for RecordingEvents {
     }
 }
 
-/// A clock that stands still.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub Timestamp);
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        self.0
-    }
-}
+pub use crate::ports::FixedClock;
 
 /// Small helpers shared by the use cases' unit tests: a world of in-memory adapters, the
 /// seed's claim under other references, files stored with chosen delivery states.
@@ -1531,6 +1522,7 @@ mod tests {
     use crate::file::PartnerId;
     use crate::intake::{OpenError, OpenOutcome, open_intervention};
     use crate::intent_examples::{SEED_CLOSURE_DONE, SEED_OPENING};
+    use crate::ports::Clock;
     use crate::validation::parse_intervention_log;
 
     struct World {

@@ -843,3 +843,14 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+/// A clock that stands still (a run driven through a chosen instant: tests, and the
+/// benchmark's harness, which is built without the in-memory adapters).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
