@@ -46,9 +46,6 @@ impl PublishDomainEvents for JsonLinesEvents {
                 .and_then(|mut file| file.write_all(lines.as_bytes())),
             None => std::io::stdout().write_all(lines.as_bytes()),
         };
-        written.map_err(|error| DomainEventError {
-            failed: events.len(),
-            detail: error.to_string(),
-        })
+        written.map_err(|error| DomainEventError::none_taken(events, error.to_string()))
     }
 }

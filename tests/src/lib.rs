@@ -1082,7 +1082,15 @@ pub struct CountingProxy;
 /// know whether the call was applied), as when a connection drops after AWS acted, or as
 /// another error DynamoDB gives in that case.
 #[derive(Clone, Debug, Default)]
-pub struct LostAnswers(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Loss>>>);
+pub struct LostAnswers(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Loss>>>,
+    /// `PutEvents` entries refused one by one: those whose `Detail` holds the text, with
+    /// the error code.
+    std::sync::Arc<std::sync::Mutex<Vec<(String, &'static str)>>>,
+);
+
+/// The entries of a `PutEvents` call refused one by one: each one's index and error code.
+type RefusedEntries = Vec<(usize, &'static str)>;
 
 /// The "error type" of [`LostAnswers::leave_unprocessed`].
 const UNPROCESSED: &str = "UnprocessedItems";
@@ -1162,6 +1170,41 @@ impl LostAnswers {
         self.lose_as("BatchWriteItem", count, 200, UNPROCESSED);
     }
 
+    /// Refuses, in every `PutEvents` call, the entries whose `Detail` holds `text`, with the
+    /// entry error code `code` (as EventBridge refuses an entry for good:
+    /// `InvalidArgument`, `MalformedDetail`), passing the call's other entries on.
+    pub fn refuse_entries(&self, text: &str, code: &'static str) {
+        self.1.lock().unwrap().push((text.to_string(), code));
+    }
+
+    /// `body` (a `PutEvents` request) without the entries [`LostAnswers::refuse_entries`]
+    /// refuses, and each refused entry's index and code; `None` when it refuses none.
+    fn refused_entries(&self, body: &[u8]) -> Option<(Vec<u8>, RefusedEntries)> {
+        let refusals = self.1.lock().unwrap().clone();
+        if refusals.is_empty() {
+            return None;
+        }
+        let mut request: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let entries = request["Entries"].as_array()?.clone();
+        let mut refused = Vec::new();
+        let mut passed = Vec::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            let detail = entry["Detail"].as_str().unwrap_or_default();
+            match refusals
+                .iter()
+                .find(|(text, _)| detail.contains(text.as_str()))
+            {
+                Some((_, code)) => refused.push((index, *code)),
+                None => passed.push(entry),
+            }
+        }
+        if refused.is_empty() {
+            return None;
+        }
+        request["Entries"] = serde_json::Value::Array(passed);
+        Some((request.to_string().into_bytes(), refused))
+    }
+
     /// The answer given instead of this call's (counting it), if it is lost, and whether
     /// the call is passed on first.
     fn take(&self, operation: &str) -> Option<(u16, &'static str, bool)> {
@@ -1232,16 +1275,54 @@ impl CountingProxy {
                 }
                 let mut headers = parts.headers.clone();
                 headers.remove(http::header::HOST);
-                let answer = http
-                    .request(parts.method, format!("{upstream}{path}"))
-                    .headers(headers)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = answer.status();
-                let headers = answer.headers().clone();
-                let body = answer.bytes().await.unwrap();
+                let refused = (target == "PutEvents")
+                    .then(|| lost.refused_entries(&body))
+                    .flatten();
+                let body = match &refused {
+                    Some((passed, _)) => {
+                        headers.remove(http::header::CONTENT_LENGTH);
+                        bytes::Bytes::from(passed.clone())
+                    }
+                    None => body,
+                };
+                let nothing_passed = refused.as_ref().is_some_and(|(passed, _)| {
+                    serde_json::from_slice::<serde_json::Value>(passed).unwrap()["Entries"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty)
+                });
+                let (status, mut headers, mut body) = if nothing_passed {
+                    let body = bytes::Bytes::from(r#"{"FailedEntryCount":0,"Entries":[]}"#);
+                    (http::StatusCode::OK, http::HeaderMap::new(), body)
+                } else {
+                    let answer = http
+                        .request(parts.method, format!("{upstream}{path}"))
+                        .headers(headers)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = answer.status();
+                    let headers = answer.headers().clone();
+                    (status, headers, answer.bytes().await.unwrap())
+                };
+                if let Some((_, refused)) = refused {
+                    // The refused entries' results put back in their places, as
+                    // EventBridge answers a call it took in part.
+                    let mut answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let mut results = answer["Entries"].as_array().cloned().unwrap_or_default();
+                    for (index, code) in &refused {
+                        results.insert(
+                            *index,
+                            serde_json::json!({"ErrorCode": code, "ErrorMessage": "refused by the test"}),
+                        );
+                    }
+                    let failed =
+                        answer["FailedEntryCount"].as_u64().unwrap_or(0) + refused.len() as u64;
+                    answer["Entries"] = serde_json::Value::Array(results);
+                    answer["FailedEntryCount"] = failed.into();
+                    headers.remove(http::header::CONTENT_LENGTH);
+                    body = bytes::Bytes::from(answer.to_string());
+                }
                 if let Some((status, error_type, _)) = loss {
                     let mut response = axum::response::Response::new(axum::body::Body::from(
                         format!(

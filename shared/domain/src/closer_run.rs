@@ -379,23 +379,29 @@ impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(error) = self.inner.publish(&batch).await {
-            // Not on the bus: the relay may take them again from the outbox.
-            let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-            for event in &batch {
-                taken.remove(&event.event_id());
+        let published = self.inner.publish(&batch).await;
+        let ids = match &published {
+            Ok(()) => batch.iter().map(DomainEvent::event_id).collect(),
+            Err(error) => {
+                // Not on the bus: the relay may take them again from the outbox.
+                let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+                for id in &error.not_taken {
+                    taken.remove(id);
+                }
+                error.taken(&batch)
             }
-            return Err(error);
-        }
-        let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
-        if let Err(error) = self.outbox.clear_published(&ids).await {
+        };
+        // What the bus took leaves the outbox, whatever it refused beside it.
+        if !ids.is_empty()
+            && let Err(error) = self.outbox.clear_published(&ids).await
+        {
             tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
             self.clearing_error
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert(error);
         }
-        Ok(())
+        published
     }
 }
 

@@ -184,11 +184,15 @@ impl InMemoryStore {
 }
 
 impl InMemoryStore {
+    /// Writes each event in the outbox; one already there under its id is written over
+    /// (as the real stores' items, keyed by `eventId`).
     fn write_outbox(&self, announce: &[DomainEvent], at: Timestamp) {
-        self.outbox
-            .lock()
-            .unwrap()
-            .extend(announce.iter().map(|event| (at, event.clone())));
+        let mut outbox = self.outbox.lock().unwrap();
+        for event in announce {
+            let id = event.event_id();
+            outbox.retain(|(_, kept)| kept.event_id() != id);
+            outbox.push((at, event.clone()));
+        }
     }
 
     /// The ids of the events still in the outbox.
@@ -1272,12 +1276,20 @@ pub struct RecordingEvents {
     published: Mutex<Vec<DomainEvent>>,
     failing: Mutex<bool>,
     batches: Mutex<Vec<usize>>,
+    /// Events the bus refuses for good (their `eventId`s), taking the others beside them.
+    refused: Mutex<std::collections::HashSet<String>>,
 }
 
 impl RecordingEvents {
     /// The bus refuses every event (or takes them again).
     pub fn set_failing(&self, failing: bool) {
         *self.failing.lock().unwrap() = failing;
+    }
+
+    /// The bus refuses the event `event_id` whenever it comes (as `PutEvents` refuses one
+    /// entry with an error code), and takes the others of its publication.
+    pub fn refuse(&self, event_id: &str) {
+        self.refused.lock().unwrap().insert(event_id.to_string());
     }
 
     pub fn published(&self) -> Vec<DomainEvent> {
@@ -1293,14 +1305,27 @@ impl RecordingEvents {
 impl PublishDomainEvents for RecordingEvents {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), DomainEventError> {
         if *self.failing.lock().unwrap() {
-            return Err(DomainEventError {
-                failed: events.len(),
-                detail: "the bus is switched off".into(),
-            });
+            return Err(DomainEventError::none_taken(
+                events,
+                "the bus is switched off",
+            ));
         }
-        self.published.lock().unwrap().extend_from_slice(events);
-        self.batches.lock().unwrap().push(events.len());
-        Ok(())
+        let refused = self.refused.lock().unwrap().clone();
+        let (not_taken, taken): (Vec<&DomainEvent>, Vec<&DomainEvent>) = events
+            .iter()
+            .partition(|event| refused.contains(&event.event_id()));
+        self.published
+            .lock()
+            .unwrap()
+            .extend(taken.iter().map(|event| (*event).clone()));
+        self.batches.lock().unwrap().push(taken.len());
+        if not_taken.is_empty() {
+            return Ok(());
+        }
+        Err(DomainEventError {
+            not_taken: not_taken.iter().map(|event| event.event_id()).collect(),
+            detail: "InvalidArgument".into(),
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! `eventId` every event carries.
 
 use crate::domain_events::DomainEvent;
-use crate::ports::{Outbox, PublishDomainEvents, StoreError};
+use crate::ports::{DomainEventError, Outbox, PublishDomainEvents, StoreError};
 use jiff::Timestamp;
 
 /// Puts events the store just wrote to its outbox on the bus, then clears them there.
@@ -17,24 +17,34 @@ where
     if announced.is_empty() {
         return;
     }
-    if events.queues() {
-        // Out of the outbox once the queue is on the bus, not before.
-        if let Err(error) = events.publish(announced).await {
-            tracing::error!(%error, "domain events not published now; the outbox keeps them for the re-send run");
-        }
-        return;
+    let published = events.publish(announced).await;
+    if let Err(error) = &published {
+        tracing::error!(%error, "domain events not published now; the outbox keeps them for the re-send run");
     }
-    match events.publish(announced).await {
-        Ok(()) => {
-            let ids: Vec<String> = announced.iter().map(DomainEvent::event_id).collect();
-            if let Err(error) = store.clear_published(&ids).await {
-                tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, "domain events not published now; the outbox keeps them for the re-send run");
-        }
+    // Out of the outbox once on the bus; a queue does it once it is (never on return).
+    if !events.queues()
+        && let Err(error) = clear_taken(store, announced, &published).await
+    {
+        tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
     }
+}
+
+/// Takes out of the outbox the events of `events` the bus took (`published`: all of them,
+/// or all but those its error names); the number taken.
+async fn clear_taken<S: Outbox>(
+    store: &S,
+    events: &[DomainEvent],
+    published: &Result<(), DomainEventError>,
+) -> Result<usize, StoreError> {
+    let ids = match published {
+        Ok(()) => events.iter().map(DomainEvent::event_id).collect(),
+        Err(error) => error.taken(events),
+    };
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    store.clear_published(&ids).await?;
+    Ok(ids.len())
 }
 
 /// Announces `announced`, events tied to no state change (a run's summary, which no
@@ -73,16 +83,15 @@ where
     if let Err(error) = &kept {
         tracing::warn!(%error, "domain events not kept in the outbox; published without it");
     }
-    match events.publish(announced).await {
-        Ok(()) => {
-            if kept.is_ok() && !events.queues() {
-                let ids: Vec<String> = announced.iter().map(DomainEvent::event_id).collect();
-                if let Err(error) = store.clear_published(&ids).await {
-                    tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
-                }
-            }
-            Ok(())
-        }
+    let published = events.publish(announced).await;
+    if kept.is_ok()
+        && !events.queues()
+        && let Err(error) = clear_taken(store, announced, &published).await
+    {
+        tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
+    }
+    match published {
+        Ok(()) => Ok(()),
         Err(error) => {
             tracing::warn!(%error, "domain events the bus did not take; the outbox keeps them for the re-send run");
             kept
@@ -99,9 +108,9 @@ pub struct OutboxRun {
     /// outbox, and go out again (same `eventId`) on the next run. The batches after it were
     /// still published and cleared.
     pub clearing_error: Option<StoreError>,
-    /// The first batch the bus refused, and how many events it refused in all: they stay
-    /// in the outbox for the next run.
-    pub publishing_error: Option<(crate::ports::DomainEventError, usize)>,
+    /// The first batch the bus refused some of, and how many events it refused in all:
+    /// they stay in the outbox for the next run (the others of their batches leave it).
+    pub publishing_error: Option<(DomainEventError, usize)>,
 }
 
 /// Publishes what the outbox still holds from before `before` (events whose request
@@ -119,22 +128,20 @@ where
     let left = store.unpublished_events(before).await?;
     let mut run = OutboxRun::default();
     for batch in left.chunks(10) {
-        match events.publish(batch).await {
-            // Only queued is not on the bus: the queue clears the outbox once it is.
-            Ok(()) if events.queues() => run.published += batch.len(),
-            Ok(()) => {
-                run.published += batch.len();
-                let ids: Vec<String> = batch.iter().map(DomainEvent::event_id).collect();
-                if let Err(error) = store.clear_published(&ids).await {
-                    tracing::warn!(%error, "outbox events published but not cleared; the next run publishes them again (same eventId)");
-                    run.clearing_error.get_or_insert(error);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "outbox events could not be published; the next run tries again");
-                let (_, refused) = run.publishing_error.get_or_insert((error, 0));
-                *refused += batch.len();
-            }
+        let published = events.publish(batch).await;
+        let not_taken = published.as_ref().err().map_or(0, DomainEventError::failed);
+        run.published += batch.len() - not_taken.min(batch.len());
+        // Only queued is not on the bus: the queue clears the outbox once it is.
+        if !events.queues()
+            && let Err(error) = clear_taken(store, batch, &published).await
+        {
+            tracing::warn!(%error, "outbox events published but not cleared; the next run publishes them again (same eventId)");
+            run.clearing_error.get_or_insert(error);
+        }
+        if let Err(error) = published {
+            tracing::error!(%error, "outbox events could not be published; the next run tries again");
+            let (_, refused) = run.publishing_error.get_or_insert((error, 0));
+            *refused += not_taken;
         }
     }
     if run.published > 0 {
@@ -367,5 +374,80 @@ mod tests {
             10,
             "only the batch whose clearing failed stays, to be published again"
         );
+    }
+
+    /// Ten events kept in the outbox at `at`, ids `e0` … `e9`.
+    async fn ten_kept(store: &InMemoryStore, at: Timestamp) -> Vec<DomainEvent> {
+        let events: Vec<DomainEvent> = (0..10)
+            .map(|n| {
+                DomainEvent::Stored(crate::domain_events::StoredEvent {
+                    id: format!("e{n}"),
+                    detail_type: "InterventionOpened".into(),
+                    detail: serde_json::json!({"eventId": format!("e{n}")}),
+                })
+            })
+            .collect();
+        store.keep(&events, at).await.unwrap();
+        events
+    }
+
+    #[tokio::test]
+    async fn an_event_the_bus_refuses_for_good_stays_alone_in_the_outbox_and_is_named() {
+        let store = InMemoryStore::default();
+        let events = RecordingEvents::default();
+        let at: Timestamp = "2026-11-28T20:00:00Z".parse().unwrap();
+        ten_kept(&store, at).await;
+        events.refuse("e3");
+        let later = at + jiff::SignedDuration::from_mins(5);
+
+        let run = publish_outbox(&store, &events, later).await.unwrap();
+        assert_eq!(run.published, 9);
+        assert_eq!(
+            store.outbox_ids(),
+            ["e3"],
+            "its batch-mates left the outbox"
+        );
+        let (error, refused) = run.publishing_error.expect("the refusal is the run's");
+        assert_eq!(
+            (error.not_taken.clone(), refused),
+            (vec!["e3".to_string()], 1)
+        );
+
+        // The next run offers only the refused event again: the others went out once.
+        let run = publish_outbox(&store, &events, later).await.unwrap();
+        assert_eq!(run.published, 0);
+        assert_eq!(events.published().len(), 9);
+        assert!(run.publishing_error.is_some(), "still refused, still said");
+    }
+
+    #[tokio::test]
+    async fn a_requests_events_the_bus_took_leave_the_outbox_beside_one_it_refused() {
+        let store = InMemoryStore::default();
+        let events = RecordingEvents::default();
+        let at: Timestamp = "2026-11-28T20:00:00Z".parse().unwrap();
+        let announced = ten_kept(&store, at).await;
+        events.refuse("e7");
+        publish_announced(&store, &events, &announced).await;
+        assert_eq!(store.outbox_ids(), ["e7"]);
+
+        let kept = ten_kept(&store, at).await;
+        publish_kept(&store, &events, &kept, Ok(())).await.unwrap();
+        assert_eq!(store.outbox_ids(), ["e7"]);
+    }
+
+    #[tokio::test]
+    async fn the_queue_takes_out_of_the_outbox_what_the_bus_took_beside_a_refused_event() {
+        let store = InMemoryStore::default();
+        let bus = RecordingEvents::default();
+        let at: Timestamp = "2026-11-28T20:00:00Z".parse().unwrap();
+        ten_kept(&store, at).await;
+        bus.refuse("e5");
+        let queue = crate::closer_run::BatchedEvents::new(&bus, &store);
+        let later = at + jiff::SignedDuration::from_mins(5);
+        let run = publish_outbox(&store, &queue, later).await.unwrap();
+        queue.flush().await.unwrap();
+        assert_eq!(run.published, 9);
+        assert_eq!(store.outbox_ids(), ["e5"]);
+        assert!(queue.take_clearing_error().is_none());
     }
 }

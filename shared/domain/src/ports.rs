@@ -422,11 +422,39 @@ pub trait PublishToIntent: Send + Sync {
     }
 }
 
+/// Events the bus did not take. It took every other event of the publication: those
+/// leave the outbox, these stay there for the next run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{failed} domain event(s) could not be published: {detail}")]
+#[error("{} domain event(s) could not be published: {detail}", not_taken.len())]
 pub struct DomainEventError {
-    pub failed: usize,
+    /// The `eventId`s of the events not taken.
+    pub not_taken: Vec<String>,
+    /// Why (error codes and `eventId`s: never an event's detail).
     pub detail: String,
+}
+
+impl DomainEventError {
+    /// None of `events` was taken (the whole publication failed).
+    pub fn none_taken(events: &[crate::DomainEvent], detail: impl Into<String>) -> Self {
+        Self {
+            not_taken: events.iter().map(crate::DomainEvent::event_id).collect(),
+            detail: detail.into(),
+        }
+    }
+
+    /// How many events were not taken.
+    pub fn failed(&self) -> usize {
+        self.not_taken.len()
+    }
+
+    /// The `eventId`s of `events` the bus took despite this error.
+    pub fn taken(&self, events: &[crate::DomainEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(crate::DomainEvent::event_id)
+            .filter(|id| !self.not_taken.contains(id))
+            .collect()
+    }
 }
 
 /// Tells other parties what happened.

@@ -3,7 +3,9 @@
 //!
 //! `PutEvents` can succeed as a call while rejecting some entries (`FailedEntryCount` > 0,
 //! an `ErrorCode` on those entries, results in request order). Those entries, and only
-//! those, are sent again with jittered backoff, up to a bounded number of attempts.
+//! those, are sent again with jittered backoff, up to a bounded number of attempts, when
+//! their code may pass another time; the publication's error names the events not taken
+//! (the caller keeps those in its outbox and takes the others out).
 
 use aws_signing::{AwsJsonService, CallFailure};
 use oncall_domain::DomainEvent;
@@ -59,39 +61,56 @@ impl PublishDomainEvents for EventBridgePublisher {
         use futures_util::StreamExt;
         // Calls of ten entries, a few at once: ten thousand closures at the end of a
         // period are a thousand calls, not a thousand round trips in a row.
-        let batches: Vec<Vec<Value>> = events
+        let batches: Vec<Vec<(String, Value)>> = events
             .chunks(MAX_ENTRIES_PER_CALL)
-            .map(|chunk| chunk.iter().map(|e| self.entry(e)).collect())
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|event| (event.event_id(), self.entry(event)))
+                    .collect()
+            })
             .collect();
-        let outcomes: Vec<Result<(), DomainEventError>> = futures_util::stream::iter(batches)
-            .map(|entries| self.put_batch(entries))
-            .buffer_unordered(CONCURRENT_CALLS)
-            .collect()
-            .await;
-        let mut failed = 0;
-        let mut details = Vec::new();
+        let outcomes: Vec<Result<(), NotPut<(String, Value)>>> =
+            futures_util::stream::iter(batches)
+                .map(|entries| self.put_batch(entries))
+                .buffer_unordered(CONCURRENT_CALLS)
+                .collect()
+                .await;
+        let mut not_taken = Vec::new();
+        let mut problems = Vec::new();
         for outcome in outcomes {
-            if let Err(error) = outcome {
-                failed += error.failed;
-                details.push(error.detail);
+            if let Err(not_put) = outcome {
+                for ((event_id, _), why) in not_put.entries {
+                    problems.push(format!("{why} (eventId {event_id})"));
+                    not_taken.push(event_id);
+                }
             }
         }
-        if failed == 0 {
-            Ok(())
-        } else {
-            Err(DomainEventError {
-                failed,
-                detail: details.join("; "),
-            })
+        if not_taken.is_empty() {
+            return Ok(());
         }
+        // Error codes and ids only (a detail never: nor is any personal data in one).
+        const NAMED: usize = 5;
+        let more = problems.len().saturating_sub(NAMED);
+        problems.truncate(NAMED);
+        let mut detail = problems.join(", ");
+        if more > 0 {
+            detail.push_str(&format!(" and {more} more"));
+        }
+        Err(DomainEventError { not_taken, detail })
     }
 }
 
 impl EventBridgePublisher {
-    /// One `PutEvents` call (at most ten entries), re-sending what it rejects.
-    async fn put_batch(&self, entries: Vec<Value>) -> Result<(), DomainEventError> {
+    /// One `PutEvents` call (at most ten entries, each with its event's id), re-sending
+    /// what it rejects for a reason that may pass.
+    async fn put_batch(
+        &self,
+        entries: Vec<(String, Value)>,
+    ) -> Result<(), NotPut<(String, Value)>> {
         put_with_retries(entries, self.max_attempts, |batch| async move {
-            let body = json!({ "Entries": batch }).to_string();
+            let entries: Vec<&Value> = batch.iter().map(|(_, entry)| entry).collect();
+            let body = json!({ "Entries": entries }).to_string();
             let answer = self
                 .eventbridge
                 .call::<Value>("PutEvents", body, ATTEMPT_TIMEOUT)
@@ -121,67 +140,97 @@ fn entry_results(answer: &Value) -> Vec<Option<String>> {
         .unwrap_or_default()
 }
 
+/// Whether an entry `PutEvents` rejected with `code` may pass if sent again: the two codes
+/// its reference calls retryable (and an entry it gave no result for). Any other code
+/// (`InvalidArgument`, `MalformedDetail`, `AccessDeniedException`,
+/// `NotAuthorizedFor…`) fails again as it is: the entry is not sent again in this call.
+fn retryable_entry_code(code: &str) -> bool {
+    matches!(code, "InternalFailure" | "ThrottlingException" | NO_RESULT)
+}
+
+/// The code of an entry the answer gave no result for.
+const NO_RESULT: &str = "NoResult";
+
+/// What [`put_with_retries`] could not put: each entry with the last reason it was not
+/// taken (an entry's error code, or the call's failure), and the others were taken.
+#[derive(Debug)]
+pub struct NotPut<T> {
+    pub entries: Vec<(T, String)>,
+}
+
 /// Sends `entries` with `put`, which answers one optional error code per entry sent (in
-/// order) or a failure of the whole call, re-sending only what failed; a call failure that
-/// is not transient (access denied, a bus that does not exist) ends the attempts. A call
-/// given up on (its answer late) may have been applied: an entry can reach the bus twice,
-/// with the same `eventId` in its detail for consumers to de-duplicate on, as any
-/// at-least-once publication from the outbox.
+/// order) or a failure of the whole call, re-sending only what failed for a reason that
+/// may pass ([`retryable_entry_code`]); a call failure that is not transient (access
+/// denied, a bus that does not exist) ends the attempts. A call given up on (its answer
+/// late) may have been applied: an entry can reach the bus twice, with the same `eventId`
+/// in its detail for consumers to de-duplicate on, as any at-least-once publication from
+/// the outbox.
 pub async fn put_with_retries<T, F, Fut>(
     entries: Vec<T>,
     max_attempts: u32,
     mut put: F,
-) -> Result<(), DomainEventError>
+) -> Result<(), NotPut<T>>
 where
     T: Clone,
     F: FnMut(Vec<T>) -> Fut,
     Fut: Future<Output = Result<Vec<Option<String>>, CallFailure>>,
 {
-    let mut remaining = entries;
-    let mut last_problem = String::new();
+    let mut remaining: Vec<(T, String)> = entries
+        .into_iter()
+        .map(|entry| (entry, String::new()))
+        .collect();
+    let mut refused_for_good = Vec::new();
     for attempt in 0..max_attempts.max(1) {
+        if remaining.is_empty() {
+            break;
+        }
         if attempt > 0 {
             let cap_ms = 50u64 << attempt.min(5);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))).await;
         }
-        match put(remaining.clone()).await {
+        let sent: Vec<T> = remaining.iter().map(|(entry, _)| entry.clone()).collect();
+        match put(sent).await {
             Ok(results) => {
                 let mut still_failing = Vec::new();
                 let mut codes = Vec::new();
-                for (index, entry) in remaining.into_iter().enumerate() {
+                for (index, (entry, _)) in remaining.into_iter().enumerate() {
                     // A missing result counts as a failure: never assume success.
-                    match results.get(index) {
-                        Some(None) => {}
-                        Some(Some(code)) => {
-                            codes.push(code.clone());
-                            still_failing.push(entry);
-                        }
-                        None => {
-                            codes.push("NoResult".into());
-                            still_failing.push(entry);
-                        }
+                    let code = match results.get(index) {
+                        Some(None) => continue,
+                        Some(Some(code)) => code.clone(),
+                        None => NO_RESULT.to_string(),
+                    };
+                    codes.push(code.clone());
+                    if retryable_entry_code(&code) {
+                        still_failing.push((entry, code));
+                    } else {
+                        refused_for_good.push((entry, code));
                     }
                 }
-                if still_failing.is_empty() {
-                    return Ok(());
+                if !codes.is_empty() {
+                    tracing::warn!(failed = codes.len(), attempt = attempt + 1, codes = ?codes, "PutEvents rejected entries; re-sending those that may pass");
                 }
-                tracing::warn!(failed = still_failing.len(), attempt = attempt + 1, codes = ?codes, "PutEvents rejected entries; re-sending those");
-                last_problem = format!("entries rejected: {}", codes.join(", "));
                 remaining = still_failing;
             }
             Err(failure) => {
                 tracing::warn!(attempt = attempt + 1, error = %failure, "PutEvents call failed");
-                last_problem = failure.message;
+                for (_, why) in &mut remaining {
+                    why.clone_from(&failure.message);
+                }
                 if !failure.transient {
                     break;
                 }
             }
         }
     }
-    Err(DomainEventError {
-        failed: remaining.len(),
-        detail: last_problem,
-    })
+    refused_for_good.extend(remaining);
+    if refused_for_good.is_empty() {
+        Ok(())
+    } else {
+        Err(NotPut {
+            entries: refused_for_good,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -246,8 +295,13 @@ mod tests {
         .await;
         assert_eq!(calls, 3);
         let error = result.unwrap_err();
-        assert_eq!(error.failed, 2);
-        assert!(error.detail.contains("connection refused"));
+        assert_eq!(error.entries.len(), 2);
+        assert!(
+            error
+                .entries
+                .iter()
+                .all(|(_, why)| why.contains("connection refused"))
+        );
     }
 
     #[tokio::test]
@@ -265,8 +319,8 @@ mod tests {
         .await;
         assert_eq!(calls, 1);
         let error = result.unwrap_err();
-        assert_eq!(error.failed, 2);
-        assert!(error.detail.contains("ResourceNotFoundException"));
+        assert_eq!(error.entries.len(), 2);
+        assert!(error.entries[0].1.contains("ResourceNotFoundException"));
     }
 
     #[tokio::test]
@@ -279,8 +333,37 @@ mod tests {
         })
         .await;
         let error = result.unwrap_err();
-        assert_eq!(error.failed, 1);
-        assert!(error.detail.contains("InternalFailure"));
+        assert_eq!(error.entries, [("y", "InternalFailure".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn an_entry_refused_for_good_is_not_sent_again_and_its_batch_mates_are_taken() {
+        let calls = Mutex::new(Vec::new());
+        let result = put_with_retries(vec!["a", "poison", "c"], 4, |batch| {
+            calls.lock().unwrap().push(batch.clone());
+            async move {
+                Ok(batch
+                    .iter()
+                    .map(|entry| match *entry {
+                        "poison" => Some("InvalidArgument".to_string()),
+                        // "c" is throttled the first time only.
+                        "c" if batch.len() == 3 => Some("ThrottlingException".to_string()),
+                        _ => None,
+                    })
+                    .collect())
+            }
+        })
+        .await;
+        assert_eq!(
+            *calls.lock().unwrap(),
+            vec![vec!["a", "poison", "c"], vec!["c"]],
+            "the refused entry is not sent again; the throttled one is"
+        );
+        assert_eq!(
+            result.unwrap_err().entries,
+            [("poison", "InvalidArgument".to_string())],
+            "only the refused entry is not taken"
+        );
     }
 
     #[tokio::test]
@@ -293,7 +376,7 @@ mod tests {
             async move { Ok(results) }
         })
         .await;
-        assert_eq!(result.unwrap_err().failed, 1);
+        assert_eq!(result.unwrap_err().entries, [("y", "NoResult".to_string())]);
         assert_eq!(calls, 2);
     }
 }

@@ -705,6 +705,61 @@ async fn a_period_summary_the_bus_refuses_is_published_by_a_later_resend_run() {
     );
 }
 
+/// An event EventBridge refuses for good (an entry's `InvalidArgument`) stays alone in the
+/// outbox: the events the bus took beside it in the same `PutEvents` call leave the outbox
+/// (they were published again by every run until the poison's TTL before), and the run's
+/// failure names the refused event's id for an operator.
+#[tokio::test]
+async fn an_event_the_bus_refuses_for_good_stays_alone_in_the_outbox_and_is_named() {
+    let bridge = Bridge::start().await;
+    for reference in ["POISON-1", "FINE-1", "FINE-2"] {
+        assert_eq!(bridge.post(&claim(reference)).await.status, 201);
+    }
+    bridge.tap.drain().await;
+    let bus = LostAnswers::default();
+    bus.refuse_entries(r#""reference":"POISON-1""#, "InvalidArgument");
+    let closer = closer_on_time_through(&bridge, &bus);
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
+
+    let kept = bridge.outbox_items().await;
+    assert_eq!(kept.len(), 1, "only the refused event stays: {kept:?}");
+    assert!(
+        kept[0]["detail"].as_s().unwrap().contains("POISON-1"),
+        "{kept:?}"
+    );
+    let refused_id = kept[0]["eventId"].as_s().unwrap().clone();
+    let failure = format!("{:?}", ended.expect_err("a refused event fails the run"));
+    assert!(
+        failure.contains(&refused_id) && failure.contains("InvalidArgument"),
+        "the failure names the event and the code: {failure}"
+    );
+    let published = bridge.tap.drain().await;
+    let closed: Vec<&Value> = published
+        .iter()
+        .filter(|event| event["detail-type"] == "InterventionClosed")
+        .collect();
+    assert_eq!(closed.len(), 2, "{published:?}");
+    assert!(
+        closed
+            .iter()
+            .all(|event| event["detail"]["reference"] != "POISON-1")
+    );
+
+    // Once the bus takes it (here: a run past the proxy), the next run publishes the
+    // refused event only: the others went out once.
+    bridge.resend_run().await;
+    let again: Vec<Value> = bridge
+        .tap
+        .drain()
+        .await
+        .into_iter()
+        .filter(|event| event["detail-type"] == "InterventionClosed")
+        .collect();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0]["detail"]["reference"], "POISON-1");
+    assert!(bridge.outbox_items().await.is_empty());
+}
+
 /// With EventBridge hanging, what a run does after its hard stop (the last domain events,
 /// the period's summary) is cut off too, before the function's deadline: the run still
 /// ends with its log line and metrics, as a failed invocation (Lambda tries the tick
