@@ -1041,7 +1041,29 @@ impl ReadBacklog for EmbeddedStore {
         backlog.count_events(files.iter().flat_map(|file| file.events.iter()));
         backlog.count_documents(&self.pending_documents().await?);
         backlog.rejected_documents = self.documents_refused_by_intent().await?;
+        backlog.count_unpublished(self.outbox_written_at().await?);
         Ok(backlog)
+    }
+}
+
+impl EmbeddedStore {
+    /// When each entry of the outbox was written (an undecodable one counts as written
+    /// now: it is there, and its age unknown).
+    async fn outbox_written_at(&self) -> Result<Vec<Timestamp>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(failure)?;
+            let table = txn.open_table(OUTBOX).map_err(failure)?;
+            let mut written = Vec::new();
+            for entry in table.iter().map_err(failure)? {
+                let (_, value) = entry.map_err(failure)?;
+                written.push(
+                    serde_json::from_slice::<OutboxEntry>(value.value())
+                        .map_or_else(|_| Timestamp::now(), |stored| stored.written_at),
+                );
+            }
+            Ok(written)
+        })
+        .await
     }
 }
 

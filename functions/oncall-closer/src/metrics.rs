@@ -50,6 +50,11 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         oldest_pending_age_seconds = oldest_pending_age,
         pending_documents = backlog.as_ref().map(|b| b.pending_documents),
         oldest_pending_document_age_seconds = oldest_document_age,
+        unpublished_events = backlog.as_ref().map(|b| b.unpublished_events),
+        oldest_unpublished_age_seconds = age(
+            backlog.as_ref().and_then(|b| b.oldest_unpublished_since),
+            now
+        ),
         stopped_early = report.stopped_early(),
         "on-call closer run"
     );
@@ -107,6 +112,17 @@ fn summary_metrics(summary: &RunSummary, now: Timestamp) -> Metrics {
             &[],
         );
         metrics = count(metrics, "RejectedDocuments", backlog.rejected_documents);
+        metrics = count(
+            metrics,
+            "UnpublishedDomainEvents",
+            backlog.unpublished_events,
+        );
+        metrics = metrics.metric(
+            "OldestUnpublishedDomainEventAge",
+            Unit::Seconds,
+            age(backlog.oldest_unpublished_since, now),
+            &[],
+        );
     }
     metrics
 }
@@ -160,6 +176,8 @@ mod tests {
                     pending_documents: 1,
                     oldest_pending_document_since: Some("2026-11-30T04:10:00Z".parse().unwrap()),
                     rejected_documents: 2,
+                    unpublished_events: 3,
+                    oldest_unpublished_since: Some("2026-11-30T05:10:00Z".parse().unwrap()),
                 }),
                 interrupted: true,
                 ..Default::default()
@@ -188,7 +206,8 @@ mod tests {
                         {"Name": "OldestPendingEventAge", "Unit": "Seconds"},
                         count("FailedEvents"), count("PendingDocuments"),
                         {"Name": "OldestPendingDocumentAge", "Unit": "Seconds"},
-                        count("RejectedDocuments")
+                        count("RejectedDocuments"), count("UnpublishedDomainEvents"),
+                        {"Name": "OldestUnpublishedDomainEventAge", "Unit": "Seconds"}
                     ]
                 }]
             })
@@ -207,6 +226,8 @@ mod tests {
             ("PendingDocuments", 1),
             ("OldestPendingDocumentAge", 3 * 3600),
             ("RejectedDocuments", 2),
+            ("UnpublishedDomainEvents", 3),
+            ("OldestUnpublishedDomainEventAge", 2 * 3600),
         ] {
             assert_eq!(document[name], json!(value), "{name}");
         }

@@ -549,6 +549,14 @@ impl ReadBacklog for InMemoryStore {
             .values()
             .filter(|entry| entry.state == DocumentState::Rejected(RejectionReason::IntentRejected))
             .count();
+        let outbox: Vec<Timestamp> = self
+            .outbox
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(at, _)| *at)
+            .collect();
+        backlog.count_unpublished(outbox);
         Ok(backlog)
     }
 }

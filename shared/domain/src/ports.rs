@@ -778,6 +778,11 @@ pub struct Backlog {
     pub oldest_pending_document_since: Option<Timestamp>,
     /// Documents Intent refused for good, waiting for an operator's redrive.
     pub rejected_documents: usize,
+    /// Domain events in the outbox, not on the bus yet (those of the last minute, being
+    /// published by their requests, included).
+    pub unpublished_events: usize,
+    /// When the oldest of them was written.
+    pub oldest_unpublished_since: Option<Timestamp>,
 }
 
 impl Backlog {
@@ -791,6 +796,18 @@ impl Backlog {
                         .map_or(seen, |oldest| oldest.min(seen)),
                 );
             }
+        }
+    }
+
+    /// Counts the outbox's entries, given when each was written (for stores that read
+    /// them all).
+    pub fn count_unpublished(&mut self, written_at: impl IntoIterator<Item = Timestamp>) {
+        for at in written_at {
+            self.unpublished_events += 1;
+            self.oldest_unpublished_since = Some(
+                self.oldest_unpublished_since
+                    .map_or(at, |oldest| oldest.min(at)),
+            );
         }
     }
 

@@ -2,8 +2,8 @@
 //! through. Never a `Scan`.
 
 use crate::items::{
-    DOCUMENT_PREFIX, FAILED_PREFIX, INDEX_SHARDS, OPEN_FILES_INDEX, PENDING_EVENTS_INDEX,
-    PENDING_PREFIX, REJECTED_PREFIX, s, sortable_time,
+    DOCUMENT_PREFIX, FAILED_PREFIX, INDEX_SHARDS, OPEN_FILES_INDEX, OUTBOX_PREFIX,
+    PENDING_EVENTS_INDEX, PENDING_PREFIX, REJECTED_PREFIX, s, sortable_time,
 };
 use crate::store::{DynamoDbStore, unavailable};
 use crate::wire::Item;
@@ -180,17 +180,19 @@ impl ListPendingDocuments for DynamoDbStore {
 
 impl ReadBacklog for DynamoDbStore {
     async fn backlog(&self) -> Result<Backlog, StoreError> {
-        let (pending, failed, documents, rejected) = futures_util::future::join4(
+        let (pending, failed, documents, rejected, outbox) = futures_util::future::join5(
             self.index_count(PENDING_PREFIX),
             self.index_count(FAILED_PREFIX),
             self.index_count(DOCUMENT_PREFIX),
             self.index_count(REJECTED_PREFIX),
+            self.index_count(OUTBOX_PREFIX),
         )
         .await;
+        let (unpublished_events, oldest_unpublished) = outbox?;
         let (pending_events, oldest) = pending?;
         let (pending_documents, oldest_document) = documents?;
-        // `pendingSince` starts with the sortable UTC time the event was recorded, or the
-        // document first seen.
+        // `pendingSince` starts with the sortable UTC time the event was recorded, the
+        // document first seen, or the outbox entry written.
         let since = |since: Option<String>| {
             since.and_then(|since| since.get(..20)?.parse::<Timestamp>().ok())
         };
@@ -201,6 +203,8 @@ impl ReadBacklog for DynamoDbStore {
             pending_documents,
             oldest_pending_document_since: since(oldest_document),
             rejected_documents: rejected?.0,
+            unpublished_events,
+            oldest_unpublished_since: since(oldest_unpublished),
         })
     }
 }

@@ -79,11 +79,10 @@ pub fn outbox_pk(event_id: &str) -> String {
     format!("OUTBOX#{event_id}")
 }
 
-/// How long an outbox item is kept if nothing publishes it (a safety net: the re-send run
-/// publishes it within minutes).
-const OUTBOX_RETENTION_SECONDS: i64 = 14 * 86_400;
-
 /// One domain event in the outbox, written in the same transaction as its state change.
+/// It has no expiry: it leaves the outbox once EventBridge took it, never before (a TTL
+/// would erase, unseen, an event the bus refused for days; the backlog's
+/// `OldestUnpublishedDomainEventAge` alarms instead).
 pub fn outbox_item(event: &oncall_domain::DomainEvent, now: Timestamp) -> Item {
     let id = event.event_id();
     let pk = outbox_pk(&id);
@@ -98,10 +97,6 @@ pub fn outbox_item(event: &oncall_domain::DomainEvent, now: Timestamp) -> Item {
         (
             "pendingSince".to_string(),
             s(format!("{}#{id}", sortable_time(now))),
-        ),
-        (
-            "expiresAt".to_string(),
-            n(now.as_second() + OUTBOX_RETENTION_SECONDS),
         ),
         ("pk".to_string(), s(pk)),
     ])
@@ -525,5 +520,19 @@ mod tests {
     fn event_keys_sort_in_sequence_order() {
         assert!(event_sk(9) < event_sk(10));
         assert!(event_sk(99_999) < event_sk(100_000));
+    }
+
+    /// An outbox entry leaves the table only once the bus took it: DynamoDB's TTL would
+    /// erase, unseen, an event EventBridge kept refusing.
+    #[test]
+    fn an_outbox_entry_never_expires() {
+        let event = oncall_domain::DomainEvent::Stored(oncall_domain::domain_events::StoredEvent {
+            id: "e1".into(),
+            detail_type: "InterventionOpened".into(),
+            detail: serde_json::json!({"eventId": "e1"}),
+        });
+        let item = outbox_item(&event, "2026-11-28T20:00:00Z".parse().unwrap());
+        assert_eq!(item["pk"].as_s().unwrap(), "OUTBOX#e1");
+        assert!(!item.contains_key("expiresAt"), "{item:?}");
     }
 }

@@ -476,6 +476,15 @@ async fn events_wait_in_the_outbox_until_published<S: FullStore>(store: &S) {
         "not before it was written"
     );
     assert!(waiting_after(later).await, "kept in the outbox");
+    // Counted in the backlog until the bus takes it, aged from when it was written.
+    let backlog = store.backlog().await.unwrap();
+    assert!(backlog.unpublished_events >= 1, "{backlog:?}");
+    assert!(
+        backlog
+            .oldest_unpublished_since
+            .is_some_and(|since| since <= written),
+        "{backlog:?}"
+    );
     store
         .clear_published(std::slice::from_ref(&id))
         .await

@@ -445,6 +445,10 @@ async fn the_closers_run_is_reported_as_its_invocations_metrics() {
         names.contains(&metric("OldestPendingDocumentAge", "Seconds")),
         "{run}"
     );
+    assert!(
+        names.contains(&metric("OldestUnpublishedDomainEventAge", "Seconds")),
+        "{run}"
+    );
     assert_eq!(run["EventsResent"], 1);
     assert_eq!(run["PendingEvents"], 0);
     assert_eq!(run["EventsMarkedFailed"], 0);

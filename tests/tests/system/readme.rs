@@ -364,7 +364,7 @@ fn every_quitus_key_the_forwarder_takes_reaches_it() {
 }
 
 /// The closer's backlog alarms (`OldestPendingEventAge`, `OldestPendingDocumentAge`,
-/// `FailedEvents`, `RejectedDocuments`: one data point per
+/// `OldestUnpublishedDomainEventAge`, `FailedEvents`, `RejectedDocuments`: one data point per
 /// closer run) work at every run cadence the stack allows (`ResendEveryMinutes`, 1 to 60):
 /// a backlog that stays raises the alarm within a period and a run, and the alarm stays on
 /// while it lasts (no "resolved" between two runs). CloudWatch's rule, for these settings:
@@ -387,6 +387,7 @@ fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
             || ![
                 "OldestPendingEventAge",
                 "OldestPendingDocumentAge",
+                "OldestUnpublishedDomainEventAge",
                 "FailedEvents",
                 "RejectedDocuments",
             ]
@@ -459,7 +460,7 @@ fn the_closers_backlog_alarms_fire_and_hold_at_every_run_cadence() {
             );
         }
     }
-    assert_eq!(checked, 4, "every backlog alarm found");
+    assert_eq!(checked, 5, "every backlog alarm found");
 }
 
 /// Every on-call start and end time the stack's parameters accept is one the closer
