@@ -4,7 +4,7 @@
 
 use super::policy::CloserPolicy;
 use crate::calendar::OnCallPeriod;
-use crate::closure::{CloseError, ClosedBy, close_loaded_intervention};
+use crate::closure::{CloseError, CloseOutcome, ClosedBy, close_loaded_intervention};
 use crate::datetime::IntentDateTime;
 use crate::delivery::Deadline;
 use crate::file::{Delivery, InterventionFile};
@@ -116,6 +116,7 @@ impl StragglerScope {
 const LOAD_BATCH: usize = 50;
 
 /// What became of one straggler.
+#[derive(Debug)]
 enum Straggler {
     /// Closed by us; where its closing event stands with Intent.
     Closed(Delivery),
@@ -289,6 +290,8 @@ where
     )
     .await
     {
+        // Another run (overlapping this one) closed it first, with the same closure.
+        Ok(closed) if closed.outcome == CloseOutcome::Replayed => Ok(Straggler::Untouched),
         Ok(closed) => Ok(Straggler::Closed(
             closed
                 .file
@@ -422,6 +425,36 @@ mod tests {
         );
         let detail = world.events.published()[0].detail_value();
         assert_eq!(detail["closedBy"], "on_call_closer");
+    }
+
+    /// Two runs overlapping (an end run still closing when a re-send tick comes, the end
+    /// tick delivered twice) both read a file open; the one that loses the race finds it
+    /// closed by the other with the same automatic closure (a replay): closed by someone
+    /// else, not closed again, or the period's summaries add up to more files than closed.
+    #[tokio::test]
+    async fn a_file_another_run_closed_meanwhile_is_not_counted_closed_twice() {
+        let world = World::at(end() + minutes(5));
+        let id = claim_of_the_night(&world, "G-1").await;
+        let read_by_the_other_run = world.store.file(&id).unwrap();
+        assert_eq!(close_all(&world).await.closed, 1);
+
+        let outcome = close_one(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            &CloserPolicy::default(),
+            &period_ending(end()),
+            StragglerScope::OpenedBeforeEnd,
+            Deadline::none(),
+            Ok(Some(read_by_the_other_run)),
+            &std::sync::atomic::AtomicUsize::new(0),
+        )
+        .await
+        .unwrap();
+
+        assert!(matches!(outcome, Straggler::Untouched), "{outcome:?}");
+        assert_eq!(world.intent.accepted().len(), 1, "sent once");
     }
 
     #[tokio::test]
