@@ -44,6 +44,7 @@ pub(crate) fn log_summary(summary: &RunSummary, now: Timestamp) {
         reconcile_errors = reconcile.errors,
         reconcile_lease_held = reconcile.lease_held,
         reconcile_resend_postponed = reconcile.resend_postponed,
+        reconcile_closing_pending = reconcile.closing_pending,
         pending_events = backlog.as_ref().map(|b| b.pending_events),
         failed_events = backlog.as_ref().map(|b| b.failed_events),
         rejected_documents = backlog.as_ref().map(|b| b.rejected_documents),

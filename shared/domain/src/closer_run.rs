@@ -160,8 +160,12 @@ async fn reconcile_period<S, I, E, C, R>(
             ));
         }
     }
-    let whole = !ports.contracts.is_empty() && reconciled.ran_to_its_end();
-    if whole
+    // Only a re-send run an hour after the end notes the period: the end's run cannot see
+    // what is closed after it (claims received in the minute after the end, closed by the
+    // next re-send runs), whose closings Intent could lose as well.
+    let settled =
+        kind == RunKind::Resend && !ports.contracts.is_empty() && reconciled.settles_the_period();
+    if settled
         && let Err(error) = ports
             .store
             .mark_period_reconciled(period, ports.clock.now())
@@ -265,9 +269,10 @@ pub async fn run_closer<S, I, E, C, R>(
             .problems
             .push(format!("forwarding documents: {error}"));
     }
-    // The end's run reconciles its period; a re-send run of that period does it once if no
-    // run did to its end, once the end's run and its retries are over (the end's run failed
-    // at each of its tries).
+    // The end's run reconciles its period (lost closings of the night go again at once); a
+    // re-send run of that period reconciles it once more an hour after the end, once the
+    // end's run, its retries and the closings of claims that raced the end are over, and
+    // notes it reconciled when nothing was left to check (again at each run until then).
     let to_reconcile = match (kind, period) {
         (RunKind::PeriodEnd, Some(period)) => Some(period),
         (RunKind::Resend, Some(period))
@@ -529,6 +534,95 @@ mod tests {
         assert_eq!(world.intent.journal().len(), sent);
     }
 
+    /// The end's run reconciles what it sees, but the period is not over with it: a claim
+    /// received in the minute after the end (still the period's) is closed by a re-send
+    /// run after that reconciliation, and Intent loses that closing (a 204, not applied).
+    /// The reconciliation an hour after the end finds it and sends it again, instead of
+    /// leaving it open on Intent until the next period's end (before, the end's run had
+    /// noted the period reconciled).
+    #[tokio::test]
+    async fn a_closing_made_after_the_end_runs_reconciliation_and_lost_is_found_an_hour_after_the_end()
+     {
+        let world = World::at(end() + jiff::SignedDuration::from_secs(5));
+        let ended = run(&world, RunKind::PeriodEnd, Some(&period_ending(end()))).await;
+        assert!(ended.problems.is_empty(), "{:?}", ended.problems);
+        assert!(ended.reconcile.as_ref().unwrap().ran_to_its_end());
+        // Received after the end's run listed the open files, closed by the next re-send
+        // run, the closing recorded delivered, and Intent still shows it open.
+        let id = world.given_open_on_intent("L-1").await;
+        let closed_at = end() + minutes(6);
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            closed_at,
+            delivered(closed_at),
+        )
+        .await;
+
+        let world = World {
+            clock: FixedClock(end() + minutes(70)),
+            ..world
+        };
+        let resent = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+
+        assert_eq!(
+            resent.reconcile.as_ref().map(|r| r.closing_resent),
+            Some(1),
+            "{resent:?}"
+        );
+        let later = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        assert!(later.reconcile.is_none(), "reconciled once: {later:?}");
+    }
+
+    /// A closing still pending when the hour's reconciliation runs (Intent down since the
+    /// end) is not known to be on Intent: the period is not noted reconciled until a
+    /// reconciliation finds every closing of what Intent shows open delivered and checked.
+    #[tokio::test]
+    async fn a_period_with_a_closing_still_pending_is_reconciled_again_once_it_is_delivered() {
+        let world = World::at(end() + minutes(70));
+        let id = world.given_open_on_intent("P-1").await;
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            end(),
+            crate::file::Delivery::new_pending(),
+        )
+        .await;
+        world.intent.fail_next(DeliveryFailure::retryable(1, "503"));
+
+        let first = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        let reconciled = first
+            .reconcile
+            .clone()
+            .expect("reconciled an hour after the end");
+        assert_eq!(reconciled.closing_pending, 1, "{first:?}");
+        assert!(
+            !crate::ports::PeriodReconciliations::period_reconciled(
+                &world.store,
+                &period_ending(end())
+            )
+            .await
+            .unwrap()
+        );
+
+        let world = World {
+            clock: FixedClock(end() + minutes(80)),
+            ..world
+        };
+        let second = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        assert!(second.reconcile.is_some(), "{second:?}");
+        assert!(
+            crate::ports::PeriodReconciliations::period_reconciled(
+                &world.store,
+                &period_ending(end())
+            )
+            .await
+            .unwrap()
+        );
+    }
+
     /// A late re-send run of an earlier period (its tick held in Lambda's queue while the
     /// next period ended and was reconciled) neither reconciles it again nor takes the
     /// note back: the later period's reconciliation checked all Intent shows open.
@@ -541,6 +635,12 @@ mod tests {
         };
         let ended = run(&world, RunKind::PeriodEnd, Some(&later)).await;
         assert!(ended.problems.is_empty(), "{:?}", ended.problems);
+        let world = World {
+            clock: FixedClock(end() + minutes(70)),
+            ..world
+        };
+        let noted = run(&world, RunKind::Resend, Some(&later)).await;
+        assert!(noted.reconcile.is_some(), "{noted:?}");
         let world = World {
             clock: FixedClock(end() + minutes(90)),
             ..world

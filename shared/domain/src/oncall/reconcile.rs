@@ -43,6 +43,9 @@ pub struct ReconcileReport {
     /// Closings found lost whose sending again was left for a later run (Intent's log
     /// unreadable, a failure that may pass): the period is not reconciled to its end.
     pub resend_postponed: usize,
+    /// Files Intent shows open whose closing is still pending here (the re-send pass owns
+    /// it): once delivered, Intent could lose it too, so the period is not settled yet.
+    pub closing_pending: usize,
     pub stopped_early: bool,
 }
 
@@ -54,6 +57,13 @@ impl ReconcileReport {
             && !self.stopped_early
             && self.errors == 0
             && self.resend_postponed == 0
+    }
+
+    /// Whether the period it reconciled can be noted reconciled: it ran to its end, and no
+    /// closing of a file Intent shows open is still pending (delivered later, it could be
+    /// lost unseen).
+    pub fn settles_the_period(&self) -> bool {
+        self.ran_to_its_end() && self.closing_pending == 0
     }
 }
 
@@ -146,6 +156,7 @@ where
                 Resent::Refused => report.closing_resend_refused += 1,
                 Resent::LeaseHeld => report.lease_held += 1,
                 Resent::Postponed => report.resend_postponed += 1,
+                Resent::Pending => report.closing_pending += 1,
                 Resent::Not => {}
             }
         }
@@ -170,6 +181,8 @@ fn logged_reference(id: &FileId) -> String {
 /// What became of a closing found lost on Intent.
 enum Resent {
     Not,
+    /// Still pending: the re-send pass owns it.
+    Pending,
     Sent,
     Refused,
     /// Another sender holds the file's send lease: left for a later run.
@@ -196,7 +209,7 @@ where
 {
     match &closing.delivery {
         // Still pending: the re-send pass owns it.
-        Delivery::Pending { .. } => return Ok(Resent::Not),
+        Delivery::Pending { .. } => return Ok(Resent::Pending),
         // Refused for good: only an operator's redrive sends it again.
         Delivery::Failed { .. } => {
             tracing::warn!(
