@@ -406,32 +406,43 @@ where
         // the lease back and takes the caller's events out of the outbox (a refusal that
         // is on the bus already needs no outbox entry; one that is not gets one).
         let announced = announce(&file);
-        let mut on_the_bus = false;
+        // What the bus took: the caller's events among them leave the outbox, a refusal
+        // among them needs no entry there (queued is not on the bus: the queue clears the
+        // outbox once it is).
+        let mut taken = Vec::new();
         if !refusal.is_empty() || !announced.is_empty() {
             let batch: Vec<DomainEvent> = refusal.iter().chain(&announced).cloned().collect();
-            match events.publish(&batch).await {
-                // Queued is not on the bus: the queue clears the outbox once it is.
-                Ok(()) => on_the_bus = !events.queues(),
-                Err(error) => {
-                    tracing::warn!(%error, "domain events not published; the outbox keeps them for the re-send run");
-                }
+            let published = events.publish(&batch).await;
+            if !events.queues() {
+                taken = match &published {
+                    Ok(()) => batch.iter().map(DomainEvent::event_id).collect(),
+                    Err(error) => error.taken(&batch),
+                };
+            }
+            if let Err(error) = published {
+                tracing::warn!(%error, "domain events not published; the outbox keeps them for the re-send run");
             }
         }
-        let (to_outbox, published): (&[DomainEvent], Vec<String>) = if on_the_bus {
-            (&[], announced.iter().map(DomainEvent::event_id).collect())
-        } else {
-            (&refusal, Vec::new())
-        };
+        let to_outbox: Vec<DomainEvent> = refusal
+            .iter()
+            .filter(|event| !taken.contains(&event.event_id()))
+            .cloned()
+            .collect();
+        let published: Vec<String> = announced
+            .iter()
+            .map(DomainEvent::event_id)
+            .filter(|id| taken.contains(id))
+            .collect();
         let recorded = if all_recorded {
             store
-                .finish_delivery(&id, seq, &delivery, to_outbox, lease.until, &published)
+                .finish_delivery(&id, seq, &delivery, &to_outbox, lease.until, &published)
                 .await
         } else {
             // An earlier outcome is not recorded: the lease is kept (the next sender reads
             // Intent first), so only this outcome is recorded, while the lease is still
             // this sender's (held up past it and taken over, its outcome is stale).
             store
-                .record_under_lease(&id, seq, &delivery, to_outbox, lease.until)
+                .record_under_lease(&id, seq, &delivery, &to_outbox, lease.until)
                 .await
         };
         let recorded = match recorded {

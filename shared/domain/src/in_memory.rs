@@ -1652,6 +1652,34 @@ mod tests {
         assert_eq!(opened.file.events[0].delivery.label(), "failed");
     }
 
+    /// The refusal and the opening's announcement go to the bus in one call; the bus takes
+    /// the refusal and refuses the announcement: the refusal needs no outbox entry (it
+    /// would go out twice), the announcement stays there alone.
+    #[tokio::test]
+    async fn a_refusal_the_bus_took_beside_an_announcement_it_refused_is_not_kept_twice() {
+        let dry_run = world();
+        dry_run.events.set_failing(true);
+        dry_run.open(SEED_OPENING).await.unwrap();
+        let opened_id = dry_run.store.outbox_ids().remove(0);
+
+        let world = world();
+        world.events.refuse(&opened_id);
+        world.intent.fail_next(DeliveryFailure::refused(
+            1,
+            "Intent answered 400 validation_error",
+        ));
+        world.open(SEED_OPENING).await.unwrap();
+
+        let published: Vec<String> = world
+            .events
+            .published()
+            .iter()
+            .map(|event| event.detail_type().to_string())
+            .collect();
+        assert_eq!(published, ["DeliveryFailed"]);
+        assert_eq!(world.store.outbox_ids(), [opened_id]);
+    }
+
     #[tokio::test]
     async fn an_identical_replay_sends_nothing_new() {
         let world = world();
