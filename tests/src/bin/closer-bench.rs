@@ -36,7 +36,8 @@ async fn main() {
             let json = template.replace("INTER-0500", &format!("BENCH-{n:05}"));
             async move {
                 let log = parse_intervention_log(json.as_bytes()).unwrap();
-                let recorded_at = jiff::Timestamp::now();
+                // Received during the night, as its eventDate says.
+                let recorded_at: jiff::Timestamp = "2026-11-23T21:00:05Z".parse().unwrap();
                 let file = NewFile {
                     owner: PartnerId("partner-a".into()),
                     // The openings already reached Intent: only closures are measured.
@@ -86,7 +87,11 @@ async fn main() {
     let log = CallLog::default();
     let (dynamodb, _) = endpoints();
     let closer_sdk = dynamodb_through_proxy(&bridge.sdk, dynamodb, &log);
-    let closer = oncall_closer::CloserFunction::new(
+    // On time: its clock 30 s after the period's end (the files were received after it in
+    // real time; a run that late would close only what an on-time run would have seen).
+    let end: jiff::Timestamp = "2026-11-24T07:00:00Z".parse().unwrap();
+    let clock = oncall_domain::ports::FixedClock(end + jiff::SignedDuration::from_secs(30));
+    let closer = oncall_closer::CloserFunction::with_clock(
         &closer_sdk,
         oncall_closer::CloserConfig {
             core: aws_wiring::CoreConfig {
@@ -106,11 +111,12 @@ async fn main() {
             documents: Default::default(),
             s3_force_path_style: true,
         },
+        clock,
     )
     .unwrap();
     let tick = Tick {
         kind: TickKind::EndOfPeriod,
-        scheduled_time: Some("2026-11-24T07:00:00Z".parse().unwrap()),
+        scheduled_time: Some(end),
     };
     let started = Instant::now();
     let summary = run_tick(&closer, tick, Deadline::none(), None)
