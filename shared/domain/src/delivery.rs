@@ -9,23 +9,14 @@
 //! as delivered without being sent. A 409 from Intent is read the same way ("already
 //! there" is delivered, not failed).
 
-use crate::domain_events::{DeliveryFailed, DomainEvent};
+use crate::domain_events::{DeliveryFailed, DomainEvent, EventDelivered};
 use crate::file::{Delivery, InterventionFile, RecordedEvent};
 use crate::model::FileId;
 use crate::outbox::publish_announced;
 use crate::ports::{
     Clock, DeliveryFailure, FinishDelivery, LeaseGrant, LoadFile, Outbox, PublishDomainEvents,
-    PublishToIntent, RecordDelivery,
+    PublishToIntent,
 };
-
-/// The outcome of one delivery step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryStep {
-    pub delivery: Delivery,
-    /// False when the outcome could not be stored: the caller then keeps the file's send
-    /// lease, so the next sender takes it over and reads Intent before sending.
-    pub recorded: bool,
-}
 
 /// Where an event stands after Intent was read: found there means delivered.
 async fn confirm_on_intent<I: PublishToIntent>(
@@ -101,6 +92,18 @@ pub(crate) fn failure_announcement(
     event: &RecordedEvent,
     delivery: &Delivery,
 ) -> Vec<DomainEvent> {
+    outcome_announcement(id, event, delivery, false)
+}
+
+/// What an attempt's outcome tells other parties: a refusal for good (`DeliveryFailed`),
+/// and a delivery when it is `late` (the event was announced not on Intent yet, by the
+/// request that recorded it: `EventDelivered`).
+fn outcome_announcement(
+    id: &FileId,
+    event: &RecordedEvent,
+    delivery: &Delivery,
+    late: bool,
+) -> Vec<DomainEvent> {
     match delivery {
         Delivery::Failed { attempts, .. } => vec![DomainEvent::DeliveryFailed(DeliveryFailed {
             reference: id.reference.clone(),
@@ -108,6 +111,17 @@ pub(crate) fn failure_announcement(
             seq: event.seq,
             event: event.pair.as_str(),
             attempts: *attempts,
+        })],
+        Delivery::Delivered {
+            attempts,
+            delivered_at,
+        } if late => vec![DomainEvent::EventDelivered(EventDelivered {
+            reference: id.reference.clone(),
+            contract_reference: id.contract_reference.clone(),
+            seq: event.seq,
+            event: event.pair.as_str(),
+            attempts: *attempts,
+            delivered_at: *delivered_at,
         })],
         _ => Vec::new(),
     }
@@ -125,46 +139,12 @@ where
     } else if !announce.is_empty()
         && let Err(error) = events.publish(announce).await
     {
-        tracing::error!(%error, "the DeliveryFailed domain event was not published");
+        tracing::error!(%error, "the delivery's domain event was not published");
     }
 }
 
 fn not_recorded(seq: u32, delivery: &Delivery, error: &crate::ports::StoreError) {
     tracing::error!(seq, state = delivery.label(), %error, "could not record the delivery state; the event will be read back from Intent before any new attempt");
-}
-
-/// Sends `event` of file `id` (reading Intent first if an earlier attempt is in doubt, or
-/// `in_doubt` says so) and records the outcome. A refusal of the content is recorded as
-/// failed and announced (`DeliveryFailed`).
-pub async fn deliver_event<S, I, E, C>(
-    store: &S,
-    intent: &I,
-    events: &E,
-    clock: &C,
-    id: &FileId,
-    event: &RecordedEvent,
-    in_doubt: bool,
-) -> DeliveryStep
-where
-    S: RecordDelivery + Outbox,
-    I: PublishToIntent,
-    E: PublishDomainEvents,
-    C: Clock,
-{
-    let delivery = attempt_event(intent, clock, event, in_doubt).await;
-    let announce = failure_announcement(id, event, &delivery);
-    let recorded = match store
-        .record_delivery(id, event.seq, &delivery, &announce)
-        .await
-    {
-        Ok(()) => true,
-        Err(error) => {
-            not_recorded(event.seq, &delivery, &error);
-            false
-        }
-    };
-    after_recording(store, events, &announce, recorded).await;
-    DeliveryStep { delivery, recorded }
 }
 
 /// What a failed attempt means for the event.
@@ -356,6 +336,9 @@ where
     let mut all_recorded = true;
     let mut finished = false;
     let count = file.events.len();
+    // The caller's own event (the last, when it announces it with its delivery) is not
+    // announced again when delivered; any other was announced not on Intent yet.
+    let caller_announces_the_last = !announce(&file).is_empty();
     // Under a lease taken over, the events up to the first one refused are each read back
     // from Intent as they are attempted (the dead holder may have sent them, in order).
     let mut read_back = 0;
@@ -385,7 +368,8 @@ where
         let in_doubt = lease.taken_over || (lease.earlier_events_read_before && index + 1 < count);
         let delivery = attempt_event(intent, clock, event, in_doubt).await;
         read_back = index + 1;
-        let refusal = failure_announcement(&id, event, &delivery);
+        let late = !(caller_announces_the_last && index + 1 == count);
+        let refusal = outcome_announcement(&id, event, &delivery, late);
         let seq = event.seq;
         let last = !delivery.is_delivered() || index + 1 == count;
         file.events[index].delivery = delivery.clone();
@@ -771,7 +755,71 @@ mod tests {
         ));
         let file = world.deliver(file).await;
         assert!(file.events[0].delivery.is_delivered());
-        assert!(world.events.published().is_empty(), "no DeliveryFailed");
+        assert_eq!(
+            world.published_types(),
+            ["EventDelivered"],
+            "no DeliveryFailed"
+        );
+    }
+
+    /// A claim stored while Intent could not be reached was announced `pending`; the
+    /// sender that delivers it later says so (`EventDelivered`, once: written to the outbox
+    /// with the delivery's record, taken out once on the bus).
+    #[tokio::test]
+    async fn an_event_delivered_after_it_was_announced_pending_is_announced_once() {
+        let world = world();
+        let file = world.stored_opening().await;
+        let file = world.deliver(file).await;
+        assert!(file.events[0].delivery.is_delivered());
+        assert_eq!(world.published_types(), ["EventDelivered"]);
+        let detail = world.events.published()[0].detail_value();
+        assert_eq!(detail["reference"], "INTER-0500");
+        assert_eq!(detail["contractReference"], "contract1");
+        assert_eq!(
+            (detail["seq"].clone(), detail["event"].clone()),
+            (1.into(), "acknowledged".into())
+        );
+        assert_eq!(detail["deliveredAt"], "2026-11-28T20:00:00Z");
+        assert!(world.store.outbox_ids().is_empty());
+
+        world.deliver(file).await;
+        assert_eq!(
+            world.events.published().len(),
+            1,
+            "delivered once, announced once"
+        );
+    }
+
+    /// A closure whose file's opening is still pending sends the opening first: the
+    /// opening's late delivery is announced, the closing only by its own
+    /// `InterventionClosed` (delivered), not twice.
+    #[tokio::test]
+    async fn a_closure_announces_the_pending_opening_it_delivered_first_but_not_its_own_closing() {
+        let world = world();
+        world.stored_opening().await;
+        crate::closure::close_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            crate::closure::ClosurePolicy::default(),
+            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
+            crate::in_memory::tests_support::closing_log(
+                "INTER-0500",
+                crate::lifecycle::Outcome::Done,
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            world.published_types(),
+            ["EventDelivered", "InterventionClosed"]
+        );
+        assert_eq!(world.events.published()[0].detail_value()["seq"], 1);
+        assert_eq!(
+            world.events.published()[1].detail_value()["delivery"],
+            "delivered"
+        );
     }
 
     #[tokio::test]

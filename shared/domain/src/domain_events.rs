@@ -74,6 +74,21 @@ pub struct DeliveryFailed {
     pub attempts: u32,
 }
 
+/// An event announced as not on Intent yet (the claim's or the closure's delivery
+/// `pending`, or refused and then redriven by an operator) reached Intent later: sent by a
+/// re-send run, after a redrive, before a quitus of its file, or before the closing that
+/// followed it. An event delivered by the request that announced it is not announced again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDelivered {
+    pub reference: String,
+    pub contract_reference: String,
+    pub seq: u32,
+    pub event: &'static str,
+    pub attempts: u32,
+    pub delivered_at: jiff::Timestamp,
+}
+
 /// The summary of an on-call closer run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,6 +137,7 @@ pub struct StoredEvent {
 #[serde(untagged)]
 pub enum DomainEvent {
     DeliveryFailed(DeliveryFailed),
+    EventDelivered(EventDelivered),
     OnCallPeriodClosed(OnCallPeriodClosed),
     InterventionOpened(InterventionOpened),
     InterventionClosed(InterventionClosed),
@@ -141,6 +157,7 @@ impl DomainEvent {
             DomainEvent::DocumentPublished(_) => "DocumentPublished",
             DomainEvent::DocumentRejected(_) => "DocumentRejected",
             DomainEvent::DeliveryFailed(_) => "DeliveryFailed",
+            DomainEvent::EventDelivered(_) => "EventDelivered",
             DomainEvent::OnCallPeriodClosed(_) => "OnCallPeriodClosed",
         }
     }
@@ -164,6 +181,12 @@ impl DomainEvent {
                 e.reference.clone(),
                 e.seq.to_string(),
                 e.attempts.to_string(),
+            ],
+            // An event reaches Intent once.
+            DomainEvent::EventDelivered(e) => vec![
+                e.contract_reference.clone(),
+                e.reference.clone(),
+                e.seq.to_string(),
             ],
             DomainEvent::DocumentPublished(e) => vec![e.object_identity.clone()],
             DomainEvent::DocumentRejected(e) => {
