@@ -278,24 +278,38 @@ where
             // before it are as read before the write, and one still pending there may have
             // been delivered, or refused for good, since by the sender that held the lease
             // then. The file is read again under the lease (nobody else sends now): its
-            // record says (never sent twice, never sent again after a refusal). Should that
-            // read fail, such an event is read back from Intent before being sent.
-            let (file, earlier_events_read_before) = earlier_events_as_stored(store, file).await;
-            deliver_under_lease(
-                store,
-                intent,
-                events,
-                clock,
-                file,
-                deadline,
-                HeldLease {
-                    until: sending_until,
-                    taken_over: false,
-                    earlier_events_read_before,
-                },
-                closed_event,
-            )
-            .await
+            // record says (never sent twice, never sent again after a refusal).
+            match earlier_events_as_stored(store, &file).await {
+                Some(file) => {
+                    deliver_under_lease(
+                        store,
+                        intent,
+                        events,
+                        clock,
+                        file,
+                        deadline,
+                        HeldLease {
+                            until: sending_until,
+                            taken_over: false,
+                        },
+                        closed_event,
+                    )
+                    .await
+                }
+                None => {
+                    // Should that read fail, nothing is sent from the copy: read back from
+                    // Intent, an event it refused meanwhile would be absent and go again.
+                    // The lease is given back; the re-send run sends the file in order.
+                    tracing::warn!(
+                        "the closing waits for the re-send run, behind its file's earlier events"
+                    );
+                    if let Err(error) = store.release_send_lease(&id, sending_until).await {
+                        tracing::warn!(%error, "the send lease could not be given back; it runs out on its own");
+                    }
+                    publish_announced(store, events, &closed_event(&file)).await;
+                    file
+                }
+            }
         } else {
             let file = deliver_in_order(store, intent, events, clock, file, deadline).await;
             publish_announced(store, events, &closed_event(&file)).await;
@@ -334,27 +348,26 @@ fn dated_after_opening(
 }
 
 /// `file` (its closing just written under the send lease, its earlier events as read before
-/// that write) with its earlier events as stored now, when one of them was still pending:
-/// and whether they are still the copy's (the read failed).
+/// that write) with its earlier events as stored now, when one of them was still pending;
+/// `None` when the file cannot be read again (its copy cannot tell whether such an event
+/// was delivered, or refused for good, meanwhile).
 async fn earlier_events_as_stored<S: LoadFile>(
     store: &S,
-    file: InterventionFile,
-) -> (InterventionFile, bool) {
+    file: &InterventionFile,
+) -> Option<InterventionFile> {
     let earlier = &file.events[..file.events.len().saturating_sub(1)];
     if !earlier.iter().any(|event| event.delivery.is_pending()) {
-        return (file, false);
+        return Some(file.clone());
     }
     match store.load_file(&file.id).await {
-        Ok(Some(stored)) if stored.events.len() == file.events.len() => (stored, false),
+        Ok(Some(stored)) if stored.events.len() == file.events.len() => Some(stored),
         Ok(_) => {
-            tracing::warn!(
-                "the file read under the lease is not the one just closed; its earlier events are read back from Intent"
-            );
-            (file, true)
+            tracing::warn!("the file read under the lease is not the one just closed");
+            None
         }
         Err(error) => {
-            tracing::warn!(%error, "the file could not be read again under the lease; its earlier events are read back from Intent");
-            (file, true)
+            tracing::warn!(%error, "the file could not be read again under the lease");
+            None
         }
     }
 }

@@ -215,12 +215,6 @@ pub struct HeldLease {
     pub until: jiff::Timestamp,
     /// Taken over from a sender that never gave it back: every pending event is in doubt.
     pub taken_over: bool,
-    /// Taken by the write that stored the file's last event, on a copy of the file read
-    /// before that write, which could not be read again under the lease: an earlier event
-    /// still pending in the copy may have been delivered meanwhile by the sender that held
-    /// the lease then (and gave it back before the write), so it is read back from Intent
-    /// before being sent again.
-    pub earlier_events_read_before: bool,
 }
 
 /// Sends a file's undelivered events to Intent strictly in order: an event is only sent
@@ -298,11 +292,7 @@ where
         current,
         deadline,
         // Read again under the lease: as current as the store is.
-        HeldLease {
-            until,
-            taken_over,
-            earlier_events_read_before: false,
-        },
+        HeldLease { until, taken_over },
         |_| Vec::new(),
     )
     .await
@@ -310,8 +300,7 @@ where
 
 /// [`deliver_in_order`]'s work once the caller holds the send lease and `file` is as
 /// stored (taken in the write that stored it, for a new claim or a closure; for a
-/// closure, its earlier events as read before that write: see
-/// [`HeldLease::earlier_events_read_before`]). The last
+/// closure, its earlier events read again under the lease). The last
 /// outcome, the lease's release and the outbox's clearing of `announce(file)` (the
 /// caller's domain events, published on the bus just before, with the delivery known) are
 /// one write: a claim costs its opening write and this one.
@@ -365,7 +354,7 @@ where
             );
             break;
         }
-        let in_doubt = lease.taken_over || (lease.earlier_events_read_before && index + 1 < count);
+        let in_doubt = lease.taken_over;
         let delivery = attempt_event(intent, clock, event, in_doubt).await;
         read_back = index + 1;
         let late = !(caller_announces_the_last && index + 1 == count);
@@ -470,8 +459,10 @@ mod tests {
     //! Effectively once, given / when / then, on the in-memory adapters.
     use super::*;
     use crate::in_memory::FixedClock;
-    use crate::in_memory::tests_support::{World, at, given_open_file, opening_log};
-    use crate::ports::SendLease;
+    use crate::in_memory::tests_support::{
+        World, at, given_open_file, minutes, opening_log, pending_since, refused,
+    };
+    use crate::ports::{RecordDelivery, SendLease};
 
     fn world() -> World {
         World::at(at("2026-11-28T20:00:00Z"))
@@ -569,7 +560,6 @@ mod tests {
             HeldLease {
                 until,
                 taken_over: false,
-                earlier_events_read_before: false,
             },
             |_| Vec::new(),
         )
@@ -787,6 +777,71 @@ mod tests {
             world.events.published().len(),
             1,
             "delivered once, announced once"
+        );
+    }
+
+    /// A closure read the file with its opening pending; before its closing write, another
+    /// sender's attempt was refused for good (recorded failed). The closing write takes the
+    /// lease, but the file cannot be read again under it: the closure does not send the
+    /// opening from its stale copy (Intent, which refused it, does not hold it: read back,
+    /// it would go again), nor the closing behind it; the refusal stays for an operator.
+    #[tokio::test]
+    async fn a_closure_that_cannot_read_its_file_again_does_not_resend_an_opening_refused_meanwhile()
+     {
+        let world = world();
+        let now = world.clock.0;
+        let id = given_open_file(
+            &world.store,
+            &opening_log("R-1"),
+            now - minutes(60),
+            pending_since(4, now - minutes(5), false),
+        )
+        .await;
+        let read_by_the_closure = world.store.file(&id).unwrap();
+        world
+            .store
+            .record_delivery(&id, 1, &refused(now), &[])
+            .await
+            .unwrap();
+        world.store.set_loading_fails(true);
+
+        let closed = crate::closure::close_loaded_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            crate::closure::ClosurePolicy::default(),
+            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
+            crate::in_memory::tests_support::closing_log("R-1", crate::lifecycle::Outcome::Done),
+            Some(read_by_the_closure),
+            Deadline::none(),
+            &|| {},
+        )
+        .await
+        .unwrap();
+
+        assert!(
+            world.intent.accepted().is_empty(),
+            "nothing sent: {:?}",
+            world.intent.accepted()
+        );
+        world.store.set_loading_fails(false);
+        let stored = world.store.file(&id).unwrap();
+        assert!(
+            stored.events[0].delivery.is_failed(),
+            "{:?}",
+            stored.events[0].delivery
+        );
+        assert!(stored.events[1].delivery.is_pending());
+        assert!(closed.file.events[1].delivery.is_pending());
+        // The lease is given back: the re-send run finds the closing behind the refusal.
+        assert_eq!(
+            world
+                .store
+                .take_send_lease(&id, now, now + minutes(1))
+                .await
+                .unwrap(),
+            crate::ports::LeaseGrant::Taken
         );
     }
 

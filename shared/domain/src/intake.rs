@@ -117,7 +117,6 @@ where
                     until: sending_until,
                     taken_over: false,
                     // A new file: its opening is its only event.
-                    earlier_events_read_before: false,
                 },
                 |file| DomainEvent::opened(file).into_iter().collect(),
             )
