@@ -109,6 +109,8 @@ impl OperatorStore for DynamoDbStore {
 
     async fn requeue_document(&self, object: &ObjectRef) -> Result<bool, StoreError> {
         let pk = object_pk(&object.identity());
+        // The redrive's token: its retry after a lost answer finds its own write.
+        let token = crate::wire::request_token();
         // Back to waiting, out of the operator's partitions into the forwarders' ones
         // (its place in the index kept); the refusal stays as the last error.
         let request = self
@@ -116,8 +118,8 @@ impl OperatorStore for DynamoDbStore {
             .key(&pk, OBJECT_SK)
             .update_expression(
                 "SET #status = :pending, pendingShard = :shard, lastError = #detail, \
-                 inDoubt = :no, attempts = if_not_exists(attempts, :zero), requeuedAt = :now \
-                 REMOVE #reason, handledAt",
+                 inDoubt = :no, attempts = if_not_exists(attempts, :zero), requeuedAt = :now, \
+                 requeuedBy = :requeued_by REMOVE #reason, handledAt",
             )
             .condition_expression("#status = :rejected AND #reason = :intent_rejected")
             .name("#status", "status")
@@ -132,10 +134,14 @@ impl OperatorStore for DynamoDbStore {
             .value(":shard", s(document_shard(&pk)))
             .value(":no", AttributeValue::Bool(false))
             .value(":zero", n(0))
-            .value(":now", s(Timestamp::now().to_string()));
+            .value(":now", s(Timestamp::now().to_string()))
+            .value(":requeued_by", s(&token))
+            .old_item_on_condition_failure();
         match self.client().send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(true),
-            Err(error) if error.is_condition_failure() => Ok(false),
+            Err(error) if error.is_condition_failure() => {
+                Ok(crate::store::requeued_by(&error.old_items, &token))
+            }
             Err(error) => Err(unavailable(error)),
         }
     }

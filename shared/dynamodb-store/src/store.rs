@@ -863,6 +863,9 @@ impl RequeueFailedEvent for DynamoDbStore {
     ) -> Result<bool, StoreError> {
         let pk = file_pk(id);
         let (expression, values) = Self::delivery_update(&pk, seq, pending);
+        // The redrive's token: its retry after a lost answer finds its own write.
+        let token = request_token();
+        let expression = expression.replacen("SET ", "SET requeuedBy = :requeued_by, ", 1);
         let mut request = self
             .request()
             .key(pk, event_sk(seq))
@@ -870,7 +873,9 @@ impl RequeueFailedEvent for DynamoDbStore {
             .condition_expression("#delivery = :failed AND attempts = :copied")
             .name("#delivery", "delivery")
             .value(":failed", s("failed"))
-            .value(":copied", n(pending.attempts()));
+            .value(":copied", n(pending.attempts()))
+            .value(":requeued_by", s(&token))
+            .old_item_on_condition_failure();
         // The update's own values (the never-over-delivered guard's is not used here).
         for (placeholder, value) in values {
             if placeholder != ":delivered" {
@@ -879,10 +884,19 @@ impl RequeueFailedEvent for DynamoDbStore {
         }
         match self.client.send(Operation::UpdateItem, request).await {
             Ok(_) => Ok(true),
-            Err(error) if error.is_condition_failure() => Ok(false),
+            Err(error) if error.is_condition_failure() => Ok(requeued_by(&error.old_items, &token)),
             Err(error) => Err(unavailable(error)),
         }
     }
+}
+
+/// Whether the item a refused requeue gave back carries its own token: the requeue was
+/// applied by its own earlier attempt, whose answer was lost.
+pub(crate) fn requeued_by(old: &OldItems, token: &str) -> bool {
+    old.get(0)
+        .and_then(|item| item.get("requeuedBy"))
+        .and_then(|value| value.as_s().ok())
+        .is_some_and(|by| by == token)
 }
 
 impl DynamoDbStore {

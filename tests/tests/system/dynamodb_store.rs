@@ -1029,3 +1029,86 @@ async fn an_upload_grant_for_an_expired_file_is_refused_as_for_no_file() {
     assert_eq!(recorded, GrantRecorded::NoFile);
     assert_eq!(store.upload_grant(&grant.key).await.unwrap(), None);
 }
+
+/// An operator's redrive of a refused event, applied but its answer lost: the retry's
+/// condition fails on the redrive's own write, which it recognises (its token), so the
+/// operator is told the event was put back, not that it had moved on.
+#[tokio::test]
+async fn an_event_requeued_whose_answer_was_lost_is_told_requeued() {
+    use oncall_domain::ports::{RecordDelivery, RequeueFailedEvent};
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let file = new_file("LOST-REQUEUE-1");
+    assert!(matches!(
+        store.open_file_sending(&file, &[], None).await,
+        Ok(OpenFileResult::Created)
+    ));
+    let at = jiff::Timestamp::now();
+    let refused = oncall_domain::Delivery::Failed {
+        attempts: 2,
+        last_error: "Intent rejected the request with HTTP 400".into(),
+        last_attempt_at: at,
+    };
+    store
+        .record_delivery(&file.id(), 1, &refused, &[])
+        .await
+        .unwrap();
+    let pending = oncall_domain::Delivery::Pending {
+        attempts: 2,
+        last_error: None,
+        last_attempt_at: None,
+        in_doubt: false,
+    };
+    lost.lose("UpdateItem", 1);
+    log.clear();
+
+    let requeued = store.requeue_failed_event(&file.id(), 1, &pending).await;
+
+    assert!(matches!(requeued, Ok(true)), "{requeued:?}");
+    assert_eq!(log.calls(), ["UpdateItem", "UpdateItem"]);
+    let stored = store.load_file(&file.id()).await.unwrap().unwrap();
+    assert!(stored.events[0].delivery.is_pending());
+    // Put back already: another redrive of the same copy is told it moved on.
+    let again = store.requeue_failed_event(&file.id(), 1, &pending).await;
+    assert!(matches!(again, Ok(false)), "{again:?}");
+}
+
+/// The same for a quitus Intent refused: put back to waiting, the answer lost, told so.
+#[tokio::test]
+async fn a_document_requeued_whose_answer_was_lost_is_told_requeued() {
+    use oncall_domain::documents::RejectionReason;
+    use oncall_domain::ports::{DocumentClaim, DocumentLedger};
+    use oncall_domain::redrive::OperatorStore;
+    let lost = LostAnswers::default();
+    let (store, log) = store_losing(&lost).await;
+    let object = quitus_object("LOST-REQUEUE-2");
+    let now = jiff::Timestamp::now();
+    let until = now + jiff::SignedDuration::from_secs(60);
+    let DocumentClaim::Claimed(claim) = store.claim_document(&object, now, until).await.unwrap()
+    else {
+        panic!("a claim");
+    };
+    assert!(
+        store
+            .record_rejected(
+                &object,
+                &claim.token,
+                RejectionReason::IntentRejected,
+                "Intent rejected the document with HTTP 400",
+                now,
+                until,
+                &[],
+            )
+            .await
+            .unwrap()
+    );
+    lost.lose("UpdateItem", 1);
+    log.clear();
+
+    let requeued = store.requeue_document(&object).await;
+
+    assert!(matches!(requeued, Ok(true)), "{requeued:?}");
+    assert_eq!(log.calls(), ["UpdateItem", "UpdateItem"]);
+    let again = store.requeue_document(&object).await;
+    assert!(matches!(again, Ok(false)), "{again:?}");
+}
