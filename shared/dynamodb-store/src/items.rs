@@ -410,6 +410,19 @@ pub fn file_from_items(
         .map(recorded_event)
         .collect::<Result<Vec<_>, _>>()?;
     events.sort_by_key(|event| event.seq);
+    // A `Query` reads each item as committed when it reads it, not the partition at one
+    // instant: a transaction committed between the events' read and the file item's (read
+    // last: `EVENT#` sorts before `FILE`) shows the file newer than its log (closed, its
+    // closing missing). Such a read is not a file: the caller reads again.
+    let version = file_item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    if let Some(version) = version
+        && events.last().map_or(0, |last| last.seq) < version
+    {
+        return Err(StoreError::Contention);
+    }
     // A record published before the file was created is an earlier file's of the same
     // reference (records may outlive their file by a margin: `document_expiry`).
     let created_at = opt_s(file_item, "createdAt").and_then(|at| at.parse::<Timestamp>().ok());
@@ -534,5 +547,33 @@ mod tests {
         let item = outbox_item(&event, "2026-11-28T20:00:00Z".parse().unwrap());
         assert_eq!(item["pk"].as_s().unwrap(), "OUTBOX#e1");
         assert!(!item.contains_key("expiresAt"), "{item:?}");
+    }
+
+    /// The file item read after a transaction that closed it committed, its events before:
+    /// closed, version 2, its closing missing. Not a file: read again.
+    #[test]
+    fn a_file_read_newer_than_its_log_is_not_taken_for_the_file() {
+        let id = FileId::new("TORN-1", "contract1");
+        let log = oncall_domain::intent_examples::SEED_OPENING.replace("INTER-0500", "TORN-1");
+        let opening = oncall_domain::RecordedEvent::new(
+            1,
+            oncall_domain::validation::parse_intervention_log(log.as_bytes()).unwrap(),
+            "2026-11-28T20:00:00Z".parse().unwrap(),
+            oncall_domain::Delivery::new_pending(),
+        );
+        let mut file = file_item(&id, &PartnerId("partner-a".into()), &opening);
+        let event = event_item(&id, &opening).unwrap();
+        let now: Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
+        assert!(matches!(
+            file_from_items(&id, &[event.clone(), file.clone()], now),
+            Ok(Some(_))
+        ));
+        file.insert("version".into(), n(2));
+        file.insert("state".into(), s("closed"));
+        file.insert("outcome".into(), s("done"));
+        assert!(matches!(
+            file_from_items(&id, &[event, file], now),
+            Err(StoreError::Contention)
+        ));
     }
 }

@@ -496,9 +496,21 @@ fn own_closing(
 }
 
 impl LoadFile for DynamoDbStore {
+    /// One strongly consistent `Query` of the file's partition; again (a few times) when it
+    /// read the file item newer than its events (a transaction committed in between).
     async fn load_file(&self, id: &FileId) -> Result<Option<InterventionFile>, StoreError> {
-        let items = self.query_partition(&file_pk(id)).await?;
-        file_from_items(id, &items, Timestamp::now())
+        let pk = file_pk(id);
+        let mut attempt = 0;
+        loop {
+            let items = self.query_partition(&pk).await?;
+            match file_from_items(id, &items, Timestamp::now()) {
+                Err(StoreError::Contention) if attempt < CONTENTION_RETRIES => {
+                    contention_pause(attempt).await;
+                    attempt += 1;
+                }
+                read => return read,
+            }
+        }
     }
 }
 
