@@ -6,7 +6,9 @@
 //! (an identical replay, or a conflict).
 
 use crate::datetime::IntentDateTime;
-use crate::delivery::{Deadline, HeldLease, deliver_in_order, deliver_under_lease, send_lease_for};
+use crate::delivery::{
+    Deadline, HeldLease, deliver_in_order_announcing, deliver_under_lease, send_lease_for,
+};
 use crate::domain_events::DomainEvent;
 use crate::file::{Delivery, InterventionFile, PartnerId, RecordedEvent, fingerprint};
 use crate::lifecycle::{FileState, Outcome, TransitionError, transition};
@@ -311,9 +313,8 @@ where
                 }
             }
         } else {
-            let file = deliver_in_order(store, intent, events, clock, file, deadline).await;
-            publish_announced(store, events, &closed_event(&file)).await;
-            file
+            deliver_in_order_announcing(store, intent, events, clock, file, deadline, closed_event)
+                .await
         };
         return Ok(ClosedFile {
             outcome: CloseOutcome::Closed,

@@ -245,8 +245,34 @@ where
     E: PublishDomainEvents,
     C: Clock,
 {
+    deliver_in_order_announcing(store, intent, events, clock, file, deadline, |_| Vec::new()).await
+}
+
+/// [`deliver_in_order`] for a caller whose own domain events, `announce(file)`, announce
+/// the file's last event with its delivery (a closure whose write did not take the lease):
+/// they go on the bus with the last outcome (or as the file stands, if nothing is sent
+/// here), and that last event is not announced again when delivered.
+pub async fn deliver_in_order_announcing<S, I, E, C>(
+    store: &S,
+    intent: &I,
+    events: &E,
+    clock: &C,
+    file: InterventionFile,
+    deadline: Deadline,
+    announce: impl Fn(&InterventionFile) -> Vec<DomainEvent>,
+) -> InterventionFile
+where
+    S: FinishDelivery + LoadFile,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let unsent = |file: InterventionFile| async {
+        publish_announced(store, events, &announce(&file)).await;
+        file
+    };
     if !file.events.iter().any(|event| event.delivery.is_pending()) {
-        return file;
+        return unsent(file).await;
     }
     let now = clock.now();
     let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
@@ -260,11 +286,11 @@ where
         }
         Ok(LeaseGrant::HeldElsewhere) => {
             tracing::info!("another sender is delivering this file's events; leaving them to it");
-            return file;
+            return unsent(file).await;
         }
         Err(error) => {
             tracing::warn!(%error, "could not take the send lease; events stay pending");
-            return file;
+            return unsent(file).await;
         }
     };
     let id = file.id.clone();
@@ -281,7 +307,7 @@ where
             } else {
                 let _ = store.release_send_lease(&id, until).await;
             }
-            return file;
+            return unsent(file).await;
         }
     };
     deliver_under_lease(
@@ -293,7 +319,7 @@ where
         deadline,
         // Read again under the lease: as current as the store is.
         HeldLease { until, taken_over },
-        |_| Vec::new(),
+        announce,
     )
     .await
 }
@@ -331,6 +357,9 @@ where
     // Under a lease taken over, the events up to the first one refused are each read back
     // from Intent as they are attempted (the dead holder may have sent them, in order).
     let mut read_back = 0;
+    // Announcements of earlier outcomes, in the outbox with their records: they go on the
+    // bus with the last outcome's, in its call, and leave the outbox with its write.
+    let mut carried: Vec<DomainEvent> = Vec::new();
     for index in 0..count {
         let event = &file.events[index];
         match &event.delivery {
@@ -371,7 +400,11 @@ where
                 }
             };
             all_recorded &= recorded;
-            after_recording(store, events, &refusal, recorded).await;
+            if recorded {
+                carried.extend(refusal);
+            } else {
+                after_recording(store, events, &refusal, false).await;
+            }
             continue;
         }
         // The last step: the refusal (if any) and the caller's domain events go on the bus
@@ -383,8 +416,13 @@ where
         // among them needs no entry there (queued is not on the bus: the queue clears the
         // outbox once it is).
         let mut taken = Vec::new();
-        if !refusal.is_empty() || !announced.is_empty() {
-            let batch: Vec<DomainEvent> = refusal.iter().chain(&announced).cloned().collect();
+        if !carried.is_empty() || !refusal.is_empty() || !announced.is_empty() {
+            let batch: Vec<DomainEvent> = carried
+                .iter()
+                .chain(&refusal)
+                .chain(&announced)
+                .cloned()
+                .collect();
             let published = events.publish(&batch).await;
             if !events.queues() {
                 taken = match &published {
@@ -401,8 +439,9 @@ where
             .filter(|event| !taken.contains(&event.event_id()))
             .cloned()
             .collect();
-        let published: Vec<String> = announced
+        let published: Vec<String> = carried
             .iter()
+            .chain(&announced)
             .map(DomainEvent::event_id)
             .filter(|id| taken.contains(id))
             .collect();
@@ -414,9 +453,15 @@ where
             // An earlier outcome is not recorded: the lease is kept (the next sender reads
             // Intent first), so only this outcome is recorded, while the lease is still
             // this sender's (held up past it and taken over, its outcome is stale).
-            store
+            let recorded = store
                 .record_under_lease(&id, seq, &delivery, &to_outbox, lease.until)
-                .await
+                .await;
+            if !published.is_empty()
+                && let Err(error) = store.clear_published(&published).await
+            {
+                tracing::warn!(%error, "domain events published but still in the outbox; they may be published again (same eventId)");
+            }
+            recorded
         };
         let recorded = match recorded {
             Ok(()) => true,
@@ -449,7 +494,8 @@ where
         tracing::warn!(%error, "could not release the send lease; it ends by itself");
     }
     if !finished {
-        publish_announced(store, events, &announce(&file)).await;
+        carried.extend(announce(&file));
+        publish_announced(store, events, &carried).await;
     }
     file
 }
@@ -845,6 +891,42 @@ mod tests {
         );
     }
 
+    /// A closure whose write did not take the lease (a claim's request left it behind, run
+    /// out since) delivers the file in order after taking the lease over: its own closing
+    /// is announced once, by its `InterventionClosed` with the delivery, not also by an
+    /// `EventDelivered`.
+    #[tokio::test]
+    async fn a_closure_that_takes_a_lease_left_behind_announces_its_closing_once() {
+        let world = world();
+        let now = world.clock.0;
+        let opening = world.stored_opening().await;
+        world
+            .store
+            .take_send_lease(&opening.id, now - minutes(10), now - minutes(7))
+            .await
+            .unwrap();
+        crate::closure::close_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            crate::closure::ClosurePolicy::default(),
+            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
+            crate::in_memory::tests_support::closing_log(
+                "INTER-0500",
+                crate::lifecycle::Outcome::Done,
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(world.intent.accepted().len(), 2);
+        assert_eq!(
+            world.published_types(),
+            ["EventDelivered", "InterventionClosed"]
+        );
+        assert!(world.store.outbox_ids().is_empty());
+    }
+
     /// A closure whose file's opening is still pending sends the opening first: the
     /// opening's late delivery is announced, the closing only by its own
     /// `InterventionClosed` (delivered), not twice.
@@ -870,6 +952,12 @@ mod tests {
             world.published_types(),
             ["EventDelivered", "InterventionClosed"]
         );
+        assert_eq!(
+            world.events.batch_sizes(),
+            [2],
+            "one PutEvents with the closing's outcome, not one more for the opening's"
+        );
+        assert!(world.store.outbox_ids().is_empty());
         assert_eq!(world.events.published()[0].detail_value()["seq"], 1);
         assert_eq!(
             world.events.published()[1].detail_value()["delivery"],

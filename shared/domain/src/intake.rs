@@ -116,7 +116,6 @@ where
                 HeldLease {
                     until: sending_until,
                     taken_over: false,
-                    // A new file: its opening is its only event.
                 },
                 |file| DomainEvent::opened(file).into_iter().collect(),
             )
