@@ -258,9 +258,11 @@ pub async fn run_tick<C: Clock>(
         }
     }
     // The end's run always sums its period up; a resend tick that closed files of the
-    // period (the end's run came late, or stopped early), or reconciled it (the end's run
-    // could not) and found something, counts that in a summary of its own, so that the
-    // counts add up across the period's summaries.
+    // period (the end's run came late, or stopped early), or whose reconciliation of it
+    // sent a lost closing again, counts that in a summary of its own, so that the counts
+    // add up across the period's summaries. Interventions unknown to us are a state, not
+    // something a run did: the hour's reconciliation finds the end's again, and does not
+    // publish a summary for them alone.
     let closed_files = summary
         .report
         .closing
@@ -268,7 +270,6 @@ pub async fn run_tick<C: Clock>(
         .is_some_and(|closing| closing.closed > 0);
     let reconciled_something = summary.report.reconcile.as_ref().is_some_and(|reconciled| {
         reconciled.closing_resent + reconciled.closing_resend_refused > 0
-            || !reconciled.unknown_on_intent.is_empty()
     });
     let period_summary =
         if tick.kind == TickKind::EndOfPeriod || closed_files || reconciled_something {

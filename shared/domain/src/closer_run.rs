@@ -623,6 +623,35 @@ mod tests {
         );
     }
 
+    /// A closing pending behind an opening Intent refused for good (Intent shows the file
+    /// open all the same) waits for an operator's redrive: the hour's reconciliation notes
+    /// the period all the same, instead of listing Intent again at every re-send run.
+    #[tokio::test]
+    async fn a_closing_waiting_behind_a_refused_opening_does_not_keep_the_period_unsettled() {
+        let world = World::at(end() + minutes(70));
+        let log = opening_log("B-1");
+        let night = end() - minutes(120);
+        let id = given_open_file(&world.store, &log, night, refused(night)).await;
+        world.intent.publish_log(&log).await.unwrap();
+        given_closed(
+            &world.store,
+            &id,
+            Outcome::Done,
+            end(),
+            crate::file::Delivery::new_pending(),
+        )
+        .await;
+
+        let first = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        assert!(first.reconcile.is_some(), "{first:?}");
+        let world = World {
+            clock: FixedClock(end() + minutes(75)),
+            ..world
+        };
+        let second = run(&world, RunKind::Resend, Some(&period_ending(end()))).await;
+        assert!(second.reconcile.is_none(), "noted once: {second:?}");
+    }
+
     /// A late re-send run of an earlier period (its tick held in Lambda's queue while the
     /// next period ended and was reconciled) neither reconciles it again nor takes the
     /// note back: the later period's reconciliation checked all Intent shows open.

@@ -29,7 +29,19 @@ async fn main() {
 
     let bridge = Bridge::start().await;
     let started = Instant::now();
-    let template = SEED_OPENING.replace("2020-03-06T10:45:2", "2026-11-23T22:00:0");
+    // The last on-call period that ended a day ago or more (the files' data would have
+    // expired at a fixed date one day), its files claimed during its night.
+    let calendar = oncall_domain::calendar::OnCallCalendar::new(Default::default()).unwrap();
+    let period = calendar
+        .last_period_ended_by(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24))
+        .expect("a period before now");
+    let end = period.end;
+    let night = end - jiff::SignedDuration::from_hours(10);
+    let night_in_paris = calendar.config().time_zone.to_datetime(night);
+    let template = SEED_OPENING.replace(
+        "2020-03-06T10:45:2",
+        &night_in_paris.strftime("%Y-%m-%dT%H:%M:0").to_string(),
+    );
     futures_util::stream::iter(0..files)
         .map(|n| {
             let bridge = &bridge;
@@ -37,7 +49,7 @@ async fn main() {
             async move {
                 let log = parse_intervention_log(json.as_bytes()).unwrap();
                 // Received during the night, as its eventDate says.
-                let recorded_at: jiff::Timestamp = "2026-11-23T21:00:05Z".parse().unwrap();
+                let recorded_at = night + jiff::SignedDuration::from_secs(7);
                 let file = NewFile {
                     owner: PartnerId("partner-a".into()),
                     // The openings already reached Intent: only closures are measured.
@@ -87,9 +99,8 @@ async fn main() {
     let log = CallLog::default();
     let (dynamodb, _) = endpoints();
     let closer_sdk = dynamodb_through_proxy(&bridge.sdk, dynamodb, &log);
-    // On time: its clock 30 s after the period's end (the files were received after it in
-    // real time; a run that late would close only what an on-time run would have seen).
-    let end: jiff::Timestamp = "2026-11-24T07:00:00Z".parse().unwrap();
+    // On time: its clock 30 s after the period's end (a run that starts later closes only
+    // what an on-time run would have seen).
     let clock = oncall_domain::ports::FixedClock(end + jiff::SignedDuration::from_secs(30));
     let closer = oncall_closer::CloserFunction::with_clock(
         &closer_sdk,

@@ -1241,3 +1241,37 @@ async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resen
     assert!(later.report.reconcile.is_none(), "{:?}", later.report);
     assert_eq!(listings(), listed, "Intent not listed again");
 }
+
+/// Interventions open on Intent that we never opened are a state, found again by the
+/// reconciliation an hour after the end: its re-send run does not publish a second summary
+/// of the period for them alone (they were counted by the end's).
+#[tokio::test]
+async fn interventions_unknown_to_us_are_summed_up_once_per_period() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .seed_open_intervention("UNKNOWN-1", "contract1");
+    let closer = bridge.closer(policy());
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert!(ended.is_ok(), "{ended:?}");
+    let resent = run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
+    assert_eq!(
+        resent
+            .report
+            .reconcile
+            .as_ref()
+            .map(|r| r.unknown_on_intent.len()),
+        Some(1),
+        "{:?}",
+        resent.report
+    );
+    let summaries: Vec<Value> = bridge
+        .tap
+        .drain()
+        .await
+        .into_iter()
+        .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .collect();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!(summaries[0]["detail"]["unknownOnIntent"], 1);
+}

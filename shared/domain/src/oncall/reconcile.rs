@@ -148,10 +148,17 @@ where
                 reference = %id.reference,
                 contract = %id.contract_reference
             );
+            // A closing pending behind an event Intent refused for good waits for an
+            // operator's redrive, as a refused closing does: nothing this reconciliation
+            // or the re-send pass will change.
+            let blocked = file.events[..file.events.len() - 1]
+                .iter()
+                .any(|event| event.delivery.is_failed());
             match resend_closing_if_lost(store, intent, clock, &id, closing)
                 .instrument(span)
                 .await?
             {
+                Resent::Pending if blocked => {}
                 Resent::Sent => report.closing_resent += 1,
                 Resent::Refused => report.closing_resend_refused += 1,
                 Resent::LeaseHeld => report.lease_held += 1,
