@@ -546,6 +546,54 @@ async fn dlq_replay_feeds_the_dead_letters_back_through_the_forwarder_and_delete
     assert_eq!(queue_depth(&sqs, &url).await, (1, 0));
 }
 
+/// A replay whose quitus is not on Intent afterwards (here: its file's claim not filed
+/// yet, so it waits in the ledger) is not all done: exit 1, as a redrive's, so that
+/// `bridge-admin dlq replay && …` does not go on as if it were.
+#[tokio::test]
+async fn a_dlq_replay_that_leaves_a_quitus_waiting_is_not_done() {
+    let f = fixture().await;
+    let s3 = s3_client(&f.bridge.sdk);
+    let bucket = create_versioned_bucket(&s3).await;
+    let key = "operator-quitus/contract1/INTER-0777/quitus-INTER-0777.pdf";
+    let object = put_object(&s3, &bucket, key, pdf_bytes(6_000), &[]).await;
+    let sqs = aws_sdk_sqs::Client::new(&f.bridge.sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("forwarder-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(destination_record(&s3_event(&[&object])))
+        .send()
+        .await
+        .unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code =
+        bridge_admin::dlq::replay(&sqs, &url, None, &f.forwarder, true, &mut out, &mut err).await;
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["waiting"], 1, "{report}");
+    assert_eq!(code, 1, "{report}");
+    assert!(f.bridge.simulator.received_documents().is_empty());
+}
+
+/// `bridge-admin dlq` without its action is a usage error (exit 2, on standard error), not
+/// help printed as if something were done.
+#[test]
+fn a_command_missing_its_action_is_a_usage_error() {
+    match bridge_admin::parse(["bridge-admin", "dlq"]) {
+        Err((code, to_out, _)) => assert_eq!((code, to_out), (2, false)),
+        Ok(_) => panic!("parsed"),
+    }
+    match bridge_admin::parse(["bridge-admin", "--help"]) {
+        Err((code, to_out, _)) => assert_eq!((code, to_out), (0, true), "asked for"),
+        Ok(_) => panic!("parsed"),
+    }
+}
+
 fn lookup(vars: HashMap<&'static str, String>) -> impl Fn(&str) -> Option<String> {
     move |name| vars.get(name).cloned()
 }

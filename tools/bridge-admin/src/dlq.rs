@@ -148,7 +148,13 @@ pub async fn replay(
         }
     }
     make_visible(sqs, queue_url, &left).await;
-    let complete = report.failed == 0 && report.unreadable == 0 && report.not_deleted == 0;
+    // Done when every message went through and its documents are on Intent (or were
+    // already): a quitus refused, or waiting for the re-send run, is not done yet.
+    let complete = report.failed == 0
+        && report.unreadable == 0
+        && report.not_deleted == 0
+        && report.rejected == 0
+        && report.waiting == 0;
     let written = if json {
         let text = serde_json::to_string_pretty(&json!({
             "received": report.received,

@@ -122,7 +122,8 @@ pub enum DlqCommand {
 }
 
 /// Parses the arguments; on failure, what to print where and the exit code (help and
-/// version go to `out` with 0, usage errors to `err` with 2).
+/// version asked for go to `out` with 0; usage errors, a command missing its action
+/// among them, to `err` with 2).
 pub fn parse<I, T>(args: I) -> Result<Cli, (i32, bool, String)>
 where
     I: IntoIterator<Item = T>,
@@ -131,9 +132,7 @@ where
     Cli::try_parse_from(args).map_err(|error| {
         use clap::error::ErrorKind;
         match error.kind() {
-            ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 (EXIT_OK, true, error.to_string())
             }
             _ => (EXIT_CONFIG, false, error.to_string()),
