@@ -1119,6 +1119,10 @@ impl UploadGrants for EmbeddedStore {
                 return Ok(None);
             };
             let entry: GrantEntry = serde_json::from_slice(value.value()).map_err(undecodable)?;
+            // One whose data has expired is gone, though the purge has not erased it yet.
+            if entry.expires_at <= Timestamp::now() {
+                return Ok(None);
+            }
             Ok(Some(UploadGrant {
                 key,
                 file: entry.file,

@@ -44,7 +44,8 @@ pub struct InMemoryStore {
     /// While set, the listings answer from these files (an index lagging behind).
     stale_listings: Mutex<Option<Vec<InterventionFile>>>,
     /// Partners' upload grants, by object key.
-    grants: Mutex<HashMap<String, UploadGrant>>,
+    /// Each grant with its expiry.
+    grants: Mutex<HashMap<String, (UploadGrant, Timestamp)>>,
     /// Files whose closing write the store refuses (unavailable for them).
     closings_refused: Mutex<Vec<FileId>>,
     /// The end of the latest period reconciled with Intent to its end.
@@ -565,7 +566,7 @@ impl UploadGrants for InMemoryStore {
     async fn record_upload_grant(
         &self,
         grant: &UploadGrant,
-        _expires_at: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<crate::ports::GrantRecorded, StoreError> {
         use crate::ports::GrantRecorded;
         self.check_available()?;
@@ -581,7 +582,7 @@ impl UploadGrants for InMemoryStore {
                 self.grants
                     .lock()
                     .unwrap()
-                    .insert(grant.key.clone(), grant.clone());
+                    .insert(grant.key.clone(), (grant.clone(), expires_at));
                 GrantRecorded::Recorded
             }
         })
@@ -589,7 +590,14 @@ impl UploadGrants for InMemoryStore {
 
     async fn upload_grant(&self, key: &str) -> Result<Option<UploadGrant>, StoreError> {
         self.check_available()?;
-        Ok(self.grants.lock().unwrap().get(key).cloned())
+        // One whose data has expired is gone, as in the real stores.
+        Ok(self
+            .grants
+            .lock()
+            .unwrap()
+            .get(key)
+            .filter(|(_, expires_at)| *expires_at > Timestamp::now())
+            .map(|(grant, _)| grant.clone()))
     }
 }
 

@@ -77,7 +77,9 @@ impl UploadGrants for DynamoDbStore {
             )
             .await
             .map_err(unavailable)?
-            .item;
+            .item
+            // One whose data has expired is gone, though TTL has not erased it yet.
+            .filter(|item| !crate::items::expired(item, jiff::Timestamp::now()));
         item.as_ref().map(grant_from_item).transpose()
     }
 }

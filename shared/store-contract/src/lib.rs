@@ -316,7 +316,7 @@ async fn upload_grants_round_trip<S: FullStore>(store: &S) {
     };
     let record = |grant: UploadGrant| async move {
         let recorded = store
-            .record_upload_grant(&grant, now() + SignedDuration::from_hours(24))
+            .record_upload_grant(&grant, kept_until())
             .await
             .unwrap();
         let kept = store.upload_grant(&grant.key).await.unwrap();
@@ -342,6 +342,15 @@ async fn upload_grants_round_trip<S: FullStore>(store: &S) {
         None,
         "a grant is for its key only"
     );
+    // A grant whose data has expired is gone, whether or not it was erased yet.
+    let expired = grant_for(&open, "partner-a");
+    let gone = Timestamp::from_second(Timestamp::now().as_second()).unwrap()
+        - SignedDuration::from_secs(60);
+    assert_eq!(
+        store.record_upload_grant(&expired, gone).await.unwrap(),
+        GrantRecorded::Recorded
+    );
+    assert_eq!(store.upload_grant(&expired.key).await.unwrap(), None);
     assert_eq!(
         record(grant_for(&open, "partner-b")).await,
         GrantRecorded::NoFile,
