@@ -300,12 +300,16 @@ pub async fn run_closer<S, I, E, C, R>(
     if let Some(period) = to_reconcile {
         reconcile_period(ports, kind, period, deadline, report).await;
     }
-    // Events a request left in the outbox a while ago (not those being published right
-    // now by their own request).
+    // Events a request left in the outbox a while ago: not those whose writer may still
+    // be delivering (a sender holds a file's lease at most this long, and publishes its
+    // announcement, with the delivery as it then stands, once done; published first as
+    // stored, the same `eventId` would make consumers drop the later, truer copy).
+    let settle =
+        crate::delivery::send_lease_for(ports.intent).max(jiff::SignedDuration::from_mins(1));
     let settled = ports
         .clock
         .now()
-        .checked_sub(jiff::SignedDuration::from_mins(1))
+        .checked_sub(settle)
         .unwrap_or_else(|_| ports.clock.now());
     match crate::outbox::publish_outbox(ports.store, ports.events, settled).await {
         Ok(run) => {
@@ -389,9 +393,24 @@ impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
             Ok(()) => batch.iter().map(DomainEvent::event_id).collect(),
             Err(error) => {
                 // Not on the bus: the relay may take them again from the outbox.
-                let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-                for id in &error.not_taken {
-                    taken.remove(id);
+                {
+                    let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+                    for id in &error.not_taken {
+                        taken.remove(id);
+                    }
+                }
+                // As the run knows them (a closing delivered since its write stored its
+                // announcement as pending), over the copies stored with the change.
+                let not_taken: Vec<DomainEvent> = batch
+                    .iter()
+                    .filter(|event| error.not_taken.contains(&event.event_id()))
+                    .filter(|event| !matches!(event, DomainEvent::Stored(_)))
+                    .cloned()
+                    .collect();
+                if !not_taken.is_empty()
+                    && let Err(error) = self.outbox.keep(&not_taken, jiff::Timestamp::now()).await
+                {
+                    tracing::warn!(%error, "the outbox keeps the events as first written");
                 }
                 error.taken(&batch)
             }
@@ -982,15 +1001,14 @@ mod tests {
     async fn events_left_in_the_outbox_before_the_settle_time_are_published() {
         let opened_at = at("2026-11-28T12:00:00Z");
         let world = World::at(opened_at + minutes(5));
-        // Two claims whose InterventionOpened the bus did not take: one long ago, one
-        // still being published by its own request (30 s ago).
+        // Two claims whose InterventionOpened the bus did not take: one long ago, one whose
+        // writer may still be delivering (2 minutes ago, within its send lease of 3: its
+        // request publishes it with the delivery, and a stored copy published first, with
+        // the same eventId, would make consumers drop the request's).
         world.events.set_failing(true);
         for (reference, clock) in [
             ("T-1", FixedClock(opened_at)),
-            (
-                "T-2",
-                FixedClock(opened_at + minutes(5) - jiff::SignedDuration::from_secs(30)),
-            ),
+            ("T-2", FixedClock(opened_at + minutes(3))),
         ] {
             let partner = PartnerId("partner-a".into());
             open_intervention(
@@ -1068,7 +1086,7 @@ mod tests {
         );
         // The next run, with the bus back, publishes them and empties the outbox.
         world.events.set_failing(false);
-        let later = FixedClock(now + minutes(2));
+        let later = FixedClock(now + minutes(5));
         let closings_stored = std::sync::atomic::AtomicUsize::new(0);
         let ports = CloserPorts {
             store: &world.store,
@@ -1091,6 +1109,10 @@ mod tests {
         .await;
         assert!(world.store.outbox_ids().is_empty());
         assert_eq!(world.published_types(), ["InterventionClosed"; 3]);
+        // As the run knew them, delivered: not as the closings' writes stored them.
+        for event in world.events.published() {
+            assert_eq!(event.detail_value()["delivery"], "delivered", "{event:?}");
+        }
     }
 
     #[tokio::test]

@@ -434,11 +434,20 @@ where
                 tracing::warn!(%error, "domain events not published; the outbox keeps them for the re-send run");
             }
         }
-        let to_outbox: Vec<DomainEvent> = refusal
-            .iter()
-            .filter(|event| !taken.contains(&event.event_id()))
-            .cloned()
-            .collect();
+        // What the bus did not take goes to the outbox with the outcome: a refusal, and
+        // the caller's announcements as they stand now (written over the copies stored
+        // with the change, which told the delivery as it stood then). A queue takes them
+        // later from its own copies, and keeps those in the outbox if the bus refuses.
+        let to_outbox: Vec<DomainEvent> = if events.queues() {
+            refusal.clone()
+        } else {
+            refusal
+                .iter()
+                .chain(&announced)
+                .filter(|event| !taken.contains(&event.event_id()))
+                .cloned()
+                .collect()
+        };
         let published: Vec<String> = carried
             .iter()
             .chain(&announced)
@@ -924,6 +933,53 @@ mod tests {
             world.published_types(),
             ["EventDelivered", "InterventionClosed"]
         );
+        assert!(world.store.outbox_ids().is_empty());
+    }
+
+    /// The closure's own announcement, written to the outbox with the closing as
+    /// `pending`, is not taken by the bus when the closing has been delivered: the copy
+    /// the relay publishes later says `delivered`, not the stale `pending`.
+    #[tokio::test]
+    async fn an_announcement_the_bus_did_not_take_is_kept_as_delivered_not_as_first_written() {
+        let world = world();
+        let now = world.clock.0;
+        let opening = world.stored_opening().await;
+        world
+            .store
+            .take_send_lease(&opening.id, now - minutes(10), now - minutes(7))
+            .await
+            .unwrap();
+        world.events.set_failing(true);
+        crate::closure::close_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            crate::closure::ClosurePolicy::default(),
+            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
+            crate::in_memory::tests_support::closing_log(
+                "INTER-0500",
+                crate::lifecycle::Outcome::Done,
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(world.intent.accepted().len(), 2, "both delivered");
+        world.events.set_failing(false);
+
+        crate::outbox::publish_outbox(&world.store, &world.events, jiff::Timestamp::MAX)
+            .await
+            .unwrap();
+
+        let closed: Vec<serde_json::Value> = world
+            .events
+            .published()
+            .iter()
+            .filter(|event| event.detail_type() == "InterventionClosed")
+            .map(|event| event.detail_value())
+            .collect();
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!(closed[0]["delivery"], "delivered");
         assert!(world.store.outbox_ids().is_empty());
     }
 

@@ -186,13 +186,15 @@ impl InMemoryStore {
 
 impl InMemoryStore {
     /// Writes each event in the outbox; one already there under its id is written over
-    /// (as the real stores' items, keyed by `eventId`).
+    /// (as the real stores' items, keyed by `eventId`), in its place and with its time.
     fn write_outbox(&self, announce: &[DomainEvent], at: Timestamp) {
         let mut outbox = self.outbox.lock().unwrap();
         for event in announce {
             let id = event.event_id();
-            outbox.retain(|(_, kept)| kept.event_id() != id);
-            outbox.push((at, event.clone()));
+            match outbox.iter_mut().find(|(_, kept)| kept.event_id() == id) {
+                Some((_, kept)) => *kept = event.clone(),
+                None => outbox.push((at, event.clone())),
+            }
         }
     }
 

@@ -489,9 +489,10 @@ async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend
     let outbox = bridge.outbox_items().await;
     assert_eq!(outbox.len(), 1, "written with the claim");
 
-    // A re-send run a couple of minutes later publishes it.
+    // The next re-send run, five minutes later, publishes it (once its writer's send
+    // lease would have run out: not while the request may still be delivering).
     let later = oncall_domain::in_memory::FixedClock(
-        jiff::Timestamp::now() + jiff::SignedDuration::from_mins(2),
+        jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5),
     );
     let closer = bridge.closer_with_clock(CloserPolicy::default(), later);
     let run = run_tick(

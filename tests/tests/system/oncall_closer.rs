@@ -745,9 +745,28 @@ async fn an_event_the_bus_refuses_for_good_stays_alone_in_the_outbox_and_is_name
             .all(|event| event["detail"]["reference"] != "POISON-1")
     );
 
-    // Once the bus takes it (here: a run past the proxy), the next run publishes the
-    // refused event only: the others went out once.
-    bridge.resend_run().await;
+    // Once the bus takes it (here: a run past the proxy, at the next tick), the next run
+    // publishes the refused event only: the others went out once.
+    let next_tick = bridge.closer_with_clock(
+        CloserPolicy {
+            base_backoff: jiff::SignedDuration::ZERO,
+            ..CloserPolicy::default()
+        },
+        oncall_domain::ports::FixedClock(
+            jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5),
+        ),
+    );
+    run_tick(
+        &next_tick,
+        Tick {
+            kind: TickKind::Resend,
+            scheduled_time: None,
+        },
+        Deadline::none(),
+        None,
+    )
+    .await
+    .unwrap();
     let again: Vec<Value> = bridge
         .tap
         .drain()
