@@ -261,8 +261,8 @@ pub async fn run_tick<C: Clock>(
     // period (the end's run came late, or stopped early), or whose reconciliation of it
     // sent a lost closing again, counts that in a summary of its own, so that the counts
     // add up across the period's summaries. Interventions unknown to us are a state, not
-    // something a run did: the hour's reconciliation finds the end's again, and does not
-    // publish a summary for them alone.
+    // something a run did: told again only by the reconciliation that settles the period
+    // (once: the end's run may not have listed Intent at all), not at every re-send run.
     let closed_files = summary
         .report
         .closing
@@ -270,6 +270,7 @@ pub async fn run_tick<C: Clock>(
         .is_some_and(|closing| closing.closed > 0);
     let reconciled_something = summary.report.reconcile.as_ref().is_some_and(|reconciled| {
         reconciled.closing_resent + reconciled.closing_resend_refused > 0
+            || (reconciled.noted && !reconciled.unknown_on_intent.is_empty())
     });
     let period_summary =
         if tick.kind == TickKind::EndOfPeriod || closed_files || reconciled_something {

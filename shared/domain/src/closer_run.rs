@@ -165,14 +165,22 @@ async fn reconcile_period<S, I, E, C, R>(
     // next re-send runs), whose closings Intent could lose as well.
     let settled =
         kind == RunKind::Resend && !ports.contracts.is_empty() && reconciled.settles_the_period();
-    if settled
-        && let Err(error) = ports
+    if settled {
+        match ports
             .store
             .mark_period_reconciled(period, ports.clock.now())
             .await
-    {
-        // A later re-send run reconciles it again: nothing lost.
-        tracing::warn!(%error, period = %period.id, "the period's reconciliation could not be noted");
+        {
+            Ok(()) => {
+                if let Some(reconciled) = report.reconcile.as_mut() {
+                    reconciled.noted = true;
+                }
+            }
+            // A later re-send run reconciles it again: nothing lost.
+            Err(error) => {
+                tracing::warn!(%error, period = %period.id, "the period's reconciliation could not be noted")
+            }
+        }
     }
 }
 

@@ -1261,11 +1261,11 @@ async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resen
     assert_eq!(listings(), listed, "Intent not listed again");
 }
 
-/// Interventions open on Intent that we never opened are a state, found again by the
-/// reconciliation an hour after the end: its re-send run does not publish a second summary
-/// of the period for them alone (they were counted by the end's).
+/// Interventions open on Intent that we never opened are a state: told by the end's
+/// summary, and once more by the reconciliation that settles the period an hour later (the
+/// end's run may not have listed Intent at all), not at every re-send run after it.
 #[tokio::test]
-async fn interventions_unknown_to_us_are_summed_up_once_per_period() {
+async fn interventions_unknown_to_us_are_told_by_the_end_and_once_when_the_period_settles() {
     let bridge = Bridge::start().await;
     bridge
         .simulator
@@ -1273,24 +1273,55 @@ async fn interventions_unknown_to_us_are_summed_up_once_per_period() {
     let closer = bridge.closer(policy());
     let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert!(ended.is_ok(), "{ended:?}");
-    let resent = run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
-    assert_eq!(
-        resent
-            .report
-            .reconcile
-            .as_ref()
-            .map(|r| r.unknown_on_intent.len()),
-        Some(1),
-        "{:?}",
-        resent.report
-    );
-    let summaries: Vec<Value> = bridge
+    let summaries = async || -> Vec<Value> {
+        bridge
+            .tap
+            .drain()
+            .await
+            .into_iter()
+            .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
+            .collect()
+    };
+    let told = summaries().await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["detail"]["unknownOnIntent"], 1);
+
+    let settling = run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
+    assert!(settling.report.reconcile.as_ref().is_some_and(|r| r.noted));
+    let told = summaries().await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["detail"]["unknownOnIntent"], 1);
+
+    let after = run(&closer, TickKind::Resend, "2026-11-24T08:15:00Z").await;
+    assert!(after.report.reconcile.is_none(), "{:?}", after.report);
+    assert!(summaries().await.is_empty());
+}
+
+/// The end's run could not list Intent at any of its tries: the interventions unknown to
+/// us are told by the reconciliation that settles the period, not by no summary at all.
+#[tokio::test]
+async fn interventions_unknown_to_us_are_told_when_the_end_run_could_not_list_intent() {
+    let bridge = Bridge::start().await;
+    bridge
+        .simulator
+        .seed_open_intervention("UNKNOWN-2", "contract1");
+    bridge
+        .simulator
+        .inject(Fault::status(Endpoint::Operations, 503, 10_000));
+    let closer = bridge.closer(policy());
+    let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
+    assert!(ended.is_err(), "{ended:?}");
+    bridge.simulator.clear_faults();
+    bridge.tap.drain().await;
+
+    run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
+    let told: Vec<Value> = bridge
         .tap
         .drain()
         .await
         .into_iter()
         .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
         .collect();
-    assert_eq!(summaries.len(), 1, "{summaries:?}");
-    assert_eq!(summaries[0]["detail"]["unknownOnIntent"], 1);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["detail"]["unknownOnIntent"], 1);
 }

@@ -47,6 +47,9 @@ pub struct ReconcileReport {
     /// it): once delivered, Intent could lose it too, so the period is not settled yet.
     pub closing_pending: usize,
     pub stopped_early: bool,
+    /// The period was noted reconciled by this run (once per period: the reconciliation
+    /// an hour after its end, or a later one, that found nothing left to check).
+    pub noted: bool,
 }
 
 impl ReconcileReport {
