@@ -523,10 +523,12 @@ mod tests {
         World::at(at("2026-11-28T20:00:00Z"))
     }
 
-    /// What these tests do with a world: store a claim never sent, deliver a file.
+    /// What these tests do with a world: store a claim never sent, deliver a file, close
+    /// it as its partner does (`closed/done`).
     trait Delivering {
         async fn stored_opening(&self) -> InterventionFile;
         async fn deliver(&self, file: InterventionFile) -> InterventionFile;
+        async fn close_as_its_partner(&self);
     }
 
     impl Delivering for World {
@@ -547,6 +549,23 @@ mod tests {
                 Deadline::none(),
             )
             .await
+        }
+
+        async fn close_as_its_partner(&self) {
+            crate::closure::close_intervention(
+                &self.store,
+                &self.intent,
+                &self.events,
+                &self.clock,
+                crate::closure::ClosurePolicy::default(),
+                crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
+                crate::in_memory::tests_support::closing_log(
+                    "INTER-0500",
+                    crate::lifecycle::Outcome::Done,
+                ),
+            )
+            .await
+            .unwrap();
         }
     }
 
@@ -914,20 +933,7 @@ mod tests {
             .take_send_lease(&opening.id, now - minutes(10), now - minutes(7))
             .await
             .unwrap();
-        crate::closure::close_intervention(
-            &world.store,
-            &world.intent,
-            &world.events,
-            &world.clock,
-            crate::closure::ClosurePolicy::default(),
-            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
-            crate::in_memory::tests_support::closing_log(
-                "INTER-0500",
-                crate::lifecycle::Outcome::Done,
-            ),
-        )
-        .await
-        .unwrap();
+        world.close_as_its_partner().await;
         assert_eq!(world.intent.accepted().len(), 2);
         assert_eq!(
             world.published_types(),
@@ -950,20 +956,7 @@ mod tests {
             .await
             .unwrap();
         world.events.set_failing(true);
-        crate::closure::close_intervention(
-            &world.store,
-            &world.intent,
-            &world.events,
-            &world.clock,
-            crate::closure::ClosurePolicy::default(),
-            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
-            crate::in_memory::tests_support::closing_log(
-                "INTER-0500",
-                crate::lifecycle::Outcome::Done,
-            ),
-        )
-        .await
-        .unwrap();
+        world.close_as_its_partner().await;
         assert_eq!(world.intent.accepted().len(), 2, "both delivered");
         world.events.set_failing(false);
 
@@ -990,20 +983,7 @@ mod tests {
     async fn a_closure_announces_the_pending_opening_it_delivered_first_but_not_its_own_closing() {
         let world = world();
         world.stored_opening().await;
-        crate::closure::close_intervention(
-            &world.store,
-            &world.intent,
-            &world.events,
-            &world.clock,
-            crate::closure::ClosurePolicy::default(),
-            crate::closure::ClosedBy::Partner(&crate::file::PartnerId("partner-a".into())),
-            crate::in_memory::tests_support::closing_log(
-                "INTER-0500",
-                crate::lifecycle::Outcome::Done,
-            ),
-        )
-        .await
-        .unwrap();
+        world.close_as_its_partner().await;
         assert_eq!(
             world.published_types(),
             ["EventDelivered", "InterventionClosed"]
