@@ -13,7 +13,7 @@ use intent_client::IntentClient;
 use lambda_runtime::{Error, LambdaEvent};
 use oncall_domain::documents::{DocumentPolicy, ObjectRef, ObjectVersion, decode_event_key};
 use oncall_domain::forward::{ForwardPorts, Forwarded, forward_document};
-use oncall_domain::ports::SystemClock;
+use oncall_domain::ports::{Clock, SystemClock};
 use s3_documents::S3Documents;
 use serde::Serialize;
 use settings::Settings;
@@ -28,12 +28,14 @@ pub const FUNCTION: &str = "document-forwarder";
 /// fails for Lambda to retry).
 pub const DOCUMENTS: &str = "Documents";
 
-pub struct DocumentForwarder {
+pub struct DocumentForwarder<C = SystemClock> {
     pub store: DynamoDbStore,
     pub objects: S3Documents,
     pub intent: MeteredIntent<IntentClient>,
     pub events: EventBridgePublisher,
-    pub clock: SystemClock,
+    /// The function's: AWS's synchronised clock. An operator's command replaying dead
+    /// letters runs it with its own machine's (`with_clock`).
+    pub clock: C,
     pub policy: DocumentPolicy,
     /// Where each invocation's metrics go (standard output).
     pub metrics: MetricsSink,
@@ -79,6 +81,19 @@ impl DocumentForwarder {
             policy: config.policy,
             metrics: MetricsSink::stdout(),
         })
+    }
+
+    /// The same forwarder on another clock.
+    pub fn with_clock<D: Clock>(self, clock: D) -> DocumentForwarder<D> {
+        DocumentForwarder {
+            store: self.store,
+            objects: self.objects,
+            intent: self.intent,
+            events: self.events,
+            clock,
+            policy: self.policy,
+            metrics: self.metrics,
+        }
     }
 }
 
@@ -148,8 +163,8 @@ fn object_of(record: &S3EventRecord) -> Result<ObjectRef, String> {
 }
 
 /// Forwards every record; fails (for Lambda to retry) if any record must be retried.
-pub async fn handle(
-    forwarder: &DocumentForwarder,
+pub async fn handle<C: Clock>(
+    forwarder: &DocumentForwarder<C>,
     event: S3Event,
 ) -> Result<Summary, InvocationError> {
     let ports = ForwardPorts {

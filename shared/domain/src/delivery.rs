@@ -274,9 +274,15 @@ where
     if !file.events.iter().any(|event| event.delivery.is_pending()) {
         return unsent(file).await;
     }
+    // A clock that may be off takes over only leases run out by its allowance more, and
+    // holds its own that much longer (see `Clock::skew_allowance`).
     let now = clock.now();
-    let until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
-    let taken_over = match store.take_send_lease(&file.id, now, until).await {
+    let skew = clock.skew_allowance();
+    let until = now
+        .checked_add(send_lease_for(intent).saturating_add(skew))
+        .unwrap_or(now);
+    let ran_out_before = now.checked_sub(skew).unwrap_or(now);
+    let taken_over = match store.take_send_lease(&file.id, ran_out_before, until).await {
         Ok(LeaseGrant::Taken) => false,
         Ok(LeaseGrant::TakenOver) => {
             tracing::warn!(
@@ -376,7 +382,11 @@ where
         }
         // Started only if it cannot outlast the lease: once the lease runs out, another
         // sender may take it and send the same event.
-        if lease.until.duration_since(clock.now()) < longest_event(intent) {
+        let seen_by_others = clock
+            .now()
+            .checked_add(clock.skew_allowance())
+            .unwrap_or(jiff::Timestamp::MAX);
+        if lease.until.duration_since(seen_by_others) < longest_event(intent) {
             tracing::warn!(
                 seq = event.seq,
                 "the send lease has no room left for this event's calls to Intent; it stays pending for the next sender"

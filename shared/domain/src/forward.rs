@@ -115,12 +115,16 @@ where
     E: PublishDomainEvents,
     C: Clock,
 {
+    // A clock that may be off takes over only claims run out by its allowance more, and
+    // holds its own that much longer (see `Clock::skew_allowance`).
     let now = ports.clock.now();
+    let skew = ports.clock.skew_allowance();
     let lease = claim_lease(&policy, ports.intent.longest_call());
-    let lease_until = now.checked_add(lease).unwrap_or(now);
+    let lease_until = now.checked_add(lease.saturating_add(skew)).unwrap_or(now);
+    let ran_out_before = now.checked_sub(skew).unwrap_or(now);
     let claimed = match ports
         .ledger
-        .claim_document(object, now, lease_until)
+        .claim_document(object, ran_out_before, lease_until)
         .await?
     {
         DocumentClaim::Claimed(claimed) => claimed,
@@ -385,7 +389,13 @@ where
     // The upload ends while the claim holds, with time left to record it: past the claim,
     // another forwarder may take the object, find nothing on Intent yet and upload it too.
     // After it: reading Intent back (an upload cut off or answered 409), then the record.
-    let left = claimed_until.duration_since(ports.clock.now());
+    let left = claimed_until.duration_since(
+        ports
+            .clock
+            .now()
+            .checked_add(ports.clock.skew_allowance())
+            .unwrap_or(jiff::Timestamp::MAX),
+    );
     let within = std::time::Duration::try_from(left)
         .unwrap_or_default()
         .saturating_sub(ports.intent.longest_call() + AFTER_THE_UPLOAD);
@@ -1327,6 +1337,42 @@ mod tests {
         let forwarded = forward_at(&world, &after_grace, &object).await;
 
         assert_rejected(&world, &object, forwarded, RejectionReason::UnknownFile).await;
+    }
+
+    /// An operator's machine whose clock runs ahead of the forwarder holding a quitus's
+    /// claim (the claim run out by the operator's clock, not in truth) leaves it to that
+    /// forwarder: it would upload the document the forwarder is uploading.
+    #[tokio::test]
+    async fn an_operator_whose_clock_runs_ahead_does_not_take_a_live_claim_over() {
+        struct Ahead(Timestamp);
+        impl Clock for Ahead {
+            fn now(&self) -> Timestamp {
+                self.0
+            }
+            fn skew_allowance(&self) -> SignedDuration {
+                crate::ports::OPERATOR_SKEW_ALLOWANCE
+            }
+        }
+        let world = world();
+        world.given_open_on_intent("Q-30").await;
+        let object = dropped(&world, "Q-30");
+        claimed_by_a_forwarder_that_died(&world, &object).await;
+        let operator = Ahead(now() + DocumentPolicy::default().lease + minutes(5));
+        let ports = ForwardPorts {
+            ledger: &world.store,
+            files: &world.store,
+            objects: &world.objects,
+            intent: &world.intent,
+            events: &world.events,
+            clock: &operator,
+        };
+
+        let forwarded = forward_document(&ports, DocumentPolicy::default(), &object)
+            .await
+            .unwrap();
+
+        assert!(matches!(forwarded, Forwarded::Pending(_)), "{forwarded:?}");
+        assert!(world.intent.documents().is_empty(), "nothing uploaded");
     }
 
     /// A forwarder claimed `object` and died holding it (before recording anything).

@@ -877,6 +877,35 @@ pub trait ListOpenOnIntent: Send + Sync {
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// How far this clock may be off the clocks of the other processes sharing the send
+    /// leases and document claims (the functions run on AWS's synchronised clocks: none).
+    /// A process with an allowance takes a lease or a claim over only once it has run out
+    /// by that much more, and holds its own that much longer, so that one sender at a time
+    /// holds while its clock is off by less.
+    fn skew_allowance(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::ZERO
+    }
+}
+
+/// The skew an operator's machine is allowed ([`Clock::skew_allowance`]): what AWS still
+/// signs requests for (SigV4 refuses a request dated more than 15 minutes off), so any
+/// clock AWS answers is covered.
+pub const OPERATOR_SKEW_ALLOWANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// The wall clock of a machine whose clock may be off (an operator's): see
+/// [`OPERATOR_SKEW_ALLOWANCE`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OperatorClock;
+
+impl Clock for OperatorClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+
+    fn skew_allowance(&self) -> jiff::SignedDuration {
+        OPERATOR_SKEW_ALLOWANCE
+    }
 }
 
 /// The wall clock.

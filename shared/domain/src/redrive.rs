@@ -926,6 +926,47 @@ mod tests {
         );
     }
 
+    /// An operator's machine whose clock runs 4 minutes ahead of the re-send run holding
+    /// the file's lease (3 minutes) must not take that lease over: it would send the event
+    /// the re-send run is sending. The operator's clock is allowed a skew (what AWS still
+    /// signs for); a lease is taken over only once it has run out by that much more.
+    #[tokio::test]
+    async fn an_operator_whose_clock_runs_ahead_does_not_take_a_live_lease_over() {
+        struct Ahead(jiff::Timestamp);
+        impl Clock for Ahead {
+            fn now(&self) -> jiff::Timestamp {
+                self.0
+            }
+            fn skew_allowance(&self) -> jiff::SignedDuration {
+                crate::ports::OPERATOR_SKEW_ALLOWANCE
+            }
+        }
+        let world = world();
+        let id = world.file("R-1", refused(), None).await;
+        let until = world.clock.0 + jiff::SignedDuration::from_mins(3);
+        world
+            .store
+            .take_send_lease(&id, world.clock.0, until)
+            .await
+            .unwrap();
+        let operator = Ahead(world.clock.0 + jiff::SignedDuration::from_mins(4));
+
+        let redrive = redrive_file(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &operator,
+            &id,
+            Deadline::none(),
+        )
+        .await
+        .unwrap()
+        .expect("a file");
+
+        assert_eq!(redrive.outcome, EventsOutcome::LeftToResendRun);
+        assert!(world.intent.accepted().is_empty(), "nothing sent");
+    }
+
     #[tokio::test]
     async fn intent_unreachable_leaves_the_event_pending() {
         let world = world();

@@ -56,11 +56,11 @@ const BATCH: i32 = 10;
 const VISIBILITY_SECONDS: i32 = 900;
 
 /// Receives and replays up to `max` messages (all by default); returns the exit code.
-pub async fn replay(
+pub async fn replay<C: oncall_domain::ports::Clock>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     max: Option<usize>,
-    forwarder: &DocumentForwarder,
+    forwarder: &DocumentForwarder<C>,
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,

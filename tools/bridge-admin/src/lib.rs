@@ -30,8 +30,8 @@ use oncall_domain::delivery::Deadline;
 use oncall_domain::documents::DocumentPolicy;
 use oncall_domain::model::FileId;
 use oncall_domain::ports::{
-    Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, Outbox, PublishDocument,
-    PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, StoreError, SystemClock,
+    Clock, DocumentLedger, FinishDelivery, ListPendingEvents, LoadFile, OperatorClock, Outbox,
+    PublishDocument, PublishDomainEvents, PublishToIntent, ReadObject, RecordDelivery, StoreError,
     UploadGrants,
 };
 use oncall_domain::redrive::{
@@ -402,7 +402,8 @@ async fn run_local(
     };
     let admin = Admin {
         store: &store,
-        clock: &SystemClock,
+        // The operator's machine: its clock may be off (leases and claims allow for it).
+        clock: &OperatorClock,
         senders: intent.as_ref().map_err(Clone::clone).map(|intent| Senders {
             intent,
             events: &events,
@@ -482,7 +483,8 @@ async fn run_aws(cli: &Cli, env: &Lookup<'_>, out: &mut dyn Write, err: &mut dyn
     };
     let admin: Admin<'_, _, IntentClient, _, _, _> = Admin {
         store: &store,
-        clock: &SystemClock,
+        // The operator's machine: its clock may be off (leases and claims allow for it).
+        clock: &OperatorClock,
         senders,
         documents,
     };

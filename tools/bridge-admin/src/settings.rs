@@ -97,7 +97,7 @@ pub fn forwarder(
     env: &Lookup<'_>,
     table: String,
     policy: DocumentPolicy,
-) -> Result<DocumentForwarder, String> {
+) -> Result<DocumentForwarder<oncall_domain::ports::OperatorClock>, String> {
     let event_bus_name = var(env, "EVENT_BUS_NAME")
         .ok_or("dlq replay needs EVENT_BUS_NAME (the domain event bus)")?;
     let config = ForwarderConfig {
@@ -111,6 +111,8 @@ pub fn forwarder(
         policy,
         s3_force_path_style: s3_force_path_style(env)?,
     };
+    // The operator's machine: its clock may be off (claims allow for it).
     DocumentForwarder::new(sdk, config)
+        .map(|forwarder| forwarder.with_clock(oncall_domain::ports::OperatorClock))
         .map_err(|error| format!("the forwarder could not be set up: {error}"))
 }
