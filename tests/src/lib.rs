@@ -725,10 +725,23 @@ impl Bridge {
     /// One re-send tick of the closer, now, without backoff (what the schedule does every
     /// few minutes): pending events re-sent, waiting documents forwarded.
     pub async fn resend_run(&self) -> oncall_closer::RunSummary {
-        let closer = self.closer(oncall_domain::oncall::CloserPolicy {
-            base_backoff: jiff::SignedDuration::ZERO,
-            ..Default::default()
-        });
+        self.resend_run_with_clock(oncall_domain::ports::SystemClock)
+            .await
+    }
+
+    /// [`Bridge::resend_run`] on `clock` (a tick to come: what the outbox keeps is
+    /// published once its writer's send lease would have run out).
+    pub async fn resend_run_with_clock<C: oncall_domain::ports::Clock>(
+        &self,
+        clock: C,
+    ) -> oncall_closer::RunSummary {
+        let closer = self.closer_with_clock(
+            oncall_domain::oncall::CloserPolicy {
+                base_backoff: jiff::SignedDuration::ZERO,
+                ..Default::default()
+            },
+            clock,
+        );
         let tick = oncall_closer::Tick {
             kind: oncall_closer::TickKind::Resend,
             scheduled_time: None,

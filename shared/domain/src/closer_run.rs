@@ -397,32 +397,29 @@ impl<'a, E: PublishDomainEvents, O: Outbox> BatchedEvents<'a, E, O> {
             return Ok(());
         }
         let published = self.inner.publish(&batch).await;
-        let ids = match &published {
-            Ok(()) => batch.iter().map(DomainEvent::event_id).collect(),
-            Err(error) => {
-                // Not on the bus: the relay may take them again from the outbox.
-                {
-                    let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-                    for id in &error.not_taken {
-                        taken.remove(id);
-                    }
+        if let Err(error) = &published {
+            // Not on the bus: the relay may take them again from the outbox.
+            {
+                let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+                for id in &error.not_taken {
+                    taken.remove(id);
                 }
-                // As the run knows them (a closing delivered since its write stored its
-                // announcement as pending), over the copies stored with the change.
-                let not_taken: Vec<DomainEvent> = batch
-                    .iter()
-                    .filter(|event| error.not_taken.contains(&event.event_id()))
-                    .filter(|event| !matches!(event, DomainEvent::Stored(_)))
-                    .cloned()
-                    .collect();
-                if !not_taken.is_empty()
-                    && let Err(error) = self.outbox.keep(&not_taken, jiff::Timestamp::now()).await
-                {
-                    tracing::warn!(%error, "the outbox keeps the events as first written");
-                }
-                error.taken(&batch)
             }
-        };
+            // As the run knows them (a closing delivered since its write stored its
+            // announcement as pending), over the copies stored with the change.
+            let not_taken: Vec<DomainEvent> = batch
+                .iter()
+                .filter(|event| error.not_taken.contains(&event.event_id()))
+                .filter(|event| !matches!(event, DomainEvent::Stored(_)))
+                .cloned()
+                .collect();
+            if !not_taken.is_empty()
+                && let Err(error) = self.outbox.keep(&not_taken, jiff::Timestamp::now()).await
+            {
+                tracing::warn!(%error, "the outbox keeps the events as first written");
+            }
+        }
+        let ids = DomainEventError::taken_of(&published, &batch);
         // What the bus took leaves the outbox, whatever it refused beside it.
         if !ids.is_empty()
             && let Err(error) = self.outbox.clear_published(&ids).await

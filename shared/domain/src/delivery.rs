@@ -14,8 +14,8 @@ use crate::file::{Delivery, InterventionFile, RecordedEvent};
 use crate::model::FileId;
 use crate::outbox::publish_announced;
 use crate::ports::{
-    Clock, DeliveryFailure, FinishDelivery, LeaseGrant, LoadFile, Outbox, PublishDomainEvents,
-    PublishToIntent,
+    Clock, DeliveryFailure, DomainEventError, FinishDelivery, LeaseGrant, LoadFile, Outbox,
+    PublishDomainEvents, PublishToIntent,
 };
 
 /// Where an event stands after Intent was read: found there means delivered.
@@ -435,10 +435,7 @@ where
                 .collect();
             let published = events.publish(&batch).await;
             if !events.queues() {
-                taken = match &published {
-                    Ok(()) => batch.iter().map(DomainEvent::event_id).collect(),
-                    Err(error) => error.taken(&batch),
-                };
+                taken = DomainEventError::taken_of(&published, &batch);
             }
             if let Err(error) = published {
                 tracing::warn!(%error, "domain events not published; the outbox keeps them for the re-send run");
@@ -539,6 +536,7 @@ mod tests {
         async fn stored_opening(&self) -> InterventionFile;
         async fn deliver(&self, file: InterventionFile) -> InterventionFile;
         async fn close_as_its_partner(&self);
+        async fn stored_opening_with_a_lease_left_behind(&self);
     }
 
     impl Delivering for World {
@@ -559,6 +557,16 @@ mod tests {
                 Deadline::none(),
             )
             .await
+        }
+
+        /// A claim stored, its request gone, its send lease left behind (run out since).
+        async fn stored_opening_with_a_lease_left_behind(&self) {
+            let now = self.clock.0;
+            let opening = self.stored_opening().await;
+            self.store
+                .take_send_lease(&opening.id, now - minutes(10), now - minutes(7))
+                .await
+                .unwrap();
         }
 
         async fn close_as_its_partner(&self) {
@@ -936,13 +944,7 @@ mod tests {
     #[tokio::test]
     async fn a_closure_that_takes_a_lease_left_behind_announces_its_closing_once() {
         let world = world();
-        let now = world.clock.0;
-        let opening = world.stored_opening().await;
-        world
-            .store
-            .take_send_lease(&opening.id, now - minutes(10), now - minutes(7))
-            .await
-            .unwrap();
+        world.stored_opening_with_a_lease_left_behind().await;
         world.close_as_its_partner().await;
         assert_eq!(world.intent.accepted().len(), 2);
         assert_eq!(
@@ -958,13 +960,7 @@ mod tests {
     #[tokio::test]
     async fn an_announcement_the_bus_did_not_take_is_kept_as_delivered_not_as_first_written() {
         let world = world();
-        let now = world.clock.0;
-        let opening = world.stored_opening().await;
-        world
-            .store
-            .take_send_lease(&opening.id, now - minutes(10), now - minutes(7))
-            .await
-            .unwrap();
+        world.stored_opening_with_a_lease_left_behind().await;
         world.events.set_failing(true);
         world.close_as_its_partner().await;
         assert_eq!(world.intent.accepted().len(), 2, "both delivered");

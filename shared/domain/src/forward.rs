@@ -1344,20 +1344,13 @@ mod tests {
     /// forwarder: it would upload the document the forwarder is uploading.
     #[tokio::test]
     async fn an_operator_whose_clock_runs_ahead_does_not_take_a_live_claim_over() {
-        struct Ahead(Timestamp);
-        impl Clock for Ahead {
-            fn now(&self) -> Timestamp {
-                self.0
-            }
-            fn skew_allowance(&self) -> SignedDuration {
-                crate::ports::OPERATOR_SKEW_ALLOWANCE
-            }
-        }
         let world = world();
         world.given_open_on_intent("Q-30").await;
         let object = dropped(&world, "Q-30");
         claimed_by_a_forwarder_that_died(&world, &object).await;
-        let operator = Ahead(now() + DocumentPolicy::default().lease + minutes(5));
+        let operator = crate::in_memory::FixedOperatorClock(
+            now() + DocumentPolicy::default().lease + minutes(5),
+        );
         let ports = ForwardPorts {
             ledger: &world.store,
             files: &world.store,

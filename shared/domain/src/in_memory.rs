@@ -1349,6 +1349,21 @@ impl PublishDomainEvents for RecordingEvents {
 
 pub use crate::ports::FixedClock;
 
+/// A clock that stands still on a machine whose clock may be off (an operator's: it is
+/// allowed [`crate::ports::OPERATOR_SKEW_ALLOWANCE`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedOperatorClock(pub Timestamp);
+
+impl crate::ports::Clock for FixedOperatorClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+
+    fn skew_allowance(&self) -> jiff::SignedDuration {
+        crate::ports::OPERATOR_SKEW_ALLOWANCE
+    }
+}
+
 /// Small helpers shared by the use cases' unit tests: a world of in-memory adapters, the
 /// seed's claim under other references, files stored with chosen delivery states.
 #[cfg(test)]

@@ -36,10 +36,7 @@ async fn clear_taken<S: Outbox>(
     events: &[DomainEvent],
     published: &Result<(), DomainEventError>,
 ) -> Result<usize, StoreError> {
-    let ids = match published {
-        Ok(()) => events.iter().map(DomainEvent::event_id).collect(),
-        Err(error) => error.taken(events),
-    };
+    let ids = DomainEventError::taken_of(published, events);
     if ids.is_empty() {
         return Ok(0);
     }

@@ -447,12 +447,20 @@ impl DomainEventError {
         self.not_taken.len()
     }
 
-    /// The `eventId`s of `events` the bus took despite this error.
-    pub fn taken(&self, events: &[crate::DomainEvent]) -> Vec<String> {
+    /// The `eventId`s of `events` the bus took, after a publication of them ended as
+    /// `published`: all of them, or all but those its error names.
+    pub fn taken_of(
+        published: &Result<(), DomainEventError>,
+        events: &[crate::DomainEvent],
+    ) -> Vec<String> {
+        let not_taken: &[String] = match published {
+            Ok(()) => &[],
+            Err(error) => &error.not_taken,
+        };
         events
             .iter()
             .map(crate::DomainEvent::event_id)
-            .filter(|id| !self.not_taken.contains(id))
+            .filter(|id| !not_taken.contains(id))
             .collect()
     }
 }

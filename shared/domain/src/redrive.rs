@@ -932,15 +932,6 @@ mod tests {
     /// signs for); a lease is taken over only once it has run out by that much more.
     #[tokio::test]
     async fn an_operator_whose_clock_runs_ahead_does_not_take_a_live_lease_over() {
-        struct Ahead(jiff::Timestamp);
-        impl Clock for Ahead {
-            fn now(&self) -> jiff::Timestamp {
-                self.0
-            }
-            fn skew_allowance(&self) -> jiff::SignedDuration {
-                crate::ports::OPERATOR_SKEW_ALLOWANCE
-            }
-        }
         let world = world();
         let id = world.file("R-1", refused(), None).await;
         let until = world.clock.0 + jiff::SignedDuration::from_mins(3);
@@ -949,7 +940,9 @@ mod tests {
             .take_send_lease(&id, world.clock.0, until)
             .await
             .unwrap();
-        let operator = Ahead(world.clock.0 + jiff::SignedDuration::from_mins(4));
+        let operator = crate::in_memory::FixedOperatorClock(
+            world.clock.0 + jiff::SignedDuration::from_mins(4),
+        );
 
         let redrive = redrive_file(
             &world.store,

@@ -491,21 +491,11 @@ async fn a_domain_event_the_request_could_not_publish_is_published_by_the_resend
 
     // The next re-send run, five minutes later, publishes it (once its writer's send
     // lease would have run out: not while the request may still be delivering).
-    let later = oncall_domain::in_memory::FixedClock(
-        jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5),
-    );
-    let closer = bridge.closer_with_clock(CloserPolicy::default(), later);
-    let run = run_tick(
-        &closer,
-        Tick {
-            kind: TickKind::Resend,
-            scheduled_time: None,
-        },
-        Deadline::none(),
-        None,
-    )
-    .await
-    .unwrap();
+    let run = bridge
+        .resend_run_with_clock(oncall_domain::ports::FixedClock(
+            jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5),
+        ))
+        .await;
     assert_eq!(run.report.outbox_published, 1);
     let events = bridge.tap.drain().await;
     let opened: Vec<_> = events

@@ -110,6 +110,17 @@ async fn ran<C: oncall_domain::ports::Clock>(
     run_tick(closer, tick(kind, at), Deadline::none(), None).await
 }
 
+/// The period summaries (`OnCallPeriodClosed`) on the bus since the last drain.
+async fn period_summaries(bridge: &Bridge) -> Vec<Value> {
+    bridge
+        .tap
+        .drain()
+        .await
+        .into_iter()
+        .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
+        .collect()
+}
+
 fn closings(bridge: &Bridge) -> Vec<Value> {
     bridge
         .simulator
@@ -747,26 +758,11 @@ async fn an_event_the_bus_refuses_for_good_stays_alone_in_the_outbox_and_is_name
 
     // Once the bus takes it (here: a run past the proxy, at the next tick), the next run
     // publishes the refused event only: the others went out once.
-    let next_tick = bridge.closer_with_clock(
-        CloserPolicy {
-            base_backoff: jiff::SignedDuration::ZERO,
-            ..CloserPolicy::default()
-        },
-        oncall_domain::ports::FixedClock(
+    bridge
+        .resend_run_with_clock(oncall_domain::ports::FixedClock(
             jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5),
-        ),
-    );
-    run_tick(
-        &next_tick,
-        Tick {
-            kind: TickKind::Resend,
-            scheduled_time: None,
-        },
-        Deadline::none(),
-        None,
-    )
-    .await
-    .unwrap();
+        ))
+        .await;
     let again: Vec<Value> = bridge
         .tap
         .drain()
@@ -1232,13 +1228,7 @@ async fn a_period_the_end_run_could_not_reconcile_is_reconciled_by_a_later_resen
     bridge.tap.drain().await;
     let resent = run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
     // Its summary tells what the reconciliation found (the end's runs could not).
-    let told: Vec<Value> = bridge
-        .tap
-        .drain()
-        .await
-        .into_iter()
-        .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
-        .collect();
+    let told = period_summaries(&bridge).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["detail"]["closingResentAfterReconciliation"], 1);
     assert_eq!(
@@ -1273,28 +1263,19 @@ async fn interventions_unknown_to_us_are_told_by_the_end_and_once_when_the_perio
     let closer = bridge.closer(policy());
     let ended = ran(&closer, TickKind::EndOfPeriod, END_TICK).await;
     assert!(ended.is_ok(), "{ended:?}");
-    let summaries = async || -> Vec<Value> {
-        bridge
-            .tap
-            .drain()
-            .await
-            .into_iter()
-            .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
-            .collect()
-    };
-    let told = summaries().await;
+    let told = period_summaries(&bridge).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["detail"]["unknownOnIntent"], 1);
 
     let settling = run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
     assert!(settling.report.reconcile.as_ref().is_some_and(|r| r.noted));
-    let told = summaries().await;
+    let told = period_summaries(&bridge).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["detail"]["unknownOnIntent"], 1);
 
     let after = run(&closer, TickKind::Resend, "2026-11-24T08:15:00Z").await;
     assert!(after.report.reconcile.is_none(), "{:?}", after.report);
-    assert!(summaries().await.is_empty());
+    assert!(period_summaries(&bridge).await.is_empty());
 }
 
 /// The end's run could not list Intent at any of its tries: the interventions unknown to
@@ -1315,13 +1296,7 @@ async fn interventions_unknown_to_us_are_told_when_the_end_run_could_not_list_in
     bridge.tap.drain().await;
 
     run(&closer, TickKind::Resend, "2026-11-24T08:10:00Z").await;
-    let told: Vec<Value> = bridge
-        .tap
-        .drain()
-        .await
-        .into_iter()
-        .filter(|e| e["detail-type"] == "OnCallPeriodClosed")
-        .collect();
+    let told = period_summaries(&bridge).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["detail"]["unknownOnIntent"], 1);
 }
