@@ -1559,3 +1559,14 @@ fn function_config_of(bridge: &Bridge) -> FunctionConfig {
         ..function_config(bridge.core_config())
     }
 }
+
+/// A new queue standing for the forwarder's dead-letter queue; its URL.
+pub async fn dead_letter_queue(sqs: &aws_sdk_sqs::Client) -> String {
+    sqs.create_queue()
+        .queue_name(unique("forwarder-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}

@@ -463,14 +463,7 @@ async fn dlq_replay_feeds_the_dead_letters_back_through_the_forwarder_and_delete
     let key = "operator-quitus/contract1/INTER-0500/quitus-INTER-0500.pdf";
     let object = put_object(&s3, &bucket, key, pdf_bytes(6_000), &[]).await;
     let sqs = aws_sdk_sqs::Client::new(&f.bridge.sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("forwarder-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = dead_letter_queue(&sqs).await;
     // The same failed event twice (Lambda delivers at least once), one a bare S3 event.
     let event = s3_event(&[&object]);
     for body in [
@@ -557,14 +550,7 @@ async fn a_dlq_replay_that_leaves_a_quitus_waiting_is_not_done() {
     let key = "operator-quitus/contract1/INTER-0777/quitus-INTER-0777.pdf";
     let object = put_object(&s3, &bucket, key, pdf_bytes(6_000), &[]).await;
     let sqs = aws_sdk_sqs::Client::new(&f.bridge.sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("forwarder-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = dead_letter_queue(&sqs).await;
     sqs.send_message()
         .queue_url(&url)
         .message_body(destination_record(&s3_event(&[&object])))

@@ -519,14 +519,7 @@ async fn the_operators_policy_allows_what_bridge_admin_calls() {
     // A dead letter: an S3 event the forwarder gave up on.
     let waiting = operator_quitus(&bridge, &s3, "OPS-2", pdf_bytes(4_000)).await;
     let sqs = aws_sdk_sqs::Client::new(&bridge.sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("forwarder-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = dead_letter_queue(&sqs).await;
     sqs.send_message()
         .queue_url(&queue)
         .message_body(serde_json::to_string(&s3_event(&[&waiting])).unwrap())
