@@ -16,7 +16,7 @@ use crate::model::{Event, FileId, InterventionLog};
 use crate::outbox::publish_announced;
 use crate::ports::{
     Clock, CloseFile, CloseFileResult, FinishDelivery, LoadFile, PublishDomainEvents,
-    PublishToIntent, StoreError,
+    PublishToIntent, StoreError, UnreadClosing, UnreadClosingResult,
 };
 use jiff::SignedDuration;
 
@@ -179,6 +179,46 @@ where
     crate::lifecycle::check_not_in_future(log.event_date, clock.now())?;
     let id = log.file_id();
 
+    let closed_event = |file: &InterventionFile| -> Vec<DomainEvent> {
+        DomainEvent::closed(file, closer.label())
+            .into_iter()
+            .collect()
+    };
+    // A partner's closure of a file with nothing but its delivered opening (almost every
+    // one) is written without reading the file first: the write itself checks what the
+    // decision needs and gives the file back. Otherwise nothing was written, and the file
+    // is read and decided on as below.
+    if loaded.is_none()
+        && let ClosedBy::Partner(partner) = closer
+        && let Some((file, until)) =
+            close_unread(store, intent, clock, policy, partner, &log, outcome).await?
+    {
+        on_stored();
+        tracing::info!(
+            outcome = outcome.as_str(),
+            "file closed and stored; delivering to Intent"
+        );
+        let held = HeldLease {
+            until,
+            taken_over: false,
+        };
+        let file = deliver_under_lease(
+            store,
+            intent,
+            events,
+            clock,
+            file,
+            deadline,
+            held,
+            closed_event,
+        )
+        .await;
+        return Ok(ClosedFile {
+            outcome: CloseOutcome::Closed,
+            file,
+        });
+    }
+
     for _ in 0..RACE_RETRIES {
         let mut file = match loaded.take().filter(|file| file.id == id) {
             Some(file) => file,
@@ -268,11 +308,6 @@ where
         file.state = state;
         file.events.push(closing);
         file.expires_at = Some(expiry.at);
-        let closed_event = |file: &InterventionFile| -> Vec<DomainEvent> {
-            DomainEvent::closed(file, closer.label())
-                .into_iter()
-                .collect()
-        };
         // An opening still pending is retried first; if that used the time budget, the
         // closure waits for the re-send run.
         let file = if sending {
@@ -324,6 +359,64 @@ where
     Err(CloseError::Store(StoreError::Contention))
 }
 
+/// The closure `log` by `partner` written without reading its file
+/// ([`CloseFile::close_unread`]): the file as it now stands and the send lease's end when
+/// the store applied it (the file was open, the partner's, its opening delivered and
+/// alone, …); `None` when it did not (nothing written).
+async fn close_unread<S, I, C>(
+    store: &S,
+    intent: &I,
+    clock: &C,
+    policy: ClosurePolicy,
+    partner: &PartnerId,
+    log: &InterventionLog,
+    outcome: Outcome,
+) -> Result<Option<(InterventionFile, jiff::Timestamp)>, StoreError>
+where
+    S: CloseFile,
+    I: PublishToIntent,
+    C: Clock,
+{
+    let now = clock.now();
+    let closing = RecordedEvent {
+        seq: 2,
+        pair: log.event,
+        log: log.clone(),
+        recorded_at: now,
+        fingerprint: fingerprint(log),
+        delivery: Delivery::new_pending(),
+    };
+    // The announcement needs the closed file's identity, state and closing only.
+    let closed = InterventionFile {
+        id: log.file_id(),
+        state: FileState::Closed(outcome),
+        owner: partner.clone(),
+        events: vec![closing.clone()],
+        documents: Vec::new(),
+        quitus_received: false,
+        expires_at: None,
+    };
+    let announce: Vec<DomainEvent> = DomainEvent::closed(&closed, ClosedBy::Partner(partner).label())
+        .into_iter()
+        .collect();
+    let sending_until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
+    let written = store
+        .close_unread(UnreadClosing {
+            id: &closed.id,
+            owner: partner,
+            closing: &closing,
+            outcome,
+            retention_ends: crate::lifecycle::expiry_after(now, policy.retention),
+            announce: &announce,
+            sending_until,
+        })
+        .await?;
+    Ok(match written {
+        UnreadClosingResult::ClosedSending(file) => Some((file, sending_until)),
+        UnreadClosingResult::NotApplied => None,
+    })
+}
+
 /// `log`, its date read in the autumn fold's second pass when the first is before the
 /// file's opening and the second is not, nor after now (the clock skew allowed to partners
 /// does not apply: before the second pass has begun, neither reading is possible): sent
@@ -370,5 +463,171 @@ async fn earlier_events_as_stored<S: LoadFile>(
             tracing::warn!(%error, "the file could not be read again under the lease");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The closure written without reading its file, given / when / then, on the in-memory
+    //! adapters (whose write checks what DynamoDB's condition checks).
+    use super::*;
+    use crate::file::NewFile;
+    use crate::in_memory::tests_support::{
+        World, at, closing_log, delivered, minutes, opening_log,
+    };
+    use crate::ports::{MarkQuitusReceived, OpenFile, SendLease};
+
+    const PARTNER: &str = "partner-a";
+
+    fn world() -> World {
+        World::at(at("2026-11-28T20:00:00Z"))
+    }
+
+    /// A claim stored an hour ago as the intake stores one (its expiry set), its opening
+    /// standing with Intent as `delivery`.
+    async fn given_claim(world: &World, delivery: Delivery) -> FileId {
+        let log = opening_log("INTER-0500");
+        let recorded_at = world.clock.0 - jiff::SignedDuration::from_hours(1);
+        let file = NewFile {
+            owner: PartnerId(PARTNER.into()),
+            opening: RecordedEvent::new(1, log.clone(), recorded_at, delivery.clone()),
+            expires_at: Some(crate::lifecycle::open_file_expiry(
+                recorded_at,
+                ClosurePolicy::default().retention,
+            )),
+        };
+        world.store.open_file(&file, &[]).await.unwrap();
+        if delivery.is_delivered() {
+            world.intent.publish_log(&log).await.unwrap();
+        }
+        file.id()
+    }
+
+    async fn close(world: &World, partner: &str, log: InterventionLog) -> Result<ClosedFile, CloseError> {
+        close_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            ClosurePolicy::default(),
+            ClosedBy::Partner(&PartnerId(partner.into())),
+            log,
+        )
+        .await
+    }
+
+    fn done() -> InterventionLog {
+        closing_log("INTER-0500", Outcome::Done)
+    }
+
+    #[tokio::test]
+    async fn a_closure_of_a_delivered_opening_alone_is_decided_by_its_write_without_a_read() {
+        let world = world();
+        let id = given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        world.store.set_loading_fails(true);
+
+        let closed = close(&world, PARTNER, done()).await.unwrap();
+
+        assert_eq!(closed.outcome, CloseOutcome::Closed);
+        assert_eq!(closed.file.events.len(), 2);
+        assert!(closed.file.events[0].delivery.is_delivered());
+        assert!(closed.file.events[1].delivery.is_delivered());
+        assert_eq!(closed.file.state, FileState::Closed(Outcome::Done));
+        assert_eq!(world.intent.accepted().len(), 2, "the opening, then the closing");
+        assert_eq!(world.published_types(), ["InterventionClosed"]);
+        assert_eq!(
+            world.events.published()[0].detail_value()["delivery"],
+            "delivered"
+        );
+        assert!(world.store.outbox_ids().is_empty());
+        assert_eq!(world.store.lease(&id), None, "the lease is given back");
+        world.store.set_loading_fails(false);
+        assert_eq!(world.store.file(&id).unwrap(), closed.file);
+    }
+
+    /// Each case the write cannot decide alone is read and decided as before; with the
+    /// read failing, the closure fails (nothing was written by the unread attempt).
+    #[tokio::test]
+    async fn a_file_not_as_the_unread_closure_assumes_is_read_and_decided_as_before() {
+        // The opening still pending: it must go first, read under the lease.
+        let world = world();
+        let id = given_claim(&world, Delivery::new_pending()).await;
+        world.store.set_loading_fails(true);
+        assert!(matches!(close(&world, PARTNER, done()).await, Err(CloseError::Store(_))));
+        assert_eq!(world.store.file(&id).unwrap().state, FileState::Open);
+        world.store.set_loading_fails(false);
+        let closed = close(&world, PARTNER, done()).await.unwrap();
+        assert!(closed.file.events.iter().all(|e| e.delivery.is_delivered()));
+        assert_eq!(
+            world.published_types(),
+            ["EventDelivered", "InterventionClosed"]
+        );
+
+        // Another partner's file: not found, nothing written.
+        let world = self::world();
+        let id = given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        assert!(matches!(
+            close(&world, "partner-b", done()).await,
+            Err(CloseError::NotFound(_))
+        ));
+        assert_eq!(world.store.file(&id).unwrap().state, FileState::Open);
+        assert_eq!(world.store.lease(&id), None);
+
+        // A quitus received: no cancellation.
+        let world = self::world();
+        let id = given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        world.store.mark_quitus_received(&id).await.unwrap();
+        let canceled = closing_log("INTER-0500", Outcome::Canceled);
+        assert!(matches!(
+            close(&world, PARTNER, canceled).await,
+            Err(CloseError::Refused { .. })
+        ));
+        assert_eq!(world.store.file(&id).unwrap().state, FileState::Open);
+
+        // Dated before the opening.
+        let world = self::world();
+        given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        let mut early = done();
+        early.event_date = opening_log("INTER-0500").event_date;
+        early.event_date = crate::datetime::IntentDateTime::from_timestamp(
+            early.event_date.timestamp() - jiff::SignedDuration::from_secs(1),
+        );
+        assert!(matches!(
+            close(&world, PARTNER, early).await,
+            Err(CloseError::BeforeOpening { .. })
+        ));
+
+        // A send lease held by another sender: closed all the same, without the lease.
+        let world = self::world();
+        let id = given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        let held = world.clock.0 + minutes(2);
+        world
+            .store
+            .take_send_lease(&id, world.clock.0, held)
+            .await
+            .unwrap();
+        let closed = close(&world, PARTNER, done()).await.unwrap();
+        assert_eq!(closed.outcome, CloseOutcome::Closed);
+        assert!(closed.file.events[1].delivery.is_pending());
+        assert_eq!(world.store.lease(&id), Some(held), "the other sender's lease stands");
+        assert_eq!(world.intent.accepted().len(), 1, "the closing waits for that sender");
+    }
+
+    /// Replayed, the closure written unread is refused by its own write and answered from
+    /// the file read: the same file, nothing sent again.
+    #[tokio::test]
+    async fn a_closure_written_unread_and_replayed_is_a_replay() {
+        let world = world();
+        given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        let first = close(&world, PARTNER, done()).await.unwrap();
+        let again = close(&world, PARTNER, done()).await.unwrap();
+        assert_eq!(again.outcome, CloseOutcome::Replayed);
+        assert_eq!(again.file, first.file);
+        assert_eq!(world.intent.accepted().len(), 2);
+        let other = closing_log("INTER-0500", Outcome::PartialRepair);
+        assert!(matches!(
+            close(&world, PARTNER, other).await,
+            Err(CloseError::Refused { .. })
+        ));
     }
 }

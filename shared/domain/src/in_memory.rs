@@ -317,6 +317,55 @@ impl CloseFile for InMemoryStore {
             _ => Ok(CloseFileResult::Closed),
         }
     }
+
+    /// As DynamoDB's single conditional write: the file checked as the closing assumes it,
+    /// then closed with the lease, atomically (under the files' lock).
+    async fn close_unread(
+        &self,
+        closing: crate::ports::UnreadClosing<'_>,
+    ) -> Result<crate::ports::UnreadClosingResult, StoreError> {
+        use crate::ports::UnreadClosingResult::{ClosedSending, NotApplied};
+        self.check_available()?;
+        let id = closing.id;
+        if self.closings_refused.lock().unwrap().contains(id) {
+            return Err(StoreError::Unavailable(format!(
+                "the closing of {id} was refused"
+            )));
+        }
+        let mut files = self.files.lock().unwrap();
+        let Some(file) = files.get_mut(id) else {
+            return Ok(NotApplied);
+        };
+        let mut leases = self.leases.lock().unwrap();
+        let latest = closing
+            .retention_ends
+            .checked_add(jiff::SignedDuration::from_hours(
+                24 * crate::lifecycle::OPEN_FILE_EXPIRY_MARGIN_DAYS,
+            ))
+            .unwrap_or(Timestamp::MAX);
+        let as_assumed = file.state == FileState::Open
+            && file.version() == 1
+            && &file.owner == closing.owner
+            && !file.quitus_received
+            && file.documents.is_empty()
+            && !leases.contains_key(id)
+            && file.opening().is_some_and(|opening| {
+                opening.delivery.is_delivered()
+                    && opening.log.event_date.timestamp()
+                        <= closing.closing.log.event_date.timestamp()
+            })
+            && file
+                .expires_at
+                .is_some_and(|at| (closing.retention_ends..=latest).contains(&at));
+        if !as_assumed {
+            return Ok(NotApplied);
+        }
+        file.state = FileState::Closed(closing.outcome);
+        file.events.push(closing.closing.clone());
+        self.write_outbox(closing.announce, closing.closing.recorded_at);
+        leases.insert(id.clone(), closing.sending_until);
+        Ok(ClosedSending(file.clone()))
+    }
 }
 
 impl crate::ports::RecordUnderLease for InMemoryStore {

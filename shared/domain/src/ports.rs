@@ -91,6 +91,18 @@ pub trait CloseFile: Send + Sync {
         sending_until: Option<Timestamp>,
     ) -> impl Future<Output = Result<CloseFileResult, StoreError>> + Send;
 
+    /// A partner's closure written without reading the file first (see
+    /// [`UnreadClosing`]): applied only to the file it assumes, else nothing is written and
+    /// the caller reads the file and decides as usual. A store that cannot tell the file's
+    /// state from the write alone keeps this default, which never applies.
+    fn close_unread(
+        &self,
+        closing: UnreadClosing<'_>,
+    ) -> impl Future<Output = Result<UnreadClosingResult, StoreError>> + Send {
+        let _ = closing;
+        std::future::ready(Ok(UnreadClosingResult::NotApplied))
+    }
+
     fn close_file(
         &self,
         id: &FileId,
@@ -110,6 +122,34 @@ pub trait CloseFile: Send + Sync {
             None,
         )
     }
+}
+
+/// A partner's closure decided without reading its file: it holds only for a file still
+/// open, the partner's, with nothing but its opening, that opening delivered to Intent and
+/// dated no later than the closing, no quitus received, no send lease held or left behind,
+/// and whose items already expire from `retention_ends` to the margin after it (so the
+/// closing need not write the opening again). Such a file gets `closing` as its event 2,
+/// `announce` in its outbox, and the send lease until `sending_until`, in one write.
+#[derive(Debug, Clone, Copy)]
+pub struct UnreadClosing<'a> {
+    pub id: &'a FileId,
+    pub owner: &'a crate::file::PartnerId,
+    /// Event 2: what the file's closing is when the file is as assumed.
+    pub closing: &'a RecordedEvent,
+    pub outcome: Outcome,
+    /// Closing time + the retention.
+    pub retention_ends: Timestamp,
+    pub announce: &'a [DomainEvent],
+    pub sending_until: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnreadClosingResult {
+    /// Closed, the send lease held until the time asked: the file as it now stands (its
+    /// opening delivered, the closing pending).
+    ClosedSending(InterventionFile),
+    /// Nothing written: the file is not as assumed (or the store does not close unread).
+    NotApplied,
 }
 
 /// What marking a file for a quitus found.
