@@ -1503,7 +1503,8 @@ impl Bridge {
         self.counted_api_losing(&LostAnswers::default())
     }
 
-    /// [`Bridge::counted_api`], its table's proxy losing the answers `lost` names.
+    /// [`Bridge::counted_api`], its table's and its bus's proxies losing the answers `lost`
+    /// names.
     pub fn counted_api_losing(
         &self,
         lost: &LostAnswers,
@@ -1520,7 +1521,7 @@ impl Bridge {
     ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
         let log = CallLog::default();
         // Each service counted by a proxy in front of its emulator, into the same log.
-        let bus_sdk = through_proxy(&self.sdk, endpoints().1, &log);
+        let bus_sdk = through_lossy_proxy(&self.sdk, endpoints().1, &log, lost);
         let events = aws_wiring::event_publisher(
             &bus_sdk,
             &aws_wiring::aws_reqwest_client().unwrap(),

@@ -396,9 +396,10 @@ where
         quitus_received: false,
         expires_at: None,
     };
-    let announce: Vec<DomainEvent> = DomainEvent::closed(&closed, ClosedBy::Partner(partner).label())
-        .into_iter()
-        .collect();
+    let announce: Vec<DomainEvent> =
+        DomainEvent::closed(&closed, ClosedBy::Partner(partner).label())
+            .into_iter()
+            .collect();
     let sending_until = now.checked_add(send_lease_for(intent)).unwrap_or(now);
     let written = store
         .close_unread(UnreadClosing {
@@ -503,7 +504,11 @@ mod tests {
         file.id()
     }
 
-    async fn close(world: &World, partner: &str, log: InterventionLog) -> Result<ClosedFile, CloseError> {
+    async fn close(
+        world: &World,
+        partner: &str,
+        log: InterventionLog,
+    ) -> Result<ClosedFile, CloseError> {
         close_intervention(
             &world.store,
             &world.intent,
@@ -533,7 +538,11 @@ mod tests {
         assert!(closed.file.events[0].delivery.is_delivered());
         assert!(closed.file.events[1].delivery.is_delivered());
         assert_eq!(closed.file.state, FileState::Closed(Outcome::Done));
-        assert_eq!(world.intent.accepted().len(), 2, "the opening, then the closing");
+        assert_eq!(
+            world.intent.accepted().len(),
+            2,
+            "the opening, then the closing"
+        );
         assert_eq!(world.published_types(), ["InterventionClosed"]);
         assert_eq!(
             world.events.published()[0].detail_value()["delivery"],
@@ -553,7 +562,10 @@ mod tests {
         let world = world();
         let id = given_claim(&world, Delivery::new_pending()).await;
         world.store.set_loading_fails(true);
-        assert!(matches!(close(&world, PARTNER, done()).await, Err(CloseError::Store(_))));
+        assert!(matches!(
+            close(&world, PARTNER, done()).await,
+            Err(CloseError::Store(_))
+        ));
         assert_eq!(world.store.file(&id).unwrap().state, FileState::Open);
         world.store.set_loading_fails(false);
         let closed = close(&world, PARTNER, done()).await.unwrap();
@@ -609,8 +621,16 @@ mod tests {
         let closed = close(&world, PARTNER, done()).await.unwrap();
         assert_eq!(closed.outcome, CloseOutcome::Closed);
         assert!(closed.file.events[1].delivery.is_pending());
-        assert_eq!(world.store.lease(&id), Some(held), "the other sender's lease stands");
-        assert_eq!(world.intent.accepted().len(), 1, "the closing waits for that sender");
+        assert_eq!(
+            world.store.lease(&id),
+            Some(held),
+            "the other sender's lease stands"
+        );
+        assert_eq!(
+            world.intent.accepted().len(),
+            1,
+            "the closing waits for that sender"
+        );
     }
 
     /// Replayed, the closure written unread is refused by its own write and answered from

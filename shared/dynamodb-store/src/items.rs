@@ -136,9 +136,53 @@ pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-pub fn file_item(id: &FileId, owner: &PartnerId, opening: &RecordedEvent) -> Item {
+/// The attributes of an event that never change (what it is and carries), as one map: the
+/// file item keeps its opening's, and a closing written unread, until its own item is
+/// written.
+pub fn event_copy(event: &RecordedEvent) -> Result<AttributeValue, StoreError> {
+    let payload = serde_json::to_string(&event.log)
+        .map_err(|e| StoreError::Corrupt(format!("serialising event {}: {e}", event.seq)))?;
+    Ok(AttributeValue::M(HashMap::from([
+        ("seq".to_string(), n(event.seq)),
+        ("event".to_string(), s(event.pair.as_str())),
+        ("status".to_string(), s(event.log.status.as_str())),
+        ("payload".to_string(), s(payload)),
+        ("fingerprint".to_string(), s(&event.fingerprint)),
+        ("recordedAt".to_string(), s(event.recorded_at.to_string())),
+    ])))
+}
+
+/// The delivery attributes of an event delivered, as one map (the file item's
+/// `openingDelivery`: its opening is delivered, as its own item says).
+pub fn delivered_copy(delivery: &Delivery) -> Option<AttributeValue> {
+    delivery.is_delivered().then(|| {
+        AttributeValue::M(
+            delivery_attributes("", 1, Timestamp::UNIX_EPOCH, delivery)
+                .into_iter()
+                .collect(),
+        )
+    })
+}
+
+/// An event's instant as a number of nanoseconds, which a condition compares.
+pub fn instant_number(at: Timestamp) -> AttributeValue {
+    n(at.as_nanosecond())
+}
+
+pub fn file_item(
+    id: &FileId,
+    owner: &PartnerId,
+    opening: &RecordedEvent,
+) -> Result<Item, StoreError> {
     let pk = file_pk(id);
-    HashMap::from([
+    Ok(HashMap::from([
+        // The opening as stored (its own item stays the record of its delivery): a closure
+        // written without reading the file gets the whole file back from its write.
+        ("openingCopy".to_string(), event_copy(opening)?),
+        (
+            "openingEventAt".to_string(),
+            instant_number(opening.log.event_date.timestamp()),
+        ),
         ("sk".to_string(), s(FILE_SK)),
         ("itemType".to_string(), s("file")),
         ("reference".to_string(), s(&id.reference)),
@@ -153,7 +197,13 @@ pub fn file_item(id: &FileId, owner: &PartnerId, opening: &RecordedEvent) -> Ite
         ("createdAt".to_string(), s(opening.recorded_at.to_string())),
         ("openShard".to_string(), s(open_shard(&pk))),
         ("pk".to_string(), s(pk)),
-    ])
+    ]))
+    .map(|mut item| {
+        if let Some(delivered) = delivered_copy(&opening.delivery) {
+            item.insert("openingDelivery".into(), delivered);
+        }
+        item
+    })
 }
 
 pub fn event_item(id: &FileId, event: &RecordedEvent) -> Result<Item, StoreError> {
@@ -409,6 +459,13 @@ pub fn file_from_items(
         .filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("EVENT#")))
         .map(recorded_event)
         .collect::<Result<Vec<_>, _>>()?;
+    // A closing written unread is kept on the file item until its own item is written.
+    if let Some(AttributeValue::M(staged)) = file_item.get("stagedClosing") {
+        let staged = recorded_event(staged)?;
+        if !events.iter().any(|event| event.seq == staged.seq) {
+            events.push(staged);
+        }
+    }
     events.sort_by_key(|event| event.seq);
     // A `Query` reads each item as committed when it reads it, not the partition at one
     // instant: a transaction committed between the events' read and the file item's (read
@@ -450,6 +507,28 @@ pub fn file_from_items(
         quitus_received: file_item.contains_key("hasDocuments"),
         expires_at,
     }))
+}
+
+/// The file a file item alone holds, when it is the whole file: its opening kept on it
+/// and delivered (`openingCopy`, `openingDelivery`), no document; its closing, if any,
+/// kept on it too. `None` for a file item without them.
+pub fn file_from_file_item(
+    id: &FileId,
+    file_item: &Item,
+) -> Result<Option<InterventionFile>, StoreError> {
+    let (Some(AttributeValue::M(copy)), Some(AttributeValue::M(delivery))) = (
+        file_item.get("openingCopy"),
+        file_item.get("openingDelivery"),
+    ) else {
+        return Ok(None);
+    };
+    if file_item.contains_key("hasDocuments") {
+        return Ok(None);
+    }
+    let mut opening: Item = copy.clone();
+    opening.extend(delivery.clone());
+    opening.insert("sk".into(), s(event_sk(1)));
+    file_from_items(id, &[file_item.clone(), opening], Timestamp::now())
 }
 
 // ---- upload grants ----------------------------------------------------------------------
@@ -561,7 +640,7 @@ mod tests {
             "2026-11-28T20:00:00Z".parse().unwrap(),
             oncall_domain::Delivery::new_pending(),
         );
-        let mut file = file_item(&id, &PartnerId("partner-a".into()), &opening);
+        let mut file = file_item(&id, &PartnerId("partner-a".into()), &opening).unwrap();
         let event = event_item(&id, &opening).unwrap();
         let now: Timestamp = "2026-11-28T21:00:00Z".parse().unwrap();
         assert!(matches!(

@@ -1,8 +1,9 @@
 use crate::group_commit::GroupCommit;
 use crate::items::{
-    CREATES_ITEM, FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX,
-    delivery_attributes, event_item, event_sk, file_from_items, file_item, file_pk, n,
-    not_expired_condition_value, outbox_item, outbox_pk, s, sortable_time, stored_event,
+    CREATES_ITEM, FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX, delivered_copy,
+    delivery_attributes, event_item, event_sk, file_from_file_item, file_from_items, file_item,
+    file_pk, instant_number, n, not_expired_condition_value, outbox_item, outbox_pk, s,
+    sortable_time, stored_event,
 };
 use crate::wire::{
     AttributeValue, DynamoDb, DynamoError, OldItems, Operation, Request, TransactWriteItem,
@@ -16,7 +17,8 @@ use oncall_domain::model::FileId;
 use oncall_domain::ports::{
     CloseFile, CloseFileResult, FinishDelivery, LeaseGrant, LoadFile, LoadFiles,
     MarkQuitusReceived, OpenFile, OpenFileResult, Outbox, QuitusMark, RecordDelivery,
-    RecordUnderLease, RequeueFailedEvent, SendLease, StoreError,
+    RecordUnderLease, RequeueFailedEvent, SendLease, StoreError, UnreadClosing,
+    UnreadClosingResult,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,7 +33,31 @@ pub struct DynamoDbStore {
     table: String,
     /// Set for a process that writes many files at once (see [`DynamoDbStore::with_group_commit`]).
     group: Option<std::sync::Arc<GroupCommit>>,
+    /// Closings this process wrote unread (kept on their file item) whose delivery it has
+    /// not yet recorded, by file partition: that write gives each its own item.
+    staged: std::sync::Arc<std::sync::Mutex<HashMap<String, StagedClosing>>>,
 }
+
+/// A closing written unread, kept on its file item (`stagedClosing`, its announcements in
+/// `stagedOutbox`) until the write that records its delivery gives it its own item (or,
+/// should this process die first, until the next sender's taking of the lease does).
+#[derive(Debug)]
+struct StagedClosing {
+    event: RecordedEvent,
+    /// The file's `expiresAt`, which the closing's item gets.
+    expires_at: Option<AttributeValue>,
+    /// Its announcements' ids: never outbox items unless the bus did not take them.
+    announcements: Vec<String>,
+}
+
+/// The file item's attributes holding a closing written unread, and its place in the
+/// pending-events index until the closing has its own item.
+const STAGED_ATTRIBUTES: [&str; 4] = [
+    "stagedClosing",
+    "stagedOutbox",
+    "pendingShard",
+    "pendingSince",
+];
 
 pub(crate) fn unavailable(error: DynamoError) -> StoreError {
     StoreError::Unavailable(error.message)
@@ -86,6 +112,7 @@ impl DynamoDbStore {
             client,
             table: table.into(),
             group: None,
+            staged: Default::default(),
         }
     }
 
@@ -282,6 +309,169 @@ impl DynamoDbStore {
     }
 }
 
+impl DynamoDbStore {
+    /// The closing this process wrote unread on file `pk` as its event `seq`, taken out of
+    /// the process's list.
+    fn take_staged(&self, pk: &str, seq: u32) -> Option<StagedClosing> {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        if staged
+            .get(pk)
+            .is_some_and(|closing| closing.event.seq == seq)
+        {
+            staged.remove(pk)
+        } else {
+            None
+        }
+    }
+
+    /// The put that gives a closing written unread its own item (once: never over one).
+    fn staged_event_put(
+        &self,
+        id: &FileId,
+        event: &RecordedEvent,
+        expires_at: Option<AttributeValue>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = event_item(id, event)?;
+        if let Some(ttl) = expires_at {
+            item.insert("expiresAt".into(), ttl);
+        }
+        Ok(TransactWriteItem::Put(
+            self.request()
+                .item(item)
+                .condition_expression("attribute_not_exists(pk)"),
+        ))
+    }
+
+    /// Gives the closing written unread that `file` (the file item, its lease just taken
+    /// until `until`) still holds its own item, and its announcements theirs in the outbox:
+    /// its writer died before recording its delivery. Nothing to do for a file without one.
+    async fn unstage_closing(
+        &self,
+        id: &FileId,
+        file: &Item,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(AttributeValue::M(staged)) = file.get("stagedClosing") else {
+            return Ok(());
+        };
+        let mut event = staged.clone();
+        if let Some(ttl) = file.get("expiresAt") {
+            event.insert("expiresAt".into(), ttl.clone());
+        }
+        let pk = file_pk(id);
+        let mut items = vec![
+            TransactWriteItem::Put(
+                self.request()
+                    .item(event)
+                    .condition_expression("attribute_not_exists(pk)"),
+            ),
+            self.update(
+                &pk,
+                FILE_SK.to_string(),
+                &format!("REMOVE {}", STAGED_ATTRIBUTES.join(", ")),
+                "sendingUntil = :until",
+                &[],
+                vec![(":until", n(until.as_millisecond()))],
+            ),
+        ];
+        if let Some(AttributeValue::L(outbox)) = file.get("stagedOutbox") {
+            for entry in outbox {
+                if let AttributeValue::M(entry) = entry {
+                    items.push(TransactWriteItem::Put(self.request().item(entry.clone())));
+                }
+            }
+        }
+        match self.transact(items).await? {
+            Transaction::Committed => {
+                tracing::info!("a closing written unread by a sender gone is given its own item");
+                Ok(())
+            }
+            Transaction::ConditionFailed(_) => {
+                tracing::warn!("a closing written unread was given its item meanwhile");
+                Ok(())
+            }
+        }
+    }
+
+    /// The unread closing's write (see [`CloseFile::close_unread`]): one conditional
+    /// `UpdateItem` of the file item, which gives the file back (`ALL_NEW`).
+    async fn close_unread_write(
+        &self,
+        closing: &UnreadClosing<'_>,
+        token: &str,
+    ) -> Result<Result<Item, Item>, StoreError> {
+        let id = closing.id;
+        let event = closing.closing;
+        let staged = event_item(id, event)?;
+        let index_key = |name: &str| {
+            staged
+                .get(name)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("a pending closing has no {name}")))
+        };
+        let (shard, since) = (index_key("pendingShard")?, index_key("pendingSince")?);
+        let outbox = closing
+            .announce
+            .iter()
+            .map(|announcement| AttributeValue::M(outbox_item(announcement, event.recorded_at)))
+            .collect();
+        let latest = closing
+            .retention_ends
+            .checked_add(jiff::SignedDuration::from_hours(
+                24 * oncall_domain::lifecycle::OPEN_FILE_EXPIRY_MARGIN_DAYS,
+            ))
+            .unwrap_or(Timestamp::MAX);
+        let request = self
+            .request()
+            .key(file_pk(id), FILE_SK)
+            .update_expression(
+                "SET #state = :closed, outcome = :outcome, version = :two, closedAt = :now, \
+                 closingToken = :token, sendingUntil = :until, stagedClosing = :staged, \
+                 stagedOutbox = :outbox, pendingShard = :shard, pendingSince = :since \
+                 REMOVE openShard",
+            )
+            .condition_expression(
+                "attribute_exists(openingCopy) AND attribute_exists(openingDelivery) \
+                 AND #state = :open AND version = :one AND #owner = :owner \
+                 AND attribute_not_exists(hasDocuments) AND attribute_not_exists(sendingUntil) \
+                 AND openingEventAt <= :closing_at AND expiresAt BETWEEN :earliest AND :latest",
+            )
+            .name("#state", "state")
+            .name("#owner", "owner")
+            .value(":closed", s("closed"))
+            .value(":open", s("open"))
+            .value(":outcome", s(closing.outcome.as_str()))
+            .value(":one", n(1))
+            .value(":two", n(event.seq))
+            .value(":now", s(event.recorded_at.to_string()))
+            .value(":token", s(token))
+            .value(":until", n(closing.sending_until.as_millisecond()))
+            .value(":staged", AttributeValue::M(staged.clone()))
+            .value(":outbox", AttributeValue::L(outbox))
+            .value(":shard", shard)
+            .value(":since", since)
+            .value(":owner", s(&closing.owner.0))
+            .value(
+                ":closing_at",
+                instant_number(event.log.event_date.timestamp()),
+            )
+            .value(":earliest", n(closing.retention_ends.as_second()))
+            .value(":latest", n(latest.as_second()))
+            .return_values("ALL_NEW")
+            .old_item_on_condition_failure();
+        match self.client.send(Operation::UpdateItem, request).await {
+            Ok(output) => output
+                .attributes
+                .map(Ok)
+                .ok_or_else(|| StoreError::Corrupt("the closing's write gave no file back".into())),
+            Err(error) if error.is_condition_failure() => {
+                Ok(Err(error.old_items.get(0).cloned().unwrap_or_default()))
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
 impl OpenFile for DynamoDbStore {
     async fn open_file_sending(
         &self,
@@ -290,7 +480,7 @@ impl OpenFile for DynamoDbStore {
         sending_until: Option<Timestamp>,
     ) -> Result<OpenFileResult, StoreError> {
         let id = file.id();
-        let mut file_state = file_item(&id, &file.owner, &file.opening);
+        let mut file_state = file_item(&id, &file.owner, &file.opening)?;
         if let Some(until) = sending_until {
             // The send lease, held by the caller from this very write.
             file_state.insert("sendingUntil".into(), n(until.as_millisecond()));
@@ -414,6 +604,49 @@ impl DynamoDbStore {
 }
 
 impl CloseFile for DynamoDbStore {
+    /// One conditional `UpdateItem` of the file item: the closing and its announcements
+    /// kept on it (until the delivery's write gives them their items), the state, the
+    /// lease and the file's place in the pending-events index, returning the whole file
+    /// (the file item keeps its opening). Refused, nothing is written.
+    async fn close_unread(
+        &self,
+        closing: UnreadClosing<'_>,
+    ) -> Result<UnreadClosingResult, StoreError> {
+        // Marks the write as this request's: applied but its answer lost, its repetition
+        // is refused and finds it.
+        let token = request_token();
+        let file = match self.close_unread_write(&closing, &token).await? {
+            Ok(file) => file,
+            Err(current)
+                if current.get("closingToken").and_then(|t| t.as_s().ok()) == Some(&token) =>
+            {
+                tracing::info!(
+                    "the closing's answer was lost after it was applied; it is this request's"
+                );
+                current
+            }
+            Err(_) => return Ok(UnreadClosingResult::NotApplied),
+        };
+        let id = closing.id;
+        let Some(closed) = file_from_file_item(id, &file)? else {
+            return Err(StoreError::Corrupt(format!(
+                "file {id} closed but unreadable"
+            )));
+        };
+        self.staged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                file_pk(id),
+                StagedClosing {
+                    event: closing.closing.clone(),
+                    expires_at: file.get("expiresAt").cloned(),
+                    announcements: closing.announce.iter().map(DomainEvent::event_id).collect(),
+                },
+            );
+        Ok(UnreadClosingResult::ClosedSending(closed))
+    }
+
     async fn close_file_sending(
         &self,
         id: &FileId,
@@ -800,6 +1033,17 @@ impl oncall_domain::ports::RecordLostEventRefused for DynamoDbStore {
             &[("#delivery", "delivery")],
             values,
         )];
+        if seq == 1 {
+            // No closure is written unread behind an opening no longer delivered.
+            items.push(self.update(
+                &pk,
+                FILE_SK.to_string(),
+                "REMOVE openingDelivery",
+                "attribute_exists(pk)",
+                &[],
+                Vec::<(&str, AttributeValue)>::new(),
+            ));
+        }
         items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
         Ok(match self.transact(items).await? {
             Transaction::Committed => true,
@@ -914,7 +1158,11 @@ pub(crate) fn requeued_by(old: &OldItems, token: &str) -> bool {
 impl DynamoDbStore {
     /// A transaction's items recording `delivery` of event `seq` (with `announce` in the
     /// outbox) only while the file's lease is the one taken until `until`: the file's
-    /// update `lease` (keeping or giving back the lease) is conditioned on it.
+    /// update (keeping the lease, or giving it back) is conditioned on it. An opening
+    /// recorded delivered is noted on the file item too (`openingDelivery`), for closures
+    /// written unread. A closing this process wrote unread gets its own item here, with
+    /// its outcome, and leaves the file item; the ids of its announcements, which were
+    /// never outbox items, come back beside the items.
     fn outcome_under_lease(
         &self,
         id: &FileId,
@@ -922,22 +1170,57 @@ impl DynamoDbStore {
         delivery: &Delivery,
         announce: &[DomainEvent],
         until: Timestamp,
-        lease: &str,
-    ) -> Vec<TransactWriteItem> {
+        keep_lease: bool,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<String>), StoreError> {
         let pk = file_pk(id);
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut values = vec![(":until", n(until.as_millisecond()))];
+        if keep_lease {
+            sets.push("sendingUntil = :until");
+        } else {
+            removes.extend(["sendingUntil", "sendingBy"]);
+        }
+        if seq == 1
+            && let Some(delivered) = delivered_copy(delivery)
+        {
+            sets.push("openingDelivery = :opening_delivery");
+            values.push((":opening_delivery", delivered));
+        }
+        let (event, unstaged_announcements) = match self.take_staged(&pk, seq) {
+            Some(staged) => {
+                removes.extend(STAGED_ATTRIBUTES);
+                let written = RecordedEvent {
+                    delivery: delivery.clone(),
+                    ..staged.event
+                };
+                (
+                    self.staged_event_put(id, &written, staged.expires_at)?,
+                    staged.announcements,
+                )
+            }
+            None => (self.delivery_item(&pk, seq, delivery), Vec::new()),
+        };
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
         let mut items = vec![
-            self.delivery_item(&pk, seq, delivery),
+            event,
             self.update(
                 &pk,
                 FILE_SK.to_string(),
-                lease,
+                expression.trim_start(),
                 "sendingUntil = :until",
                 &[],
-                vec![(":until", n(until.as_millisecond()))],
+                values,
             ),
         ];
         items.extend(self.outbox_puts(announce, jiff::Timestamp::now()));
-        items
+        Ok((items, unstaged_announcements))
     }
 }
 
@@ -961,14 +1244,7 @@ impl RecordUnderLease for DynamoDbStore {
         announce: &[DomainEvent],
         until: Timestamp,
     ) -> Result<(), StoreError> {
-        let items = self.outcome_under_lease(
-            id,
-            seq,
-            delivery,
-            announce,
-            until,
-            "SET sendingUntil = :until",
-        );
+        let (items, _) = self.outcome_under_lease(id, seq, delivery, announce, until, true)?;
         match self.transact(items).await? {
             Transaction::Committed => Ok(()),
             Transaction::ConditionFailed(_) => {
@@ -996,15 +1272,12 @@ impl FinishDelivery for DynamoDbStore {
         until: Timestamp,
         published: &[String],
     ) -> Result<(), StoreError> {
-        let mut items = self.outcome_under_lease(
-            id,
-            seq,
-            delivery,
-            announce,
-            until,
-            "REMOVE sendingUntil, sendingBy",
-        );
-        for event_id in published {
+        let (mut items, never_in_the_outbox) =
+            self.outcome_under_lease(id, seq, delivery, announce, until, false)?;
+        for event_id in published
+            .iter()
+            .filter(|event_id| !never_in_the_outbox.contains(event_id))
+        {
             items.push(TransactWriteItem::Delete(
                 self.request().key(outbox_pk(event_id), OUTBOX_SK),
             ));
@@ -1133,38 +1406,38 @@ impl SendLease for DynamoDbStore {
             .value(":until", n(until.as_millisecond()))
             .value(":now", n(now.as_millisecond()))
             .value(":holder", s(&holder))
-            // The old value tells a lease never given back (its holder died mid-send).
-            .return_values("UPDATED_OLD")
+            // The old item tells a lease never given back (its holder died mid-send), and a
+            // closing its writer left on the file item.
+            .return_values("ALL_OLD")
             .old_item_on_condition_failure();
         let result = self.client.send(Operation::UpdateItem, request).await;
-        match result {
-            Ok(output) => Ok(
-                if output
-                    .attributes
-                    .is_some_and(|old| old.contains_key("sendingUntil"))
-                {
+        let (grant, file) = match result {
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                let grant = if old.contains_key("sendingUntil") {
                     LeaseGrant::TakenOver
                 } else {
                     LeaseGrant::Taken
-                },
-            ),
+                };
+                (grant, old)
+            }
             Err(error) if error.is_condition_failure() => {
-                let taken_by_this_call = error
-                    .old_items
-                    .get(0)
-                    .and_then(|item| item.get("sendingBy"))
+                let current = error.old_items.get(0).cloned().unwrap_or_default();
+                let taken_by_this_call = current
+                    .get("sendingBy")
                     .and_then(|by| by.as_s().ok())
                     .is_some_and(|by| *by == holder);
-                Ok(if taken_by_this_call {
-                    // What it replaced is unknown: as after a takeover, Intent is read
-                    // before anything is sent.
-                    LeaseGrant::TakenOver
-                } else {
-                    LeaseGrant::HeldElsewhere
-                })
+                if !taken_by_this_call {
+                    return Ok(LeaseGrant::HeldElsewhere);
+                }
+                // What it replaced is unknown: as after a takeover, Intent is read before
+                // anything is sent.
+                (LeaseGrant::TakenOver, current)
             }
-            Err(error) => Err(unavailable(error)),
-        }
+            Err(error) => return Err(unavailable(error)),
+        };
+        self.unstage_closing(id, &file, until).await?;
+        Ok(grant)
     }
 
     async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {

@@ -71,10 +71,15 @@ async fn a_replayed_claim_is_one_refused_write() {
     assert_eq!(answer.body["documents"], serde_json::json!([]));
 }
 
+/// A closure of a file with nothing but its delivered opening (almost every one) is not
+/// read first: its write checks what the decision needs (open, the partner's, the opening
+/// delivered and dated no later, no quitus, no lease, the expiry already set) and gives the
+/// whole file back; the outcome's write gives the closing its own item.
 #[tokio::test]
-async fn a_closure_is_one_read_two_table_writes_and_one_put_events() {
+async fn a_closure_is_two_table_writes_and_one_put_events() {
     let bridge = Bridge::start().await;
-    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    let opened = bridge.post(SEED_OPENING).await;
+    assert_eq!(opened.status, 201);
     bridge.tap.drain().await;
     let (api, log) = bridge.counted_api();
 
@@ -88,28 +93,55 @@ async fn a_closure_is_one_read_two_table_writes_and_one_put_events() {
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert_eq!(
         log.calls(),
-        [
-            "Query",
-            "TransactWriteItems",
-            "PutEvents",
-            "TransactWriteItems"
-        ],
-        "the file (its state and version decide the transition), the closing write with \
-         the send lease, the announcement, the outcome with the lease's release"
+        ["UpdateItem", "PutEvents", "TransactWriteItems"],
+        "the closing write with the send lease (the file given back), the announcement, the \
+         outcome with the lease's release"
     );
     assert_eq!(
         log.written().transactional,
-        3 + 3,
-        "the closing write: the file, the closing, its outbox entry (the opening, given its \
-         expiry when it was stored, is not written again); the outcome: the closing, the \
-         file, the outbox entry"
+        2,
+        "the outcome: the closing's own item and the file (its announcement, on the bus, \
+         never became an outbox item)"
     );
+    assert_eq!(answer.body["events"][0], opened.body["events"][0]);
+    assert_eq!(answer.body["events"][1]["delivery"]["state"], "delivered");
+    assert_eq!(answer.body["documents"], serde_json::json!([]));
     let items = bridge.items().await;
     assert_eq!(items_named(&items, "OUTBOX"), 0);
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    for kept_until_its_item in [
+        "stagedClosing",
+        "stagedOutbox",
+        "pendingShard",
+        "sendingUntil",
+    ] {
+        assert!(
+            !file.contains_key(kept_until_its_item),
+            "{kept_until_its_item}"
+        );
+    }
+    let closing = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "EVENT#000002")
+        .expect("the closing has its own item");
+    assert_eq!(closing["delivery"].as_s().unwrap(), "delivered");
+    assert_eq!(closing["expiresAt"], file["expiresAt"]);
     let closed = bridge.tap.drain().await;
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0]["detail-type"], "InterventionClosed");
     assert_eq!(closed[0]["detail"]["delivery"], "delivered");
+    // Read again, the file is the one answered.
+    let read = bridge
+        .send(ApiGatewayRequest::get_file(
+            "partner-a",
+            "INTER-0500",
+            Some("contract1"),
+        ))
+        .await;
+    assert_eq!(read.body["events"], answer.body["events"]);
 }
 
 /// An upload URL costs one table call: the grant's write checks the file itself (the
@@ -222,4 +254,188 @@ async fn a_claim_whose_opening_answer_was_lost_is_still_created_and_delivered_on
         ]
     );
     assert_eq!(bridge.simulator.received_logs().len(), 1);
+}
+
+/// A closure written unread whose outcome write fails (DynamoDB refusing transactions
+/// once Intent took the closing, or the function dying there) leaves the closing on the
+/// file item, the lease with it. The file is still read whole (the closing pending), and
+/// the re-send run, once the lease has run out, gives the closing its own item and its
+/// announcement its outbox entry, reads Intent back (the closing may have been sent: it
+/// was) and records it delivered: sent once, nothing lost.
+#[tokio::test]
+async fn a_closure_written_unread_whose_outcome_is_not_recorded_is_finished_by_the_resend_run() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    bridge.tap.drain().await;
+    let lost = LostAnswers::default();
+    lost.refuse("TransactWriteItems", 20);
+    let (api, log) = bridge.counted_api_losing(&lost);
+
+    let answer = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(log.calls()[0], "UpdateItem");
+    assert_eq!(bridge.simulator.received_logs().len(), 2);
+    let items = bridge.items().await;
+    assert_eq!(items_named(&items, "EVENT#000002"), 0);
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    for kept in [
+        "stagedClosing",
+        "stagedOutbox",
+        "pendingShard",
+        "sendingUntil",
+    ] {
+        assert!(file.contains_key(kept), "{kept}");
+    }
+    let read = bridge
+        .send(ApiGatewayRequest::get_file(
+            "partner-a",
+            "INTER-0500",
+            Some("contract1"),
+        ))
+        .await;
+    assert_eq!(read.body["state"], "closed");
+    assert_eq!(read.body["events"][1]["event"], "done");
+    assert_eq!(read.body["events"][1]["delivery"]["state"], "pending");
+    let announced = bridge.tap.drain().await;
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0]["detail-type"], "InterventionClosed");
+
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(4);
+    bridge
+        .resend_run_with_clock(oncall_domain::ports::FixedClock(later))
+        .await;
+
+    assert_eq!(bridge.simulator.received_logs().len(), 2, "not sent again");
+    let items = bridge.items().await;
+    let closing = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "EVENT#000002")
+        .expect("the closing has its own item");
+    assert_eq!(closing["delivery"].as_s().unwrap(), "delivered");
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    for gone in [
+        "stagedClosing",
+        "stagedOutbox",
+        "pendingShard",
+        "sendingUntil",
+    ] {
+        assert!(!file.contains_key(gone), "{gone}");
+    }
+    assert_eq!(closing["expiresAt"], file["expiresAt"]);
+    assert_eq!(
+        items_named(&items, "OUTBOX"),
+        0,
+        "its announcement published"
+    );
+    let after = bridge.tap.drain().await;
+    let types: Vec<_> = after
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"EventDelivered"), "{types:?}");
+    for event in after
+        .iter()
+        .filter(|e| e["detail-type"] == "InterventionClosed")
+    {
+        assert_eq!(
+            event["detail"]["eventId"],
+            announced[0]["detail"]["eventId"]
+        );
+    }
+}
+
+/// The same with the bus down too during the closure: its announcement, kept on the file
+/// item with the closing, reaches the bus through the outbox once the re-send run has
+/// given it its entry there.
+#[tokio::test]
+async fn a_closure_written_unread_announces_its_closing_even_when_its_process_never_could() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    bridge.tap.drain().await;
+    let lost = LostAnswers::default();
+    lost.refuse("TransactWriteItems", 20);
+    lost.refuse("PutEvents", 20);
+    let (api, _) = bridge.counted_api_losing(&lost);
+    let answer = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert!(bridge.tap.drain().await.is_empty(), "the bus was down");
+
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(4);
+    for _ in 0..2 {
+        bridge
+            .resend_run_with_clock(oncall_domain::ports::FixedClock(later))
+            .await;
+    }
+
+    let published = bridge.tap.drain().await;
+    let closed: Vec<_> = published
+        .iter()
+        .filter(|e| e["detail-type"] == "InterventionClosed")
+        .collect();
+    assert_eq!(closed.len(), 1, "{published:#?}");
+    assert_eq!(closed[0]["detail"]["outcome"], "done");
+    assert_eq!(
+        bridge
+            .items()
+            .await
+            .iter()
+            .filter(|i| i["sk"].as_s().unwrap() == "OUTBOX")
+            .count(),
+        0
+    );
+    assert_eq!(bridge.simulator.received_logs().len(), 2);
+}
+
+/// The unread closing's write applied but its answer lost: its repetition is refused and
+/// finds the closing its own (its token): closed once, sent once, answered 200.
+#[tokio::test]
+async fn a_closure_written_unread_whose_answer_was_lost_is_still_the_requests() {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    bridge.tap.drain().await;
+    let lost = LostAnswers::default();
+    lost.lose("UpdateItem", 1);
+    let (api, log) = bridge.counted_api_losing(&lost);
+
+    let answer = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(answer.body["delivery"], "delivered");
+    assert_eq!(
+        log.calls(),
+        [
+            "UpdateItem",
+            "UpdateItem",
+            "PutEvents",
+            "TransactWriteItems"
+        ]
+    );
+    assert_eq!(bridge.simulator.received_logs().len(), 2);
+    let items = bridge.items().await;
+    assert_eq!(items_named(&items, "EVENT#000002"), 1);
+    let closed = bridge.tap.drain().await;
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["detail"]["delivery"], "delivered");
 }
