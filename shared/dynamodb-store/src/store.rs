@@ -324,7 +324,8 @@ impl DynamoDbStore {
         }
     }
 
-    /// The put that gives a closing written unread its own item (once: never over one).
+    /// The put that gives a closing written unread its own item (once: never over one
+    /// whose data has not expired).
     fn staged_event_put(
         &self,
         id: &FileId,
@@ -335,11 +336,9 @@ impl DynamoDbStore {
         if let Some(ttl) = expires_at {
             item.insert("expiresAt".into(), ttl);
         }
-        Ok(TransactWriteItem::Put(
-            self.request()
-                .item(item)
-                .condition_expression("attribute_not_exists(pk)"),
-        ))
+        // Over an earlier file's item of that name whose data has expired, as a closing
+        // transaction's put.
+        Ok(TransactWriteItem::Put(self.creating(item)))
     }
 
     /// Gives the closing written unread that `file` (the file item, its lease just taken
@@ -360,11 +359,7 @@ impl DynamoDbStore {
         }
         let pk = file_pk(id);
         let mut items = vec![
-            TransactWriteItem::Put(
-                self.request()
-                    .item(event)
-                    .condition_expression("attribute_not_exists(pk)"),
-            ),
+            TransactWriteItem::Put(self.creating(event)),
             self.update(
                 &pk,
                 FILE_SK.to_string(),

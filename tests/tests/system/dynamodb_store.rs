@@ -1112,3 +1112,84 @@ async fn a_document_requeued_whose_answer_was_lost_is_told_requeued() {
     let again = store.requeue_document(&object).await;
     assert!(matches!(again, Ok(false)), "{again:?}");
 }
+
+/// A reference claimed again while its earlier file's closing, expired, is not yet erased
+/// by TTL: the new file's closure written unread gets its closing's own item over it when
+/// its outcome is recorded, as a closing transaction would.
+#[tokio::test]
+async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_recorded() {
+    use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
+    use oncall_domain::ports::{CloseFile, FinishDelivery, UnreadClosing, UnreadClosingResult};
+    let (store, _) = store().await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let day = jiff::SignedDuration::from_hours(24);
+    let reference = "EXPIRED-CLOSING-LEFT";
+    let closing_at = |recorded_at| {
+        let log = parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", reference)
+                .as_bytes(),
+        )
+        .unwrap();
+        RecordedEvent::new(2, log, recorded_at, Delivery::new_pending())
+    };
+    let mut old = new_file(reference);
+    old.expires_at = Some(now - day);
+    store.open_file(&old, &[]).await.unwrap();
+    store
+        .close_file(
+            &old.id(),
+            1,
+            &closing_at(now - 400 * day),
+            Outcome::Done,
+            ClosingExpiry::new(now - day, old.expires_at),
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let mut new = new_file(reference);
+    new.opening.delivery = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now - day,
+    };
+    new.expires_at = Some(now + 400 * day);
+    assert_eq!(
+        store.open_file(&new, &[]).await,
+        Ok(OpenFileResult::Created)
+    );
+    let closing = closing_at(now);
+    let until = now + jiff::SignedDuration::from_mins(3);
+    let written = store
+        .close_unread(UnreadClosing {
+            id: &new.id(),
+            owner: &new.owner,
+            closing: &closing,
+            outcome: Outcome::Done,
+            retention_ends: now + 395 * day,
+            announce: &[],
+            sending_until: until,
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(written, UnreadClosingResult::ClosedSending(_)),
+        "{written:?}"
+    );
+    let delivered = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now,
+    };
+    store
+        .finish_delivery(&new.id(), 2, &delivered, &[], until, &[])
+        .await
+        .unwrap();
+
+    let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.events.len(), 2);
+    assert_eq!(
+        loaded.events[1].delivery, delivered,
+        "the outcome is recorded"
+    );
+    assert_eq!(loaded.events[1].recorded_at, now);
+}
