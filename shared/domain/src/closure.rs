@@ -600,9 +600,8 @@ mod tests {
         let world = self::world();
         given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
         let mut early = done();
-        early.event_date = opening_log("INTER-0500").event_date;
         early.event_date = crate::datetime::IntentDateTime::from_timestamp(
-            early.event_date.timestamp() - jiff::SignedDuration::from_secs(1),
+            opening_log("INTER-0500").event_date.timestamp() - jiff::SignedDuration::from_nanos(1),
         );
         assert!(matches!(
             close(&world, PARTNER, early).await,
@@ -649,5 +648,61 @@ mod tests {
             close(&world, PARTNER, other).await,
             Err(CloseError::Refused { .. })
         ));
+    }
+
+    /// At the boundaries of what the write decides alone: a closing dated exactly as its
+    /// opening, a cancellation, are written unread; a file closed more than the margin after
+    /// its claim (its opening's expiry no longer covers the closed file's) is read, and its
+    /// items get the closed file's expiry.
+    #[tokio::test]
+    async fn the_unread_closure_stops_exactly_where_its_decision_needs_the_file() {
+        let world = world();
+        given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        world.store.set_loading_fails(true);
+        let mut same_instant = done();
+        same_instant.event_date = opening_log("INTER-0500").event_date;
+        let closed = close(&world, PARTNER, same_instant).await.unwrap();
+        assert_eq!(closed.outcome, CloseOutcome::Closed);
+
+        let world = self::world();
+        given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        world.store.set_loading_fails(true);
+        let canceled = closing_log("INTER-0500", Outcome::Canceled);
+        let closed = close(&world, PARTNER, canceled).await.unwrap();
+        assert_eq!(closed.file.state, FileState::Closed(Outcome::Canceled));
+
+        let claimed = world_at_claim_then(jiff::SignedDuration::from_hours(24 * 15)).await;
+        let (world, id) = (&claimed.0, &claimed.1);
+        world.store.set_loading_fails(true);
+        assert!(matches!(
+            close(world, PARTNER, done()).await,
+            Err(CloseError::Store(_))
+        ));
+        world.store.set_loading_fails(false);
+        close(world, PARTNER, done()).await.unwrap();
+        assert_eq!(
+            world.store.expiry(id),
+            Some(crate::lifecycle::expiry_after(
+                world.clock.0,
+                ClosurePolicy::default().retention
+            ))
+        );
+    }
+
+    /// A world `after` its claim was stored (its opening delivered).
+    async fn world_at_claim_then(after: jiff::SignedDuration) -> (World, FileId) {
+        let world = World::at(at("2026-11-28T20:00:00Z") + after);
+        let log = opening_log("INTER-0500");
+        let recorded_at = at("2026-11-28T19:00:00Z");
+        let file = NewFile {
+            owner: PartnerId(PARTNER.into()),
+            opening: RecordedEvent::new(1, log, recorded_at, delivered(recorded_at)),
+            expires_at: Some(crate::lifecycle::open_file_expiry(
+                recorded_at,
+                ClosurePolicy::default().retention,
+            )),
+        };
+        world.store.open_file(&file, &[]).await.unwrap();
+        (world, file.id())
     }
 }

@@ -48,6 +48,10 @@ struct StagedClosing {
     expires_at: Option<AttributeValue>,
     /// Its announcements' ids: never outbox items unless the bus did not take them.
     announcements: Vec<String>,
+    /// Their outbox items, for a lease given back before the outcome is known.
+    outbox: Vec<Item>,
+    /// The end of the lease it was written with.
+    until: Timestamp,
 }
 
 /// The file item's attributes holding a closing written unread, and its place in the
@@ -312,12 +316,13 @@ impl DynamoDbStore {
 impl DynamoDbStore {
     /// The closing this process wrote unread on file `pk` as its event `seq`, taken out of
     /// the process's list.
-    fn take_staged(&self, pk: &str, seq: u32) -> Option<StagedClosing> {
+    /// `seq` `None`: whatever its event. Only under the lease it was written with (`until`):
+    /// an entry left behind by a request cut off never stands for a later lease's.
+    fn take_staged(&self, pk: &str, seq: Option<u32>, until: Timestamp) -> Option<StagedClosing> {
         let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
-        if staged
-            .get(pk)
-            .is_some_and(|closing| closing.event.seq == seq)
-        {
+        if staged.get(pk).is_some_and(|closing| {
+            closing.until == until && seq.is_none_or(|seq| closing.event.seq == seq)
+        }) {
             staged.remove(pk)
         } else {
             None
@@ -357,32 +362,58 @@ impl DynamoDbStore {
         if let Some(ttl) = file.get("expiresAt") {
             event.insert("expiresAt".into(), ttl.clone());
         }
-        let pk = file_pk(id);
+        let mut outbox = Vec::new();
+        if let Some(AttributeValue::L(entries)) = file.get("stagedOutbox") {
+            for entry in entries {
+                if let AttributeValue::M(entry) = entry {
+                    outbox.push(entry.clone());
+                }
+            }
+        }
+        self.give_staged_their_items(id, event, outbox, until, false)
+            .await
+    }
+
+    /// One transaction: a closing written unread gets its own item (`event`, pending), its
+    /// announcements their outbox entries, and the file item loses them, while the lease
+    /// is the one until `until` (given back too when `release`).
+    async fn give_staged_their_items(
+        &self,
+        id: &FileId,
+        event: Item,
+        outbox: Vec<Item>,
+        until: Timestamp,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let mut removes = STAGED_ATTRIBUTES.to_vec();
+        if release {
+            removes.extend(["sendingUntil", "sendingBy"]);
+        }
         let mut items = vec![
             TransactWriteItem::Put(self.creating(event)),
             self.update(
-                &pk,
+                &file_pk(id),
                 FILE_SK.to_string(),
-                &format!("REMOVE {}", STAGED_ATTRIBUTES.join(", ")),
+                &format!("REMOVE {}", removes.join(", ")),
                 "sendingUntil = :until",
                 &[],
                 vec![(":until", n(until.as_millisecond()))],
             ),
         ];
-        if let Some(AttributeValue::L(outbox)) = file.get("stagedOutbox") {
-            for entry in outbox {
-                if let AttributeValue::M(entry) = entry {
-                    items.push(TransactWriteItem::Put(self.request().item(entry.clone())));
-                }
-            }
-        }
+        items.extend(
+            outbox
+                .into_iter()
+                .map(|entry| TransactWriteItem::Put(self.request().item(entry))),
+        );
         match self.transact(items).await? {
             Transaction::Committed => {
-                tracing::info!("a closing written unread by a sender gone is given its own item");
+                tracing::info!("a closing written unread is given its own item, still pending");
                 Ok(())
             }
             Transaction::ConditionFailed(_) => {
-                tracing::warn!("a closing written unread was given its item meanwhile");
+                tracing::warn!(
+                    "a closing written unread was given its item meanwhile, or its lease taken over"
+                );
                 Ok(())
             }
         }
@@ -637,6 +668,12 @@ impl CloseFile for DynamoDbStore {
                     event: closing.closing.clone(),
                     expires_at: file.get("expiresAt").cloned(),
                     announcements: closing.announce.iter().map(DomainEvent::event_id).collect(),
+                    outbox: closing
+                        .announce
+                        .iter()
+                        .map(|event| outbox_item(event, closing.closing.recorded_at))
+                        .collect(),
+                    until: closing.sending_until,
                 },
             );
         Ok(UnreadClosingResult::ClosedSending(closed))
@@ -1182,7 +1219,7 @@ impl DynamoDbStore {
             sets.push("openingDelivery = :opening_delivery");
             values.push((":opening_delivery", delivered));
         }
-        let (event, unstaged_announcements) = match self.take_staged(&pk, seq) {
+        let (event, unstaged_announcements) = match self.take_staged(&pk, Some(seq), until) {
             Some(staged) => {
                 removes.extend(STAGED_ATTRIBUTES);
                 let written = RecordedEvent {
@@ -1436,6 +1473,19 @@ impl SendLease for DynamoDbStore {
     }
 
     async fn release_send_lease(&self, id: &FileId, until: Timestamp) -> Result<(), StoreError> {
+        if let Some(staged) = self.take_staged(&file_pk(id), None, until) {
+            // A closing written unread, not sent: given back with the lease, it gets its
+            // own item (pending) and its announcements their outbox entries, which the
+            // caller's publication then clears (kept on the file item, they would be
+            // published again by the next sender).
+            let mut event = event_item(id, &staged.event)?;
+            if let Some(ttl) = staged.expires_at {
+                event.insert("expiresAt".into(), ttl);
+            }
+            return self
+                .give_staged_their_items(id, event, staged.outbox, until, true)
+                .await;
+        }
         let request = self
             .request()
             .key(file_pk(id), FILE_SK)

@@ -1192,4 +1192,337 @@ async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_reco
         "the outcome is recorded"
     );
     assert_eq!(loaded.events[1].recorded_at, now);
+
+    // Its writer gone before recording it, the next sender's taking of the lease gives
+    // the closing its item over the remnant.
+    let reference = "EXPIRED-CLOSING-LEFT-2";
+    let mut old = new_file(reference);
+    old.expires_at = Some(now - day);
+    store.open_file(&old, &[]).await.unwrap();
+    let old_closing = closing_at(now - 400 * day);
+    let old_closing = RecordedEvent::new(
+        2,
+        parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", reference)
+                .as_bytes(),
+        )
+        .unwrap(),
+        old_closing.recorded_at,
+        Delivery::new_pending(),
+    );
+    store
+        .close_file(
+            &old.id(),
+            1,
+            &old_closing,
+            Outcome::Done,
+            ClosingExpiry::new(now - day, old.expires_at),
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut new = new_file(reference);
+    new.opening.delivery = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now - day,
+    };
+    new.expires_at = Some(now + 400 * day);
+    store.open_file(&new, &[]).await.unwrap();
+    let closing = RecordedEvent {
+        recorded_at: now,
+        ..old_closing
+    };
+    let written = store
+        .close_unread(UnreadClosing {
+            id: &new.id(),
+            owner: &new.owner,
+            closing: &closing,
+            outcome: Outcome::Done,
+            retention_ends: now + 395 * day,
+            announce: &[],
+            sending_until: until,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(written, UnreadClosingResult::ClosedSending(_)));
+    let other = store_on(&sdk_config().await, store.table());
+    let later = now + jiff::SignedDuration::from_mins(4);
+    use oncall_domain::ports::SendLease;
+    other
+        .take_send_lease(&new.id(), later, later + jiff::SignedDuration::from_mins(3))
+        .await
+        .unwrap();
+    let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.events[1].recorded_at, now, "the new closing's item");
+    assert!(loaded.events[1].delivery.is_pending());
+    let file = raw_file_item(&store, &new.id()).await;
+    assert!(!file.contains_key("stagedClosing"));
+}
+
+/// The file item as stored.
+async fn raw_file_item(
+    store: &DynamoDbStore,
+    id: &FileId,
+) -> std::collections::HashMap<String, AttributeValue> {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            AttributeValue::S(format!("FILE#{}#{}", id.contract_reference, id.reference)),
+        )
+        .key("sk", AttributeValue::S("FILE".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
+}
+
+/// A closure written unread that gives its lease back before sending its closing (its
+/// request out of time) has its announcement published once: the lease's release gives
+/// the closing its item and the announcement its outbox entry, which the publication
+/// clears; nothing is left on the file item for the next sender to publish again.
+#[tokio::test]
+async fn a_closure_written_unread_given_back_unsent_is_announced_once() {
+    use oncall_domain::lifecycle::Outcome;
+    use oncall_domain::ports::{CloseFile, Outbox, SendLease, UnreadClosing, UnreadClosingResult};
+    let (store, client) = store().await;
+    let now = jiff::Timestamp::now();
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut file = new_file("GIVEN-BACK-1");
+    file.opening.delivery = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now - day,
+    };
+    file.expires_at = Some(now + 400 * day);
+    store.open_file(&file, &[]).await.unwrap();
+    let closing = RecordedEvent::new(
+        2,
+        parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", "GIVEN-BACK-1")
+                .as_bytes(),
+        )
+        .unwrap(),
+        now,
+        Delivery::new_pending(),
+    );
+    let mut closed = file.opened();
+    closed.state = FileState::Closed(Outcome::Done);
+    closed.events.push(closing.clone());
+    let announce: Vec<_> = oncall_domain::DomainEvent::closed(&closed, "partner")
+        .into_iter()
+        .collect();
+    let until = now + jiff::SignedDuration::from_mins(3);
+    let written = store
+        .close_unread(UnreadClosing {
+            id: &file.id(),
+            owner: &file.owner,
+            closing: &closing,
+            outcome: Outcome::Done,
+            retention_ends: now + 395 * day,
+            announce: &announce,
+            sending_until: until,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(written, UnreadClosingResult::ClosedSending(_)));
+
+    // As `deliver_under_lease` out of time: the lease given back, the announcement
+    // published and cleared.
+    store.release_send_lease(&file.id(), until).await.unwrap();
+    store
+        .clear_published(&[announce[0].event_id()])
+        .await
+        .unwrap();
+    let later = now + jiff::SignedDuration::from_mins(1);
+    store
+        .take_send_lease(
+            &file.id(),
+            later,
+            later + jiff::SignedDuration::from_mins(3),
+        )
+        .await
+        .unwrap();
+
+    let outbox = client
+        .scan()
+        .table_name(store.table())
+        .filter_expression("sk = :outbox")
+        .expression_attribute_values(":outbox", AttributeValue::S("OUTBOX".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    assert!(outbox.is_empty(), "published again later: {outbox:?}");
+    let loaded = store.load_file(&file.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.events.len(), 2);
+    assert!(loaded.events[1].delivery.is_pending(), "still to send");
+    assert!(
+        !raw_file_item(&store, &file.id())
+            .await
+            .contains_key("stagedOutbox")
+    );
+}
+
+/// The unread closure's condition, case by case against DynamoDB Local: every file it
+/// cannot decide alone refuses it, nothing written; the boundary cases it can decide are
+/// written.
+#[tokio::test]
+async fn a_closure_written_unread_is_refused_by_every_file_it_cannot_decide_alone() {
+    use oncall_domain::lifecycle::Outcome;
+    use oncall_domain::ports::{
+        CloseFile, MarkQuitusReceived, SendLease, UnreadClosing, UnreadClosingResult,
+    };
+    let (store, client) = store().await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let day = jiff::SignedDuration::from_hours(24);
+    let nanosecond = jiff::SignedDuration::from_nanos(1);
+    let opened_at = |file: &NewFile| file.opening.log.event_date.timestamp();
+    let expires_at = now + 400 * day;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Case {
+        AnotherPartner,
+        OpeningPending,
+        QuitusReceived,
+        LeaseLeftBehind,
+        DatedBeforeTheOpening,
+        ExpiryBeforeTheRetention,
+        ExpiryPastTheMargin,
+        StoredWithoutItsCopy,
+        NoFile,
+        DatedAsTheOpening,
+        ExpiryAtTheRetentionsEnd,
+        ExpiryAtTheMarginsEnd,
+    }
+    use Case::*;
+    for (index, case) in [
+        AnotherPartner,
+        OpeningPending,
+        QuitusReceived,
+        LeaseLeftBehind,
+        DatedBeforeTheOpening,
+        ExpiryBeforeTheRetention,
+        ExpiryPastTheMargin,
+        StoredWithoutItsCopy,
+        NoFile,
+        DatedAsTheOpening,
+        ExpiryAtTheRetentionsEnd,
+        ExpiryAtTheMarginsEnd,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reference = format!("UNREAD-{index}");
+        let mut file = new_file(&reference);
+        if !matches!(case, OpeningPending) {
+            file.opening.delivery = Delivery::Delivered {
+                attempts: 1,
+                delivered_at: now - day,
+            };
+        }
+        file.expires_at = Some(expires_at);
+        if !matches!(case, NoFile) {
+            store.open_file(&file, &[]).await.unwrap();
+        }
+        match case {
+            QuitusReceived => {
+                store.mark_quitus_received(&file.id()).await.unwrap();
+            }
+            LeaseLeftBehind => {
+                store
+                    .take_send_lease(&file.id(), now - 10 * day, now - 9 * day)
+                    .await
+                    .unwrap();
+            }
+            StoredWithoutItsCopy => {
+                client
+                    .update_item()
+                    .table_name(store.table())
+                    .key(
+                        "pk",
+                        AttributeValue::S(format!("FILE#contract1#{reference}")),
+                    )
+                    .key("sk", AttributeValue::S("FILE".into()))
+                    .update_expression("REMOVE openingCopy, openingEventAt")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        let mut log = parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", &reference)
+                .as_bytes(),
+        )
+        .unwrap();
+        match case {
+            DatedBeforeTheOpening => {
+                log.event_date =
+                    oncall_domain::IntentDateTime::from_timestamp(opened_at(&file) - nanosecond);
+            }
+            DatedAsTheOpening => {
+                log.event_date = oncall_domain::IntentDateTime::from_timestamp(opened_at(&file));
+            }
+            _ => {}
+        }
+        let closing = RecordedEvent::new(2, log, now, Delivery::new_pending());
+        let retention_ends = match case {
+            ExpiryBeforeTheRetention => expires_at + jiff::SignedDuration::from_secs(1),
+            ExpiryPastTheMargin => expires_at - 14 * day - jiff::SignedDuration::from_secs(1),
+            ExpiryAtTheRetentionsEnd => expires_at,
+            ExpiryAtTheMarginsEnd => expires_at - 14 * day,
+            _ => now + 395 * day,
+        };
+        let owner = match case {
+            AnotherPartner => PartnerId("partner-b".into()),
+            _ => file.owner.clone(),
+        };
+        let until = now + jiff::SignedDuration::from_mins(3);
+        let written = store
+            .close_unread(UnreadClosing {
+                id: &file.id(),
+                owner: &owner,
+                closing: &closing,
+                outcome: Outcome::Done,
+                retention_ends,
+                announce: &[],
+                sending_until: until,
+            })
+            .await
+            .unwrap();
+        let stored = store.load_file(&file.id()).await.unwrap();
+        match case {
+            DatedAsTheOpening | ExpiryAtTheRetentionsEnd | ExpiryAtTheMarginsEnd => {
+                let UnreadClosingResult::ClosedSending(closed) = written else {
+                    panic!("{case:?}: {written:?}");
+                };
+                assert_eq!(closed.events.len(), 2, "{case:?}");
+                assert_eq!(stored.as_ref(), Some(&closed), "{case:?}: as stored");
+                assert_eq!(closed.expires_at, Some(expires_at), "{case:?}");
+            }
+            NoFile => {
+                assert_eq!(written, UnreadClosingResult::NotApplied, "{case:?}");
+                assert_eq!(stored, None, "{case:?}: no item created");
+            }
+            _ => {
+                assert_eq!(written, UnreadClosingResult::NotApplied, "{case:?}");
+                let stored = stored.unwrap();
+                assert_eq!(stored.state, FileState::Open, "{case:?}");
+                assert_eq!(stored.events.len(), 1, "{case:?}");
+                let file_item = raw_file_item(&store, &file.id()).await;
+                assert!(!file_item.contains_key("stagedClosing"), "{case:?}");
+                if !matches!(case, LeaseLeftBehind) {
+                    assert!(!file_item.contains_key("sendingUntil"), "{case:?}");
+                }
+            }
+        }
+    }
 }
