@@ -1100,6 +1100,9 @@ pub struct LostAnswers(
     /// `PutEvents` entries refused one by one: those whose `Detail` holds the text, with
     /// the error code.
     std::sync::Arc<std::sync::Mutex<Vec<(String, &'static str)>>>,
+    /// By operation: an `UpdateItem` request applied once, right after a call of it whose
+    /// answer is lost (another writer between an applied write and its repetition).
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>>,
 );
 
 /// The entries of a `PutEvents` call refused one by one: each one's index and error code.
@@ -1156,6 +1159,13 @@ impl LostAnswers {
                 hangs,
             },
         );
+    }
+
+    /// Once a call of `operation` whose answer is lost has been applied, applies
+    /// `update` (an `UpdateItem` request) before the lost answer is given: another writer
+    /// acting between a write and its repetition.
+    pub fn then_update(&self, operation: &str, update: serde_json::Value) {
+        self.2.lock().unwrap().insert(operation.to_string(), update);
     }
 
     /// Refuses the next `count` calls of `operation` without passing them on (a 500
@@ -1258,6 +1268,7 @@ impl CountingProxy {
                 (http.clone(), upstream.clone(), log.clone(), lost.clone());
             async move {
                 let (parts, body) = request.into_parts();
+                let original_headers = parts.headers.clone();
                 let target = parts
                     .headers
                     .get("x-amz-target")
@@ -1335,6 +1346,31 @@ impl CountingProxy {
                     answer["FailedEntryCount"] = failed.into();
                     headers.remove(http::header::CONTENT_LENGTH);
                     body = bytes::Bytes::from(answer.to_string());
+                }
+                let then_update = match loss {
+                    Some((_, _, true)) => lost.2.lock().unwrap().remove(&target),
+                    _ => None,
+                };
+                if let Some(update) = then_update {
+                    let mut side = original_headers;
+                    side.remove(http::header::HOST);
+                    side.remove(http::header::CONTENT_LENGTH);
+                    side.insert(
+                        "x-amz-target",
+                        http::HeaderValue::from_static("DynamoDB_20120810.UpdateItem"),
+                    );
+                    let answer = http
+                        .post(format!("{upstream}/"))
+                        .headers(side)
+                        .body(update.to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(
+                        answer.status().is_success(),
+                        "{}",
+                        answer.text().await.unwrap()
+                    );
                 }
                 if let Some((status, error_type, _)) = loss {
                     let mut response = axum::response::Response::new(axum::body::Body::from(

@@ -437,3 +437,83 @@ async fn a_closure_written_unread_whose_answer_was_lost_is_still_the_requests() 
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0]["detail"]["delivery"], "delivered");
 }
+
+/// A claim and a closure each carrying, in a field Intent does not define, numbers that
+/// grow when written back (`1e15` is stored as `1000000000000000.0`): the file item with
+/// its opening's copy and the closing kept beside it would pass DynamoDB's 400 KB, so the
+/// unread write is refused as too large, and the closure is read and written as before,
+/// the closing in its own item.
+#[tokio::test]
+async fn a_closure_too_large_to_be_written_unread_is_written_as_before() {
+    let bridge = Bridge::start().await;
+    let numbers = vec!["1e15"; 11_000].join(",");
+    // As the partner sends them (a `Value` would already write them long).
+    let with_numbers = |seed: &str| {
+        let end = seed.rfind('}').unwrap();
+        format!("{},\"intent_custom\":[{numbers}]}}", &seed[..end])
+    };
+    let opening = with_numbers(SEED_OPENING);
+    assert!(opening.len() < 128 * 1024);
+    let opened = bridge.post(&opening).await;
+    assert_eq!(opened.status, 201, "{:#}", opened.body);
+    let (api, log) = bridge.counted_api();
+
+    let answer = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure(
+            "partner-a",
+            "INTER-0500",
+            with_numbers(SEED_CLOSURE_DONE).as_bytes(),
+        ),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(
+        log.calls(),
+        [
+            "UpdateItem",
+            "Query",
+            "TransactWriteItems",
+            "PutEvents",
+            "TransactWriteItems"
+        ]
+    );
+    assert_eq!(bridge.simulator.received_logs().len(), 2);
+}
+
+/// The unread closing's write applied but its answer lost, and a quitus marked on the file
+/// before its repetition: the repetition still finds the closing its own, and the file is
+/// read (the file item no longer holds it whole): closed once, sent once, answered 200.
+#[tokio::test]
+async fn a_closure_written_unread_whose_answer_was_lost_while_a_quitus_came_is_still_the_requests()
+{
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    let lost = LostAnswers::default();
+    lost.lose("UpdateItem", 1);
+    lost.then_update(
+        "UpdateItem",
+        serde_json::json!({
+            "TableName": bridge.table,
+            "Key": {"pk": {"S": "FILE#contract1#INTER-0500"}, "sk": {"S": "FILE"}},
+            "UpdateExpression": "SET hasDocuments = :yes",
+            "ExpressionAttributeValues": {":yes": {"BOOL": true}},
+        }),
+    );
+    let (api, _) = bridge.counted_api_losing(&lost);
+
+    let answer = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(answer.body["delivery"], "delivered");
+    assert_eq!(bridge.simulator.received_logs().len(), 2);
+    let items = bridge.items().await;
+    assert_eq!(items_named(&items, "EVENT#000002"), 1);
+}
