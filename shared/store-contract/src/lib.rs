@@ -14,7 +14,7 @@ use oncall_domain::ports::{
     FinishDelivery, GrantRecorded, LeaseGrant, ListOpenFiles, ListPendingDocuments,
     ListPendingEvents, LoadFiles, MarkQuitusReceived, OpenFile, OpenFileResult, Outbox,
     PeriodReconciliations, QuitusMark, ReadBacklog, RecordDelivery, RecordLostEventRefused,
-    RequeueFailedEvent, SendLease, UploadGrants,
+    RequeueFailedEvent, SendLease, UnreadClosing, UnreadClosingResult, UploadGrants,
 };
 use oncall_domain::validation::parse_intervention_log;
 use oncall_domain::{Delivery, DomainEvent, FileId, NewFile, PartnerId, RecordedEvent};
@@ -140,6 +140,7 @@ pub async fn check_store<S: FullStore>(store: &S) {
     many_files_read_at_once_are_read_as_each_alone(store).await;
     concurrent_writes_each_get_their_own_answer(store).await;
     a_quitus_and_a_cancellation_exclude_each_other(store).await;
+    a_closure_written_unread_is_the_closing_it_assumes_or_nothing(store).await;
 }
 
 /// The closing of a cancellation at reception of `reference`, as event `seq`.
@@ -1371,5 +1372,102 @@ mod tests {
     #[tokio::test]
     async fn the_in_memory_store_passes_the_store_contract() {
         super::check_store(&oncall_domain::in_memory::InMemoryStore::default()).await;
+    }
+}
+
+/// A closure written unread ([`CloseFile::close_unread`]) is either applied as the closing
+/// it assumes (the file it gives back is the file stored: its opening, then the closing,
+/// under the lease asked for, whose outcome is then recorded as any other) or nothing at
+/// all (a store may never apply it); another partner's file never gets it.
+async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullStore>(store: &S) {
+    let expires_at = kept_until() + SignedDuration::from_hours(24);
+    let delivered = |at: Timestamp| Delivery::Delivered {
+        attempts: 1,
+        delivered_at: at,
+    };
+    let stored = |reference: &str| {
+        let mut file = new_file(reference);
+        file.opening.delivery = delivered(now());
+        file.expires_at = Some(expires_at);
+        file
+    };
+    let until = Timestamp::now() + SignedDuration::from_mins(3);
+    let close_unread = |file: &NewFile, owner: &str, closing: &RecordedEvent| {
+        let (id, owner, closing) = (file.id(), PartnerId(owner.into()), closing.clone());
+        async move {
+            store
+                .close_unread(UnreadClosing {
+                    id: &id,
+                    owner: &owner,
+                    closing: &closing,
+                    outcome: Outcome::Done,
+                    retention_ends: kept_until(),
+                    announce: &[],
+                    sending_until: until,
+                })
+                .await
+                .unwrap()
+        }
+    };
+
+    let other = stored("UNREAD-OTHER-1");
+    store.open_file(&other, &[]).await.unwrap();
+    let written = close_unread(&other, "partner-b", &closing("UNREAD-OTHER-1", 2)).await;
+    assert_eq!(
+        written,
+        UnreadClosingResult::NotApplied,
+        "another partner's file"
+    );
+    let unchanged = store.load_file(&other.id()).await.unwrap().unwrap();
+    assert_eq!(
+        unchanged,
+        other.opened(),
+        "another partner's file is left as it was"
+    );
+
+    let file = stored("UNREAD-1");
+    store.open_file(&file, &[]).await.unwrap();
+    let closing = closing("UNREAD-1", 2);
+    match close_unread(&file, "partner-a", &closing).await {
+        UnreadClosingResult::ClosedSending(closed) => {
+            assert_eq!(closed.state, FileState::Closed(Outcome::Done));
+            assert_eq!(closed.events, vec![file.opening.clone(), closing.clone()]);
+            assert_eq!(closed.expires_at, Some(expires_at));
+            assert_eq!(
+                store.load_file(&file.id()).await.unwrap().as_ref(),
+                Some(&closed),
+                "the file given back is the file stored"
+            );
+            let later = Timestamp::now();
+            assert_eq!(
+                store
+                    .take_send_lease(&file.id(), later, later + SignedDuration::from_mins(3))
+                    .await
+                    .unwrap(),
+                LeaseGrant::HeldElsewhere,
+                "the closure holds the lease"
+            );
+            store
+                .finish_delivery(&file.id(), 2, &delivered(later), &[], until, &[])
+                .await
+                .unwrap();
+            let finished = store.load_file(&file.id()).await.unwrap().unwrap();
+            assert_eq!(finished.events[1].delivery, delivered(later));
+            assert_eq!(
+                store
+                    .take_send_lease(&file.id(), later, later + SignedDuration::from_mins(3))
+                    .await
+                    .unwrap(),
+                LeaseGrant::Taken,
+                "the lease given back with the outcome"
+            );
+        }
+        UnreadClosingResult::NotApplied => {
+            assert_eq!(
+                store.load_file(&file.id()).await.unwrap().unwrap(),
+                file.opened(),
+                "nothing written"
+            );
+        }
     }
 }
