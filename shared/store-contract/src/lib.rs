@@ -1365,16 +1365,6 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    /// The unit tests' fake store keeps the contract too, so that what the domain's
-    /// given/when/then tests see is what the real stores do.
-    #[tokio::test]
-    async fn the_in_memory_store_passes_the_store_contract() {
-        super::check_store(&oncall_domain::in_memory::InMemoryStore::default()).await;
-    }
-}
-
 /// A closure written unread ([`CloseFile::close_unread`]) is either applied as the closing
 /// it assumes (the file it gives back is the file stored: its opening, then the closing,
 /// under the lease asked for, whose outcome is then recorded as any other) or nothing at
@@ -1469,5 +1459,15 @@ async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullSt
                 "nothing written"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The unit tests' fake store keeps the contract too, so that what the domain's
+    /// given/when/then tests see is what the real stores do.
+    #[tokio::test]
+    async fn the_in_memory_store_passes_the_store_contract() {
+        super::check_store(&oncall_domain::in_memory::InMemoryStore::default()).await;
     }
 }
