@@ -198,18 +198,14 @@ where
             outcome = outcome.as_str(),
             "file closed and stored; delivering to Intent"
         );
-        let held = HeldLease {
-            until,
-            taken_over: false,
-        };
-        let file = deliver_under_lease(
+        let file = deliver_under_own_lease(
             store,
             intent,
             events,
             clock,
             file,
             deadline,
-            held,
+            until,
             closed_event,
         )
         .await;
@@ -318,17 +314,14 @@ where
             // record says (never sent twice, never sent again after a refusal).
             match earlier_events_as_stored(store, &file).await {
                 Some(file) => {
-                    deliver_under_lease(
+                    deliver_under_own_lease(
                         store,
                         intent,
                         events,
                         clock,
                         file,
                         deadline,
-                        HeldLease {
-                            until: sending_until,
-                            taken_over: false,
-                        },
+                        sending_until,
                         closed_event,
                     )
                     .await
@@ -357,6 +350,32 @@ where
         });
     }
     Err(CloseError::Store(StoreError::Contention))
+}
+
+/// Delivers `file` under the send lease its closing write took until `until` (taken in
+/// that write: not taken over from anyone).
+#[allow(clippy::too_many_arguments)]
+async fn deliver_under_own_lease<S, I, E, C>(
+    store: &S,
+    intent: &I,
+    events: &E,
+    clock: &C,
+    file: InterventionFile,
+    deadline: Deadline,
+    until: jiff::Timestamp,
+    announce: impl Fn(&InterventionFile) -> Vec<DomainEvent>,
+) -> InterventionFile
+where
+    S: FinishDelivery,
+    I: PublishToIntent,
+    E: PublishDomainEvents,
+    C: Clock,
+{
+    let held = HeldLease {
+        until,
+        taken_over: false,
+    };
+    deliver_under_lease(store, intent, events, clock, file, deadline, held, announce).await
 }
 
 /// The closure `log` by `partner` written without reading its file

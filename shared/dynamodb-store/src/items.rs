@@ -140,16 +140,20 @@ pub fn n(value: impl ToString) -> AttributeValue {
 /// file item keeps its opening's, and a closing written unread, until its own item is
 /// written.
 pub fn event_copy(event: &RecordedEvent) -> Result<AttributeValue, StoreError> {
+    event_attributes(event).map(AttributeValue::M)
+}
+
+fn event_attributes(event: &RecordedEvent) -> Result<Item, StoreError> {
     let payload = serde_json::to_string(&event.log)
         .map_err(|e| StoreError::Corrupt(format!("serialising event {}: {e}", event.seq)))?;
-    Ok(AttributeValue::M(HashMap::from([
+    Ok(HashMap::from([
         ("seq".to_string(), n(event.seq)),
         ("event".to_string(), s(event.pair.as_str())),
         ("status".to_string(), s(event.log.status.as_str())),
         ("payload".to_string(), s(payload)),
         ("fingerprint".to_string(), s(&event.fingerprint)),
         ("recordedAt".to_string(), s(event.recorded_at.to_string())),
-    ])))
+    ]))
 }
 
 /// The delivery attributes of an event delivered, as one map (the file item's
@@ -208,19 +212,12 @@ pub fn file_item(
 
 pub fn event_item(id: &FileId, event: &RecordedEvent) -> Result<Item, StoreError> {
     let pk = file_pk(id);
-    let payload = serde_json::to_string(&event.log)
-        .map_err(|e| StoreError::Corrupt(format!("serialising event {}: {e}", event.seq)))?;
-    let mut item = HashMap::from([
+    let mut item = event_attributes(event)?;
+    item.extend([
         ("sk".to_string(), s(event_sk(event.seq))),
         ("itemType".to_string(), s("event")),
         ("reference".to_string(), s(&id.reference)),
         ("contractReference".to_string(), s(&id.contract_reference)),
-        ("seq".to_string(), n(event.seq)),
-        ("event".to_string(), s(event.pair.as_str())),
-        ("status".to_string(), s(event.log.status.as_str())),
-        ("payload".to_string(), s(payload)),
-        ("fingerprint".to_string(), s(&event.fingerprint)),
-        ("recordedAt".to_string(), s(event.recorded_at.to_string())),
     ]);
     item.extend(delivery_attributes(
         &pk,

@@ -1118,12 +1118,58 @@ async fn a_document_requeued_whose_answer_was_lost_is_told_requeued() {
 /// its outcome is recorded, as a closing transaction would.
 #[tokio::test]
 async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_recorded() {
-    use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
-    use oncall_domain::ports::{CloseFile, FinishDelivery, UnreadClosing, UnreadClosingResult};
+    use oncall_domain::ports::{FinishDelivery, SendLease};
     let (store, _) = store().await;
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let until = now + jiff::SignedDuration::from_mins(3);
+
+    let (new, closing) = claimed_over_an_expired_closing(&store, "EXPIRED-CLOSING-LEFT", now).await;
+    closed_unread(&store, &new, &closing, until).await;
+    let delivered = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now,
+    };
+    store
+        .finish_delivery(&new.id(), 2, &delivered, &[], until, &[])
+        .await
+        .unwrap();
+    let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.events.len(), 2);
+    assert_eq!(
+        loaded.events[1].delivery, delivered,
+        "the outcome is recorded"
+    );
+    assert_eq!(loaded.events[1].recorded_at, now);
+
+    // Its writer gone before recording it, the next sender's taking of the lease gives
+    // the closing its item over the remnant.
+    let (new, closing) =
+        claimed_over_an_expired_closing(&store, "EXPIRED-CLOSING-LEFT-2", now).await;
+    closed_unread(&store, &new, &closing, until).await;
+    let other = store_on(&sdk_config().await, store.table());
+    let later = now + jiff::SignedDuration::from_mins(4);
+    other
+        .take_send_lease(&new.id(), later, later + jiff::SignedDuration::from_mins(3))
+        .await
+        .unwrap();
+    let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.events[1].recorded_at, now, "the new closing's item");
+    assert!(loaded.events[1].delivery.is_pending());
+    let file = raw_file_item(&store, &new.id()).await;
+    assert!(!file.contains_key("stagedClosing"));
+}
+
+/// `reference`'s earlier file closed and expired yesterday (its closing not yet erased by
+/// TTL), claimed again (its opening delivered, kept 400 days): the new file, and its
+/// closing as of `now`.
+async fn claimed_over_an_expired_closing(
+    store: &DynamoDbStore,
+    reference: &str,
+    now: jiff::Timestamp,
+) -> (NewFile, RecordedEvent) {
+    use oncall_domain::lifecycle::{ClosingExpiry, Outcome};
+    use oncall_domain::ports::CloseFile;
     let day = jiff::SignedDuration::from_hours(24);
-    let reference = "EXPIRED-CLOSING-LEFT";
     let closing_at = |recorded_at| {
         let log = parse_intervention_log(
             oncall_domain::intent_examples::SEED_CLOSURE_DONE
@@ -1147,7 +1193,6 @@ async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_reco
         )
         .await
         .unwrap();
-
     let mut new = new_file(reference);
     new.opening.delivery = Delivery::Delivered {
         attempts: 1,
@@ -1158,15 +1203,26 @@ async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_reco
         store.open_file(&new, &[]).await,
         Ok(OpenFileResult::Created)
     );
-    let closing = closing_at(now);
-    let until = now + jiff::SignedDuration::from_mins(3);
+    (new, closing_at(now))
+}
+
+/// `file` (kept 400 days from about now) closed unread by its partner with `closing`,
+/// the lease until `until`; asserts it was applied.
+async fn closed_unread(
+    store: &DynamoDbStore,
+    file: &NewFile,
+    closing: &RecordedEvent,
+    until: jiff::Timestamp,
+) {
+    use oncall_domain::lifecycle::Outcome;
+    use oncall_domain::ports::{CloseFile, UnreadClosing, UnreadClosingResult};
     let written = store
         .close_unread(UnreadClosing {
-            id: &new.id(),
-            owner: &new.owner,
-            closing: &closing,
+            id: &file.id(),
+            owner: &file.owner,
+            closing,
             outcome: Outcome::Done,
-            retention_ends: now + 395 * day,
+            retention_ends: closing.recorded_at + jiff::SignedDuration::from_hours(24 * 395),
             announce: &[],
             sending_until: until,
         })
@@ -1176,88 +1232,6 @@ async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_reco
         matches!(written, UnreadClosingResult::ClosedSending(_)),
         "{written:?}"
     );
-    let delivered = Delivery::Delivered {
-        attempts: 1,
-        delivered_at: now,
-    };
-    store
-        .finish_delivery(&new.id(), 2, &delivered, &[], until, &[])
-        .await
-        .unwrap();
-
-    let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
-    assert_eq!(loaded.events.len(), 2);
-    assert_eq!(
-        loaded.events[1].delivery, delivered,
-        "the outcome is recorded"
-    );
-    assert_eq!(loaded.events[1].recorded_at, now);
-
-    // Its writer gone before recording it, the next sender's taking of the lease gives
-    // the closing its item over the remnant.
-    let reference = "EXPIRED-CLOSING-LEFT-2";
-    let mut old = new_file(reference);
-    old.expires_at = Some(now - day);
-    store.open_file(&old, &[]).await.unwrap();
-    let old_closing = closing_at(now - 400 * day);
-    let old_closing = RecordedEvent::new(
-        2,
-        parse_intervention_log(
-            oncall_domain::intent_examples::SEED_CLOSURE_DONE
-                .replace("INTER-0500", reference)
-                .as_bytes(),
-        )
-        .unwrap(),
-        old_closing.recorded_at,
-        Delivery::new_pending(),
-    );
-    store
-        .close_file(
-            &old.id(),
-            1,
-            &old_closing,
-            Outcome::Done,
-            ClosingExpiry::new(now - day, old.expires_at),
-            &[],
-        )
-        .await
-        .unwrap();
-    let mut new = new_file(reference);
-    new.opening.delivery = Delivery::Delivered {
-        attempts: 1,
-        delivered_at: now - day,
-    };
-    new.expires_at = Some(now + 400 * day);
-    store.open_file(&new, &[]).await.unwrap();
-    let closing = RecordedEvent {
-        recorded_at: now,
-        ..old_closing
-    };
-    let written = store
-        .close_unread(UnreadClosing {
-            id: &new.id(),
-            owner: &new.owner,
-            closing: &closing,
-            outcome: Outcome::Done,
-            retention_ends: now + 395 * day,
-            announce: &[],
-            sending_until: until,
-        })
-        .await
-        .unwrap();
-    assert!(matches!(written, UnreadClosingResult::ClosedSending(_)));
-    let other = store_on(&sdk_config().await, store.table());
-    let later = now + jiff::SignedDuration::from_mins(4);
-    use oncall_domain::ports::SendLease;
-    other
-        .take_send_lease(&new.id(), later, later + jiff::SignedDuration::from_mins(3))
-        .await
-        .unwrap();
-    let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
-    assert_eq!(loaded.events[1].recorded_at, now, "the new closing's item");
-    assert!(loaded.events[1].delivery.is_pending());
-    let file = raw_file_item(&store, &new.id()).await;
-    assert!(!file.contains_key("stagedClosing"));
 }
 
 /// The file item as stored.

@@ -264,19 +264,12 @@ async fn a_claim_whose_opening_answer_was_lost_is_still_created_and_delivered_on
 /// was) and records it delivered: sent once, nothing lost.
 #[tokio::test]
 async fn a_closure_written_unread_whose_outcome_is_not_recorded_is_finished_by_the_resend_run() {
-    let bridge = Bridge::start().await;
-    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
-    bridge.tap.drain().await;
+    let bridge = bridge_with_the_seed_claimed().await;
     let lost = LostAnswers::default();
     lost.refuse("TransactWriteItems", 20);
     let (api, log) = bridge.counted_api_losing(&lost);
 
-    let answer = serve(
-        &api,
-        CLOSURE,
-        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
-    )
-    .await;
+    let answer = close_the_seed(&api).await;
 
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert_eq!(log.calls()[0], "UpdateItem");
@@ -359,19 +352,12 @@ async fn a_closure_written_unread_whose_outcome_is_not_recorded_is_finished_by_t
 /// given it its entry there.
 #[tokio::test]
 async fn a_closure_written_unread_announces_its_closing_even_when_its_process_never_could() {
-    let bridge = Bridge::start().await;
-    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
-    bridge.tap.drain().await;
+    let bridge = bridge_with_the_seed_claimed().await;
     let lost = LostAnswers::default();
     lost.refuse("TransactWriteItems", 20);
     lost.refuse("PutEvents", 20);
     let (api, _) = bridge.counted_api_losing(&lost);
-    let answer = serve(
-        &api,
-        CLOSURE,
-        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
-    )
-    .await;
+    let answer = close_the_seed(&api).await;
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert!(bridge.tap.drain().await.is_empty(), "the bus was down");
 
@@ -405,19 +391,12 @@ async fn a_closure_written_unread_announces_its_closing_even_when_its_process_ne
 /// finds the closing its own (its token): closed once, sent once, answered 200.
 #[tokio::test]
 async fn a_closure_written_unread_whose_answer_was_lost_is_still_the_requests() {
-    let bridge = Bridge::start().await;
-    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
-    bridge.tap.drain().await;
+    let bridge = bridge_with_the_seed_claimed().await;
     let lost = LostAnswers::default();
     lost.lose("UpdateItem", 1);
     let (api, log) = bridge.counted_api_losing(&lost);
 
-    let answer = serve(
-        &api,
-        CLOSURE,
-        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
-    )
-    .await;
+    let answer = close_the_seed(&api).await;
 
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert_eq!(answer.body["delivery"], "delivered");
@@ -489,8 +468,7 @@ async fn a_closure_too_large_to_be_written_unread_is_written_as_before() {
 #[tokio::test]
 async fn a_closure_written_unread_whose_answer_was_lost_while_a_quitus_came_is_still_the_requests()
 {
-    let bridge = Bridge::start().await;
-    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    let bridge = bridge_with_the_seed_claimed().await;
     let lost = LostAnswers::default();
     lost.lose("UpdateItem", 1);
     lost.then_update(
@@ -504,16 +482,29 @@ async fn a_closure_written_unread_whose_answer_was_lost_while_a_quitus_came_is_s
     );
     let (api, _) = bridge.counted_api_losing(&lost);
 
-    let answer = serve(
-        &api,
-        CLOSURE,
-        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
-    )
-    .await;
+    let answer = close_the_seed(&api).await;
 
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert_eq!(answer.body["delivery"], "delivered");
     assert_eq!(bridge.simulator.received_logs().len(), 2);
     let items = bridge.items().await;
     assert_eq!(items_named(&items, "EVENT#000002"), 1);
+}
+
+/// A bridge whose partner-a claimed the seed (delivered), its announcement drained.
+async fn bridge_with_the_seed_claimed() -> Bridge {
+    let bridge = Bridge::start().await;
+    assert_eq!(bridge.post(SEED_OPENING).await.status, 201);
+    bridge.tap.drain().await;
+    bridge
+}
+
+/// partner-a closes the seed (`closed/done`) through `api`.
+async fn close_the_seed(api: &std::sync::Arc<partner_lambda::LambdaPartnerApi>) -> Answer {
+    serve(
+        api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure("partner-a", "INTER-0500", SEED_CLOSURE_DONE.as_bytes()),
+    )
+    .await
 }
