@@ -25,6 +25,11 @@ use jiff::SignedDuration;
 #[derive(Debug, Clone, Copy)]
 pub struct ClosurePolicy {
     pub retention: SignedDuration,
+    /// Whether a partner's closure of a file with nothing but its delivered opening is
+    /// written without reading the file first (`CLOSURES_WRITTEN_UNREAD`, default true; off,
+    /// every closure reads its file, as functions built before 61b7595 did: the way back
+    /// to them, see README "Deploying").
+    pub written_unread: bool,
 }
 
 impl ClosurePolicy {
@@ -33,6 +38,7 @@ impl ClosurePolicy {
     pub fn with_retention_days(days: i64) -> Self {
         Self {
             retention: SignedDuration::from_hours(24 * days),
+            written_unread: true,
         }
     }
 }
@@ -189,6 +195,7 @@ where
     // decision needs and gives the file back. Otherwise nothing was written, and the file
     // is read and decided on as below.
     if loaded.is_none()
+        && policy.written_unread
         && let ClosedBy::Partner(partner) = closer
         && let Some((file, until)) =
             close_unread(store, intent, clock, policy, partner, &log, outcome).await?
@@ -706,6 +713,30 @@ mod tests {
                 ClosurePolicy::default().retention
             ))
         );
+    }
+
+    /// Switched off (the way back to functions that cannot read a closing kept on the
+    /// file item), every closure reads its file.
+    #[tokio::test]
+    async fn with_unread_closures_switched_off_every_closure_reads_its_file() {
+        let world = world();
+        given_claim(&world, delivered(world.clock.0 - minutes(59))).await;
+        world.store.set_loading_fails(true);
+        let policy = ClosurePolicy {
+            written_unread: false,
+            ..ClosurePolicy::default()
+        };
+        let closed = close_intervention(
+            &world.store,
+            &world.intent,
+            &world.events,
+            &world.clock,
+            policy,
+            ClosedBy::Partner(&PartnerId(PARTNER.into())),
+            done(),
+        )
+        .await;
+        assert!(matches!(closed, Err(CloseError::Store(_))), "{closed:?}");
     }
 
     /// A world `after` its claim was stored (its opening delivered).

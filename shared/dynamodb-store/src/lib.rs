@@ -4,7 +4,7 @@
 //!
 //! | item | `pk` | `sk` | notable attributes |
 //! | --- | --- | --- | --- |
-//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open), `sendingUntil` and `sendingBy` (the send lease and its taker's token, while held) |
+//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open), `sendingUntil` and `sendingBy` (the send lease and its taker's token, while held), `openingCopy`, `openingEventAt` and, once it is delivered, `openingDelivery` (the opening as stored, for closures written unread), `stagedClosing` and `stagedOutbox` (a closure written unread, until its closing has its own item), `closingToken` |
 //! | one event of its log | same | `EVENT#{seq:06}` | `event`, `status`, `payload` (the JSON sent to Intent), `fingerprint`, `delivery` (`pending`/`delivered`/`failed`), `attempts`, `lastError`, `pendingShard` (only while pending) |
 //! | a document published for it | same | `DOC#{publishedAt}#{object}` | `fileName`, `title`, `size`, `intentDocumentId` |
 //! | one S3 object version (documents ledger) | `OBJECT#{sha256(bucket, key, version)}` | `OBJECT` | `status` (`in_progress` with `leaseUntil` and `claimedBy`, `published`, `rejected` with `reason`) |
@@ -19,10 +19,14 @@
 //!   files carry `openShard`; closing removes it. The on-call closer queries the eight
 //!   shards in parallel.
 //! - `pending-events`: hash `pendingShard` (`pending-0` … `pending-7`), range
-//!   `pendingSince`. Only events not yet accepted by Intent carry it.
+//!   `pendingSince`. Events not yet accepted by Intent carry it (a file item too, while it
+//!   keeps a closing written unread), as do `failed-N`, `document-N`, `rejected-N` and
+//!   `outbox-N` items for their own queues.
 //!
-//! A state change and its event append are one `TransactWriteItems`, conditioned on the
-//! stored state, so two concurrent writers cannot both win.
+//! A state change and its event append are one conditional write, conditioned on the
+//! stored state, so two concurrent writers cannot both win: a `TransactWriteItems`, or,
+//! for a partner's closure of a file with nothing but its delivered opening, one
+//! `UpdateItem` of the file item that keeps the closing until its own item is written.
 
 mod grants;
 mod group_commit;

@@ -452,7 +452,7 @@ impl DynamoDbStore {
             .key(file_pk(id), FILE_SK)
             .update_expression(
                 "SET #state = :closed, outcome = :outcome, version = :two, closedAt = :now, \
-                 closingToken = :token, sendingUntil = :until, stagedClosing = :staged, \
+                 closingToken = :token, sendingUntil = :until, sendingBy = :token, stagedClosing = :staged, \
                  stagedOutbox = :outbox, pendingShard = :shard, pendingSince = :since \
                  REMOVE openShard",
             )

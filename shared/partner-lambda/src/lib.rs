@@ -52,14 +52,18 @@ pub struct FunctionConfig {
 
 impl FunctionConfig {
     /// The shared variables (`TABLE_NAME`, `EVENT_BUS_NAME`, `EVENT_SOURCE`, `INTENT_*`),
-    /// `PARTNER_CONTRACTS` and `CLOSED_FILE_RETENTION_DAYS` (default 395).
+    /// `PARTNER_CONTRACTS`, `CLOSED_FILE_RETENTION_DAYS` (default 395) and
+    /// `CLOSURES_WRITTEN_UNREAD` (default true).
     pub fn from_settings(settings: &Settings) -> Result<Self, Error> {
         let mut core = CoreConfig::from_settings(settings)?;
         core.intent = core.intent.for_partner_requests(settings);
         Ok(Self {
             core,
             partners: PartnerDirectory::from_json(&settings.required("PARTNER_CONTRACTS")?)?,
-            closure: ClosurePolicy::with_retention_days(aws_wiring::retention_days(settings)?),
+            closure: ClosurePolicy {
+                written_unread: settings.flag("CLOSURES_WRITTEN_UNREAD", true)?,
+                ..ClosurePolicy::with_retention_days(aws_wiring::retention_days(settings)?)
+            },
             uploads: aws_wiring::upload_policy(settings)?,
             documents_bucket: settings.text("DOCUMENTS_BUCKET"),
             s3_force_path_style: settings.flag("S3_FORCE_PATH_STYLE", false)?,

@@ -1153,10 +1153,29 @@ async fn a_closure_written_unread_over_an_expired_closing_not_yet_erased_is_reco
         .await
         .unwrap();
     let loaded = store.load_file(&new.id()).await.unwrap().unwrap();
-    assert_eq!(loaded.events[1].recorded_at, now, "the new closing's item");
     assert!(loaded.events[1].delivery.is_pending());
     let file = raw_file_item(&store, &new.id()).await;
     assert!(!file.contains_key("stagedClosing"));
+    let closing_item = aws_sdk_dynamodb::Client::new(&sdk_config().await)
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            AttributeValue::S("FILE#contract1#EXPIRED-CLOSING-LEFT-2".into()),
+        )
+        .key("sk", AttributeValue::S("EVENT#000002".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        closing_item["recordedAt"].as_s().unwrap(),
+        &now.to_string(),
+        "the new closing's own item, over the remnant"
+    );
+    assert_eq!(closing_item["expiresAt"], file["expiresAt"]);
 }
 
 /// `reference`'s earlier file closed and expired yesterday (its closing not yet erased by

@@ -191,6 +191,11 @@ fn the_readme_states_the_partner_functions_own_intent_budget() {
     );
     assert_default(&rows, "MAX_DOCUMENT_BYTES", partner.uploads.max_bytes);
     assert_default(&rows, "S3_FORCE_PATH_STYLE", partner.s3_force_path_style);
+    assert_default(
+        &rows,
+        "CLOSURES_WRITTEN_UNREAD",
+        partner.closure.written_unread,
+    );
     for name in ["UPLOAD_URL_TTL_SECONDS", "MAX_DOCUMENT_BYTES"] {
         assert_range(&rows, name, partner_accepts);
     }

@@ -508,3 +508,59 @@ async fn close_the_seed(api: &std::sync::Arc<partner_lambda::LambdaPartnerApi>) 
     )
     .await
 }
+
+/// The bus down during a closure written unread whose outcome is recorded: the outcome's
+/// write gives the announcement its outbox entry (it was only on the file item), and the
+/// relay publishes it.
+#[tokio::test]
+async fn a_closure_written_unread_with_the_bus_down_leaves_its_announcement_in_the_outbox() {
+    let bridge = bridge_with_the_seed_claimed().await;
+    let lost = LostAnswers::default();
+    lost.refuse("PutEvents", 20);
+    let (api, _) = bridge.counted_api_losing(&lost);
+
+    let answer = close_the_seed(&api).await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let items = bridge.items().await;
+    assert_eq!(items_named(&items, "OUTBOX"), 1, "its announcement, kept");
+    let outbox = bridge.outbox_items().await;
+    assert_eq!(
+        outbox[0]["detailType"].as_s().unwrap(),
+        "InterventionClosed"
+    );
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    assert!(!file.contains_key("stagedOutbox"));
+    assert!(bridge.tap.drain().await.is_empty());
+
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(4);
+    bridge
+        .resend_run_with_clock(oncall_domain::ports::FixedClock(later))
+        .await;
+    let published = bridge.tap.drain().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert_eq!(published[0]["detail-type"], "InterventionClosed");
+    assert_eq!(published[0]["detail"]["delivery"], "delivered");
+    assert!(bridge.outbox_items().await.is_empty());
+}
+
+/// A replayed closure: the unread write refused (the file is closed), then the read that
+/// answers it as a replay: two calls (one before closures were written unread).
+#[tokio::test]
+async fn a_replayed_closure_is_a_refused_write_and_a_read() {
+    let bridge = bridge_with_the_seed_claimed().await;
+    let (api, _) = bridge.counted_api();
+    let first = close_the_seed(&api).await;
+    assert_eq!(first.status, 200);
+    let (api, log) = bridge.counted_api();
+
+    let again = close_the_seed(&api).await;
+
+    assert_eq!(again.status, 200, "{:#}", again.body);
+    assert_eq!(again.body["events"], first.body["events"]);
+    assert_eq!(log.calls(), ["UpdateItem", "Query"]);
+    assert_eq!(bridge.simulator.received_logs().len(), 2);
+}
