@@ -324,7 +324,7 @@ impl CloseFile for InMemoryStore {
         &self,
         closing: crate::ports::UnreadClosing<'_>,
     ) -> Result<crate::ports::UnreadClosingResult, StoreError> {
-        use crate::ports::UnreadClosingResult::{ClosedSending, NotApplied};
+        use crate::ports::UnreadClosingResult::{ClosedSending, NotApplied, Refused};
         self.check_available()?;
         let id = closing.id;
         if self.closings_refused.lock().unwrap().contains(id) {
@@ -358,7 +358,19 @@ impl CloseFile for InMemoryStore {
                 .expires_at
                 .is_some_and(|at| (closing.retention_ends..=latest).contains(&at));
         if !as_assumed {
-            return Ok(NotApplied);
+            // As DynamoDB's refusal, whose file item holds the whole file only when each of
+            // its events is delivered and it has no document.
+            let whole = file
+                .events
+                .iter()
+                .all(|event| event.delivery.is_delivered())
+                && !file.quitus_received
+                && file.documents.is_empty();
+            return Ok(if whole {
+                Refused(file.clone())
+            } else {
+                NotApplied
+            });
         }
         file.state = FileState::Closed(closing.outcome);
         file.events.push(closing.closing.clone());

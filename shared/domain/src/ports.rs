@@ -150,6 +150,9 @@ pub enum UnreadClosingResult {
     ClosedSending(InterventionFile),
     /// Nothing written: the file is not as assumed (or the store does not close unread).
     NotApplied,
+    /// Nothing written: the file is not as assumed, and here it is as it stands, whole (the
+    /// store's refusal gave it back): the caller decides on it without reading it.
+    Refused(InterventionFile),
 }
 
 /// What marking a file for a quitus found.

@@ -507,8 +507,9 @@ pub fn file_from_items(
 }
 
 /// The file a file item alone holds, when it is the whole file: its opening kept on it
-/// and delivered (`openingCopy`, `openingDelivery`), no document; its closing, if any,
-/// kept on it too. `None` for a file item without them.
+/// and delivered (`openingCopy`, `openingDelivery`), no document; its closing, if closed,
+/// kept on it until it has its own item (`stagedClosing`) or copied there and delivered
+/// (`closingCopy`, `closingDelivery`). `None` for a file item without them (or expired).
 pub fn file_from_file_item(
     id: &FileId,
     file_item: &Item,
@@ -525,7 +526,22 @@ pub fn file_from_file_item(
     let mut opening: Item = copy.clone();
     opening.extend(delivery.clone());
     opening.insert("sk".into(), s(event_sk(1)));
-    file_from_items(id, &[file_item.clone(), opening], Timestamp::now())
+    let mut items = vec![file_item.clone(), opening];
+    // A closed file's closing: kept on the file item until it has its own item
+    // (`stagedClosing`, pending), or copied there and delivered.
+    if file_state(file_item)? != FileState::Open && !file_item.contains_key("stagedClosing") {
+        let (Some(AttributeValue::M(copy)), Some(AttributeValue::M(delivery))) = (
+            file_item.get("closingCopy"),
+            file_item.get("closingDelivery"),
+        ) else {
+            return Ok(None);
+        };
+        let mut closing: Item = copy.clone();
+        closing.extend(delivery.clone());
+        closing.insert("sk".into(), s(event_sk(2)));
+        items.push(closing);
+    }
+    file_from_items(id, &items, Timestamp::now())
 }
 
 // ---- upload grants ----------------------------------------------------------------------

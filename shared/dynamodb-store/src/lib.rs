@@ -4,7 +4,7 @@
 //!
 //! | item | `pk` | `sk` | notable attributes |
 //! | --- | --- | --- | --- |
-//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open), `sendingUntil` and `sendingBy` (the send lease and its taker's token, while held), `openingCopy`, `openingEventAt` and, once it is delivered, `openingDelivery` (the opening as stored, for closures written unread), `stagedClosing` and `stagedOutbox` (a closure written unread, until its closing has its own item), `closingToken` |
+//! | the file's current state | `FILE#{contract}#{reference}` | `FILE` | `state` (`open`/`closed`), `outcome`, `owner`, `version` (last event's seq), `openedAt`, `openShard` (only while open), `sendingUntil` and `sendingBy` (the send lease and its taker's token, while held), `openingCopy`, `openingEventAt` and, once it is delivered, `openingDelivery` (the opening as stored, for closures written unread), `stagedClosing` and `stagedOutbox` (a closure written unread, until its closing has its own item), then `closingCopy` and, once delivered, `closingDelivery`, `closingToken` |
 //! | one event of its log | same | `EVENT#{seq:06}` | `event`, `status`, `payload` (the JSON sent to Intent), `fingerprint`, `delivery` (`pending`/`delivered`/`failed`), `attempts`, `lastError`, `pendingShard` (only while pending) |
 //! | a document published for it | same | `DOC#{publishedAt}#{object}` | `fileName`, `title`, `size`, `intentDocumentId` |
 //! | one S3 object version (documents ledger) | `OBJECT#{sha256(bucket, key, version)}` | `OBJECT` | `status` (`in_progress` with `leaseUntil` and `claimedBy`, `published`, `rejected` with `reason`) |

@@ -1,9 +1,9 @@
 use crate::group_commit::GroupCommit;
 use crate::items::{
     CREATES_ITEM, FILE_SK, Item, OUTBOX_PREFIX, OUTBOX_SK, PENDING_EVENTS_INDEX, delivered_copy,
-    delivery_attributes, event_item, event_sk, file_from_file_item, file_from_items, file_item,
-    file_pk, instant_number, n, not_expired_condition_value, outbox_item, outbox_pk, s,
-    sortable_time, stored_event,
+    delivery_attributes, event_copy, event_item, event_sk, file_from_file_item, file_from_items,
+    file_item, file_pk, instant_number, n, not_expired_condition_value, outbox_item, outbox_pk,
+    recorded_event, s, sortable_time, stored_event,
 };
 use crate::wire::{
     AttributeValue, DynamoDb, DynamoError, OldItems, Operation, Request, TransactWriteItem,
@@ -52,6 +52,32 @@ struct StagedClosing {
     outbox: Vec<Item>,
     /// The end of the lease it was written with.
     until: Timestamp,
+}
+
+/// Where the file item notes that event `seq` is delivered (`delivered_copy`): the
+/// opening (1) and the closing (2), a file's only events. Set only with the event's own
+/// delivered record, under the lease; taken away when a delivered event is found lost and
+/// refused (delivered is otherwise final), so present, it says what the event's item says.
+struct DeliveryMirror {
+    attribute: &'static str,
+    set: &'static str,
+    placeholder: &'static str,
+}
+
+fn delivery_mirror(seq: u32) -> Option<DeliveryMirror> {
+    match seq {
+        1 => Some(DeliveryMirror {
+            attribute: "openingDelivery",
+            set: "openingDelivery = :opening_delivery",
+            placeholder: ":opening_delivery",
+        }),
+        2 => Some(DeliveryMirror {
+            attribute: "closingDelivery",
+            set: "closingDelivery = :closing_delivery",
+            placeholder: ":closing_delivery",
+        }),
+        _ => None,
+    }
 }
 
 /// The file item's attributes holding a closing written unread, and its place in the
@@ -389,15 +415,23 @@ impl DynamoDbStore {
         if release {
             removes.extend(["sendingUntil", "sendingBy"]);
         }
+        // The file item keeps what the closing is (its own item keeps its delivery).
+        let closing_copy = event_copy(&recorded_event(&event)?)?;
         let mut items = vec![
             TransactWriteItem::Put(self.creating(event)),
             self.update(
                 &file_pk(id),
                 FILE_SK.to_string(),
-                &format!("REMOVE {}", removes.join(", ")),
+                &format!(
+                    "SET closingCopy = :closing_copy REMOVE {}",
+                    removes.join(", ")
+                ),
                 "sendingUntil = :until",
                 &[],
-                vec![(":until", n(until.as_millisecond()))],
+                vec![
+                    (":until", n(until.as_millisecond())),
+                    (":closing_copy", closing_copy),
+                ],
             ),
         ];
         items.extend(
@@ -659,7 +693,13 @@ impl CloseFile for DynamoDbStore {
                 );
                 current
             }
-            Err(_) => return Ok(UnreadClosingResult::NotApplied),
+            // Refused: the file item given back holds the whole file, or the file is read.
+            Err(current) => {
+                return Ok(match file_from_file_item(closing.id, &current)? {
+                    Some(file) => UnreadClosingResult::Refused(file),
+                    None => UnreadClosingResult::NotApplied,
+                });
+            }
         };
         let id = closing.id;
         // A file item alone holds the whole file unless a quitus came meanwhile (between
@@ -1077,12 +1117,14 @@ impl oncall_domain::ports::RecordLostEventRefused for DynamoDbStore {
             &[("#delivery", "delivery")],
             values,
         )];
-        if seq == 1 {
-            // No closure is written unread behind an opening no longer delivered.
+        if let Some(mirror) = delivery_mirror(seq) {
+            // The file item no longer says it delivered: no closure is written unread
+            // behind an opening no longer delivered, no refusal answered from a closing
+            // no longer delivered.
             items.push(self.update(
                 &pk,
                 FILE_SK.to_string(),
-                "REMOVE openingDelivery",
+                &format!("REMOVE {}", mirror.attribute),
                 "attribute_exists(pk)",
                 &[],
                 Vec::<(&str, AttributeValue)>::new(),
@@ -1225,15 +1267,17 @@ impl DynamoDbStore {
         } else {
             removes.extend(["sendingUntil", "sendingBy"]);
         }
-        if seq == 1
+        if let Some(mirror) = delivery_mirror(seq)
             && let Some(delivered) = delivered_copy(delivery)
         {
-            sets.push("openingDelivery = :opening_delivery");
-            values.push((":opening_delivery", delivered));
+            sets.push(mirror.set);
+            values.push((mirror.placeholder, delivered));
         }
         let (event, unstaged_announcements) = match self.take_staged(&pk, Some(seq), until) {
             Some(staged) => {
                 removes.extend(STAGED_ATTRIBUTES);
+                sets.push("closingCopy = :closing_copy");
+                values.push((":closing_copy", event_copy(&staged.event)?));
                 let written = RecordedEvent {
                     delivery: delivery.clone(),
                     ..staged.event

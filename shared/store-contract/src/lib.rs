@@ -1403,17 +1403,22 @@ async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullSt
     let other = stored("UNREAD-OTHER-1");
     store.open_file(&other, &[]).await.unwrap();
     let written = close_unread(&other, "partner-b", &closing("UNREAD-OTHER-1", 2)).await;
-    assert_eq!(
-        written,
-        UnreadClosingResult::NotApplied,
-        "another partner's file"
-    );
     let unchanged = store.load_file(&other.id()).await.unwrap().unwrap();
     assert_eq!(
         unchanged,
         other.opened(),
         "another partner's file is left as it was"
     );
+    match written {
+        UnreadClosingResult::NotApplied => {}
+        UnreadClosingResult::Refused(file) => {
+            assert_eq!(
+                file, unchanged,
+                "a refusal gives the file back as it stands"
+            )
+        }
+        UnreadClosingResult::ClosedSending(_) => panic!("closed another partner's file"),
+    }
 
     let file = stored("UNREAD-1");
     store.open_file(&file, &[]).await.unwrap();
@@ -1452,7 +1457,7 @@ async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullSt
                 "the lease given back with the outcome"
             );
         }
-        UnreadClosingResult::NotApplied => {
+        UnreadClosingResult::NotApplied | UnreadClosingResult::Refused(_) => {
             assert_eq!(
                 store.load_file(&file.id()).await.unwrap().unwrap(),
                 file.opened(),

@@ -1506,8 +1506,24 @@ async fn a_closure_written_unread_is_refused_by_every_file_it_cannot_decide_alon
                 assert_eq!(stored, None, "{case:?}: no item created");
             }
             _ => {
-                assert_eq!(written, UnreadClosingResult::NotApplied, "{case:?}");
                 let stored = stored.unwrap();
+                // Refused, the file item gives the file back when it holds it whole (its
+                // opening delivered, no quitus).
+                match (case, written) {
+                    (
+                        AnotherPartner
+                        | LeaseLeftBehind
+                        | DatedBeforeTheOpening
+                        | ExpiryBeforeTheRetention
+                        | ExpiryPastTheMargin,
+                        UnreadClosingResult::Refused(file),
+                    ) => assert_eq!(file, stored, "{case:?}: given back as stored"),
+                    (
+                        OpeningPending | QuitusReceived | StoredWithoutItsCopy,
+                        UnreadClosingResult::NotApplied,
+                    ) => {}
+                    (case, written) => panic!("{case:?}: {written:?}"),
+                }
                 assert_eq!(stored.state, FileState::Open, "{case:?}");
                 assert_eq!(stored.events.len(), 1, "{case:?}");
                 let file_item = raw_file_item(&store, &file.id()).await;
@@ -1518,4 +1534,79 @@ async fn a_closure_written_unread_is_refused_by_every_file_it_cannot_decide_alon
             }
         }
     }
+}
+
+/// A file closed unread and delivered is given back whole by the refusal of its replay
+/// (answered without a read); once a reconciliation finds its closing lost and refused,
+/// the file item no longer says the closing delivered, and the refusal gives nothing back
+/// (the file is read, never answered from a stale copy).
+#[tokio::test]
+async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() {
+    use oncall_domain::lifecycle::Outcome;
+    use oncall_domain::ports::{
+        CloseFile, FinishDelivery, RecordLostEventRefused, UnreadClosing, UnreadClosingResult,
+    };
+    let (store, _) = store().await;
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut file = new_file("GIVEN-WHOLE-1");
+    file.opening.delivery = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now - day,
+    };
+    file.expires_at = Some(now + 400 * day);
+    store.open_file(&file, &[]).await.unwrap();
+    let closing = RecordedEvent::new(
+        2,
+        parse_intervention_log(
+            oncall_domain::intent_examples::SEED_CLOSURE_DONE
+                .replace("INTER-0500", "GIVEN-WHOLE-1")
+                .as_bytes(),
+        )
+        .unwrap(),
+        now,
+        Delivery::new_pending(),
+    );
+    let until = now + jiff::SignedDuration::from_mins(3);
+    closed_unread(&store, &file, &closing, until).await;
+    let delivered = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now,
+    };
+    store
+        .finish_delivery(&file.id(), 2, &delivered, &[], until, &[])
+        .await
+        .unwrap();
+    let replay = || async {
+        store
+            .close_unread(UnreadClosing {
+                id: &file.id(),
+                owner: &file.owner,
+                closing: &closing,
+                outcome: Outcome::Done,
+                retention_ends: now + 395 * day,
+                announce: &[],
+                sending_until: until + jiff::SignedDuration::from_mins(1),
+            })
+            .await
+            .unwrap()
+    };
+
+    let stored = store.load_file(&file.id()).await.unwrap().unwrap();
+    assert_eq!(replay().await, UnreadClosingResult::Refused(stored));
+
+    let refused = Delivery::Failed {
+        attempts: 2,
+        last_error: "the closing is not on Intent".into(),
+        last_attempt_at: now,
+    };
+    assert!(
+        store
+            .record_lost_event_refused(&file.id(), 2, &refused, &[])
+            .await
+            .unwrap()
+    );
+    assert_eq!(replay().await, UnreadClosingResult::NotApplied);
+    let stored = store.load_file(&file.id()).await.unwrap().unwrap();
+    assert!(stored.events[1].delivery.is_failed());
 }

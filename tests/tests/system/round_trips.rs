@@ -547,10 +547,11 @@ async fn a_closure_written_unread_with_the_bus_down_leaves_its_announcement_in_t
     assert!(bridge.outbox_items().await.is_empty());
 }
 
-/// A replayed closure: the unread write refused (the file is closed), then the read that
-/// answers it as a replay: two calls (one before closures were written unread).
+/// A replayed closure is one refused write: the unread write's refusal gives back the file
+/// item, which holds the whole file (its opening and its closing, each delivered), and the
+/// replay is answered from it; a different closure is refused (409) the same way.
 #[tokio::test]
-async fn a_replayed_closure_is_a_refused_write_and_a_read() {
+async fn a_replayed_closure_is_one_refused_write() {
     let bridge = bridge_with_the_seed_claimed().await;
     let (api, _) = bridge.counted_api();
     let first = close_the_seed(&api).await;
@@ -561,6 +562,23 @@ async fn a_replayed_closure_is_a_refused_write_and_a_read() {
 
     assert_eq!(again.status, 200, "{:#}", again.body);
     assert_eq!(again.body["events"], first.body["events"]);
-    assert_eq!(log.calls(), ["UpdateItem", "Query"]);
+    assert_eq!(again.body["documents"], first.body["documents"]);
+    assert_eq!(log.calls(), ["UpdateItem"]);
     assert_eq!(bridge.simulator.received_logs().len(), 2);
+
+    let (api, log) = bridge.counted_api();
+    let other = serve(
+        &api,
+        CLOSURE,
+        ApiGatewayRequest::post_closure(
+            "partner-a",
+            "INTER-0500",
+            SEED_CLOSURE_DONE
+                .replace("\"done\"", "\"partial_repair\"")
+                .as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(other.status, 409, "{:#}", other.body);
+    assert_eq!(log.calls(), ["UpdateItem"]);
 }
