@@ -1555,6 +1555,23 @@ impl Bridge {
         lost: &LostAnswers,
         request_limit: std::time::Duration,
     ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
+        self.counted_api_with(lost, request_limit, ClosurePolicy::default())
+    }
+
+    /// [`Bridge::counted_api`], closing files under `closure`.
+    pub fn counted_api_closing_under(
+        &self,
+        closure: ClosurePolicy,
+    ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
+        self.counted_api_with(&LostAnswers::default(), partner_api::REQUEST_LIMIT, closure)
+    }
+
+    fn counted_api_with(
+        &self,
+        lost: &LostAnswers,
+        request_limit: std::time::Duration,
+        closure: ClosurePolicy,
+    ) -> (std::sync::Arc<LambdaPartnerApi>, CallLog) {
         let log = CallLog::default();
         // Each service counted by a proxy in front of its emulator, into the same log.
         let bus_sdk = through_lossy_proxy(&self.sdk, endpoints().1, &log, lost);
@@ -1574,7 +1591,7 @@ impl Bridge {
             clock: oncall_domain::ports::SystemClock,
             uploads: partner_lambda::BucketUploads::new(&self.sdk, &function_config_of(self)),
             partners: partners(),
-            closure: ClosurePolicy::default(),
+            closure,
             upload_policy: oncall_domain::uploads::UploadPolicy::default(),
             request_limit,
         };

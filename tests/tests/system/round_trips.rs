@@ -582,3 +582,57 @@ async fn a_replayed_closure_is_one_refused_write() {
     assert_eq!(other.status, 409, "{:#}", other.body);
     assert_eq!(log.calls(), ["UpdateItem"]);
 }
+
+/// `CLOSURES_WRITTEN_UNREAD=false` (the way back to functions that cannot read a closing
+/// kept on the file item): every closure reads its file and writes its closing in its own
+/// item, as before 61b7595; nothing is kept on the file item.
+#[tokio::test]
+async fn with_unread_closures_switched_off_a_closure_reads_its_file_and_keeps_nothing_on_it() {
+    let settings = settings::Settings::from_lookup(|name| {
+        let value = match name {
+            "CLOSURES_WRITTEN_UNREAD" => "false",
+            "PARTNER_CONTRACTS" => r#"{"partner-a": ["contract1"]}"#,
+            "TABLE_NAME" => "table",
+            "EVENT_BUS_NAME" => "bus",
+            "INTENT_BASE_URL" => "http://127.0.0.1:1",
+            "INTENT_TOKEN_URL" => "http://127.0.0.1:1/token",
+            "INTENT_CLIENT_ID" => "id",
+            "INTENT_CLIENT_SECRET" => "secret",
+            _ => return None,
+        };
+        Some(value.to_string())
+    });
+    let closure = partner_lambda::FunctionConfig::from_settings(&settings)
+        .unwrap()
+        .closure;
+    assert!(!closure.written_unread);
+    let bridge = bridge_with_the_seed_claimed().await;
+    let (api, log) = bridge.counted_api_closing_under(closure);
+
+    let answer = close_the_seed(&api).await;
+
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(
+        log.calls(),
+        [
+            "Query",
+            "TransactWriteItems",
+            "PutEvents",
+            "TransactWriteItems"
+        ]
+    );
+    let items = bridge.items().await;
+    let file = items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == "FILE")
+        .unwrap();
+    for kept in [
+        "stagedClosing",
+        "stagedOutbox",
+        "pendingShard",
+        "closingCopy",
+    ] {
+        assert!(!file.contains_key(kept), "{kept}");
+    }
+    assert_eq!(items_named(&items, "EVENT#000002"), 1);
+}
