@@ -1285,24 +1285,7 @@ async fn a_closure_written_unread_given_back_unsent_is_announced_once() {
     let (store, client) = store().await;
     let now = jiff::Timestamp::now();
     let day = jiff::SignedDuration::from_hours(24);
-    let mut file = new_file("GIVEN-BACK-1");
-    file.opening.delivery = Delivery::Delivered {
-        attempts: 1,
-        delivered_at: now - day,
-    };
-    file.expires_at = Some(now + 400 * day);
-    store.open_file(&file, &[]).await.unwrap();
-    let closing = RecordedEvent::new(
-        2,
-        parse_intervention_log(
-            oncall_domain::intent_examples::SEED_CLOSURE_DONE
-                .replace("INTER-0500", "GIVEN-BACK-1")
-                .as_bytes(),
-        )
-        .unwrap(),
-        now,
-        Delivery::new_pending(),
-    );
+    let (file, closing) = claimed_and_delivered(&store, "GIVEN-BACK-1", now).await;
     let mut closed = file.opened();
     closed.state = FileState::Closed(Outcome::Done);
     closed.events.push(closing.clone());
@@ -1549,24 +1532,7 @@ async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() 
     let (store, _) = store().await;
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
     let day = jiff::SignedDuration::from_hours(24);
-    let mut file = new_file("GIVEN-WHOLE-1");
-    file.opening.delivery = Delivery::Delivered {
-        attempts: 1,
-        delivered_at: now - day,
-    };
-    file.expires_at = Some(now + 400 * day);
-    store.open_file(&file, &[]).await.unwrap();
-    let closing = RecordedEvent::new(
-        2,
-        parse_intervention_log(
-            oncall_domain::intent_examples::SEED_CLOSURE_DONE
-                .replace("INTER-0500", "GIVEN-WHOLE-1")
-                .as_bytes(),
-        )
-        .unwrap(),
-        now,
-        Delivery::new_pending(),
-    );
+    let (file, closing) = claimed_and_delivered(&store, "GIVEN-WHOLE-1", now).await;
     let until = now + jiff::SignedDuration::from_mins(3);
     closed_unread(&store, &file, &closing, until).await;
     let delivered = Delivery::Delivered {
@@ -1609,4 +1575,31 @@ async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() 
     assert_eq!(replay().await, UnreadClosingResult::NotApplied);
     let stored = store.load_file(&file.id()).await.unwrap().unwrap();
     assert!(stored.events[1].delivery.is_failed());
+}
+
+/// A claim of the seed under `reference` stored with its opening delivered a day before
+/// `now` (kept 400 days), and its closing as of `now`, pending.
+async fn claimed_and_delivered(
+    store: &DynamoDbStore,
+    reference: &str,
+    now: jiff::Timestamp,
+) -> (NewFile, RecordedEvent) {
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut file = new_file(reference);
+    file.opening.delivery = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now - day,
+    };
+    file.expires_at = Some(now + 400 * day);
+    store.open_file(&file, &[]).await.unwrap();
+    let log = parse_intervention_log(
+        oncall_domain::intent_examples::SEED_CLOSURE_DONE
+            .replace("INTER-0500", reference)
+            .as_bytes(),
+    )
+    .unwrap();
+    (
+        file,
+        RecordedEvent::new(2, log, now, Delivery::new_pending()),
+    )
 }

@@ -33,10 +33,7 @@ async fn a_new_claim_is_two_table_writes_and_one_put_events() {
     );
     let items = bridge.items().await;
     assert_eq!(items_named(&items, "OUTBOX"), 0, "the outbox is cleared");
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
+    let file = item_keyed(&items, "FILE");
     assert!(
         !file.contains_key("sendingUntil"),
         "the lease is given back"
@@ -108,10 +105,7 @@ async fn a_closure_is_two_table_writes_and_one_put_events() {
     assert_eq!(answer.body["documents"], serde_json::json!([]));
     let items = bridge.items().await;
     assert_eq!(items_named(&items, "OUTBOX"), 0);
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
+    let file = item_keyed(&items, "FILE");
     for kept_until_its_item in [
         "stagedClosing",
         "stagedOutbox",
@@ -206,10 +200,7 @@ async fn with_intent_down_a_claim_is_still_two_writes_and_stays_pending_under_no
         ["TransactWriteItems", "PutEvents", "TransactWriteItems"]
     );
     let items = bridge.items().await;
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
+    let file = item_keyed(&items, "FILE");
     assert!(
         !file.contains_key("sendingUntil"),
         "the lease is given back: the re-send run may take the file at once"
@@ -276,18 +267,16 @@ async fn a_closure_written_unread_whose_outcome_is_not_recorded_is_finished_by_t
     assert_eq!(bridge.simulator.received_logs().len(), 2);
     let items = bridge.items().await;
     assert_eq!(items_named(&items, "EVENT#000002"), 0);
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
-    for kept in [
-        "stagedClosing",
-        "stagedOutbox",
-        "pendingShard",
-        "sendingUntil",
-    ] {
-        assert!(file.contains_key(kept), "{kept}");
-    }
+    let file = item_keyed(&items, "FILE");
+    assert_has(
+        file,
+        &[
+            "stagedClosing",
+            "stagedOutbox",
+            "pendingShard",
+            "sendingUntil",
+        ],
+    );
     let read = bridge
         .send(ApiGatewayRequest::get_file(
             "partner-a",
@@ -314,18 +303,16 @@ async fn a_closure_written_unread_whose_outcome_is_not_recorded_is_finished_by_t
         .find(|item| item["sk"].as_s().unwrap() == "EVENT#000002")
         .expect("the closing has its own item");
     assert_eq!(closing["delivery"].as_s().unwrap(), "delivered");
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
-    for gone in [
-        "stagedClosing",
-        "stagedOutbox",
-        "pendingShard",
-        "sendingUntil",
-    ] {
-        assert!(!file.contains_key(gone), "{gone}");
-    }
+    let file = item_keyed(&items, "FILE");
+    assert_lacks(
+        file,
+        &[
+            "stagedClosing",
+            "stagedOutbox",
+            "pendingShard",
+            "sendingUntil",
+        ],
+    );
     assert_eq!(closing["expiresAt"], file["expiresAt"]);
     assert_eq!(items_named(&items, "OUTBOX"), 0, "its outbox entry cleared");
     let after = bridge.tap.drain().await;
@@ -529,10 +516,7 @@ async fn a_closure_written_unread_with_the_bus_down_leaves_its_announcement_in_t
         outbox[0]["detailType"].as_s().unwrap(),
         "InterventionClosed"
     );
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
+    let file = item_keyed(&items, "FILE");
     assert!(!file.contains_key("stagedOutbox"));
     assert!(bridge.tap.drain().await.is_empty());
 
@@ -622,17 +606,35 @@ async fn with_unread_closures_switched_off_a_closure_reads_its_file_and_keeps_no
         ]
     );
     let items = bridge.items().await;
-    let file = items
-        .iter()
-        .find(|item| item["sk"].as_s().unwrap() == "FILE")
-        .unwrap();
-    for kept in [
-        "stagedClosing",
-        "stagedOutbox",
-        "pendingShard",
-        "closingCopy",
-    ] {
-        assert!(!file.contains_key(kept), "{kept}");
-    }
+    let file = item_keyed(&items, "FILE");
+    assert_lacks(
+        file,
+        &[
+            "stagedClosing",
+            "stagedOutbox",
+            "pendingShard",
+            "closingCopy",
+        ],
+    );
     assert_eq!(items_named(&items, "EVENT#000002"), 1);
+}
+
+/// The item of `items` whose sort key is `sk`.
+fn item_keyed<'a>(items: &'a [Item], sk: &str) -> &'a Item {
+    items
+        .iter()
+        .find(|item| item["sk"].as_s().unwrap() == sk)
+        .unwrap_or_else(|| panic!("no {sk} item"))
+}
+
+fn assert_lacks(item: &Item, names: &[&str]) {
+    for name in names {
+        assert!(!item.contains_key(*name), "{name}");
+    }
+}
+
+fn assert_has(item: &Item, names: &[&str]) {
+    for name in names {
+        assert!(item.contains_key(*name), "{name}");
+    }
 }
