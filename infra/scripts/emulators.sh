@@ -162,6 +162,12 @@ wait_ready() {
   local deadline=$((SECONDS + READY_TIMEOUT))
   while :; do
     if ! is_ours_alive "$name" "$pid"; then
+      # Forked but not yet exec'd into the server (its command line still the shell's):
+      # starting, on a busy machine, for a moment.
+      if kill -0 "$pid" 2>/dev/null && ((SECONDS - start < 5)); then
+        sleep 0.2
+        continue
+      fi
       log "$name (pid $pid) exited before it was ready; last lines of $(log_file "$name"):"
       tail -n 40 "$(log_file "$name")" >&2 || true
       rm -f "$(pid_file "$name")" "$(port_file "$name")"

@@ -585,8 +585,10 @@ mod tests {
         assert_eq!(world.store.file(&id).unwrap(), closed.file);
     }
 
-    /// Each case the write cannot decide alone is read and decided as before; with the
-    /// read failing, the closure fails (nothing was written by the unread attempt).
+    /// Each case the write cannot decide alone is decided as before, on the file its
+    /// refusal gives back when whole (another partner's file, a lease held), else on the
+    /// file read: with the read failing, the closure then fails (nothing was written by the
+    /// unread attempt).
     #[tokio::test]
     async fn a_file_not_as_the_unread_closure_assumes_is_read_and_decided_as_before() {
         // The opening still pending: it must go first, read under the lease.

@@ -333,7 +333,11 @@ impl CloseFile for InMemoryStore {
             )));
         }
         let mut files = self.files.lock().unwrap();
-        let Some(file) = files.get_mut(id) else {
+        // An expired file is gone, as for a read.
+        let Some(file) = files
+            .get_mut(id)
+            .filter(|file| !file.has_expired(Timestamp::now()))
+        else {
             return Ok(NotApplied);
         };
         let mut leases = self.leases.lock().unwrap();

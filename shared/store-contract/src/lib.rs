@@ -918,6 +918,47 @@ async fn a_file_whose_data_has_expired_is_gone<S: FullStore>(store: &S) {
     let again = store.load_file(&id).await.unwrap().unwrap();
     assert_eq!(again.state, FileState::Open);
     assert_eq!(again.events.len(), 1);
+
+    // Each of its events delivered, an expired file is not given back by a refusal either.
+    let reference = self::reference();
+    let mut file = new_file(&reference);
+    file.opening.delivery = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now(),
+    };
+    let id = file.id();
+    store.open_file(&file, &[]).await.unwrap();
+    let closed = close(
+        store,
+        &id,
+        1,
+        &closing(&reference, 2),
+        Outcome::Done,
+        expired,
+    )
+    .await;
+    assert_eq!(closed, CloseFileResult::Closed);
+    let delivered = Delivery::Delivered {
+        attempts: 1,
+        delivered_at: now(),
+    };
+    store
+        .record_delivery(&id, 2, &delivered, &[])
+        .await
+        .unwrap();
+    let replay = store
+        .close_unread(UnreadClosing {
+            id: &id,
+            owner: &file.owner,
+            closing: &closing(&reference, 2),
+            outcome: Outcome::Done,
+            retention_ends: kept_until(),
+            announce: &[],
+            sending_until: Timestamp::now() + SignedDuration::from_mins(3),
+        })
+        .await
+        .unwrap();
+    assert_eq!(replay, UnreadClosingResult::NotApplied, "expired: gone");
 }
 
 async fn closing_is_conditional_on_the_version<S: FullStore>(store: &S) {
