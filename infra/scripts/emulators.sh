@@ -155,6 +155,14 @@ terminate() {
   done
 }
 
+# Whether PID is alive and a child of this script (bash subshells keep $$).
+is_our_child() {
+  local pid=$1 ppid
+  kill -0 "$pid" 2>/dev/null || return 1
+  ppid="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2)" || return 1
+  [ "$ppid" = "$$" ]
+}
+
 # Polls until server NAME (PID) answers its readiness probe on PORT. Fails fast, with the
 # tail of its log, if the process dies; fails after READY_TIMEOUT seconds otherwise.
 wait_ready() {
@@ -162,11 +170,15 @@ wait_ready() {
   local deadline=$((SECONDS + READY_TIMEOUT))
   while :; do
     if ! is_ours_alive "$name" "$pid"; then
-      # Forked but not yet exec'd into the server (its command line still the shell's):
-      # starting, on a busy machine, for a moment.
-      if kill -0 "$pid" 2>/dev/null && ((SECONDS - start < 5)); then
+      # Our own child, forked but not yet exec'd into the server (its command line still
+      # this script's): starting, on a busy machine, for a moment.
+      if is_our_child "$pid" && ((SECONDS - start < 5)); then
         sleep 0.2
         continue
+      fi
+      if is_our_child "$pid"; then
+        log "$name (pid $pid) did not start within 5 s"
+        terminate "$pid"
       fi
       log "$name (pid $pid) exited before it was ready; last lines of $(log_file "$name"):"
       tail -n 40 "$(log_file "$name")" >&2 || true

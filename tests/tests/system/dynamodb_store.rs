@@ -1529,7 +1529,7 @@ async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() 
     use oncall_domain::ports::{
         CloseFile, FinishDelivery, RecordLostEventRefused, UnreadClosing, UnreadClosingResult,
     };
-    let (store, _) = store().await;
+    let (store, client) = store().await;
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
     let day = jiff::SignedDuration::from_hours(24);
     let (file, closing) = claimed_and_delivered(&store, "GIVEN-WHOLE-1", now).await;
@@ -1575,6 +1575,48 @@ async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() 
     assert_eq!(replay().await, UnreadClosingResult::NotApplied);
     let stored = store.load_file(&file.id()).await.unwrap().unwrap();
     assert!(stored.events[1].delivery.is_failed());
+
+    // Expired (TTL not yet through), a whole file item gives nothing back either: a read
+    // finds no file.
+    let (file, closing) = claimed_and_delivered(&store, "GIVEN-WHOLE-2", now).await;
+    closed_unread(&store, &file, &closing, until).await;
+    store
+        .finish_delivery(&file.id(), 2, &delivered, &[], until, &[])
+        .await
+        .unwrap();
+    let replay = || async {
+        store
+            .close_unread(UnreadClosing {
+                id: &file.id(),
+                owner: &file.owner,
+                closing: &closing,
+                outcome: Outcome::Done,
+                retention_ends: now + 395 * day,
+                announce: &[],
+                sending_until: until + jiff::SignedDuration::from_mins(1),
+            })
+            .await
+            .unwrap()
+    };
+    assert!(matches!(replay().await, UnreadClosingResult::Refused(_)));
+    client
+        .update_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            AttributeValue::S("FILE#contract1#GIVEN-WHOLE-2".into()),
+        )
+        .key("sk", AttributeValue::S("FILE".into()))
+        .update_expression("SET expiresAt = :past")
+        .expression_attribute_values(
+            ":past",
+            AttributeValue::N((jiff::Timestamp::now().as_second() - 2).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay().await, UnreadClosingResult::NotApplied);
+    assert_eq!(store.load_file(&file.id()).await.unwrap(), None);
 }
 
 /// A claim of the seed under `reference` stored with its opening delivered a day before
