@@ -922,42 +922,18 @@ async fn a_file_whose_data_has_expired_is_gone<S: FullStore>(store: &S) {
     // Each of its events delivered, an expired file is not given back by a refusal either.
     let reference = self::reference();
     let mut file = new_file(&reference);
-    file.opening.delivery = Delivery::Delivered {
-        attempts: 1,
-        delivered_at: now(),
-    };
+    file.opening.delivery = delivered_once(now());
     let id = file.id();
     store.open_file(&file, &[]).await.unwrap();
-    let closed = close(
-        store,
-        &id,
-        1,
-        &closing(&reference, 2),
-        Outcome::Done,
-        expired,
-    )
-    .await;
+    let closing = closing(&reference, 2);
+    let closed = close(store, &id, 1, &closing, Outcome::Done, expired).await;
     assert_eq!(closed, CloseFileResult::Closed);
-    let delivered = Delivery::Delivered {
-        attempts: 1,
-        delivered_at: now(),
-    };
     store
-        .record_delivery(&id, 2, &delivered, &[])
+        .record_delivery(&id, 2, &delivered_once(now()), &[])
         .await
         .unwrap();
-    let replay = store
-        .close_unread(UnreadClosing {
-            id: &id,
-            owner: &file.owner,
-            closing: &closing(&reference, 2),
-            outcome: Outcome::Done,
-            retention_ends: kept_until(),
-            announce: &[],
-            sending_until: Timestamp::now() + SignedDuration::from_mins(3),
-        })
-        .await
-        .unwrap();
+    let until = Timestamp::now() + SignedDuration::from_mins(3);
+    let replay = close_unread_by(store, &file, "partner-a", &closing, until).await;
     assert_eq!(replay, UnreadClosingResult::NotApplied, "expired: gone");
 }
 
@@ -1406,44 +1382,61 @@ async fn documents_ledger_claims_once<S: FullStore>(store: &S) {
     );
 }
 
+/// Delivered at the first attempt, at `at`.
+fn delivered_once(at: Timestamp) -> Delivery {
+    Delivery::Delivered {
+        attempts: 1,
+        delivered_at: at,
+    }
+}
+
+/// `file` closed unread with `closing` by partner `owner`, as `closed/done`, retained until
+/// [`kept_until`], the lease asked for until `until`: what the store did.
+async fn close_unread_by<S: FullStore>(
+    store: &S,
+    file: &NewFile,
+    owner: &str,
+    closing: &RecordedEvent,
+    until: Timestamp,
+) -> UnreadClosingResult {
+    store
+        .close_unread(UnreadClosing {
+            id: &file.id(),
+            owner: &PartnerId(owner.into()),
+            closing,
+            outcome: Outcome::Done,
+            retention_ends: kept_until(),
+            announce: &[],
+            sending_until: until,
+        })
+        .await
+        .unwrap()
+}
+
 /// A closure written unread ([`CloseFile::close_unread`]) is either applied as the closing
 /// it assumes (the file it gives back is the file stored: its opening, then the closing,
 /// under the lease asked for, whose outcome is then recorded as any other) or nothing at
 /// all (a store may never apply it); another partner's file never gets it.
 async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullStore>(store: &S) {
     let expires_at = kept_until() + SignedDuration::from_hours(24);
-    let delivered = |at: Timestamp| Delivery::Delivered {
-        attempts: 1,
-        delivered_at: at,
-    };
     let stored = |reference: &str| {
         let mut file = new_file(reference);
-        file.opening.delivery = delivered(now());
+        file.opening.delivery = delivered_once(now());
         file.expires_at = Some(expires_at);
         file
     };
     let until = Timestamp::now() + SignedDuration::from_mins(3);
-    let close_unread = |file: &NewFile, owner: &str, closing: &RecordedEvent| {
-        let (id, owner, closing) = (file.id(), PartnerId(owner.into()), closing.clone());
-        async move {
-            store
-                .close_unread(UnreadClosing {
-                    id: &id,
-                    owner: &owner,
-                    closing: &closing,
-                    outcome: Outcome::Done,
-                    retention_ends: kept_until(),
-                    announce: &[],
-                    sending_until: until,
-                })
-                .await
-                .unwrap()
-        }
-    };
 
     let other = stored("UNREAD-OTHER-1");
     store.open_file(&other, &[]).await.unwrap();
-    let written = close_unread(&other, "partner-b", &closing("UNREAD-OTHER-1", 2)).await;
+    let written = close_unread_by(
+        store,
+        &other,
+        "partner-b",
+        &closing("UNREAD-OTHER-1", 2),
+        until,
+    )
+    .await;
     let unchanged = store.load_file(&other.id()).await.unwrap().unwrap();
     assert_eq!(
         unchanged,
@@ -1464,7 +1457,7 @@ async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullSt
     let file = stored("UNREAD-1");
     store.open_file(&file, &[]).await.unwrap();
     let closing = closing("UNREAD-1", 2);
-    match close_unread(&file, "partner-a", &closing).await {
+    match close_unread_by(store, &file, "partner-a", &closing, until).await {
         UnreadClosingResult::ClosedSending(closed) => {
             assert_eq!(closed.state, FileState::Closed(Outcome::Done));
             assert_eq!(closed.events, vec![file.opening.clone(), closing.clone()]);
@@ -1484,11 +1477,11 @@ async fn a_closure_written_unread_is_the_closing_it_assumes_or_nothing<S: FullSt
                 "the closure holds the lease"
             );
             store
-                .finish_delivery(&file.id(), 2, &delivered(later), &[], until, &[])
+                .finish_delivery(&file.id(), 2, &delivered_once(later), &[], until, &[])
                 .await
                 .unwrap();
             let finished = store.load_file(&file.id()).await.unwrap().unwrap();
-            assert_eq!(finished.events[1].delivery, delivered(later));
+            assert_eq!(finished.events[1].delivery, delivered_once(later));
             assert_eq!(
                 store
                     .take_send_lease(&file.id(), later, later + SignedDuration::from_mins(3))

@@ -1233,9 +1233,27 @@ async fn closed_unread(
     closing: &RecordedEvent,
     until: jiff::Timestamp,
 ) {
+    let written = close_unread_of(store, file, closing, until).await;
+    assert!(
+        matches!(
+            written,
+            oncall_domain::ports::UnreadClosingResult::ClosedSending(_)
+        ),
+        "{written:?}"
+    );
+}
+
+/// `file` closed unread by its partner with `closing` (retention: 395 days from the
+/// closing), asking for the lease until `until`: what the store did.
+async fn close_unread_of(
+    store: &DynamoDbStore,
+    file: &NewFile,
+    closing: &RecordedEvent,
+    until: jiff::Timestamp,
+) -> oncall_domain::ports::UnreadClosingResult {
     use oncall_domain::lifecycle::Outcome;
-    use oncall_domain::ports::{CloseFile, UnreadClosing, UnreadClosingResult};
-    let written = store
+    use oncall_domain::ports::{CloseFile, UnreadClosing};
+    store
         .close_unread(UnreadClosing {
             id: &file.id(),
             owner: &file.owner,
@@ -1246,11 +1264,7 @@ async fn closed_unread(
             sending_until: until,
         })
         .await
-        .unwrap();
-    assert!(
-        matches!(written, UnreadClosingResult::ClosedSending(_)),
-        "{written:?}"
-    );
+        .unwrap()
 }
 
 /// The file item as stored.
@@ -1525,13 +1539,9 @@ async fn a_closure_written_unread_is_refused_by_every_file_it_cannot_decide_alon
 /// (the file is read, never answered from a stale copy).
 #[tokio::test]
 async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() {
-    use oncall_domain::lifecycle::Outcome;
-    use oncall_domain::ports::{
-        CloseFile, FinishDelivery, RecordLostEventRefused, UnreadClosing, UnreadClosingResult,
-    };
+    use oncall_domain::ports::{FinishDelivery, RecordLostEventRefused, UnreadClosingResult};
     let (store, client) = store().await;
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
-    let day = jiff::SignedDuration::from_hours(24);
     let (file, closing) = claimed_and_delivered(&store, "GIVEN-WHOLE-1", now).await;
     let until = now + jiff::SignedDuration::from_mins(3);
     closed_unread(&store, &file, &closing, until).await;
@@ -1543,19 +1553,13 @@ async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() 
         .finish_delivery(&file.id(), 2, &delivered, &[], until, &[])
         .await
         .unwrap();
-    let replay = || async {
-        store
-            .close_unread(UnreadClosing {
-                id: &file.id(),
-                owner: &file.owner,
-                closing: &closing,
-                outcome: Outcome::Done,
-                retention_ends: now + 395 * day,
-                announce: &[],
-                sending_until: until + jiff::SignedDuration::from_mins(1),
-            })
-            .await
-            .unwrap()
+    let replay = || {
+        close_unread_of(
+            &store,
+            &file,
+            &closing,
+            until + jiff::SignedDuration::from_mins(1),
+        )
     };
 
     let stored = store.load_file(&file.id()).await.unwrap().unwrap();
@@ -1584,19 +1588,13 @@ async fn a_refusal_gives_the_file_back_only_while_the_file_item_says_it_whole() 
         .finish_delivery(&file.id(), 2, &delivered, &[], until, &[])
         .await
         .unwrap();
-    let replay = || async {
-        store
-            .close_unread(UnreadClosing {
-                id: &file.id(),
-                owner: &file.owner,
-                closing: &closing,
-                outcome: Outcome::Done,
-                retention_ends: now + 395 * day,
-                announce: &[],
-                sending_until: until + jiff::SignedDuration::from_mins(1),
-            })
-            .await
-            .unwrap()
+    let replay = || {
+        close_unread_of(
+            &store,
+            &file,
+            &closing,
+            until + jiff::SignedDuration::from_mins(1),
+        )
     };
     assert!(matches!(replay().await, UnreadClosingResult::Refused(_)));
     client
